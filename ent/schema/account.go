@@ -1,0 +1,51 @@
+package schema
+
+import (
+	"regexp"
+
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+)
+
+// Account is a merchant, customer or admin: the tenant that owns every other
+// object, and the identity behind logins and API keys.
+type Account struct {
+	ent.Schema
+}
+
+// Annotations pins the MySQL charset and collation.
+func (Account) Annotations() []schema.Annotation { return tableOptions() }
+
+// Fields of the Account.
+func (Account) Fields() []ent.Field {
+	return []ent.Field{
+		idField(),
+		// The store lower-cases emails, so the unique index makes them unique
+		// regardless of case.
+		field.String("email").MaxLen(254).NotEmpty().Unique(),
+		// An argon2id encoded hash; never logged or printed.
+		field.String("password_hash").MaxLen(255).NotEmpty().Sensitive(),
+		field.Enum("role").Values("merchant", "customer", "admin"),
+		field.String("display_name").MaxLen(200).Default(""),
+		field.String("business_name").MaxLen(200).Default(""),
+		// ISO 4217 code, upper case.
+		field.String("default_currency").MaxLen(3).Default("USD").
+			Match(regexp.MustCompile(`^[A-Z]{3}$`)),
+		field.Enum("status").Values("active", "disabled").Default("active"),
+		field.Time("created_at").SchemaType(mysqlTime).Immutable(),
+		field.Time("updated_at").SchemaType(mysqlTime),
+	}
+}
+
+// Edges of the Account. Sessions and keys die with their account.
+func (Account) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("refresh_tokens", RefreshToken.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("api_keys", APIKey.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+	}
+}

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/payments-platform/payments/ent"
+	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/ent/refreshtoken"
+	"github.com/payments-platform/payments/internal/errs"
+	"github.com/payments-platform/payments/internal/ids"
+)
+
+// NewAccount is what registration (or `paymentsd admin create`) knows about a
+// new account. The caller validates and hashes; the store normalises case.
+type NewAccount struct {
+	Email        string
+	PasswordHash string
+	Role         account.Role
+	DisplayName  string
+	BusinessName string
+	// DefaultCurrency is an ISO 4217 code in any case; empty means USD.
+	DefaultCurrency string
+}
+
+// CreateAccount stores a new active account. The email is lower-cased so that
+// the unique index rejects duplicates whatever their case, also when two
+// registrations race: the loser gets AlreadyExists.
+func (s *Store) CreateAccount(ctx context.Context, a NewAccount) (*ent.Account, error) {
+	now := utc(time.Now())
+	c := s.Client.Account.Create().
+		SetID(ids.NewAt(ids.Account, now)).
+		SetEmail(normalizeEmail(a.Email)).
+		SetPasswordHash(a.PasswordHash).
+		SetRole(a.Role).
+		SetDisplayName(a.DisplayName).
+		SetBusinessName(a.BusinessName).
+		SetCreatedAt(now).
+		SetUpdatedAt(now)
+	if a.DefaultCurrency != "" {
+		c.SetDefaultCurrency(strings.ToUpper(a.DefaultCurrency))
+	}
+	acc, err := c.Save(ctx)
+	switch {
+	case err == nil:
+		return acc, nil
+	case isUniqueViolation(err):
+		return nil, errs.AlreadyExists("an account with this email already exists")
+	case ent.IsValidationError(err):
+		return nil, invalid(err)
+	}
+	return nil, fmt.Errorf("create account: %w", err)
+}
+
+// AccountByID returns an account, or NotFound.
+func (s *Store) AccountByID(ctx context.Context, id string) (*ent.Account, error) {
+	acc, err := s.Client.Account.Get(ctx, id)
+	if err != nil {
+		return nil, notFound(err, "account")
+	}
+	return acc, nil
+}
+
+// AccountByEmail finds an account by email in any case, or NotFound.
+func (s *Store) AccountByEmail(ctx context.Context, email string) (*ent.Account, error) {
+	acc, err := s.Client.Account.Query().Where(account.Email(normalizeEmail(email))).Only(ctx)
+	if err != nil {
+		return nil, notFound(err, "account")
+	}
+	return acc, nil
+}
+
+// AccountUpdate lists the fields to change; nil leaves a field as it is.
+type AccountUpdate struct {
+	DisplayName     *string
+	BusinessName    *string
+	DefaultCurrency *string
+	// PasswordHash, when set, also signs the account out everywhere.
+	PasswordHash *string
+}
+
+// UpdateAccount changes an account's profile or password. A new password
+// revokes every refresh token of the account in the same transaction, so a
+// stolen session cannot outlive the password change that was meant to end it.
+func (s *Store) UpdateAccount(ctx context.Context, id string, u AccountUpdate, now time.Time) (*ent.Account, error) {
+	now = utc(now)
+	var acc *ent.Account
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		up := tx.Account.UpdateOneID(id).
+			SetNillableDisplayName(u.DisplayName).
+			SetNillableBusinessName(u.BusinessName).
+			SetNillablePasswordHash(u.PasswordHash).
+			SetUpdatedAt(now)
+		if u.DefaultCurrency != nil {
+			up.SetDefaultCurrency(strings.ToUpper(*u.DefaultCurrency))
+		}
+		var err error
+		if acc, err = up.Save(ctx); err != nil {
+			return err
+		}
+		if u.PasswordHash != nil {
+			if _, err := tx.RefreshToken.Update().
+				Where(refreshtoken.AccountID(id), refreshtoken.RevokedAtIsNil()).
+				SetRevokedAt(now).
+				Save(ctx); err != nil {
+				return fmt.Errorf("revoke sessions: %w", err)
+			}
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return acc, nil
+	case ent.IsNotFound(err):
+		return nil, errs.NotFound("account")
+	case ent.IsValidationError(err):
+		return nil, invalid(err)
+	}
+	return nil, fmt.Errorf("update account %s: %w", id, err)
+}
+
+// normalizeEmail is the one canonical form of an email address we store and
+// look up, so that case never creates a second account.
+func normalizeEmail(email string) string {
+	return strings.ToLower(email)
+}
+
+// notFound maps ent's not-found to the domain NotFound of what, and wraps
+// other errors.
+func notFound(err error, what string) error {
+	if ent.IsNotFound(err) {
+		return errs.NotFound(what)
+	}
+	return fmt.Errorf("read %s: %w", what, err)
+}
