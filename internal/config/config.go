@@ -1,0 +1,324 @@
+// Package config reads the environment once, fills in defaults that work for
+// `paymentsd dev`, and validates everything at start with messages that name
+// the variable at fault.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Mode is the paymentsd subcommand; some defaults depend on it.
+type Mode string
+
+// The subcommands that read configuration.
+const (
+	ModeDev     Mode = "dev"
+	ModeServe   Mode = "serve"
+	ModeWorker  Mode = "worker"
+	ModeMigrate Mode = "migrate"
+	ModeAdmin   Mode = "admin"
+)
+
+// Config is every setting of API.md's environment variables plus the few
+// operational knobs the code needs.
+type Config struct {
+	Mode Mode
+
+	HTTPAddr  string // PAYMENTS_HTTP_ADDR
+	AdminAddr string // PAYMENTS_ADMIN_ADDR
+	DataDir   string // PAYMENTS_DATA_DIR
+
+	DatabaseURL string // DATABASE_URL
+
+	TemporalAddress   string // TEMPORAL_ADDRESS
+	TemporalNamespace string // TEMPORAL_NAMESPACE
+	TemporalUIURL     string // TEMPORAL_UI_URL
+	TemporalTaskQueue string // PAYMENTS_TASK_QUEUE
+
+	JWTSigningKey   []byte        // JWT_SIGNING_KEY
+	JWTIssuer       string        // PAYMENTS_JWT_ISSUER
+	JWTAudience     string        // PAYMENTS_JWT_AUDIENCE
+	AccessTokenTTL  time.Duration // PAYMENTS_ACCESS_TOKEN_TTL
+	RefreshTokenTTL time.Duration // PAYMENTS_REFRESH_TOKEN_TTL
+
+	TLSCert string // PAYMENTS_TLS_CERT
+	TLSKey  string // PAYMENTS_TLS_KEY
+
+	StripeSecretKey     string // STRIPE_SECRET_KEY
+	StripeWebhookSecret string // STRIPE_WEBHOOK_SECRET
+	StripeAPIBase       string // STRIPE_API_BASE
+
+	SMTPURL      string // SMTP_URL
+	SentryDSN    string // SENTRY_DSN
+	OTLPEndpoint string // OTEL_EXPORTER_OTLP_ENDPOINT
+
+	// PublicURL is how browsers reach the API (redirects, links in email).
+	PublicURL string // PAYMENTS_PUBLIC_URL
+}
+
+// minSigningKeyBytes is the HS256 key size below which brute force becomes plausible.
+const minSigningKeyBytes = 32
+
+// Load reads a .env file in the working directory if there is one (real
+// environment variables win), then the environment, applies the defaults of
+// mode and validates. In dev it creates a random JWT signing key once and
+// keeps it under the data directory so tokens survive restarts.
+func Load(mode Mode) (Config, error) {
+	if err := godotenv.Load(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Config{}, fmt.Errorf(".env: %w", err)
+	}
+	return FromEnv(mode, os.Getenv)
+}
+
+// FromEnv builds and validates a Config from getenv, without touching .env.
+func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		Mode:                mode,
+		HTTPAddr:            get("PAYMENTS_HTTP_ADDR", "127.0.0.1:8080"),
+		AdminAddr:           get("PAYMENTS_ADMIN_ADDR", "127.0.0.1:9090"),
+		DataDir:             get("PAYMENTS_DATA_DIR", ".data"),
+		TemporalAddress:     get("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		TemporalNamespace:   get("TEMPORAL_NAMESPACE", "default"),
+		TemporalUIURL:       get("TEMPORAL_UI_URL", "http://127.0.0.1:8233"),
+		TemporalTaskQueue:   get("PAYMENTS_TASK_QUEUE", "payments"),
+		JWTIssuer:           get("PAYMENTS_JWT_ISSUER", "paymentsd"),
+		JWTAudience:         get("PAYMENTS_JWT_AUDIENCE", "payments-api"),
+		TLSCert:             get("PAYMENTS_TLS_CERT", ""),
+		TLSKey:              get("PAYMENTS_TLS_KEY", ""),
+		StripeSecretKey:     get("STRIPE_SECRET_KEY", ""),
+		StripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET", ""),
+		StripeAPIBase:       get("STRIPE_API_BASE", ""),
+		SMTPURL:             get("SMTP_URL", ""),
+		SentryDSN:           get("SENTRY_DSN", ""),
+		OTLPEndpoint:        get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+	}
+	dbDefault := ""
+	if mode == ModeDev || mode == ModeAdmin || mode == ModeMigrate {
+		// The dev database, so that `paymentsd admin create` and `migrate`
+		// work next to `paymentsd dev` without any setup.
+		dbDefault = "sqlite://" + filepath.ToSlash(filepath.Join(c.DataDir, "payments.db"))
+	}
+	c.DatabaseURL = get("DATABASE_URL", dbDefault)
+	c.PublicURL = get("PAYMENTS_PUBLIC_URL", "")
+
+	var problems []error
+	var err error
+	if c.AccessTokenTTL, err = duration(getenv, "PAYMENTS_ACCESS_TOKEN_TTL", 15*time.Minute); err != nil {
+		problems = append(problems, err)
+	}
+	if c.RefreshTokenTTL, err = duration(getenv, "PAYMENTS_REFRESH_TOKEN_TTL", 30*24*time.Hour); err != nil {
+		problems = append(problems, err)
+	}
+	if key := getenv("JWT_SIGNING_KEY"); key != "" {
+		c.JWTSigningKey = []byte(key)
+	}
+	if len(problems) > 0 {
+		return c, errors.Join(problems...)
+	}
+	if c.JWTSigningKey == nil && mode == ModeDev {
+		if c.JWTSigningKey, err = devSigningKey(c.DataDir); err != nil {
+			return c, err
+		}
+	}
+	if c.PublicURL == "" {
+		scheme := "http"
+		if c.TLSCert != "" {
+			scheme = "https"
+		}
+		c.PublicURL = scheme + "://" + c.HTTPAddr
+	}
+	return c, c.Validate()
+}
+
+func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration such as 15m", name, v)
+	}
+	return d, nil
+}
+
+// Validate checks every setting the mode uses and reports all problems at once.
+func (c Config) Validate() error {
+	var problems []error
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Errorf(format, a...)) }
+
+	needsHTTP := c.Mode == ModeDev || c.Mode == ModeServe
+	needsTemporal := c.Mode == ModeDev || c.Mode == ModeServe || c.Mode == ModeWorker
+	needsDB := c.Mode != ""
+
+	if needsHTTP {
+		if err := checkHostPort(c.HTTPAddr); err != nil {
+			bad("PAYMENTS_HTTP_ADDR: %v", err)
+		}
+		if err := checkHostPort(c.AdminAddr); err != nil {
+			bad("PAYMENTS_ADMIN_ADDR: %v", err)
+		}
+		if (c.TLSCert == "") != (c.TLSKey == "") {
+			bad("PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY must be set together")
+		}
+		for name, path := range map[string]string{"PAYMENTS_TLS_CERT": c.TLSCert, "PAYMENTS_TLS_KEY": c.TLSKey} {
+			if path == "" {
+				continue
+			}
+			if _, err := os.Stat(path); err != nil {
+				bad("%s: %v", name, err)
+			}
+		}
+		if err := checkURL(c.PublicURL, "http", "https"); err != nil {
+			bad("PAYMENTS_PUBLIC_URL: %v", err)
+		}
+	}
+	if needsHTTP {
+		if len(c.JWTSigningKey) == 0 {
+			bad("JWT_SIGNING_KEY: required outside dev (at least %d random bytes, e.g. `openssl rand -base64 48`)", minSigningKeyBytes)
+		} else if len(c.JWTSigningKey) < minSigningKeyBytes {
+			bad("JWT_SIGNING_KEY: too short (%d bytes); use at least %d random bytes", len(c.JWTSigningKey), minSigningKeyBytes)
+		}
+	}
+	if needsDB {
+		if c.DatabaseURL == "" {
+			bad("DATABASE_URL: required outside dev, e.g. mysql://user:pass@tcp(host:3306)/payments")
+		} else if !strings.HasPrefix(c.DatabaseURL, "sqlite://") && !strings.HasPrefix(c.DatabaseURL, "mysql://") {
+			bad("DATABASE_URL: unsupported scheme in %q (want sqlite:// or mysql://)", redact(c.DatabaseURL))
+		}
+	}
+	if needsTemporal {
+		if err := checkHostPort(c.TemporalAddress); err != nil {
+			bad("TEMPORAL_ADDRESS: %v", err)
+		}
+		if c.TemporalNamespace == "" {
+			bad("TEMPORAL_NAMESPACE: must not be empty")
+		}
+		if err := checkURL(c.TemporalUIURL, "http", "https"); err != nil {
+			bad("TEMPORAL_UI_URL: %v", err)
+		}
+	}
+	if c.StripeAPIBase != "" {
+		if err := checkURL(c.StripeAPIBase, "http", "https"); err != nil {
+			bad("STRIPE_API_BASE: %v", err)
+		}
+	}
+	if c.SMTPURL != "" {
+		if err := checkURL(c.SMTPURL, "smtp", "smtps"); err != nil {
+			bad("SMTP_URL: %v", err)
+		}
+	}
+	if c.SentryDSN != "" {
+		if err := checkURL(c.SentryDSN, "http", "https"); err != nil {
+			bad("SENTRY_DSN: %v", err)
+		}
+	}
+	if c.OTLPEndpoint != "" {
+		if err := checkURL(c.OTLPEndpoint, "http", "https"); err != nil {
+			bad("OTEL_EXPORTER_OTLP_ENDPOINT: %v", err)
+		}
+	}
+	return errors.Join(problems...)
+}
+
+// GatewayName is the payment gateway the configuration selects.
+func (c Config) GatewayName() string {
+	if c.StripeSecretKey != "" {
+		return "stripe"
+	}
+	return "sandbox"
+}
+
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %v", addr, err)
+	}
+	_ = host
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q has an invalid port", addr)
+	}
+	return nil
+}
+
+func checkURL(raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("malformed URL %q: %v", redact(raw), err)
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			if u.Host == "" {
+				return fmt.Errorf("URL %q has no host", redact(raw))
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("URL %q must use %s", redact(raw), strings.Join(schemes, " or "))
+}
+
+// redact hides a password in a URL or DSN so it never reaches a log.
+func redact(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	start := strings.Index(s, "://")
+	if start < 0 {
+		start = 0
+	} else {
+		start += 3
+	}
+	creds := s[start:at]
+	if i := strings.Index(creds, ":"); i >= 0 {
+		return s[:start] + creds[:i] + ":****" + s[at:]
+	}
+	return s
+}
+
+// Redact hides the password of a URL or DSN for logs and error messages.
+func Redact(s string) string { return redact(s) }
+
+// devSigningKey returns the dev signing key kept under dataDir, creating it once.
+func devSigningKey(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, "jwt-signing-key")
+	if b, err := os.ReadFile(path); err == nil {
+		key := []byte(strings.TrimSpace(string(b)))
+		if len(key) >= minSigningKeyBytes {
+			return key, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("PAYMENTS_DATA_DIR: reading %s: %w", path, err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("PAYMENTS_DATA_DIR: %w", err)
+	}
+	raw := make([]byte, 48)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	key := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("PAYMENTS_DATA_DIR: writing %s: %w", path, err)
+	}
+	return []byte(key), nil
+}
