@@ -513,14 +513,14 @@ var File_payments_v1_auth_proto protoreflect.FileDescriptor
 
 const file_payments_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x16payments/v1/auth.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19payments/v1/account.proto\x1a\x18payments/v1/common.proto\"\xad\x02\n" +
+	"\x16payments/v1/auth.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19payments/v1/account.proto\x1a\x18payments/v1/common.proto\"\xb7\x03\n" +
 	"\x0fRegisterRequest\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
 	"\bpassword\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\x121\n" +
-	"\x04role\x18\x03 \x01(\x0e2\x11.payments.v1.RoleB\n" +
-	"\xbaH\a\x82\x01\x04\x18\x01\x18\x02R\x04role\x12*\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\x12\xba\x01\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x11.payments.v1.RoleB\x92\x01\xbaH\x8e\x01\xba\x01\x8a\x01\n" +
+	"\x10role.registrable\x12^role must be ROLE_MERCHANT or ROLE_CUSTOMER (admins are created with `paymentsd admin create`)\x1a\x16this == 1 || this == 2R\x04role\x12*\n" +
 	"\fdisplay_name\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18dR\vdisplayName\x12-\n" +
 	"\rbusiness_name\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\fbusinessName\x12B\n" +
 	"\x10default_currency\x18\x06 \x01(\tB\x17\xbaH\x14r\x122\x10^([A-Za-z]{3})?$R\x0fdefaultCurrency\"B\n" +
