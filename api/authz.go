@@ -1,0 +1,91 @@
+package api
+
+import (
+	c "github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
+)
+
+// Role names as stored and as carried in access tokens.
+const (
+	roleMerchant = "merchant"
+	roleCustomer = "customer"
+	roleAdmin    = "admin"
+)
+
+// policy says who may call a procedure.
+type policy struct {
+	// open procedures need no credentials at all.
+	open bool
+	// roles that may call; empty means every signed-in role.
+	roles []string
+	// userOnly refuses merchant API keys: what a leaked key must never do
+	// (mint more keys, revoke them, change the password) needs a person.
+	userOnly bool
+}
+
+func (p policy) allows(role string) bool {
+	if len(p.roles) == 0 {
+		return true
+	}
+	for _, r := range p.roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	anyone      = policy{}
+	merchants   = policy{roles: []string{roleMerchant}}
+	parties     = policy{roles: []string{roleMerchant, roleCustomer}}
+	merchantsOp = policy{roles: []string{roleMerchant, roleAdmin}}
+	admins      = policy{roles: []string{roleAdmin}}
+)
+
+// policies is the single table of who may call what. A test checks that every
+// procedure of every service has an entry, so a new RPC cannot be forgotten:
+// a procedure missing here is refused for everyone.
+var policies = map[string]policy{
+	c.AuthServiceRegisterProcedure:     {open: true},
+	c.AuthServiceLoginProcedure:        {open: true},
+	c.AuthServiceRefreshTokenProcedure: {open: true},
+	c.AuthServiceLogoutProcedure:       {userOnly: true},
+
+	c.AccountServiceGetMeProcedure:        anyone,
+	c.AccountServiceUpdateMeProcedure:     {userOnly: true},
+	c.AccountServiceCreateApiKeyProcedure: {roles: []string{roleMerchant}, userOnly: true},
+	c.AccountServiceListApiKeysProcedure:  merchants,
+	c.AccountServiceRevokeApiKeyProcedure: {roles: []string{roleMerchant}, userOnly: true},
+
+	c.PaymentServiceCreatePaymentProcedure:  parties,
+	c.PaymentServiceGetPaymentProcedure:     anyone,
+	c.PaymentServiceListPaymentsProcedure:   anyone,
+	c.PaymentServiceCapturePaymentProcedure: merchantsOp,
+	c.PaymentServiceCancelPaymentProcedure:  anyone,
+
+	c.RefundServiceCreateRefundProcedure: merchantsOp,
+	c.RefundServiceGetRefundProcedure:    anyone,
+	c.RefundServiceListRefundsProcedure:  anyone,
+
+	c.DisputeServiceOpenDisputeProcedure:     parties,
+	c.DisputeServiceGetDisputeProcedure:      anyone,
+	c.DisputeServiceListDisputesProcedure:    anyone,
+	c.DisputeServiceSubmitEvidenceProcedure:  parties,
+	c.DisputeServiceAcceptDisputeProcedure:   merchants,
+	c.DisputeServiceWithdrawDisputeProcedure: parties,
+	c.DisputeServiceResolveDisputeProcedure:  admins,
+
+	c.TransactionServiceListTransactionsProcedure: anyone,
+	c.TransactionServiceGetTransactionProcedure:   anyone,
+
+	c.WebhookServiceCreateWebhookEndpointProcedure: merchantsOp,
+	c.WebhookServiceGetWebhookEndpointProcedure:    merchantsOp,
+	c.WebhookServiceListWebhookEndpointsProcedure:  merchantsOp,
+	c.WebhookServiceUpdateWebhookEndpointProcedure: merchantsOp,
+	c.WebhookServiceDeleteWebhookEndpointProcedure: merchantsOp,
+	c.WebhookServiceRotateWebhookSecretProcedure:   merchantsOp,
+	c.WebhookServiceListEventsProcedure:            merchantsOp,
+	c.WebhookServiceGetEventProcedure:              merchantsOp,
+	c.WebhookServiceListDeliveriesProcedure:        merchantsOp,
+	c.WebhookServiceRedeliverEventProcedure:        merchantsOp,
+}

@@ -1,0 +1,46 @@
+package api
+
+import (
+	"encoding/base64"
+	"strings"
+
+	"github.com/payments-platform/payments/internal/errs"
+)
+
+const (
+	defaultPageSize = 20
+	maxPageSize     = 100
+)
+
+// pageSize applies the default; validation already bounds it to 1..100.
+func pageSize(n int32) int {
+	if n <= 0 {
+		return defaultPageSize
+	}
+	if n > maxPageSize {
+		return maxPageSize
+	}
+	return int(n)
+}
+
+// Page tokens are opaque to clients: the kind of list and the last id seen,
+// base64url. Keyset pagination on time-ordered ids keeps every page's cost
+// flat however long the list grows.
+func encodePageToken(kind, lastID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + lastID))
+}
+
+func decodePageToken(kind, token string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return "", errs.InvalidArgument("page_token", "page_token is malformed")
+	}
+	k, id, ok := strings.Cut(string(raw), ":")
+	if !ok || k != kind || id == "" {
+		return "", errs.InvalidArgument("page_token", "page_token does not belong to this list")
+	}
+	return id, nil
+}

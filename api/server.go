@@ -1,0 +1,165 @@
+// Package api serves the public contract: the Connect services (Connect,
+// gRPC and gRPC-Web on one port), health and readiness routes. Handlers
+// authenticate, validate and authorise; money state changes go through
+// workflows, never straight to the database.
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/validate"
+
+	"github.com/payments-platform/payments/internal/auth"
+	"github.com/payments-platform/payments/internal/store"
+	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
+)
+
+// MaxRequestBytes is the largest request body accepted (resource_exhausted above).
+const MaxRequestBytes = 1 << 20
+
+// Deps are what the API needs, built once in cmd/paymentsd.
+type Deps struct {
+	Store  *store.Store
+	Tokens *auth.Tokens
+	Logger *slog.Logger
+	// RefreshTokenTTL is how long an unused refresh token stays valid.
+	RefreshTokenTTL time.Duration
+	// Checks are readiness probes by name (database, temporal); /readyz is 503
+	// while any fails.
+	Checks map[string]func(context.Context) error
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// PasswordParams are argon2id's costs; zero means the OWASP defaults.
+	PasswordParams auth.PasswordParams
+	// LoginThrottle limits failed logins per email; zero means the default.
+	LoginThrottle store.ThrottlePolicy
+}
+
+// Server holds the handlers' shared state.
+type Server struct {
+	d   Deps
+	log *slog.Logger
+}
+
+// New builds the API from its dependencies.
+func New(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.PasswordParams == (auth.PasswordParams{}) {
+		d.PasswordParams = auth.DefaultPasswordParams
+	}
+	if d.LoginThrottle == (store.ThrottlePolicy{}) {
+		d.LoginThrottle = store.DefaultThrottlePolicy
+	}
+	if d.RefreshTokenTTL == 0 {
+		d.RefreshTokenTTL = 30 * 24 * time.Hour
+	}
+	return &Server{d: d, log: d.Logger}
+}
+
+func (s *Server) now() time.Time { return s.d.Now().UTC() }
+
+// Handler is every route of the public port.
+func (s *Server) Handler() http.Handler {
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(
+			errorInterceptor(s.log),
+			authInterceptor(s, s.log),
+			validate.NewInterceptor(),
+		),
+		connect.WithReadMaxBytes(MaxRequestBytes),
+		connect.WithCodec(strictJSONCodec{name: "json"}),
+		connect.WithCodec(strictJSONCodec{name: "json; charset=utf-8"}),
+	}
+	mux := http.NewServeMux()
+	mux.Handle(paymentsv1connect.NewAuthServiceHandler(&authService{s}, opts...))
+	mux.Handle(paymentsv1connect.NewAccountServiceHandler(&accountService{s}, opts...))
+	// Later issues implement these; until then every RPC answers unimplemented.
+	mux.Handle(paymentsv1connect.NewPaymentServiceHandler(paymentsv1connect.UnimplementedPaymentServiceHandler{}, opts...))
+	mux.Handle(paymentsv1connect.NewRefundServiceHandler(paymentsv1connect.UnimplementedRefundServiceHandler{}, opts...))
+	mux.Handle(paymentsv1connect.NewDisputeServiceHandler(paymentsv1connect.UnimplementedDisputeServiceHandler{}, opts...))
+	mux.Handle(paymentsv1connect.NewTransactionServiceHandler(paymentsv1connect.UnimplementedTransactionServiceHandler{}, opts...))
+	mux.Handle(paymentsv1connect.NewWebhookServiceHandler(paymentsv1connect.UnimplementedWebhookServiceHandler{}, opts...))
+
+	mux.Handle(grpchealth.NewHandler(&healthChecker{s}))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	return mux
+}
+
+// APIKey implements authenticator.
+func (s *Server) APIKey(ctx context.Context, secret string) (auth.Principal, error) {
+	acct, key, err := s.d.Store.AccountByAPIKeyHash(ctx, auth.HashSecret(secret), s.now())
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	return auth.Principal{AccountID: acct.ID, Role: string(acct.Role), APIKeyID: key.ID}, nil
+}
+
+// AccessToken implements authenticator.
+func (s *Server) AccessToken(token string) (auth.Principal, error) {
+	return s.d.Tokens.Verify(token)
+}
+
+// HTTPServer returns an http.Server for h with the platform's timeouts,
+// HTTP/1.1 and HTTP/2 (h2c without TLS) on one port.
+func HTTPServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		Protocols:         protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// CreatePayment may wait up to 10 s for the gateway; leave room.
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:      &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+}
+
+// Serve runs srv on ln until ctx ends, then drains in-flight requests for up
+// to drain before closing. TLS is used when certFile is set.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, certFile, keyFile string, drain time.Duration) error {
+	errc := make(chan error, 1)
+	go func() {
+		if certFile != "" {
+			errc <- srv.ServeTLS(ln, certFile, keyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("http server shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
