@@ -1,0 +1,37 @@
+// Package activities holds the platform's Temporal activities, as methods on
+// structs built once in cmd/paymentsd with their clients. Activities never
+// import workflows.
+package activities
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/payments-platform/payments/internal/store"
+)
+
+// Store holds the activities that write to the database.
+type Store struct {
+	DB     *store.Store
+	Logger *slog.Logger
+}
+
+// PurgeResult counts the rows a purge removed.
+type PurgeResult struct {
+	IdempotencyKeys int
+	RefreshTokens   int
+	LoginThrottles  int
+}
+
+// PurgeExpired deletes idempotency keys past their expiry, long-expired
+// refresh tokens and idle login throttles. now comes from the workflow so the
+// activity is deterministic about what it removes.
+func (a *Store) PurgeExpired(ctx context.Context, now time.Time) (PurgeResult, error) {
+	r, err := a.DB.PurgeExpired(ctx, now)
+	if err != nil {
+		return PurgeResult{}, err
+	}
+	a.Logger.InfoContext(ctx, "purged expired rows", "idempotency_keys", r.IdempotencyKeys, "refresh_tokens", r.RefreshTokens, "login_throttles", r.LoginThrottles)
+	return PurgeResult(r), nil
+}
