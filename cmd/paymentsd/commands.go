@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/payments-platform/payments/api"
+	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/internal/auth"
+	"github.com/payments-platform/payments/internal/config"
+	"github.com/payments-platform/payments/internal/devserver"
+	"github.com/payments-platform/payments/internal/store"
+)
+
+func noArgs(name string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	return nil
+}
+
+// runDev runs the whole platform in one process on embedded defaults.
+func runDev(ctx context.Context, args []string, e env) error {
+	if err := noArgs("dev", args); err != nil {
+		return err
+	}
+	cfg, err := config.FromEnv(config.ModeDev, e.getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, false, logLevel(e.getenv))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("PAYMENTS_DATA_DIR: %w", err)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	uiURL := cfg.TemporalUIURL
+	if devserver.Listening(ctx, cfg.TemporalAddress) {
+		log.Info("using the Temporal server already listening", "address", cfg.TemporalAddress)
+	} else {
+		logPath := filepath.Join(cfg.DataDir, "temporal.log")
+		logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("PAYMENTS_DATA_DIR: %w", err)
+		}
+		defer logFile.Close()
+		log.Info("starting the Temporal dev server", "address", cfg.TemporalAddress, "log", logPath)
+		srv, err := devserver.Start(ctx, devserver.Options{
+			Address:   cfg.TemporalAddress,
+			UIPort:    uiPort(cfg.TemporalUIURL),
+			DBFile:    filepath.Join(cfg.DataDir, "temporal.db"),
+			Namespace: cfg.TemporalNamespace,
+			Log:       logFile,
+			Logger:    log,
+		})
+		if err != nil {
+			return fmt.Errorf("temporal dev server: %w", err)
+		}
+		defer func() {
+			stopCtx, stopCancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer stopCancel()
+			if err := srv.Stop(stopCtx); err != nil {
+				log.Warn("stopping the Temporal dev server", "err", err)
+			}
+		}()
+		go func() {
+			select {
+			case <-srv.Done():
+				cancel(errors.New("the Temporal dev server exited; see " + logPath))
+			case <-ctx.Done():
+			}
+		}()
+		if u := srv.UIURL(); u != "" {
+			uiURL = u
+		}
+	}
+
+	tc, err := dialTemporal(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	w, err := startWorker(ctx, tc, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+
+	ln, err := listen(cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	apiURL := scheme(cfg) + "://" + ln.Addr().String()
+	fmt.Fprintf(e.stdout, "\npaymentsd dev is running (Ctrl-C to stop)\n  API:          %s\n  Temporal UI:  %s\n  Temporal:     %s (namespace %s)\n  Database:     %s\n\n",
+		apiURL, uiURL, cfg.TemporalAddress, cfg.TemporalNamespace, config.Redact(cfg.DatabaseURL))
+	srv := api.HTTPServer(cfg.HTTPAddr, newAPI(cfg, st, tc, log).Handler(), log)
+	err = api.Serve(ctx, srv, ln, cfg.TLSCert, cfg.TLSKey, drainTimeout)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	log.Info("stopped")
+	return err
+}
+
+// uiPort is the port of TEMPORAL_UI_URL (8233 when it has none).
+func uiPort(raw string) int {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return 8233
+	}
+	if _, p, err := net.SplitHostPort(u.Host); err == nil {
+		if n, err := strconv.Atoi(p); err == nil {
+			return n
+		}
+	}
+	return 8233
+}
+
+// runServe runs the API alone. Temporal is dialled lazily so that the API
+// starts during a Temporal outage and /readyz reports it.
+func runServe(ctx context.Context, args []string, e env) error {
+	if err := noArgs("serve", args); err != nil {
+		return err
+	}
+	cfg, err := config.FromEnv(config.ModeServe, e.getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, true, logLevel(e.getenv))
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tc, err := client.NewLazyClient(temporalOptions(cfg, log))
+	if err != nil {
+		return fmt.Errorf("TEMPORAL_ADDRESS: %w", err)
+	}
+	defer tc.Close()
+	ln, err := listen(cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	log.Info("serving the API", "address", ln.Addr().String(), "tls", cfg.TLSCert != "")
+	srv := api.HTTPServer(cfg.HTTPAddr, newAPI(cfg, st, tc, log).Handler(), log)
+	return api.Serve(ctx, srv, ln, cfg.TLSCert, cfg.TLSKey, drainTimeout)
+}
+
+// runWorker runs the Temporal worker alone until interrupted.
+func runWorker(ctx context.Context, args []string, e env) error {
+	if err := noArgs("worker", args); err != nil {
+		return err
+	}
+	cfg, err := config.FromEnv(config.ModeWorker, e.getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, true, logLevel(e.getenv))
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tc, err := dialTemporal(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	w, err := startWorker(ctx, tc, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	log.Info("worker running", "task_queue", cfg.TemporalTaskQueue, "namespace", cfg.TemporalNamespace)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+// runMigrate creates or updates the schema.
+func runMigrate(ctx context.Context, args []string, e env) error {
+	if err := noArgs("migrate", args); err != nil {
+		return err
+	}
+	cfg, err := config.FromEnv(config.ModeMigrate, e.getenv)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "schema of %s is up to date\n", config.Redact(cfg.DatabaseURL))
+	return nil
+}
+
+// runAdmin handles `admin create --email E --password-stdin`.
+func runAdmin(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 || args[0] != "create" {
+		return usageError{errors.New("want: admin create --email E --password-stdin")}
+	}
+	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	email := fs.String("email", "", "the admin's email")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	name := fs.String("display-name", "", "the admin's display name")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	if *email == "" || !*fromStdin {
+		return usageError{errors.New("want: admin create --email E --password-stdin")}
+	}
+	addr, err := mail.ParseAddress(*email)
+	if err != nil || addr.Address != strings.TrimSpace(*email) {
+		return usageError{fmt.Errorf("--email: %q is not a valid email address", *email)}
+	}
+	line, err := bufio.NewReader(io.LimitReader(e.stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if len([]rune(password)) < 12 {
+		return usageError{errors.New("the password must be at least 12 characters")}
+	}
+	cfg, err := config.FromEnv(config.ModeAdmin, e.getenv)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if cfg.Mode == config.ModeAdmin && strings.HasPrefix(cfg.DatabaseURL, "sqlite://") {
+		if err := st.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	hash, err := auth.HashPassword(password, auth.DefaultPasswordParams)
+	if err != nil {
+		return err
+	}
+	acct, err := st.CreateAccount(ctx, store.NewAccount{Email: addr.Address, PasswordHash: hash, Role: account.RoleAdmin, DisplayName: *name, DefaultCurrency: "USD"})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "created admin %s (%s)\n", acct.ID, acct.Email)
+	return nil
+}

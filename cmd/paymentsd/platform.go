@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/payments-platform/payments/activities"
+	"github.com/payments-platform/payments/api"
+	"github.com/payments-platform/payments/internal/auth"
+	"github.com/payments-platform/payments/internal/config"
+	"github.com/payments-platform/payments/internal/store"
+	"github.com/payments-platform/payments/workflows/maintenance"
+)
+
+// drainTimeout bounds how long shutdown waits for in-flight requests.
+const drainTimeout = 20 * time.Second
+
+func logLevel(getenv func(string) string) slog.Level {
+	switch strings.ToLower(getenv("PAYMENTS_LOG_LEVEL")) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}
+
+func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// temporalLogger keeps the SDK's chatter at warnings and above.
+func temporalLogger(log *slog.Logger) sdklog.Logger {
+	return sdklog.NewStructuredLogger(slog.New(levelFloor{log.Handler(), slog.LevelWarn}))
+}
+
+// levelFloor drops records below a level before they reach h.
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l levelFloor) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= l.min && l.Handler.Enabled(ctx, lv)
+}
+
+func (l levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFloor{l.Handler.WithAttrs(a), l.min}
+}
+
+func (l levelFloor) WithGroup(n string) slog.Handler {
+	return levelFloor{l.Handler.WithGroup(n), l.min}
+}
+
+func temporalOptions(cfg config.Config, log *slog.Logger) client.Options {
+	return client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    temporalLogger(log),
+	}
+}
+
+// dialTemporal connects now, failing with a message that names the variable.
+func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (client.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	c, err := client.DialContext(dctx, temporalOptions(cfg, log))
+	if err != nil {
+		return nil, fmt.Errorf("TEMPORAL_ADDRESS: cannot reach Temporal at %s (namespace %q): %w", cfg.TemporalAddress, cfg.TemporalNamespace, err)
+	}
+	return c, nil
+}
+
+// startWorker registers every workflow and activity and starts polling.
+func startWorker(ctx context.Context, c client.Client, cfg config.Config, st *store.Store, log *slog.Logger) (worker.Worker, error) {
+	w := worker.New(c, cfg.TemporalTaskQueue, worker.Options{})
+	maintenance.Register(w)
+	w.RegisterActivity(&activities.Store{DB: st, Logger: log})
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start worker on task queue %q: %w", cfg.TemporalTaskQueue, err)
+	}
+	if err := maintenance.EnsureSchedule(ctx, c, cfg.TemporalTaskQueue); err != nil {
+		w.Stop()
+		return nil, err
+	}
+	return w, nil
+}
+
+// newAPI builds the public handler with its readiness checks.
+func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logger) *api.Server {
+	return api.New(api.Deps{
+		Store:           st,
+		Tokens:          auth.NewTokens(cfg.JWTSigningKey, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, nil),
+		Logger:          log,
+		RefreshTokenTTL: cfg.RefreshTokenTTL,
+		Checks: map[string]func(context.Context) error{
+			"database": st.Ping,
+			"temporal": func(ctx context.Context) error {
+				_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+				return err
+			},
+		},
+	})
+}
+
+// listen binds the API address now, so a busy port is a clear start error.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("PAYMENTS_HTTP_ADDR: cannot listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+func scheme(cfg config.Config) string {
+	if cfg.TLSCert != "" {
+		return "https"
+	}
+	return "http"
+}
