@@ -1,0 +1,471 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/internal/devserver"
+	"github.com/payments-platform/payments/internal/store"
+)
+
+// syncBuffer is a bytes.Buffer safe for the command's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	p, err := devserver.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", p)
+}
+
+type cmdResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// runCmd runs a command in-process with exactly the given environment.
+func runCmd(ctx context.Context, vars map[string]string, stdin string, args ...string) cmdResult {
+	var out, errb syncBuffer
+	code := run(ctx, args, env{
+		stdin:  strings.NewReader(stdin),
+		stdout: &out,
+		stderr: &errb,
+		getenv: func(k string) string { return vars[k] },
+	})
+	return cmdResult{code, out.String(), errb.String()}
+}
+
+// waitFor polls fn until it is true or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, fn func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !fn() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func getStatus(url string) int {
+	c := http.Client{Timeout: 3 * time.Second}
+	res, err := c.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode
+}
+
+func postJSON(t *testing.T, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
+		t.Fatalf("decode %s: %v", url, err)
+	}
+	return res.StatusCode, m
+}
+
+// TestDevStack starts `paymentsd dev` with its own Temporal dev server, waits
+// for /readyz to turn 200, walks the README's flow, and stops it cleanly.
+func TestDevStack(t *testing.T) {
+	if _, err := devserver.Find(); err != nil {
+		t.Fatalf("this test needs the Temporal CLI: %v", err)
+	}
+	dir := t.TempDir()
+	httpAddr, temporalAddr, uiAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	vars := map[string]string{
+		"PAYMENTS_DATA_DIR":  dir,
+		"PAYMENTS_HTTP_ADDR": httpAddr,
+		"TEMPORAL_ADDRESS":   temporalAddr,
+		"TEMPORAL_UI_URL":    "http://" + uiAddr,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan cmdResult, 1)
+	go func() { done <- runCmd(ctx, vars, "", "dev") }()
+
+	base := "http://" + httpAddr
+	deadline := time.Now().Add(90 * time.Second)
+	for getStatus(base+"/readyz") != http.StatusOK {
+		select {
+		case r := <-done:
+			t.Fatalf("paymentsd dev exited early with %d:\n%s", r.code, r.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not turn 200 within 90 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := getStatus(base + "/healthz"); got != http.StatusOK {
+		t.Fatalf("/healthz = %d", got)
+	}
+	if got := getStatus("http://" + uiAddr + "/"); got != http.StatusOK {
+		t.Errorf("Temporal UI at %s answered %d", uiAddr, got)
+	}
+
+	code, body := postJSON(t, base+"/payments.v1.AuthService/Register", "",
+		`{"email":"shop@example.com","password":"correct-horse-battery","role":"ROLE_MERCHANT","businessName":"Shop"}`)
+	if code != http.StatusOK {
+		t.Fatalf("Register: %d %v", code, body)
+	}
+	code, body = postJSON(t, base+"/payments.v1.AuthService/Login", "", `{"email":"shop@example.com","password":"correct-horse-battery"}`)
+	if code != http.StatusOK {
+		t.Fatalf("Login: %d %v", code, body)
+	}
+	token, _ := body["accessToken"].(string)
+	code, body = postJSON(t, base+"/payments.v1.AccountService/GetMe", token, `{}`)
+	if code != http.StatusOK {
+		t.Fatalf("GetMe: %d %v", code, body)
+	}
+	if acct, _ := body["account"].(map[string]any); acct["email"] != "shop@example.com" || acct["role"] != "ROLE_MERCHANT" {
+		t.Fatalf("GetMe account = %v", body)
+	}
+
+	cancel()
+	select {
+	case r := <-done:
+		if r.code != 0 {
+			t.Fatalf("paymentsd dev exited with %d:\n%s", r.code, r.stderr)
+		}
+		for _, want := range []string{"API:          http://" + httpAddr, "Temporal UI:  http://" + uiAddr, "Temporal:     " + temporalAddr} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("banner lacks %q:\n%s", want, r.stdout)
+			}
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("paymentsd dev did not stop within 60 s of cancellation")
+	}
+	waitFor(t, 10*time.Second, "the Temporal dev server to stop", func() bool {
+		c, err := net.DialTimeout("tcp", temporalAddr, 200*time.Millisecond)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	for _, f := range []string{"payments.db", "temporal.db", "jwt-signing-key"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("state file %s: %v", f, err)
+		}
+	}
+}
+
+func TestStartErrorsNameTheVariable(t *testing.T) {
+	ctx := context.Background()
+	key := strings.Repeat("k", 40)
+	cases := []struct {
+		name  string
+		args  []string
+		vars  map[string]string
+		code  int
+		wants []string
+	}{
+		{"no command", nil, nil, 2, []string{"usage"}},
+		{"unknown command", []string{"launch"}, nil, 2, []string{"unknown command"}},
+		{"serve without signing key", []string{"serve"}, map[string]string{"DATABASE_URL": "mysql://root@tcp(127.0.0.1:3306)/test"}, 1, []string{"JWT_SIGNING_KEY"}},
+		{"serve without database", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key}, 1, []string{"DATABASE_URL"}},
+		{"malformed database url", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "DATABASE_URL": "postgres://x"}, 1, []string{"DATABASE_URL", "unsupported scheme"}},
+		{"malformed mysql dsn", []string{"migrate"}, map[string]string{"DATABASE_URL": "mysql://root@127.0.0.1/x"}, 1, []string{"DATABASE_URL"}},
+		{"unreachable database", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "DATABASE_URL": "mysql://root:hunter2@tcp(127.0.0.1:1)/x"}, 1, []string{"DATABASE_URL", "cannot reach"}},
+		{"bad http address", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "DATABASE_URL": "sqlite:///tmp/x.db", "PAYMENTS_HTTP_ADDR": "nope"}, 1, []string{"PAYMENTS_HTTP_ADDR"}},
+		{"stray argument", []string{"migrate", "now"}, nil, 2, []string{"unexpected arguments"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]string{"PAYMENTS_DATA_DIR": t.TempDir()}
+			for k, v := range tc.vars {
+				vars[k] = v
+			}
+			r := runCmd(ctx, vars, "", tc.args...)
+			if r.code != tc.code {
+				t.Fatalf("exit code %d, want %d; stderr:\n%s", r.code, tc.code, r.stderr)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+			if strings.Contains(r.stderr, "hunter2") {
+				t.Errorf("stderr leaks the database password:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+func TestMigrateAndAdminCreate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(dir, "p.db"))
+	vars := map[string]string{"DATABASE_URL": dbURL, "PAYMENTS_DATA_DIR": dir}
+
+	if r := runCmd(ctx, vars, "", "migrate"); r.code != 0 || !strings.Contains(r.stdout, "up to date") {
+		t.Fatalf("migrate: %+v", r)
+	}
+	if r := runCmd(ctx, vars, "", "migrate"); r.code != 0 {
+		t.Fatalf("second migrate: %+v", r)
+	}
+	r := runCmd(ctx, vars, "a-very-long-admin-password\n", "admin", "create", "--email", "Root@Example.com", "--password-stdin")
+	if r.code != 0 || !strings.Contains(r.stdout, "created admin acct_") {
+		t.Fatalf("admin create: %+v", r)
+	}
+
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	acct, err := st.AccountByEmail(ctx, "root@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acct.Role != account.RoleAdmin {
+		t.Fatalf("role %s", acct.Role)
+	}
+	if strings.Contains(acct.PasswordHash, "a-very-long-admin-password") || !strings.HasPrefix(acct.PasswordHash, "$argon2id$") {
+		t.Fatalf("password stored as %q", acct.PasswordHash)
+	}
+
+	bad := []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"duplicate", "a-very-long-admin-password\n", []string{"admin", "create", "--email", "root@example.com", "--password-stdin"}, 1, "already exists"},
+		{"short password", "short\n", []string{"admin", "create", "--email", "b@example.com", "--password-stdin"}, 2, "at least 12"},
+		{"no password-stdin", "", []string{"admin", "create", "--email", "b@example.com"}, 2, "--password-stdin"},
+		{"bad email", "a-very-long-admin-password\n", []string{"admin", "create", "--email", "nope", "--password-stdin"}, 2, "--email"},
+		{"no subcommand", "", []string{"admin"}, 2, "admin create"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCmd(ctx, vars, tc.stdin, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("got %d %q, want %d containing %q", r.code, r.stderr, tc.code, tc.want)
+			}
+		})
+	}
+	n, err := st.Client.Account.Query().Count(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("accounts after bad admin creates: %d %v", n, err)
+	}
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 into dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "paymentsd test"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// startServe runs `paymentsd serve` against a SQLite file and a Temporal
+// address where nothing listens, and returns its base URL.
+func startServe(t *testing.T, extra map[string]string, scheme string, client *http.Client) string {
+	t.Helper()
+	dir := t.TempDir()
+	dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(dir, "p.db"))
+	ctx, cancel := context.WithCancel(context.Background())
+	if r := runCmd(ctx, map[string]string{"DATABASE_URL": dbURL}, "", "migrate"); r.code != 0 {
+		t.Fatalf("migrate: %+v", r)
+	}
+	addr := freeAddr(t)
+	vars := map[string]string{
+		"DATABASE_URL":       dbURL,
+		"JWT_SIGNING_KEY":    strings.Repeat("s", 40),
+		"PAYMENTS_HTTP_ADDR": addr,
+		"TEMPORAL_ADDRESS":   freeAddr(t), // nothing listens here
+		"PAYMENTS_DATA_DIR":  dir,
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	done := make(chan cmdResult, 1)
+	go func() { done <- runCmd(ctx, vars, "", "serve") }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case r := <-done:
+			if r.code != 0 {
+				t.Errorf("serve exited with %d:\n%s", r.code, r.stderr)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop within 30 s")
+		}
+	})
+	base := scheme + "://" + addr
+	waitFor(t, 20*time.Second, "serve to listen", func() bool {
+		select {
+		case r := <-done:
+			t.Fatalf("serve exited early with %d:\n%s", r.code, r.stderr)
+		default:
+		}
+		res, err := client.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	return base
+}
+
+func TestServeReadinessWithoutTemporal(t *testing.T) {
+	base := startServe(t, nil, "http", http.DefaultClient)
+	res, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusServiceUnavailable || body.Checks["temporal"] != "unavailable" || body.Checks["database"] != "ok" {
+		t.Fatalf("/readyz = %d %+v, want 503 with temporal unavailable and database ok", res.StatusCode, body)
+	}
+}
+
+func TestServeSpeaksH2CAndHTTP1(t *testing.T) {
+	base := startServe(t, nil, "http", http.DefaultClient)
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: protocols}, Timeout: 5 * time.Second}
+	res, err := h2c.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.ProtoMajor != 2 {
+		t.Fatalf("h2c request answered over %s", res.Proto)
+	}
+	res, err = http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.ProtoMajor != 1 {
+		t.Fatalf("HTTP/1.1 request answered over %s", res.Proto)
+	}
+}
+
+func TestServeTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: pool},
+		ForceAttemptHTTP2: true,
+	}}
+	base := startServe(t, map[string]string{"PAYMENTS_TLS_CERT": certFile, "PAYMENTS_TLS_KEY": keyFile}, "https", client)
+	res, err := client.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.ProtoMajor != 2 || res.TLS == nil {
+		t.Fatalf("TLS /healthz: %d over %s (tls=%v)", res.StatusCode, res.Proto, res.TLS != nil)
+	}
+	// Plain HTTP to the TLS port is refused.
+	if plain, err := http.Get(strings.Replace(base, "https", "http", 1) + "/healthz"); err == nil {
+		plain.Body.Close()
+		if plain.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP got a 200 from the TLS port")
+		}
+	}
+}
+
+func TestWorkerFailsClearlyWithoutTemporal(t *testing.T) {
+	dir := t.TempDir()
+	dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(dir, "p.db"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := runCmd(ctx, map[string]string{"DATABASE_URL": dbURL, "TEMPORAL_ADDRESS": freeAddr(t), "PAYMENTS_DATA_DIR": dir}, "", "worker")
+	if r.code != 1 || !strings.Contains(r.stderr, "TEMPORAL_ADDRESS") {
+		t.Fatalf("worker without Temporal: %d %q", r.code, r.stderr)
+	}
+}

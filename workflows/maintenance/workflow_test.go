@@ -1,0 +1,68 @@
+package maintenance
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/payments-platform/payments/activities"
+)
+
+func TestPurgeCallsTheActivityWithWorkflowTime(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	start := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	env.SetStartTime(start)
+	var a *activities.Store
+	env.RegisterActivity(a)
+	var got time.Time
+	env.OnActivity(a.PurgeExpired, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, now time.Time) (activities.PurgeResult, error) {
+			got = now
+			return activities.PurgeResult{IdempotencyKeys: 3, RefreshTokens: 2, LoginThrottles: 1}, nil
+		})
+	env.ExecuteWorkflow(Purge, PurgeInput{})
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var r activities.PurgeResult
+	if err := env.GetWorkflowResult(&r); err != nil {
+		t.Fatal(err)
+	}
+	if r != (activities.PurgeResult{IdempotencyKeys: 3, RefreshTokens: 2, LoginThrottles: 1}) {
+		t.Fatalf("result %+v", r)
+	}
+	if !got.Equal(start) {
+		t.Fatalf("activity got now=%v, want the workflow's start time %v", got, start)
+	}
+}
+
+func TestPurgeRetriesTransientFailures(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	var a *activities.Store
+	env.RegisterActivity(a)
+	calls := 0
+	env.OnActivity(a.PurgeExpired, mock.Anything, mock.Anything).Return(
+		func(context.Context, time.Time) (activities.PurgeResult, error) {
+			calls++
+			if calls < 3 {
+				return activities.PurgeResult{}, errors.New("database is restarting")
+			}
+			return activities.PurgeResult{RefreshTokens: 1}, nil
+		})
+	env.ExecuteWorkflow(Purge, PurgeInput{})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed after transient errors: %v", err)
+	}
+	if calls != 3 {
+		t.Fatalf("activity called %d times, want 3", calls)
+	}
+}
