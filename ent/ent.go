@@ -14,8 +14,11 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/gatewayevent"
 	"github.com/payments-platform/payments/ent/idempotencykey"
+	"github.com/payments-platform/payments/ent/ledgerentry"
 	"github.com/payments-platform/payments/ent/loginthrottle"
+	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/refreshtoken"
 )
 
@@ -79,8 +82,11 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			apikey.Table:         apikey.ValidColumn,
 			account.Table:        account.ValidColumn,
+			gatewayevent.Table:   gatewayevent.ValidColumn,
 			idempotencykey.Table: idempotencykey.ValidColumn,
+			ledgerentry.Table:    ledgerentry.ValidColumn,
 			loginthrottle.Table:  loginthrottle.ValidColumn,
+			payment.Table:        payment.ValidColumn,
 			refreshtoken.Table:   refreshtoken.ValidColumn,
 		})
 	})

@@ -13,8 +13,11 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/gatewayevent"
 	"github.com/payments-platform/payments/ent/idempotencykey"
+	"github.com/payments-platform/payments/ent/ledgerentry"
 	"github.com/payments-platform/payments/ent/loginthrottle"
+	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/ent/refreshtoken"
 )
@@ -30,8 +33,11 @@ const (
 	// Node types.
 	TypeAPIKey         = "APIKey"
 	TypeAccount        = "Account"
+	TypeGatewayEvent   = "GatewayEvent"
 	TypeIdempotencyKey = "IdempotencyKey"
+	TypeLedgerEntry    = "LedgerEntry"
 	TypeLoginThrottle  = "LoginThrottle"
+	TypePayment        = "Payment"
 	TypeRefreshToken   = "RefreshToken"
 )
 
@@ -1726,6 +1732,446 @@ func (m *AccountMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Account edge %s", name)
 }
 
+// GatewayEventMutation represents an operation that mutates the GatewayEvent nodes in the graph.
+type GatewayEventMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	_type         *string
+	payment_id    *string
+	received_at   *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*GatewayEvent, error)
+	predicates    []predicate.GatewayEvent
+}
+
+var _ ent.Mutation = (*GatewayEventMutation)(nil)
+
+// gatewayeventOption allows management of the mutation configuration using functional options.
+type gatewayeventOption func(*GatewayEventMutation)
+
+// newGatewayEventMutation creates new mutation for the GatewayEvent entity.
+func newGatewayEventMutation(c config, op Op, opts ...gatewayeventOption) *GatewayEventMutation {
+	m := &GatewayEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeGatewayEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withGatewayEventID sets the ID field of the mutation.
+func withGatewayEventID(id string) gatewayeventOption {
+	return func(m *GatewayEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *GatewayEvent
+		)
+		m.oldValue = func(ctx context.Context) (*GatewayEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().GatewayEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withGatewayEvent sets the old GatewayEvent of the mutation.
+func withGatewayEvent(node *GatewayEvent) gatewayeventOption {
+	return func(m *GatewayEventMutation) {
+		m.oldValue = func(context.Context) (*GatewayEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m GatewayEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m GatewayEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of GatewayEvent entities.
+func (m *GatewayEventMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *GatewayEventMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *GatewayEventMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().GatewayEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetType sets the "type" field.
+func (m *GatewayEventMutation) SetType(s string) {
+	m._type = &s
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *GatewayEventMutation) GetType() (r string, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *GatewayEventMutation) ResetType() {
+	m._type = nil
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *GatewayEventMutation) SetPaymentID(s string) {
+	m.payment_id = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *GatewayEventMutation) PaymentID() (r string, exists bool) {
+	v := m.payment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldPaymentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *GatewayEventMutation) ResetPaymentID() {
+	m.payment_id = nil
+}
+
+// SetReceivedAt sets the "received_at" field.
+func (m *GatewayEventMutation) SetReceivedAt(t time.Time) {
+	m.received_at = &t
+}
+
+// ReceivedAt returns the value of the "received_at" field in the mutation.
+func (m *GatewayEventMutation) ReceivedAt() (r time.Time, exists bool) {
+	v := m.received_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedAt returns the old "received_at" field's value of the GatewayEvent entity.
+// If the GatewayEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayEventMutation) OldReceivedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedAt: %w", err)
+	}
+	return oldValue.ReceivedAt, nil
+}
+
+// ResetReceivedAt resets all changes to the "received_at" field.
+func (m *GatewayEventMutation) ResetReceivedAt() {
+	m.received_at = nil
+}
+
+// Where appends a list predicates to the GatewayEventMutation builder.
+func (m *GatewayEventMutation) Where(ps ...predicate.GatewayEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the GatewayEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *GatewayEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.GatewayEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *GatewayEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *GatewayEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (GatewayEvent).
+func (m *GatewayEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *GatewayEventMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m._type != nil {
+		fields = append(fields, gatewayevent.FieldType)
+	}
+	if m.payment_id != nil {
+		fields = append(fields, gatewayevent.FieldPaymentID)
+	}
+	if m.received_at != nil {
+		fields = append(fields, gatewayevent.FieldReceivedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *GatewayEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case gatewayevent.FieldType:
+		return m.GetType()
+	case gatewayevent.FieldPaymentID:
+		return m.PaymentID()
+	case gatewayevent.FieldReceivedAt:
+		return m.ReceivedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *GatewayEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case gatewayevent.FieldType:
+		return m.OldType(ctx)
+	case gatewayevent.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case gatewayevent.FieldReceivedAt:
+		return m.OldReceivedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown GatewayEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GatewayEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case gatewayevent.FieldType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case gatewayevent.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case gatewayevent.FieldReceivedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *GatewayEventMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *GatewayEventMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GatewayEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown GatewayEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *GatewayEventMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *GatewayEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *GatewayEventMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown GatewayEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *GatewayEventMutation) ResetField(name string) error {
+	switch name {
+	case gatewayevent.FieldType:
+		m.ResetType()
+		return nil
+	case gatewayevent.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case gatewayevent.FieldReceivedAt:
+		m.ResetReceivedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown GatewayEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *GatewayEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *GatewayEventMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *GatewayEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *GatewayEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *GatewayEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *GatewayEventMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *GatewayEventMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown GatewayEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *GatewayEventMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown GatewayEvent edge %s", name)
+}
+
 // IdempotencyKeyMutation represents an operation that mutates the IdempotencyKey nodes in the graph.
 type IdempotencyKeyMutation struct {
 	config
@@ -2602,6 +3048,779 @@ func (m *IdempotencyKeyMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown IdempotencyKey edge %s", name)
 }
 
+// LedgerEntryMutation represents an operation that mutates the LedgerEntry nodes in the graph.
+type LedgerEntryMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	journal_id    *string
+	line          *int
+	addline       *int
+	payment_id    *string
+	account       *string
+	currency      *string
+	direction     *ledgerentry.Direction
+	amount        *int64
+	addamount     *int64
+	created_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*LedgerEntry, error)
+	predicates    []predicate.LedgerEntry
+}
+
+var _ ent.Mutation = (*LedgerEntryMutation)(nil)
+
+// ledgerentryOption allows management of the mutation configuration using functional options.
+type ledgerentryOption func(*LedgerEntryMutation)
+
+// newLedgerEntryMutation creates new mutation for the LedgerEntry entity.
+func newLedgerEntryMutation(c config, op Op, opts ...ledgerentryOption) *LedgerEntryMutation {
+	m := &LedgerEntryMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLedgerEntry,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLedgerEntryID sets the ID field of the mutation.
+func withLedgerEntryID(id int) ledgerentryOption {
+	return func(m *LedgerEntryMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LedgerEntry
+		)
+		m.oldValue = func(ctx context.Context) (*LedgerEntry, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LedgerEntry.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLedgerEntry sets the old LedgerEntry of the mutation.
+func withLedgerEntry(node *LedgerEntry) ledgerentryOption {
+	return func(m *LedgerEntryMutation) {
+		m.oldValue = func(context.Context) (*LedgerEntry, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LedgerEntryMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LedgerEntryMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LedgerEntryMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LedgerEntryMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LedgerEntry.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetJournalID sets the "journal_id" field.
+func (m *LedgerEntryMutation) SetJournalID(s string) {
+	m.journal_id = &s
+}
+
+// JournalID returns the value of the "journal_id" field in the mutation.
+func (m *LedgerEntryMutation) JournalID() (r string, exists bool) {
+	v := m.journal_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJournalID returns the old "journal_id" field's value of the LedgerEntry entity.
+// If the LedgerEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerEntryMutation) OldJournalID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJournalID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJournalID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJournalID: %w", err)
+	}
+	return oldValue.JournalID, nil
+}
+
+// ResetJournalID resets all changes to the "journal_id" field.
+func (m *LedgerEntryMutation) ResetJournalID() {
+	m.journal_id = nil
+}
+
+// SetLine sets the "line" field.
+func (m *LedgerEntryMutation) SetLine(i int) {
+	m.line = &i
+	m.addline = nil
+}
+
+// Line returns the value of the "line" field in the mutation.
+func (m *LedgerEntryMutation) Line() (r int, exists bool) {
+	v := m.line
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLine returns the old "line" field's value of the LedgerEntry entity.
+// If the LedgerEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerEntryMutation) OldLine(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLine is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLine requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLine: %w", err)
+	}
+	return oldValue.Line, nil
+}
+
+// AddLine adds i to the "line" field.
+func (m *LedgerEntryMutation) AddLine(i int) {
+	if m.addline != nil {
+		*m.addline += i
+	} else {
+		m.addline = &i
+	}
+}
+
+// AddedLine returns the value that was added to the "line" field in this mutation.
+func (m *LedgerEntryMutation) AddedLine() (r int, exists bool) {
+	v := m.addline
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLine resets all changes to the "line" field.
+func (m *LedgerEntryMutation) ResetLine() {
+	m.line = nil
+	m.addline = nil
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *LedgerEntryMutation) SetPaymentID(s string) {
+	m.payment_id = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *LedgerEntryMutation) PaymentID() (r string, exists bool) {
+	v := m.payment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the LedgerEntry entity.
+// If the LedgerEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerEntryMutation) OldPaymentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *LedgerEntryMutation) ResetPaymentID() {
+	m.payment_id = nil
+}
+
+// SetAccount sets the "account" field.
+func (m *LedgerEntryMutation) SetAccount(s string) {
+	m.account = &s
+}
+
+// Account returns the value of the "account" field in the mutation.
+func (m *LedgerEntryMutation) Account() (r string, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccount returns the old "account" field's value of the LedgerEntry entity.
+// If the LedgerEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerEntryMutation) OldAccount(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccount: %w", err)
+	}
+	return oldValue.Account, nil
+}
+
+// ResetAccount resets all changes to the "account" field.
+func (m *LedgerEntryMutation) ResetAccount() {
+	m.account = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *LedgerEntryMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *LedgerEntryMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the LedgerEntry entity.
+// If the LedgerEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerEntryMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *LedgerEntryMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetDirection sets the "direction" field.
+func (m *LedgerEntryMutation) SetDirection(l ledgerentry.Direction) {
+	m.direction = &l
+}
+
+// Direction returns the value of the "direction" field in the mutation.
+func (m *LedgerEntryMutation) Direction() (r ledgerentry.Direction, exists bool) {
+	v := m.direction
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDirection returns the old "direction" field's value of the LedgerEntry entity.
+// If the LedgerEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerEntryMutation) OldDirection(ctx context.Context) (v ledgerentry.Direction, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDirection is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDirection requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDirection: %w", err)
+	}
+	return oldValue.Direction, nil
+}
+
+// ResetDirection resets all changes to the "direction" field.
+func (m *LedgerEntryMutation) ResetDirection() {
+	m.direction = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *LedgerEntryMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *LedgerEntryMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the LedgerEntry entity.
+// If the LedgerEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerEntryMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *LedgerEntryMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *LedgerEntryMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *LedgerEntryMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LedgerEntryMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LedgerEntryMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LedgerEntry entity.
+// If the LedgerEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LedgerEntryMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LedgerEntryMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// Where appends a list predicates to the LedgerEntryMutation builder.
+func (m *LedgerEntryMutation) Where(ps ...predicate.LedgerEntry) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LedgerEntryMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LedgerEntryMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LedgerEntry, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LedgerEntryMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LedgerEntryMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LedgerEntry).
+func (m *LedgerEntryMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LedgerEntryMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.journal_id != nil {
+		fields = append(fields, ledgerentry.FieldJournalID)
+	}
+	if m.line != nil {
+		fields = append(fields, ledgerentry.FieldLine)
+	}
+	if m.payment_id != nil {
+		fields = append(fields, ledgerentry.FieldPaymentID)
+	}
+	if m.account != nil {
+		fields = append(fields, ledgerentry.FieldAccount)
+	}
+	if m.currency != nil {
+		fields = append(fields, ledgerentry.FieldCurrency)
+	}
+	if m.direction != nil {
+		fields = append(fields, ledgerentry.FieldDirection)
+	}
+	if m.amount != nil {
+		fields = append(fields, ledgerentry.FieldAmount)
+	}
+	if m.created_at != nil {
+		fields = append(fields, ledgerentry.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LedgerEntryMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case ledgerentry.FieldJournalID:
+		return m.JournalID()
+	case ledgerentry.FieldLine:
+		return m.Line()
+	case ledgerentry.FieldPaymentID:
+		return m.PaymentID()
+	case ledgerentry.FieldAccount:
+		return m.Account()
+	case ledgerentry.FieldCurrency:
+		return m.Currency()
+	case ledgerentry.FieldDirection:
+		return m.Direction()
+	case ledgerentry.FieldAmount:
+		return m.Amount()
+	case ledgerentry.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LedgerEntryMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case ledgerentry.FieldJournalID:
+		return m.OldJournalID(ctx)
+	case ledgerentry.FieldLine:
+		return m.OldLine(ctx)
+	case ledgerentry.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case ledgerentry.FieldAccount:
+		return m.OldAccount(ctx)
+	case ledgerentry.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case ledgerentry.FieldDirection:
+		return m.OldDirection(ctx)
+	case ledgerentry.FieldAmount:
+		return m.OldAmount(ctx)
+	case ledgerentry.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown LedgerEntry field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LedgerEntryMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case ledgerentry.FieldJournalID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJournalID(v)
+		return nil
+	case ledgerentry.FieldLine:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLine(v)
+		return nil
+	case ledgerentry.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case ledgerentry.FieldAccount:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccount(v)
+		return nil
+	case ledgerentry.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case ledgerentry.FieldDirection:
+		v, ok := value.(ledgerentry.Direction)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDirection(v)
+		return nil
+	case ledgerentry.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case ledgerentry.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LedgerEntry field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LedgerEntryMutation) AddedFields() []string {
+	var fields []string
+	if m.addline != nil {
+		fields = append(fields, ledgerentry.FieldLine)
+	}
+	if m.addamount != nil {
+		fields = append(fields, ledgerentry.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LedgerEntryMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case ledgerentry.FieldLine:
+		return m.AddedLine()
+	case ledgerentry.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LedgerEntryMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case ledgerentry.FieldLine:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLine(v)
+		return nil
+	case ledgerentry.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LedgerEntry numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LedgerEntryMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LedgerEntryMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LedgerEntryMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LedgerEntry nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LedgerEntryMutation) ResetField(name string) error {
+	switch name {
+	case ledgerentry.FieldJournalID:
+		m.ResetJournalID()
+		return nil
+	case ledgerentry.FieldLine:
+		m.ResetLine()
+		return nil
+	case ledgerentry.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case ledgerentry.FieldAccount:
+		m.ResetAccount()
+		return nil
+	case ledgerentry.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case ledgerentry.FieldDirection:
+		m.ResetDirection()
+		return nil
+	case ledgerentry.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case ledgerentry.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown LedgerEntry field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LedgerEntryMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LedgerEntryMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LedgerEntryMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LedgerEntryMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LedgerEntryMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LedgerEntryMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LedgerEntryMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown LedgerEntry unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LedgerEntryMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown LedgerEntry edge %s", name)
+}
+
 // LoginThrottleMutation represents an operation that mutates the LoginThrottle nodes in the graph.
 type LoginThrottleMutation struct {
 	config
@@ -3152,6 +4371,2266 @@ func (m *LoginThrottleMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *LoginThrottleMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown LoginThrottle edge %s", name)
+}
+
+// PaymentMutation represents an operation that mutates the Payment nodes in the graph.
+type PaymentMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *string
+	merchant_id              *string
+	customer_id              *string
+	amount                   *int64
+	addamount                *int64
+	amount_capturable        *int64
+	addamount_capturable     *int64
+	amount_received          *int64
+	addamount_received       *int64
+	amount_refunded          *int64
+	addamount_refunded       *int64
+	amount_disputed          *int64
+	addamount_disputed       *int64
+	currency                 *string
+	status                   *payment.Status
+	capture_method           *payment.CaptureMethod
+	payment_method           *string
+	method_type              *string
+	method_brand             *string
+	method_last4             *string
+	method_exp_month         *int32
+	addmethod_exp_month      *int32
+	method_exp_year          *int32
+	addmethod_exp_year       *int32
+	method_provider          *string
+	failure_code             *string
+	failure_message          *string
+	next_action_type         *string
+	next_action_url          *string
+	next_action_expires_at   *time.Time
+	description              *string
+	metadata                 *map[string]string
+	gateway                  *string
+	gateway_reference        *string
+	workflow_id              *string
+	authorization_expires_at *time.Time
+	version                  *int64
+	addversion               *int64
+	created_at               *time.Time
+	updated_at               *time.Time
+	clearedFields            map[string]struct{}
+	done                     bool
+	oldValue                 func(context.Context) (*Payment, error)
+	predicates               []predicate.Payment
+}
+
+var _ ent.Mutation = (*PaymentMutation)(nil)
+
+// paymentOption allows management of the mutation configuration using functional options.
+type paymentOption func(*PaymentMutation)
+
+// newPaymentMutation creates new mutation for the Payment entity.
+func newPaymentMutation(c config, op Op, opts ...paymentOption) *PaymentMutation {
+	m := &PaymentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePayment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPaymentID sets the ID field of the mutation.
+func withPaymentID(id string) paymentOption {
+	return func(m *PaymentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Payment
+		)
+		m.oldValue = func(ctx context.Context) (*Payment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Payment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPayment sets the old Payment of the mutation.
+func withPayment(node *Payment) paymentOption {
+	return func(m *PaymentMutation) {
+		m.oldValue = func(context.Context) (*Payment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PaymentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PaymentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Payment entities.
+func (m *PaymentMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PaymentMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PaymentMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Payment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetMerchantID sets the "merchant_id" field.
+func (m *PaymentMutation) SetMerchantID(s string) {
+	m.merchant_id = &s
+}
+
+// MerchantID returns the value of the "merchant_id" field in the mutation.
+func (m *PaymentMutation) MerchantID() (r string, exists bool) {
+	v := m.merchant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMerchantID returns the old "merchant_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldMerchantID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMerchantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMerchantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMerchantID: %w", err)
+	}
+	return oldValue.MerchantID, nil
+}
+
+// ResetMerchantID resets all changes to the "merchant_id" field.
+func (m *PaymentMutation) ResetMerchantID() {
+	m.merchant_id = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *PaymentMutation) SetCustomerID(s string) {
+	m.customer_id = &s
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *PaymentMutation) CustomerID() (r string, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldCustomerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *PaymentMutation) ResetCustomerID() {
+	m.customer_id = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *PaymentMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *PaymentMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *PaymentMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *PaymentMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *PaymentMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetAmountCapturable sets the "amount_capturable" field.
+func (m *PaymentMutation) SetAmountCapturable(i int64) {
+	m.amount_capturable = &i
+	m.addamount_capturable = nil
+}
+
+// AmountCapturable returns the value of the "amount_capturable" field in the mutation.
+func (m *PaymentMutation) AmountCapturable() (r int64, exists bool) {
+	v := m.amount_capturable
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmountCapturable returns the old "amount_capturable" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAmountCapturable(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmountCapturable is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmountCapturable requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmountCapturable: %w", err)
+	}
+	return oldValue.AmountCapturable, nil
+}
+
+// AddAmountCapturable adds i to the "amount_capturable" field.
+func (m *PaymentMutation) AddAmountCapturable(i int64) {
+	if m.addamount_capturable != nil {
+		*m.addamount_capturable += i
+	} else {
+		m.addamount_capturable = &i
+	}
+}
+
+// AddedAmountCapturable returns the value that was added to the "amount_capturable" field in this mutation.
+func (m *PaymentMutation) AddedAmountCapturable() (r int64, exists bool) {
+	v := m.addamount_capturable
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmountCapturable resets all changes to the "amount_capturable" field.
+func (m *PaymentMutation) ResetAmountCapturable() {
+	m.amount_capturable = nil
+	m.addamount_capturable = nil
+}
+
+// SetAmountReceived sets the "amount_received" field.
+func (m *PaymentMutation) SetAmountReceived(i int64) {
+	m.amount_received = &i
+	m.addamount_received = nil
+}
+
+// AmountReceived returns the value of the "amount_received" field in the mutation.
+func (m *PaymentMutation) AmountReceived() (r int64, exists bool) {
+	v := m.amount_received
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmountReceived returns the old "amount_received" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAmountReceived(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmountReceived is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmountReceived requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmountReceived: %w", err)
+	}
+	return oldValue.AmountReceived, nil
+}
+
+// AddAmountReceived adds i to the "amount_received" field.
+func (m *PaymentMutation) AddAmountReceived(i int64) {
+	if m.addamount_received != nil {
+		*m.addamount_received += i
+	} else {
+		m.addamount_received = &i
+	}
+}
+
+// AddedAmountReceived returns the value that was added to the "amount_received" field in this mutation.
+func (m *PaymentMutation) AddedAmountReceived() (r int64, exists bool) {
+	v := m.addamount_received
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmountReceived resets all changes to the "amount_received" field.
+func (m *PaymentMutation) ResetAmountReceived() {
+	m.amount_received = nil
+	m.addamount_received = nil
+}
+
+// SetAmountRefunded sets the "amount_refunded" field.
+func (m *PaymentMutation) SetAmountRefunded(i int64) {
+	m.amount_refunded = &i
+	m.addamount_refunded = nil
+}
+
+// AmountRefunded returns the value of the "amount_refunded" field in the mutation.
+func (m *PaymentMutation) AmountRefunded() (r int64, exists bool) {
+	v := m.amount_refunded
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmountRefunded returns the old "amount_refunded" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAmountRefunded(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmountRefunded is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmountRefunded requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmountRefunded: %w", err)
+	}
+	return oldValue.AmountRefunded, nil
+}
+
+// AddAmountRefunded adds i to the "amount_refunded" field.
+func (m *PaymentMutation) AddAmountRefunded(i int64) {
+	if m.addamount_refunded != nil {
+		*m.addamount_refunded += i
+	} else {
+		m.addamount_refunded = &i
+	}
+}
+
+// AddedAmountRefunded returns the value that was added to the "amount_refunded" field in this mutation.
+func (m *PaymentMutation) AddedAmountRefunded() (r int64, exists bool) {
+	v := m.addamount_refunded
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmountRefunded resets all changes to the "amount_refunded" field.
+func (m *PaymentMutation) ResetAmountRefunded() {
+	m.amount_refunded = nil
+	m.addamount_refunded = nil
+}
+
+// SetAmountDisputed sets the "amount_disputed" field.
+func (m *PaymentMutation) SetAmountDisputed(i int64) {
+	m.amount_disputed = &i
+	m.addamount_disputed = nil
+}
+
+// AmountDisputed returns the value of the "amount_disputed" field in the mutation.
+func (m *PaymentMutation) AmountDisputed() (r int64, exists bool) {
+	v := m.amount_disputed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmountDisputed returns the old "amount_disputed" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAmountDisputed(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmountDisputed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmountDisputed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmountDisputed: %w", err)
+	}
+	return oldValue.AmountDisputed, nil
+}
+
+// AddAmountDisputed adds i to the "amount_disputed" field.
+func (m *PaymentMutation) AddAmountDisputed(i int64) {
+	if m.addamount_disputed != nil {
+		*m.addamount_disputed += i
+	} else {
+		m.addamount_disputed = &i
+	}
+}
+
+// AddedAmountDisputed returns the value that was added to the "amount_disputed" field in this mutation.
+func (m *PaymentMutation) AddedAmountDisputed() (r int64, exists bool) {
+	v := m.addamount_disputed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmountDisputed resets all changes to the "amount_disputed" field.
+func (m *PaymentMutation) ResetAmountDisputed() {
+	m.amount_disputed = nil
+	m.addamount_disputed = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *PaymentMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *PaymentMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *PaymentMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *PaymentMutation) SetStatus(pa payment.Status) {
+	m.status = &pa
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *PaymentMutation) Status() (r payment.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldStatus(ctx context.Context) (v payment.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *PaymentMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetCaptureMethod sets the "capture_method" field.
+func (m *PaymentMutation) SetCaptureMethod(pm payment.CaptureMethod) {
+	m.capture_method = &pm
+}
+
+// CaptureMethod returns the value of the "capture_method" field in the mutation.
+func (m *PaymentMutation) CaptureMethod() (r payment.CaptureMethod, exists bool) {
+	v := m.capture_method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCaptureMethod returns the old "capture_method" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldCaptureMethod(ctx context.Context) (v payment.CaptureMethod, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCaptureMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCaptureMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCaptureMethod: %w", err)
+	}
+	return oldValue.CaptureMethod, nil
+}
+
+// ResetCaptureMethod resets all changes to the "capture_method" field.
+func (m *PaymentMutation) ResetCaptureMethod() {
+	m.capture_method = nil
+}
+
+// SetPaymentMethod sets the "payment_method" field.
+func (m *PaymentMutation) SetPaymentMethod(s string) {
+	m.payment_method = &s
+}
+
+// PaymentMethod returns the value of the "payment_method" field in the mutation.
+func (m *PaymentMutation) PaymentMethod() (r string, exists bool) {
+	v := m.payment_method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentMethod returns the old "payment_method" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldPaymentMethod(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentMethod: %w", err)
+	}
+	return oldValue.PaymentMethod, nil
+}
+
+// ResetPaymentMethod resets all changes to the "payment_method" field.
+func (m *PaymentMutation) ResetPaymentMethod() {
+	m.payment_method = nil
+}
+
+// SetMethodType sets the "method_type" field.
+func (m *PaymentMutation) SetMethodType(s string) {
+	m.method_type = &s
+}
+
+// MethodType returns the value of the "method_type" field in the mutation.
+func (m *PaymentMutation) MethodType() (r string, exists bool) {
+	v := m.method_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethodType returns the old "method_type" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldMethodType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethodType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethodType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethodType: %w", err)
+	}
+	return oldValue.MethodType, nil
+}
+
+// ResetMethodType resets all changes to the "method_type" field.
+func (m *PaymentMutation) ResetMethodType() {
+	m.method_type = nil
+}
+
+// SetMethodBrand sets the "method_brand" field.
+func (m *PaymentMutation) SetMethodBrand(s string) {
+	m.method_brand = &s
+}
+
+// MethodBrand returns the value of the "method_brand" field in the mutation.
+func (m *PaymentMutation) MethodBrand() (r string, exists bool) {
+	v := m.method_brand
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethodBrand returns the old "method_brand" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldMethodBrand(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethodBrand is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethodBrand requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethodBrand: %w", err)
+	}
+	return oldValue.MethodBrand, nil
+}
+
+// ResetMethodBrand resets all changes to the "method_brand" field.
+func (m *PaymentMutation) ResetMethodBrand() {
+	m.method_brand = nil
+}
+
+// SetMethodLast4 sets the "method_last4" field.
+func (m *PaymentMutation) SetMethodLast4(s string) {
+	m.method_last4 = &s
+}
+
+// MethodLast4 returns the value of the "method_last4" field in the mutation.
+func (m *PaymentMutation) MethodLast4() (r string, exists bool) {
+	v := m.method_last4
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethodLast4 returns the old "method_last4" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldMethodLast4(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethodLast4 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethodLast4 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethodLast4: %w", err)
+	}
+	return oldValue.MethodLast4, nil
+}
+
+// ResetMethodLast4 resets all changes to the "method_last4" field.
+func (m *PaymentMutation) ResetMethodLast4() {
+	m.method_last4 = nil
+}
+
+// SetMethodExpMonth sets the "method_exp_month" field.
+func (m *PaymentMutation) SetMethodExpMonth(i int32) {
+	m.method_exp_month = &i
+	m.addmethod_exp_month = nil
+}
+
+// MethodExpMonth returns the value of the "method_exp_month" field in the mutation.
+func (m *PaymentMutation) MethodExpMonth() (r int32, exists bool) {
+	v := m.method_exp_month
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethodExpMonth returns the old "method_exp_month" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldMethodExpMonth(ctx context.Context) (v int32, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethodExpMonth is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethodExpMonth requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethodExpMonth: %w", err)
+	}
+	return oldValue.MethodExpMonth, nil
+}
+
+// AddMethodExpMonth adds i to the "method_exp_month" field.
+func (m *PaymentMutation) AddMethodExpMonth(i int32) {
+	if m.addmethod_exp_month != nil {
+		*m.addmethod_exp_month += i
+	} else {
+		m.addmethod_exp_month = &i
+	}
+}
+
+// AddedMethodExpMonth returns the value that was added to the "method_exp_month" field in this mutation.
+func (m *PaymentMutation) AddedMethodExpMonth() (r int32, exists bool) {
+	v := m.addmethod_exp_month
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMethodExpMonth resets all changes to the "method_exp_month" field.
+func (m *PaymentMutation) ResetMethodExpMonth() {
+	m.method_exp_month = nil
+	m.addmethod_exp_month = nil
+}
+
+// SetMethodExpYear sets the "method_exp_year" field.
+func (m *PaymentMutation) SetMethodExpYear(i int32) {
+	m.method_exp_year = &i
+	m.addmethod_exp_year = nil
+}
+
+// MethodExpYear returns the value of the "method_exp_year" field in the mutation.
+func (m *PaymentMutation) MethodExpYear() (r int32, exists bool) {
+	v := m.method_exp_year
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethodExpYear returns the old "method_exp_year" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldMethodExpYear(ctx context.Context) (v int32, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethodExpYear is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethodExpYear requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethodExpYear: %w", err)
+	}
+	return oldValue.MethodExpYear, nil
+}
+
+// AddMethodExpYear adds i to the "method_exp_year" field.
+func (m *PaymentMutation) AddMethodExpYear(i int32) {
+	if m.addmethod_exp_year != nil {
+		*m.addmethod_exp_year += i
+	} else {
+		m.addmethod_exp_year = &i
+	}
+}
+
+// AddedMethodExpYear returns the value that was added to the "method_exp_year" field in this mutation.
+func (m *PaymentMutation) AddedMethodExpYear() (r int32, exists bool) {
+	v := m.addmethod_exp_year
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMethodExpYear resets all changes to the "method_exp_year" field.
+func (m *PaymentMutation) ResetMethodExpYear() {
+	m.method_exp_year = nil
+	m.addmethod_exp_year = nil
+}
+
+// SetMethodProvider sets the "method_provider" field.
+func (m *PaymentMutation) SetMethodProvider(s string) {
+	m.method_provider = &s
+}
+
+// MethodProvider returns the value of the "method_provider" field in the mutation.
+func (m *PaymentMutation) MethodProvider() (r string, exists bool) {
+	v := m.method_provider
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethodProvider returns the old "method_provider" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldMethodProvider(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethodProvider is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethodProvider requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethodProvider: %w", err)
+	}
+	return oldValue.MethodProvider, nil
+}
+
+// ResetMethodProvider resets all changes to the "method_provider" field.
+func (m *PaymentMutation) ResetMethodProvider() {
+	m.method_provider = nil
+}
+
+// SetFailureCode sets the "failure_code" field.
+func (m *PaymentMutation) SetFailureCode(s string) {
+	m.failure_code = &s
+}
+
+// FailureCode returns the value of the "failure_code" field in the mutation.
+func (m *PaymentMutation) FailureCode() (r string, exists bool) {
+	v := m.failure_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailureCode returns the old "failure_code" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldFailureCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailureCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailureCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailureCode: %w", err)
+	}
+	return oldValue.FailureCode, nil
+}
+
+// ResetFailureCode resets all changes to the "failure_code" field.
+func (m *PaymentMutation) ResetFailureCode() {
+	m.failure_code = nil
+}
+
+// SetFailureMessage sets the "failure_message" field.
+func (m *PaymentMutation) SetFailureMessage(s string) {
+	m.failure_message = &s
+}
+
+// FailureMessage returns the value of the "failure_message" field in the mutation.
+func (m *PaymentMutation) FailureMessage() (r string, exists bool) {
+	v := m.failure_message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailureMessage returns the old "failure_message" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldFailureMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailureMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailureMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailureMessage: %w", err)
+	}
+	return oldValue.FailureMessage, nil
+}
+
+// ResetFailureMessage resets all changes to the "failure_message" field.
+func (m *PaymentMutation) ResetFailureMessage() {
+	m.failure_message = nil
+}
+
+// SetNextActionType sets the "next_action_type" field.
+func (m *PaymentMutation) SetNextActionType(s string) {
+	m.next_action_type = &s
+}
+
+// NextActionType returns the value of the "next_action_type" field in the mutation.
+func (m *PaymentMutation) NextActionType() (r string, exists bool) {
+	v := m.next_action_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextActionType returns the old "next_action_type" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldNextActionType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextActionType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextActionType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextActionType: %w", err)
+	}
+	return oldValue.NextActionType, nil
+}
+
+// ResetNextActionType resets all changes to the "next_action_type" field.
+func (m *PaymentMutation) ResetNextActionType() {
+	m.next_action_type = nil
+}
+
+// SetNextActionURL sets the "next_action_url" field.
+func (m *PaymentMutation) SetNextActionURL(s string) {
+	m.next_action_url = &s
+}
+
+// NextActionURL returns the value of the "next_action_url" field in the mutation.
+func (m *PaymentMutation) NextActionURL() (r string, exists bool) {
+	v := m.next_action_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextActionURL returns the old "next_action_url" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldNextActionURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextActionURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextActionURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextActionURL: %w", err)
+	}
+	return oldValue.NextActionURL, nil
+}
+
+// ResetNextActionURL resets all changes to the "next_action_url" field.
+func (m *PaymentMutation) ResetNextActionURL() {
+	m.next_action_url = nil
+}
+
+// SetNextActionExpiresAt sets the "next_action_expires_at" field.
+func (m *PaymentMutation) SetNextActionExpiresAt(t time.Time) {
+	m.next_action_expires_at = &t
+}
+
+// NextActionExpiresAt returns the value of the "next_action_expires_at" field in the mutation.
+func (m *PaymentMutation) NextActionExpiresAt() (r time.Time, exists bool) {
+	v := m.next_action_expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextActionExpiresAt returns the old "next_action_expires_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldNextActionExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextActionExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextActionExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextActionExpiresAt: %w", err)
+	}
+	return oldValue.NextActionExpiresAt, nil
+}
+
+// ClearNextActionExpiresAt clears the value of the "next_action_expires_at" field.
+func (m *PaymentMutation) ClearNextActionExpiresAt() {
+	m.next_action_expires_at = nil
+	m.clearedFields[payment.FieldNextActionExpiresAt] = struct{}{}
+}
+
+// NextActionExpiresAtCleared returns if the "next_action_expires_at" field was cleared in this mutation.
+func (m *PaymentMutation) NextActionExpiresAtCleared() bool {
+	_, ok := m.clearedFields[payment.FieldNextActionExpiresAt]
+	return ok
+}
+
+// ResetNextActionExpiresAt resets all changes to the "next_action_expires_at" field.
+func (m *PaymentMutation) ResetNextActionExpiresAt() {
+	m.next_action_expires_at = nil
+	delete(m.clearedFields, payment.FieldNextActionExpiresAt)
+}
+
+// SetDescription sets the "description" field.
+func (m *PaymentMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *PaymentMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *PaymentMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetMetadata sets the "metadata" field.
+func (m *PaymentMutation) SetMetadata(value map[string]string) {
+	m.metadata = &value
+}
+
+// Metadata returns the value of the "metadata" field in the mutation.
+func (m *PaymentMutation) Metadata() (r map[string]string, exists bool) {
+	v := m.metadata
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMetadata returns the old "metadata" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldMetadata(ctx context.Context) (v map[string]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMetadata is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMetadata requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMetadata: %w", err)
+	}
+	return oldValue.Metadata, nil
+}
+
+// ResetMetadata resets all changes to the "metadata" field.
+func (m *PaymentMutation) ResetMetadata() {
+	m.metadata = nil
+}
+
+// SetGateway sets the "gateway" field.
+func (m *PaymentMutation) SetGateway(s string) {
+	m.gateway = &s
+}
+
+// Gateway returns the value of the "gateway" field in the mutation.
+func (m *PaymentMutation) Gateway() (r string, exists bool) {
+	v := m.gateway
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGateway returns the old "gateway" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldGateway(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGateway is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGateway requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGateway: %w", err)
+	}
+	return oldValue.Gateway, nil
+}
+
+// ResetGateway resets all changes to the "gateway" field.
+func (m *PaymentMutation) ResetGateway() {
+	m.gateway = nil
+}
+
+// SetGatewayReference sets the "gateway_reference" field.
+func (m *PaymentMutation) SetGatewayReference(s string) {
+	m.gateway_reference = &s
+}
+
+// GatewayReference returns the value of the "gateway_reference" field in the mutation.
+func (m *PaymentMutation) GatewayReference() (r string, exists bool) {
+	v := m.gateway_reference
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGatewayReference returns the old "gateway_reference" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldGatewayReference(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGatewayReference is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGatewayReference requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGatewayReference: %w", err)
+	}
+	return oldValue.GatewayReference, nil
+}
+
+// ResetGatewayReference resets all changes to the "gateway_reference" field.
+func (m *PaymentMutation) ResetGatewayReference() {
+	m.gateway_reference = nil
+}
+
+// SetWorkflowID sets the "workflow_id" field.
+func (m *PaymentMutation) SetWorkflowID(s string) {
+	m.workflow_id = &s
+}
+
+// WorkflowID returns the value of the "workflow_id" field in the mutation.
+func (m *PaymentMutation) WorkflowID() (r string, exists bool) {
+	v := m.workflow_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWorkflowID returns the old "workflow_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldWorkflowID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWorkflowID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWorkflowID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWorkflowID: %w", err)
+	}
+	return oldValue.WorkflowID, nil
+}
+
+// ResetWorkflowID resets all changes to the "workflow_id" field.
+func (m *PaymentMutation) ResetWorkflowID() {
+	m.workflow_id = nil
+}
+
+// SetAuthorizationExpiresAt sets the "authorization_expires_at" field.
+func (m *PaymentMutation) SetAuthorizationExpiresAt(t time.Time) {
+	m.authorization_expires_at = &t
+}
+
+// AuthorizationExpiresAt returns the value of the "authorization_expires_at" field in the mutation.
+func (m *PaymentMutation) AuthorizationExpiresAt() (r time.Time, exists bool) {
+	v := m.authorization_expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthorizationExpiresAt returns the old "authorization_expires_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAuthorizationExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthorizationExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthorizationExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthorizationExpiresAt: %w", err)
+	}
+	return oldValue.AuthorizationExpiresAt, nil
+}
+
+// ClearAuthorizationExpiresAt clears the value of the "authorization_expires_at" field.
+func (m *PaymentMutation) ClearAuthorizationExpiresAt() {
+	m.authorization_expires_at = nil
+	m.clearedFields[payment.FieldAuthorizationExpiresAt] = struct{}{}
+}
+
+// AuthorizationExpiresAtCleared returns if the "authorization_expires_at" field was cleared in this mutation.
+func (m *PaymentMutation) AuthorizationExpiresAtCleared() bool {
+	_, ok := m.clearedFields[payment.FieldAuthorizationExpiresAt]
+	return ok
+}
+
+// ResetAuthorizationExpiresAt resets all changes to the "authorization_expires_at" field.
+func (m *PaymentMutation) ResetAuthorizationExpiresAt() {
+	m.authorization_expires_at = nil
+	delete(m.clearedFields, payment.FieldAuthorizationExpiresAt)
+}
+
+// SetVersion sets the "version" field.
+func (m *PaymentMutation) SetVersion(i int64) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *PaymentMutation) Version() (r int64, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldVersion(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *PaymentMutation) AddVersion(i int64) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *PaymentMutation) AddedVersion() (r int64, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *PaymentMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PaymentMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PaymentMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PaymentMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PaymentMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PaymentMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PaymentMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the PaymentMutation builder.
+func (m *PaymentMutation) Where(ps ...predicate.Payment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PaymentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PaymentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Payment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PaymentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PaymentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Payment).
+func (m *PaymentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PaymentMutation) Fields() []string {
+	fields := make([]string, 0, 31)
+	if m.merchant_id != nil {
+		fields = append(fields, payment.FieldMerchantID)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, payment.FieldCustomerID)
+	}
+	if m.amount != nil {
+		fields = append(fields, payment.FieldAmount)
+	}
+	if m.amount_capturable != nil {
+		fields = append(fields, payment.FieldAmountCapturable)
+	}
+	if m.amount_received != nil {
+		fields = append(fields, payment.FieldAmountReceived)
+	}
+	if m.amount_refunded != nil {
+		fields = append(fields, payment.FieldAmountRefunded)
+	}
+	if m.amount_disputed != nil {
+		fields = append(fields, payment.FieldAmountDisputed)
+	}
+	if m.currency != nil {
+		fields = append(fields, payment.FieldCurrency)
+	}
+	if m.status != nil {
+		fields = append(fields, payment.FieldStatus)
+	}
+	if m.capture_method != nil {
+		fields = append(fields, payment.FieldCaptureMethod)
+	}
+	if m.payment_method != nil {
+		fields = append(fields, payment.FieldPaymentMethod)
+	}
+	if m.method_type != nil {
+		fields = append(fields, payment.FieldMethodType)
+	}
+	if m.method_brand != nil {
+		fields = append(fields, payment.FieldMethodBrand)
+	}
+	if m.method_last4 != nil {
+		fields = append(fields, payment.FieldMethodLast4)
+	}
+	if m.method_exp_month != nil {
+		fields = append(fields, payment.FieldMethodExpMonth)
+	}
+	if m.method_exp_year != nil {
+		fields = append(fields, payment.FieldMethodExpYear)
+	}
+	if m.method_provider != nil {
+		fields = append(fields, payment.FieldMethodProvider)
+	}
+	if m.failure_code != nil {
+		fields = append(fields, payment.FieldFailureCode)
+	}
+	if m.failure_message != nil {
+		fields = append(fields, payment.FieldFailureMessage)
+	}
+	if m.next_action_type != nil {
+		fields = append(fields, payment.FieldNextActionType)
+	}
+	if m.next_action_url != nil {
+		fields = append(fields, payment.FieldNextActionURL)
+	}
+	if m.next_action_expires_at != nil {
+		fields = append(fields, payment.FieldNextActionExpiresAt)
+	}
+	if m.description != nil {
+		fields = append(fields, payment.FieldDescription)
+	}
+	if m.metadata != nil {
+		fields = append(fields, payment.FieldMetadata)
+	}
+	if m.gateway != nil {
+		fields = append(fields, payment.FieldGateway)
+	}
+	if m.gateway_reference != nil {
+		fields = append(fields, payment.FieldGatewayReference)
+	}
+	if m.workflow_id != nil {
+		fields = append(fields, payment.FieldWorkflowID)
+	}
+	if m.authorization_expires_at != nil {
+		fields = append(fields, payment.FieldAuthorizationExpiresAt)
+	}
+	if m.version != nil {
+		fields = append(fields, payment.FieldVersion)
+	}
+	if m.created_at != nil {
+		fields = append(fields, payment.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, payment.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case payment.FieldMerchantID:
+		return m.MerchantID()
+	case payment.FieldCustomerID:
+		return m.CustomerID()
+	case payment.FieldAmount:
+		return m.Amount()
+	case payment.FieldAmountCapturable:
+		return m.AmountCapturable()
+	case payment.FieldAmountReceived:
+		return m.AmountReceived()
+	case payment.FieldAmountRefunded:
+		return m.AmountRefunded()
+	case payment.FieldAmountDisputed:
+		return m.AmountDisputed()
+	case payment.FieldCurrency:
+		return m.Currency()
+	case payment.FieldStatus:
+		return m.Status()
+	case payment.FieldCaptureMethod:
+		return m.CaptureMethod()
+	case payment.FieldPaymentMethod:
+		return m.PaymentMethod()
+	case payment.FieldMethodType:
+		return m.MethodType()
+	case payment.FieldMethodBrand:
+		return m.MethodBrand()
+	case payment.FieldMethodLast4:
+		return m.MethodLast4()
+	case payment.FieldMethodExpMonth:
+		return m.MethodExpMonth()
+	case payment.FieldMethodExpYear:
+		return m.MethodExpYear()
+	case payment.FieldMethodProvider:
+		return m.MethodProvider()
+	case payment.FieldFailureCode:
+		return m.FailureCode()
+	case payment.FieldFailureMessage:
+		return m.FailureMessage()
+	case payment.FieldNextActionType:
+		return m.NextActionType()
+	case payment.FieldNextActionURL:
+		return m.NextActionURL()
+	case payment.FieldNextActionExpiresAt:
+		return m.NextActionExpiresAt()
+	case payment.FieldDescription:
+		return m.Description()
+	case payment.FieldMetadata:
+		return m.Metadata()
+	case payment.FieldGateway:
+		return m.Gateway()
+	case payment.FieldGatewayReference:
+		return m.GatewayReference()
+	case payment.FieldWorkflowID:
+		return m.WorkflowID()
+	case payment.FieldAuthorizationExpiresAt:
+		return m.AuthorizationExpiresAt()
+	case payment.FieldVersion:
+		return m.Version()
+	case payment.FieldCreatedAt:
+		return m.CreatedAt()
+	case payment.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case payment.FieldMerchantID:
+		return m.OldMerchantID(ctx)
+	case payment.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case payment.FieldAmount:
+		return m.OldAmount(ctx)
+	case payment.FieldAmountCapturable:
+		return m.OldAmountCapturable(ctx)
+	case payment.FieldAmountReceived:
+		return m.OldAmountReceived(ctx)
+	case payment.FieldAmountRefunded:
+		return m.OldAmountRefunded(ctx)
+	case payment.FieldAmountDisputed:
+		return m.OldAmountDisputed(ctx)
+	case payment.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case payment.FieldStatus:
+		return m.OldStatus(ctx)
+	case payment.FieldCaptureMethod:
+		return m.OldCaptureMethod(ctx)
+	case payment.FieldPaymentMethod:
+		return m.OldPaymentMethod(ctx)
+	case payment.FieldMethodType:
+		return m.OldMethodType(ctx)
+	case payment.FieldMethodBrand:
+		return m.OldMethodBrand(ctx)
+	case payment.FieldMethodLast4:
+		return m.OldMethodLast4(ctx)
+	case payment.FieldMethodExpMonth:
+		return m.OldMethodExpMonth(ctx)
+	case payment.FieldMethodExpYear:
+		return m.OldMethodExpYear(ctx)
+	case payment.FieldMethodProvider:
+		return m.OldMethodProvider(ctx)
+	case payment.FieldFailureCode:
+		return m.OldFailureCode(ctx)
+	case payment.FieldFailureMessage:
+		return m.OldFailureMessage(ctx)
+	case payment.FieldNextActionType:
+		return m.OldNextActionType(ctx)
+	case payment.FieldNextActionURL:
+		return m.OldNextActionURL(ctx)
+	case payment.FieldNextActionExpiresAt:
+		return m.OldNextActionExpiresAt(ctx)
+	case payment.FieldDescription:
+		return m.OldDescription(ctx)
+	case payment.FieldMetadata:
+		return m.OldMetadata(ctx)
+	case payment.FieldGateway:
+		return m.OldGateway(ctx)
+	case payment.FieldGatewayReference:
+		return m.OldGatewayReference(ctx)
+	case payment.FieldWorkflowID:
+		return m.OldWorkflowID(ctx)
+	case payment.FieldAuthorizationExpiresAt:
+		return m.OldAuthorizationExpiresAt(ctx)
+	case payment.FieldVersion:
+		return m.OldVersion(ctx)
+	case payment.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case payment.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Payment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case payment.FieldMerchantID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMerchantID(v)
+		return nil
+	case payment.FieldCustomerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case payment.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case payment.FieldAmountCapturable:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmountCapturable(v)
+		return nil
+	case payment.FieldAmountReceived:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmountReceived(v)
+		return nil
+	case payment.FieldAmountRefunded:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmountRefunded(v)
+		return nil
+	case payment.FieldAmountDisputed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmountDisputed(v)
+		return nil
+	case payment.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case payment.FieldStatus:
+		v, ok := value.(payment.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case payment.FieldCaptureMethod:
+		v, ok := value.(payment.CaptureMethod)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCaptureMethod(v)
+		return nil
+	case payment.FieldPaymentMethod:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentMethod(v)
+		return nil
+	case payment.FieldMethodType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethodType(v)
+		return nil
+	case payment.FieldMethodBrand:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethodBrand(v)
+		return nil
+	case payment.FieldMethodLast4:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethodLast4(v)
+		return nil
+	case payment.FieldMethodExpMonth:
+		v, ok := value.(int32)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethodExpMonth(v)
+		return nil
+	case payment.FieldMethodExpYear:
+		v, ok := value.(int32)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethodExpYear(v)
+		return nil
+	case payment.FieldMethodProvider:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethodProvider(v)
+		return nil
+	case payment.FieldFailureCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailureCode(v)
+		return nil
+	case payment.FieldFailureMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailureMessage(v)
+		return nil
+	case payment.FieldNextActionType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextActionType(v)
+		return nil
+	case payment.FieldNextActionURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextActionURL(v)
+		return nil
+	case payment.FieldNextActionExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextActionExpiresAt(v)
+		return nil
+	case payment.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case payment.FieldMetadata:
+		v, ok := value.(map[string]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMetadata(v)
+		return nil
+	case payment.FieldGateway:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGateway(v)
+		return nil
+	case payment.FieldGatewayReference:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGatewayReference(v)
+		return nil
+	case payment.FieldWorkflowID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWorkflowID(v)
+		return nil
+	case payment.FieldAuthorizationExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthorizationExpiresAt(v)
+		return nil
+	case payment.FieldVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case payment.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case payment.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Payment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PaymentMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, payment.FieldAmount)
+	}
+	if m.addamount_capturable != nil {
+		fields = append(fields, payment.FieldAmountCapturable)
+	}
+	if m.addamount_received != nil {
+		fields = append(fields, payment.FieldAmountReceived)
+	}
+	if m.addamount_refunded != nil {
+		fields = append(fields, payment.FieldAmountRefunded)
+	}
+	if m.addamount_disputed != nil {
+		fields = append(fields, payment.FieldAmountDisputed)
+	}
+	if m.addmethod_exp_month != nil {
+		fields = append(fields, payment.FieldMethodExpMonth)
+	}
+	if m.addmethod_exp_year != nil {
+		fields = append(fields, payment.FieldMethodExpYear)
+	}
+	if m.addversion != nil {
+		fields = append(fields, payment.FieldVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PaymentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case payment.FieldAmount:
+		return m.AddedAmount()
+	case payment.FieldAmountCapturable:
+		return m.AddedAmountCapturable()
+	case payment.FieldAmountReceived:
+		return m.AddedAmountReceived()
+	case payment.FieldAmountRefunded:
+		return m.AddedAmountRefunded()
+	case payment.FieldAmountDisputed:
+		return m.AddedAmountDisputed()
+	case payment.FieldMethodExpMonth:
+		return m.AddedMethodExpMonth()
+	case payment.FieldMethodExpYear:
+		return m.AddedMethodExpYear()
+	case payment.FieldVersion:
+		return m.AddedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case payment.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case payment.FieldAmountCapturable:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmountCapturable(v)
+		return nil
+	case payment.FieldAmountReceived:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmountReceived(v)
+		return nil
+	case payment.FieldAmountRefunded:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmountRefunded(v)
+		return nil
+	case payment.FieldAmountDisputed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmountDisputed(v)
+		return nil
+	case payment.FieldMethodExpMonth:
+		v, ok := value.(int32)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMethodExpMonth(v)
+		return nil
+	case payment.FieldMethodExpYear:
+		v, ok := value.(int32)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMethodExpYear(v)
+		return nil
+	case payment.FieldVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Payment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PaymentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(payment.FieldNextActionExpiresAt) {
+		fields = append(fields, payment.FieldNextActionExpiresAt)
+	}
+	if m.FieldCleared(payment.FieldAuthorizationExpiresAt) {
+		fields = append(fields, payment.FieldAuthorizationExpiresAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PaymentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PaymentMutation) ClearField(name string) error {
+	switch name {
+	case payment.FieldNextActionExpiresAt:
+		m.ClearNextActionExpiresAt()
+		return nil
+	case payment.FieldAuthorizationExpiresAt:
+		m.ClearAuthorizationExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PaymentMutation) ResetField(name string) error {
+	switch name {
+	case payment.FieldMerchantID:
+		m.ResetMerchantID()
+		return nil
+	case payment.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case payment.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case payment.FieldAmountCapturable:
+		m.ResetAmountCapturable()
+		return nil
+	case payment.FieldAmountReceived:
+		m.ResetAmountReceived()
+		return nil
+	case payment.FieldAmountRefunded:
+		m.ResetAmountRefunded()
+		return nil
+	case payment.FieldAmountDisputed:
+		m.ResetAmountDisputed()
+		return nil
+	case payment.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case payment.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case payment.FieldCaptureMethod:
+		m.ResetCaptureMethod()
+		return nil
+	case payment.FieldPaymentMethod:
+		m.ResetPaymentMethod()
+		return nil
+	case payment.FieldMethodType:
+		m.ResetMethodType()
+		return nil
+	case payment.FieldMethodBrand:
+		m.ResetMethodBrand()
+		return nil
+	case payment.FieldMethodLast4:
+		m.ResetMethodLast4()
+		return nil
+	case payment.FieldMethodExpMonth:
+		m.ResetMethodExpMonth()
+		return nil
+	case payment.FieldMethodExpYear:
+		m.ResetMethodExpYear()
+		return nil
+	case payment.FieldMethodProvider:
+		m.ResetMethodProvider()
+		return nil
+	case payment.FieldFailureCode:
+		m.ResetFailureCode()
+		return nil
+	case payment.FieldFailureMessage:
+		m.ResetFailureMessage()
+		return nil
+	case payment.FieldNextActionType:
+		m.ResetNextActionType()
+		return nil
+	case payment.FieldNextActionURL:
+		m.ResetNextActionURL()
+		return nil
+	case payment.FieldNextActionExpiresAt:
+		m.ResetNextActionExpiresAt()
+		return nil
+	case payment.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case payment.FieldMetadata:
+		m.ResetMetadata()
+		return nil
+	case payment.FieldGateway:
+		m.ResetGateway()
+		return nil
+	case payment.FieldGatewayReference:
+		m.ResetGatewayReference()
+		return nil
+	case payment.FieldWorkflowID:
+		m.ResetWorkflowID()
+		return nil
+	case payment.FieldAuthorizationExpiresAt:
+		m.ResetAuthorizationExpiresAt()
+		return nil
+	case payment.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case payment.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case payment.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PaymentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PaymentMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PaymentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PaymentMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PaymentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PaymentMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PaymentMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Payment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PaymentMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Payment edge %s", name)
 }
 
 // RefreshTokenMutation represents an operation that mutates the RefreshToken nodes in the graph.

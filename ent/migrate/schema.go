@@ -60,6 +60,26 @@ var (
 		Columns:    AccountsColumns,
 		PrimaryKey: []*schema.Column{AccountsColumns[0]},
 	}
+	// GatewayEventsColumns holds the columns for the "gateway_events" table.
+	GatewayEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 255},
+		{Name: "type", Type: field.TypeString, Size: 100},
+		{Name: "payment_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "received_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// GatewayEventsTable holds the schema information for the "gateway_events" table.
+	GatewayEventsTable = &schema.Table{
+		Name:       "gateway_events",
+		Columns:    GatewayEventsColumns,
+		PrimaryKey: []*schema.Column{GatewayEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "gatewayevent_received_at",
+				Unique:  false,
+				Columns: []*schema.Column{GatewayEventsColumns[3]},
+			},
+		},
+	}
 	// IdempotencyKeysColumns holds the columns for the "idempotency_keys" table.
 	IdempotencyKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 40},
@@ -92,6 +112,41 @@ var (
 			},
 		},
 	}
+	// LedgerEntriesColumns holds the columns for the "ledger_entries" table.
+	LedgerEntriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "journal_id", Type: field.TypeString, Size: 100},
+		{Name: "line", Type: field.TypeInt},
+		{Name: "payment_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "account", Type: field.TypeString, Size: 120},
+		{Name: "currency", Type: field.TypeString, Size: 3},
+		{Name: "direction", Type: field.TypeEnum, Enums: []string{"debit", "credit"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// LedgerEntriesTable holds the schema information for the "ledger_entries" table.
+	LedgerEntriesTable = &schema.Table{
+		Name:       "ledger_entries",
+		Columns:    LedgerEntriesColumns,
+		PrimaryKey: []*schema.Column{LedgerEntriesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ledgerentry_journal_id_line",
+				Unique:  true,
+				Columns: []*schema.Column{LedgerEntriesColumns[1], LedgerEntriesColumns[2]},
+			},
+			{
+				Name:    "ledgerentry_payment_id",
+				Unique:  false,
+				Columns: []*schema.Column{LedgerEntriesColumns[3]},
+			},
+			{
+				Name:    "ledgerentry_account_currency",
+				Unique:  false,
+				Columns: []*schema.Column{LedgerEntriesColumns[4], LedgerEntriesColumns[5]},
+			},
+		},
+	}
 	// LoginThrottlesColumns holds the columns for the "login_throttles" table.
 	LoginThrottlesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 128},
@@ -110,6 +165,74 @@ var (
 				Name:    "loginthrottle_updated_at",
 				Unique:  false,
 				Columns: []*schema.Column{LoginThrottlesColumns[4]},
+			},
+		},
+	}
+	// PaymentsColumns holds the columns for the "payments" table.
+	PaymentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "merchant_id", Type: field.TypeString, Size: 40},
+		{Name: "customer_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "amount_capturable", Type: field.TypeInt64, Default: 0},
+		{Name: "amount_received", Type: field.TypeInt64, Default: 0},
+		{Name: "amount_refunded", Type: field.TypeInt64, Default: 0},
+		{Name: "amount_disputed", Type: field.TypeInt64, Default: 0},
+		{Name: "currency", Type: field.TypeString, Size: 3},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"processing", "requires_action", "requires_capture", "succeeded", "failed", "canceled"}},
+		{Name: "capture_method", Type: field.TypeEnum, Enums: []string{"automatic", "manual"}, Default: "automatic"},
+		{Name: "payment_method", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "method_type", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "method_brand", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "method_last4", Type: field.TypeString, Size: 4, Default: ""},
+		{Name: "method_exp_month", Type: field.TypeInt32, Default: 0},
+		{Name: "method_exp_year", Type: field.TypeInt32, Default: 0},
+		{Name: "method_provider", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "failure_code", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "failure_message", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "next_action_type", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "next_action_url", Type: field.TypeString, Size: 2048, Default: ""},
+		{Name: "next_action_expires_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "description", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "metadata", Type: field.TypeJSON},
+		{Name: "gateway", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "gateway_reference", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "workflow_id", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "authorization_expires_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "version", Type: field.TypeInt64},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// PaymentsTable holds the schema information for the "payments" table.
+	PaymentsTable = &schema.Table{
+		Name:       "payments",
+		Columns:    PaymentsColumns,
+		PrimaryKey: []*schema.Column{PaymentsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "payment_merchant_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[1], PaymentsColumns[0]},
+			},
+			{
+				Name:    "payment_customer_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[2], PaymentsColumns[0]},
+			},
+			{
+				Name:    "payment_status",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[9]},
+			},
+			{
+				Name:    "payment_currency",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[8]},
+			},
+			{
+				Name:    "payment_gateway_reference",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[26]},
 			},
 		},
 	}
@@ -160,8 +283,11 @@ var (
 	Tables = []*schema.Table{
 		APIKeysTable,
 		AccountsTable,
+		GatewayEventsTable,
 		IdempotencyKeysTable,
+		LedgerEntriesTable,
 		LoginThrottlesTable,
+		PaymentsTable,
 		RefreshTokensTable,
 	}
 )
@@ -176,6 +302,10 @@ func init() {
 		Charset:   "utf8mb4",
 		Collation: "utf8mb4_bin",
 	}
+	GatewayEventsTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
 	IdempotencyKeysTable.Annotation = &entsql.Annotation{
 		Charset:   "utf8mb4",
 		Collation: "utf8mb4_bin",
@@ -183,12 +313,32 @@ func init() {
 	IdempotencyKeysTable.Annotation.Checks = map[string]string{
 		"idempotency_keys_response_code_check": "response_code >= 0",
 	}
+	LedgerEntriesTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
+	LedgerEntriesTable.Annotation.Checks = map[string]string{
+		"ledger_entries_amount_check": "amount > 0",
+		"ledger_entries_line_check":   "line >= 0",
+	}
 	LoginThrottlesTable.Annotation = &entsql.Annotation{
 		Charset:   "utf8mb4",
 		Collation: "utf8mb4_bin",
 	}
 	LoginThrottlesTable.Annotation.Checks = map[string]string{
 		"login_throttles_failures_check": "failures >= 0",
+	}
+	PaymentsTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
+	PaymentsTable.Annotation.Checks = map[string]string{
+		"payments_amount_capturable_check": "amount_capturable >= 0 AND amount_capturable <= amount",
+		"payments_amount_check":            "amount >= 0",
+		"payments_amount_disputed_check":   "amount_disputed >= 0 AND amount_disputed <= amount_received",
+		"payments_amount_received_check":   "amount_received >= 0 AND amount_received <= amount",
+		"payments_amount_refunded_check":   "amount_refunded >= 0 AND amount_refunded <= amount_received",
+		"payments_version_check":           "version >= 0",
 	}
 	RefreshTokensTable.ForeignKeys[0].RefTable = AccountsTable
 	RefreshTokensTable.Annotation = &entsql.Annotation{

@@ -2,7 +2,706 @@
 
 package runtime
 
-// The schema-stitching logic is generated in github.com/payments-platform/payments/ent/runtime.go
+import (
+	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/gatewayevent"
+	"github.com/payments-platform/payments/ent/idempotencykey"
+	"github.com/payments-platform/payments/ent/ledgerentry"
+	"github.com/payments-platform/payments/ent/loginthrottle"
+	"github.com/payments-platform/payments/ent/payment"
+	"github.com/payments-platform/payments/ent/refreshtoken"
+	"github.com/payments-platform/payments/ent/schema"
+)
+
+// The init function reads all schema descriptors with runtime code
+// (default values, validators, hooks and policies) and stitches it
+// to their package variables.
+func init() {
+	apikeyFields := schema.APIKey{}.Fields()
+	_ = apikeyFields
+	// apikeyDescAccountID is the schema descriptor for account_id field.
+	apikeyDescAccountID := apikeyFields[1].Descriptor()
+	// apikey.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	apikey.AccountIDValidator = func() func(string) error {
+		validators := apikeyDescAccountID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account string) error {
+			for _, fn := range fns {
+				if err := fn(account); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apikeyDescName is the schema descriptor for name field.
+	apikeyDescName := apikeyFields[2].Descriptor()
+	// apikey.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	apikey.NameValidator = func() func(string) error {
+		validators := apikeyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apikeyDescPrefix is the schema descriptor for prefix field.
+	apikeyDescPrefix := apikeyFields[3].Descriptor()
+	// apikey.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
+	apikey.PrefixValidator = func() func(string) error {
+		validators := apikeyDescPrefix.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(prefix string) error {
+			for _, fn := range fns {
+				if err := fn(prefix); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apikeyDescKeyHash is the schema descriptor for key_hash field.
+	apikeyDescKeyHash := apikeyFields[4].Descriptor()
+	// apikey.KeyHashValidator is a validator for the "key_hash" field. It is called by the builders before save.
+	apikey.KeyHashValidator = func() func(string) error {
+		validators := apikeyDescKeyHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key_hash string) error {
+			for _, fn := range fns {
+				if err := fn(key_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apikeyDescID is the schema descriptor for id field.
+	apikeyDescID := apikeyFields[0].Descriptor()
+	// apikey.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	apikey.IDValidator = func() func(string) error {
+		validators := apikeyDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	accountFields := schema.Account{}.Fields()
+	_ = accountFields
+	// accountDescEmail is the schema descriptor for email field.
+	accountDescEmail := accountFields[1].Descriptor()
+	// account.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	account.EmailValidator = func() func(string) error {
+		validators := accountDescEmail.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(email string) error {
+			for _, fn := range fns {
+				if err := fn(email); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// accountDescPasswordHash is the schema descriptor for password_hash field.
+	accountDescPasswordHash := accountFields[2].Descriptor()
+	// account.PasswordHashValidator is a validator for the "password_hash" field. It is called by the builders before save.
+	account.PasswordHashValidator = func() func(string) error {
+		validators := accountDescPasswordHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(password_hash string) error {
+			for _, fn := range fns {
+				if err := fn(password_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// accountDescDisplayName is the schema descriptor for display_name field.
+	accountDescDisplayName := accountFields[4].Descriptor()
+	// account.DefaultDisplayName holds the default value on creation for the display_name field.
+	account.DefaultDisplayName = accountDescDisplayName.Default.(string)
+	// account.DisplayNameValidator is a validator for the "display_name" field. It is called by the builders before save.
+	account.DisplayNameValidator = accountDescDisplayName.Validators[0].(func(string) error)
+	// accountDescBusinessName is the schema descriptor for business_name field.
+	accountDescBusinessName := accountFields[5].Descriptor()
+	// account.DefaultBusinessName holds the default value on creation for the business_name field.
+	account.DefaultBusinessName = accountDescBusinessName.Default.(string)
+	// account.BusinessNameValidator is a validator for the "business_name" field. It is called by the builders before save.
+	account.BusinessNameValidator = accountDescBusinessName.Validators[0].(func(string) error)
+	// accountDescDefaultCurrency is the schema descriptor for default_currency field.
+	accountDescDefaultCurrency := accountFields[6].Descriptor()
+	// account.DefaultDefaultCurrency holds the default value on creation for the default_currency field.
+	account.DefaultDefaultCurrency = accountDescDefaultCurrency.Default.(string)
+	// account.DefaultCurrencyValidator is a validator for the "default_currency" field. It is called by the builders before save.
+	account.DefaultCurrencyValidator = func() func(string) error {
+		validators := accountDescDefaultCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(default_currency string) error {
+			for _, fn := range fns {
+				if err := fn(default_currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// accountDescID is the schema descriptor for id field.
+	accountDescID := accountFields[0].Descriptor()
+	// account.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	account.IDValidator = func() func(string) error {
+		validators := accountDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	gatewayeventFields := schema.GatewayEvent{}.Fields()
+	_ = gatewayeventFields
+	// gatewayeventDescType is the schema descriptor for type field.
+	gatewayeventDescType := gatewayeventFields[1].Descriptor()
+	// gatewayevent.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	gatewayevent.TypeValidator = func() func(string) error {
+		validators := gatewayeventDescType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_type string) error {
+			for _, fn := range fns {
+				if err := fn(_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// gatewayeventDescPaymentID is the schema descriptor for payment_id field.
+	gatewayeventDescPaymentID := gatewayeventFields[2].Descriptor()
+	// gatewayevent.DefaultPaymentID holds the default value on creation for the payment_id field.
+	gatewayevent.DefaultPaymentID = gatewayeventDescPaymentID.Default.(string)
+	// gatewayevent.PaymentIDValidator is a validator for the "payment_id" field. It is called by the builders before save.
+	gatewayevent.PaymentIDValidator = gatewayeventDescPaymentID.Validators[0].(func(string) error)
+	// gatewayeventDescID is the schema descriptor for id field.
+	gatewayeventDescID := gatewayeventFields[0].Descriptor()
+	// gatewayevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	gatewayevent.IDValidator = func() func(string) error {
+		validators := gatewayeventDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	idempotencykeyFields := schema.IdempotencyKey{}.Fields()
+	_ = idempotencykeyFields
+	// idempotencykeyDescAccountID is the schema descriptor for account_id field.
+	idempotencykeyDescAccountID := idempotencykeyFields[1].Descriptor()
+	// idempotencykey.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	idempotencykey.AccountIDValidator = func() func(string) error {
+		validators := idempotencykeyDescAccountID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account_id string) error {
+			for _, fn := range fns {
+				if err := fn(account_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// idempotencykeyDescKey is the schema descriptor for key field.
+	idempotencykeyDescKey := idempotencykeyFields[2].Descriptor()
+	// idempotencykey.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	idempotencykey.KeyValidator = func() func(string) error {
+		validators := idempotencykeyDescKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key string) error {
+			for _, fn := range fns {
+				if err := fn(key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// idempotencykeyDescMethod is the schema descriptor for method field.
+	idempotencykeyDescMethod := idempotencykeyFields[3].Descriptor()
+	// idempotencykey.MethodValidator is a validator for the "method" field. It is called by the builders before save.
+	idempotencykey.MethodValidator = func() func(string) error {
+		validators := idempotencykeyDescMethod.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(method string) error {
+			for _, fn := range fns {
+				if err := fn(method); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// idempotencykeyDescRequestHash is the schema descriptor for request_hash field.
+	idempotencykeyDescRequestHash := idempotencykeyFields[4].Descriptor()
+	// idempotencykey.RequestHashValidator is a validator for the "request_hash" field. It is called by the builders before save.
+	idempotencykey.RequestHashValidator = func() func(string) error {
+		validators := idempotencykeyDescRequestHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(request_hash string) error {
+			for _, fn := range fns {
+				if err := fn(request_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// idempotencykeyDescResponseCode is the schema descriptor for response_code field.
+	idempotencykeyDescResponseCode := idempotencykeyFields[6].Descriptor()
+	// idempotencykey.DefaultResponseCode holds the default value on creation for the response_code field.
+	idempotencykey.DefaultResponseCode = idempotencykeyDescResponseCode.Default.(int)
+	// idempotencykey.ResponseCodeValidator is a validator for the "response_code" field. It is called by the builders before save.
+	idempotencykey.ResponseCodeValidator = idempotencykeyDescResponseCode.Validators[0].(func(int) error)
+	// idempotencykeyDescID is the schema descriptor for id field.
+	idempotencykeyDescID := idempotencykeyFields[0].Descriptor()
+	// idempotencykey.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	idempotencykey.IDValidator = func() func(string) error {
+		validators := idempotencykeyDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	ledgerentryHooks := schema.LedgerEntry{}.Hooks()
+	ledgerentry.Hooks[0] = ledgerentryHooks[0]
+	ledgerentryFields := schema.LedgerEntry{}.Fields()
+	_ = ledgerentryFields
+	// ledgerentryDescJournalID is the schema descriptor for journal_id field.
+	ledgerentryDescJournalID := ledgerentryFields[0].Descriptor()
+	// ledgerentry.JournalIDValidator is a validator for the "journal_id" field. It is called by the builders before save.
+	ledgerentry.JournalIDValidator = func() func(string) error {
+		validators := ledgerentryDescJournalID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(journal_id string) error {
+			for _, fn := range fns {
+				if err := fn(journal_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// ledgerentryDescLine is the schema descriptor for line field.
+	ledgerentryDescLine := ledgerentryFields[1].Descriptor()
+	// ledgerentry.LineValidator is a validator for the "line" field. It is called by the builders before save.
+	ledgerentry.LineValidator = ledgerentryDescLine.Validators[0].(func(int) error)
+	// ledgerentryDescPaymentID is the schema descriptor for payment_id field.
+	ledgerentryDescPaymentID := ledgerentryFields[2].Descriptor()
+	// ledgerentry.DefaultPaymentID holds the default value on creation for the payment_id field.
+	ledgerentry.DefaultPaymentID = ledgerentryDescPaymentID.Default.(string)
+	// ledgerentry.PaymentIDValidator is a validator for the "payment_id" field. It is called by the builders before save.
+	ledgerentry.PaymentIDValidator = ledgerentryDescPaymentID.Validators[0].(func(string) error)
+	// ledgerentryDescAccount is the schema descriptor for account field.
+	ledgerentryDescAccount := ledgerentryFields[3].Descriptor()
+	// ledgerentry.AccountValidator is a validator for the "account" field. It is called by the builders before save.
+	ledgerentry.AccountValidator = func() func(string) error {
+		validators := ledgerentryDescAccount.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account string) error {
+			for _, fn := range fns {
+				if err := fn(account); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// ledgerentryDescCurrency is the schema descriptor for currency field.
+	ledgerentryDescCurrency := ledgerentryFields[4].Descriptor()
+	// ledgerentry.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	ledgerentry.CurrencyValidator = func() func(string) error {
+		validators := ledgerentryDescCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(currency string) error {
+			for _, fn := range fns {
+				if err := fn(currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// ledgerentryDescAmount is the schema descriptor for amount field.
+	ledgerentryDescAmount := ledgerentryFields[6].Descriptor()
+	// ledgerentry.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	ledgerentry.AmountValidator = ledgerentryDescAmount.Validators[0].(func(int64) error)
+	loginthrottleFields := schema.LoginThrottle{}.Fields()
+	_ = loginthrottleFields
+	// loginthrottleDescFailures is the schema descriptor for failures field.
+	loginthrottleDescFailures := loginthrottleFields[1].Descriptor()
+	// loginthrottle.DefaultFailures holds the default value on creation for the failures field.
+	loginthrottle.DefaultFailures = loginthrottleDescFailures.Default.(int)
+	// loginthrottle.FailuresValidator is a validator for the "failures" field. It is called by the builders before save.
+	loginthrottle.FailuresValidator = loginthrottleDescFailures.Validators[0].(func(int) error)
+	// loginthrottleDescID is the schema descriptor for id field.
+	loginthrottleDescID := loginthrottleFields[0].Descriptor()
+	// loginthrottle.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	loginthrottle.IDValidator = func() func(string) error {
+		validators := loginthrottleDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	paymentFields := schema.Payment{}.Fields()
+	_ = paymentFields
+	// paymentDescMerchantID is the schema descriptor for merchant_id field.
+	paymentDescMerchantID := paymentFields[1].Descriptor()
+	// payment.MerchantIDValidator is a validator for the "merchant_id" field. It is called by the builders before save.
+	payment.MerchantIDValidator = func() func(string) error {
+		validators := paymentDescMerchantID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(merchant_id string) error {
+			for _, fn := range fns {
+				if err := fn(merchant_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// paymentDescCustomerID is the schema descriptor for customer_id field.
+	paymentDescCustomerID := paymentFields[2].Descriptor()
+	// payment.DefaultCustomerID holds the default value on creation for the customer_id field.
+	payment.DefaultCustomerID = paymentDescCustomerID.Default.(string)
+	// payment.CustomerIDValidator is a validator for the "customer_id" field. It is called by the builders before save.
+	payment.CustomerIDValidator = paymentDescCustomerID.Validators[0].(func(string) error)
+	// paymentDescAmount is the schema descriptor for amount field.
+	paymentDescAmount := paymentFields[3].Descriptor()
+	// payment.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	payment.AmountValidator = paymentDescAmount.Validators[0].(func(int64) error)
+	// paymentDescAmountCapturable is the schema descriptor for amount_capturable field.
+	paymentDescAmountCapturable := paymentFields[4].Descriptor()
+	// payment.DefaultAmountCapturable holds the default value on creation for the amount_capturable field.
+	payment.DefaultAmountCapturable = paymentDescAmountCapturable.Default.(int64)
+	// payment.AmountCapturableValidator is a validator for the "amount_capturable" field. It is called by the builders before save.
+	payment.AmountCapturableValidator = paymentDescAmountCapturable.Validators[0].(func(int64) error)
+	// paymentDescAmountReceived is the schema descriptor for amount_received field.
+	paymentDescAmountReceived := paymentFields[5].Descriptor()
+	// payment.DefaultAmountReceived holds the default value on creation for the amount_received field.
+	payment.DefaultAmountReceived = paymentDescAmountReceived.Default.(int64)
+	// payment.AmountReceivedValidator is a validator for the "amount_received" field. It is called by the builders before save.
+	payment.AmountReceivedValidator = paymentDescAmountReceived.Validators[0].(func(int64) error)
+	// paymentDescAmountRefunded is the schema descriptor for amount_refunded field.
+	paymentDescAmountRefunded := paymentFields[6].Descriptor()
+	// payment.DefaultAmountRefunded holds the default value on creation for the amount_refunded field.
+	payment.DefaultAmountRefunded = paymentDescAmountRefunded.Default.(int64)
+	// payment.AmountRefundedValidator is a validator for the "amount_refunded" field. It is called by the builders before save.
+	payment.AmountRefundedValidator = paymentDescAmountRefunded.Validators[0].(func(int64) error)
+	// paymentDescAmountDisputed is the schema descriptor for amount_disputed field.
+	paymentDescAmountDisputed := paymentFields[7].Descriptor()
+	// payment.DefaultAmountDisputed holds the default value on creation for the amount_disputed field.
+	payment.DefaultAmountDisputed = paymentDescAmountDisputed.Default.(int64)
+	// payment.AmountDisputedValidator is a validator for the "amount_disputed" field. It is called by the builders before save.
+	payment.AmountDisputedValidator = paymentDescAmountDisputed.Validators[0].(func(int64) error)
+	// paymentDescCurrency is the schema descriptor for currency field.
+	paymentDescCurrency := paymentFields[8].Descriptor()
+	// payment.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	payment.CurrencyValidator = func() func(string) error {
+		validators := paymentDescCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(currency string) error {
+			for _, fn := range fns {
+				if err := fn(currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// paymentDescPaymentMethod is the schema descriptor for payment_method field.
+	paymentDescPaymentMethod := paymentFields[11].Descriptor()
+	// payment.DefaultPaymentMethod holds the default value on creation for the payment_method field.
+	payment.DefaultPaymentMethod = paymentDescPaymentMethod.Default.(string)
+	// payment.PaymentMethodValidator is a validator for the "payment_method" field. It is called by the builders before save.
+	payment.PaymentMethodValidator = paymentDescPaymentMethod.Validators[0].(func(string) error)
+	// paymentDescMethodType is the schema descriptor for method_type field.
+	paymentDescMethodType := paymentFields[12].Descriptor()
+	// payment.DefaultMethodType holds the default value on creation for the method_type field.
+	payment.DefaultMethodType = paymentDescMethodType.Default.(string)
+	// payment.MethodTypeValidator is a validator for the "method_type" field. It is called by the builders before save.
+	payment.MethodTypeValidator = paymentDescMethodType.Validators[0].(func(string) error)
+	// paymentDescMethodBrand is the schema descriptor for method_brand field.
+	paymentDescMethodBrand := paymentFields[13].Descriptor()
+	// payment.DefaultMethodBrand holds the default value on creation for the method_brand field.
+	payment.DefaultMethodBrand = paymentDescMethodBrand.Default.(string)
+	// payment.MethodBrandValidator is a validator for the "method_brand" field. It is called by the builders before save.
+	payment.MethodBrandValidator = paymentDescMethodBrand.Validators[0].(func(string) error)
+	// paymentDescMethodLast4 is the schema descriptor for method_last4 field.
+	paymentDescMethodLast4 := paymentFields[14].Descriptor()
+	// payment.DefaultMethodLast4 holds the default value on creation for the method_last4 field.
+	payment.DefaultMethodLast4 = paymentDescMethodLast4.Default.(string)
+	// payment.MethodLast4Validator is a validator for the "method_last4" field. It is called by the builders before save.
+	payment.MethodLast4Validator = paymentDescMethodLast4.Validators[0].(func(string) error)
+	// paymentDescMethodExpMonth is the schema descriptor for method_exp_month field.
+	paymentDescMethodExpMonth := paymentFields[15].Descriptor()
+	// payment.DefaultMethodExpMonth holds the default value on creation for the method_exp_month field.
+	payment.DefaultMethodExpMonth = paymentDescMethodExpMonth.Default.(int32)
+	// payment.MethodExpMonthValidator is a validator for the "method_exp_month" field. It is called by the builders before save.
+	payment.MethodExpMonthValidator = paymentDescMethodExpMonth.Validators[0].(func(int32) error)
+	// paymentDescMethodExpYear is the schema descriptor for method_exp_year field.
+	paymentDescMethodExpYear := paymentFields[16].Descriptor()
+	// payment.DefaultMethodExpYear holds the default value on creation for the method_exp_year field.
+	payment.DefaultMethodExpYear = paymentDescMethodExpYear.Default.(int32)
+	// payment.MethodExpYearValidator is a validator for the "method_exp_year" field. It is called by the builders before save.
+	payment.MethodExpYearValidator = paymentDescMethodExpYear.Validators[0].(func(int32) error)
+	// paymentDescMethodProvider is the schema descriptor for method_provider field.
+	paymentDescMethodProvider := paymentFields[17].Descriptor()
+	// payment.DefaultMethodProvider holds the default value on creation for the method_provider field.
+	payment.DefaultMethodProvider = paymentDescMethodProvider.Default.(string)
+	// payment.MethodProviderValidator is a validator for the "method_provider" field. It is called by the builders before save.
+	payment.MethodProviderValidator = paymentDescMethodProvider.Validators[0].(func(string) error)
+	// paymentDescFailureCode is the schema descriptor for failure_code field.
+	paymentDescFailureCode := paymentFields[18].Descriptor()
+	// payment.DefaultFailureCode holds the default value on creation for the failure_code field.
+	payment.DefaultFailureCode = paymentDescFailureCode.Default.(string)
+	// payment.FailureCodeValidator is a validator for the "failure_code" field. It is called by the builders before save.
+	payment.FailureCodeValidator = paymentDescFailureCode.Validators[0].(func(string) error)
+	// paymentDescFailureMessage is the schema descriptor for failure_message field.
+	paymentDescFailureMessage := paymentFields[19].Descriptor()
+	// payment.DefaultFailureMessage holds the default value on creation for the failure_message field.
+	payment.DefaultFailureMessage = paymentDescFailureMessage.Default.(string)
+	// payment.FailureMessageValidator is a validator for the "failure_message" field. It is called by the builders before save.
+	payment.FailureMessageValidator = paymentDescFailureMessage.Validators[0].(func(string) error)
+	// paymentDescNextActionType is the schema descriptor for next_action_type field.
+	paymentDescNextActionType := paymentFields[20].Descriptor()
+	// payment.DefaultNextActionType holds the default value on creation for the next_action_type field.
+	payment.DefaultNextActionType = paymentDescNextActionType.Default.(string)
+	// payment.NextActionTypeValidator is a validator for the "next_action_type" field. It is called by the builders before save.
+	payment.NextActionTypeValidator = paymentDescNextActionType.Validators[0].(func(string) error)
+	// paymentDescNextActionURL is the schema descriptor for next_action_url field.
+	paymentDescNextActionURL := paymentFields[21].Descriptor()
+	// payment.DefaultNextActionURL holds the default value on creation for the next_action_url field.
+	payment.DefaultNextActionURL = paymentDescNextActionURL.Default.(string)
+	// payment.NextActionURLValidator is a validator for the "next_action_url" field. It is called by the builders before save.
+	payment.NextActionURLValidator = paymentDescNextActionURL.Validators[0].(func(string) error)
+	// paymentDescDescription is the schema descriptor for description field.
+	paymentDescDescription := paymentFields[23].Descriptor()
+	// payment.DefaultDescription holds the default value on creation for the description field.
+	payment.DefaultDescription = paymentDescDescription.Default.(string)
+	// payment.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	payment.DescriptionValidator = paymentDescDescription.Validators[0].(func(string) error)
+	// paymentDescGateway is the schema descriptor for gateway field.
+	paymentDescGateway := paymentFields[25].Descriptor()
+	// payment.DefaultGateway holds the default value on creation for the gateway field.
+	payment.DefaultGateway = paymentDescGateway.Default.(string)
+	// payment.GatewayValidator is a validator for the "gateway" field. It is called by the builders before save.
+	payment.GatewayValidator = paymentDescGateway.Validators[0].(func(string) error)
+	// paymentDescGatewayReference is the schema descriptor for gateway_reference field.
+	paymentDescGatewayReference := paymentFields[26].Descriptor()
+	// payment.DefaultGatewayReference holds the default value on creation for the gateway_reference field.
+	payment.DefaultGatewayReference = paymentDescGatewayReference.Default.(string)
+	// payment.GatewayReferenceValidator is a validator for the "gateway_reference" field. It is called by the builders before save.
+	payment.GatewayReferenceValidator = paymentDescGatewayReference.Validators[0].(func(string) error)
+	// paymentDescWorkflowID is the schema descriptor for workflow_id field.
+	paymentDescWorkflowID := paymentFields[27].Descriptor()
+	// payment.DefaultWorkflowID holds the default value on creation for the workflow_id field.
+	payment.DefaultWorkflowID = paymentDescWorkflowID.Default.(string)
+	// payment.WorkflowIDValidator is a validator for the "workflow_id" field. It is called by the builders before save.
+	payment.WorkflowIDValidator = paymentDescWorkflowID.Validators[0].(func(string) error)
+	// paymentDescVersion is the schema descriptor for version field.
+	paymentDescVersion := paymentFields[29].Descriptor()
+	// payment.VersionValidator is a validator for the "version" field. It is called by the builders before save.
+	payment.VersionValidator = paymentDescVersion.Validators[0].(func(int64) error)
+	// paymentDescID is the schema descriptor for id field.
+	paymentDescID := paymentFields[0].Descriptor()
+	// payment.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	payment.IDValidator = func() func(string) error {
+		validators := paymentDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	refreshtokenFields := schema.RefreshToken{}.Fields()
+	_ = refreshtokenFields
+	// refreshtokenDescAccountID is the schema descriptor for account_id field.
+	refreshtokenDescAccountID := refreshtokenFields[1].Descriptor()
+	// refreshtoken.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	refreshtoken.AccountIDValidator = func() func(string) error {
+		validators := refreshtokenDescAccountID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account string) error {
+			for _, fn := range fns {
+				if err := fn(account); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// refreshtokenDescFamilyID is the schema descriptor for family_id field.
+	refreshtokenDescFamilyID := refreshtokenFields[2].Descriptor()
+	// refreshtoken.FamilyIDValidator is a validator for the "family_id" field. It is called by the builders before save.
+	refreshtoken.FamilyIDValidator = func() func(string) error {
+		validators := refreshtokenDescFamilyID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(family_id string) error {
+			for _, fn := range fns {
+				if err := fn(family_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// refreshtokenDescTokenHash is the schema descriptor for token_hash field.
+	refreshtokenDescTokenHash := refreshtokenFields[3].Descriptor()
+	// refreshtoken.TokenHashValidator is a validator for the "token_hash" field. It is called by the builders before save.
+	refreshtoken.TokenHashValidator = func() func(string) error {
+		validators := refreshtokenDescTokenHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(token_hash string) error {
+			for _, fn := range fns {
+				if err := fn(token_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// refreshtokenDescReplacedBy is the schema descriptor for replaced_by field.
+	refreshtokenDescReplacedBy := refreshtokenFields[8].Descriptor()
+	// refreshtoken.ReplacedByValidator is a validator for the "replaced_by" field. It is called by the builders before save.
+	refreshtoken.ReplacedByValidator = refreshtokenDescReplacedBy.Validators[0].(func(string) error)
+	// refreshtokenDescID is the schema descriptor for id field.
+	refreshtokenDescID := refreshtokenFields[0].Descriptor()
+	// refreshtoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	refreshtoken.IDValidator = func() func(string) error {
+		validators := refreshtokenDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+}
 
 const (
 	Version = "v0.14.5"                                         // Version of ent codegen.

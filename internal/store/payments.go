@@ -1,0 +1,407 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/payments-platform/payments/ent"
+	"github.com/payments-platform/payments/ent/payment"
+	"github.com/payments-platform/payments/ent/predicate"
+	"github.com/payments-platform/payments/internal/errs"
+)
+
+// PaymentRecord is a payment's whole state as its workflow sees it.
+type PaymentRecord struct {
+	ID, MerchantID, CustomerID                                               string
+	Amount, AmountCapturable, AmountReceived, AmountRefunded, AmountDisputed int64
+	// Currency is an ISO 4217 code in any case; it is stored upper case.
+	Currency                                             string
+	Status                                               payment.Status
+	CaptureMethod                                        payment.CaptureMethod
+	PaymentMethod                                        string
+	MethodType, MethodBrand, MethodLast4, MethodProvider string
+	MethodExpMonth, MethodExpYear                        int32
+	FailureCode, FailureMessage                          string
+	NextActionType, NextActionURL                        string
+	NextActionExpiresAt                                  *time.Time
+	Description                                          string
+	Metadata                                             map[string]string
+	Gateway, GatewayReference, WorkflowID                string
+	AuthorizationExpiresAt                               *time.Time
+	// Version orders the workflow's saves; only a higher version replaces
+	// the stored row.
+	Version              int64
+	CreatedAt, UpdatedAt time.Time
+}
+
+// SavePayment stores a payment's state and, when journal is not nil, posts
+// the journal of the money it moved, in one transaction.
+//
+// The payment is inserted if absent, and otherwise replaced only when
+// rec.Version is greater than the stored version: an equal or older version
+// (a retried local activity, or a late attempt of one) changes nothing and
+// returns the stored row. The journal is posted whatever the version, since
+// PostJournal is idempotent: a journal posted before with identical lines is
+// a no-op, with different lines an error that rolls back the payment too.
+// The journal must concern this payment (its PaymentID is filled in when
+// empty) and be in the payment's currency.
+//
+// The first statement locks the payment row (insert, or no-op upsert of the
+// existing row), so concurrent saves of one payment run one after the other
+// and the highest version wins; the replacement itself is the conditional
+// UPDATE ... WHERE version < ?.
+// MerchantID and Currency never change once stored: a record that disagrees
+// with the stored row is refused. CreatedAt is kept from the first save.
+func (s *Store) SavePayment(ctx context.Context, rec PaymentRecord, journal *Journal) (*ent.Payment, error) {
+	rec = normalizePayment(rec)
+	var j Journal
+	if journal != nil {
+		j = normalizeJournal(*journal)
+		if j.PaymentID == "" {
+			j.PaymentID = rec.ID
+		}
+		if j.PaymentID != rec.ID {
+			return nil, errs.InvalidArgument("journal.payment_id",
+				"journal %s concerns payment %s, not %s", j.ID, j.PaymentID, rec.ID)
+		}
+		if err := validateJournal(j); err != nil {
+			return nil, err
+		}
+	}
+
+	var saved *ent.Payment
+	err := s.ledgerTx(ctx, func(tx *ent.Tx) error {
+		var err error
+		saved, err = savePayment(ctx, tx, rec)
+		if err != nil || journal == nil {
+			return err
+		}
+		if j.Currency != saved.Currency {
+			return errs.InvalidArgument("journal.currency",
+				"journal %s is in %s, payment %s in %s", j.ID, j.Currency, saved.ID, saved.Currency)
+		}
+		return postJournal(ctx, tx, j)
+	})
+	if err != nil {
+		return nil, wrap(paymentErr(err), "save payment "+rec.ID)
+	}
+	return saved, nil
+}
+
+// savePayment is the payment half of SavePayment, in its transaction.
+func savePayment(ctx context.Context, tx *ent.Tx, rec PaymentRecord) (*ent.Payment, error) {
+	// Insert, or leave the existing row as it is; either way the row is now
+	// ours until commit (an exclusive lock on MySQL; SQLite's transaction
+	// holds the database's write lock from its start).
+	err := tx.Payment.Create().
+		SetID(rec.ID).
+		SetMerchantID(rec.MerchantID).
+		SetCustomerID(rec.CustomerID).
+		SetAmount(rec.Amount).
+		SetAmountCapturable(rec.AmountCapturable).
+		SetAmountReceived(rec.AmountReceived).
+		SetAmountRefunded(rec.AmountRefunded).
+		SetAmountDisputed(rec.AmountDisputed).
+		SetCurrency(rec.Currency).
+		SetStatus(rec.Status).
+		SetCaptureMethod(rec.CaptureMethod).
+		SetPaymentMethod(rec.PaymentMethod).
+		SetMethodType(rec.MethodType).
+		SetMethodBrand(rec.MethodBrand).
+		SetMethodLast4(rec.MethodLast4).
+		SetMethodExpMonth(rec.MethodExpMonth).
+		SetMethodExpYear(rec.MethodExpYear).
+		SetMethodProvider(rec.MethodProvider).
+		SetFailureCode(rec.FailureCode).
+		SetFailureMessage(rec.FailureMessage).
+		SetNextActionType(rec.NextActionType).
+		SetNextActionURL(rec.NextActionURL).
+		SetNillableNextActionExpiresAt(rec.NextActionExpiresAt).
+		SetDescription(rec.Description).
+		SetMetadata(rec.Metadata).
+		SetGateway(rec.Gateway).
+		SetGatewayReference(rec.GatewayReference).
+		SetWorkflowID(rec.WorkflowID).
+		SetNillableAuthorizationExpiresAt(rec.AuthorizationExpiresAt).
+		SetVersion(rec.Version).
+		SetCreatedAt(rec.CreatedAt).
+		SetUpdatedAt(rec.UpdatedAt).
+		OnConflictColumns(payment.FieldID).
+		Ignore().
+		Exec(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	// Replace an older version. Right after our own insert the versions are
+	// equal and nothing happens.
+	up := tx.Payment.Update().
+		Where(payment.ID(rec.ID), payment.VersionLT(rec.Version)).
+		SetCustomerID(rec.CustomerID).
+		SetAmount(rec.Amount).
+		SetAmountCapturable(rec.AmountCapturable).
+		SetAmountReceived(rec.AmountReceived).
+		SetAmountRefunded(rec.AmountRefunded).
+		SetAmountDisputed(rec.AmountDisputed).
+		SetStatus(rec.Status).
+		SetCaptureMethod(rec.CaptureMethod).
+		SetPaymentMethod(rec.PaymentMethod).
+		SetMethodType(rec.MethodType).
+		SetMethodBrand(rec.MethodBrand).
+		SetMethodLast4(rec.MethodLast4).
+		SetMethodExpMonth(rec.MethodExpMonth).
+		SetMethodExpYear(rec.MethodExpYear).
+		SetMethodProvider(rec.MethodProvider).
+		SetFailureCode(rec.FailureCode).
+		SetFailureMessage(rec.FailureMessage).
+		SetNextActionType(rec.NextActionType).
+		SetNextActionURL(rec.NextActionURL).
+		SetDescription(rec.Description).
+		SetMetadata(rec.Metadata).
+		SetGateway(rec.Gateway).
+		SetGatewayReference(rec.GatewayReference).
+		SetWorkflowID(rec.WorkflowID).
+		SetVersion(rec.Version).
+		SetUpdatedAt(rec.UpdatedAt)
+	if rec.NextActionExpiresAt == nil {
+		up.ClearNextActionExpiresAt()
+	} else {
+		up.SetNextActionExpiresAt(*rec.NextActionExpiresAt)
+	}
+	if rec.AuthorizationExpiresAt == nil {
+		up.ClearAuthorizationExpiresAt()
+	} else {
+		up.SetAuthorizationExpiresAt(*rec.AuthorizationExpiresAt)
+	}
+	if _, err := up.Save(ctx); err != nil {
+		return nil, err
+	}
+
+	p, err := tx.Payment.Get(ctx, rec.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read payment: %w", err)
+	}
+	switch {
+	case p.MerchantID != rec.MerchantID:
+		return nil, errs.InvalidArgument("merchant_id",
+			"payment %s belongs to merchant %s, not %s", p.ID, p.MerchantID, rec.MerchantID)
+	case p.Currency != rec.Currency:
+		return nil, errs.InvalidArgument("currency",
+			"payment %s is in %s, not %s", p.ID, p.Currency, rec.Currency)
+	}
+	return p, nil
+}
+
+// normalizePayment brings a record into the form both databases store:
+// upper-case currency, UTC times with microseconds, a non-nil metadata map
+// (so a saved payment and a read one compare equal).
+func normalizePayment(rec PaymentRecord) PaymentRecord {
+	rec.Currency = strings.ToUpper(rec.Currency)
+	rec.CreatedAt, rec.UpdatedAt = utc(rec.CreatedAt), utc(rec.UpdatedAt)
+	rec.NextActionExpiresAt = utcPtr(rec.NextActionExpiresAt)
+	rec.AuthorizationExpiresAt = utcPtr(rec.AuthorizationExpiresAt)
+	if rec.Metadata == nil {
+		rec.Metadata = map[string]string{}
+	}
+	if rec.CaptureMethod == "" {
+		rec.CaptureMethod = payment.DefaultCaptureMethod
+	}
+	return rec
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := utc(*t)
+	return &u
+}
+
+// paymentErr turns what the caller caused into domain errors: values the
+// schema's validators refuse, and states that break one of the table's CHECK
+// constraints (such as refunding more than was received).
+func paymentErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ent.IsValidationError(err):
+		return invalid(err)
+	case isCheckViolation(err):
+		return &errs.Error{Kind: errs.KindInvalidArgument,
+			Message: "the payment's amounts are inconsistent (" + checkName(err) + ")", Err: err}
+	}
+	return err
+}
+
+// MySQL and MariaDB error numbers of a failed CHECK constraint.
+const (
+	mysqlCheckViolated   = 3819 // MySQL 8
+	mariadbCheckViolated = 4025
+)
+
+// isCheckViolation reports a row that a CHECK constraint refused.
+func isCheckViolation(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == mysqlCheckViolated || me.Number == mariadbCheckViolated
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_CHECK
+	}
+	return false
+}
+
+// checkName finds the name of the violated constraint in the driver's
+// message; all our constraint names end in "_check" and contain no values.
+func checkName(err error) string {
+	msg := err.Error()
+	end := strings.Index(msg, "_check")
+	if end < 0 {
+		return "check constraint"
+	}
+	start := strings.LastIndexAny(msg[:end], " `:\"'") + 1
+	return msg[start : end+len("_check")]
+}
+
+// PaymentByID returns a payment, or NotFound.
+func (s *Store) PaymentByID(ctx context.Context, id string) (*ent.Payment, error) {
+	p, err := s.Client.Payment.Get(ctx, id)
+	if err != nil {
+		return nil, notFound(err, "payment")
+	}
+	return p, nil
+}
+
+// PaymentByGatewayReference finds the payment a gateway knows by ref, for
+// routing the gateway's webhooks; NotFound when there is none (or ref is
+// empty, as it is for payments the gateway has not answered yet).
+func (s *Store) PaymentByGatewayReference(ctx context.Context, ref string) (*ent.Payment, error) {
+	if ref == "" {
+		return nil, errs.NotFound("payment")
+	}
+	ps, err := s.Client.Payment.Query().
+		Where(payment.GatewayReference(ref)).
+		Order(ent.Desc(payment.FieldID)).
+		Limit(2).
+		All(ctx)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read payment by gateway reference: %w", err)
+	case len(ps) == 0:
+		return nil, errs.NotFound("payment")
+	case len(ps) > 1:
+		// Gateway references are unique per gateway; two payments with one
+		// reference is a bug we must not paper over by picking one.
+		return nil, fmt.Errorf("gateway reference %q is shared by payments %s and %s", ref, ps[0].ID, ps[1].ID)
+	}
+	return ps[0], nil
+}
+
+// PaymentFilter narrows ListPayments; zero fields do not filter.
+type PaymentFilter struct {
+	// Party restricts to payments where this account is the merchant or the customer; "" = all (admins).
+	Party                            string
+	MerchantID, CustomerID, Currency string
+	Status                           payment.Status // "" = any
+	CreatedAfter, CreatedBefore      *time.Time     // [after, before)
+}
+
+// ListPayments returns up to limit payments that match f, newest first (by
+// id: ids are time-ordered ULIDs). afterID is the last id of the previous
+// page; "" starts at the newest.
+//
+// A party's listing runs as two keyset queries, one on the (merchant_id, id)
+// index and one on the (customer_id, id) index, each reading at most limit
+// rows, merged here: in effect a UNION. A single "merchant_id = ? OR
+// customer_id = ?" query would make both databases collect and sort every
+// payment of the party before the first row of a page.
+func (s *Store) ListPayments(ctx context.Context, f PaymentFilter, limit int, afterID string) ([]*ent.Payment, error) {
+	if limit <= 0 {
+		return nil, errs.InvalidArgument("page_size", "page size must be positive")
+	}
+	var preds []predicate.Payment
+	if f.MerchantID != "" {
+		preds = append(preds, payment.MerchantID(f.MerchantID))
+	}
+	if f.CustomerID != "" {
+		preds = append(preds, payment.CustomerID(f.CustomerID))
+	}
+	if f.Currency != "" {
+		preds = append(preds, payment.Currency(strings.ToUpper(f.Currency)))
+	}
+	if f.Status != "" {
+		preds = append(preds, payment.StatusEQ(f.Status))
+	}
+	if f.CreatedAfter != nil {
+		preds = append(preds, payment.CreatedAtGTE(utc(*f.CreatedAfter)))
+	}
+	if f.CreatedBefore != nil {
+		preds = append(preds, payment.CreatedAtLT(utc(*f.CreatedBefore)))
+	}
+	if afterID != "" {
+		preds = append(preds, payment.IDLT(afterID))
+	}
+	page := func(extra ...predicate.Payment) ([]*ent.Payment, error) {
+		return s.Client.Payment.Query().
+			Where(append(slices.Clone(preds), extra...)...).
+			Order(ent.Desc(payment.FieldID)).
+			Limit(limit).
+			All(ctx)
+	}
+	if f.Party == "" {
+		ps, err := page()
+		if err != nil {
+			return nil, fmt.Errorf("list payments: %w", err)
+		}
+		return ps, nil
+	}
+	asMerchant, err := page(payment.MerchantID(f.Party))
+	if err != nil {
+		return nil, fmt.Errorf("list payments: %w", err)
+	}
+	asCustomer, err := page(payment.CustomerID(f.Party))
+	if err != nil {
+		return nil, fmt.Errorf("list payments: %w", err)
+	}
+	ps := append(asMerchant, asCustomer...)
+	slices.SortFunc(ps, func(a, b *ent.Payment) int { return cmp.Compare(b.ID, a.ID) })
+	// A payment of an account with itself would come from both queries.
+	ps = slices.CompactFunc(ps, func(a, b *ent.Payment) bool { return a.ID == b.ID })
+	return ps[:min(len(ps), limit)], nil
+}
+
+// RecordGatewayEvent remembers a gateway's webhook event by the provider's
+// event id. fresh is false when the id was recorded before: the delivery is
+// a duplicate and must not be acted upon again. The primary key decides, so
+// of concurrent deliveries of one event exactly one is fresh.
+//
+// Once recorded, every later delivery is a duplicate, so record an event
+// after handing it to its workflow (which tolerates duplicates): a crash in
+// between then ends in a redelivery rather than a lost event.
+func (s *Store) RecordGatewayEvent(ctx context.Context, id, typ, paymentID string, now time.Time) (fresh bool, err error) {
+	err = s.Client.GatewayEvent.Create().
+		SetID(id).
+		SetType(typ).
+		SetPaymentID(paymentID).
+		SetReceivedAt(utc(now)).
+		Exec(ctx)
+	switch {
+	case err == nil:
+		return true, nil
+	case isUniqueViolation(err):
+		return false, nil
+	case ent.IsValidationError(err):
+		return false, invalid(err)
+	}
+	return false, fmt.Errorf("record gateway event: %w", err)
+}
