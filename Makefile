@@ -10,24 +10,31 @@ export GOBIN := $(CURDIR)/bin
 export PATH  := $(CURDIR)/bin:$(PATH)
 # Tests and `paymentsd dev` find the Temporal CLI here.
 export PAYMENTS_TEMPORAL_CLI := $(CURDIR)/bin/temporal
+export PAYMENTS_STRIPE_MOCK  := $(CURDIR)/bin/stripe-mock
 
 GOMODCACHE := $(shell go env GOMODCACHE)
 
-.PHONY: dev test build tools proto-tools proto-deps generate check-generate lint fmt vet clean
+.PHONY: dev test bench build tools proto-tools proto-deps generate check-generate lint fmt vet clean
 
 ## dev: run the whole platform locally (SQLite, sandbox gateway, Temporal dev server + UI, API, worker)
 dev: bin/temporal build
 	bin/paymentsd dev
 
 ## test: vet and run every test with the race detector (store tests also on MySQL when PAYMENTS_TEST_MYSQL_DSN is set)
-test: bin/temporal
+test: bin/temporal bin/stripe-mock
 	go vet ./...
 	go test -race -count=1 ./...
+
+## bench: payments/s through CreatePayment against empty workflows/s on one Temporal dev server (docs/PERFORMANCE.md)
+BENCH_CLIENTS ?= 16
+BENCH_SECONDS ?= 20
+bench: bin/temporal
+	BENCH_CLIENTS=$(BENCH_CLIENTS) BENCH_SECONDS=$(BENCH_SECONDS) go test -run '^$$' -bench BenchmarkPlatform -benchtime 1x -count 1 ./tests/bench/
 
 build:
 	go build -o bin/paymentsd ./cmd/paymentsd
 
-tools: bin/temporal proto-tools
+tools: bin/temporal bin/stripe-mock proto-tools
 
 bin/temporal:
 	go install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_VERSION)
@@ -78,3 +85,8 @@ fmt:
 
 clean:
 	rm -rf bin .proto-deps
+
+## stripe-mock for the gateway contract tests
+STRIPE_MOCK_VERSION := v0.203.0
+bin/stripe-mock:
+	go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VERSION)
