@@ -29,8 +29,8 @@ func (Account) Fields() []ent.Field {
 		// An argon2id encoded hash; never logged or printed.
 		field.String("password_hash").MaxLen(255).NotEmpty().Sensitive(),
 		field.Enum("role").Values("merchant", "customer", "admin"),
-		field.String("display_name").MaxLen(200).Default(""),
-		field.String("business_name").MaxLen(200).Default(""),
+		field.String("display_name").MaxRuneLen(200).Default(""),
+		field.String("business_name").MaxRuneLen(200).Default(""),
 		// ISO 4217 code, upper case.
 		field.String("default_currency").MaxLen(3).Default("USD").
 			Match(regexp.MustCompile(`^[A-Z]{3}$`)),

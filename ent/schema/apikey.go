@@ -24,7 +24,7 @@ func (APIKey) Fields() []ent.Field {
 	return []ent.Field{
 		idField(),
 		field.String("account_id").MaxLen(idMaxLen).NotEmpty().Immutable(),
-		field.String("name").MaxLen(100).NotEmpty(),
+		field.String("name").MaxRuneLen(100).NotEmpty(),
 		// The first characters of the secret (e.g. "sk_live_ab12"), shown to users.
 		field.String("prefix").MaxLen(32).NotEmpty().Immutable(),
 		// Lower-case hex SHA-256 of the secret.

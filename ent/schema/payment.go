@@ -62,12 +62,12 @@ func (Payment) Fields() []ent.Field {
 		field.Int32("method_exp_year").NonNegative().Default(0),
 		field.String("method_provider").MaxLen(50).Default(""),
 		field.String("failure_code").MaxLen(100).Default(""),
-		field.String("failure_message").MaxLen(1000).Default(""),
+		field.String("failure_message").MaxRuneLen(1000).Default(""),
 		// The step the customer must take (e.g. a 3-D Secure redirect).
 		field.String("next_action_type").MaxLen(50).Default(""),
 		field.String("next_action_url").MaxLen(2048).Default(""),
 		field.Time("next_action_expires_at").SchemaType(mysqlTime).Optional().Nillable(),
-		field.String("description").MaxLen(1000).Default(""),
+		field.String("description").MaxRuneLen(1000).Default(""),
 		field.JSON("metadata", map[string]string{}),
 		// The gateway that holds the payment ("stripe", "sandbox") and its id there.
 		field.String("gateway").MaxLen(50).Default(""),

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -194,11 +195,17 @@ func newStore(db *sql.DB, name string) *Store {
 // drops a column or table, so running an older binary's migration cannot lose
 // data. Running it again is a no-op.
 func (s *Store) Migrate(ctx context.Context) error {
+	// ent's migration writes package-level table definitions, so two
+	// migrations in one process (parallel tests) must not overlap.
+	migrateMu.Lock()
+	defer migrateMu.Unlock()
 	if err := s.Client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
 		return fmt.Errorf("migrate the %s schema: %w", s.dialect, err)
 	}
 	return nil
 }
+
+var migrateMu sync.Mutex
 
 // Ping reports whether the database answers; readiness probes use it.
 func (s *Store) Ping(ctx context.Context) error {
