@@ -35,3 +35,11 @@ func (a *Store) PurgeExpired(ctx context.Context, now time.Time) (PurgeResult, e
 	a.Logger.InfoContext(ctx, "purged expired rows", "idempotency_keys", r.IdempotencyKeys, "refresh_tokens", r.RefreshTokens, "login_throttles", r.LoginThrottles)
 	return PurgeResult(r), nil
 }
+
+// SavePayment stores a payment's whole state and, atomically with it, the
+// ledger journal of money that moved. It runs as a local activity: retries
+// are harmless because the store ignores versions it has already seen.
+func (a *Store) SavePayment(ctx context.Context, rec store.PaymentRecord, journal *store.Journal) error {
+	_, err := a.DB.SavePayment(ctx, rec, journal)
+	return err
+}

@@ -81,7 +81,8 @@ func (h *authService) Login(ctx context.Context, req *connect.Request[paymentsv1
 	acct, err := h.s.d.Store.AccountByEmail(ctx, req.Msg.Email)
 	switch {
 	case errors.Is(err, errs.ErrNotFound):
-		auth.BurnPasswordCheck(req.Msg.Password)
+		// Spend the time of a real check so timing does not reveal the email is unknown.
+		_, _ = auth.CheckPassword(req.Msg.Password, h.s.dummyHash)
 		return nil, h.loginFailed(ctx, key, now)
 	case err != nil:
 		return nil, err

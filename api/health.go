@@ -3,13 +3,28 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
+
+	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
 )
+
+// servedServices are the names the gRPC health protocol knows.
+var servedServices = map[string]bool{
+	paymentsv1connect.AuthServiceName:        true,
+	paymentsv1connect.AccountServiceName:     true,
+	paymentsv1connect.PaymentServiceName:     true,
+	paymentsv1connect.RefundServiceName:      true,
+	paymentsv1connect.DisputeServiceName:     true,
+	paymentsv1connect.TransactionServiceName: true,
+	paymentsv1connect.WebhookServiceName:     true,
+}
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
@@ -72,7 +87,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // healthChecker answers the gRPC health protocol from the readiness checks.
 type healthChecker struct{ s *Server }
 
-func (h *healthChecker) Check(ctx context.Context, _ *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
+func (h *healthChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
+	if req.Service != "" && !servedServices[req.Service] {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown service %q", req.Service))
+	}
 	if _, ok := h.s.ready(ctx); ok {
 		return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
 	}

@@ -17,6 +17,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/validate"
+	"go.temporal.io/sdk/client"
 
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/store"
@@ -42,12 +43,31 @@ type Deps struct {
 	PasswordParams auth.PasswordParams
 	// LoginThrottle limits failed logins per email; zero means the default.
 	LoginThrottle store.ThrottlePolicy
+
+	// Temporal starts and updates the workflows behind payments.
+	Temporal client.Client
+	// TaskQueue is where the workers poll.
+	TaskQueue string
+	// TemporalUIURL and TemporalNamespace build workflow_url links.
+	TemporalUIURL, TemporalNamespace string
+	// GatewayName is "sandbox" or "stripe".
+	GatewayName string
+	// PublicURL is how browsers reach this API (3-D Secure return).
+	PublicURL string
+	// PaymentWait bounds how long CreatePayment waits for the gateway.
+	PaymentWait time.Duration
+	// StripeWebhookSecret verifies POST /webhooks/stripe.
+	StripeWebhookSecret string
+	// Sandbox serves the sandbox gateway's pages (3-D Secure) when it is used.
+	Sandbox http.Handler
 }
 
 // Server holds the handlers' shared state.
 type Server struct {
 	d   Deps
 	log *slog.Logger
+	// dummyHash has the configured costs, for logins of unknown emails.
+	dummyHash string
 }
 
 // New builds the API from its dependencies.
@@ -64,10 +84,16 @@ func New(d Deps) *Server {
 	if d.LoginThrottle == (store.ThrottlePolicy{}) {
 		d.LoginThrottle = store.DefaultThrottlePolicy
 	}
+	if d.PaymentWait == 0 {
+		d.PaymentWait = paymentWaitDefault
+	}
+	if d.TaskQueue == "" {
+		d.TaskQueue = "payments"
+	}
 	if d.RefreshTokenTTL == 0 {
 		d.RefreshTokenTTL = 30 * 24 * time.Hour
 	}
-	return &Server{d: d, log: d.Logger}
+	return &Server{d: d, log: d.Logger, dummyHash: auth.DummyHash(d.PasswordParams)}
 }
 
 func (s *Server) now() time.Time { return s.d.Now().UTC() }
@@ -88,7 +114,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(paymentsv1connect.NewAuthServiceHandler(&authService{s}, opts...))
 	mux.Handle(paymentsv1connect.NewAccountServiceHandler(&accountService{s}, opts...))
 	// Later issues implement these; until then every RPC answers unimplemented.
-	mux.Handle(paymentsv1connect.NewPaymentServiceHandler(paymentsv1connect.UnimplementedPaymentServiceHandler{}, opts...))
+	mux.Handle(paymentsv1connect.NewPaymentServiceHandler(&paymentService{s}, opts...))
 	mux.Handle(paymentsv1connect.NewRefundServiceHandler(paymentsv1connect.UnimplementedRefundServiceHandler{}, opts...))
 	mux.Handle(paymentsv1connect.NewDisputeServiceHandler(paymentsv1connect.UnimplementedDisputeServiceHandler{}, opts...))
 	mux.Handle(paymentsv1connect.NewTransactionServiceHandler(paymentsv1connect.UnimplementedTransactionServiceHandler{}, opts...))
@@ -97,6 +123,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(grpchealth.NewHandler(&healthChecker{s}))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("POST /webhooks/stripe", s.stripeWebhook)
+	if s.d.Sandbox != nil {
+		mux.Handle("/sandbox/", s.d.Sandbox)
+	}
 	return mux
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/payments-platform/payments/internal/config"
 	"github.com/payments-platform/payments/internal/devserver"
 	"github.com/payments-platform/payments/internal/store"
+	"github.com/payments-platform/payments/workflows/payment"
 )
 
 func noArgs(name string, args []string) error {
@@ -79,8 +80,10 @@ func runDev(ctx context.Context, args []string, e env) error {
 			UIPort:    uiPort(cfg.TemporalUIURL),
 			DBFile:    filepath.Join(cfg.DataDir, "temporal.db"),
 			Namespace: cfg.TemporalNamespace,
-			Log:       logFile,
-			Logger:    log,
+			// Registered at launch so the first payment can use them at once.
+			SearchAttributes: payment.SearchAttributeTypes,
+			Log:              logFile,
+			Logger:           log,
 		})
 		if err != nil {
 			return fmt.Errorf("temporal dev server: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -12,12 +13,14 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/payments-platform/payments/activities"
 	"github.com/payments-platform/payments/api"
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/config"
+	"github.com/payments-platform/payments/internal/gateway"
+	"github.com/payments-platform/payments/internal/gateway/sandbox"
+	stripegw "github.com/payments-platform/payments/internal/gateway/stripe"
+	"github.com/payments-platform/payments/internal/platform"
 	"github.com/payments-platform/payments/internal/store"
-	"github.com/payments-platform/payments/workflows/maintenance"
 )
 
 // drainTimeout bounds how long shutdown waits for in-flight requests.
@@ -86,28 +89,45 @@ func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (cli
 	return c, nil
 }
 
-// startWorker registers every workflow and activity and starts polling.
+// newGateway picks Stripe when STRIPE_SECRET_KEY is set, else the sandbox.
+func newGateway(cfg config.Config, log *slog.Logger) gateway.Gateway {
+	if cfg.StripeSecretKey != "" {
+		return stripegw.New(stripegw.Options{SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase, Logger: log})
+	}
+	return newSandbox(cfg, log)
+}
+
+func newSandbox(cfg config.Config, log *slog.Logger) *sandbox.Sandbox {
+	return sandbox.New(sandbox.Options{PublicURL: cfg.PublicURL, WebhookSecret: cfg.StripeWebhookSecret, Logger: log})
+}
+
+// startWorker runs the platform's worker with the configured gateway.
 func startWorker(ctx context.Context, c client.Client, cfg config.Config, st *store.Store, log *slog.Logger) (worker.Worker, error) {
-	w := worker.New(c, cfg.TemporalTaskQueue, worker.Options{})
-	maintenance.Register(w)
-	w.RegisterActivity(&activities.Store{DB: st, Logger: log})
-	if err := w.Start(); err != nil {
-		return nil, fmt.Errorf("start worker on task queue %q: %w", cfg.TemporalTaskQueue, err)
-	}
-	if err := maintenance.EnsureSchedule(ctx, c, cfg.TemporalTaskQueue); err != nil {
-		w.Stop()
-		return nil, err
-	}
-	return w, nil
+	return platform.StartWorker(ctx, c, platform.WorkerOptions{
+		Namespace: cfg.TemporalNamespace, TaskQueue: cfg.TemporalTaskQueue,
+		Store: st, Gateway: newGateway(cfg, log), Logger: log, Schedules: true,
+	})
 }
 
 // newAPI builds the public handler with its readiness checks.
 func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logger) *api.Server {
+	var sbx http.Handler
+	if cfg.GatewayName() == "sandbox" {
+		sbx = newSandbox(cfg, log).Handler()
+	}
 	return api.New(api.Deps{
-		Store:           st,
-		Tokens:          auth.NewTokens(cfg.JWTSigningKey, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, nil),
-		Logger:          log,
-		RefreshTokenTTL: cfg.RefreshTokenTTL,
+		Temporal:            tc,
+		TaskQueue:           cfg.TemporalTaskQueue,
+		TemporalUIURL:       cfg.TemporalUIURL,
+		TemporalNamespace:   cfg.TemporalNamespace,
+		GatewayName:         cfg.GatewayName(),
+		PublicURL:           cfg.PublicURL,
+		StripeWebhookSecret: cfg.StripeWebhookSecret,
+		Sandbox:             sbx,
+		Store:               st,
+		Tokens:              auth.NewTokens(cfg.JWTSigningKey, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, nil),
+		Logger:              log,
+		RefreshTokenTTL:     cfg.RefreshTokenTTL,
 		Checks: map[string]func(context.Context) error{
 			"database": st.Ping,
 			"temporal": func(ctx context.Context) error {

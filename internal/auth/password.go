@@ -70,18 +70,15 @@ func CheckPassword(password, hash string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// dummyHash is checked against when an email is unknown, so that a login for
-// an unknown email costs as much as one with a wrong password and timing does
-// not reveal which emails have accounts.
-var dummyHash = func() string {
-	h, err := HashPassword("not-a-real-password-0000", DefaultPasswordParams)
+// DummyHash returns a hash of a random password with the given costs. Logins
+// for unknown emails are checked against it, so that they cost as much as a
+// wrong password and timing does not reveal which emails have accounts.
+func DummyHash(p PasswordParams) string {
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	h, err := HashPassword(base64.RawStdEncoding.EncodeToString(raw), p)
 	if err != nil {
-		return "$argon2id$v=19$m=19456,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+		return ""
 	}
 	return h
-}()
-
-// BurnPasswordCheck spends the time of one password check and always fails.
-func BurnPasswordCheck(password string) {
-	_, _ = CheckPassword(password, dummyHash)
 }

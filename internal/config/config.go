@@ -134,8 +134,22 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		return c, errors.Join(problems...)
 	}
 	if c.JWTSigningKey == nil && mode == ModeDev {
-		if c.JWTSigningKey, err = devSigningKey(c.DataDir); err != nil {
+		if c.JWTSigningKey, err = devSecret(c.DataDir, "jwt-signing-key", ""); err != nil {
 			return c, err
+		}
+	}
+	if c.StripeWebhookSecret == "" && c.StripeSecretKey == "" {
+		// The sandbox signs its events like Stripe does; in dev the secret
+		// is random and kept, elsewhere a fixed one (the sandbox moves no
+		// real money).
+		if mode == ModeDev {
+			secret, err := devSecret(c.DataDir, "sandbox-webhook-secret", "whsec_")
+			if err != nil {
+				return c, err
+			}
+			c.StripeWebhookSecret = string(secret)
+		} else {
+			c.StripeWebhookSecret = SandboxWebhookSecret
 		}
 	}
 	if c.PublicURL == "" {
@@ -298,9 +312,13 @@ func redact(s string) string {
 // Redact hides the password of a URL or DSN for logs and error messages.
 func Redact(s string) string { return redact(s) }
 
-// devSigningKey returns the dev signing key kept under dataDir, creating it once.
-func devSigningKey(dataDir string) ([]byte, error) {
-	path := filepath.Join(dataDir, "jwt-signing-key")
+// SandboxWebhookSecret signs the sandbox gateway's events outside dev when
+// STRIPE_WEBHOOK_SECRET is unset.
+const SandboxWebhookSecret = "whsec_sandbox_not_a_secret"
+
+// devSecret returns the secret kept in dataDir/name, creating it once.
+func devSecret(dataDir, name, prefix string) ([]byte, error) {
+	path := filepath.Join(dataDir, name)
 	if b, err := os.ReadFile(path); err == nil {
 		key := []byte(strings.TrimSpace(string(b)))
 		if len(key) >= minSigningKeyBytes {
@@ -316,7 +334,7 @@ func devSigningKey(dataDir string) ([]byte, error) {
 	if _, err := rand.Read(raw); err != nil {
 		return nil, err
 	}
-	key := base64.RawURLEncoding.EncodeToString(raw)
+	key := prefix + base64.RawURLEncoding.EncodeToString(raw)
 	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("PAYMENTS_DATA_DIR: writing %s: %w", path, err)
 	}

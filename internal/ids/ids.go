@@ -5,6 +5,7 @@ package ids
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"strings"
 	"time"
 
@@ -46,4 +47,19 @@ func Valid(prefix, s string) bool {
 	}
 	_, err := ulid.ParseStrict(strings.ToUpper(rest))
 	return err == nil
+}
+
+// Derive returns prefix + an id with t's timestamp and randomness taken from
+// seed, so the same (t, seed) always gives the same id. It lets a retried
+// idempotent request reach the same object instead of making a second one.
+func Derive(prefix string, t time.Time, seed []byte) string {
+	sum := sha256.Sum256(seed)
+	var id ulid.ULID
+	if err := id.SetTime(ulid.Timestamp(t)); err != nil {
+		return NewAt(prefix, t)
+	}
+	if err := id.SetEntropy(sum[:10]); err != nil {
+		return NewAt(prefix, t)
+	}
+	return prefix + strings.ToLower(id.String())
 }

@@ -560,7 +560,10 @@ type CreatePaymentRequest struct {
 	// Shown to both parties.
 	Description string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
 	// At most 50 keys of at most 40 characters, values at most 500.
-	Metadata      map[string]string `protobuf:"bytes,8,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Metadata map[string]string `protobuf:"bytes,8,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Where the customer's browser goes after 3-D Secure; the gateway's own
+	// page when empty.
+	ReturnUrl     string `protobuf:"bytes,9,opt,name=return_url,json=returnUrl,proto3" json:"return_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -649,6 +652,13 @@ func (x *CreatePaymentRequest) GetMetadata() map[string]string {
 		return x.Metadata
 	}
 	return nil
+}
+
+func (x *CreatePaymentRequest) GetReturnUrl() string {
+	if x != nil {
+		return x.ReturnUrl
+	}
+	return ""
 }
 
 // CreatePaymentResponse holds the payment.
@@ -1206,7 +1216,7 @@ const file_payments_v1_payment_proto_rawDesc = "" +
 	"updated_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa7\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd6\x04\n" +
 	"\x14CreatePaymentRequest\x122\n" +
 	"\vmerchant_id\x18\x01 \x01(\tB\x11\xbaH\x0e\xd8\x01\x01r\t\x18@:\x05acct_R\n" +
 	"merchantId\x122\n" +
@@ -1218,7 +1228,9 @@ const file_payments_v1_payment_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\rpaymentMethod\x12K\n" +
 	"\x0ecapture_method\x18\x06 \x01(\x0e2\x1a.payments.v1.CaptureMethodB\b\xbaH\x05\x82\x01\x02\x10\x01R\rcaptureMethod\x12*\n" +
 	"\vdescription\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\vdescription\x12d\n" +
-	"\bmetadata\x18\b \x03(\v2/.payments.v1.CreatePaymentRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x102\"\x06r\x04\x10\x01\x18(*\x05r\x03\x18\xf4\x03R\bmetadata\x1a;\n" +
+	"\bmetadata\x18\b \x03(\v2/.payments.v1.CreatePaymentRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x102\"\x06r\x04\x10\x01\x18(*\x05r\x03\x18\xf4\x03R\bmetadata\x12-\n" +
+	"\n" +
+	"return_url\x18\t \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\treturnUrl\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n" +

@@ -1,0 +1,60 @@
+package api
+
+import "testing"
+
+func TestLooksLikeCardNumber(t *testing.T) {
+	cases := map[string]bool{
+		"4242424242424242":          true,
+		"4242 4242 4242 4242":       true,
+		"4242-4242-4242-4242":       true,
+		"card 4000056655665556 exp": true,
+		"4242 4242 4242 4242 123":   true,
+		"378282246310005":           true, // amex, 15 digits
+		"6011111111111117":          true,
+		"4242424242424241":          false, // Luhn fails
+		"order 12345":               false,
+		"":                          false,
+		"2026-11-27":                false,
+		"pm_card_visa":              false,
+		"12345678901":               false, // 11 digits
+	}
+	for in, want := range cases {
+		if got := looksLikeCardNumber(in); got != want {
+			t.Errorf("looksLikeCardNumber(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestCheckPaymentMethod(t *testing.T) {
+	ok := []string{"pm_card_visa", "pm_card_chargeDeclined", "tok_visa", "mm:mpesa:254712345678", "pm_sandbox_flaky"}
+	bad := []string{"4242424242424242", "4242 4242 4242 4242", "visa", "pm_", "mm:mpesa:12", "pm_card_visa;drop", ""}
+	for _, pm := range ok {
+		if err := checkPaymentMethod(pm); err != nil {
+			t.Errorf("checkPaymentMethod(%q) = %v", pm, err)
+		}
+	}
+	for _, pm := range bad {
+		if err := checkPaymentMethod(pm); err == nil {
+			t.Errorf("checkPaymentMethod(%q) accepted", pm)
+		}
+	}
+}
+
+func TestCheckFreeText(t *testing.T) {
+	if err := checkFreeText("two books", map[string]string{"order": "A-1001"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, md := range map[string]map[string]string{
+		"cvc key":       {"cvc": "123"},
+		"card_number":   {"card_number": "x"},
+		"number value":  {"note": "4242424242424242"},
+		"number in key": {"4242424242424242": "x"},
+	} {
+		if err := checkFreeText("", md); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err := checkFreeText("pay with 4242 4242 4242 4242", nil); err == nil {
+		t.Error("card number in description accepted")
+	}
+}

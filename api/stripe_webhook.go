@@ -1,0 +1,134 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76/webhook"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/payments-platform/payments/internal/errs"
+	"github.com/payments-platform/payments/internal/gateway"
+	"github.com/payments-platform/payments/workflows/payment"
+)
+
+// stripeTolerance is how old a signed webhook may be (Stripe's default).
+const stripeTolerance = 300 * time.Second
+
+// stripeEvent is the part of a Stripe event the platform reads.
+type stripeEvent struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	Data struct {
+		Object struct {
+			ID               string            `json:"id"`
+			Object           string            `json:"object"`
+			Status           string            `json:"status"`
+			AmountCapturable int64             `json:"amount_capturable"`
+			AmountReceived   int64             `json:"amount_received"`
+			Metadata         map[string]string `json:"metadata"`
+			LastPaymentError *struct {
+				Code        string `json:"code"`
+				DeclineCode string `json:"decline_code"`
+				Message     string `json:"message"`
+			} `json:"last_payment_error"`
+		} `json:"object"`
+	} `json:"data"`
+}
+
+// stripeWebhook receives Stripe's events (and the sandbox's, which use the
+// same format): the signature is verified, each event id is acted on once,
+// and payment_intent events go to the payment's workflow as a signal.
+// Answers: 400 for a bad signature or body (Stripe will not retry those
+// usefully), 503 when the workflow service is down (Stripe retries), 200
+// otherwise, also for events of no interest.
+func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+	if err != nil {
+		http.Error(w, "body too large or unreadable", http.StatusBadRequest)
+		return
+	}
+	if s.d.StripeWebhookSecret == "" {
+		http.Error(w, "webhooks are not configured (STRIPE_WEBHOOK_SECRET)", http.StatusServiceUnavailable)
+		return
+	}
+	if _, err := webhook.ConstructEventWithOptions(body, r.Header.Get("Stripe-Signature"), s.d.StripeWebhookSecret,
+		webhook.ConstructEventOptions{Tolerance: stripeTolerance, IgnoreAPIVersionMismatch: true}); err != nil {
+		s.log.WarnContext(r.Context(), "stripe webhook refused", "err", err)
+		http.Error(w, "invalid Stripe-Signature", http.StatusBadRequest)
+		return
+	}
+	var ev stripeEvent
+	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.Type == "" {
+		http.Error(w, "malformed event", http.StatusBadRequest)
+		return
+	}
+	ctx := r.Context()
+	if !strings.HasPrefix(ev.Type, "payment_intent.") {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	obj := ev.Data.Object
+	payID := obj.Metadata["payment_id"]
+	if payID == "" {
+		if p, err := s.d.Store.PaymentByGatewayReference(ctx, obj.ID); err == nil {
+			payID = p.ID
+		}
+	}
+	if payID == "" {
+		s.log.InfoContext(ctx, "stripe event for an unknown payment", "event", ev.ID, "intent", obj.ID)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	sig := payment.GatewayEvent{EventID: ev.ID, Type: ev.Type, Status: intentStatus(ev.Type, obj.Status),
+		AmountCapturable: obj.AmountCapturable, AmountReceived: obj.AmountReceived}
+	if e := obj.LastPaymentError; e != nil && sig.Status == gateway.StatusFailed {
+		sig.FailureCode, sig.FailureMessage = e.Code, e.Message
+		if e.DeclineCode != "" {
+			sig.FailureCode = e.DeclineCode
+		}
+	}
+	// Signal first, then remember the event: a crash in between makes Stripe
+	// redeliver, and the workflow ignores an event id it has seen.
+	err = s.d.Temporal.SignalWorkflow(ctx, payment.WorkflowID(payID), "", payment.SignalGatewayEvent, sig)
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		s.log.InfoContext(ctx, "stripe event for a finished payment", "event", ev.ID, "payment_id", payID)
+	case err != nil:
+		s.log.ErrorContext(ctx, "delivering a stripe event", "event", ev.ID, "payment_id", payID, "err", err)
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if _, err := s.d.Store.RecordGatewayEvent(ctx, ev.ID, ev.Type, payID, s.now()); err != nil && errs.KindOf(err) != errs.KindAlreadyExists {
+		s.log.ErrorContext(ctx, "recording a stripe event", "event", ev.ID, "err", err)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// intentStatus maps a PaymentIntent event to the gateway status it reports.
+func intentStatus(typ, status string) gateway.Status {
+	switch typ {
+	case "payment_intent.succeeded":
+		return gateway.StatusSucceeded
+	case "payment_intent.amount_capturable_updated":
+		return gateway.StatusRequiresCapture
+	case "payment_intent.payment_failed":
+		return gateway.StatusFailed
+	case "payment_intent.canceled":
+		return gateway.StatusCanceled
+	case "payment_intent.requires_action":
+		return gateway.StatusRequiresAction
+	}
+	switch status {
+	case "requires_payment_method":
+		return gateway.StatusFailed
+	case "succeeded", "requires_capture", "requires_action", "canceled", "processing":
+		return gateway.Status(status)
+	}
+	return gateway.StatusProcessing
+}

@@ -1,0 +1,87 @@
+// Package platform assembles the Temporal worker from its parts, so that
+// paymentsd and the integration tests run exactly the same worker.
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/payments-platform/payments/activities"
+	"github.com/payments-platform/payments/internal/gateway"
+	"github.com/payments-platform/payments/internal/store"
+	"github.com/payments-platform/payments/workflows/maintenance"
+	"github.com/payments-platform/payments/workflows/payment"
+)
+
+// WorkerOptions are what a worker needs besides its Temporal client.
+type WorkerOptions struct {
+	Namespace string
+	TaskQueue string
+	Store     *store.Store
+	Gateway   gateway.Gateway
+	Logger    *slog.Logger
+	// Schedules creates the housekeeping schedules (off in most tests).
+	Schedules bool
+}
+
+// EnsureSearchAttributes registers the payment search attributes that are
+// missing; the workflows keep them current, and operators search by them.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	attrs := map[string]enums.IndexedValueType{}
+	for name, typ := range payment.SearchAttributeTypes {
+		v, ok := enums.IndexedValueType_shorthandValue[typ]
+		if !ok {
+			return fmt.Errorf("search attribute %s: unknown type %s", name, typ)
+		}
+		attrs[name] = enums.IndexedValueType(v)
+	}
+	list, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	for name := range attrs {
+		if _, ok := list.GetCustomAttributes()[name]; ok {
+			delete(attrs, name)
+		}
+	}
+	if len(attrs) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: attrs})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}
+
+// StartWorker registers every workflow and activity and starts polling.
+func StartWorker(ctx context.Context, c client.Client, o WorkerOptions) (worker.Worker, error) {
+	if err := EnsureSearchAttributes(ctx, c, o.Namespace); err != nil {
+		return nil, err
+	}
+	w := worker.New(c, o.TaskQueue, worker.Options{})
+	maintenance.Register(w)
+	w.RegisterWorkflowWithOptions(payment.Workflow, workflow.RegisterOptions{Name: payment.WorkflowName})
+	w.RegisterActivity(&activities.Store{DB: o.Store, Logger: o.Logger})
+	w.RegisterActivity(&activities.Gateway{GW: o.Gateway, Logger: o.Logger})
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start worker on task queue %q: %w", o.TaskQueue, err)
+	}
+	if o.Schedules {
+		if err := maintenance.EnsureSchedule(ctx, c, o.TaskQueue); err != nil {
+			w.Stop()
+			return nil, err
+		}
+	}
+	return w, nil
+}

@@ -1,0 +1,210 @@
+// Package bench measures the platform on a real Temporal dev server: how
+// many payments per second CreatePayment completes (sandbox gateway,
+// automatic capture) against how many empty workflows the same server
+// completes, with latency percentiles. Run it with `make bench`.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/payments-platform/payments/internal/testenv"
+)
+
+// emptyWorkflow is the baseline: start to result, no activities.
+func emptyWorkflow(workflow.Context) error { return nil }
+
+// phase runs fn from `clients` goroutines for d and returns the latencies of
+// the calls that completed.
+func phase(b *testing.B, clients int, d time.Duration, fn func(i int64) error) []time.Duration {
+	b.Helper()
+	var (
+		mu    sync.Mutex
+		lats  []time.Duration
+		seq   atomic.Int64
+		fails atomic.Int64
+		wg    sync.WaitGroup
+	)
+	deadline := time.Now().Add(d)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				start := time.Now()
+				if err := fn(seq.Add(1)); err != nil {
+					if fails.Add(1) < 5 {
+						b.Logf("call failed: %v", err)
+					}
+					continue
+				}
+				mine = append(mine, time.Since(start))
+			}
+			mu.Lock()
+			lats = append(lats, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if n := fails.Load(); n > 0 {
+		b.Fatalf("%d calls failed", n)
+	}
+	return lats
+}
+
+func pct(l []time.Duration, p float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), l...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(float64(len(s)-1)*p)]
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkPlatform runs both phases once (use -benchtime 1x) and reports
+// payments/s, empty_workflows/s, their ratio and p50/p99 latencies.
+func BenchmarkPlatform(b *testing.B) {
+	clients := envInt("BENCH_CLIENTS", 16)
+	d := time.Duration(envInt("BENCH_SECONDS", 15)) * time.Second
+	env := testenv.Start(b, testenv.Options{})
+	ctx := context.Background()
+
+	// The baseline worker on its own task queue of the same server.
+	const emptyQueue = "bench-empty"
+	w := worker.New(env.Temporal, emptyQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(emptyWorkflow, workflow.RegisterOptions{Name: "bench.Empty"})
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+
+	hc := testenv.HTTPClient()
+	merchant := register(b, hc, env.URL, "bench-merchant@example.com", "ROLE_MERCHANT")
+	token := login(b, hc, env.URL, "bench-merchant@example.com")
+	_ = merchant
+
+	create := func(int64) error {
+		body := `{"amount":"1999","currency":"USD","paymentMethod":"pm_card_visa"}`
+		res, out, err := post(hc, env.URL+"/payments.v1.PaymentService/CreatePayment", token, body)
+		if err != nil {
+			return err
+		}
+		if res != http.StatusOK {
+			return fmt.Errorf("CreatePayment: %d %s", res, out)
+		}
+		var r struct {
+			Payment struct{ Status string } `json:"payment"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil {
+			return err
+		}
+		if r.Payment.Status != "PAYMENT_STATUS_SUCCEEDED" {
+			return fmt.Errorf("payment ended %s", r.Payment.Status)
+		}
+		return nil
+	}
+	empty := func(i int64) error {
+		run, err := env.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: fmt.Sprintf("bench-empty-%d-%d", time.Now().UnixNano(), i), TaskQueue: emptyQueue,
+		}, "bench.Empty")
+		if err != nil {
+			return err
+		}
+		return run.Get(ctx, nil)
+	}
+
+	// Warm up both paths (connections, caches, JIT-free but lazy inits).
+	_ = phase(b, clients, 2*time.Second, empty)
+	_ = phase(b, clients, 2*time.Second, create)
+
+	b.ResetTimer()
+	emptyLat := phase(b, clients, d, empty)
+	payLat := phase(b, clients, d, create)
+	b.StopTimer()
+
+	emptyRate := float64(len(emptyLat)) / d.Seconds()
+	payRate := float64(len(payLat)) / d.Seconds()
+	ratio := payRate / emptyRate
+	b.ReportMetric(payRate, "payments/s")
+	b.ReportMetric(emptyRate, "empty_wf/s")
+	b.ReportMetric(ratio, "ratio")
+	b.ReportMetric(float64(pct(payLat, 0.50).Microseconds())/1000, "pay_p50_ms")
+	b.ReportMetric(float64(pct(payLat, 0.99).Microseconds())/1000, "pay_p99_ms")
+	b.ReportMetric(float64(pct(emptyLat, 0.50).Microseconds())/1000, "empty_p50_ms")
+	b.ReportMetric(float64(pct(emptyLat, 0.99).Microseconds())/1000, "empty_p99_ms")
+	fmt.Fprintf(os.Stdout, "\nclients=%d duration=%s\n  CreatePayment:  %7.1f payments/s  p50 %v  p99 %v  (%d payments)\n  empty workflow: %7.1f workflows/s p50 %v  p99 %v  (%d workflows)\n  ratio payments/empty = %.2f (target >= 0.5); p50 ratio = %.2f (target <= 2)\n",
+		clients, d, payRate, pct(payLat, .5).Round(time.Millisecond/10), pct(payLat, .99).Round(time.Millisecond/10), len(payLat),
+		emptyRate, pct(emptyLat, .5).Round(time.Millisecond/10), pct(emptyLat, .99).Round(time.Millisecond/10), len(emptyLat),
+		ratio, float64(pct(payLat, .5))/float64(pct(emptyLat, .5)))
+	if err := env.Store.CheckLedger(ctx); err != nil {
+		b.Fatalf("ledger after the benchmark: %v", err)
+	}
+}
+
+func post(hc *http.Client, url, token, body string) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	return res.StatusCode, out, err
+}
+
+func register(b *testing.B, hc *http.Client, base, email, role string) string {
+	b.Helper()
+	code, out, err := post(hc, base+"/payments.v1.AuthService/Register", "",
+		fmt.Sprintf(`{"email":%q,"password":"correct-horse-battery","role":%q}`, email, role))
+	if err != nil || code != http.StatusOK {
+		b.Fatalf("register: %d %s %v", code, out, err)
+	}
+	var r struct {
+		Account struct{ ID string } `json:"account"`
+	}
+	_ = json.Unmarshal(out, &r)
+	return r.Account.ID
+}
+
+func login(b *testing.B, hc *http.Client, base, email string) string {
+	b.Helper()
+	code, out, err := post(hc, base+"/payments.v1.AuthService/Login", "", fmt.Sprintf(`{"email":%q,"password":"correct-horse-battery"}`, email))
+	if err != nil || code != http.StatusOK {
+		b.Fatalf("login: %d %s %v", code, out, err)
+	}
+	var r struct {
+		AccessToken string `json:"accessToken"`
+	}
+	_ = json.Unmarshal(out, &r)
+	return r.AccessToken
+}

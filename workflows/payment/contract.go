@@ -1,0 +1,98 @@
+// Package payment is the durable process behind every payment: one workflow
+// per payment (`payment/<pay_id>`), the payment's single writer. It calls the
+// gateway, records every state in the database together with the ledger
+// journal of any money that moved, and waits (for days if need be) for a
+// capture, a cancel, a 3-D Secure result or the authorization to expire.
+package payment
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/payments-platform/payments/internal/gateway"
+)
+
+// Names and ids other code relies on.
+const (
+	// WorkflowName is the registered workflow type.
+	WorkflowName = "payment.Payment"
+	// UpdateAwaitResult returns the payment once the gateway has answered.
+	UpdateAwaitResult = "await_result"
+	// UpdateAwaitRecorded returns the payment once its first row is stored.
+	UpdateAwaitRecorded = "await_recorded"
+	// UpdateCapture captures an authorized payment.
+	UpdateCapture = "capture"
+	// UpdateCancel cancels a payment that has not succeeded.
+	UpdateCancel = "cancel"
+	// SignalGatewayEvent delivers a provider webhook event.
+	SignalGatewayEvent = "gateway_event"
+	// QueryState returns the live state.
+	QueryState = "state"
+
+	// AuthorizationTTL is how long an uncaptured authorization is held.
+	AuthorizationTTL = 7 * 24 * time.Hour
+	// ActionTTL is how long a customer has to complete 3-D Secure.
+	ActionTTL = 24 * time.Hour
+
+	// ErrTypeFailedPrecondition marks update errors that the state machine refuses.
+	ErrTypeFailedPrecondition = "FailedPrecondition"
+	// ErrTypeInvalidArgument marks update errors caused by the request.
+	ErrTypeInvalidArgument = "InvalidArgument"
+)
+
+// WorkflowID is the payment's workflow id, derived from the business key.
+func WorkflowID(paymentID string) string { return "payment/" + paymentID }
+
+// Search attributes the workflow keeps current, for operators in the Temporal UI.
+var (
+	AttrPaymentID  = temporal.NewSearchAttributeKeyKeyword("PaymentId")
+	AttrMerchantID = temporal.NewSearchAttributeKeyKeyword("MerchantId")
+	AttrCustomerID = temporal.NewSearchAttributeKeyKeyword("CustomerId")
+	AttrStatus     = temporal.NewSearchAttributeKeyKeyword("PaymentStatus")
+	AttrAmount     = temporal.NewSearchAttributeKeyInt64("Amount")
+	AttrCurrency   = temporal.NewSearchAttributeKeyKeyword("Currency")
+)
+
+// SearchAttributeTypes names each attribute's type, for registration.
+var SearchAttributeTypes = map[string]string{
+	"PaymentId": "Keyword", "MerchantId": "Keyword", "CustomerId": "Keyword",
+	"PaymentStatus": "Keyword", "Amount": "Int", "Currency": "Keyword",
+}
+
+// Input starts a payment.
+type Input struct {
+	PaymentID     string
+	MerchantID    string
+	CustomerID    string
+	Amount        int64
+	Currency      string
+	PaymentMethod string
+	ManualCapture bool
+	Description   string
+	Metadata      map[string]string
+	Gateway       string
+	ReturnURL     string
+	CreatedAt     time.Time
+}
+
+// CaptureRequest captures Amount (0 = everything capturable).
+type CaptureRequest struct {
+	Amount int64
+}
+
+// CancelRequest cancels the payment.
+type CancelRequest struct {
+	Reason string
+}
+
+// GatewayEvent is a provider webhook event about this payment.
+type GatewayEvent struct {
+	EventID          string
+	Type             string
+	Status           gateway.Status
+	AmountCapturable int64
+	AmountReceived   int64
+	FailureCode      string
+	FailureMessage   string
+}
