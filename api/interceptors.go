@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -47,64 +48,92 @@ func errorInterceptor(log *slog.Logger) connect.UnaryInterceptorFunc {
 	}
 }
 
-// authenticator resolves credentials to a principal.
-type authenticator interface {
-	// APIKey returns the principal of a merchant secret key.
-	APIKey(ctx context.Context, secret string) (auth.Principal, error)
-	// AccessToken returns the principal of a JWT access token.
-	AccessToken(token string) (auth.Principal, error)
-}
-
 // unauthenticatedMsg is the same for every bad token, so a caller learns
 // nothing about why a forged token failed.
 const unauthenticatedMsg = "invalid or expired credentials"
 
-// authInterceptor authenticates every non-open procedure and enforces the
-// role table. It runs before validation so that anonymous callers learn
-// nothing about request shapes.
-func authInterceptor(a authenticator, log *slog.Logger) connect.UnaryInterceptorFunc {
+// authenticate checks credentials and the role table before a request body
+// is read, so that anonymous callers learn nothing about request shapes or
+// limits: every non-open procedure answers unauthenticated first. Errors are
+// written in the caller's protocol (Connect, gRPC or gRPC-Web).
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	errWriter := connect.NewErrorWriter()
+	fail := func(w http.ResponseWriter, r *http.Request, err error) {
+		cerr := toConnectError(r.Context(), s.log, r.URL.Path, err)
+		if errWriter.IsSupported(r) {
+			_ = errWriter.Write(w, r, cerr)
+			return
+		}
+		// Not an RPC at all (say a browser GET without the Connect query):
+		// answer Connect's JSON error shape anyway.
+		_ = connect.NewErrorWriter(connect.WithRequireConnectProtocolHeader()).Write(w, r, cerr)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pol, known := policies[r.URL.Path]
+		if !known || pol.open {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := s.principal(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			fail(w, r, err)
+			return
+		}
+		if !pol.allows(p.Role) {
+			fail(w, r, errs.PermissionDenied("the "+p.Role+" role may not call "+r.URL.Path[1:]))
+			return
+		}
+		if pol.userOnly && p.APIKeyID != "" {
+			fail(w, r, errs.PermissionDenied("API keys may not call "+r.URL.Path[1:]+"; sign in as a user"))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// principal resolves an Authorization header to the caller.
+func (s *Server) principal(ctx context.Context, header string) (auth.Principal, error) {
+	scheme, token, found := strings.Cut(header, " ")
+	if header == "" {
+		return auth.Principal{}, errs.Unauthenticated("missing credentials: send Authorization: Bearer <access token or API key>")
+	}
+	token = strings.TrimSpace(token)
+	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return auth.Principal{}, errs.Unauthenticated("malformed Authorization header: want Bearer <token>")
+	}
+	var (
+		p   auth.Principal
+		err error
+	)
+	if strings.HasPrefix(token, auth.APIKeyPrefix) {
+		p, err = s.APIKey(ctx, token)
+	} else {
+		p, err = s.AccessToken(token)
+	}
+	if err != nil {
+		if errs.KindOf(err) == errs.KindInternal && !errors.Is(err, auth.ErrInvalidToken) {
+			return auth.Principal{}, err
+		}
+		s.log.DebugContext(ctx, "authentication failed", "err", err)
+		return auth.Principal{}, errs.Unauthenticated(unauthenticatedMsg)
+	}
+	return p, nil
+}
+
+// requirePolicy is a last line of defence behind authenticate: a procedure
+// without an entry in the policy table is refused, and a non-open one
+// without a principal is unauthenticated.
+func requirePolicy() connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			procedure := req.Spec().Procedure
-			pol, known := policies[procedure]
+			pol, known := policies[req.Spec().Procedure]
 			if !known {
 				return nil, errs.PermissionDenied("this procedure is not available")
 			}
-			if pol.open {
-				return next(ctx, req)
+			if _, ok := principalFrom(ctx); !ok && !pol.open {
+				return nil, errs.Unauthenticated("authentication required")
 			}
-			header := req.Header().Get("Authorization")
-			scheme, token, found := strings.Cut(header, " ")
-			if header == "" {
-				return nil, errs.Unauthenticated("missing credentials: send Authorization: Bearer <access token or API key>")
-			}
-			if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-				return nil, errs.Unauthenticated("malformed Authorization header: want Bearer <token>")
-			}
-			token = strings.TrimSpace(token)
-			var (
-				p   auth.Principal
-				err error
-			)
-			if strings.HasPrefix(token, auth.APIKeyPrefix) {
-				p, err = a.APIKey(ctx, token)
-			} else {
-				p, err = a.AccessToken(token)
-			}
-			if err != nil {
-				if errs.KindOf(err) == errs.KindInternal && !errors.Is(err, auth.ErrInvalidToken) {
-					return nil, err
-				}
-				log.DebugContext(ctx, "authentication failed", "procedure", procedure, "err", err)
-				return nil, errs.Unauthenticated(unauthenticatedMsg)
-			}
-			if !pol.allows(p.Role) {
-				return nil, errs.PermissionDenied("the " + p.Role + " role may not call " + procedure)
-			}
-			if pol.userOnly && p.APIKeyID != "" {
-				return nil, errs.PermissionDenied("API keys may not call " + procedure + "; sign in as a user")
-			}
-			return next(context.WithValue(ctx, principalKey{}, p), req)
+			return next(ctx, req)
 		}
 	}
 }

@@ -103,7 +103,7 @@ func (s *Server) Handler() http.Handler {
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(
 			errorInterceptor(s.log),
-			authInterceptor(s, s.log),
+			requirePolicy(),
 			validate.NewInterceptor(),
 		),
 		connect.WithReadMaxBytes(MaxRequestBytes),
@@ -127,7 +127,7 @@ func (s *Server) Handler() http.Handler {
 	if s.d.Sandbox != nil {
 		mux.Handle("/sandbox/", s.d.Sandbox)
 	}
-	return mux
+	return s.authenticate(mux)
 }
 
 // APIKey implements authenticator.
