@@ -77,10 +77,11 @@ func checkPaymentMethod(pm string) error {
 	return nil
 }
 
-// checkFreeText refuses card data in descriptions and metadata.
-func checkFreeText(description string, metadata map[string]string) error {
-	if looksLikeCardNumber(description) {
-		return errCardData("description")
+// checkFreeText refuses card data in a free text field (description,
+// reason) and in metadata.
+func checkFreeText(field, text string, metadata map[string]string) error {
+	if looksLikeCardNumber(text) {
+		return errCardData(field)
 	}
 	for k, v := range metadata {
 		if cardFieldName.MatchString(k) {

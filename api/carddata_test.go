@@ -41,7 +41,7 @@ func TestCheckPaymentMethod(t *testing.T) {
 }
 
 func TestCheckFreeText(t *testing.T) {
-	if err := checkFreeText("two books", map[string]string{"order": "A-1001"}); err != nil {
+	if err := checkFreeText("description", "two books", map[string]string{"order": "A-1001"}); err != nil {
 		t.Fatal(err)
 	}
 	for name, md := range map[string]map[string]string{
@@ -50,11 +50,11 @@ func TestCheckFreeText(t *testing.T) {
 		"number value":  {"note": "4242424242424242"},
 		"number in key": {"4242424242424242": "x"},
 	} {
-		if err := checkFreeText("", md); err == nil {
+		if err := checkFreeText("description", "", md); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if err := checkFreeText("pay with 4242 4242 4242 4242", nil); err == nil {
+	if err := checkFreeText("reason", "pay with 4242 4242 4242 4242", nil); err == nil {
 		t.Error("card number in description accepted")
 	}
 }

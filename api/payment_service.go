@@ -80,7 +80,7 @@ func (h *paymentService) CreatePayment(ctx context.Context, req *connect.Request
 	if err := checkPaymentMethod(m.PaymentMethod); err != nil {
 		return nil, err
 	}
-	if err := checkFreeText(m.Description, m.Metadata); err != nil {
+	if err := checkFreeText("description", m.Description, m.Metadata); err != nil {
 		return nil, err
 	}
 	cur, err := money.Normalize("currency", m.Currency)
@@ -283,6 +283,9 @@ func (h *paymentService) CapturePayment(ctx context.Context, req *connect.Reques
 }
 
 func (h *paymentService) CancelPayment(ctx context.Context, req *connect.Request[paymentsv1.CancelPaymentRequest]) (*connect.Response[paymentsv1.CancelPaymentResponse], error) {
+	if err := checkFreeText("reason", req.Msg.Reason, nil); err != nil {
+		return nil, err
+	}
 	pay, pv, err := h.load(ctx, req.Msg.Id)
 	if err != nil {
 		return nil, err

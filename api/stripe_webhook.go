@@ -72,6 +72,17 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	seen, err := s.d.Store.GatewayEventSeen(ctx, ev.ID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "looking up a stripe event", "event", ev.ID, "err", err)
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if seen {
+		// A redelivery: acknowledged, not acted on again.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	obj := ev.Data.Object
 	payID := obj.Metadata["payment_id"]
 	if payID == "" {

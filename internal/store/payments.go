@@ -14,6 +14,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/payments-platform/payments/ent"
+	"github.com/payments-platform/payments/ent/gatewayevent"
 	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/internal/errs"
@@ -404,4 +405,14 @@ func (s *Store) RecordGatewayEvent(ctx context.Context, id, typ, paymentID strin
 		return false, invalid(err)
 	}
 	return false, fmt.Errorf("record gateway event: %w", err)
+}
+
+// GatewayEventSeen reports whether a provider event was recorded already, so
+// that a redelivery is acknowledged without being acted on again.
+func (s *Store) GatewayEventSeen(ctx context.Context, id string) (bool, error) {
+	ok, err := s.Client.GatewayEvent.Query().Where(gatewayevent.ID(id)).Exist(ctx)
+	if err != nil {
+		return false, fmt.Errorf("look up gateway event: %w", err)
+	}
+	return ok, nil
 }
