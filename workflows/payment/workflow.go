@@ -141,6 +141,12 @@ func Workflow(ctx workflow.Context, in Input) (store.PaymentRecord, error) {
 // callGateway tries the call once as a local activity (the fast path) and,
 // unless the gateway refused the request for good, falls back to a regular
 // activity that retries with backoff and shows every attempt in the history.
+//
+// Only calls whose request is fixed by the workflow's input may use it (the
+// first charge): a local activity leaves no trace in the history until its
+// workflow task completes, so a lost task re-runs it, possibly in another
+// order relative to updates. Capture and cancel depend on updates, so they
+// always run as regular activities, recorded before they reach the gateway.
 func callGateway(ctx workflow.Context, activity, req, result any) error {
 	err := workflow.ExecuteLocalActivity(presets.GatewayFastPath(ctx), activity, req).Get(ctx, result)
 	if err == nil {
@@ -218,9 +224,9 @@ func (r *run) capture(ctx workflow.Context, req CaptureRequest) (store.PaymentRe
 	r.busy = true
 	defer func() { r.busy = false }()
 	var res gateway.Result
-	err := callGateway(ctx, gw.Capture, gateway.CaptureRequest{
+	err := workflow.ExecuteActivity(presets.GatewayCall(ctx), gw.Capture, gateway.CaptureRequest{
 		IdempotencyKey: r.rec.WorkflowID + "/capture", Reference: r.rec.GatewayReference, Amount: amount,
-	}, &res)
+	}).Get(ctx, &res)
 	if err != nil {
 		// The authorization stands; the caller may retry.
 		return r.rec, err
@@ -267,9 +273,9 @@ func (r *run) cancelAtGateway(ctx workflow.Context, step, reason string) error {
 	defer func() { r.busy = false }()
 	if r.rec.GatewayReference != "" {
 		var res gateway.Result
-		err := callGateway(ctx, gw.Cancel, gateway.CancelRequest{
+		err := workflow.ExecuteActivity(presets.GatewayCall(ctx), gw.Cancel, gateway.CancelRequest{
 			IdempotencyKey: r.rec.WorkflowID + "/" + step, Reference: r.rec.GatewayReference, Reason: reason,
-		}, &res)
+		}).Get(ctx, &res)
 		if err != nil {
 			return err
 		}
