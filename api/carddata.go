@@ -3,6 +3,7 @@ package api
 import (
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/payments-platform/payments/internal/errs"
 )
@@ -13,10 +14,8 @@ import (
 // stored or sent to a workflow. The refusal never repeats the value.
 
 var (
-	digitRunAny   = regexp.MustCompile(`\d(?:[ -]?\d)+`)
-	cardFieldName = regexp.MustCompile(`(?i)^(cvc|cvv|cvv2|cvc2|csc|cid|card[_-]?(number|no|num|cvc|cvv|code)|pan|track[_-]?[12]?|magstripe|exp(iry)?[_-]?(date)?)$`)
-	gatewayToken  = regexp.MustCompile(`^(pm|tok|card|src)_[A-Za-z0-9_]{1,200}$`)
-	mobileMoney   = regexp.MustCompile(`^mm:([a-z]{2,20}):(\d{8,15})$`)
+	gatewayToken = regexp.MustCompile(`^(pm|tok|card|src)_[A-Za-z0-9_]{1,200}$`)
+	mobileMoney  = regexp.MustCompile(`^mm:([a-z]{2,20}):(\d{8,15})$`)
 )
 
 // luhn reports whether digits passes the Luhn check.
@@ -36,13 +35,81 @@ func luhn(digits string) bool {
 	return sum%10 == 0
 }
 
-// looksLikeCardNumber reports whether s holds a plausible card number: a
-// run of 12 to 19 digits, possibly grouped by spaces or dashes, that passes
-// the Luhn check. Consecutive groups are tried too, so a card number followed
-// by a CVC ("4242 4242 4242 4242 123") is still caught.
+// maxSeparatorRun is how many non-alphanumeric characters may stand
+// between two digit groups of one card number ("4242 4242", "4242 - 4242",
+// "4242.4242", "4242/4242", tabs and line breaks).
+const maxSeparatorRun = 3
+
+// digitValue returns the value of a decimal digit in any script (ASCII,
+// full-width, Arabic-Indic, ...), or -1. Unicode lays each script's digits
+// out as a contiguous run 0..9.
+func digitValue(r rune) int {
+	if r >= '0' && r <= '9' {
+		return int(r - '0')
+	}
+	if !unicode.IsDigit(r) {
+		return -1
+	}
+	k := 0
+	for k < 40 && unicode.IsDigit(r-rune(k+1)) {
+		k++
+	}
+	return k % 10
+}
+
+// digitRuns splits s into runs of digits joined by short separators, each
+// returned as its groups of ASCII digits.
+func digitRuns(s string) [][]string {
+	var (
+		runs   [][]string
+		groups []string
+		cur    []byte
+		gap    int
+	)
+	flushGroup := func() {
+		if len(cur) > 0 {
+			groups = append(groups, string(cur))
+			cur = cur[:0]
+		}
+	}
+	flushRun := func() {
+		flushGroup()
+		if len(groups) > 0 {
+			runs = append(runs, groups)
+			groups = nil
+		}
+		gap = 0
+	}
+	for _, r := range s {
+		if v := digitValue(r); v >= 0 {
+			if gap > 0 {
+				flushGroup()
+			}
+			gap = 0
+			cur = append(cur, byte('0'+v))
+			continue
+		}
+		if unicode.IsLetter(r) {
+			flushRun()
+			continue
+		}
+		gap++
+		if gap > maxSeparatorRun {
+			flushRun()
+		}
+	}
+	flushRun()
+	return runs
+}
+
+// looksLikeCardNumber reports whether s holds a plausible card number: 12 to
+// 19 digits, possibly grouped by short runs of separators, that pass the Luhn
+// check. Consecutive groups are tried from every group on, so a card number
+// followed or preceded by other digit groups ("4242 4242 4242 4242 123") is
+// still caught. An ungrouped run of more than 19 digits is not a card number
+// (scanning its windows would refuse most long references).
 func looksLikeCardNumber(s string) bool {
-	for _, m := range digitRunAny.FindAllString(s, -1) {
-		groups := strings.FieldsFunc(m, func(r rune) bool { return r == ' ' || r == '-' })
+	for _, groups := range digitRuns(s) {
 		for i := range groups {
 			d := ""
 			for j := i; j < len(groups); j++ {
@@ -54,6 +121,40 @@ func looksLikeCardNumber(s string) bool {
 					return true
 				}
 			}
+		}
+	}
+	return false
+}
+
+// cardKeyTokens are what a metadata key names when it holds card data; keys
+// are compared lower-cased with everything but letters and digits removed,
+// so "card[cvc]", "Card.CVC " and "card_security_code" all match.
+var (
+	cardKeyContains = []string{"cvc", "cvv", "cvn", "securitycode", "verificationcode", "verificationvalue",
+		"cardnumber", "cardnum", "cardno", "trackdata", "track1", "track2", "magstripe", "primaryaccountnumber"}
+	cardKeyExact = map[string]bool{"pan": true, "cardpan": true, "csc": true, "cardcsc": true, "cid": true, "cardcid": true,
+		"track": true, "expiry": true, "expdate": true, "expirydate": true, "cardexpiry": true}
+)
+
+func normalizeKey(k string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(k) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// isCardFieldName reports whether a metadata key names card data.
+func isCardFieldName(k string) bool {
+	n := normalizeKey(k)
+	if cardKeyExact[n] {
+		return true
+	}
+	for _, t := range cardKeyContains {
+		if strings.Contains(n, t) {
+			return true
 		}
 	}
 	return false
@@ -84,7 +185,7 @@ func checkFreeText(field, text string, metadata map[string]string) error {
 		return errCardData(field)
 	}
 	for k, v := range metadata {
-		if cardFieldName.MatchString(k) {
+		if isCardFieldName(k) {
 			return errs.InvalidArgument("metadata", "metadata key looks like a card field; card data is never accepted")
 		}
 		if looksLikeCardNumber(k) || looksLikeCardNumber(v) {

@@ -58,3 +58,33 @@ func TestCheckFreeText(t *testing.T) {
 		t.Error("card number in description accepted")
 	}
 }
+
+func TestCardNumbersInDisguise(t *testing.T) {
+	for _, s := range []string{
+		"4242.4242.4242.4242", "4242/4242/4242/4242", "4242_4242_4242_4242", "4242\t4242\t4242\t4242",
+		"4242\n4242\n4242\n4242", "4242  4242  4242  4242", "4242 - 4242 - 4242 - 4242",
+		"４２４２４２４２４２４２４２４２", "٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢",
+	} {
+		if !looksLikeCardNumber(s) {
+			t.Errorf("looksLikeCardNumber(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"order 2026-11-27 12:00", "4242 apples and 4242 pears", "12345678901", "ref 00004242424242424242001234"} {
+		if looksLikeCardNumber(s) {
+			t.Errorf("looksLikeCardNumber(%q) = true", s)
+		}
+	}
+}
+
+func TestCardFieldNames(t *testing.T) {
+	for _, k := range []string{"cvc", "CVV2", "card[cvc]", "card.cvc", "cvc ", "security_code", "card_security_code", "cardNumber", "pan", "Track2", "exp_date"} {
+		if !isCardFieldName(k) {
+			t.Errorf("isCardFieldName(%q) = false", k)
+		}
+	}
+	for _, k := range []string{"order_id", "company", "expand", "incident", "decide", "panel", "customer_note"} {
+		if isCardFieldName(k) {
+			t.Errorf("isCardFieldName(%q) = true", k)
+		}
+	}
+}
