@@ -166,6 +166,29 @@ func checkExecutable(p string) error {
 // Start refuses to run if something already listens on the frontend
 // address; use Listening to detect (and reuse) an already running server.
 func Start(ctx context.Context, o Options) (*Server, error) {
+	// The HTTP and metrics ports (and the frontend port when it is 0) are
+	// picked free just before the child binds them; another process can take
+	// one in between. A child that exits at once is retried a few times.
+	var err error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		var s *Server
+		if s, err = startOnce(ctx, o); err == nil || !errors.Is(err, errExitedEarly) || ctx.Err() != nil {
+			return s, err
+		}
+		if o.Logger != nil {
+			o.Logger.Warn("temporal dev server exited during start; retrying", "attempt", attempt, "err", err)
+		}
+	}
+	return nil, err
+}
+
+// startAttempts bounds Start's retries of a child that exits at once.
+const startAttempts = 3
+
+// errExitedEarly marks a child that exited before it was ready.
+var errExitedEarly = errors.New("exited early")
+
+func startOnce(ctx context.Context, o Options) (*Server, error) {
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -343,8 +366,8 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration, attrs map
 
 	select {
 	case <-s.done:
-		return fmt.Errorf("devserver: temporal dev server exited before it was ready (%v); last output:\n%s",
-			s.waitErr, s.tail.StringOr("(no output)"))
+		return fmt.Errorf("devserver: temporal dev server exited before it was ready (%v): %w; last output:\n%s",
+			s.waitErr, errExitedEarly, s.tail.StringOr("(no output)"))
 	default:
 	}
 	why := fmt.Sprintf("not ready within %s", timeout)
