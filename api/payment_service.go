@@ -124,6 +124,7 @@ func (s *Server) startPayment(ctx context.Context, in payment.Input) (*ent.Payme
 		TaskQueue:                s.d.TaskQueue,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(payment.StartAttributes(in)...),
 	}, payment.WorkflowName, in)
 	waitCtx, cancel := context.WithTimeout(ctx, s.d.PaymentWait)
 	defer cancel()

@@ -60,6 +60,17 @@ var SearchAttributeTypes = map[string]string{
 	"PaymentStatus": "Keyword", "Amount": "Int", "Currency": "Keyword",
 }
 
+// StartAttributes are the search attributes a payment starts with; the
+// starter passes them in the start options so that setting them costs no
+// history event.
+func StartAttributes(in Input) []temporal.SearchAttributeUpdate {
+	return []temporal.SearchAttributeUpdate{
+		AttrPaymentID.ValueSet(in.PaymentID), AttrMerchantID.ValueSet(in.MerchantID),
+		AttrCustomerID.ValueSet(in.CustomerID), AttrAmount.ValueSet(in.Amount),
+		AttrCurrency.ValueSet(in.Currency), AttrStatus.ValueSet("processing"),
+	}
+}
+
 // Input starts a payment.
 type Input struct {
 	PaymentID     string

@@ -29,7 +29,9 @@ type run struct {
 	answered bool // the gateway has given its first answer
 	recorded bool // the first row is stored
 	busy     bool // a gateway call is in flight
-	events   map[string]bool
+	// attrStatus is the PaymentStatus search attribute as last set.
+	attrStatus entpayment.Status
+	events     map[string]bool
 }
 
 // Workflow runs one payment to a final state and returns it.
@@ -51,27 +53,37 @@ func Workflow(ctx workflow.Context, in Input) (store.PaymentRecord, error) {
 	if err := r.registerHandlers(ctx); err != nil {
 		return r.rec, err
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		AttrPaymentID.ValueSet(in.PaymentID), AttrMerchantID.ValueSet(in.MerchantID),
-		AttrCustomerID.ValueSet(in.CustomerID), AttrAmount.ValueSet(in.Amount),
-		AttrCurrency.ValueSet(in.Currency), AttrStatus.ValueSet(string(r.rec.Status)),
-	); err != nil {
-		return r.rec, err
+	// The starter normally sets the search attributes (no extra history
+	// event); a workflow started without them sets them itself.
+	r.attrStatus = entpayment.StatusProcessing
+	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(AttrPaymentID); !ok {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, StartAttributes(in)...); err != nil {
+			return r.rec, err
+		}
 	}
-	if err := r.save(ctx, nil); err != nil {
-		return r.rec, err
-	}
-	r.recorded = true
 
-	// The first gateway call.
-	r.busy = true
-	var res gateway.Result
-	err := callGateway(ctx, gw.CreatePayment, gateway.CreateRequest{
+	// The first gateway call. Its fast path usually answers within the
+	// first workflow task, and then one write records the payment in its
+	// final state. When it does not, the payment is recorded as processing
+	// before the call is retried as a regular activity.
+	req := gateway.CreateRequest{
 		IdempotencyKey: r.rec.WorkflowID + "/create",
 		PaymentID:      in.PaymentID, Amount: in.Amount, Currency: in.Currency,
 		PaymentMethod: in.PaymentMethod, ManualCapture: in.ManualCapture,
 		Description: in.Description, ReturnURL: in.ReturnURL,
-	}, &res)
+	}
+	r.busy = true
+	var res gateway.Result
+	err := workflow.ExecuteLocalActivity(presets.GatewayFastPath(ctx), gw.CreatePayment, req).Get(ctx, &res)
+	if err != nil && !isInvalid(err) {
+		workflow.GetLogger(ctx).Info("gateway fast path failed; retrying as an activity", "err", err)
+		if err := r.save(ctx, nil); err != nil {
+			return r.rec, err
+		}
+		r.recorded = true
+		res = gateway.Result{}
+		err = workflow.ExecuteActivity(presets.GatewayCall(ctx), gw.CreatePayment, req).Get(ctx, &res)
+	}
 	r.busy = false
 	if err != nil {
 		r.fail(failureOf(err))
@@ -81,6 +93,7 @@ func Workflow(ctx workflow.Context, in Input) (store.PaymentRecord, error) {
 	if err := r.save(ctx, r.journalFor(ctx)); err != nil {
 		return r.rec, err
 	}
+	r.recorded = true
 	r.answered = true
 
 	sigCh := workflow.GetSignalChannel(ctx, SignalGatewayEvent)
@@ -138,26 +151,10 @@ func Workflow(ctx workflow.Context, in Input) (store.PaymentRecord, error) {
 	return r.rec, nil
 }
 
-// callGateway tries the call once as a local activity (the fast path) and,
-// unless the gateway refused the request for good, falls back to a regular
-// activity that retries with backoff and shows every attempt in the history.
-//
-// Only calls whose request is fixed by the workflow's input may use it (the
-// first charge): a local activity leaves no trace in the history until its
-// workflow task completes, so a lost task re-runs it, possibly in another
-// order relative to updates. Capture and cancel depend on updates, so they
-// always run as regular activities, recorded before they reach the gateway.
-func callGateway(ctx workflow.Context, activity, req, result any) error {
-	err := workflow.ExecuteLocalActivity(presets.GatewayFastPath(ctx), activity, req).Get(ctx, result)
-	if err == nil {
-		return nil
-	}
+// isInvalid reports whether the gateway refused a request for good.
+func isInvalid(err error) bool {
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeGatewayInvalid {
-		return err
-	}
-	workflow.GetLogger(ctx).Info("gateway fast path failed; retrying as an activity", "err", err)
-	return workflow.ExecuteActivity(presets.GatewayCall(ctx), activity, req).Get(ctx, result)
+	return errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeGatewayInvalid
 }
 
 func (r *run) final() bool {
@@ -404,8 +401,11 @@ func (r *run) journalFor(ctx workflow.Context) *store.Journal {
 func (r *run) save(ctx workflow.Context, j *store.Journal) error {
 	r.rec.Version++
 	r.rec.UpdatedAt = workflow.Now(ctx)
-	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(r.rec.Status))); err != nil {
-		return err
+	if r.rec.Status != r.attrStatus {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(r.rec.Status))); err != nil {
+			return err
+		}
+		r.attrStatus = r.rec.Status
 	}
 	return workflow.ExecuteLocalActivity(presets.LocalStoreWrite(ctx), db.SavePayment, r.rec, j).Get(ctx, nil)
 }
