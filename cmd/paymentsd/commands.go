@@ -82,6 +82,7 @@ func runDev(ctx context.Context, args []string, e env) error {
 			Namespace: cfg.TemporalNamespace,
 			// Registered at launch so the first payment can use them at once.
 			SearchAttributes: payment.SearchAttributeTypes,
+			DynamicConfig:    devserver.SingleWorkerConfig,
 			Log:              logFile,
 			Logger:           log,
 		})

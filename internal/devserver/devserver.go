@@ -80,6 +80,9 @@ type Options struct {
 	// Keyword, Int, Double, Bool, Datetime, KeywordList); they are
 	// registered at launch.
 	SearchAttributes map[string]string
+	// DynamicConfig are server settings (key = JSON value), passed as
+	// --dynamic-config-value.
+	DynamicConfig map[string]string
 	// Log receives the child's stdout and stderr; nil discards them. The last
 	// lines are always kept in memory and included in start errors.
 	Log io.Writer
@@ -182,6 +185,14 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	return nil, err
 }
 
+// SingleWorkerConfig is dynamic config for a dev server with one worker: a
+// single task queue partition, so a poll never waits on an empty partition
+// while a task sits in another (seconds of added latency under load).
+var SingleWorkerConfig = map[string]string{
+	"matching.numTaskqueueReadPartitions":  "1",
+	"matching.numTaskqueueWritePartitions": "1",
+}
+
 // startAttempts bounds Start's retries of a child that exits at once.
 const startAttempts = 3
 
@@ -261,6 +272,9 @@ func startOnce(ctx context.Context, o Options) (*Server, error) {
 	}
 	if namespace != "default" {
 		args = append(args, "--namespace", namespace)
+	}
+	for _, key := range slices.Sorted(maps.Keys(o.DynamicConfig)) {
+		args = append(args, "--dynamic-config-value", key+"="+o.DynamicConfig[key])
 	}
 	for _, name := range slices.Sorted(maps.Keys(o.SearchAttributes)) {
 		args = append(args, "--search-attribute", name+"="+o.SearchAttributes[name])

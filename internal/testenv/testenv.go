@@ -40,6 +40,9 @@ type Options struct {
 	PaymentWait time.Duration
 	// WrapGateway, if set, wraps the sandbox gateway (to count calls, say).
 	WrapGateway func(gateway.Gateway) gateway.Gateway
+	// DynamicConfig is passed to the Temporal dev server; nil means
+	// devserver.SingleWorkerConfig, as in `paymentsd dev`.
+	DynamicConfig map[string]string
 	// LogWriter receives every log line of the API and worker (default:
 	// errors only, to stderr). Tests use it to prove what is never logged.
 	LogWriter io.Writer
@@ -71,12 +74,17 @@ func Start(t testing.TB, o Options) *Env {
 	if st == nil {
 		st = storetest.NewSQLite(t)
 	}
+	dyn := o.DynamicConfig
+	if dyn == nil {
+		dyn = devserver.SingleWorkerConfig
+	}
 	bin, err := devserver.Find()
 	if err != nil {
 		t.Fatalf("integration tests need the Temporal CLI: %v", err)
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Binary: bin, Address: "127.0.0.1:0", SearchAttributes: payment.SearchAttributeTypes, Logger: log,
+		DynamicConfig: dyn,
 	})
 	if err != nil {
 		t.Fatalf("start the Temporal dev server: %v", err)
