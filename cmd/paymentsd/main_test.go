@@ -469,3 +469,44 @@ func TestWorkerFailsClearlyWithoutTemporal(t *testing.T) {
 		t.Fatalf("worker without Temporal: %d %q", r.code, r.stderr)
 	}
 }
+
+// TestDevUsesARunningTemporal checks that `paymentsd dev` uses a Temporal
+// server already listening at TEMPORAL_ADDRESS, and leaves it running.
+func TestDevUsesARunningTemporal(t *testing.T) {
+	ctx := context.Background()
+	external, err := devserver.Start(ctx, devserver.Options{Address: "127.0.0.1:0", DynamicConfig: devserver.SingleWorkerConfig})
+	if err != nil {
+		t.Fatalf("start a Temporal dev server: %v", err)
+	}
+	t.Cleanup(func() { _ = external.Stop(context.Background()) })
+
+	httpAddr := freeAddr(t)
+	vars := map[string]string{
+		"PAYMENTS_DATA_DIR":  t.TempDir(),
+		"PAYMENTS_HTTP_ADDR": httpAddr,
+		"TEMPORAL_ADDRESS":   external.Address(),
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan cmdResult, 1)
+	go func() { done <- runCmd(runCtx, vars, "", "dev") }()
+	waitFor(t, 60*time.Second, "/readyz to turn 200", func() bool {
+		select {
+		case r := <-done:
+			t.Fatalf("paymentsd dev exited early with %d:\n%s", r.code, r.stderr)
+		default:
+		}
+		return getStatus("http://"+httpAddr+"/readyz") == http.StatusOK
+	})
+	cancel()
+	r := <-done
+	if r.code != 0 {
+		t.Fatalf("paymentsd dev exited with %d:\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "using the Temporal server already listening") || strings.Contains(r.stderr, "starting the Temporal dev server") {
+		t.Fatalf("dev did not reuse the running server:\n%s", r.stderr)
+	}
+	if !devserver.Listening(ctx, external.Address()) {
+		t.Fatal("stopping paymentsd dev stopped a Temporal server it did not start")
+	}
+}

@@ -71,15 +71,13 @@ type Config struct {
 // minSigningKeyBytes is the HS256 key size below which brute force becomes plausible.
 const minSigningKeyBytes = 32
 
-// Load reads a .env file in the working directory if there is one (real
-// environment variables win), then the environment, applies the defaults of
-// mode and validates. In dev it creates a random JWT signing key once and
-// keeps it under the data directory so tokens survive restarts.
-func Load(mode Mode) (Config, error) {
-	if err := godotenv.Load(); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return Config{}, fmt.Errorf(".env: %w", err)
+// LoadDotEnv reads the .env file at path into the process environment, if
+// there is one; variables already set in the real environment win.
+func LoadDotEnv(path string) error {
+	if err := godotenv.Load(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	return FromEnv(mode, os.Getenv)
+	return nil
 }
 
 // FromEnv builds and validates a Config from getenv, without touching .env.

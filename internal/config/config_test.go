@@ -99,3 +99,31 @@ func TestValidationNamesTheVariable(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadDotEnv(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, ".env")
+	if err := os.WriteFile(path, []byte("PAYMENTS_DOTENV_A=from-file\nPAYMENTS_DOTENV_B=from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PAYMENTS_DOTENV_B", "from-env")
+	t.Cleanup(func() { os.Unsetenv("PAYMENTS_DOTENV_A") })
+	if err := LoadDotEnv(path); err != nil {
+		t.Fatal(err)
+	}
+	if got := os.Getenv("PAYMENTS_DOTENV_A"); got != "from-file" {
+		t.Errorf("A = %q, want the file's value", got)
+	}
+	if got := os.Getenv("PAYMENTS_DOTENV_B"); got != "from-env" {
+		t.Errorf("B = %q, want the real environment to win", got)
+	}
+	if err := LoadDotEnv(filepath.Join(dir, "missing.env")); err != nil {
+		t.Errorf("a missing .env is an error: %v", err)
+	}
+	if err := os.WriteFile(path, []byte("NOT A VALID LINE\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadDotEnv(path); err == nil || !strings.Contains(err.Error(), ".env") {
+		t.Errorf("a malformed .env: %v", err)
+	}
+}
