@@ -16,11 +16,15 @@ import (
 )
 
 const (
-	idempotencyHeader   = "Idempotency-Key"
-	replayedHeader      = "Idempotent-Replayed"
-	idempotencyTTL      = 24 * time.Hour
-	idempotencyMaxWait  = 30 * time.Second
-	idempotencyPoll     = 25 * time.Millisecond
+	idempotencyHeader  = "Idempotency-Key"
+	replayedHeader     = "Idempotent-Replayed"
+	idempotencyTTL     = 24 * time.Hour
+	idempotencyMaxWait = 30 * time.Second
+	idempotencyPoll    = 25 * time.Millisecond
+	// idempotencyLease is how long a request may hold its key in progress
+	// without a sign of life; after it, a retry takes the key over and runs
+	// the request again with the key's seed (reaching the same objects).
+	idempotencyLease    = 60 * time.Second
 	maxIdempotencyBytes = 255
 )
 
@@ -29,8 +33,20 @@ type idemCall struct {
 	// Seed is stable for one (account, key): handlers derive object ids from
 	// it so that even a takeover after a crash reaches the same object.
 	Seed []byte
-	// At is when the key was first used.
+	// At is when the key was first used; stable across takeovers too.
 	At time.Time
+	// effects is set by SideEffects: from then on a failure keeps the key
+	// (a retry takes it over after the lease) instead of freeing it, since
+	// the request may have done something that a fresh key would repeat.
+	effects *bool
+}
+
+// SideEffects marks the point after which the request may have changed
+// something outside the database (started a workflow, called a gateway).
+func (c idemCall) SideEffects() {
+	if c.effects != nil {
+		*c.effects = true
+	}
 }
 
 // deterministicCodes are outcomes that replay like successes; any other error
@@ -73,33 +89,45 @@ func idempotent[Res any, PRes interface {
 	if err != nil {
 		return nil, err
 	}
-	if !fresh {
+	deadline := time.Now().Add(idempotencyMaxWait)
+	for !fresh {
 		if rec.Method != procedure || rec.RequestHash != hash {
 			return nil, errs.InvalidArgument(idempotencyHeader, "this Idempotency-Key was already used with a different request")
 		}
-		deadline := time.Now().Add(idempotencyMaxWait)
-		for rec.State != idempotencykey.StateCompleted {
-			if time.Now().After(deadline) {
-				return nil, errs.Aborted("a request with this Idempotency-Key is still in progress; retry later")
-			}
-			select {
-			case <-ctx.Done():
-				return nil, errs.Aborted("a request with this Idempotency-Key is still in progress; retry later")
-			case <-time.After(idempotencyPoll):
-			}
-			rec, err = s.d.Store.IdempotencyByID(ctx, rec.ID)
-			if errors.Is(err, errs.ErrNotFound) {
-				// The first request failed in a way that frees the key.
-				return nil, errs.Aborted("the first request with this Idempotency-Key failed; retry")
-			}
-			if err != nil {
-				return nil, err
-			}
+		if rec.State == idempotencykey.StateCompleted {
+			return replay[Res, PRes](rec.ResponseCode, rec.ResponseBody)
 		}
-		return replay[Res, PRes](rec.ResponseCode, rec.ResponseBody)
+		// In progress: wait for it, or take it over once its lease ran out.
+		claimed, err := s.d.Store.ClaimIdempotency(ctx, rec.ID, s.now().Add(-idempotencyLease), s.now())
+		if err != nil {
+			return nil, err
+		}
+		if claimed {
+			s.log.WarnContext(ctx, "taking over an idempotency key whose request went quiet", "procedure", procedure)
+			fresh = true
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, errs.Aborted("a request with this Idempotency-Key is still in progress; retry later")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errs.Aborted("a request with this Idempotency-Key is still in progress; retry later")
+		case <-time.After(idempotencyPoll):
+		}
+		rec, err = s.d.Store.IdempotencyByID(ctx, rec.ID)
+		if errors.Is(err, errs.ErrNotFound) {
+			// The first request failed before any side effect and freed the
+			// key: this one starts afresh.
+			rec, fresh, err = s.d.Store.BeginIdempotency(ctx, accountID, key, procedure, hash, s.now(), s.now().Add(idempotencyTTL))
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 
-	call := idemCall{Seed: []byte(accountID + "\x00" + key), At: rec.CreatedAt}
+	effects := false
+	call := idemCall{Seed: []byte(accountID + "\x00" + key), At: rec.CreatedAt, effects: &effects}
 	res, ferr := fn(ctx, call)
 	done := context.WithoutCancel(ctx)
 	if ferr != nil {
@@ -109,9 +137,14 @@ func idempotent[Res any, PRes interface {
 			if err := s.d.Store.CompleteIdempotency(done, rec.ID, int(code), []byte(de.Message), s.now()); err != nil {
 				s.log.ErrorContext(ctx, "completing an idempotency key", "err", err)
 			}
-		} else if err := s.d.Store.AbandonIdempotency(done, rec.ID); err != nil {
-			s.log.ErrorContext(ctx, "abandoning an idempotency key", "err", err)
+		} else if !effects {
+			if err := s.d.Store.AbandonIdempotency(done, rec.ID); err != nil {
+				s.log.ErrorContext(ctx, "abandoning an idempotency key", "err", err)
+			}
 		}
+		// After side effects the key stays in progress: a retry with it
+		// takes it over once the lease has run out and reaches the same
+		// objects, where a new key could have doubled them.
 		return nil, ferr
 	}
 	out, err := proto.Marshal(res)
@@ -119,7 +152,9 @@ func idempotent[Res any, PRes interface {
 		return nil, err
 	}
 	if err := s.d.Store.CompleteIdempotency(done, rec.ID, 0, out, s.now()); err != nil {
-		return nil, err
+		// The request succeeded; a retry will take the key over after the
+		// lease and reach the same objects. Answer the success now.
+		s.log.ErrorContext(ctx, "completing an idempotency key", "err", err)
 	}
 	resp := connect.NewResponse((*Res)(res))
 	resp.Header().Set(replayedHeader, "false")

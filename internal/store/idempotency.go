@@ -135,3 +135,21 @@ func (s *Store) IdempotencyByID(ctx context.Context, id string) (*ent.Idempotenc
 	}
 	return rec, nil
 }
+
+// ClaimIdempotency takes over an in-progress key whose holder went quiet
+// (its last sign of life is older than staleBefore), for instance after a
+// crash between the first request's side effects and its completion. Exactly
+// one of concurrent claimants wins (a conditional update on updated_at); the
+// winner re-runs the request with the key's original seed, which handlers
+// make reach the same objects again.
+func (s *Store) ClaimIdempotency(ctx context.Context, id string, staleBefore, now time.Time) (bool, error) {
+	n, err := s.Client.IdempotencyKey.Update().
+		Where(idempotencykey.ID(id), idempotencykey.StateEQ(idempotencykey.StateInProgress),
+			idempotencykey.UpdatedAtLT(utc(staleBefore))).
+		SetUpdatedAt(utc(now)).
+		Save(ctx)
+	if err != nil {
+		return false, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	return n == 1, nil
+}

@@ -40,6 +40,8 @@ type Options struct {
 	PaymentWait time.Duration
 	// WrapGateway, if set, wraps the sandbox gateway (to count calls, say).
 	WrapGateway func(gateway.Gateway) gateway.Gateway
+	// Now is the API's clock; nil means time.Now.
+	Now func() time.Time
 	// DynamicConfig is passed to the Temporal dev server; nil means
 	// devserver.SingleWorkerConfig, as in `paymentsd dev`.
 	DynamicConfig map[string]string
@@ -139,6 +141,7 @@ func Start(t testing.TB, o Options) *Env {
 		GatewayName:         sbx.Name(),
 		PublicURL:           base,
 		PaymentWait:         o.PaymentWait,
+		Now:                 o.Now,
 		StripeWebhookSecret: secret,
 		Sandbox:             sbx.Handler(),
 		Checks: map[string]func(context.Context) error{

@@ -238,6 +238,9 @@ func withPaymentWait(d time.Duration) envOption {
 	return func(c *envConfig) { c.opts.PaymentWait = d }
 }
 
+// withClock gives the API a clock the test controls.
+func withClock(now func() time.Time) envOption { return func(c *envConfig) { c.opts.Now = now } }
+
 // withLogs captures every log line of the API and the worker.
 func withLogs() envOption { return func(c *envConfig) { c.logs = true } }
 
