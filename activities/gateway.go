@@ -68,3 +68,9 @@ func classify(err error) error {
 		return temporal.NewApplicationErrorWithOptions(ge.Message, "GatewayUnavailable", temporal.ApplicationErrorOptions{Cause: err})
 	}
 }
+
+// Retrieve returns the payment's current state at the gateway.
+func (a *Gateway) Retrieve(ctx context.Context, reference string) (gateway.Result, error) {
+	res, err := a.GW.Retrieve(ctx, reference)
+	return res, classify(err)
+}

@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/store"
 )
 
@@ -41,5 +44,14 @@ func (a *Store) PurgeExpired(ctx context.Context, now time.Time) (PurgeResult, e
 // are harmless because the store ignores versions it has already seen.
 func (a *Store) SavePayment(ctx context.Context, rec store.PaymentRecord, journal *store.Journal) error {
 	_, err := a.DB.SavePayment(ctx, rec, journal)
+	if errs.KindOf(err) == errs.KindInvalidArgument {
+		// The store refuses this state for good (a constraint): retrying
+		// cannot help, and the workflow must not pretend it was saved.
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeStoreInvalid, err)
+	}
 	return err
 }
+
+// ErrTypeStoreInvalid is the application error type of writes the store
+// refuses for good.
+const ErrTypeStoreInvalid = "StoreInvalid"

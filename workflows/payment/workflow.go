@@ -23,12 +23,14 @@ var (
 	db *activities.Store
 )
 
+// run is one payment's state inside its workflow. rec is always what the
+// database holds: changes are made to a copy and become rec only once saved.
 type run struct {
 	in       Input
 	rec      store.PaymentRecord
 	answered bool // the gateway has given its first answer
-	recorded bool // the first row is stored
-	busy     bool // a gateway call is in flight
+	recorded bool // the payment has a row
+	busy     bool // a gateway call or a save is in flight
 	// attrStatus is the PaymentStatus search attribute as last set.
 	attrStatus entpayment.Status
 	events     map[string]bool
@@ -36,7 +38,6 @@ type run struct {
 
 // Workflow runs one payment to a final state and returns it.
 func Workflow(ctx workflow.Context, in Input) (store.PaymentRecord, error) {
-	log := workflow.GetLogger(ctx)
 	r := &run{in: in, events: map[string]bool{}}
 	r.rec = store.PaymentRecord{
 		ID: in.PaymentID, MerchantID: in.MerchantID, CustomerID: in.CustomerID,
@@ -62,39 +63,9 @@ func Workflow(ctx workflow.Context, in Input) (store.PaymentRecord, error) {
 		}
 	}
 
-	// The first gateway call. Its fast path usually answers within the
-	// first workflow task, and then one write records the payment in its
-	// final state. When it does not, the payment is recorded as processing
-	// before the call is retried as a regular activity.
-	req := gateway.CreateRequest{
-		IdempotencyKey: r.rec.WorkflowID + "/create",
-		PaymentID:      in.PaymentID, Amount: in.Amount, Currency: in.Currency,
-		PaymentMethod: in.PaymentMethod, ManualCapture: in.ManualCapture,
-		Description: in.Description, ReturnURL: in.ReturnURL,
-	}
-	r.busy = true
-	var res gateway.Result
-	err := workflow.ExecuteLocalActivity(presets.GatewayFastPath(ctx), gw.CreatePayment, req).Get(ctx, &res)
-	if err != nil && !isInvalid(err) {
-		workflow.GetLogger(ctx).Info("gateway fast path failed; retrying as an activity", "err", err)
-		if err := r.save(ctx, nil); err != nil {
-			return r.rec, err
-		}
-		r.recorded = true
-		res = gateway.Result{}
-		err = workflow.ExecuteActivity(presets.GatewayCall(ctx), gw.CreatePayment, req).Get(ctx, &res)
-	}
-	r.busy = false
-	if err != nil {
-		r.fail(failureOf(err))
-	} else {
-		r.apply(ctx, res)
-	}
-	if err := r.save(ctx, r.journalFor(ctx)); err != nil {
+	if err := r.charge(ctx); err != nil {
 		return r.rec, err
 	}
-	r.recorded = true
-	r.answered = true
 
 	sigCh := workflow.GetSignalChannel(ctx, SignalGatewayEvent)
 	workflow.Go(ctx, func(ctx workflow.Context) {
@@ -112,35 +83,17 @@ func Workflow(ctx workflow.Context, in Input) (store.PaymentRecord, error) {
 			continue
 		}
 		status := r.rec.Status
-		var deadline time.Time
-		switch status {
-		case entpayment.StatusRequiresCapture:
-			deadline = *r.rec.AuthorizationExpiresAt
-		case entpayment.StatusRequiresAction:
-			deadline = *r.rec.NextActionExpiresAt
-		default:
-			deadline = r.rec.UpdatedAt.Add(ActionTTL)
-		}
-		wait := deadline.Sub(workflow.Now(ctx))
-		changed := true
+		wait := r.deadline().Sub(workflow.Now(ctx))
 		if wait > 0 {
-			var err error
-			changed, err = workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.rec.Status != status || r.busy })
+			changed, err := workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.rec.Status != status || r.busy })
 			if err != nil {
 				return r.rec, err
 			}
-		} else {
-			changed = false
+			if changed {
+				continue
+			}
 		}
-		if changed || r.busy {
-			continue
-		}
-		log.Info("payment expired", "status", status)
-		reason := "authorization_expired"
-		if status != entpayment.StatusRequiresCapture {
-			reason = "action_expired"
-		}
-		if err := r.cancelAtGateway(ctx, "expire", reason); err != nil {
+		if err := r.expire(ctx); err != nil {
 			return r.rec, err
 		}
 	}
@@ -151,16 +104,130 @@ func Workflow(ctx workflow.Context, in Input) (store.PaymentRecord, error) {
 	return r.rec, nil
 }
 
+// charge makes the first gateway call. Its fast path usually answers within
+// the first workflow task, and then one write records the payment in its
+// final state. Otherwise the payment is recorded as processing and the call
+// is retried as a regular activity, with the same idempotency key, for as
+// long as the gateway keeps idempotency keys: an unanswered charge may have
+// happened, so it is never given up on early.
+func (r *run) charge(ctx workflow.Context) error {
+	in := r.in
+	req := gateway.CreateRequest{
+		IdempotencyKey: r.rec.WorkflowID + "/create",
+		PaymentID:      in.PaymentID, Amount: in.Amount, Currency: in.Currency,
+		PaymentMethod: in.PaymentMethod, ManualCapture: in.ManualCapture,
+		Description: in.Description, ReturnURL: in.ReturnURL,
+	}
+	r.busy = true
+	defer func() { r.busy = false }()
+	var res gateway.Result
+	err := workflow.ExecuteLocalActivity(presets.GatewayFastPath(ctx), gw.CreatePayment, req).Get(ctx, &res)
+	if err != nil && !isInvalid(err) {
+		workflow.GetLogger(ctx).Info("gateway fast path failed; retrying as an activity", "err", err)
+		if err := r.commit(ctx, r.rec, nil); err != nil {
+			return err
+		}
+		res = gateway.Result{}
+		err = workflow.ExecuteActivity(presets.GatewayCall(ctx), gw.CreatePayment, req).Get(ctx, &res)
+	}
+	next := r.rec
+	if err != nil {
+		code, msg := failureOf(err)
+		fail(&next, code, msg)
+	} else {
+		apply(ctx, &next, res)
+	}
+	if err := r.commit(ctx, next, journalFor(ctx, next)); err != nil {
+		return err
+	}
+	r.answered = true
+	return nil
+}
+
+// deadline is when the current status expires.
+func (r *run) deadline() time.Time {
+	switch {
+	case r.rec.Status == entpayment.StatusRequiresCapture && r.rec.AuthorizationExpiresAt != nil:
+		return *r.rec.AuthorizationExpiresAt
+	case r.rec.Status == entpayment.StatusRequiresAction && r.rec.NextActionExpiresAt != nil:
+		return *r.rec.NextActionExpiresAt
+	}
+	return r.rec.UpdatedAt.Add(ActionTTL)
+}
+
+// expire ends a payment whose authorization or customer action ran out: it
+// is canceled at the gateway. If the gateway refuses (it canceled on its own
+// clock already, or the payment is still processing there), the gateway's
+// own state is fetched and applied instead.
+func (r *run) expire(ctx workflow.Context) error {
+	status := r.rec.Status
+	reason := "action_expired"
+	if status == entpayment.StatusRequiresCapture {
+		reason = "authorization_expired"
+	}
+	workflow.GetLogger(ctx).Info("payment expired", "status", status)
+	err := r.cancelAtGateway(ctx, "expire", reason)
+	if err == nil || !isInvalid(err) {
+		return err
+	}
+	r.busy = true
+	defer func() { r.busy = false }()
+	var res gateway.Result
+	if rerr := workflow.ExecuteActivity(presets.GatewayCall(ctx), gw.Retrieve, r.rec.GatewayReference).Get(ctx, &res); rerr != nil {
+		return rerr
+	}
+	next := r.rec
+	if res.Status == gateway.StatusCanceled || !allowed(next.Status, res.Status) {
+		// Canceled there, or in a state this payment cannot move to: the
+		// authorization is void either way.
+		next.Status, next.AmountCapturable = entpayment.StatusCanceled, 0
+		next.FailureCode, next.FailureMessage = reason, "canceled: "+reason
+		clearAction(&next)
+	} else {
+		apply(ctx, &next, res)
+		if next.Status == status {
+			// Still pending at the gateway (say processing): wait another period.
+			next.UpdatedAt = workflow.Now(ctx)
+			if next.Status == entpayment.StatusRequiresAction {
+				exp := workflow.Now(ctx).Add(ActionTTL)
+				next.NextActionExpiresAt = &exp
+			}
+		}
+	}
+	return r.commit(ctx, next, journalFor(ctx, next))
+}
+
 // isInvalid reports whether the gateway refused a request for good.
 func isInvalid(err error) bool {
 	var appErr *temporal.ApplicationError
 	return errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeGatewayInvalid
 }
 
-func (r *run) final() bool {
-	switch r.rec.Status {
+func (r *run) final() bool { return isFinal(r.rec.Status) }
+
+func isFinal(s entpayment.Status) bool {
+	switch s {
 	case entpayment.StatusSucceeded, entpayment.StatusFailed, entpayment.StatusCanceled:
 		return true
+	}
+	return false
+}
+
+// allowed is the state machine for what the gateway reports: payments only
+// move forward, so a late or replayed event never undoes a later state.
+func allowed(from entpayment.Status, to gateway.Status) bool {
+	switch from {
+	case entpayment.StatusProcessing:
+		return to != gateway.StatusProcessing && to != ""
+	case entpayment.StatusRequiresAction:
+		switch to {
+		case gateway.StatusRequiresCapture, gateway.StatusSucceeded, gateway.StatusFailed, gateway.StatusCanceled:
+			return true
+		}
+	case entpayment.StatusRequiresCapture:
+		// Captured or voided outside this workflow (the gateway's dashboard,
+		// its own expiry).
+		return to == gateway.StatusSucceeded || to == gateway.StatusCanceled
 	}
 	return false
 }
@@ -189,6 +256,20 @@ func (r *run) registerHandlers(ctx workflow.Context) error {
 
 func precondition(format string, a ...any) error {
 	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, a...), ErrTypeFailedPrecondition, temporal.ApplicationErrorOptions{NonRetryable: true})
+}
+
+// refused turns the gateway's final refusal into a failed_precondition for
+// the update's caller, with its code only (never the provider's text).
+func refused(op string, err error) error {
+	var appErr *temporal.ApplicationError
+	code := "invalid_request"
+	if errors.As(err, &appErr) {
+		var d activities.GatewayErrorDetails
+		if appErr.HasDetails() && appErr.Details(&d) == nil && d.Code != "" {
+			code = d.Code
+		}
+	}
+	return precondition("the payment gateway refused the %s (%s)", op, code)
 }
 
 // validateCapture refuses, without a trace in the history, what the state
@@ -222,26 +303,29 @@ func (r *run) capture(ctx workflow.Context, req CaptureRequest) (store.PaymentRe
 	defer func() { r.busy = false }()
 	var res gateway.Result
 	err := workflow.ExecuteActivity(presets.GatewayCall(ctx), gw.Capture, gateway.CaptureRequest{
-		IdempotencyKey: r.rec.WorkflowID + "/capture", Reference: r.rec.GatewayReference, Amount: amount,
+		IdempotencyKey: fmt.Sprintf("%s/capture/%d", r.rec.WorkflowID, amount), Reference: r.rec.GatewayReference, Amount: amount,
 	}).Get(ctx, &res)
 	if err != nil {
-		// The authorization stands; the caller may retry.
+		// The authorization stands.
+		if isInvalid(err) {
+			return r.rec, refused("capture", err)
+		}
 		return r.rec, err
 	}
 	if res.AmountReceived == 0 {
 		res.AmountReceived = amount
 	}
-	res.AmountCapturable = 0
-	r.apply(ctx, res)
-	if err := r.save(ctx, r.journalFor(ctx)); err != nil {
+	res.Status, res.AmountCapturable = gateway.StatusSucceeded, 0
+	next := r.rec
+	apply(ctx, &next, res)
+	if err := r.commit(ctx, next, journalFor(ctx, next)); err != nil {
 		return r.rec, err
 	}
 	return r.rec, nil
 }
 
 func (r *run) validateCancel(_ workflow.Context, _ CancelRequest) error {
-	switch r.rec.Status {
-	case entpayment.StatusSucceeded, entpayment.StatusFailed, entpayment.StatusCanceled:
+	if r.final() {
 		return precondition("a payment in %s cannot be canceled", statusName(r.rec.Status))
 	}
 	return nil
@@ -254,14 +338,23 @@ func (r *run) cancel(ctx workflow.Context, req CancelRequest) (store.PaymentReco
 	if err := r.validateCancel(ctx, req); err != nil {
 		return r.rec, err
 	}
-	reason := req.Reason
-	if reason == "" {
-		reason = "requested_by_customer"
-	}
-	if err := r.cancelAtGateway(ctx, "cancel", reason); err != nil {
+	if err := r.cancelAtGateway(ctx, "cancel", cancelCode(req.Reason)); err != nil {
+		if isInvalid(err) {
+			return r.rec, refused("cancel", err)
+		}
 		return r.rec, err
 	}
 	return r.rec, nil
+}
+
+// cancelCode is the stable failure_code of a cancellation; the caller's
+// free-text reason is not a code.
+func cancelCode(reason string) string {
+	switch reason {
+	case "duplicate", "fraudulent", "requested_by_customer", "abandoned":
+		return reason
+	}
+	return "requested_by_customer"
 }
 
 // cancelAtGateway cancels the intent (if the gateway has one) and records it.
@@ -277,11 +370,12 @@ func (r *run) cancelAtGateway(ctx workflow.Context, step, reason string) error {
 			return err
 		}
 	}
-	r.rec.Status = entpayment.StatusCanceled
-	r.rec.AmountCapturable = 0
-	r.rec.NextActionType, r.rec.NextActionURL, r.rec.NextActionExpiresAt = "", "", nil
-	r.rec.FailureCode, r.rec.FailureMessage = reason, "canceled: "+reason
-	return r.save(ctx, nil)
+	next := r.rec
+	next.Status = entpayment.StatusCanceled
+	next.AmountCapturable = 0
+	clearAction(&next)
+	next.FailureCode, next.FailureMessage = reason, "canceled: "+reason
+	return r.commit(ctx, next, nil)
 }
 
 func (r *run) onEvent(ctx workflow.Context, ev GatewayEvent) {
@@ -289,125 +383,146 @@ func (r *run) onEvent(ctx workflow.Context, ev GatewayEvent) {
 	if err := workflow.Await(ctx, func() bool { return !r.busy }); err != nil {
 		return
 	}
+	log := workflow.GetLogger(ctx)
 	if r.events[ev.EventID] || r.final() {
 		return
 	}
-	r.events[ev.EventID] = true
-	res := gateway.Result{Reference: r.rec.GatewayReference, Status: ev.Status, AmountCapturable: ev.AmountCapturable,
-		AmountReceived: ev.AmountReceived, FailureCode: ev.FailureCode, FailureMessage: ev.FailureMessage,
-		Method: gateway.MethodDetails{Type: r.rec.MethodType, Brand: r.rec.MethodBrand, Last4: r.rec.MethodLast4,
-			ExpMonth: r.rec.MethodExpMonth, ExpYear: r.rec.MethodExpYear, Provider: r.rec.MethodProvider}}
-	if string(res.Status) == string(r.rec.Status) {
+	if !allowed(r.rec.Status, ev.Status) {
+		log.Info("gateway event ignored by the state machine", "event", ev.EventID, "type", ev.Type, "from", r.rec.Status, "to", ev.Status)
+		return
+	}
+	if ev.AmountReceived > r.rec.Amount || ev.AmountCapturable > r.rec.Amount || ev.AmountReceived < 0 || ev.AmountCapturable < 0 {
+		log.Error("gateway event with impossible amounts ignored", "event", ev.EventID, "received", ev.AmountReceived, "capturable", ev.AmountCapturable)
 		return
 	}
 	r.busy = true
 	defer func() { r.busy = false }()
-	r.apply(ctx, res)
-	if err := r.save(ctx, r.journalFor(ctx)); err != nil {
-		workflow.GetLogger(ctx).Error("saving a gateway event failed", "event", ev.EventID, "err", err)
+	next := r.rec
+	apply(ctx, &next, gateway.Result{Status: ev.Status, AmountCapturable: ev.AmountCapturable,
+		AmountReceived: ev.AmountReceived, FailureCode: ev.FailureCode, FailureMessage: ev.FailureMessage})
+	if err := r.commit(ctx, next, journalFor(ctx, next)); err != nil {
+		// Not marked as seen: a redelivery may apply it.
+		log.Error("saving a gateway event failed", "event", ev.EventID, "err", err)
+		return
 	}
+	r.events[ev.EventID] = true
 }
 
-// apply moves the record to the gateway's view.
-func (r *run) apply(ctx workflow.Context, res gateway.Result) {
+// apply moves p to the gateway's view.
+func apply(ctx workflow.Context, p *store.PaymentRecord, res gateway.Result) {
 	now := workflow.Now(ctx)
 	if res.Reference != "" {
-		r.rec.GatewayReference = res.Reference
+		p.GatewayReference = res.Reference
 	}
 	if res.Method.Type != "" {
-		r.rec.MethodType, r.rec.MethodBrand, r.rec.MethodLast4 = res.Method.Type, res.Method.Brand, res.Method.Last4
-		r.rec.MethodExpMonth, r.rec.MethodExpYear, r.rec.MethodProvider = res.Method.ExpMonth, res.Method.ExpYear, res.Method.Provider
+		p.MethodType, p.MethodBrand, p.MethodLast4 = res.Method.Type, res.Method.Brand, res.Method.Last4
+		p.MethodExpMonth, p.MethodExpYear, p.MethodProvider = res.Method.ExpMonth, res.Method.ExpYear, res.Method.Provider
 	}
-	r.rec.NextActionType, r.rec.NextActionURL, r.rec.NextActionExpiresAt = "", "", nil
+	clearAction(p)
 	switch res.Status {
 	case gateway.StatusSucceeded:
-		r.rec.Status = entpayment.StatusSucceeded
-		r.rec.AmountReceived = res.AmountReceived
-		if r.rec.AmountReceived == 0 {
-			r.rec.AmountReceived = r.rec.Amount
+		p.Status = entpayment.StatusSucceeded
+		p.AmountReceived = res.AmountReceived
+		if p.AmountReceived == 0 {
+			p.AmountReceived = p.Amount
 		}
-		r.rec.AmountCapturable = 0
+		p.AmountCapturable = 0
 	case gateway.StatusRequiresCapture:
-		r.rec.Status = entpayment.StatusRequiresCapture
-		r.rec.AmountCapturable = res.AmountCapturable
-		if r.rec.AmountCapturable == 0 {
-			r.rec.AmountCapturable = r.rec.Amount
+		p.Status = entpayment.StatusRequiresCapture
+		p.AmountCapturable = res.AmountCapturable
+		if p.AmountCapturable == 0 {
+			p.AmountCapturable = p.Amount
 		}
 		exp := now.Add(AuthorizationTTL)
-		r.rec.AuthorizationExpiresAt = &exp
+		p.AuthorizationExpiresAt = &exp
 	case gateway.StatusRequiresAction:
-		r.rec.Status = entpayment.StatusRequiresAction
-		r.rec.NextActionType, r.rec.NextActionURL = "redirect_to_url", res.RedirectURL
+		p.Status = entpayment.StatusRequiresAction
+		p.NextActionType, p.NextActionURL = "redirect_to_url", res.RedirectURL
 		exp := now.Add(ActionTTL)
-		r.rec.NextActionExpiresAt = &exp
+		p.NextActionExpiresAt = &exp
 	case gateway.StatusCanceled:
-		r.rec.Status = entpayment.StatusCanceled
-		r.rec.AmountCapturable = 0
+		p.Status = entpayment.StatusCanceled
+		p.AmountCapturable = 0
 	case gateway.StatusFailed:
-		r.fail(res.FailureCode, res.FailureMessage)
+		fail(p, res.FailureCode, res.FailureMessage)
 	default:
-		r.rec.Status = entpayment.StatusProcessing
+		p.Status = entpayment.StatusProcessing
 	}
 }
 
-func (r *run) fail(code, msg string) {
-	r.rec.Status = entpayment.StatusFailed
-	r.rec.AmountCapturable = 0
+func clearAction(p *store.PaymentRecord) {
+	p.NextActionType, p.NextActionURL, p.NextActionExpiresAt = "", "", nil
+}
+
+func fail(p *store.PaymentRecord, code, msg string) {
+	p.Status = entpayment.StatusFailed
+	p.AmountCapturable = 0
 	if code == "" {
 		code = "processing_error"
 	}
-	r.rec.FailureCode, r.rec.FailureMessage = code, msg
+	p.FailureCode, p.FailureMessage = code, msg
 }
 
-// failureOf turns an activity error that exhausted its retries into a failure.
+// failureOf turns a refused or unanswered first charge into a failure. The
+// provider's own error text can name parameters or configuration, so only
+// its code reaches the payment.
 func failureOf(err error) (string, string) {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeGatewayInvalid {
 		var details activities.GatewayErrorDetails
 		if appErr.HasDetails() && appErr.Details(&details) == nil && details.Code != "" {
-			return details.Code, details.Message
+			return details.Code, "The payment gateway refused the request (" + details.Code + ")."
 		}
-		return "invalid_request", appErr.Message()
+		return "invalid_request", "The payment gateway refused the request."
 	}
-	return "processing_error", "the payment gateway did not answer; nothing was charged"
+	return "gateway_unreachable", "The payment gateway did not answer for too long; if it charged the card, the charge will be reversed by reconciliation."
 }
 
-// journalFor returns the ledger journal of money that moved in the last
+// journalFor returns the ledger journal of money that moved in p's last
 // transition, or nil. A capture moves the received amount from the
 // customer's funding through the gateway's clearing account to the
 // merchant's balance.
-func (r *run) journalFor(ctx workflow.Context) *store.Journal {
-	if r.rec.Status != entpayment.StatusSucceeded || r.rec.AmountReceived == 0 {
+func journalFor(ctx workflow.Context, p store.PaymentRecord) *store.Journal {
+	if p.Status != entpayment.StatusSucceeded || p.AmountReceived == 0 {
 		return nil
 	}
-	customer := r.rec.CustomerID
+	customer := p.CustomerID
 	if customer == "" {
 		customer = "guest"
 	}
-	a := r.rec.AmountReceived
-	clearing := "gateway_clearing:" + r.rec.Gateway
+	a := p.AmountReceived
+	clearing := "gateway_clearing:" + p.Gateway
 	return &store.Journal{
-		ID: r.rec.ID + "/capture", PaymentID: r.rec.ID, Currency: r.rec.Currency, At: workflow.Now(ctx),
+		ID: p.ID + "/capture", PaymentID: p.ID, Currency: p.Currency, At: workflow.Now(ctx),
 		Lines: []store.JournalLine{
 			{Account: "customer_funding:" + customer, Direction: ledgerentry.DirectionDebit, Amount: a},
 			{Account: clearing, Direction: ledgerentry.DirectionCredit, Amount: a},
 			{Account: clearing, Direction: ledgerentry.DirectionDebit, Amount: a},
-			{Account: "merchant_balance:" + r.rec.MerchantID, Direction: ledgerentry.DirectionCredit, Amount: a},
+			{Account: "merchant_balance:" + p.MerchantID, Direction: ledgerentry.DirectionCredit, Amount: a},
 		},
 	}
 }
 
-// save stores the whole state with the next version, in a local activity.
-func (r *run) save(ctx workflow.Context, j *store.Journal) error {
-	r.rec.Version++
-	r.rec.UpdatedAt = workflow.Now(ctx)
-	if r.rec.Status != r.attrStatus {
-		if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(r.rec.Status))); err != nil {
+// commit saves next (with the next version) and the journal of money that
+// moved, in a local activity; only then does next become the run's state.
+// Saves retry until the database takes them; a save the store refuses for
+// good is a bug, and fails the workflow with the database still agreeing
+// with rec.
+func (r *run) commit(ctx workflow.Context, next store.PaymentRecord, j *store.Journal) error {
+	next.Version = r.rec.Version + 1
+	next.UpdatedAt = workflow.Now(ctx)
+	if err := workflow.ExecuteLocalActivity(presets.LocalStoreWrite(ctx), db.SavePayment, next, j).Get(ctx, nil); err != nil {
+		return err
+	}
+	r.rec = next
+	r.recorded = true
+	if next.Status != r.attrStatus {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(string(next.Status))); err != nil {
 			return err
 		}
-		r.attrStatus = r.rec.Status
+		r.attrStatus = next.Status
 	}
-	return workflow.ExecuteLocalActivity(presets.LocalStoreWrite(ctx), db.SavePayment, r.rec, j).Get(ctx, nil)
+	return nil
 }
 
 func statusName(s entpayment.Status) string {

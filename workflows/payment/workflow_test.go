@@ -2,12 +2,15 @@ package payment
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -361,3 +364,132 @@ func (quietLogger) Debug(string, ...any) {}
 func (quietLogger) Info(string, ...any)  {}
 func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
+
+func invalidGatewayError(code string) error {
+	return temporal.NewApplicationErrorWithOptions("refused", activities.ErrTypeGatewayInvalid,
+		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.GatewayErrorDetails{Code: code, Message: "refused"}}})
+}
+
+func TestLateEventsNeverMoveAPaymentBackwards(t *testing.T) {
+	env, sv := newEnv(t)
+	authorize(env)
+	env.OnActivity(gw.Capture, mock.Anything, mock.Anything).Return(gateway.Result{Status: gateway.StatusSucceeded, AmountReceived: 5000}, nil)
+	env.RegisterDelayedCallback(func() {
+		// A replayed 3-D Secure event and a late failure after authorization.
+		env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_late_1", Type: "payment_intent.requires_action", Status: gateway.StatusRequiresAction})
+		env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_late_2", Type: "payment_intent.payment_failed", Status: gateway.StatusFailed, FailureCode: "authentication_required"})
+		env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_late_3", Type: "payment_intent.unknown"})
+	}, time.Minute)
+	var capture updateResult
+	sendUpdate(env, time.Hour, UpdateCapture, CaptureRequest{}, &capture)
+	env.ExecuteWorkflow(Workflow, input(true))
+	rec := result(t, env)
+	if capture.err != nil || capture.rejected != nil || rec.Status != entpayment.StatusSucceeded || rec.AmountReceived != 5000 {
+		t.Fatalf("capture %+v, record %+v", capture, rec)
+	}
+	for _, r := range sv.records {
+		if r.Status == entpayment.StatusRequiresAction || r.Status == entpayment.StatusFailed {
+			t.Fatalf("a late event was applied: %+v", r)
+		}
+	}
+}
+
+func TestExpiryWhenTheGatewayAlreadyVoidedTheAuthorization(t *testing.T) {
+	env, _ := newEnv(t)
+	authorize(env)
+	env.OnActivity(gw.Cancel, mock.Anything, mock.Anything).Return(gateway.Result{}, invalidGatewayError("payment_intent_unexpected_state"))
+	env.OnActivity(gw.Retrieve, mock.Anything, mock.Anything).Return(gateway.Result{Reference: "pi_m", Status: gateway.StatusCanceled}, nil)
+	env.ExecuteWorkflow(Workflow, input(true))
+	rec := result(t, env) // the workflow ends normally, not with an error
+	if rec.Status != entpayment.StatusCanceled || rec.FailureCode != "authorization_expired" || rec.AmountCapturable != 0 {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+func TestCaptureRefusedByTheGatewayKeepsTheAuthorization(t *testing.T) {
+	env, sv := newEnv(t)
+	authorize(env)
+	env.OnActivity(gw.Capture, mock.Anything, mock.Anything).Return(gateway.Result{}, invalidGatewayError("amount_too_large"))
+	env.OnActivity(gw.Cancel, mock.Anything, mock.Anything).Return(gateway.Result{Status: gateway.StatusCanceled}, nil)
+	var capture updateResult
+	sendUpdate(env, time.Hour, UpdateCapture, CaptureRequest{Amount: 100}, &capture)
+	env.RegisterDelayedCallback(func() {
+		if got := sv.last(); got.Status != entpayment.StatusRequiresCapture || got.AmountCapturable != 5000 {
+			t.Errorf("after a refused capture: %+v", got)
+		}
+	}, 2*time.Hour)
+	env.ExecuteWorkflow(Workflow, input(true))
+	_ = result(t, env)
+	var appErr *temporal.ApplicationError
+	if !errors.As(capture.err, &appErr) || appErr.Type() != ErrTypeFailedPrecondition || !strings.Contains(appErr.Message(), "amount_too_large") {
+		t.Fatalf("capture error %v, want FailedPrecondition naming the gateway's code", capture.err)
+	}
+}
+
+func TestUnansweredChargeIsRetriedForHoursThenFails(t *testing.T) {
+	env, sv := newEnv(t)
+	calls := 0
+	var window time.Duration
+	env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, _ gateway.CreateRequest) (gateway.Result, error) {
+			calls++
+			if info := activity.GetInfo(ctx); !info.IsLocalActivity {
+				window = info.ScheduleToCloseTimeout
+			}
+			return gateway.Result{}, temporal.NewApplicationError("gateway timeout", "GatewayUnavailable")
+		})
+	env.ExecuteWorkflow(Workflow, input(false))
+	rec := result(t, env)
+	if rec.Status != entpayment.StatusFailed || rec.FailureCode != "gateway_unreachable" {
+		t.Fatalf("record %+v", rec)
+	}
+	// The test suite caps retries at 10 attempts; the real bound is the window.
+	if calls < 2 || window < 23*time.Hour {
+		t.Fatalf("%d attempts within a %v window: an unanswered charge must be retried for hours", calls, window)
+	}
+	if sv.records[0].Status != entpayment.StatusProcessing {
+		t.Fatalf("the payment was not recorded as processing while the gateway was down: %+v", sv.records[0])
+	}
+}
+
+func TestRefusedSaveLeavesTheStateAsRecorded(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(quietLogger{})
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(t0)
+	env.RegisterActivity(gw)
+	env.RegisterActivity(db)
+	saves := 0
+	env.OnActivity(db.SavePayment, mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, rec store.PaymentRecord, _ *store.Journal) error {
+			saves++
+			if rec.Status == entpayment.StatusSucceeded {
+				return temporal.NewNonRetryableApplicationError("constraint", activities.ErrTypeStoreInvalid, nil)
+			}
+			return nil
+		})
+	env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(gateway.Result{
+		Reference: "pi_3ds", Status: gateway.StatusRequiresAction, RedirectURL: "http://x/3ds"}, nil)
+	env.OnActivity(gw.Cancel, mock.Anything, mock.Anything).Return(gateway.Result{Status: gateway.StatusCanceled}, nil)
+	var state store.PaymentRecord
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_ok", Type: "payment_intent.succeeded", Status: gateway.StatusSucceeded, AmountReceived: 5000})
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryState)
+		if err != nil {
+			t.Errorf("query: %v", err)
+			return
+		}
+		_ = v.Get(&state)
+	}, 2*time.Minute)
+	env.ExecuteWorkflow(Workflow, input(false))
+	rec := result(t, env)
+	if state.Status != entpayment.StatusRequiresAction {
+		t.Fatalf("after a refused save the live state is %s, want requires_action as recorded", state.Status)
+	}
+	// The action then expires normally.
+	if rec.Status != entpayment.StatusCanceled {
+		t.Fatalf("final %+v", rec)
+	}
+}

@@ -23,35 +23,43 @@ func StoreWrite(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// LocalStoreWrite is StoreWrite as a local activity: it runs inside the
-// workflow task, saving a round trip through the task queue.
+// LocalStoreWrite is for the writes that record a workflow's state, as local
+// activities (inside the workflow task, no round trip through the task
+// queue). They retry until the database takes them, however long it is
+// down: the workflow must not move on from a state it has not recorded.
+// Writes the store refuses for good are not retried.
 func LocalStoreWrite(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout:    10 * time.Second,
-		ScheduleToCloseTimeout: 10 * time.Minute,
+		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    200 * time.Millisecond,
-			BackoffCoefficient: 2,
-			MaximumInterval:    30 * time.Second,
+			InitialInterval:        200 * time.Millisecond,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: []string{"StoreInvalid"},
 		},
 	})
 }
 
 // GatewayCall is for calls to the payment gateway: regular activities (they
 // may take long and must survive the loss of a worker), retried with backoff
-// for five minutes; declines and invalid requests are never retried.
+// for up to 23 hours. An unanswered call may have charged, so it is retried
+// with the same idempotency key while the gateway still remembers the key
+// (Stripe keeps them 24 hours); invalid requests are never retried.
 func GatewayCall(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 5 * time.Minute,
+		ScheduleToCloseTimeout: GatewayRetryWindow,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        500 * time.Millisecond,
 			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
+			MaximumInterval:        10 * time.Minute,
 			NonRetryableErrorTypes: []string{NonRetryableGatewayError},
 		},
 	})
 }
+
+// GatewayRetryWindow bounds the retries of one gateway call.
+const GatewayRetryWindow = 23 * time.Hour
 
 // NonRetryableGatewayError is the application error type of invalid gateway
 // requests; it equals activities.ErrTypeGatewayInvalid.
