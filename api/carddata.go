@@ -164,9 +164,20 @@ var errCardData = func(field string) error {
 	return errs.InvalidArgument(field, "%s looks like card data; card numbers and CVCs are never accepted: send a gateway token such as pm_card_visa", field)
 }
 
+// mobileMoneyProviders are the mobile money networks the platform routes.
+var mobileMoneyProviders = map[string]bool{"mpesa": true, "mtn": true, "airtel": true, "orange": true}
+
 // checkPaymentMethod accepts gateway tokens and mobile money only.
 func checkPaymentMethod(pm string) error {
-	if mobileMoney.MatchString(pm) {
+	if m := mobileMoney.FindStringSubmatch(pm); m != nil {
+		if !mobileMoneyProviders[m[1]] {
+			return errs.InvalidArgument("payment_method", "unknown mobile money provider: want mpesa, mtn, airtel or orange")
+		}
+		// A phone number never passes for a card number: refuse a
+		// Luhn-valid 12+ digit "msisdn" rather than store what may be a PAN.
+		if looksLikeCardNumber(m[2]) {
+			return errCardData("payment_method")
+		}
 		return nil
 	}
 	if looksLikeCardNumber(pm) {

@@ -26,8 +26,9 @@ func TestLooksLikeCardNumber(t *testing.T) {
 }
 
 func TestCheckPaymentMethod(t *testing.T) {
-	ok := []string{"pm_card_visa", "pm_card_chargeDeclined", "tok_visa", "mm:mpesa:254712345678", "pm_sandbox_flaky"}
-	bad := []string{"4242424242424242", "4242 4242 4242 4242", "visa", "pm_", "mm:mpesa:12", "pm_card_visa;drop", ""}
+	ok := []string{"pm_card_visa", "pm_card_chargeDeclined", "tok_visa", "mm:mpesa:254712345679", "mm:mtn:23324123456", "pm_sandbox_flaky"}
+	bad := []string{"4242424242424242", "4242 4242 4242 4242", "visa", "pm_", "mm:mpesa:12", "pm_card_visa;drop", "",
+		"mm:ab:378282246310005", "mm:mpesa:378282246310005", "mm:unknown:254712345679"}
 	for _, pm := range ok {
 		if err := checkPaymentMethod(pm); err != nil {
 			t.Errorf("checkPaymentMethod(%q) = %v", pm, err)

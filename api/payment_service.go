@@ -66,6 +66,18 @@ func (h *paymentService) resolveParties(ctx context.Context, role, caller, merch
 		if err != nil {
 			return "", "", err
 		}
+		if role == roleMerchant {
+			// "One of its customers": one who has paid this merchant before.
+			// Anyone else is charged as a guest, so that no merchant can put
+			// charges into an unrelated customer's history.
+			ok, err := h.s.d.Store.HasPaid(ctx, customerID, merchantID)
+			if err != nil {
+				return "", "", err
+			}
+			if !ok {
+				return "", "", errs.InvalidArgument("customer_id", "not a customer of this merchant (no earlier payment); leave customer_id empty to charge as a guest")
+			}
+		}
 	}
 	return merchantID, customerID, nil
 }
@@ -81,6 +93,9 @@ func (h *paymentService) CreatePayment(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	if err := checkFreeText("description", m.Description, m.Metadata); err != nil {
+		return nil, err
+	}
+	if err := checkFreeText("return_url", m.ReturnUrl, nil); err != nil {
 		return nil, err
 	}
 	cur, err := money.Normalize("currency", m.Currency)
@@ -107,6 +122,7 @@ func (h *paymentService) CreatePayment(ctx context.Context, req *connect.Request
 				Description:   m.Description, Metadata: m.Metadata,
 				Gateway: h.s.d.GatewayName, ReturnURL: m.ReturnUrl, CreatedAt: call.At,
 			}
+			call.SideEffects()
 			rec, err := h.s.startPayment(ctx, in)
 			if err != nil {
 				return nil, err
@@ -182,8 +198,12 @@ func temporalError(err error) error {
 	}
 	var unavailable *serviceerror.Unavailable
 	var deadline *serviceerror.DeadlineExceeded
-	if errors.As(err, &unavailable) || errors.As(err, &deadline) {
+	var activityErr *temporal.ActivityError
+	switch {
+	case errors.As(err, &unavailable) || errors.As(err, &deadline):
 		return errs.Unavailable("the workflow service is unavailable; retry", err)
+	case errors.As(err, &activityErr):
+		return errs.Unavailable("the payment gateway is unavailable; retry", err)
 	}
 	return err
 }
@@ -274,7 +294,8 @@ func (h *paymentService) CapturePayment(ctx context.Context, req *connect.Reques
 		return nil, errs.PermissionDenied("only the payment's merchant can capture it")
 	}
 	return idempotent(ctx, h.s, paymentsv1connect.PaymentServiceCapturePaymentProcedure, pv.AccountID, req.Header(), req.Msg,
-		func(ctx context.Context, _ idemCall) (*paymentsv1.CapturePaymentResponse, error) {
+		func(ctx context.Context, call idemCall) (*paymentsv1.CapturePaymentResponse, error) {
+			call.SideEffects()
 			rec, err := h.s.updatePayment(ctx, pay, payment.UpdateCapture, payment.CaptureRequest{Amount: req.Msg.GetAmount()})
 			if err != nil {
 				return nil, err
@@ -291,8 +312,13 @@ func (h *paymentService) CancelPayment(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
+	if pv.Role == roleCustomer && pay.Status == entpayment.StatusRequiresCapture {
+		// Once authorized, the order is the merchant's to fulfil or void.
+		return nil, errs.PermissionDenied("only the merchant can cancel an authorized payment")
+	}
 	return idempotent(ctx, h.s, paymentsv1connect.PaymentServiceCancelPaymentProcedure, pv.AccountID, req.Header(), req.Msg,
-		func(ctx context.Context, _ idemCall) (*paymentsv1.CancelPaymentResponse, error) {
+		func(ctx context.Context, call idemCall) (*paymentsv1.CancelPaymentResponse, error) {
+			call.SideEffects()
 			rec, err := h.s.updatePayment(ctx, pay, payment.UpdateCancel, payment.CancelRequest{Reason: req.Msg.Reason})
 			if err != nil {
 				return nil, err

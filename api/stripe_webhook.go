@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -86,8 +87,15 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	obj := ev.Data.Object
 	payID := obj.Metadata["payment_id"]
 	if payID == "" {
-		if p, err := s.d.Store.PaymentByGatewayReference(ctx, obj.ID); err == nil {
+		p, err := s.d.Store.PaymentByGatewayReference(ctx, obj.ID)
+		switch {
+		case err == nil:
 			payID = p.ID
+		case !errors.Is(err, errs.ErrNotFound):
+			// Not knowing is not "unknown payment": let the gateway retry.
+			s.log.ErrorContext(ctx, "looking up a stripe event's payment", "event", ev.ID, "err", err)
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			return
 		}
 	}
 	if payID == "" {
@@ -109,7 +117,7 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
-		s.log.InfoContext(ctx, "stripe event for a finished payment", "event", ev.ID, "payment_id", payID)
+		s.reconcileFinished(ctx, ev.ID, payID, sig.Status)
 	case err != nil:
 		s.log.ErrorContext(ctx, "delivering a stripe event", "event", ev.ID, "payment_id", payID, "err", err)
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
@@ -121,7 +129,27 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// intentStatus maps a PaymentIntent event to the gateway status it reports.
+// reconcileFinished handles an event about a payment whose workflow has
+// ended. Agreeing events are old news; one that contradicts the recorded
+// outcome (money taken for a payment recorded as failed) needs a person, so
+// it is logged as an error for reconciliation.
+func (s *Server) reconcileFinished(ctx context.Context, eventID, payID string, reported gateway.Status) {
+	p, err := s.d.Store.PaymentByID(ctx, payID)
+	if err != nil {
+		s.log.ErrorContext(ctx, "stripe event for a payment that cannot be read", "event", eventID, "payment_id", payID, "err", err)
+		return
+	}
+	if reported == "" || string(reported) == string(p.Status) ||
+		(reported == gateway.StatusRequiresCapture && p.AmountReceived > 0) {
+		s.log.InfoContext(ctx, "stripe event for a finished payment", "event", eventID, "payment_id", payID)
+		return
+	}
+	s.log.ErrorContext(ctx, "RECONCILE: the gateway reports a state that contradicts a finished payment",
+		"event", eventID, "payment_id", payID, "recorded", p.Status, "reported", reported)
+}
+
+// intentStatus maps a PaymentIntent event to the gateway status it reports;
+// "" for events that say nothing about the status.
 func intentStatus(typ, status string) gateway.Status {
 	switch typ {
 	case "payment_intent.succeeded":
@@ -141,5 +169,5 @@ func intentStatus(typ, status string) gateway.Status {
 	case "succeeded", "requires_capture", "requires_action", "canceled", "processing":
 		return gateway.Status(status)
 	}
-	return gateway.StatusProcessing
+	return ""
 }

@@ -219,7 +219,8 @@ func TestStartErrorsNameTheVariable(t *testing.T) {
 		{"serve without database", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key}, 1, []string{"DATABASE_URL"}},
 		{"malformed database url", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "DATABASE_URL": "postgres://x"}, 1, []string{"DATABASE_URL", "unsupported scheme"}},
 		{"malformed mysql dsn", []string{"migrate"}, map[string]string{"DATABASE_URL": "mysql://root@127.0.0.1/x"}, 1, []string{"DATABASE_URL"}},
-		{"unreachable database", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "DATABASE_URL": "mysql://root:hunter2@tcp(127.0.0.1:1)/x"}, 1, []string{"DATABASE_URL", "cannot reach"}},
+		{"unreachable database", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "STRIPE_WEBHOOK_SECRET": key, "DATABASE_URL": "mysql://root:hunter2@tcp(127.0.0.1:1)/x"}, 1, []string{"DATABASE_URL", "cannot reach"}},
+		{"serve without webhook secret", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "DATABASE_URL": "sqlite:///tmp/x.db"}, 1, []string{"STRIPE_WEBHOOK_SECRET"}},
 		{"bad http address", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "DATABASE_URL": "sqlite:///tmp/x.db", "PAYMENTS_HTTP_ADDR": "nope"}, 1, []string{"PAYMENTS_HTTP_ADDR"}},
 		{"stray argument", []string{"migrate", "now"}, nil, 2, []string{"unexpected arguments"}},
 	}
@@ -355,8 +356,9 @@ func startServe(t *testing.T, extra map[string]string, scheme string, client *ht
 	addr := freeAddr(t)
 	vars := map[string]string{
 		"DATABASE_URL":       dbURL,
-		"JWT_SIGNING_KEY":    strings.Repeat("s", 40),
-		"PAYMENTS_HTTP_ADDR": addr,
+		"JWT_SIGNING_KEY":       strings.Repeat("s", 40),
+		"STRIPE_WEBHOOK_SECRET": "whsec_" + strings.Repeat("w", 32),
+		"PAYMENTS_HTTP_ADDR":    addr,
 		"TEMPORAL_ADDRESS":   freeAddr(t), // nothing listens here
 		"PAYMENTS_DATA_DIR":  dir,
 	}
@@ -464,7 +466,8 @@ func TestWorkerFailsClearlyWithoutTemporal(t *testing.T) {
 	dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(dir, "p.db"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	r := runCmd(ctx, map[string]string{"DATABASE_URL": dbURL, "TEMPORAL_ADDRESS": freeAddr(t), "PAYMENTS_DATA_DIR": dir}, "", "worker")
+	r := runCmd(ctx, map[string]string{"DATABASE_URL": dbURL, "TEMPORAL_ADDRESS": freeAddr(t), "PAYMENTS_DATA_DIR": dir,
+		"STRIPE_WEBHOOK_SECRET": "whsec_" + strings.Repeat("w", 32)}, "", "worker")
 	if r.code != 1 || !strings.Contains(r.stderr, "TEMPORAL_ADDRESS") {
 		t.Fatalf("worker without Temporal: %d %q", r.code, r.stderr)
 	}

@@ -136,19 +136,14 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 			return c, err
 		}
 	}
-	if c.StripeWebhookSecret == "" && c.StripeSecretKey == "" {
+	if c.StripeWebhookSecret == "" && mode == ModeDev && c.StripeSecretKey == "" {
 		// The sandbox signs its events like Stripe does; in dev the secret
-		// is random and kept, elsewhere a fixed one (the sandbox moves no
-		// real money).
-		if mode == ModeDev {
-			secret, err := devSecret(c.DataDir, "sandbox-webhook-secret", "whsec_")
-			if err != nil {
-				return c, err
-			}
-			c.StripeWebhookSecret = string(secret)
-		} else {
-			c.StripeWebhookSecret = SandboxWebhookSecret
+		// is random and kept.
+		secret, err := devSecret(c.DataDir, "sandbox-webhook-secret", "whsec_")
+		if err != nil {
+			return c, err
 		}
+		c.StripeWebhookSecret = string(secret)
 	}
 	if c.PublicURL == "" {
 		scheme := "http"
@@ -201,6 +196,15 @@ func (c Config) Validate() error {
 		}
 		if err := checkURL(c.PublicURL, "http", "https"); err != nil {
 			bad("PAYMENTS_PUBLIC_URL: %v", err)
+		}
+	}
+	if needsHTTP || c.Mode == ModeWorker {
+		// Webhooks (and the sandbox's 3-D Secure links) are verified with
+		// this secret: a guessable one would let anyone settle payments.
+		if c.StripeWebhookSecret == "" {
+			bad("STRIPE_WEBHOOK_SECRET: required outside dev (Stripe's endpoint signing key; for the sandbox any random whsec_... value)")
+		} else if len(c.StripeWebhookSecret) < 16 {
+			bad("STRIPE_WEBHOOK_SECRET: too short")
 		}
 	}
 	if needsHTTP {
@@ -309,10 +313,6 @@ func redact(s string) string {
 
 // Redact hides the password of a URL or DSN for logs and error messages.
 func Redact(s string) string { return redact(s) }
-
-// SandboxWebhookSecret signs the sandbox gateway's events outside dev when
-// STRIPE_WEBHOOK_SECRET is unset.
-const SandboxWebhookSecret = "whsec_sandbox_not_a_secret"
 
 // devSecret returns the secret kept in dataDir/name, creating it once.
 func devSecret(dataDir, name, prefix string) ([]byte, error) {

