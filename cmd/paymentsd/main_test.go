@@ -355,12 +355,12 @@ func startServe(t *testing.T, extra map[string]string, scheme string, client *ht
 	}
 	addr := freeAddr(t)
 	vars := map[string]string{
-		"DATABASE_URL":       dbURL,
+		"DATABASE_URL":          dbURL,
 		"JWT_SIGNING_KEY":       strings.Repeat("s", 40),
 		"STRIPE_WEBHOOK_SECRET": "whsec_" + strings.Repeat("w", 32),
 		"PAYMENTS_HTTP_ADDR":    addr,
-		"TEMPORAL_ADDRESS":   freeAddr(t), // nothing listens here
-		"PAYMENTS_DATA_DIR":  dir,
+		"TEMPORAL_ADDRESS":      freeAddr(t), // nothing listens here
+		"PAYMENTS_DATA_DIR":     dir,
 	}
 	for k, v := range extra {
 		vars[k] = v
