@@ -120,7 +120,7 @@ func (h *paymentService) CreatePayment(ctx context.Context, req *connect.Request
 				Amount: m.Amount, Currency: cur.Code, PaymentMethod: m.PaymentMethod,
 				ManualCapture: m.CaptureMethod == paymentsv1.CaptureMethod_CAPTURE_METHOD_MANUAL,
 				Description:   m.Description, Metadata: m.Metadata,
-				Gateway: h.s.d.GatewayName, ReturnURL: m.ReturnUrl, CreatedAt: call.At,
+				Gateway: h.s.d.GatewayName, ReturnURL: returnURL(h.s.d, m.ReturnUrl), CreatedAt: call.At,
 			}
 			call.SideEffects()
 			rec, err := h.s.startPayment(ctx, in)
@@ -129,6 +129,15 @@ func (h *paymentService) CreatePayment(ctx context.Context, req *connect.Request
 			}
 			return &paymentsv1.CreatePaymentResponse{Payment: h.s.paymentToProto(rec)}, nil
 		})
+}
+
+// returnURL is where 3-D Secure sends the browser back. Stripe needs one to
+// offer a redirect at all; the sandbox shows its own page without.
+func returnURL(d Deps, asked string) string {
+	if asked == "" && d.GatewayName == "stripe" {
+		return d.PublicURL
+	}
+	return asked
 }
 
 // startPayment starts the payment's workflow (never a second one for the

@@ -1069,7 +1069,8 @@ type CancelPaymentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `pay_...`
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Why, for the record.
+	// Why: `duplicate`, `fraudulent`, `requested_by_customer` (the default) or
+	// `abandoned`, recorded as the payment's failure_code.
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

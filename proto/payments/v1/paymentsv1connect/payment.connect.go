@@ -55,7 +55,10 @@ type PaymentServiceClient interface {
 	// CreatePayment starts a payment and answers once the gateway has answered,
 	// or with PAYMENT_STATUS_PROCESSING after a bounded wait (10 s by default).
 	// A customer pays a merchant (merchant_id required); a merchant charges one
-	// of its customers (customer_id optional). Honours Idempotency-Key.
+	// of its customers (customer_id optional: a customer who has paid this
+	// merchant before; without it the charge is a guest's). Honours
+	// Idempotency-Key: a retry with the same key reaches the same payment, even
+	// after the first request failed midway.
 	CreatePayment(context.Context, *connect.Request[v1.CreatePaymentRequest]) (*connect.Response[v1.CreatePaymentResponse], error)
 	// GetPayment returns one payment of which the caller is a party.
 	GetPayment(context.Context, *connect.Request[v1.GetPaymentRequest]) (*connect.Response[v1.GetPaymentResponse], error)
@@ -64,8 +67,10 @@ type PaymentServiceClient interface {
 	// CapturePayment captures an authorized payment (REQUIRES_CAPTURE only),
 	// in full or in part; the rest is released. Honours Idempotency-Key.
 	CapturePayment(context.Context, *connect.Request[v1.CapturePaymentRequest]) (*connect.Response[v1.CapturePaymentResponse], error)
-	// CancelPayment cancels a payment that has not succeeded. Honours
-	// Idempotency-Key.
+	// CancelPayment cancels a payment that has not succeeded. Once a payment is
+	// authorized (REQUIRES_CAPTURE) only its merchant (or an admin) may void
+	// it; the customer may cancel while it is still pending on their side.
+	// Honours Idempotency-Key.
 	CancelPayment(context.Context, *connect.Request[v1.CancelPaymentRequest]) (*connect.Response[v1.CancelPaymentResponse], error)
 }
 
@@ -154,7 +159,10 @@ type PaymentServiceHandler interface {
 	// CreatePayment starts a payment and answers once the gateway has answered,
 	// or with PAYMENT_STATUS_PROCESSING after a bounded wait (10 s by default).
 	// A customer pays a merchant (merchant_id required); a merchant charges one
-	// of its customers (customer_id optional). Honours Idempotency-Key.
+	// of its customers (customer_id optional: a customer who has paid this
+	// merchant before; without it the charge is a guest's). Honours
+	// Idempotency-Key: a retry with the same key reaches the same payment, even
+	// after the first request failed midway.
 	CreatePayment(context.Context, *connect.Request[v1.CreatePaymentRequest]) (*connect.Response[v1.CreatePaymentResponse], error)
 	// GetPayment returns one payment of which the caller is a party.
 	GetPayment(context.Context, *connect.Request[v1.GetPaymentRequest]) (*connect.Response[v1.GetPaymentResponse], error)
@@ -163,8 +171,10 @@ type PaymentServiceHandler interface {
 	// CapturePayment captures an authorized payment (REQUIRES_CAPTURE only),
 	// in full or in part; the rest is released. Honours Idempotency-Key.
 	CapturePayment(context.Context, *connect.Request[v1.CapturePaymentRequest]) (*connect.Response[v1.CapturePaymentResponse], error)
-	// CancelPayment cancels a payment that has not succeeded. Honours
-	// Idempotency-Key.
+	// CancelPayment cancels a payment that has not succeeded. Once a payment is
+	// authorized (REQUIRES_CAPTURE) only its merchant (or an admin) may void
+	// it; the customer may cancel while it is still pending on their side.
+	// Honours Idempotency-Key.
 	CancelPayment(context.Context, *connect.Request[v1.CancelPaymentRequest]) (*connect.Response[v1.CancelPaymentResponse], error)
 }
 
