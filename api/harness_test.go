@@ -39,6 +39,7 @@ import (
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/store"
 	"github.com/payments-platform/payments/internal/store/storetest"
+	"github.com/payments-platform/payments/internal/testenv"
 	pb "github.com/payments-platform/payments/proto/payments/v1"
 	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
 )
@@ -79,24 +80,6 @@ func (c *testClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer collects the server's logs; handlers write to it concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // transport is how a test reaches the API.
 type transport string
 
@@ -125,7 +108,7 @@ type env struct {
 	st     *store.Store
 	clock  *testClock
 	tokens *auth.Tokens
-	logs   *syncBuffer
+	logs   *testenv.SyncBuffer
 	url    string
 	// h2c speaks HTTP/2 without TLS (prior knowledge), as gRPC clients do.
 	h2c *http.Client
@@ -175,7 +158,7 @@ func newEnvOn(t *testing.T, st *store.Store, opts ...envOption) *env {
 	e := &env{
 		st:     st,
 		clock:  newClock(),
-		logs:   &syncBuffer{},
+		logs:   &testenv.SyncBuffer{},
 		checks: map[string]*atomic.Pointer[error]{},
 	}
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

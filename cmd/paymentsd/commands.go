@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/mail"
 	"net/url"
@@ -149,18 +150,25 @@ func uiPort(raw string) int {
 	return 8233
 }
 
-// runServe runs the API alone. Temporal is dialled lazily so that the API
-// starts during a Temporal outage and /readyz reports it.
-func runServe(ctx context.Context, args []string, e env) error {
-	if err := noArgs("serve", args); err != nil {
-		return err
+// setup is the common start of serve, worker and migrate: no arguments,
+// configuration of mode, a JSON logger and an open store.
+func setup(ctx context.Context, mode config.Mode, args []string, e env) (config.Config, *slog.Logger, *store.Store, error) {
+	if err := noArgs(string(mode), args); err != nil {
+		return config.Config{}, nil, nil, err
 	}
-	cfg, err := config.FromEnv(config.ModeServe, e.getenv)
+	cfg, err := config.FromEnv(mode, e.getenv)
 	if err != nil {
-		return err
+		return cfg, nil, nil, err
 	}
 	log := newLogger(e.stderr, true, logLevel(e.getenv))
 	st, err := openStore(ctx, cfg)
+	return cfg, log, st, err
+}
+
+// runServe runs the API alone. Temporal is dialled lazily so that the API
+// starts during a Temporal outage and /readyz reports it.
+func runServe(ctx context.Context, args []string, e env) error {
+	cfg, log, st, err := setup(ctx, config.ModeServe, args, e)
 	if err != nil {
 		return err
 	}
@@ -181,15 +189,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 
 // runWorker runs the Temporal worker alone until interrupted.
 func runWorker(ctx context.Context, args []string, e env) error {
-	if err := noArgs("worker", args); err != nil {
-		return err
-	}
-	cfg, err := config.FromEnv(config.ModeWorker, e.getenv)
-	if err != nil {
-		return err
-	}
-	log := newLogger(e.stderr, true, logLevel(e.getenv))
-	st, err := openStore(ctx, cfg)
+	cfg, log, st, err := setup(ctx, config.ModeWorker, args, e)
 	if err != nil {
 		return err
 	}
@@ -211,14 +211,7 @@ func runWorker(ctx context.Context, args []string, e env) error {
 
 // runMigrate creates or updates the schema.
 func runMigrate(ctx context.Context, args []string, e env) error {
-	if err := noArgs("migrate", args); err != nil {
-		return err
-	}
-	cfg, err := config.FromEnv(config.ModeMigrate, e.getenv)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	cfg, _, st, err := setup(ctx, config.ModeMigrate, args, e)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,32 +18,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/internal/devserver"
 	"github.com/payments-platform/payments/internal/store"
+	"github.com/payments-platform/payments/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the command's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -62,7 +43,7 @@ type cmdResult struct {
 
 // runCmd runs a command in-process with exactly the given environment.
 func runCmd(ctx context.Context, vars map[string]string, stdin string, args ...string) cmdResult {
-	var out, errb syncBuffer
+	var out, errb testenv.SyncBuffer
 	code := run(ctx, args, env{
 		stdin:  strings.NewReader(stdin),
 		stdout: &out,

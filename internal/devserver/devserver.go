@@ -28,6 +28,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/payments-platform/payments/internal/tools"
 )
 
 // EnvCLI is the environment variable that, when set, names the temporal CLI
@@ -115,49 +117,11 @@ type Server struct {
 // including) the directory holding go.mod, else `temporal` on $PATH. The
 // error explains how to install it.
 func Find() (string, error) {
-	if p := os.Getenv(EnvCLI); p != "" {
-		if err := checkExecutable(p); err != nil {
-			return "", fmt.Errorf("devserver: %s=%q: %w; %s", EnvCLI, p, err, InstallHint)
-		}
-		return p, nil
-	}
-	if dir, err := os.Getwd(); err == nil {
-		for {
-			p := filepath.Join(dir, "bin", "temporal")
-			if checkExecutable(p) == nil {
-				return p, nil
-			}
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				break // module root: do not look above it
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	if p, err := exec.LookPath("temporal"); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("devserver: temporal CLI not found (no $%s, no bin/temporal up to the module root, none on $PATH); %s",
-		EnvCLI, InstallHint)
-}
-
-// checkExecutable reports whether p is an existing regular file with an
-// execute bit set.
-func checkExecutable(p string) error {
-	fi, err := os.Stat(p)
+	p, err := tools.Find("temporal", EnvCLI, InstallHint)
 	if err != nil {
-		return err
+		return "", fmt.Errorf("devserver: %w", err)
 	}
-	if fi.IsDir() {
-		return fmt.Errorf("%s is a directory", p)
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("%s is not executable", p)
-	}
-	return nil
+	return p, nil
 }
 
 // Start launches `temporal server start-dev` as a child process and waits
@@ -540,7 +504,7 @@ func resolveBinary(bin *string) error {
 		*bin = lp
 		return nil
 	}
-	if err := checkExecutable(p); err != nil {
+	if err := tools.CheckExecutable(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("devserver: temporal CLI %q does not exist; %s", p, InstallHint)
 		}

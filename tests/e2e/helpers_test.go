@@ -114,24 +114,6 @@ func openSQLiteAt(t *testing.T, path string) *store.Store {
 	return st
 }
 
-// syncBuffer collects log lines written concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // countingGateway counts what reaches the gateway and lets a test hold a
 // CreatePayment (to make CreatePayment's bounded wait run out).
 //
@@ -215,7 +197,7 @@ type E struct {
 	*testenv.Env
 	gw   *countingGateway
 	hc   *http.Client
-	logs *syncBuffer // nil unless withLogs
+	logs *testenv.SyncBuffer // nil unless withLogs
 	// record allows writing histories for the replay test.
 	record bool
 	seq    atomic.Int64
@@ -269,7 +251,7 @@ func newEnv(t *testing.T, options ...envOption) *E {
 		return e.gw
 	}
 	if c.logs {
-		e.logs = &syncBuffer{}
+		e.logs = &testenv.SyncBuffer{}
 		c.opts.LogWriter = e.logs
 	}
 	start := time.Now()

@@ -13,13 +13,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/payments-platform/payments/internal/tools"
 )
 
 // EnvBinary is the environment variable that, when set, names the
@@ -62,49 +62,11 @@ const (
 // including) the directory holding go.mod, else stripe-mock on $PATH. The
 // error explains how to install it.
 func Find() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if err := checkExecutable(p); err != nil {
-			return "", fmt.Errorf("stripemock: %s=%q: %w; %s", EnvBinary, p, err, InstallHint)
-		}
-		return p, nil
-	}
-	if dir, err := os.Getwd(); err == nil {
-		for {
-			p := filepath.Join(dir, "bin", "stripe-mock")
-			if checkExecutable(p) == nil {
-				return p, nil
-			}
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				break // module root: do not look above it
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	if p, err := exec.LookPath("stripe-mock"); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("stripemock: stripe-mock not found (no $%s, no bin/stripe-mock up to the module root, none on $PATH); %s",
-		EnvBinary, InstallHint)
-}
-
-// checkExecutable reports whether p is an existing regular file with an
-// execute bit set.
-func checkExecutable(p string) error {
-	fi, err := os.Stat(p)
+	p, err := tools.Find("stripe-mock", EnvBinary, InstallHint)
 	if err != nil {
-		return err
+		return "", fmt.Errorf("stripemock: %w", err)
 	}
-	if fi.IsDir() {
-		return fmt.Errorf("%s is a directory", p)
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("%s is not executable", p)
-	}
-	return nil
+	return p, nil
 }
 
 // Server is a running stripe-mock child process.
