@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -134,7 +135,8 @@ func idempotent[Res any, PRes interface {
 		if code, ok := deterministicCodes[errs.KindOf(ferr)]; ok {
 			var de *errs.Error
 			errors.As(ferr, &de)
-			if err := s.d.Store.CompleteIdempotency(done, rec.ID, int(code), []byte(de.Message), s.now()); err != nil {
+			body, _ := json.Marshal(storedError{Message: de.Message, Field: de.Field})
+			if err := s.d.Store.CompleteIdempotency(done, rec.ID, int(code), body, s.now()); err != nil {
 				s.log.ErrorContext(ctx, "completing an idempotency key", "err", err)
 			}
 		} else if !effects {
@@ -161,12 +163,28 @@ func idempotent[Res any, PRes interface {
 	return resp, nil
 }
 
+// storedError is a refusal kept under its Idempotency-Key, so that a replay
+// answers the same code, message and field violation.
+type storedError struct {
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
 func replay[Res any, PRes interface {
 	*Res
 	proto.Message
 }](code int, body []byte) (*connect.Response[Res], error) {
 	if code != 0 {
-		cerr := connect.NewError(connect.Code(code), errors.New(string(body)))
+		var se storedError
+		if err := json.Unmarshal(body, &se); err != nil {
+			se.Message = string(body)
+		}
+		cerr := connect.NewError(connect.Code(code), errors.New(se.Message))
+		if se.Field != "" {
+			if detail, err := connect.NewErrorDetail(fieldViolation(se.Field, se.Message)); err == nil {
+				cerr.AddDetail(detail)
+			}
+		}
 		cerr.Meta().Set(replayedHeader, "true")
 		return nil, cerr
 	}

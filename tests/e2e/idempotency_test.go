@@ -143,6 +143,17 @@ func TestIdempotencyKeys(t *testing.T) {
 		if r2.msg != r.msg {
 			t.Fatalf("replayed error message %q, first %q", r2.msg, r.msg)
 		}
+
+		// A refusal with a field violation replays with the same violation.
+		unknown := pay(m, 100, "USD", "pm_card_visa").set("merchant_id", "acct_01m8aaaaaaaaaaaaaaaaaaaaaa")
+		f1 := e.post(t, c.Token, procCreatePayment, unknown, "Idempotency-Key", "unknown-merchant-1")
+		f2 := e.post(t, c.Token, procCreatePayment, unknown, "Idempotency-Key", "unknown-merchant-1")
+		wantCode(t, f1, "invalid_argument")
+		wantCode(t, f2, "invalid_argument")
+		wantReplayed(t, f2, "true")
+		if a, b := f1.fields(t), f2.fields(t); len(a) != 1 || a[0] != "merchant_id" || len(b) != 1 || b[0] != a[0] || f2.msg != f1.msg {
+			t.Fatalf("first refusal %q %v, replay %q %v", f1.msg, a, f2.msg, b)
+		}
 		e.checkLedger(t)
 	})
 }
