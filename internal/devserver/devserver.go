@@ -389,10 +389,6 @@ func (s *Server) probe(ctx context.Context, attrs map[string]string) error {
 // Address returns the frontend gRPC host:port of the server.
 func (s *Server) Address() string { return s.address }
 
-// Namespace returns the namespace Start waited for ("default" unless
-// Options.Namespace was set).
-func (s *Server) Namespace() string { return s.namespace }
-
 // UIURL returns the Web UI URL, or "" when the server is headless.
 func (s *Server) UIURL() string { return s.uiURL }
 
