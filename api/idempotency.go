@@ -50,14 +50,14 @@ func (c idemCall) SideEffects() {
 	}
 }
 
-// deterministicCodes are outcomes that replay like successes; any other error
-// frees the key so that the client may retry.
-var deterministicCodes = map[errs.Kind]connect.Code{
-	errs.KindInvalidArgument:    connect.CodeInvalidArgument,
-	errs.KindNotFound:           connect.CodeNotFound,
-	errs.KindAlreadyExists:      connect.CodeAlreadyExists,
-	errs.KindFailedPrecondition: connect.CodeFailedPrecondition,
-	errs.KindPermissionDenied:   connect.CodePermissionDenied,
+// deterministic are the outcomes that replay like successes; any other
+// error frees the key so that the client may retry.
+var deterministic = map[errs.Kind]bool{
+	errs.KindInvalidArgument:    true,
+	errs.KindNotFound:           true,
+	errs.KindAlreadyExists:      true,
+	errs.KindFailedPrecondition: true,
+	errs.KindPermissionDenied:   true,
 }
 
 // idempotent runs fn at most once per (account, Idempotency-Key), as API.md
@@ -132,7 +132,8 @@ func idempotent[Res any, PRes interface {
 	res, ferr := fn(ctx, call)
 	done := context.WithoutCancel(ctx)
 	if ferr != nil {
-		if code, ok := deterministicCodes[errs.KindOf(ferr)]; ok {
+		if kind := errs.KindOf(ferr); deterministic[kind] {
+			code := codeOf[kind]
 			var de *errs.Error
 			errors.As(ferr, &de)
 			body, _ := json.Marshal(storedError{Message: de.Message, Field: de.Field})

@@ -17,6 +17,7 @@ import (
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
 	entpayment "github.com/payments-platform/payments/ent/payment"
+	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/ids"
 	"github.com/payments-platform/payments/internal/money"
@@ -219,26 +220,24 @@ func temporalError(err error) error {
 
 // visible reports whether the caller may see the payment; others get
 // not_found, never a hint that it exists.
-func visible(p principalView, pay *ent.Payment) bool {
+func visible(p auth.Principal, pay *ent.Payment) bool {
 	return p.Role == roleAdmin || pay.MerchantID == p.AccountID || (pay.CustomerID != "" && pay.CustomerID == p.AccountID)
 }
 
-type principalView struct{ AccountID, Role string }
-
-func (h *paymentService) load(ctx context.Context, id string) (*ent.Payment, principalView, error) {
+// load returns a payment the caller may see, and the caller.
+func (h *paymentService) load(ctx context.Context, id string) (*ent.Payment, auth.Principal, error) {
 	p, err := mustPrincipal(ctx)
 	if err != nil {
-		return nil, principalView{}, err
+		return nil, p, err
 	}
-	pv := principalView{p.AccountID, p.Role}
 	pay, err := h.s.d.Store.PaymentByID(ctx, id)
 	if err != nil {
-		return nil, pv, err
+		return nil, p, err
 	}
-	if !visible(pv, pay) {
-		return nil, pv, errs.NotFound("payment")
+	if !visible(p, pay) {
+		return nil, p, errs.NotFound("payment")
 	}
-	return pay, pv, nil
+	return pay, p, nil
 }
 
 func (h *paymentService) GetPayment(ctx context.Context, req *connect.Request[paymentsv1.GetPaymentRequest]) (*connect.Response[paymentsv1.GetPaymentResponse], error) {
@@ -295,14 +294,14 @@ func (h *paymentService) ListPayments(ctx context.Context, req *connect.Request[
 }
 
 func (h *paymentService) CapturePayment(ctx context.Context, req *connect.Request[paymentsv1.CapturePaymentRequest]) (*connect.Response[paymentsv1.CapturePaymentResponse], error) {
-	pay, pv, err := h.load(ctx, req.Msg.Id)
+	pay, p, err := h.load(ctx, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
-	if pv.Role != roleAdmin && pay.MerchantID != pv.AccountID {
+	if p.Role != roleAdmin && pay.MerchantID != p.AccountID {
 		return nil, errs.PermissionDenied("only the payment's merchant can capture it")
 	}
-	return idempotent(ctx, h.s, paymentsv1connect.PaymentServiceCapturePaymentProcedure, pv.AccountID, req.Header(), req.Msg,
+	return idempotent(ctx, h.s, paymentsv1connect.PaymentServiceCapturePaymentProcedure, p.AccountID, req.Header(), req.Msg,
 		func(ctx context.Context, call idemCall) (*paymentsv1.CapturePaymentResponse, error) {
 			call.SideEffects()
 			rec, err := h.s.updatePayment(ctx, pay, payment.UpdateCapture, payment.CaptureRequest{Amount: req.Msg.GetAmount()})
@@ -317,15 +316,15 @@ func (h *paymentService) CancelPayment(ctx context.Context, req *connect.Request
 	if err := checkFreeText("reason", req.Msg.Reason, nil); err != nil {
 		return nil, err
 	}
-	pay, pv, err := h.load(ctx, req.Msg.Id)
+	pay, p, err := h.load(ctx, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
-	if pv.Role == roleCustomer && pay.Status == entpayment.StatusRequiresCapture {
+	if p.Role == roleCustomer && pay.Status == entpayment.StatusRequiresCapture {
 		// Once authorized, the order is the merchant's to fulfil or void.
 		return nil, errs.PermissionDenied("only the merchant can cancel an authorized payment")
 	}
-	return idempotent(ctx, h.s, paymentsv1connect.PaymentServiceCancelPaymentProcedure, pv.AccountID, req.Header(), req.Msg,
+	return idempotent(ctx, h.s, paymentsv1connect.PaymentServiceCancelPaymentProcedure, p.AccountID, req.Header(), req.Msg,
 		func(ctx context.Context, call idemCall) (*paymentsv1.CancelPaymentResponse, error) {
 			call.SideEffects()
 			rec, err := h.s.updatePayment(ctx, pay, payment.UpdateCancel, payment.CancelRequest{Reason: req.Msg.Reason})

@@ -7,6 +7,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/payments-platform/payments/activities"
 )
 
 // StoreWrite is for quick database writes: short attempts, retried with
@@ -35,7 +37,7 @@ func LocalStoreWrite(ctx workflow.Context) workflow.Context {
 			InitialInterval:        200 * time.Millisecond,
 			BackoffCoefficient:     2,
 			MaximumInterval:        time.Minute,
-			NonRetryableErrorTypes: []string{"StoreInvalid"},
+			NonRetryableErrorTypes: []string{activities.ErrTypeStoreInvalid},
 		},
 	})
 }
@@ -53,17 +55,13 @@ func GatewayCall(ctx workflow.Context) workflow.Context {
 			InitialInterval:        500 * time.Millisecond,
 			BackoffCoefficient:     2,
 			MaximumInterval:        10 * time.Minute,
-			NonRetryableErrorTypes: []string{NonRetryableGatewayError},
+			NonRetryableErrorTypes: []string{activities.ErrTypeGatewayInvalid},
 		},
 	})
 }
 
 // GatewayRetryWindow bounds the retries of one gateway call.
 const GatewayRetryWindow = 23 * time.Hour
-
-// NonRetryableGatewayError is the application error type of invalid gateway
-// requests; it equals activities.ErrTypeGatewayInvalid.
-const NonRetryableGatewayError = "GatewayInvalid"
 
 // GatewayFastPath is one quick try of a gateway call as a local activity,
 // inside the workflow task: most calls answer in milliseconds, and this saves
