@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -282,24 +281,11 @@ func startOnce(ctx context.Context, o Options) (*Server, error) {
 	return s, nil
 }
 
-// launch starts the child and the goroutine that reaps it.
-//
-// On Linux the child gets Pdeathsig=SIGKILL, which the kernel delivers when
-// the *thread* that forked it exits, not the process. The Go runtime may
-// retire idle threads, so the child is started from a goroutine locked to
-// its OS thread, and that goroutine (and thus the thread) stays in cmd.Wait
-// for the child's whole life.
+// launch starts the child, tied to this process (tools.Launch), and reaps
+// it when it exits.
 func (s *Server) launch() error {
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := s.cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		s.waitErr = s.cmd.Wait()
+	return tools.Launch(s.cmd, func(err error) {
+		s.waitErr = err
 		s.mu.Lock()
 		expected := s.stopping
 		s.mu.Unlock()
@@ -309,8 +295,7 @@ func (s *Server) launch() error {
 			s.log.Debug("temporal dev server exited", "error", s.waitErr)
 		}
 		close(s.done)
-	}()
-	return <-started
+	})
 }
 
 // waitReady polls the frontend until it is healthy and the namespace and

@@ -1,4 +1,4 @@
-//go:build unix && !linux
+//go:build unix
 
 package devserver
 
@@ -7,9 +7,9 @@ import (
 	"syscall"
 )
 
-// sysProcAttr puts the child in its own process group. Pdeathsig is
-// Linux-only; elsewhere the child is stopped by Stop (and by the signal
-// handling of paymentsd).
+// sysProcAttr puts the child in its own process group, so that signals reach
+// everything it spawns and a Ctrl-C in the terminal is not delivered to it
+// directly. (tools.Launch also ties it to this process on Linux.)
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -133,4 +134,26 @@ func KindOf(err error) ErrorKind {
 		return ge.Kind
 	}
 	return Transient
+}
+
+// LooksLikeID reports whether s has the shape of a provider object id (a
+// lower-case prefix, an underscore, then letters, digits and underscores),
+// so that it is safe to repeat in a message: a card number never has it.
+func LooksLikeID(s string) bool {
+	prefix, rest, ok := strings.Cut(s, "_")
+	if !ok || prefix == "" || rest == "" || len(s) > 255 {
+		return false
+	}
+	for i := range len(prefix) {
+		if prefix[i] < 'a' || prefix[i] > 'z' {
+			return false
+		}
+	}
+	for i := range len(rest) {
+		c := rest[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -253,7 +253,7 @@ func (s *Sandbox) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 
 	m, ok := testMethods[r.PaymentMethod]
 	if !ok {
-		if !looksLikeID(r.PaymentMethod) {
+		if !gateway.LooksLikeID(r.PaymentMethod) {
 			// Never echo what may be card data into errors and logs.
 			return gateway.Result{}, invalid(400, "resource_missing",
 				"No such PaymentMethod: want a test payment method id such as pm_card_visa, or mm:<provider>:<msisdn>")
@@ -350,28 +350,6 @@ func (s *Sandbox) mobileMoney(ref, spec string, r gateway.CreateRequest) (gatewa
 	}
 	s.rememberFirst(res)
 	return res, nil
-}
-
-// looksLikeID reports whether s has the shape of a Stripe object id (a
-// lower-case prefix, an underscore, letters and digits), so that it is safe
-// to repeat in a message; a card number never has it.
-func looksLikeID(s string) bool {
-	prefix, rest, ok := strings.Cut(s, "_")
-	if !ok || prefix == "" || rest == "" || len(s) > 255 {
-		return false
-	}
-	for i := range len(prefix) {
-		if prefix[i] < 'a' || prefix[i] > 'z' {
-			return false
-		}
-	}
-	for i := range len(rest) {
-		c := rest[i]
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // validMSISDN reports whether n is 8 to 15 digits not starting with 0.

@@ -118,7 +118,7 @@ func (g *Gateway) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 		return gateway.Result{}, &gateway.Error{Kind: gateway.Invalid, Code: "payment_method_unsupported",
 			Message: "stripe: mobile money (mm:...) is not available through Stripe; use the sandbox gateway"}
 	}
-	if !looksLikeID(r.PaymentMethod) {
+	if !gateway.LooksLikeID(r.PaymentMethod) {
 		// Not sent: Stripe's "No such PaymentMethod" would repeat what may
 		// be card data into errors and logs.
 		return gateway.Result{}, &gateway.Error{Kind: gateway.Invalid, Code: "resource_missing",
@@ -251,33 +251,11 @@ func checkKey(key string) error {
 // checkReference refuses a reference that is not an object id before it is
 // put into a URL path.
 func checkReference(ref string) error {
-	if !looksLikeID(ref) {
+	if !gateway.LooksLikeID(ref) {
 		return &gateway.Error{Kind: gateway.Invalid, Code: "resource_missing",
 			Message: fmt.Sprintf("stripe: invalid PaymentIntent id %q", ref)}
 	}
 	return nil
-}
-
-// looksLikeID reports whether s has the shape of a Stripe object id (a
-// lower-case prefix, an underscore, letters, digits and underscores); a card
-// number never has it.
-func looksLikeID(s string) bool {
-	prefix, rest, ok := strings.Cut(s, "_")
-	if !ok || prefix == "" || rest == "" || len(s) > 255 {
-		return false
-	}
-	for i := range len(prefix) {
-		if prefix[i] < 'a' || prefix[i] > 'z' {
-			return false
-		}
-	}
-	for i := range len(rest) {
-		c := rest[i]
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // cancellationReason maps a cancel reason onto Stripe's enumeration.

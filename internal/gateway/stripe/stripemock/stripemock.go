@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -100,7 +99,6 @@ func Start(ctx context.Context, binary string) (*Server, error) {
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.WaitDelay = waitDelay
-	cmd.SysProcAttr = sysProcAttr()
 	s := &Server{cmd: cmd, out: out, done: make(chan struct{})}
 	if err := s.launch(); err != nil {
 		return nil, fmt.Errorf("stripemock: start %s: %w", binary, err)
@@ -122,24 +120,10 @@ func Start(ctx context.Context, binary string) (*Server, error) {
 	return s, nil
 }
 
-// launch starts the child and the goroutine that reaps it. On Linux the
-// child gets Pdeathsig=SIGKILL, which the kernel sends when the *thread*
-// that forked it exits, so the child is forked from a goroutine locked to
-// its thread, which stays in Wait for the child's whole life.
+// launch starts the child, tied to this process (tools.Launch), and reaps
+// it when it exits.
 func (s *Server) launch() error {
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := s.cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = s.cmd.Wait()
-		close(s.done)
-	}()
-	return <-started
+	return tools.Launch(s.cmd, func(error) { close(s.done) })
 }
 
 // waitReady polls an API route until it answers 200.
