@@ -98,91 +98,70 @@ func (s *Store) SavePayment(ctx context.Context, rec PaymentRecord, journal *Jou
 	return saved, nil
 }
 
+// setMutable sets every field a payment's workflow may change, for the
+// insert and the versioned update alike; on an update, unset optional times
+// are cleared.
+func setMutable(m *ent.PaymentMutation, rec PaymentRecord, update bool) {
+	m.SetCustomerID(rec.CustomerID)
+	m.SetAmount(rec.Amount)
+	m.SetAmountCapturable(rec.AmountCapturable)
+	m.SetAmountReceived(rec.AmountReceived)
+	m.SetAmountRefunded(rec.AmountRefunded)
+	m.SetAmountDisputed(rec.AmountDisputed)
+	m.SetStatus(rec.Status)
+	m.SetCaptureMethod(rec.CaptureMethod)
+	m.SetPaymentMethod(rec.PaymentMethod)
+	m.SetMethodType(rec.MethodType)
+	m.SetMethodBrand(rec.MethodBrand)
+	m.SetMethodLast4(rec.MethodLast4)
+	m.SetMethodExpMonth(rec.MethodExpMonth)
+	m.SetMethodExpYear(rec.MethodExpYear)
+	m.SetMethodProvider(rec.MethodProvider)
+	m.SetFailureCode(rec.FailureCode)
+	m.SetFailureMessage(rec.FailureMessage)
+	m.SetNextActionType(rec.NextActionType)
+	m.SetNextActionURL(rec.NextActionURL)
+	m.SetDescription(rec.Description)
+	m.SetMetadata(rec.Metadata)
+	m.SetGateway(rec.Gateway)
+	m.SetGatewayReference(rec.GatewayReference)
+	m.SetWorkflowID(rec.WorkflowID)
+	m.SetVersion(rec.Version)
+	m.SetUpdatedAt(rec.UpdatedAt)
+	switch {
+	case rec.NextActionExpiresAt != nil:
+		m.SetNextActionExpiresAt(*rec.NextActionExpiresAt)
+	case update:
+		m.ClearNextActionExpiresAt()
+	}
+	switch {
+	case rec.AuthorizationExpiresAt != nil:
+		m.SetAuthorizationExpiresAt(*rec.AuthorizationExpiresAt)
+	case update:
+		m.ClearAuthorizationExpiresAt()
+	}
+}
+
 // savePayment is the payment half of SavePayment, in its transaction.
 func savePayment(ctx context.Context, tx *ent.Tx, rec PaymentRecord) (*ent.Payment, error) {
 	// Insert, or leave the existing row as it is; either way the row is now
 	// ours until commit (an exclusive lock on MySQL; SQLite's transaction
 	// holds the database's write lock from its start).
-	err := tx.Payment.Create().
+	create := tx.Payment.Create().
 		SetID(rec.ID).
 		SetMerchantID(rec.MerchantID).
-		SetCustomerID(rec.CustomerID).
-		SetAmount(rec.Amount).
-		SetAmountCapturable(rec.AmountCapturable).
-		SetAmountReceived(rec.AmountReceived).
-		SetAmountRefunded(rec.AmountRefunded).
-		SetAmountDisputed(rec.AmountDisputed).
 		SetCurrency(rec.Currency).
-		SetStatus(rec.Status).
-		SetCaptureMethod(rec.CaptureMethod).
-		SetPaymentMethod(rec.PaymentMethod).
-		SetMethodType(rec.MethodType).
-		SetMethodBrand(rec.MethodBrand).
-		SetMethodLast4(rec.MethodLast4).
-		SetMethodExpMonth(rec.MethodExpMonth).
-		SetMethodExpYear(rec.MethodExpYear).
-		SetMethodProvider(rec.MethodProvider).
-		SetFailureCode(rec.FailureCode).
-		SetFailureMessage(rec.FailureMessage).
-		SetNextActionType(rec.NextActionType).
-		SetNextActionURL(rec.NextActionURL).
-		SetNillableNextActionExpiresAt(rec.NextActionExpiresAt).
-		SetDescription(rec.Description).
-		SetMetadata(rec.Metadata).
-		SetGateway(rec.Gateway).
-		SetGatewayReference(rec.GatewayReference).
-		SetWorkflowID(rec.WorkflowID).
-		SetNillableAuthorizationExpiresAt(rec.AuthorizationExpiresAt).
-		SetVersion(rec.Version).
-		SetCreatedAt(rec.CreatedAt).
-		SetUpdatedAt(rec.UpdatedAt).
-		OnConflictColumns(payment.FieldID).
-		Ignore().
-		Exec(ctx)
+		SetCreatedAt(rec.CreatedAt)
+	setMutable(create.Mutation(), rec, false)
+	err := create.OnConflictColumns(payment.FieldID).Ignore().Exec(ctx)
 	if err != nil {
 		return nil, err
 	}
 
 	// Replace an older version. Right after our own insert the versions are
 	// equal and nothing happens.
-	up := tx.Payment.Update().
-		Where(payment.ID(rec.ID), payment.VersionLT(rec.Version)).
-		SetCustomerID(rec.CustomerID).
-		SetAmount(rec.Amount).
-		SetAmountCapturable(rec.AmountCapturable).
-		SetAmountReceived(rec.AmountReceived).
-		SetAmountRefunded(rec.AmountRefunded).
-		SetAmountDisputed(rec.AmountDisputed).
-		SetStatus(rec.Status).
-		SetCaptureMethod(rec.CaptureMethod).
-		SetPaymentMethod(rec.PaymentMethod).
-		SetMethodType(rec.MethodType).
-		SetMethodBrand(rec.MethodBrand).
-		SetMethodLast4(rec.MethodLast4).
-		SetMethodExpMonth(rec.MethodExpMonth).
-		SetMethodExpYear(rec.MethodExpYear).
-		SetMethodProvider(rec.MethodProvider).
-		SetFailureCode(rec.FailureCode).
-		SetFailureMessage(rec.FailureMessage).
-		SetNextActionType(rec.NextActionType).
-		SetNextActionURL(rec.NextActionURL).
-		SetDescription(rec.Description).
-		SetMetadata(rec.Metadata).
-		SetGateway(rec.Gateway).
-		SetGatewayReference(rec.GatewayReference).
-		SetWorkflowID(rec.WorkflowID).
-		SetVersion(rec.Version).
-		SetUpdatedAt(rec.UpdatedAt)
-	if rec.NextActionExpiresAt == nil {
-		up.ClearNextActionExpiresAt()
-	} else {
-		up.SetNextActionExpiresAt(*rec.NextActionExpiresAt)
-	}
-	if rec.AuthorizationExpiresAt == nil {
-		up.ClearAuthorizationExpiresAt()
-	} else {
-		up.SetAuthorizationExpiresAt(*rec.AuthorizationExpiresAt)
-	}
+	up := tx.Payment.Update().Where(payment.ID(rec.ID), payment.VersionLT(rec.Version))
+	setMutable(up.Mutation(), rec, true)
 	if _, err := up.Save(ctx); err != nil {
 		return nil, err
 	}
