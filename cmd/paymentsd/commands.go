@@ -109,16 +109,11 @@ func runDev(ctx context.Context, args []string, e env) error {
 		}
 	}
 
-	tc, err := dialTemporal(ctx, cfg, log)
+	tc, stop, err := runTemporalWorker(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
-	defer tc.Close()
-	w, err := startWorker(ctx, tc, cfg, st, log)
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
+	defer stop()
 
 	ln, err := listen(cfg.HTTPAddr)
 	if err != nil {
@@ -194,18 +189,13 @@ func runWorker(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer st.Close()
-	tc, err := dialTemporal(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	w, err := startWorker(ctx, tc, cfg, st, log)
+	_, stop, err := runTemporalWorker(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
 	log.Info("worker running", "task_queue", cfg.TemporalTaskQueue, "namespace", cfg.TemporalNamespace)
 	<-ctx.Done()
-	w.Stop()
+	stop()
 	return nil
 }
 

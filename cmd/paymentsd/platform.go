@@ -101,6 +101,21 @@ func newSandbox(cfg config.Config, log *slog.Logger) *sandbox.Sandbox {
 	return sandbox.New(sandbox.Options{PublicURL: cfg.PublicURL, WebhookSecret: cfg.StripeWebhookSecret, Logger: log})
 }
 
+// runTemporalWorker dials Temporal and starts the worker; stop stops the
+// worker, then closes the client.
+func runTemporalWorker(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) (client.Client, func(), error) {
+	tc, err := dialTemporal(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := startWorker(ctx, tc, cfg, st, log)
+	if err != nil {
+		tc.Close()
+		return nil, nil, err
+	}
+	return tc, func() { w.Stop(); tc.Close() }, nil
+}
+
 // startWorker runs the platform's worker with the configured gateway.
 func startWorker(ctx context.Context, c client.Client, cfg config.Config, st *store.Store, log *slog.Logger) (worker.Worker, error) {
 	return platform.StartWorker(ctx, c, platform.WorkerOptions{
