@@ -36,6 +36,7 @@ type Error struct {
 	Err error
 }
 
+// Error returns the message, with the cause for logs.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return e.Message + ": " + e.Err.Error()

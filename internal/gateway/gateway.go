@@ -120,6 +120,7 @@ type Error struct {
 	Err        error
 }
 
+// Error describes the failure for logs.
 func (e *Error) Error() string {
 	return fmt.Sprintf("gateway: %s (code %q, http %d)", e.Message, e.Code, e.StatusCode)
 }
