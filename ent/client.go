@@ -22,7 +22,9 @@ import (
 	"github.com/payments-platform/payments/ent/ledgerentry"
 	"github.com/payments-platform/payments/ent/loginthrottle"
 	"github.com/payments-platform/payments/ent/payment"
+	"github.com/payments-platform/payments/ent/reconciliationcase"
 	"github.com/payments-platform/payments/ent/refreshtoken"
+	"github.com/payments-platform/payments/ent/sandboxobject"
 
 	stdsql "database/sql"
 )
@@ -46,8 +48,12 @@ type Client struct {
 	LoginThrottle *LoginThrottleClient
 	// Payment is the client for interacting with the Payment builders.
 	Payment *PaymentClient
+	// ReconciliationCase is the client for interacting with the ReconciliationCase builders.
+	ReconciliationCase *ReconciliationCaseClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
+	// SandboxObject is the client for interacting with the SandboxObject builders.
+	SandboxObject *SandboxObjectClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -66,7 +72,9 @@ func (c *Client) init() {
 	c.LedgerEntry = NewLedgerEntryClient(c.config)
 	c.LoginThrottle = NewLoginThrottleClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
+	c.ReconciliationCase = NewReconciliationCaseClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
+	c.SandboxObject = NewSandboxObjectClient(c.config)
 }
 
 type (
@@ -157,16 +165,18 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		APIKey:         NewAPIKeyClient(cfg),
-		Account:        NewAccountClient(cfg),
-		GatewayEvent:   NewGatewayEventClient(cfg),
-		IdempotencyKey: NewIdempotencyKeyClient(cfg),
-		LedgerEntry:    NewLedgerEntryClient(cfg),
-		LoginThrottle:  NewLoginThrottleClient(cfg),
-		Payment:        NewPaymentClient(cfg),
-		RefreshToken:   NewRefreshTokenClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		APIKey:             NewAPIKeyClient(cfg),
+		Account:            NewAccountClient(cfg),
+		GatewayEvent:       NewGatewayEventClient(cfg),
+		IdempotencyKey:     NewIdempotencyKeyClient(cfg),
+		LedgerEntry:        NewLedgerEntryClient(cfg),
+		LoginThrottle:      NewLoginThrottleClient(cfg),
+		Payment:            NewPaymentClient(cfg),
+		ReconciliationCase: NewReconciliationCaseClient(cfg),
+		RefreshToken:       NewRefreshTokenClient(cfg),
+		SandboxObject:      NewSandboxObjectClient(cfg),
 	}, nil
 }
 
@@ -184,16 +194,18 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		APIKey:         NewAPIKeyClient(cfg),
-		Account:        NewAccountClient(cfg),
-		GatewayEvent:   NewGatewayEventClient(cfg),
-		IdempotencyKey: NewIdempotencyKeyClient(cfg),
-		LedgerEntry:    NewLedgerEntryClient(cfg),
-		LoginThrottle:  NewLoginThrottleClient(cfg),
-		Payment:        NewPaymentClient(cfg),
-		RefreshToken:   NewRefreshTokenClient(cfg),
+		ctx:                ctx,
+		config:             cfg,
+		APIKey:             NewAPIKeyClient(cfg),
+		Account:            NewAccountClient(cfg),
+		GatewayEvent:       NewGatewayEventClient(cfg),
+		IdempotencyKey:     NewIdempotencyKeyClient(cfg),
+		LedgerEntry:        NewLedgerEntryClient(cfg),
+		LoginThrottle:      NewLoginThrottleClient(cfg),
+		Payment:            NewPaymentClient(cfg),
+		ReconciliationCase: NewReconciliationCaseClient(cfg),
+		RefreshToken:       NewRefreshTokenClient(cfg),
+		SandboxObject:      NewSandboxObjectClient(cfg),
 	}, nil
 }
 
@@ -224,7 +236,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.Account, c.GatewayEvent, c.IdempotencyKey, c.LedgerEntry,
-		c.LoginThrottle, c.Payment, c.RefreshToken,
+		c.LoginThrottle, c.Payment, c.ReconciliationCase, c.RefreshToken,
+		c.SandboxObject,
 	} {
 		n.Use(hooks...)
 	}
@@ -235,7 +248,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.Account, c.GatewayEvent, c.IdempotencyKey, c.LedgerEntry,
-		c.LoginThrottle, c.Payment, c.RefreshToken,
+		c.LoginThrottle, c.Payment, c.ReconciliationCase, c.RefreshToken,
+		c.SandboxObject,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -258,8 +272,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.LoginThrottle.mutate(ctx, m)
 	case *PaymentMutation:
 		return c.Payment.mutate(ctx, m)
+	case *ReconciliationCaseMutation:
+		return c.ReconciliationCase.mutate(ctx, m)
 	case *RefreshTokenMutation:
 		return c.RefreshToken.mutate(ctx, m)
+	case *SandboxObjectMutation:
+		return c.SandboxObject.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -1245,6 +1263,139 @@ func (c *PaymentClient) mutate(ctx context.Context, m *PaymentMutation) (Value, 
 	}
 }
 
+// ReconciliationCaseClient is a client for the ReconciliationCase schema.
+type ReconciliationCaseClient struct {
+	config
+}
+
+// NewReconciliationCaseClient returns a client for the ReconciliationCase from the given config.
+func NewReconciliationCaseClient(c config) *ReconciliationCaseClient {
+	return &ReconciliationCaseClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `reconciliationcase.Hooks(f(g(h())))`.
+func (c *ReconciliationCaseClient) Use(hooks ...Hook) {
+	c.hooks.ReconciliationCase = append(c.hooks.ReconciliationCase, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `reconciliationcase.Intercept(f(g(h())))`.
+func (c *ReconciliationCaseClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ReconciliationCase = append(c.inters.ReconciliationCase, interceptors...)
+}
+
+// Create returns a builder for creating a ReconciliationCase entity.
+func (c *ReconciliationCaseClient) Create() *ReconciliationCaseCreate {
+	mutation := newReconciliationCaseMutation(c.config, OpCreate)
+	return &ReconciliationCaseCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ReconciliationCase entities.
+func (c *ReconciliationCaseClient) CreateBulk(builders ...*ReconciliationCaseCreate) *ReconciliationCaseCreateBulk {
+	return &ReconciliationCaseCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReconciliationCaseClient) MapCreateBulk(slice any, setFunc func(*ReconciliationCaseCreate, int)) *ReconciliationCaseCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReconciliationCaseCreateBulk{err: fmt.Errorf("calling to ReconciliationCaseClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReconciliationCaseCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReconciliationCaseCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ReconciliationCase.
+func (c *ReconciliationCaseClient) Update() *ReconciliationCaseUpdate {
+	mutation := newReconciliationCaseMutation(c.config, OpUpdate)
+	return &ReconciliationCaseUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReconciliationCaseClient) UpdateOne(_m *ReconciliationCase) *ReconciliationCaseUpdateOne {
+	mutation := newReconciliationCaseMutation(c.config, OpUpdateOne, withReconciliationCase(_m))
+	return &ReconciliationCaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReconciliationCaseClient) UpdateOneID(id string) *ReconciliationCaseUpdateOne {
+	mutation := newReconciliationCaseMutation(c.config, OpUpdateOne, withReconciliationCaseID(id))
+	return &ReconciliationCaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ReconciliationCase.
+func (c *ReconciliationCaseClient) Delete() *ReconciliationCaseDelete {
+	mutation := newReconciliationCaseMutation(c.config, OpDelete)
+	return &ReconciliationCaseDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReconciliationCaseClient) DeleteOne(_m *ReconciliationCase) *ReconciliationCaseDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReconciliationCaseClient) DeleteOneID(id string) *ReconciliationCaseDeleteOne {
+	builder := c.Delete().Where(reconciliationcase.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReconciliationCaseDeleteOne{builder}
+}
+
+// Query returns a query builder for ReconciliationCase.
+func (c *ReconciliationCaseClient) Query() *ReconciliationCaseQuery {
+	return &ReconciliationCaseQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReconciliationCase},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ReconciliationCase entity by its id.
+func (c *ReconciliationCaseClient) Get(ctx context.Context, id string) (*ReconciliationCase, error) {
+	return c.Query().Where(reconciliationcase.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReconciliationCaseClient) GetX(ctx context.Context, id string) *ReconciliationCase {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ReconciliationCaseClient) Hooks() []Hook {
+	return c.hooks.ReconciliationCase
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReconciliationCaseClient) Interceptors() []Interceptor {
+	return c.inters.ReconciliationCase
+}
+
+func (c *ReconciliationCaseClient) mutate(ctx context.Context, m *ReconciliationCaseMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReconciliationCaseCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReconciliationCaseUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReconciliationCaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReconciliationCaseDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ReconciliationCase mutation op: %q", m.Op())
+	}
+}
+
 // RefreshTokenClient is a client for the RefreshToken schema.
 type RefreshTokenClient struct {
 	config
@@ -1394,15 +1545,148 @@ func (c *RefreshTokenClient) mutate(ctx context.Context, m *RefreshTokenMutation
 	}
 }
 
+// SandboxObjectClient is a client for the SandboxObject schema.
+type SandboxObjectClient struct {
+	config
+}
+
+// NewSandboxObjectClient returns a client for the SandboxObject from the given config.
+func NewSandboxObjectClient(c config) *SandboxObjectClient {
+	return &SandboxObjectClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `sandboxobject.Hooks(f(g(h())))`.
+func (c *SandboxObjectClient) Use(hooks ...Hook) {
+	c.hooks.SandboxObject = append(c.hooks.SandboxObject, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `sandboxobject.Intercept(f(g(h())))`.
+func (c *SandboxObjectClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SandboxObject = append(c.inters.SandboxObject, interceptors...)
+}
+
+// Create returns a builder for creating a SandboxObject entity.
+func (c *SandboxObjectClient) Create() *SandboxObjectCreate {
+	mutation := newSandboxObjectMutation(c.config, OpCreate)
+	return &SandboxObjectCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SandboxObject entities.
+func (c *SandboxObjectClient) CreateBulk(builders ...*SandboxObjectCreate) *SandboxObjectCreateBulk {
+	return &SandboxObjectCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SandboxObjectClient) MapCreateBulk(slice any, setFunc func(*SandboxObjectCreate, int)) *SandboxObjectCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SandboxObjectCreateBulk{err: fmt.Errorf("calling to SandboxObjectClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SandboxObjectCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SandboxObjectCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SandboxObject.
+func (c *SandboxObjectClient) Update() *SandboxObjectUpdate {
+	mutation := newSandboxObjectMutation(c.config, OpUpdate)
+	return &SandboxObjectUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SandboxObjectClient) UpdateOne(_m *SandboxObject) *SandboxObjectUpdateOne {
+	mutation := newSandboxObjectMutation(c.config, OpUpdateOne, withSandboxObject(_m))
+	return &SandboxObjectUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SandboxObjectClient) UpdateOneID(id string) *SandboxObjectUpdateOne {
+	mutation := newSandboxObjectMutation(c.config, OpUpdateOne, withSandboxObjectID(id))
+	return &SandboxObjectUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SandboxObject.
+func (c *SandboxObjectClient) Delete() *SandboxObjectDelete {
+	mutation := newSandboxObjectMutation(c.config, OpDelete)
+	return &SandboxObjectDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SandboxObjectClient) DeleteOne(_m *SandboxObject) *SandboxObjectDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SandboxObjectClient) DeleteOneID(id string) *SandboxObjectDeleteOne {
+	builder := c.Delete().Where(sandboxobject.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SandboxObjectDeleteOne{builder}
+}
+
+// Query returns a query builder for SandboxObject.
+func (c *SandboxObjectClient) Query() *SandboxObjectQuery {
+	return &SandboxObjectQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSandboxObject},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SandboxObject entity by its id.
+func (c *SandboxObjectClient) Get(ctx context.Context, id string) (*SandboxObject, error) {
+	return c.Query().Where(sandboxobject.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SandboxObjectClient) GetX(ctx context.Context, id string) *SandboxObject {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SandboxObjectClient) Hooks() []Hook {
+	return c.hooks.SandboxObject
+}
+
+// Interceptors returns the client interceptors.
+func (c *SandboxObjectClient) Interceptors() []Interceptor {
+	return c.inters.SandboxObject
+}
+
+func (c *SandboxObjectClient) mutate(ctx context.Context, m *SandboxObjectMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SandboxObjectCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SandboxObjectUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SandboxObjectUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SandboxObjectDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SandboxObject mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
 		APIKey, Account, GatewayEvent, IdempotencyKey, LedgerEntry, LoginThrottle,
-		Payment, RefreshToken []ent.Hook
+		Payment, ReconciliationCase, RefreshToken, SandboxObject []ent.Hook
 	}
 	inters struct {
 		APIKey, Account, GatewayEvent, IdempotencyKey, LedgerEntry, LoginThrottle,
-		Payment, RefreshToken []ent.Interceptor
+		Payment, ReconciliationCase, RefreshToken, SandboxObject []ent.Interceptor
 	}
 )
 

@@ -19,7 +19,9 @@ import (
 	"github.com/payments-platform/payments/ent/ledgerentry"
 	"github.com/payments-platform/payments/ent/loginthrottle"
 	"github.com/payments-platform/payments/ent/payment"
+	"github.com/payments-platform/payments/ent/reconciliationcase"
 	"github.com/payments-platform/payments/ent/refreshtoken"
+	"github.com/payments-platform/payments/ent/sandboxobject"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -80,14 +82,16 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			apikey.Table:         apikey.ValidColumn,
-			account.Table:        account.ValidColumn,
-			gatewayevent.Table:   gatewayevent.ValidColumn,
-			idempotencykey.Table: idempotencykey.ValidColumn,
-			ledgerentry.Table:    ledgerentry.ValidColumn,
-			loginthrottle.Table:  loginthrottle.ValidColumn,
-			payment.Table:        payment.ValidColumn,
-			refreshtoken.Table:   refreshtoken.ValidColumn,
+			apikey.Table:             apikey.ValidColumn,
+			account.Table:            account.ValidColumn,
+			gatewayevent.Table:       gatewayevent.ValidColumn,
+			idempotencykey.Table:     idempotencykey.ValidColumn,
+			ledgerentry.Table:        ledgerentry.ValidColumn,
+			loginthrottle.Table:      loginthrottle.ValidColumn,
+			payment.Table:            payment.ValidColumn,
+			reconciliationcase.Table: reconciliationcase.ValidColumn,
+			refreshtoken.Table:       refreshtoken.ValidColumn,
+			sandboxobject.Table:      sandboxobject.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -19,7 +19,9 @@ import (
 	"github.com/payments-platform/payments/ent/loginthrottle"
 	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/predicate"
+	"github.com/payments-platform/payments/ent/reconciliationcase"
 	"github.com/payments-platform/payments/ent/refreshtoken"
+	"github.com/payments-platform/payments/ent/sandboxobject"
 )
 
 const (
@@ -31,14 +33,16 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAPIKey         = "APIKey"
-	TypeAccount        = "Account"
-	TypeGatewayEvent   = "GatewayEvent"
-	TypeIdempotencyKey = "IdempotencyKey"
-	TypeLedgerEntry    = "LedgerEntry"
-	TypeLoginThrottle  = "LoginThrottle"
-	TypePayment        = "Payment"
-	TypeRefreshToken   = "RefreshToken"
+	TypeAPIKey             = "APIKey"
+	TypeAccount            = "Account"
+	TypeGatewayEvent       = "GatewayEvent"
+	TypeIdempotencyKey     = "IdempotencyKey"
+	TypeLedgerEntry        = "LedgerEntry"
+	TypeLoginThrottle      = "LoginThrottle"
+	TypePayment            = "Payment"
+	TypeReconciliationCase = "ReconciliationCase"
+	TypeRefreshToken       = "RefreshToken"
+	TypeSandboxObject      = "SandboxObject"
 )
 
 // APIKeyMutation represents an operation that mutates the APIKey nodes in the graph.
@@ -4414,6 +4418,8 @@ type PaymentMutation struct {
 	gateway_reference        *string
 	workflow_id              *string
 	authorization_expires_at *time.Time
+	needs_attention          *bool
+	attention_reason         *string
 	version                  *int64
 	addversion               *int64
 	created_at               *time.Time
@@ -5702,6 +5708,78 @@ func (m *PaymentMutation) ResetAuthorizationExpiresAt() {
 	delete(m.clearedFields, payment.FieldAuthorizationExpiresAt)
 }
 
+// SetNeedsAttention sets the "needs_attention" field.
+func (m *PaymentMutation) SetNeedsAttention(b bool) {
+	m.needs_attention = &b
+}
+
+// NeedsAttention returns the value of the "needs_attention" field in the mutation.
+func (m *PaymentMutation) NeedsAttention() (r bool, exists bool) {
+	v := m.needs_attention
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNeedsAttention returns the old "needs_attention" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldNeedsAttention(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNeedsAttention is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNeedsAttention requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNeedsAttention: %w", err)
+	}
+	return oldValue.NeedsAttention, nil
+}
+
+// ResetNeedsAttention resets all changes to the "needs_attention" field.
+func (m *PaymentMutation) ResetNeedsAttention() {
+	m.needs_attention = nil
+}
+
+// SetAttentionReason sets the "attention_reason" field.
+func (m *PaymentMutation) SetAttentionReason(s string) {
+	m.attention_reason = &s
+}
+
+// AttentionReason returns the value of the "attention_reason" field in the mutation.
+func (m *PaymentMutation) AttentionReason() (r string, exists bool) {
+	v := m.attention_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttentionReason returns the old "attention_reason" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAttentionReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttentionReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttentionReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttentionReason: %w", err)
+	}
+	return oldValue.AttentionReason, nil
+}
+
+// ResetAttentionReason resets all changes to the "attention_reason" field.
+func (m *PaymentMutation) ResetAttentionReason() {
+	m.attention_reason = nil
+}
+
 // SetVersion sets the "version" field.
 func (m *PaymentMutation) SetVersion(i int64) {
 	m.version = &i
@@ -5864,7 +5942,7 @@ func (m *PaymentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PaymentMutation) Fields() []string {
-	fields := make([]string, 0, 31)
+	fields := make([]string, 0, 33)
 	if m.merchant_id != nil {
 		fields = append(fields, payment.FieldMerchantID)
 	}
@@ -5949,6 +6027,12 @@ func (m *PaymentMutation) Fields() []string {
 	if m.authorization_expires_at != nil {
 		fields = append(fields, payment.FieldAuthorizationExpiresAt)
 	}
+	if m.needs_attention != nil {
+		fields = append(fields, payment.FieldNeedsAttention)
+	}
+	if m.attention_reason != nil {
+		fields = append(fields, payment.FieldAttentionReason)
+	}
 	if m.version != nil {
 		fields = append(fields, payment.FieldVersion)
 	}
@@ -6022,6 +6106,10 @@ func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
 		return m.WorkflowID()
 	case payment.FieldAuthorizationExpiresAt:
 		return m.AuthorizationExpiresAt()
+	case payment.FieldNeedsAttention:
+		return m.NeedsAttention()
+	case payment.FieldAttentionReason:
+		return m.AttentionReason()
 	case payment.FieldVersion:
 		return m.Version()
 	case payment.FieldCreatedAt:
@@ -6093,6 +6181,10 @@ func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldWorkflowID(ctx)
 	case payment.FieldAuthorizationExpiresAt:
 		return m.OldAuthorizationExpiresAt(ctx)
+	case payment.FieldNeedsAttention:
+		return m.OldNeedsAttention(ctx)
+	case payment.FieldAttentionReason:
+		return m.OldAttentionReason(ctx)
 	case payment.FieldVersion:
 		return m.OldVersion(ctx)
 	case payment.FieldCreatedAt:
@@ -6303,6 +6395,20 @@ func (m *PaymentMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetAuthorizationExpiresAt(v)
+		return nil
+	case payment.FieldNeedsAttention:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNeedsAttention(v)
+		return nil
+	case payment.FieldAttentionReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttentionReason(v)
 		return nil
 	case payment.FieldVersion:
 		v, ok := value.(int64)
@@ -6572,6 +6678,12 @@ func (m *PaymentMutation) ResetField(name string) error {
 	case payment.FieldAuthorizationExpiresAt:
 		m.ResetAuthorizationExpiresAt()
 		return nil
+	case payment.FieldNeedsAttention:
+		m.ResetNeedsAttention()
+		return nil
+	case payment.FieldAttentionReason:
+		m.ResetAttentionReason()
+		return nil
 	case payment.FieldVersion:
 		m.ResetVersion()
 		return nil
@@ -6631,6 +6743,1184 @@ func (m *PaymentMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *PaymentMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Payment edge %s", name)
+}
+
+// ReconciliationCaseMutation represents an operation that mutates the ReconciliationCase nodes in the graph.
+type ReconciliationCaseMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	payment_id        *string
+	kind              *reconciliationcase.Kind
+	status            *reconciliationcase.Status
+	payment_status    *string
+	gateway_status    *string
+	gateway           *string
+	gateway_reference *string
+	event_id          *string
+	amount            *int64
+	addamount         *int64
+	currency          *string
+	action            *string
+	refund_reference  *string
+	details           *string
+	resolution_note   *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*ReconciliationCase, error)
+	predicates        []predicate.ReconciliationCase
+}
+
+var _ ent.Mutation = (*ReconciliationCaseMutation)(nil)
+
+// reconciliationcaseOption allows management of the mutation configuration using functional options.
+type reconciliationcaseOption func(*ReconciliationCaseMutation)
+
+// newReconciliationCaseMutation creates new mutation for the ReconciliationCase entity.
+func newReconciliationCaseMutation(c config, op Op, opts ...reconciliationcaseOption) *ReconciliationCaseMutation {
+	m := &ReconciliationCaseMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeReconciliationCase,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withReconciliationCaseID sets the ID field of the mutation.
+func withReconciliationCaseID(id string) reconciliationcaseOption {
+	return func(m *ReconciliationCaseMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ReconciliationCase
+		)
+		m.oldValue = func(ctx context.Context) (*ReconciliationCase, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ReconciliationCase.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withReconciliationCase sets the old ReconciliationCase of the mutation.
+func withReconciliationCase(node *ReconciliationCase) reconciliationcaseOption {
+	return func(m *ReconciliationCaseMutation) {
+		m.oldValue = func(context.Context) (*ReconciliationCase, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ReconciliationCaseMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ReconciliationCaseMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ReconciliationCase entities.
+func (m *ReconciliationCaseMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ReconciliationCaseMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ReconciliationCaseMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ReconciliationCase.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *ReconciliationCaseMutation) SetPaymentID(s string) {
+	m.payment_id = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *ReconciliationCaseMutation) PaymentID() (r string, exists bool) {
+	v := m.payment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldPaymentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *ReconciliationCaseMutation) ResetPaymentID() {
+	m.payment_id = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *ReconciliationCaseMutation) SetKind(r reconciliationcase.Kind) {
+	m.kind = &r
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *ReconciliationCaseMutation) Kind() (r reconciliationcase.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldKind(ctx context.Context) (v reconciliationcase.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *ReconciliationCaseMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ReconciliationCaseMutation) SetStatus(r reconciliationcase.Status) {
+	m.status = &r
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ReconciliationCaseMutation) Status() (r reconciliationcase.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldStatus(ctx context.Context) (v reconciliationcase.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ReconciliationCaseMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetPaymentStatus sets the "payment_status" field.
+func (m *ReconciliationCaseMutation) SetPaymentStatus(s string) {
+	m.payment_status = &s
+}
+
+// PaymentStatus returns the value of the "payment_status" field in the mutation.
+func (m *ReconciliationCaseMutation) PaymentStatus() (r string, exists bool) {
+	v := m.payment_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentStatus returns the old "payment_status" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldPaymentStatus(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentStatus: %w", err)
+	}
+	return oldValue.PaymentStatus, nil
+}
+
+// ResetPaymentStatus resets all changes to the "payment_status" field.
+func (m *ReconciliationCaseMutation) ResetPaymentStatus() {
+	m.payment_status = nil
+}
+
+// SetGatewayStatus sets the "gateway_status" field.
+func (m *ReconciliationCaseMutation) SetGatewayStatus(s string) {
+	m.gateway_status = &s
+}
+
+// GatewayStatus returns the value of the "gateway_status" field in the mutation.
+func (m *ReconciliationCaseMutation) GatewayStatus() (r string, exists bool) {
+	v := m.gateway_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGatewayStatus returns the old "gateway_status" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldGatewayStatus(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGatewayStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGatewayStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGatewayStatus: %w", err)
+	}
+	return oldValue.GatewayStatus, nil
+}
+
+// ResetGatewayStatus resets all changes to the "gateway_status" field.
+func (m *ReconciliationCaseMutation) ResetGatewayStatus() {
+	m.gateway_status = nil
+}
+
+// SetGateway sets the "gateway" field.
+func (m *ReconciliationCaseMutation) SetGateway(s string) {
+	m.gateway = &s
+}
+
+// Gateway returns the value of the "gateway" field in the mutation.
+func (m *ReconciliationCaseMutation) Gateway() (r string, exists bool) {
+	v := m.gateway
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGateway returns the old "gateway" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldGateway(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGateway is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGateway requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGateway: %w", err)
+	}
+	return oldValue.Gateway, nil
+}
+
+// ResetGateway resets all changes to the "gateway" field.
+func (m *ReconciliationCaseMutation) ResetGateway() {
+	m.gateway = nil
+}
+
+// SetGatewayReference sets the "gateway_reference" field.
+func (m *ReconciliationCaseMutation) SetGatewayReference(s string) {
+	m.gateway_reference = &s
+}
+
+// GatewayReference returns the value of the "gateway_reference" field in the mutation.
+func (m *ReconciliationCaseMutation) GatewayReference() (r string, exists bool) {
+	v := m.gateway_reference
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGatewayReference returns the old "gateway_reference" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldGatewayReference(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGatewayReference is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGatewayReference requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGatewayReference: %w", err)
+	}
+	return oldValue.GatewayReference, nil
+}
+
+// ResetGatewayReference resets all changes to the "gateway_reference" field.
+func (m *ReconciliationCaseMutation) ResetGatewayReference() {
+	m.gateway_reference = nil
+}
+
+// SetEventID sets the "event_id" field.
+func (m *ReconciliationCaseMutation) SetEventID(s string) {
+	m.event_id = &s
+}
+
+// EventID returns the value of the "event_id" field in the mutation.
+func (m *ReconciliationCaseMutation) EventID() (r string, exists bool) {
+	v := m.event_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEventID returns the old "event_id" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldEventID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEventID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEventID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEventID: %w", err)
+	}
+	return oldValue.EventID, nil
+}
+
+// ResetEventID resets all changes to the "event_id" field.
+func (m *ReconciliationCaseMutation) ResetEventID() {
+	m.event_id = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *ReconciliationCaseMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *ReconciliationCaseMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *ReconciliationCaseMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *ReconciliationCaseMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *ReconciliationCaseMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *ReconciliationCaseMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *ReconciliationCaseMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *ReconciliationCaseMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetAction sets the "action" field.
+func (m *ReconciliationCaseMutation) SetAction(s string) {
+	m.action = &s
+}
+
+// Action returns the value of the "action" field in the mutation.
+func (m *ReconciliationCaseMutation) Action() (r string, exists bool) {
+	v := m.action
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAction returns the old "action" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldAction(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAction is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAction requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAction: %w", err)
+	}
+	return oldValue.Action, nil
+}
+
+// ResetAction resets all changes to the "action" field.
+func (m *ReconciliationCaseMutation) ResetAction() {
+	m.action = nil
+}
+
+// SetRefundReference sets the "refund_reference" field.
+func (m *ReconciliationCaseMutation) SetRefundReference(s string) {
+	m.refund_reference = &s
+}
+
+// RefundReference returns the value of the "refund_reference" field in the mutation.
+func (m *ReconciliationCaseMutation) RefundReference() (r string, exists bool) {
+	v := m.refund_reference
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundReference returns the old "refund_reference" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldRefundReference(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundReference is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundReference requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundReference: %w", err)
+	}
+	return oldValue.RefundReference, nil
+}
+
+// ResetRefundReference resets all changes to the "refund_reference" field.
+func (m *ReconciliationCaseMutation) ResetRefundReference() {
+	m.refund_reference = nil
+}
+
+// SetDetails sets the "details" field.
+func (m *ReconciliationCaseMutation) SetDetails(s string) {
+	m.details = &s
+}
+
+// Details returns the value of the "details" field in the mutation.
+func (m *ReconciliationCaseMutation) Details() (r string, exists bool) {
+	v := m.details
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDetails returns the old "details" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldDetails(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDetails is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDetails requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDetails: %w", err)
+	}
+	return oldValue.Details, nil
+}
+
+// ResetDetails resets all changes to the "details" field.
+func (m *ReconciliationCaseMutation) ResetDetails() {
+	m.details = nil
+}
+
+// SetResolutionNote sets the "resolution_note" field.
+func (m *ReconciliationCaseMutation) SetResolutionNote(s string) {
+	m.resolution_note = &s
+}
+
+// ResolutionNote returns the value of the "resolution_note" field in the mutation.
+func (m *ReconciliationCaseMutation) ResolutionNote() (r string, exists bool) {
+	v := m.resolution_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolutionNote returns the old "resolution_note" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldResolutionNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolutionNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolutionNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolutionNote: %w", err)
+	}
+	return oldValue.ResolutionNote, nil
+}
+
+// ResetResolutionNote resets all changes to the "resolution_note" field.
+func (m *ReconciliationCaseMutation) ResetResolutionNote() {
+	m.resolution_note = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ReconciliationCaseMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ReconciliationCaseMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ReconciliationCaseMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ReconciliationCaseMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ReconciliationCaseMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ReconciliationCase entity.
+// If the ReconciliationCase object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReconciliationCaseMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ReconciliationCaseMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the ReconciliationCaseMutation builder.
+func (m *ReconciliationCaseMutation) Where(ps ...predicate.ReconciliationCase) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ReconciliationCaseMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ReconciliationCaseMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ReconciliationCase, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ReconciliationCaseMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ReconciliationCaseMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ReconciliationCase).
+func (m *ReconciliationCaseMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ReconciliationCaseMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.payment_id != nil {
+		fields = append(fields, reconciliationcase.FieldPaymentID)
+	}
+	if m.kind != nil {
+		fields = append(fields, reconciliationcase.FieldKind)
+	}
+	if m.status != nil {
+		fields = append(fields, reconciliationcase.FieldStatus)
+	}
+	if m.payment_status != nil {
+		fields = append(fields, reconciliationcase.FieldPaymentStatus)
+	}
+	if m.gateway_status != nil {
+		fields = append(fields, reconciliationcase.FieldGatewayStatus)
+	}
+	if m.gateway != nil {
+		fields = append(fields, reconciliationcase.FieldGateway)
+	}
+	if m.gateway_reference != nil {
+		fields = append(fields, reconciliationcase.FieldGatewayReference)
+	}
+	if m.event_id != nil {
+		fields = append(fields, reconciliationcase.FieldEventID)
+	}
+	if m.amount != nil {
+		fields = append(fields, reconciliationcase.FieldAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, reconciliationcase.FieldCurrency)
+	}
+	if m.action != nil {
+		fields = append(fields, reconciliationcase.FieldAction)
+	}
+	if m.refund_reference != nil {
+		fields = append(fields, reconciliationcase.FieldRefundReference)
+	}
+	if m.details != nil {
+		fields = append(fields, reconciliationcase.FieldDetails)
+	}
+	if m.resolution_note != nil {
+		fields = append(fields, reconciliationcase.FieldResolutionNote)
+	}
+	if m.created_at != nil {
+		fields = append(fields, reconciliationcase.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, reconciliationcase.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ReconciliationCaseMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case reconciliationcase.FieldPaymentID:
+		return m.PaymentID()
+	case reconciliationcase.FieldKind:
+		return m.Kind()
+	case reconciliationcase.FieldStatus:
+		return m.Status()
+	case reconciliationcase.FieldPaymentStatus:
+		return m.PaymentStatus()
+	case reconciliationcase.FieldGatewayStatus:
+		return m.GatewayStatus()
+	case reconciliationcase.FieldGateway:
+		return m.Gateway()
+	case reconciliationcase.FieldGatewayReference:
+		return m.GatewayReference()
+	case reconciliationcase.FieldEventID:
+		return m.EventID()
+	case reconciliationcase.FieldAmount:
+		return m.Amount()
+	case reconciliationcase.FieldCurrency:
+		return m.Currency()
+	case reconciliationcase.FieldAction:
+		return m.Action()
+	case reconciliationcase.FieldRefundReference:
+		return m.RefundReference()
+	case reconciliationcase.FieldDetails:
+		return m.Details()
+	case reconciliationcase.FieldResolutionNote:
+		return m.ResolutionNote()
+	case reconciliationcase.FieldCreatedAt:
+		return m.CreatedAt()
+	case reconciliationcase.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ReconciliationCaseMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case reconciliationcase.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case reconciliationcase.FieldKind:
+		return m.OldKind(ctx)
+	case reconciliationcase.FieldStatus:
+		return m.OldStatus(ctx)
+	case reconciliationcase.FieldPaymentStatus:
+		return m.OldPaymentStatus(ctx)
+	case reconciliationcase.FieldGatewayStatus:
+		return m.OldGatewayStatus(ctx)
+	case reconciliationcase.FieldGateway:
+		return m.OldGateway(ctx)
+	case reconciliationcase.FieldGatewayReference:
+		return m.OldGatewayReference(ctx)
+	case reconciliationcase.FieldEventID:
+		return m.OldEventID(ctx)
+	case reconciliationcase.FieldAmount:
+		return m.OldAmount(ctx)
+	case reconciliationcase.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case reconciliationcase.FieldAction:
+		return m.OldAction(ctx)
+	case reconciliationcase.FieldRefundReference:
+		return m.OldRefundReference(ctx)
+	case reconciliationcase.FieldDetails:
+		return m.OldDetails(ctx)
+	case reconciliationcase.FieldResolutionNote:
+		return m.OldResolutionNote(ctx)
+	case reconciliationcase.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case reconciliationcase.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ReconciliationCase field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReconciliationCaseMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case reconciliationcase.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case reconciliationcase.FieldKind:
+		v, ok := value.(reconciliationcase.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case reconciliationcase.FieldStatus:
+		v, ok := value.(reconciliationcase.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case reconciliationcase.FieldPaymentStatus:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentStatus(v)
+		return nil
+	case reconciliationcase.FieldGatewayStatus:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGatewayStatus(v)
+		return nil
+	case reconciliationcase.FieldGateway:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGateway(v)
+		return nil
+	case reconciliationcase.FieldGatewayReference:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGatewayReference(v)
+		return nil
+	case reconciliationcase.FieldEventID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEventID(v)
+		return nil
+	case reconciliationcase.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case reconciliationcase.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case reconciliationcase.FieldAction:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAction(v)
+		return nil
+	case reconciliationcase.FieldRefundReference:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundReference(v)
+		return nil
+	case reconciliationcase.FieldDetails:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDetails(v)
+		return nil
+	case reconciliationcase.FieldResolutionNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolutionNote(v)
+		return nil
+	case reconciliationcase.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case reconciliationcase.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReconciliationCase field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ReconciliationCaseMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, reconciliationcase.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ReconciliationCaseMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case reconciliationcase.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReconciliationCaseMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case reconciliationcase.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReconciliationCase numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ReconciliationCaseMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ReconciliationCaseMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ReconciliationCaseMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ReconciliationCase nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ReconciliationCaseMutation) ResetField(name string) error {
+	switch name {
+	case reconciliationcase.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case reconciliationcase.FieldKind:
+		m.ResetKind()
+		return nil
+	case reconciliationcase.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case reconciliationcase.FieldPaymentStatus:
+		m.ResetPaymentStatus()
+		return nil
+	case reconciliationcase.FieldGatewayStatus:
+		m.ResetGatewayStatus()
+		return nil
+	case reconciliationcase.FieldGateway:
+		m.ResetGateway()
+		return nil
+	case reconciliationcase.FieldGatewayReference:
+		m.ResetGatewayReference()
+		return nil
+	case reconciliationcase.FieldEventID:
+		m.ResetEventID()
+		return nil
+	case reconciliationcase.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case reconciliationcase.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case reconciliationcase.FieldAction:
+		m.ResetAction()
+		return nil
+	case reconciliationcase.FieldRefundReference:
+		m.ResetRefundReference()
+		return nil
+	case reconciliationcase.FieldDetails:
+		m.ResetDetails()
+		return nil
+	case reconciliationcase.FieldResolutionNote:
+		m.ResetResolutionNote()
+		return nil
+	case reconciliationcase.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case reconciliationcase.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ReconciliationCase field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ReconciliationCaseMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ReconciliationCaseMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ReconciliationCaseMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ReconciliationCaseMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ReconciliationCaseMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ReconciliationCaseMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ReconciliationCaseMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ReconciliationCase unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ReconciliationCaseMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ReconciliationCase edge %s", name)
 }
 
 // RefreshTokenMutation represents an operation that mutates the RefreshToken nodes in the graph.
@@ -7455,4 +8745,642 @@ func (m *RefreshTokenMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown RefreshToken edge %s", name)
+}
+
+// SandboxObjectMutation represents an operation that mutates the SandboxObject nodes in the graph.
+type SandboxObjectMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	kind          *string
+	payment_id    *string
+	data          *string
+	version       *int64
+	addversion    *int64
+	created_at    *time.Time
+	updated_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*SandboxObject, error)
+	predicates    []predicate.SandboxObject
+}
+
+var _ ent.Mutation = (*SandboxObjectMutation)(nil)
+
+// sandboxobjectOption allows management of the mutation configuration using functional options.
+type sandboxobjectOption func(*SandboxObjectMutation)
+
+// newSandboxObjectMutation creates new mutation for the SandboxObject entity.
+func newSandboxObjectMutation(c config, op Op, opts ...sandboxobjectOption) *SandboxObjectMutation {
+	m := &SandboxObjectMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSandboxObject,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSandboxObjectID sets the ID field of the mutation.
+func withSandboxObjectID(id string) sandboxobjectOption {
+	return func(m *SandboxObjectMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SandboxObject
+		)
+		m.oldValue = func(ctx context.Context) (*SandboxObject, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SandboxObject.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSandboxObject sets the old SandboxObject of the mutation.
+func withSandboxObject(node *SandboxObject) sandboxobjectOption {
+	return func(m *SandboxObjectMutation) {
+		m.oldValue = func(context.Context) (*SandboxObject, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SandboxObjectMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SandboxObjectMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SandboxObject entities.
+func (m *SandboxObjectMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SandboxObjectMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SandboxObjectMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SandboxObject.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetKind sets the "kind" field.
+func (m *SandboxObjectMutation) SetKind(s string) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *SandboxObjectMutation) Kind() (r string, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the SandboxObject entity.
+// If the SandboxObject object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxObjectMutation) OldKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *SandboxObjectMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *SandboxObjectMutation) SetPaymentID(s string) {
+	m.payment_id = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *SandboxObjectMutation) PaymentID() (r string, exists bool) {
+	v := m.payment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the SandboxObject entity.
+// If the SandboxObject object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxObjectMutation) OldPaymentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *SandboxObjectMutation) ResetPaymentID() {
+	m.payment_id = nil
+}
+
+// SetData sets the "data" field.
+func (m *SandboxObjectMutation) SetData(s string) {
+	m.data = &s
+}
+
+// Data returns the value of the "data" field in the mutation.
+func (m *SandboxObjectMutation) Data() (r string, exists bool) {
+	v := m.data
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldData returns the old "data" field's value of the SandboxObject entity.
+// If the SandboxObject object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxObjectMutation) OldData(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldData is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldData requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldData: %w", err)
+	}
+	return oldValue.Data, nil
+}
+
+// ResetData resets all changes to the "data" field.
+func (m *SandboxObjectMutation) ResetData() {
+	m.data = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *SandboxObjectMutation) SetVersion(i int64) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *SandboxObjectMutation) Version() (r int64, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the SandboxObject entity.
+// If the SandboxObject object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxObjectMutation) OldVersion(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *SandboxObjectMutation) AddVersion(i int64) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *SandboxObjectMutation) AddedVersion() (r int64, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *SandboxObjectMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SandboxObjectMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SandboxObjectMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SandboxObject entity.
+// If the SandboxObject object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxObjectMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SandboxObjectMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *SandboxObjectMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *SandboxObjectMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the SandboxObject entity.
+// If the SandboxObject object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SandboxObjectMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *SandboxObjectMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the SandboxObjectMutation builder.
+func (m *SandboxObjectMutation) Where(ps ...predicate.SandboxObject) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SandboxObjectMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SandboxObjectMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SandboxObject, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SandboxObjectMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SandboxObjectMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SandboxObject).
+func (m *SandboxObjectMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SandboxObjectMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.kind != nil {
+		fields = append(fields, sandboxobject.FieldKind)
+	}
+	if m.payment_id != nil {
+		fields = append(fields, sandboxobject.FieldPaymentID)
+	}
+	if m.data != nil {
+		fields = append(fields, sandboxobject.FieldData)
+	}
+	if m.version != nil {
+		fields = append(fields, sandboxobject.FieldVersion)
+	}
+	if m.created_at != nil {
+		fields = append(fields, sandboxobject.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, sandboxobject.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SandboxObjectMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case sandboxobject.FieldKind:
+		return m.Kind()
+	case sandboxobject.FieldPaymentID:
+		return m.PaymentID()
+	case sandboxobject.FieldData:
+		return m.Data()
+	case sandboxobject.FieldVersion:
+		return m.Version()
+	case sandboxobject.FieldCreatedAt:
+		return m.CreatedAt()
+	case sandboxobject.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SandboxObjectMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case sandboxobject.FieldKind:
+		return m.OldKind(ctx)
+	case sandboxobject.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case sandboxobject.FieldData:
+		return m.OldData(ctx)
+	case sandboxobject.FieldVersion:
+		return m.OldVersion(ctx)
+	case sandboxobject.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case sandboxobject.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown SandboxObject field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SandboxObjectMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case sandboxobject.FieldKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case sandboxobject.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case sandboxobject.FieldData:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetData(v)
+		return nil
+	case sandboxobject.FieldVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case sandboxobject.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case sandboxobject.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SandboxObject field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SandboxObjectMutation) AddedFields() []string {
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, sandboxobject.FieldVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SandboxObjectMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case sandboxobject.FieldVersion:
+		return m.AddedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SandboxObjectMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case sandboxobject.FieldVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SandboxObject numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SandboxObjectMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SandboxObjectMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SandboxObjectMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown SandboxObject nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SandboxObjectMutation) ResetField(name string) error {
+	switch name {
+	case sandboxobject.FieldKind:
+		m.ResetKind()
+		return nil
+	case sandboxobject.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case sandboxobject.FieldData:
+		m.ResetData()
+		return nil
+	case sandboxobject.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case sandboxobject.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case sandboxobject.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown SandboxObject field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SandboxObjectMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SandboxObjectMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SandboxObjectMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SandboxObjectMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SandboxObjectMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SandboxObjectMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SandboxObjectMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown SandboxObject unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SandboxObjectMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown SandboxObject edge %s", name)
 }

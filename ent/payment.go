@@ -74,6 +74,10 @@ type Payment struct {
 	WorkflowID string `json:"workflow_id,omitempty"`
 	// AuthorizationExpiresAt holds the value of the "authorization_expires_at" field.
 	AuthorizationExpiresAt *time.Time `json:"authorization_expires_at,omitempty"`
+	// NeedsAttention holds the value of the "needs_attention" field.
+	NeedsAttention bool `json:"needs_attention,omitempty"`
+	// AttentionReason holds the value of the "attention_reason" field.
+	AttentionReason string `json:"attention_reason,omitempty"`
 	// Version holds the value of the "version" field.
 	Version int64 `json:"version,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
@@ -90,9 +94,11 @@ func (*Payment) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case payment.FieldMetadata:
 			values[i] = new([]byte)
+		case payment.FieldNeedsAttention:
+			values[i] = new(sql.NullBool)
 		case payment.FieldAmount, payment.FieldAmountCapturable, payment.FieldAmountReceived, payment.FieldAmountRefunded, payment.FieldAmountDisputed, payment.FieldMethodExpMonth, payment.FieldMethodExpYear, payment.FieldVersion:
 			values[i] = new(sql.NullInt64)
-		case payment.FieldID, payment.FieldMerchantID, payment.FieldCustomerID, payment.FieldCurrency, payment.FieldStatus, payment.FieldCaptureMethod, payment.FieldPaymentMethod, payment.FieldMethodType, payment.FieldMethodBrand, payment.FieldMethodLast4, payment.FieldMethodProvider, payment.FieldFailureCode, payment.FieldFailureMessage, payment.FieldNextActionType, payment.FieldNextActionURL, payment.FieldDescription, payment.FieldGateway, payment.FieldGatewayReference, payment.FieldWorkflowID:
+		case payment.FieldID, payment.FieldMerchantID, payment.FieldCustomerID, payment.FieldCurrency, payment.FieldStatus, payment.FieldCaptureMethod, payment.FieldPaymentMethod, payment.FieldMethodType, payment.FieldMethodBrand, payment.FieldMethodLast4, payment.FieldMethodProvider, payment.FieldFailureCode, payment.FieldFailureMessage, payment.FieldNextActionType, payment.FieldNextActionURL, payment.FieldDescription, payment.FieldGateway, payment.FieldGatewayReference, payment.FieldWorkflowID, payment.FieldAttentionReason:
 			values[i] = new(sql.NullString)
 		case payment.FieldNextActionExpiresAt, payment.FieldAuthorizationExpiresAt, payment.FieldCreatedAt, payment.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -289,6 +295,18 @@ func (_m *Payment) assignValues(columns []string, values []any) error {
 				_m.AuthorizationExpiresAt = new(time.Time)
 				*_m.AuthorizationExpiresAt = value.Time
 			}
+		case payment.FieldNeedsAttention:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field needs_attention", values[i])
+			} else if value.Valid {
+				_m.NeedsAttention = value.Bool
+			}
+		case payment.FieldAttentionReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field attention_reason", values[i])
+			} else if value.Valid {
+				_m.AttentionReason = value.String
+			}
 		case payment.FieldVersion:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field version", values[i])
@@ -430,6 +448,12 @@ func (_m *Payment) String() string {
 		builder.WriteString("authorization_expires_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("needs_attention=")
+	builder.WriteString(fmt.Sprintf("%v", _m.NeedsAttention))
+	builder.WriteString(", ")
+	builder.WriteString("attention_reason=")
+	builder.WriteString(_m.AttentionReason)
 	builder.WriteString(", ")
 	builder.WriteString("version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Version))

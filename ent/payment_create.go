@@ -375,6 +375,34 @@ func (_c *PaymentCreate) SetNillableAuthorizationExpiresAt(v *time.Time) *Paymen
 	return _c
 }
 
+// SetNeedsAttention sets the "needs_attention" field.
+func (_c *PaymentCreate) SetNeedsAttention(v bool) *PaymentCreate {
+	_c.mutation.SetNeedsAttention(v)
+	return _c
+}
+
+// SetNillableNeedsAttention sets the "needs_attention" field if the given value is not nil.
+func (_c *PaymentCreate) SetNillableNeedsAttention(v *bool) *PaymentCreate {
+	if v != nil {
+		_c.SetNeedsAttention(*v)
+	}
+	return _c
+}
+
+// SetAttentionReason sets the "attention_reason" field.
+func (_c *PaymentCreate) SetAttentionReason(v string) *PaymentCreate {
+	_c.mutation.SetAttentionReason(v)
+	return _c
+}
+
+// SetNillableAttentionReason sets the "attention_reason" field if the given value is not nil.
+func (_c *PaymentCreate) SetNillableAttentionReason(v *string) *PaymentCreate {
+	if v != nil {
+		_c.SetAttentionReason(*v)
+	}
+	return _c
+}
+
 // SetVersion sets the "version" field.
 func (_c *PaymentCreate) SetVersion(v int64) *PaymentCreate {
 	_c.mutation.SetVersion(v)
@@ -517,6 +545,14 @@ func (_c *PaymentCreate) defaults() {
 	if _, ok := _c.mutation.WorkflowID(); !ok {
 		v := payment.DefaultWorkflowID
 		_c.mutation.SetWorkflowID(v)
+	}
+	if _, ok := _c.mutation.NeedsAttention(); !ok {
+		v := payment.DefaultNeedsAttention
+		_c.mutation.SetNeedsAttention(v)
+	}
+	if _, ok := _c.mutation.AttentionReason(); !ok {
+		v := payment.DefaultAttentionReason
+		_c.mutation.SetAttentionReason(v)
 	}
 }
 
@@ -725,6 +761,17 @@ func (_c *PaymentCreate) check() error {
 			return &ValidationError{Name: "workflow_id", err: fmt.Errorf(`ent: validator failed for field "Payment.workflow_id": %w`, err)}
 		}
 	}
+	if _, ok := _c.mutation.NeedsAttention(); !ok {
+		return &ValidationError{Name: "needs_attention", err: errors.New(`ent: missing required field "Payment.needs_attention"`)}
+	}
+	if _, ok := _c.mutation.AttentionReason(); !ok {
+		return &ValidationError{Name: "attention_reason", err: errors.New(`ent: missing required field "Payment.attention_reason"`)}
+	}
+	if v, ok := _c.mutation.AttentionReason(); ok {
+		if err := payment.AttentionReasonValidator(v); err != nil {
+			return &ValidationError{Name: "attention_reason", err: fmt.Errorf(`ent: validator failed for field "Payment.attention_reason": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.Version(); !ok {
 		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "Payment.version"`)}
 	}
@@ -891,6 +938,14 @@ func (_c *PaymentCreate) createSpec() (*Payment, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.AuthorizationExpiresAt(); ok {
 		_spec.SetField(payment.FieldAuthorizationExpiresAt, field.TypeTime, value)
 		_node.AuthorizationExpiresAt = &value
+	}
+	if value, ok := _c.mutation.NeedsAttention(); ok {
+		_spec.SetField(payment.FieldNeedsAttention, field.TypeBool, value)
+		_node.NeedsAttention = value
+	}
+	if value, ok := _c.mutation.AttentionReason(); ok {
+		_spec.SetField(payment.FieldAttentionReason, field.TypeString, value)
+		_node.AttentionReason = value
 	}
 	if value, ok := _c.mutation.Version(); ok {
 		_spec.SetField(payment.FieldVersion, field.TypeInt64, value)
@@ -1319,6 +1374,30 @@ func (u *PaymentUpsert) UpdateAuthorizationExpiresAt() *PaymentUpsert {
 // ClearAuthorizationExpiresAt clears the value of the "authorization_expires_at" field.
 func (u *PaymentUpsert) ClearAuthorizationExpiresAt() *PaymentUpsert {
 	u.SetNull(payment.FieldAuthorizationExpiresAt)
+	return u
+}
+
+// SetNeedsAttention sets the "needs_attention" field.
+func (u *PaymentUpsert) SetNeedsAttention(v bool) *PaymentUpsert {
+	u.Set(payment.FieldNeedsAttention, v)
+	return u
+}
+
+// UpdateNeedsAttention sets the "needs_attention" field to the value that was provided on create.
+func (u *PaymentUpsert) UpdateNeedsAttention() *PaymentUpsert {
+	u.SetExcluded(payment.FieldNeedsAttention)
+	return u
+}
+
+// SetAttentionReason sets the "attention_reason" field.
+func (u *PaymentUpsert) SetAttentionReason(v string) *PaymentUpsert {
+	u.Set(payment.FieldAttentionReason, v)
+	return u
+}
+
+// UpdateAttentionReason sets the "attention_reason" field to the value that was provided on create.
+func (u *PaymentUpsert) UpdateAttentionReason() *PaymentUpsert {
+	u.SetExcluded(payment.FieldAttentionReason)
 	return u
 }
 
@@ -1833,6 +1912,34 @@ func (u *PaymentUpsertOne) UpdateAuthorizationExpiresAt() *PaymentUpsertOne {
 func (u *PaymentUpsertOne) ClearAuthorizationExpiresAt() *PaymentUpsertOne {
 	return u.Update(func(s *PaymentUpsert) {
 		s.ClearAuthorizationExpiresAt()
+	})
+}
+
+// SetNeedsAttention sets the "needs_attention" field.
+func (u *PaymentUpsertOne) SetNeedsAttention(v bool) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetNeedsAttention(v)
+	})
+}
+
+// UpdateNeedsAttention sets the "needs_attention" field to the value that was provided on create.
+func (u *PaymentUpsertOne) UpdateNeedsAttention() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateNeedsAttention()
+	})
+}
+
+// SetAttentionReason sets the "attention_reason" field.
+func (u *PaymentUpsertOne) SetAttentionReason(v string) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetAttentionReason(v)
+	})
+}
+
+// UpdateAttentionReason sets the "attention_reason" field to the value that was provided on create.
+func (u *PaymentUpsertOne) UpdateAttentionReason() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateAttentionReason()
 	})
 }
 
@@ -2519,6 +2626,34 @@ func (u *PaymentUpsertBulk) UpdateAuthorizationExpiresAt() *PaymentUpsertBulk {
 func (u *PaymentUpsertBulk) ClearAuthorizationExpiresAt() *PaymentUpsertBulk {
 	return u.Update(func(s *PaymentUpsert) {
 		s.ClearAuthorizationExpiresAt()
+	})
+}
+
+// SetNeedsAttention sets the "needs_attention" field.
+func (u *PaymentUpsertBulk) SetNeedsAttention(v bool) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetNeedsAttention(v)
+	})
+}
+
+// UpdateNeedsAttention sets the "needs_attention" field to the value that was provided on create.
+func (u *PaymentUpsertBulk) UpdateNeedsAttention() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateNeedsAttention()
+	})
+}
+
+// SetAttentionReason sets the "attention_reason" field.
+func (u *PaymentUpsertBulk) SetAttentionReason(v string) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetAttentionReason(v)
+	})
+}
+
+// UpdateAttentionReason sets the "attention_reason" field to the value that was provided on create.
+func (u *PaymentUpsertBulk) UpdateAttentionReason() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateAttentionReason()
 	})
 }
 

@@ -445,6 +445,34 @@ func (_u *PaymentUpdate) ClearAuthorizationExpiresAt() *PaymentUpdate {
 	return _u
 }
 
+// SetNeedsAttention sets the "needs_attention" field.
+func (_u *PaymentUpdate) SetNeedsAttention(v bool) *PaymentUpdate {
+	_u.mutation.SetNeedsAttention(v)
+	return _u
+}
+
+// SetNillableNeedsAttention sets the "needs_attention" field if the given value is not nil.
+func (_u *PaymentUpdate) SetNillableNeedsAttention(v *bool) *PaymentUpdate {
+	if v != nil {
+		_u.SetNeedsAttention(*v)
+	}
+	return _u
+}
+
+// SetAttentionReason sets the "attention_reason" field.
+func (_u *PaymentUpdate) SetAttentionReason(v string) *PaymentUpdate {
+	_u.mutation.SetAttentionReason(v)
+	return _u
+}
+
+// SetNillableAttentionReason sets the "attention_reason" field if the given value is not nil.
+func (_u *PaymentUpdate) SetNillableAttentionReason(v *string) *PaymentUpdate {
+	if v != nil {
+		_u.SetAttentionReason(*v)
+	}
+	return _u
+}
+
 // SetVersion sets the "version" field.
 func (_u *PaymentUpdate) SetVersion(v int64) *PaymentUpdate {
 	_u.mutation.ResetVersion()
@@ -629,6 +657,11 @@ func (_u *PaymentUpdate) check() error {
 			return &ValidationError{Name: "workflow_id", err: fmt.Errorf(`ent: validator failed for field "Payment.workflow_id": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.AttentionReason(); ok {
+		if err := payment.AttentionReasonValidator(v); err != nil {
+			return &ValidationError{Name: "attention_reason", err: fmt.Errorf(`ent: validator failed for field "Payment.attention_reason": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Version(); ok {
 		if err := payment.VersionValidator(v); err != nil {
 			return &ValidationError{Name: "version", err: fmt.Errorf(`ent: validator failed for field "Payment.version": %w`, err)}
@@ -753,6 +786,12 @@ func (_u *PaymentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.AuthorizationExpiresAtCleared() {
 		_spec.ClearField(payment.FieldAuthorizationExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.NeedsAttention(); ok {
+		_spec.SetField(payment.FieldNeedsAttention, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.AttentionReason(); ok {
+		_spec.SetField(payment.FieldAttentionReason, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Version(); ok {
 		_spec.SetField(payment.FieldVersion, field.TypeInt64, value)
@@ -1200,6 +1239,34 @@ func (_u *PaymentUpdateOne) ClearAuthorizationExpiresAt() *PaymentUpdateOne {
 	return _u
 }
 
+// SetNeedsAttention sets the "needs_attention" field.
+func (_u *PaymentUpdateOne) SetNeedsAttention(v bool) *PaymentUpdateOne {
+	_u.mutation.SetNeedsAttention(v)
+	return _u
+}
+
+// SetNillableNeedsAttention sets the "needs_attention" field if the given value is not nil.
+func (_u *PaymentUpdateOne) SetNillableNeedsAttention(v *bool) *PaymentUpdateOne {
+	if v != nil {
+		_u.SetNeedsAttention(*v)
+	}
+	return _u
+}
+
+// SetAttentionReason sets the "attention_reason" field.
+func (_u *PaymentUpdateOne) SetAttentionReason(v string) *PaymentUpdateOne {
+	_u.mutation.SetAttentionReason(v)
+	return _u
+}
+
+// SetNillableAttentionReason sets the "attention_reason" field if the given value is not nil.
+func (_u *PaymentUpdateOne) SetNillableAttentionReason(v *string) *PaymentUpdateOne {
+	if v != nil {
+		_u.SetAttentionReason(*v)
+	}
+	return _u
+}
+
 // SetVersion sets the "version" field.
 func (_u *PaymentUpdateOne) SetVersion(v int64) *PaymentUpdateOne {
 	_u.mutation.ResetVersion()
@@ -1397,6 +1464,11 @@ func (_u *PaymentUpdateOne) check() error {
 			return &ValidationError{Name: "workflow_id", err: fmt.Errorf(`ent: validator failed for field "Payment.workflow_id": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.AttentionReason(); ok {
+		if err := payment.AttentionReasonValidator(v); err != nil {
+			return &ValidationError{Name: "attention_reason", err: fmt.Errorf(`ent: validator failed for field "Payment.attention_reason": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Version(); ok {
 		if err := payment.VersionValidator(v); err != nil {
 			return &ValidationError{Name: "version", err: fmt.Errorf(`ent: validator failed for field "Payment.version": %w`, err)}
@@ -1538,6 +1610,12 @@ func (_u *PaymentUpdateOne) sqlSave(ctx context.Context) (_node *Payment, err er
 	}
 	if _u.mutation.AuthorizationExpiresAtCleared() {
 		_spec.ClearField(payment.FieldAuthorizationExpiresAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.NeedsAttention(); ok {
+		_spec.SetField(payment.FieldNeedsAttention, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.AttentionReason(); ok {
+		_spec.SetField(payment.FieldAttentionReason, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Version(); ok {
 		_spec.SetField(payment.FieldVersion, field.TypeInt64, value)

@@ -28,8 +28,12 @@ type Tx struct {
 	LoginThrottle *LoginThrottleClient
 	// Payment is the client for interacting with the Payment builders.
 	Payment *PaymentClient
+	// ReconciliationCase is the client for interacting with the ReconciliationCase builders.
+	ReconciliationCase *ReconciliationCaseClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
+	// SandboxObject is the client for interacting with the SandboxObject builders.
+	SandboxObject *SandboxObjectClient
 
 	// lazily loaded.
 	client     *Client
@@ -168,7 +172,9 @@ func (tx *Tx) init() {
 	tx.LedgerEntry = NewLedgerEntryClient(tx.config)
 	tx.LoginThrottle = NewLoginThrottleClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
+	tx.ReconciliationCase = NewReconciliationCaseClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
+	tx.SandboxObject = NewSandboxObjectClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

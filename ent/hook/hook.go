@@ -93,6 +93,18 @@ func (f PaymentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentMutation", m)
 }
 
+// The ReconciliationCaseFunc type is an adapter to allow the use of ordinary
+// function as ReconciliationCase mutator.
+type ReconciliationCaseFunc func(context.Context, *ent.ReconciliationCaseMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ReconciliationCaseFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ReconciliationCaseMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReconciliationCaseMutation", m)
+}
+
 // The RefreshTokenFunc type is an adapter to allow the use of ordinary
 // function as RefreshToken mutator.
 type RefreshTokenFunc func(context.Context, *ent.RefreshTokenMutation) (ent.Value, error)
@@ -103,6 +115,18 @@ func (f RefreshTokenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RefreshTokenMutation", m)
+}
+
+// The SandboxObjectFunc type is an adapter to allow the use of ordinary
+// function as SandboxObject mutator.
+type SandboxObjectFunc func(context.Context, *ent.SandboxObjectMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SandboxObjectFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SandboxObjectMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SandboxObjectMutation", m)
 }
 
 // Condition is a hook condition function.

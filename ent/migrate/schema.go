@@ -199,6 +199,8 @@ var (
 		{Name: "gateway_reference", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "workflow_id", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "authorization_expires_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "needs_attention", Type: field.TypeBool, Default: false},
+		{Name: "attention_reason", Type: field.TypeString, Size: 1000, Default: ""},
 		{Name: "version", Type: field.TypeInt64},
 		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
@@ -220,19 +222,57 @@ var (
 				Columns: []*schema.Column{PaymentsColumns[2], PaymentsColumns[0]},
 			},
 			{
-				Name:    "payment_status",
+				Name:    "payment_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[9]},
+				Columns: []*schema.Column{PaymentsColumns[9], PaymentsColumns[0]},
 			},
 			{
-				Name:    "payment_currency",
+				Name:    "payment_currency_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[8]},
+				Columns: []*schema.Column{PaymentsColumns[8], PaymentsColumns[0]},
 			},
 			{
 				Name:    "payment_gateway_reference",
 				Unique:  false,
 				Columns: []*schema.Column{PaymentsColumns[26]},
+			},
+		},
+	}
+	// ReconciliationCasesColumns holds the columns for the "reconciliation_cases" table.
+	ReconciliationCasesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 80},
+		{Name: "payment_id", Type: field.TypeString, Size: 40},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"unexpected_charge", "contradicting_state"}},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"open", "resolved"}, Default: "open"},
+		{Name: "payment_status", Type: field.TypeString, Size: 30, Default: ""},
+		{Name: "gateway_status", Type: field.TypeString, Size: 30, Default: ""},
+		{Name: "gateway", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "gateway_reference", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "event_id", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "amount", Type: field.TypeInt64, Default: 0},
+		{Name: "currency", Type: field.TypeString, Size: 3, Default: ""},
+		{Name: "action", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "refund_reference", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "details", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "resolution_note", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// ReconciliationCasesTable holds the schema information for the "reconciliation_cases" table.
+	ReconciliationCasesTable = &schema.Table{
+		Name:       "reconciliation_cases",
+		Columns:    ReconciliationCasesColumns,
+		PrimaryKey: []*schema.Column{ReconciliationCasesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "reconciliationcase_status_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReconciliationCasesColumns[3], ReconciliationCasesColumns[0]},
+			},
+			{
+				Name:    "reconciliationcase_payment_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReconciliationCasesColumns[1], ReconciliationCasesColumns[0]},
 			},
 		},
 	}
@@ -279,6 +319,29 @@ var (
 			},
 		},
 	}
+	// SandboxObjectsColumns holds the columns for the "sandbox_objects" table.
+	SandboxObjectsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 255},
+		{Name: "kind", Type: field.TypeString, Size: 32},
+		{Name: "payment_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "data", Type: field.TypeString, Size: 2147483647},
+		{Name: "version", Type: field.TypeInt64, Default: 0},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// SandboxObjectsTable holds the schema information for the "sandbox_objects" table.
+	SandboxObjectsTable = &schema.Table{
+		Name:       "sandbox_objects",
+		Columns:    SandboxObjectsColumns,
+		PrimaryKey: []*schema.Column{SandboxObjectsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "sandboxobject_payment_id_kind",
+				Unique:  false,
+				Columns: []*schema.Column{SandboxObjectsColumns[2], SandboxObjectsColumns[1]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APIKeysTable,
@@ -288,7 +351,9 @@ var (
 		LedgerEntriesTable,
 		LoginThrottlesTable,
 		PaymentsTable,
+		ReconciliationCasesTable,
 		RefreshTokensTable,
+		SandboxObjectsTable,
 	}
 )
 
@@ -340,9 +405,23 @@ func init() {
 		"payments_amount_refunded_check":   "amount_refunded >= 0 AND amount_refunded <= amount_received",
 		"payments_version_check":           "version >= 0",
 	}
+	ReconciliationCasesTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
+	ReconciliationCasesTable.Annotation.Checks = map[string]string{
+		"reconciliation_cases_amount_check": "amount >= 0",
+	}
 	RefreshTokensTable.ForeignKeys[0].RefTable = AccountsTable
 	RefreshTokensTable.Annotation = &entsql.Annotation{
 		Charset:   "utf8mb4",
 		Collation: "utf8mb4_bin",
+	}
+	SandboxObjectsTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
+	SandboxObjectsTable.Annotation.Checks = map[string]string{
+		"sandbox_objects_version_check": "version >= 0",
 	}
 }

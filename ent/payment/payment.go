@@ -69,6 +69,10 @@ const (
 	FieldWorkflowID = "workflow_id"
 	// FieldAuthorizationExpiresAt holds the string denoting the authorization_expires_at field in the database.
 	FieldAuthorizationExpiresAt = "authorization_expires_at"
+	// FieldNeedsAttention holds the string denoting the needs_attention field in the database.
+	FieldNeedsAttention = "needs_attention"
+	// FieldAttentionReason holds the string denoting the attention_reason field in the database.
+	FieldAttentionReason = "attention_reason"
 	// FieldVersion holds the string denoting the version field in the database.
 	FieldVersion = "version"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
@@ -110,6 +114,8 @@ var Columns = []string{
 	FieldGatewayReference,
 	FieldWorkflowID,
 	FieldAuthorizationExpiresAt,
+	FieldNeedsAttention,
+	FieldAttentionReason,
 	FieldVersion,
 	FieldCreatedAt,
 	FieldUpdatedAt,
@@ -212,6 +218,12 @@ var (
 	DefaultWorkflowID string
 	// WorkflowIDValidator is a validator for the "workflow_id" field. It is called by the builders before save.
 	WorkflowIDValidator func(string) error
+	// DefaultNeedsAttention holds the default value on creation for the "needs_attention" field.
+	DefaultNeedsAttention bool
+	// DefaultAttentionReason holds the default value on creation for the "attention_reason" field.
+	DefaultAttentionReason string
+	// AttentionReasonValidator is a validator for the "attention_reason" field. It is called by the builders before save.
+	AttentionReasonValidator func(string) error
 	// VersionValidator is a validator for the "version" field. It is called by the builders before save.
 	VersionValidator func(int64) error
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -412,6 +424,16 @@ func ByWorkflowID(opts ...sql.OrderTermOption) OrderOption {
 // ByAuthorizationExpiresAt orders the results by the authorization_expires_at field.
 func ByAuthorizationExpiresAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAuthorizationExpiresAt, opts...).ToFunc()
+}
+
+// ByNeedsAttention orders the results by the needs_attention field.
+func ByNeedsAttention(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNeedsAttention, opts...).ToFunc()
+}
+
+// ByAttentionReason orders the results by the attention_reason field.
+func ByAttentionReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAttentionReason, opts...).ToFunc()
 }
 
 // ByVersion orders the results by the version field.

@@ -189,6 +189,16 @@ func AuthorizationExpiresAt(v time.Time) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldAuthorizationExpiresAt, v))
 }
 
+// NeedsAttention applies equality check predicate on the "needs_attention" field. It's identical to NeedsAttentionEQ.
+func NeedsAttention(v bool) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldNeedsAttention, v))
+}
+
+// AttentionReason applies equality check predicate on the "attention_reason" field. It's identical to AttentionReasonEQ.
+func AttentionReason(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldAttentionReason, v))
+}
+
 // Version applies equality check predicate on the "version" field. It's identical to VersionEQ.
 func Version(v int64) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldVersion, v))
@@ -1662,6 +1672,81 @@ func AuthorizationExpiresAtIsNil() predicate.Payment {
 // AuthorizationExpiresAtNotNil applies the NotNil predicate on the "authorization_expires_at" field.
 func AuthorizationExpiresAtNotNil() predicate.Payment {
 	return predicate.Payment(sql.FieldNotNull(FieldAuthorizationExpiresAt))
+}
+
+// NeedsAttentionEQ applies the EQ predicate on the "needs_attention" field.
+func NeedsAttentionEQ(v bool) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldNeedsAttention, v))
+}
+
+// NeedsAttentionNEQ applies the NEQ predicate on the "needs_attention" field.
+func NeedsAttentionNEQ(v bool) predicate.Payment {
+	return predicate.Payment(sql.FieldNEQ(FieldNeedsAttention, v))
+}
+
+// AttentionReasonEQ applies the EQ predicate on the "attention_reason" field.
+func AttentionReasonEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldAttentionReason, v))
+}
+
+// AttentionReasonNEQ applies the NEQ predicate on the "attention_reason" field.
+func AttentionReasonNEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldNEQ(FieldAttentionReason, v))
+}
+
+// AttentionReasonIn applies the In predicate on the "attention_reason" field.
+func AttentionReasonIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldIn(FieldAttentionReason, vs...))
+}
+
+// AttentionReasonNotIn applies the NotIn predicate on the "attention_reason" field.
+func AttentionReasonNotIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldNotIn(FieldAttentionReason, vs...))
+}
+
+// AttentionReasonGT applies the GT predicate on the "attention_reason" field.
+func AttentionReasonGT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGT(FieldAttentionReason, v))
+}
+
+// AttentionReasonGTE applies the GTE predicate on the "attention_reason" field.
+func AttentionReasonGTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGTE(FieldAttentionReason, v))
+}
+
+// AttentionReasonLT applies the LT predicate on the "attention_reason" field.
+func AttentionReasonLT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLT(FieldAttentionReason, v))
+}
+
+// AttentionReasonLTE applies the LTE predicate on the "attention_reason" field.
+func AttentionReasonLTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLTE(FieldAttentionReason, v))
+}
+
+// AttentionReasonContains applies the Contains predicate on the "attention_reason" field.
+func AttentionReasonContains(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContains(FieldAttentionReason, v))
+}
+
+// AttentionReasonHasPrefix applies the HasPrefix predicate on the "attention_reason" field.
+func AttentionReasonHasPrefix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasPrefix(FieldAttentionReason, v))
+}
+
+// AttentionReasonHasSuffix applies the HasSuffix predicate on the "attention_reason" field.
+func AttentionReasonHasSuffix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasSuffix(FieldAttentionReason, v))
+}
+
+// AttentionReasonEqualFold applies the EqualFold predicate on the "attention_reason" field.
+func AttentionReasonEqualFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEqualFold(FieldAttentionReason, v))
+}
+
+// AttentionReasonContainsFold applies the ContainsFold predicate on the "attention_reason" field.
+func AttentionReasonContainsFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContainsFold(FieldAttentionReason, v))
 }
 
 // VersionEQ applies the EQ predicate on the "version" field.

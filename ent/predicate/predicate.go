@@ -27,5 +27,11 @@ type LoginThrottle func(*sql.Selector)
 // Payment is the predicate function for payment builders.
 type Payment func(*sql.Selector)
 
+// ReconciliationCase is the predicate function for reconciliationcase builders.
+type ReconciliationCase func(*sql.Selector)
+
 // RefreshToken is the predicate function for refreshtoken builders.
 type RefreshToken func(*sql.Selector)
+
+// SandboxObject is the predicate function for sandboxobject builders.
+type SandboxObject func(*sql.Selector)

@@ -10,7 +10,9 @@ import (
 	"github.com/payments-platform/payments/ent/ledgerentry"
 	"github.com/payments-platform/payments/ent/loginthrottle"
 	"github.com/payments-platform/payments/ent/payment"
+	"github.com/payments-platform/payments/ent/reconciliationcase"
 	"github.com/payments-platform/payments/ent/refreshtoken"
+	"github.com/payments-platform/payments/ent/sandboxobject"
 	"github.com/payments-platform/payments/ent/schema"
 )
 
@@ -600,8 +602,18 @@ func init() {
 	payment.DefaultWorkflowID = paymentDescWorkflowID.Default.(string)
 	// payment.WorkflowIDValidator is a validator for the "workflow_id" field. It is called by the builders before save.
 	payment.WorkflowIDValidator = paymentDescWorkflowID.Validators[0].(func(string) error)
+	// paymentDescNeedsAttention is the schema descriptor for needs_attention field.
+	paymentDescNeedsAttention := paymentFields[29].Descriptor()
+	// payment.DefaultNeedsAttention holds the default value on creation for the needs_attention field.
+	payment.DefaultNeedsAttention = paymentDescNeedsAttention.Default.(bool)
+	// paymentDescAttentionReason is the schema descriptor for attention_reason field.
+	paymentDescAttentionReason := paymentFields[30].Descriptor()
+	// payment.DefaultAttentionReason holds the default value on creation for the attention_reason field.
+	payment.DefaultAttentionReason = paymentDescAttentionReason.Default.(string)
+	// payment.AttentionReasonValidator is a validator for the "attention_reason" field. It is called by the builders before save.
+	payment.AttentionReasonValidator = paymentDescAttentionReason.Validators[0].(func(string) error)
 	// paymentDescVersion is the schema descriptor for version field.
-	paymentDescVersion := paymentFields[29].Descriptor()
+	paymentDescVersion := paymentFields[31].Descriptor()
 	// payment.VersionValidator is a validator for the "version" field. It is called by the builders before save.
 	payment.VersionValidator = paymentDescVersion.Validators[0].(func(int64) error)
 	// paymentDescID is the schema descriptor for id field.
@@ -609,6 +621,111 @@ func init() {
 	// payment.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	payment.IDValidator = func() func(string) error {
 		validators := paymentDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	reconciliationcaseFields := schema.ReconciliationCase{}.Fields()
+	_ = reconciliationcaseFields
+	// reconciliationcaseDescPaymentID is the schema descriptor for payment_id field.
+	reconciliationcaseDescPaymentID := reconciliationcaseFields[1].Descriptor()
+	// reconciliationcase.PaymentIDValidator is a validator for the "payment_id" field. It is called by the builders before save.
+	reconciliationcase.PaymentIDValidator = func() func(string) error {
+		validators := reconciliationcaseDescPaymentID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(payment_id string) error {
+			for _, fn := range fns {
+				if err := fn(payment_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// reconciliationcaseDescPaymentStatus is the schema descriptor for payment_status field.
+	reconciliationcaseDescPaymentStatus := reconciliationcaseFields[4].Descriptor()
+	// reconciliationcase.DefaultPaymentStatus holds the default value on creation for the payment_status field.
+	reconciliationcase.DefaultPaymentStatus = reconciliationcaseDescPaymentStatus.Default.(string)
+	// reconciliationcase.PaymentStatusValidator is a validator for the "payment_status" field. It is called by the builders before save.
+	reconciliationcase.PaymentStatusValidator = reconciliationcaseDescPaymentStatus.Validators[0].(func(string) error)
+	// reconciliationcaseDescGatewayStatus is the schema descriptor for gateway_status field.
+	reconciliationcaseDescGatewayStatus := reconciliationcaseFields[5].Descriptor()
+	// reconciliationcase.DefaultGatewayStatus holds the default value on creation for the gateway_status field.
+	reconciliationcase.DefaultGatewayStatus = reconciliationcaseDescGatewayStatus.Default.(string)
+	// reconciliationcase.GatewayStatusValidator is a validator for the "gateway_status" field. It is called by the builders before save.
+	reconciliationcase.GatewayStatusValidator = reconciliationcaseDescGatewayStatus.Validators[0].(func(string) error)
+	// reconciliationcaseDescGateway is the schema descriptor for gateway field.
+	reconciliationcaseDescGateway := reconciliationcaseFields[6].Descriptor()
+	// reconciliationcase.DefaultGateway holds the default value on creation for the gateway field.
+	reconciliationcase.DefaultGateway = reconciliationcaseDescGateway.Default.(string)
+	// reconciliationcase.GatewayValidator is a validator for the "gateway" field. It is called by the builders before save.
+	reconciliationcase.GatewayValidator = reconciliationcaseDescGateway.Validators[0].(func(string) error)
+	// reconciliationcaseDescGatewayReference is the schema descriptor for gateway_reference field.
+	reconciliationcaseDescGatewayReference := reconciliationcaseFields[7].Descriptor()
+	// reconciliationcase.DefaultGatewayReference holds the default value on creation for the gateway_reference field.
+	reconciliationcase.DefaultGatewayReference = reconciliationcaseDescGatewayReference.Default.(string)
+	// reconciliationcase.GatewayReferenceValidator is a validator for the "gateway_reference" field. It is called by the builders before save.
+	reconciliationcase.GatewayReferenceValidator = reconciliationcaseDescGatewayReference.Validators[0].(func(string) error)
+	// reconciliationcaseDescEventID is the schema descriptor for event_id field.
+	reconciliationcaseDescEventID := reconciliationcaseFields[8].Descriptor()
+	// reconciliationcase.DefaultEventID holds the default value on creation for the event_id field.
+	reconciliationcase.DefaultEventID = reconciliationcaseDescEventID.Default.(string)
+	// reconciliationcase.EventIDValidator is a validator for the "event_id" field. It is called by the builders before save.
+	reconciliationcase.EventIDValidator = reconciliationcaseDescEventID.Validators[0].(func(string) error)
+	// reconciliationcaseDescAmount is the schema descriptor for amount field.
+	reconciliationcaseDescAmount := reconciliationcaseFields[9].Descriptor()
+	// reconciliationcase.DefaultAmount holds the default value on creation for the amount field.
+	reconciliationcase.DefaultAmount = reconciliationcaseDescAmount.Default.(int64)
+	// reconciliationcase.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	reconciliationcase.AmountValidator = reconciliationcaseDescAmount.Validators[0].(func(int64) error)
+	// reconciliationcaseDescCurrency is the schema descriptor for currency field.
+	reconciliationcaseDescCurrency := reconciliationcaseFields[10].Descriptor()
+	// reconciliationcase.DefaultCurrency holds the default value on creation for the currency field.
+	reconciliationcase.DefaultCurrency = reconciliationcaseDescCurrency.Default.(string)
+	// reconciliationcase.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	reconciliationcase.CurrencyValidator = reconciliationcaseDescCurrency.Validators[0].(func(string) error)
+	// reconciliationcaseDescAction is the schema descriptor for action field.
+	reconciliationcaseDescAction := reconciliationcaseFields[11].Descriptor()
+	// reconciliationcase.DefaultAction holds the default value on creation for the action field.
+	reconciliationcase.DefaultAction = reconciliationcaseDescAction.Default.(string)
+	// reconciliationcase.ActionValidator is a validator for the "action" field. It is called by the builders before save.
+	reconciliationcase.ActionValidator = reconciliationcaseDescAction.Validators[0].(func(string) error)
+	// reconciliationcaseDescRefundReference is the schema descriptor for refund_reference field.
+	reconciliationcaseDescRefundReference := reconciliationcaseFields[12].Descriptor()
+	// reconciliationcase.DefaultRefundReference holds the default value on creation for the refund_reference field.
+	reconciliationcase.DefaultRefundReference = reconciliationcaseDescRefundReference.Default.(string)
+	// reconciliationcase.RefundReferenceValidator is a validator for the "refund_reference" field. It is called by the builders before save.
+	reconciliationcase.RefundReferenceValidator = reconciliationcaseDescRefundReference.Validators[0].(func(string) error)
+	// reconciliationcaseDescDetails is the schema descriptor for details field.
+	reconciliationcaseDescDetails := reconciliationcaseFields[13].Descriptor()
+	// reconciliationcase.DefaultDetails holds the default value on creation for the details field.
+	reconciliationcase.DefaultDetails = reconciliationcaseDescDetails.Default.(string)
+	// reconciliationcase.DetailsValidator is a validator for the "details" field. It is called by the builders before save.
+	reconciliationcase.DetailsValidator = reconciliationcaseDescDetails.Validators[0].(func(string) error)
+	// reconciliationcaseDescResolutionNote is the schema descriptor for resolution_note field.
+	reconciliationcaseDescResolutionNote := reconciliationcaseFields[14].Descriptor()
+	// reconciliationcase.DefaultResolutionNote holds the default value on creation for the resolution_note field.
+	reconciliationcase.DefaultResolutionNote = reconciliationcaseDescResolutionNote.Default.(string)
+	// reconciliationcase.ResolutionNoteValidator is a validator for the "resolution_note" field. It is called by the builders before save.
+	reconciliationcase.ResolutionNoteValidator = reconciliationcaseDescResolutionNote.Validators[0].(func(string) error)
+	// reconciliationcaseDescID is the schema descriptor for id field.
+	reconciliationcaseDescID := reconciliationcaseFields[0].Descriptor()
+	// reconciliationcase.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	reconciliationcase.IDValidator = func() func(string) error {
+		validators := reconciliationcaseDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
@@ -688,6 +805,56 @@ func init() {
 	// refreshtoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	refreshtoken.IDValidator = func() func(string) error {
 		validators := refreshtokenDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	sandboxobjectFields := schema.SandboxObject{}.Fields()
+	_ = sandboxobjectFields
+	// sandboxobjectDescKind is the schema descriptor for kind field.
+	sandboxobjectDescKind := sandboxobjectFields[1].Descriptor()
+	// sandboxobject.KindValidator is a validator for the "kind" field. It is called by the builders before save.
+	sandboxobject.KindValidator = func() func(string) error {
+		validators := sandboxobjectDescKind.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(kind string) error {
+			for _, fn := range fns {
+				if err := fn(kind); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// sandboxobjectDescPaymentID is the schema descriptor for payment_id field.
+	sandboxobjectDescPaymentID := sandboxobjectFields[2].Descriptor()
+	// sandboxobject.DefaultPaymentID holds the default value on creation for the payment_id field.
+	sandboxobject.DefaultPaymentID = sandboxobjectDescPaymentID.Default.(string)
+	// sandboxobject.PaymentIDValidator is a validator for the "payment_id" field. It is called by the builders before save.
+	sandboxobject.PaymentIDValidator = sandboxobjectDescPaymentID.Validators[0].(func(string) error)
+	// sandboxobjectDescVersion is the schema descriptor for version field.
+	sandboxobjectDescVersion := sandboxobjectFields[4].Descriptor()
+	// sandboxobject.DefaultVersion holds the default value on creation for the version field.
+	sandboxobject.DefaultVersion = sandboxobjectDescVersion.Default.(int64)
+	// sandboxobject.VersionValidator is a validator for the "version" field. It is called by the builders before save.
+	sandboxobject.VersionValidator = sandboxobjectDescVersion.Validators[0].(func(int64) error)
+	// sandboxobjectDescID is the schema descriptor for id field.
+	sandboxobjectDescID := sandboxobjectFields[0].Descriptor()
+	// sandboxobject.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	sandboxobject.IDValidator = func() func(string) error {
+		validators := sandboxobjectDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

@@ -75,6 +75,14 @@ func (Payment) Fields() []ent.Field {
 		field.String("workflow_id").MaxLen(255).Default(""),
 		// When an uncaptured authorization lapses.
 		field.Time("authorization_expires_at").SchemaType(mysqlTime).Optional().Nillable(),
+		// Set while money may be in an unknown state or a step is stuck (a
+		// capture or cancel the gateway has not confirmed, a save the store
+		// refused): the workflow retries on a durable timer, and operators
+		// find these payments by it (and by the NeedsAttention search
+		// attribute).
+		field.Bool("needs_attention").Default(false),
+		// What needs attention, for operators; "" when nothing does.
+		field.String("attention_reason").MaxRuneLen(1000).Default(""),
 		// The workflow's state version; only a higher one may replace the row.
 		field.Int64("version").NonNegative(),
 		field.Time("created_at").SchemaType(mysqlTime).Immutable(),
@@ -82,15 +90,16 @@ func (Payment) Fields() []ent.Field {
 	}
 }
 
-// Indexes serve the keyset listings of one merchant's or one customer's
-// payments (newest first by id), the status and currency filters, and the
-// lookup of a gateway's webhook by its reference.
+// Indexes serve the keyset listings (newest first by id) of one merchant's
+// or one customer's payments, of one status and of one currency, so each
+// page reads only its own rows in index order; and the lookup of a gateway's
+// webhook by its reference.
 func (Payment) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("merchant_id", "id"),
 		index.Fields("customer_id", "id"),
-		index.Fields("status"),
-		index.Fields("currency"),
+		index.Fields("status", "id"),
+		index.Fields("currency", "id"),
 		index.Fields("gateway_reference"),
 	}
 }

@@ -1,10 +1,16 @@
 // Package gateway is the boundary to the payment provider. Two
-// implementations exist: Stripe (stripe-go) when STRIPE_SECRET_KEY is set, and
-// a built-in sandbox that behaves like Stripe's test mode so that `dev` and
-// the tests need no keys and no network.
+// implementations exist, chosen explicitly (PAYMENTS_GATEWAY): Stripe
+// (stripe-go), and a built-in sandbox that behaves like Stripe's test mode so
+// that `dev` and the tests need no keys and no network.
 //
-// Every call carries an idempotency key derived from the workflow id and a
-// stable step name, so an activity retried after a crash never charges twice.
+// Every call that changes something carries an idempotency key derived from
+// the workflow id, a stable step name and the step's attempt number, so an
+// activity retried after a crash never charges twice, and a step tried again
+// after a refusal is not answered with the refusal the provider saved for the
+// old key.
+//
+// Amounts cross this boundary in ISO 4217 minor units; each gateway converts
+// exactly to its own units (see Units).
 package gateway
 
 import (
@@ -41,6 +47,11 @@ type MethodDetails struct {
 
 // CreateRequest creates and confirms a payment at the gateway.
 type CreateRequest struct {
+	// Gateway names the gateway the payment was made with (Gateway.Name);
+	// a worker refuses a request for a gateway it does not have. Every
+	// request below carries it too; "" (a request from a workflow older
+	// than the field) is not checked.
+	Gateway        string
 	IdempotencyKey string
 	PaymentID      string // our pay_ id, sent as metadata so webhooks find the payment
 	Amount         int64  // minor units
@@ -54,6 +65,9 @@ type CreateRequest struct {
 
 // CaptureRequest captures an authorized payment.
 type CaptureRequest struct {
+	Gateway string
+	// Currency is the payment's currency, for converting amounts.
+	Currency       string
 	IdempotencyKey string
 	Reference      string // the gateway's id (pi_...)
 	Amount         int64  // to capture; the rest is released
@@ -61,9 +75,81 @@ type CaptureRequest struct {
 
 // CancelRequest cancels a payment that has not succeeded.
 type CancelRequest struct {
+	Gateway        string
+	Currency       string
 	IdempotencyKey string
 	Reference      string
 	Reason         string
+}
+
+// FindRequest asks what the gateway knows of the intent made for a payment.
+type FindRequest struct {
+	Gateway string
+	// PaymentID is our pay_ id, which every intent carries in its metadata.
+	PaymentID string
+	// Reference is the gateway's id of the intent, when known; it is looked
+	// up directly, without a search.
+	Reference string
+	// Currency is the payment's currency, for converting amounts.
+	Currency string
+}
+
+// VoidRequest makes sure no intent of a payment can still take money: the
+// intent found for the payment, if any and not final, is canceled.
+type VoidRequest struct {
+	Gateway        string
+	IdempotencyKey string
+	PaymentID      string
+	Reference      string
+	Currency       string
+	Reason         string
+}
+
+// Found is the answer of Find and Void.
+type Found struct {
+	// Exists is false only when the gateway answered that it holds no
+	// intent for the payment; an error, not Exists false, is returned when
+	// it could not tell.
+	Exists bool
+	// Result is the intent's state when Exists.
+	Result Result
+}
+
+// RefundRequest gives money the gateway received for a payment back to the
+// customer.
+type RefundRequest struct {
+	Gateway        string
+	IdempotencyKey string
+	PaymentID      string
+	// Reference is the payment's intent at the gateway.
+	Reference string
+	// Amount is in ISO minor units of Currency.
+	Amount   int64
+	Currency string
+	// Reason is one of duplicate, fraudulent, requested_by_customer, or ""
+	// (Stripe's refund reasons).
+	Reason string
+}
+
+// RefundStatus is a refund's status, as Stripe names it.
+type RefundStatus string
+
+// The statuses of a refund.
+const (
+	RefundPending   RefundStatus = "pending"
+	RefundSucceeded RefundStatus = "succeeded"
+	RefundFailed    RefundStatus = "failed"
+	RefundCanceled  RefundStatus = "canceled"
+)
+
+// RefundResult is the gateway's view of a refund.
+type RefundResult struct {
+	// Reference is the gateway's id of the refund (re_...).
+	Reference string
+	Status    RefundStatus
+	// Amount is in ISO minor units.
+	Amount      int64
+	FailureCode string
 }
 
 // Result is the gateway's view of a payment after a call.
@@ -95,6 +181,17 @@ type Gateway interface {
 	Cancel(ctx context.Context, r CancelRequest) (Result, error)
 	// Retrieve returns the payment's current state.
 	Retrieve(ctx context.Context, reference string) (Result, error)
+	// Find returns the intent made for a payment: by reference when one is
+	// known, otherwise by searching the payment id in the intents' metadata.
+	// Found.Exists is false only when the gateway answered that there is
+	// none.
+	Find(ctx context.Context, r FindRequest) (Found, error)
+	// Void cancels the payment's intent unless it is final, so that a charge
+	// whose outcome was never learned cannot capture later, and returns its
+	// state afterwards (canceled, or succeeded or failed if it had finished).
+	Void(ctx context.Context, r VoidRequest) (Found, error)
+	// Refund refunds part or all of what a payment received.
+	Refund(ctx context.Context, r RefundRequest) (RefundResult, error)
 }
 
 // ErrorKind classifies gateway errors once, at the boundary.

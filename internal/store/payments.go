@@ -38,6 +38,10 @@ type PaymentRecord struct {
 	Metadata                                             map[string]string
 	Gateway, GatewayReference, WorkflowID                string
 	AuthorizationExpiresAt                               *time.Time
+	// NeedsAttention is set, with AttentionReason, while money may be in an
+	// unknown state or a step is stuck and retried on a timer.
+	NeedsAttention  bool
+	AttentionReason string
 	// Version orders the workflow's saves; only a higher version replaces
 	// the stored row.
 	Version              int64
@@ -126,6 +130,8 @@ func setMutable(m *ent.PaymentMutation, rec PaymentRecord, update bool) {
 	m.SetGateway(rec.Gateway)
 	m.SetGatewayReference(rec.GatewayReference)
 	m.SetWorkflowID(rec.WorkflowID)
+	m.SetNeedsAttention(rec.NeedsAttention)
+	m.SetAttentionReason(rec.AttentionReason)
 	m.SetVersion(rec.Version)
 	m.SetUpdatedAt(rec.UpdatedAt)
 	switch {

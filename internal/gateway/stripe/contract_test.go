@@ -69,7 +69,7 @@ func TestContractStripeMock(t *testing.T) {
 			IdempotencyKey: "payment/pay_contract/create/" + map[bool]string{false: "automatic", true: "manual"}[manual],
 			PaymentID:      "pay_contract",
 			Amount:         1234,
-			Currency:       "EUR",
+			Currency:       "USD",
 			PaymentMethod:  "pm_card_visa",
 			ManualCapture:  manual,
 			Description:    "contract test",
@@ -84,13 +84,17 @@ func TestContractStripeMock(t *testing.T) {
 		created = append(created, res)
 	}
 
-	res, err := g.Capture(ctx, gateway.CaptureRequest{IdempotencyKey: "payment/pay_contract/capture", Reference: created[1].Reference, Amount: 1000})
+	// stripe-mock answers captures and cancels with its usd fixture.
+	res, err := g.Capture(ctx, gateway.CaptureRequest{IdempotencyKey: "payment/pay_contract/capture", Reference: created[1].Reference,
+		Amount: 1000, Currency: "USD"})
 	check("capture", res, err)
-	res, err = g.Capture(ctx, gateway.CaptureRequest{IdempotencyKey: "payment/pay_contract/capture-all", Reference: created[1].Reference})
+	res, err = g.Capture(ctx, gateway.CaptureRequest{IdempotencyKey: "payment/pay_contract/capture-all", Reference: created[1].Reference,
+		Currency: "USD"})
 	check("capture everything", res, err)
 
 	for _, reason := range []string{"requested_by_customer", "abandoned", "duplicate", "fraudulent", "expired"} {
-		res, err = g.Cancel(ctx, gateway.CancelRequest{IdempotencyKey: "payment/pay_contract/cancel/" + reason, Reference: created[0].Reference, Reason: reason})
+		res, err = g.Cancel(ctx, gateway.CancelRequest{IdempotencyKey: "payment/pay_contract/cancel/" + reason, Reference: created[0].Reference,
+			Reason: reason, Currency: "USD"})
 		check("cancel "+reason, res, err)
 	}
 

@@ -47,15 +47,20 @@ const (
 // declined reports whether err is a card error (a decline during confirm),
 // and if so the Result it stands for: Status failed, the decline code (or the
 // error code), Stripe's message, and the PaymentIntent's id and amounts when
-// Stripe returned the PaymentIntent with the error.
-func declined(err error, amount int64) (gateway.Result, bool) {
+// Stripe returned the PaymentIntent with the error. amount is the request's,
+// in ISO minor units of currency; the PaymentIntent's amounts are converted
+// from Stripe's units, and an error is returned when they cannot be exactly.
+func declined(err error, amount int64, currency string) (gateway.Result, bool, error) {
 	var se *stripego.Error
 	if !errors.As(err, &se) || se.Type != stripego.ErrorTypeCard {
-		return gateway.Result{}, false
+		return gateway.Result{}, false, nil
 	}
 	res := gateway.Result{Amount: amount}
 	if se.PaymentIntent != nil && se.PaymentIntent.ID != "" {
-		res = resultOf(se.PaymentIntent)
+		var rerr error
+		if res, rerr = resultOf(se.PaymentIntent, currency); rerr != nil {
+			return gateway.Result{}, true, rerr
+		}
 		if res.Amount == 0 {
 			res.Amount = amount
 		}
@@ -77,7 +82,7 @@ func declined(err error, amount int64) (gateway.Result, bool) {
 	if res.FailureMessage == "" {
 		res.FailureMessage = defaultDeclineMessage
 	}
-	return res, true
+	return res, true, nil
 }
 
 // classify turns any error of a stripe-go call into a *gateway.Error, once:

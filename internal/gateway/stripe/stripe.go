@@ -3,6 +3,10 @@
 // network retries off: retries are Temporal's, driven by the error kinds this
 // package assigns once, in classify.
 //
+// Amounts cross to Stripe converted from ISO 4217 minor units into Stripe's
+// own units (gateway.UnitsFor), and back; what Stripe cannot represent is
+// refused before any request (CodeAmountInvalid, CodeCurrencyNotSupported).
+//
 // STRIPE_API_BASE (Options.APIBase) points the client at stripe-mock for the
 // contract tests.
 package stripe
@@ -114,6 +118,10 @@ func (g *Gateway) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 	if err := checkKey(r.IdempotencyKey); err != nil {
 		return gateway.Result{}, err
 	}
+	amount, err := toStripe(r.Currency, r.Amount)
+	if err != nil {
+		return gateway.Result{}, err
+	}
 	if strings.HasPrefix(r.PaymentMethod, "mm:") {
 		return gateway.Result{}, &gateway.Error{Kind: gateway.Invalid, Code: "payment_method_unsupported",
 			Message: "stripe: mobile money (mm:...) is not available through Stripe; use the sandbox gateway"}
@@ -129,7 +137,7 @@ func (g *Gateway) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 		captureMethod = stripego.PaymentIntentCaptureMethodManual
 	}
 	params := &stripego.PaymentIntentParams{
-		Amount:        stripego.Int64(r.Amount),
+		Amount:        stripego.Int64(amount),
 		Currency:      stripego.String(strings.ToLower(r.Currency)),
 		PaymentMethod: stripego.String(r.PaymentMethod),
 		Confirm:       stripego.Bool(true),
@@ -153,18 +161,24 @@ func (g *Gateway) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 
 	pi, err := g.api.PaymentIntents.New(params)
 	if err != nil {
-		if res, ok := declined(err, r.Amount); ok {
+		res, ok, uerr := declined(err, r.Amount, r.Currency)
+		if uerr != nil {
+			return gateway.Result{}, g.unreadable(ctx, "create", uerr)
+		}
+		if ok {
 			g.log.DebugContext(ctx, "stripe: payment declined", "payment_id", r.PaymentID,
 				"reference", res.Reference, "failure_code", res.FailureCode)
 			return res, nil
 		}
 		return gateway.Result{}, g.fail(ctx, "create", err)
 	}
-	return resultOf(pi), nil
+	return g.result(ctx, "create", pi, r.Currency)
 }
 
 // Capture captures a PaymentIntent that requires capture. An Amount of 0
-// captures everything authorized.
+// captures everything authorized; any other amount is converted with
+// Currency. A request without Currency (from a workflow older than the
+// field) learns it from the PaymentIntent first.
 func (g *Gateway) Capture(ctx context.Context, r gateway.CaptureRequest) (gateway.Result, error) {
 	if err := checkKey(r.IdempotencyKey); err != nil {
 		return gateway.Result{}, err
@@ -172,9 +186,23 @@ func (g *Gateway) Capture(ctx context.Context, r gateway.CaptureRequest) (gatewa
 	if err := checkReference(r.Reference); err != nil {
 		return gateway.Result{}, err
 	}
+	if r.Amount < 0 {
+		return gateway.Result{}, notPositive(r.Amount)
+	}
 	params := &stripego.PaymentIntentCaptureParams{}
 	if r.Amount > 0 {
-		params.AmountToCapture = stripego.Int64(r.Amount)
+		if r.Currency == "" {
+			pi, err := g.get(ctx, r.Reference)
+			if err != nil {
+				return gateway.Result{}, g.fail(ctx, "capture", err)
+			}
+			r.Currency = strings.ToUpper(string(pi.Currency))
+		}
+		amount, err := toStripe(r.Currency, r.Amount)
+		if err != nil {
+			return gateway.Result{}, err
+		}
+		params.AmountToCapture = stripego.Int64(amount)
 	}
 	params.AddExpand(expandMethod)
 	params.Context = ctx
@@ -183,7 +211,7 @@ func (g *Gateway) Capture(ctx context.Context, r gateway.CaptureRequest) (gatewa
 	if err != nil {
 		return gateway.Result{}, g.fail(ctx, "capture", err)
 	}
-	return resultOf(pi), nil
+	return g.result(ctx, "capture", pi, r.Currency)
 }
 
 // Cancel cancels a PaymentIntent. Reason is passed as Stripe's
@@ -207,22 +235,48 @@ func (g *Gateway) Cancel(ctx context.Context, r gateway.CancelRequest) (gateway.
 	if err != nil {
 		return gateway.Result{}, g.fail(ctx, "cancel", err)
 	}
-	return resultOf(pi), nil
+	return g.result(ctx, "cancel", pi, r.Currency)
 }
 
-// Retrieve returns the PaymentIntent's current state.
+// Retrieve returns the PaymentIntent's current state, its amounts read in
+// its own currency.
 func (g *Gateway) Retrieve(ctx context.Context, reference string) (gateway.Result, error) {
 	if err := checkReference(reference); err != nil {
 		return gateway.Result{}, err
 	}
-	params := &stripego.PaymentIntentParams{}
-	params.AddExpand(expandMethod)
-	params.Context = ctx
-	pi, err := g.api.PaymentIntents.Get(reference, params)
+	pi, err := g.get(ctx, reference)
 	if err != nil {
 		return gateway.Result{}, g.fail(ctx, "retrieve", err)
 	}
-	return resultOf(pi), nil
+	return g.result(ctx, "retrieve", pi, "")
+}
+
+// get retrieves a PaymentIntent, with its payment method expanded. The
+// reference must have passed checkReference.
+func (g *Gateway) get(ctx context.Context, reference string) (*stripego.PaymentIntent, error) {
+	params := &stripego.PaymentIntentParams{}
+	params.AddExpand(expandMethod)
+	params.Context = ctx
+	return g.api.PaymentIntents.Get(reference, params)
+}
+
+// result maps a PaymentIntent Stripe returned for a payment in currency
+// ("" if unknown); an answer that cannot be read exactly is logged at error
+// level, as it means Stripe and this package disagree about amounts.
+func (g *Gateway) result(ctx context.Context, op string, pi *stripego.PaymentIntent, currency string) (gateway.Result, error) {
+	res, err := resultOf(pi, currency)
+	if err != nil {
+		return gateway.Result{}, g.unreadable(ctx, op, err)
+	}
+	return res, nil
+}
+
+// unreadable logs an answer that could not be read exactly and returns its
+// error.
+func (g *Gateway) unreadable(ctx context.Context, op string, err error) error {
+	ge := classify(err)
+	g.log.ErrorContext(ctx, "stripe: answer not readable exactly", "op", op, "code", ge.Code, "error", ge.Message)
+	return ge
 }
 
 // fail classifies err and logs it once.
@@ -270,8 +324,13 @@ func cancellationReason(reason string) (stripego.PaymentIntentCancellationReason
 	return "", false
 }
 
-// resultOf maps a PaymentIntent onto a gateway.Result.
-func resultOf(pi *stripego.PaymentIntent) gateway.Result {
+// resultOf maps a PaymentIntent onto a gateway.Result, its amounts
+// converted into ISO minor units of the PaymentIntent's own currency. The
+// payment's currency (want, "" if unknown) stands in when the
+// PaymentIntent names none, and a PaymentIntent in another currency is an
+// error (CodeUnexpectedAnswer): its amounts would be read in the wrong
+// unit.
+func resultOf(pi *stripego.PaymentIntent, want string) (gateway.Result, error) {
 	res := gateway.Result{
 		Reference:        pi.ID,
 		Status:           statusOf(pi.Status),
@@ -280,13 +339,20 @@ func resultOf(pi *stripego.PaymentIntent) gateway.Result {
 		AmountReceived:   pi.AmountReceived,
 		Method:           methodOf(pi),
 	}
+	u, err := answerUnits(pi.Currency, want)
+	if err != nil {
+		return gateway.Result{}, err
+	}
+	if err := fromStripe(u, &res.Amount, &res.AmountCapturable, &res.AmountReceived); err != nil {
+		return gateway.Result{}, err
+	}
 	if res.Status == gateway.StatusRequiresAction && pi.NextAction != nil && pi.NextAction.RedirectToURL != nil {
 		res.RedirectURL = pi.NextAction.RedirectToURL.URL
 	}
 	if res.Status == gateway.StatusFailed {
 		res.FailureCode, res.FailureMessage = failureOf(pi.LastPaymentError)
 	}
-	return res
+	return res, nil
 }
 
 // statusOf maps Stripe's PaymentIntent status. requires_payment_method after

@@ -347,7 +347,7 @@ func TestHTTPErrors(t *testing.T) {
 			return err
 		},
 		"capture": func(g *Gateway, ctx context.Context) error {
-			_, err := g.Capture(ctx, gateway.CaptureRequest{IdempotencyKey: "k", Reference: "pi_1", Amount: 5})
+			_, err := g.Capture(ctx, gateway.CaptureRequest{IdempotencyKey: "k", Reference: "pi_1", Amount: 5, Currency: "USD"})
 			return err
 		},
 		"cancel": func(g *Gateway, ctx context.Context) error {
@@ -392,7 +392,7 @@ func TestHTTPErrors(t *testing.T) {
 // A card error outside a confirm is not a decline of a new payment.
 func TestCardErrorOnCaptureIsInvalid(t *testing.T) {
 	f := newFake(t, http.StatusPaymentRequired, declineBody)
-	_, err := f.gateway().Capture(t.Context(), gateway.CaptureRequest{IdempotencyKey: "k", Reference: "pi_3Dec", Amount: 1})
+	_, err := f.gateway().Capture(t.Context(), gateway.CaptureRequest{IdempotencyKey: "k", Reference: "pi_3Dec", Amount: 1, Currency: "USD"})
 	ge := wantError(t, err, gateway.Invalid)
 	if ge.Code != "card_declined" || ge.StatusCode != 402 {
 		t.Fatalf("%+v", ge)
@@ -523,7 +523,10 @@ func TestDeclined(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := declined(tc.err, amount)
+			got, ok, err := declined(tc.err, amount, "USD")
+			if err != nil {
+				t.Fatal(err)
+			}
 			if ok != tc.ok || got != tc.want {
 				t.Fatalf("declined = %+v, %v; want %+v, %v", got, ok, tc.want, tc.ok)
 			}
@@ -575,7 +578,11 @@ func TestResultOf(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := resultOf(&tc.pi); got != tc.want {
+			got, err := resultOf(&tc.pi, "USD")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
 				t.Fatalf("\n got %+v\nwant %+v", got, tc.want)
 			}
 		})
@@ -591,7 +598,7 @@ func TestCapture(t *testing.T) {
 		{amount: 0, want: url.Values{"expand[0]": {"payment_method"}}}, // everything authorized
 	} {
 		f := newFake(t, 200, piRequiresCapture)
-		res, err := f.gateway().Capture(t.Context(), gateway.CaptureRequest{IdempotencyKey: "payment/pay_1/capture", Reference: "pi_3Cap", Amount: tc.amount})
+		res, err := f.gateway().Capture(t.Context(), gateway.CaptureRequest{IdempotencyKey: "payment/pay_1/capture", Reference: "pi_3Cap", Amount: tc.amount, Currency: "USD"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -624,7 +631,7 @@ func TestCancelReasons(t *testing.T) {
 		"authorization expired": "",
 		"automatic":             "", // Stripe's own reason, not one a caller may send
 	} {
-		f := newFake(t, 200, `{"id": "pi_c", "object": "payment_intent", "amount": 10, "status": "canceled"}`)
+		f := newFake(t, 200, `{"id": "pi_c", "object": "payment_intent", "amount": 10, "currency": "usd", "status": "canceled"}`)
 		res, err := f.gateway().Cancel(t.Context(), gateway.CancelRequest{IdempotencyKey: "payment/pay_1/cancel", Reference: "pi_c", Reason: reason})
 		if err != nil {
 			t.Fatal(err)

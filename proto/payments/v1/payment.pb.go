@@ -336,18 +336,27 @@ type Payment struct {
 	Metadata map[string]string `protobuf:"bytes,17,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// `sandbox` or `stripe`.
 	Gateway string `protobuf:"bytes,18,opt,name=gateway,proto3" json:"gateway,omitempty"`
-	// The gateway's id, such as a PaymentIntent id.
+	// The gateway's id, such as a PaymentIntent id. Shown to admins and to the
+	// payment's merchant; empty for customers.
 	GatewayReference string `protobuf:"bytes,19,opt,name=gateway_reference,json=gatewayReference,proto3" json:"gateway_reference,omitempty"`
 	// `payment/<id>`.
 	WorkflowId string `protobuf:"bytes,20,opt,name=workflow_id,json=workflowId,proto3" json:"workflow_id,omitempty"`
-	// Opens the payment's workflow in the Temporal UI.
+	// Opens the payment's workflow in the Temporal UI. For operators: shown to
+	// admins only (to every role in `paymentsd dev`).
 	WorkflowUrl string `protobuf:"bytes,21,opt,name=workflow_url,json=workflowUrl,proto3" json:"workflow_url,omitempty"`
 	// When the payment was created.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// When the payment last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// True while a step that may move money is not confirmed by the gateway
+	// (a capture or cancel it did not answer) or could not be recorded: the
+	// payment's workflow keeps retrying on a durable timer and the status stays
+	// what was last confirmed. Shown to admins and the payment's merchant.
+	NeedsAttention bool `protobuf:"varint,24,opt,name=needs_attention,json=needsAttention,proto3" json:"needs_attention,omitempty"`
+	// What needs attention, in words, while needs_attention is true.
+	AttentionReason string `protobuf:"bytes,25,opt,name=attention_reason,json=attentionReason,proto3" json:"attention_reason,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Payment) Reset() {
@@ -539,6 +548,20 @@ func (x *Payment) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Payment) GetNeedsAttention() bool {
+	if x != nil {
+		return x.NeedsAttention
+	}
+	return false
+}
+
+func (x *Payment) GetAttentionReason() string {
+	if x != nil {
+		return x.AttentionReason
+	}
+	return ""
 }
 
 // CreatePaymentRequest asks to charge a customer.
@@ -1183,7 +1206,7 @@ const file_payments_v1_payment_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12!\n" +
 	"\fredirect_url\x18\x02 \x01(\tR\vredirectUrl\x129\n" +
 	"\n" +
-	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x9e\b\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xf2\b\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vmerchant_id\x18\x02 \x01(\tR\n" +
@@ -1214,7 +1237,9 @@ const file_payments_v1_payment_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x1a;\n" +
+	"updated_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12'\n" +
+	"\x0fneeds_attention\x18\x18 \x01(\bR\x0eneedsAttention\x12)\n" +
+	"\x10attention_reason\x18\x19 \x01(\tR\x0fattentionReason\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd6\x04\n" +

@@ -58,19 +58,31 @@ type PaymentServiceClient interface {
 	// of its customers (customer_id optional: a customer who has paid this
 	// merchant before; without it the charge is a guest's). Honours
 	// Idempotency-Key: a retry with the same key reaches the same payment, even
-	// after the first request failed midway.
+	// after the first request failed midway. Without a key, when the workflow
+	// service cannot say whether the payment was started, the answer is
+	// `unavailable` with a google.rpc.ErrorInfo detail (reason
+	// PAYMENT_MAY_EXIST, metadata payment_id): call GetPayment with that id
+	// rather than creating a second payment. Amounts and currencies the
+	// gateway cannot represent (at Stripe: ISK in whole krónur, KWD, BHD, JOD,
+	// OMR and TND in multiples of 10, MGA in multiples of 100, no funds or
+	// metals) are `invalid_argument` naming the field.
 	CreatePayment(context.Context, *connect.Request[v1.CreatePaymentRequest]) (*connect.Response[v1.CreatePaymentResponse], error)
 	// GetPayment returns one payment of which the caller is a party.
 	GetPayment(context.Context, *connect.Request[v1.GetPaymentRequest]) (*connect.Response[v1.GetPaymentResponse], error)
 	// ListPayments lists the caller's payments, newest first.
 	ListPayments(context.Context, *connect.Request[v1.ListPaymentsRequest]) (*connect.Response[v1.ListPaymentsResponse], error)
 	// CapturePayment captures an authorized payment (REQUIRES_CAPTURE only),
-	// in full or in part; the rest is released. Honours Idempotency-Key.
+	// in full or in part; the rest is released. Honours Idempotency-Key. If
+	// the gateway does not confirm the capture, the answer is `unavailable`:
+	// the payment's workflow retries it, the payment shows needs_attention
+	// until the gateway answers, and another capture or cancel meanwhile is
+	// `failed_precondition`.
 	CapturePayment(context.Context, *connect.Request[v1.CapturePaymentRequest]) (*connect.Response[v1.CapturePaymentResponse], error)
 	// CancelPayment cancels a payment that has not succeeded. Once a payment is
 	// authorized (REQUIRES_CAPTURE) only its merchant (or an admin) may void
 	// it; the customer may cancel while it is still pending on their side.
-	// Honours Idempotency-Key.
+	// Honours Idempotency-Key. An unconfirmed cancellation is `unavailable`
+	// and retried by the workflow, as for CapturePayment.
 	CancelPayment(context.Context, *connect.Request[v1.CancelPaymentRequest]) (*connect.Response[v1.CancelPaymentResponse], error)
 }
 
@@ -162,19 +174,31 @@ type PaymentServiceHandler interface {
 	// of its customers (customer_id optional: a customer who has paid this
 	// merchant before; without it the charge is a guest's). Honours
 	// Idempotency-Key: a retry with the same key reaches the same payment, even
-	// after the first request failed midway.
+	// after the first request failed midway. Without a key, when the workflow
+	// service cannot say whether the payment was started, the answer is
+	// `unavailable` with a google.rpc.ErrorInfo detail (reason
+	// PAYMENT_MAY_EXIST, metadata payment_id): call GetPayment with that id
+	// rather than creating a second payment. Amounts and currencies the
+	// gateway cannot represent (at Stripe: ISK in whole krónur, KWD, BHD, JOD,
+	// OMR and TND in multiples of 10, MGA in multiples of 100, no funds or
+	// metals) are `invalid_argument` naming the field.
 	CreatePayment(context.Context, *connect.Request[v1.CreatePaymentRequest]) (*connect.Response[v1.CreatePaymentResponse], error)
 	// GetPayment returns one payment of which the caller is a party.
 	GetPayment(context.Context, *connect.Request[v1.GetPaymentRequest]) (*connect.Response[v1.GetPaymentResponse], error)
 	// ListPayments lists the caller's payments, newest first.
 	ListPayments(context.Context, *connect.Request[v1.ListPaymentsRequest]) (*connect.Response[v1.ListPaymentsResponse], error)
 	// CapturePayment captures an authorized payment (REQUIRES_CAPTURE only),
-	// in full or in part; the rest is released. Honours Idempotency-Key.
+	// in full or in part; the rest is released. Honours Idempotency-Key. If
+	// the gateway does not confirm the capture, the answer is `unavailable`:
+	// the payment's workflow retries it, the payment shows needs_attention
+	// until the gateway answers, and another capture or cancel meanwhile is
+	// `failed_precondition`.
 	CapturePayment(context.Context, *connect.Request[v1.CapturePaymentRequest]) (*connect.Response[v1.CapturePaymentResponse], error)
 	// CancelPayment cancels a payment that has not succeeded. Once a payment is
 	// authorized (REQUIRES_CAPTURE) only its merchant (or an admin) may void
 	// it; the customer may cancel while it is still pending on their side.
-	// Honours Idempotency-Key.
+	// Honours Idempotency-Key. An unconfirmed cancellation is `unavailable`
+	// and retried by the workflow, as for CapturePayment.
 	CancelPayment(context.Context, *connect.Request[v1.CancelPaymentRequest]) (*connect.Response[v1.CancelPaymentResponse], error)
 }
 
