@@ -1,20 +1,40 @@
 // Package sandbox is the built-in payment gateway that behaves like Stripe's
 // test mode: the same test payment method ids (pm_card_visa,
 // pm_card_chargeDeclined, pm_card_authenticationRequired, ...), the same
-// decline codes and messages, 3-D Secure through a redirect URL, and the
-// asynchronous 3-D Secure result delivered as a signed Stripe event to the
-// platform's own POST /webhooks/stripe route, the way Stripe delivers it.
+// decline codes and messages, the same rules for amounts and states, 3-D
+// Secure through a redirect URL, and the asynchronous 3-D Secure result
+// delivered as a signed Stripe event to the platform's own POST
+// /webhooks/stripe route, the way Stripe delivers it.
 //
-// The sandbox keeps no state that a correct result depends on, so several
-// processes (API, workers) can each build their own and agree:
-//   - the reference (pi_sbx_...) is derived from the idempotency key, so a
-//     retried call returns the same reference and the same result;
-//   - the outcome of a payment follows from its payment method token;
-//   - the 3-D Secure page carries everything it needs in its URL, signed with
-//     an HMAC keyed by the webhook secret so it cannot be forged into another
-//     amount or payment.
+// # State
 //
-// Payment methods (CreateRequest.PaymentMethod):
+// The sandbox plays an external provider, so it keeps what a provider keeps,
+// in a State that every process playing it shares (Options.State, the
+// platform's database): its payment intents with their refunds, the answers
+// it saved per idempotency key, the attempt counters of its flaky test
+// tokens, and which payments were voided. The API (which serves the 3-D
+// Secure page) and every worker (which call the gateway) thus behave as one
+// provider, also across restarts. Nothing that matters is kept in memory; the
+// 3-D Secure links are signed with an HMAC keyed by the webhook secret so
+// that they cannot be forged into another amount or payment.
+//
+// # Idempotency
+//
+// As at Stripe, a call that executed saves its answer under its idempotency
+// key, a success or a refusal (a 4xx error) alike, and a retry with the same
+// key and the same parameters gets the saved answer, even if the intent has
+// moved on since; the same key with other parameters is refused with
+// idempotency_error. Not saved, because they never executed: refusals of
+// parameter validation (an unknown payment method, an amount or currency
+// the gateway does not take), which a retry meets again anyway, and the
+// simulated transient failures (the 503s of pm_sandbox_flaky, the 429 of
+// pm_sandbox_ratelimited, an outage from SetDown), which never reached the
+// provider, so a retry can succeed. The reference of a payment (pi_sbx_...)
+// is derived from its create's idempotency key (Reference).
+//
+// # Payment methods
+//
+// CreateRequest.PaymentMethod:
 //   - pm_card_visa (visa 4242), pm_card_mastercard (mastercard 4444),
 //     pm_card_amex (amex 8431): approved; succeeded, or requires_capture
 //     with manual capture;
@@ -26,26 +46,49 @@
 //     requires_action, RedirectURL on the 3-D Secure page (see Handler);
 //   - pm_sandbox_flaky: FlakyFailures transient 503 errors per idempotency
 //     key, then approved; pm_sandbox_ratelimited: one 429 per key, then
-//     approved;
+//     approved. The attempts are counted in the State, so the failures
+//     happen that many times in total, whichever process serves them;
 //   - mm:<provider>:<msisdn>, provider mpesa, mtn, airtel or orange, msisdn
 //     8 to 15 digits (E.164 without +): approved, or declined with
 //     insufficient_funds when the number ends in 0000; automatic capture only;
 //   - anything else: an Invalid error, as Stripe's "No such PaymentMethod".
 //
-// Two things are remembered in memory, per process: the attempt counters of
-// the pm_sandbox_flaky and pm_sandbox_ratelimited test tokens, and the last
-// known state of each payment, which Retrieve reports on a best-effort basis.
+// # Amounts
+//
+// Amounts are in ISO 4217 minor units, and the sandbox takes what Stripe
+// takes (gateway.UnitsFor): CreatePayment, Capture and Refund refuse a
+// currency Stripe does not charge in (funds such as CHE or CLF) with
+// currency_not_supported, and an amount it cannot write (a KWD amount not
+// ending in 0, ISK or JPY-like amounts with decimals) with amount_invalid.
+//
+// # Intents
+//
+// Capture takes a requires_capture intent, up to its capturable amount (more
+// is amount_too_large); a partial capture releases the rest. Cancel takes an
+// intent that is not succeeded or canceled. Both refuse other states with
+// payment_intent_unexpected_state, as Stripe does: a capture of a succeeded
+// intent is refused unless it replays the key that captured it. Retrieve
+// reports the stored intent (an unknown reference is resource_missing, as
+// at Stripe), Find the intent of a reference or a payment. Refund refunds a succeeded intent, up to what it
+// received and was not refunded yet. Void cancels whatever intent of a
+// payment could still take money and marks the payment voided: a create for
+// a voided payment that arrives afterwards (a late request, say one the
+// platform gave up on and the network delivered anyway) makes an intent
+// that is canceled at once and took no money. That is the sandbox's model
+// of a late-arriving intent.
 package sandbox
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/payments-platform/payments/internal/gateway"
@@ -89,12 +132,13 @@ const (
 // reference keeps: 120 bits, far beyond any chance of collision.
 const refHashChars = 24
 
-// maxRemembered bounds the best-effort memory of payment states and attempt
-// counters; when a map grows past it, it starts over.
-const maxRemembered = 100_000
-
 // Options configures a Sandbox.
 type Options struct {
+	// State keeps the sandbox's intents, saved answers and counters; it is
+	// required (New refuses nil: a sandbox that forgot on restart would
+	// not behave like a provider). Every process playing the sandbox must
+	// share one, normally the platform's *store.Store.
+	State State
 	// PublicURL is where the platform's HTTP API is served, as the customer's
 	// browser reaches it, e.g. http://127.0.0.1:8080. The 3-D Secure page is
 	// PublicURL/sandbox/3ds/{ref} and events are POSTed to
@@ -114,31 +158,34 @@ type Options struct {
 }
 
 // Sandbox is a gateway.Gateway that behaves like Stripe's test mode. It is
-// safe for concurrent use.
+// safe for concurrent use, and any number of Sandboxes on one State behave
+// as one provider.
 type Sandbox struct {
+	state     State
 	publicURL string
 	secret    string
 	now       func() time.Time
 	log       *slog.Logger
 	http      *http.Client
 
-	mu       sync.Mutex
-	attempts map[string]int            // idempotency key -> attempts of a flaky/rate-limited token
-	known    map[string]gateway.Result // reference -> last state this process saw
+	// down simulates an outage of the network to the provider (SetDown).
+	down atomic.Bool
 }
 
 var _ gateway.Gateway = (*Sandbox)(nil)
 
-// New returns a Sandbox.
-func New(opts Options) *Sandbox {
+// New returns a Sandbox on opts.State. It fails without a State.
+func New(opts Options) (*Sandbox, error) {
+	if st := reflect.ValueOf(opts.State); !st.IsValid() || st.Kind() == reflect.Pointer && st.IsNil() {
+		return nil, errors.New("sandbox: Options.State is required: the sandbox keeps its intents in the shared database")
+	}
 	s := &Sandbox{
+		state:     opts.State,
 		publicURL: strings.TrimRight(opts.PublicURL, "/"),
 		secret:    opts.WebhookSecret,
 		now:       opts.Now,
 		log:       opts.Logger,
 		http:      opts.HTTPClient,
-		attempts:  make(map[string]int),
-		known:     make(map[string]gateway.Result),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -149,11 +196,41 @@ func New(opts Options) *Sandbox {
 	if s.http == nil {
 		s.http = &http.Client{Timeout: 10 * time.Second}
 	}
-	return s
+	return s, nil
 }
 
 // Name returns "sandbox".
 func (s *Sandbox) Name() string { return Name }
+
+// SetDown simulates an outage of the provider, for tests: while down, every
+// call of this Sandbox (every gateway.Gateway method but Name) fails with a
+// Transient 503 error before it reaches the provider, so nothing executes
+// and nothing is saved; once up again, retries proceed as if the failed
+// attempts never happened. It is this instance's view (the network between
+// it and the provider): other Sandboxes on the same State are unaffected,
+// and so are the 3-D Secure pages, which the customer's browser reaches by
+// another road.
+func (s *Sandbox) SetDown(down bool) {
+	s.down.Store(down)
+	s.log.Info("sandbox: simulated outage", "down", down)
+}
+
+// reachable refuses a call when the context is done or the sandbox is down.
+func (s *Sandbox) reachable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return canceled(err)
+	}
+	if s.down.Load() {
+		return &gateway.Error{Kind: gateway.Transient, Code: "api_error", StatusCode: http.StatusServiceUnavailable,
+			Message: "sandbox: the gateway is unreachable (simulated outage)"}
+	}
+	return nil
+}
+
+// canceled is the error of a call whose context is done.
+func canceled(err error) error {
+	return &gateway.Error{Kind: gateway.Transient, Message: "sandbox: " + err.Error(), Err: err}
+}
 
 // outcome is what a test payment method does.
 type outcome int
@@ -227,129 +304,85 @@ func validReference(ref string) bool {
 	return true
 }
 
-// CreatePayment creates and confirms a payment. The outcome follows from
-// r.PaymentMethod, as in Stripe's test mode; see the package documentation.
-// A decline is a Result with Status failed, not an error.
-func (s *Sandbox) CreatePayment(ctx context.Context, r gateway.CreateRequest) (gateway.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return gateway.Result{}, &gateway.Error{Kind: gateway.Transient, Message: "sandbox: " + err.Error(), Err: err}
+// checkUnits refuses, as Stripe does, a currency it does not charge in
+// (currency_not_supported) or an amount it cannot write (amount_invalid).
+// code must be a currency money.Lookup knows.
+func checkUnits(code string, amount int64) *gateway.Error {
+	u := gateway.UnitsFor(Name, code)
+	if err := u.Check("currency", "amount", amount); err != nil {
+		if !u.Payable {
+			return invalid(http.StatusBadRequest, "currency_not_supported", "sandbox: "+err.Error())
+		}
+		return invalid(http.StatusBadRequest, "amount_invalid", "sandbox: "+err.Error())
 	}
-	if r.IdempotencyKey == "" {
-		return gateway.Result{}, invalid(400, "parameter_missing", "sandbox: an idempotency key is required: it derives the reference")
-	}
-	if err := money.CheckAmount("amount", r.Amount); err != nil {
-		return gateway.Result{}, invalid(400, "amount_too_small", "sandbox: "+err.Error())
-	}
-	cur, ok := money.Lookup(r.Currency)
+	return nil
+}
+
+// checkCurrency refuses a currency that is not ISO 4217 and returns its
+// upper-case code.
+func checkCurrency(code string) (string, error) {
+	cur, ok := money.Lookup(code)
 	if !ok {
-		return gateway.Result{}, invalid(400, "parameter_invalid_string",
-			fmt.Sprintf("sandbox: invalid currency: %q", r.Currency))
+		return "", invalid(http.StatusBadRequest, "parameter_invalid_string", fmt.Sprintf("sandbox: invalid currency: %q", code))
 	}
-	ref := Reference(r.IdempotencyKey)
+	return cur.Code, nil
+}
 
+// method is a payment method resolved from its token.
+type method struct {
+	details gateway.MethodDetails
+	outcome outcome
+	// declineCode and declineMessage are Stripe's, for outcomeDecline.
+	declineCode, declineMessage string
+}
+
+// resolveMethod validates r's payment method and says what it does.
+func resolveMethod(r gateway.CreateRequest) (method, error) {
 	if rest, ok := strings.CutPrefix(r.PaymentMethod, "mm:"); ok {
-		return s.mobileMoney(ref, rest, r)
+		return mobileMoney(rest, r.ManualCapture)
 	}
-
 	m, ok := testMethods[r.PaymentMethod]
 	if !ok {
 		if !gateway.LooksLikeID(r.PaymentMethod) {
 			// Never echo what may be card data into errors and logs.
-			return gateway.Result{}, invalid(400, "resource_missing",
+			return method{}, invalid(http.StatusBadRequest, "resource_missing",
 				"No such PaymentMethod: want a test payment method id such as pm_card_visa, or mm:<provider>:<msisdn>")
 		}
-		return gateway.Result{}, invalid(400, "resource_missing",
+		return method{}, invalid(http.StatusBadRequest, "resource_missing",
 			fmt.Sprintf("No such PaymentMethod: '%s'", r.PaymentMethod))
 	}
-	res := gateway.Result{
-		Reference: ref,
-		Amount:    r.Amount,
-		Method: gateway.MethodDetails{
+	return method{
+		details: gateway.MethodDetails{
 			Type: "card", Brand: m.brand, Last4: m.last4,
 			ExpMonth: testCardExpMonth, ExpYear: testCardExpYear,
 		},
-	}
-
-	switch m.outcome {
-	case outcomeFlaky:
-		if n := s.attempt(r.IdempotencyKey); n <= FlakyFailures {
-			s.log.DebugContext(ctx, "sandbox: simulated outage", "reference", ref, "attempt", n)
-			return gateway.Result{}, &gateway.Error{
-				Kind: gateway.Transient, Code: "api_error", StatusCode: http.StatusServiceUnavailable,
-				Message: fmt.Sprintf("sandbox: simulated gateway outage (attempt %d of %d fails)", n, FlakyFailures),
-			}
-		}
-	case outcomeRateLimited:
-		if n := s.attempt(r.IdempotencyKey); n == 1 {
-			s.log.DebugContext(ctx, "sandbox: simulated rate limit", "reference", ref)
-			return gateway.Result{}, &gateway.Error{
-				Kind: gateway.RateLimited, Code: "rate_limit", StatusCode: http.StatusTooManyRequests,
-				RetryAfter: RateLimitRetryAfter,
-				Message:    "sandbox: Too many requests hit the API too quickly.",
-			}
-		}
-	case outcomeDecline:
-		res.Status = gateway.StatusFailed
-		res.FailureCode = m.declineCode
-		res.FailureMessage = m.declineMessage
-		s.rememberFirst(res)
-		return res, nil
-	case outcome3DS:
-		res.Status = gateway.StatusRequiresAction
-		res.RedirectURL = s.threeDSURL(ref, threeDSParams{
-			PaymentID: r.PaymentID, Amount: r.Amount, Currency: cur.Code,
-			Manual: r.ManualCapture, PaymentMethod: r.PaymentMethod, ReturnURL: r.ReturnURL,
-		})
-		s.rememberFirst(res)
-		return res, nil
-	}
-
-	authorized(&res, r.ManualCapture)
-	s.rememberFirst(res)
-	return res, nil
+		outcome: m.outcome, declineCode: m.declineCode, declineMessage: m.declineMessage,
+	}, nil
 }
 
-// authorized completes res for an approved payment.
-func authorized(res *gateway.Result, manual bool) {
-	if manual {
-		res.Status = gateway.StatusRequiresCapture
-		res.AmountCapturable = res.Amount
-		return
-	}
-	res.Status = gateway.StatusSucceeded
-	res.AmountReceived = res.Amount
-}
-
-// mobileMoney handles mm:<provider>:<msisdn>; spec is what follows "mm:".
-func (s *Sandbox) mobileMoney(ref, spec string, r gateway.CreateRequest) (gateway.Result, error) {
+// mobileMoney resolves mm:<provider>:<msisdn>; spec is what follows "mm:".
+func mobileMoney(spec string, manual bool) (method, error) {
 	// The messages do not repeat the phone number: errors end up in logs.
 	provider, msisdn, ok := strings.Cut(spec, ":")
 	if !ok || !mobileMoneyProviders[provider] {
-		return gateway.Result{}, invalid(400, "payment_method_invalid_parameter",
+		return method{}, invalid(http.StatusBadRequest, "payment_method_invalid_parameter",
 			"sandbox: invalid mobile money method: want mm:<provider>:<msisdn> with provider one of mpesa, mtn, airtel, orange")
 	}
 	if !validMSISDN(msisdn) {
-		return gateway.Result{}, invalid(400, "payment_method_invalid_parameter",
+		return method{}, invalid(http.StatusBadRequest, "payment_method_invalid_parameter",
 			fmt.Sprintf("sandbox: invalid %s number: want 8 to 15 digits, E.164 without +", provider))
 	}
-	if r.ManualCapture {
-		return gateway.Result{}, invalid(400, "payment_intent_invalid_parameter",
+	if manual {
+		return method{}, invalid(http.StatusBadRequest, "payment_intent_invalid_parameter",
 			"sandbox: mobile money payments do not support manual capture")
 	}
-	res := gateway.Result{
-		Reference: ref,
-		Amount:    r.Amount,
-		Method:    gateway.MethodDetails{Type: "mobile_money", Provider: provider, Last4: msisdn[len(msisdn)-4:]},
-	}
+	m := method{details: gateway.MethodDetails{Type: "mobile_money", Provider: provider, Last4: msisdn[len(msisdn)-4:]}}
 	if strings.HasSuffix(msisdn, "0000") {
-		res.Status = gateway.StatusFailed
-		res.FailureCode = "insufficient_funds"
-		res.FailureMessage = "The mobile money account has insufficient funds."
-	} else {
-		authorized(&res, false)
+		m.outcome = outcomeDecline
+		m.declineCode = "insufficient_funds"
+		m.declineMessage = "The mobile money account has insufficient funds."
 	}
-	s.rememberFirst(res)
-	return res, nil
+	return m, nil
 }
 
 // validMSISDN reports whether n is 8 to 15 digits not starting with 0.
@@ -365,148 +398,171 @@ func validMSISDN(n string) bool {
 	return true
 }
 
-// Capture captures an authorized payment. It trusts r.Amount (the workflow
-// checks it against the authorized amount); an amount of 0 means the
-// authorized amount, which the sandbox knows only if this process authorized
-// the payment.
-func (s *Sandbox) Capture(ctx context.Context, r gateway.CaptureRequest) (gateway.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return gateway.Result{}, &gateway.Error{Kind: gateway.Transient, Message: "sandbox: " + err.Error(), Err: err}
-	}
-	if err := checkReference(r.Reference); err != nil {
+// CreatePayment creates and confirms a payment. The outcome follows from
+// r.PaymentMethod, as in Stripe's test mode; see the package documentation.
+// A decline is a Result with Status failed, not an error. The answer is
+// saved under r.IdempotencyKey, which is required: it derives the
+// reference.
+//
+// The intent is stored first, unconfirmed, and confirmed only after the
+// payment was checked for a void. With Void marking the payment before it
+// looks for intents, one of the two always sees the other: either the void
+// finds the intent (and cancels it if it can still take money) or the create
+// finds the mark (and cancels its own intent), never neither.
+func (s *Sandbox) CreatePayment(ctx context.Context, r gateway.CreateRequest) (gateway.Result, error) {
+	if err := s.reachable(ctx); err != nil {
 		return gateway.Result{}, err
 	}
-	prev, known := s.lookup(r.Reference)
-	if known {
-		switch prev.Status {
-		case gateway.StatusCanceled, gateway.StatusFailed:
-			return gateway.Result{}, invalid(400, "payment_intent_unexpected_state",
-				fmt.Sprintf("This PaymentIntent could not be captured because it has a status of %s.", stripeStatus(prev.Status)))
-		case gateway.StatusSucceeded:
-			return prev, nil // already captured: the same answer again
+	if r.IdempotencyKey == "" {
+		return gateway.Result{}, invalid(http.StatusBadRequest, "parameter_missing",
+			"sandbox: an idempotency key is required: it derives the reference")
+	}
+	if err := money.CheckAmount("amount", r.Amount); err != nil {
+		return gateway.Result{}, invalid(http.StatusBadRequest, "amount_too_small", "sandbox: "+err.Error())
+	}
+	currency, err := checkCurrency(r.Currency)
+	if err != nil {
+		return gateway.Result{}, err
+	}
+	if err := checkUnits(currency, r.Amount); err != nil {
+		return gateway.Result{}, err
+	}
+	if len(r.PaymentID) > maxPaymentIDLen {
+		return gateway.Result{}, invalid(http.StatusBadRequest, "parameter_invalid_string",
+			fmt.Sprintf("sandbox: the payment id is longer than %d characters", maxPaymentIDLen))
+	}
+	m, err := resolveMethod(r)
+	if err != nil {
+		return gateway.Result{}, err
+	}
+	ref := Reference(r.IdempotencyKey)
+	fp := fingerprint("create", r.PaymentID, r.Amount, currency, r.PaymentMethod, r.ManualCapture, r.Description, r.ReturnURL)
+
+	claimed, err := s.claimed(ctx, r.IdempotencyKey, fp)
+	if err != nil {
+		return gateway.Result{}, err
+	}
+	if !claimed {
+		// The simulated failures come before the key is claimed: as far as
+		// the provider knows, the failed attempts never arrived.
+		if err := s.simulateFailure(ctx, r.IdempotencyKey, r.PaymentID, ref, m.outcome); err != nil {
+			return gateway.Result{}, err
+		}
+		if err := s.claimKey(ctx, r.IdempotencyKey, fp, ref, r.PaymentID); err != nil {
+			return gateway.Result{}, err
 		}
 	}
-	amount := r.Amount
-	if amount <= 0 {
-		if !known || prev.AmountCapturable <= 0 {
-			return gateway.Result{}, invalid(400, "parameter_missing",
-				"sandbox: the amount to capture is required (this process does not know the authorized amount)")
+
+	manual := r.ManualCapture
+	captureMethod := "automatic"
+	if manual {
+		captureMethod = "manual"
+	}
+	fresh := &intent{
+		ID: ref, PaymentID: r.PaymentID, Status: statusRequiresConfirmation,
+		Amount: r.Amount, Currency: currency, CaptureMethod: captureMethod,
+		PaymentMethod: r.PaymentMethod, Method: methodInfoOf(m.details),
+		Description: r.Description, ReturnURL: r.ReturnURL, Created: s.now().Unix(),
+	}
+	if _, err := create(ctx, s, ref, kindIntent, r.PaymentID, fresh); err != nil {
+		return gateway.Result{}, err
+	}
+	// Read after the intent is stored: see the comment above.
+	mark, voided, err := s.voided(ctx, r.PaymentID)
+	if err != nil {
+		return gateway.Result{}, err
+	}
+	ans, err := s.applyOnce(ctx, ref, r.IdempotencyKey, fp, func(in *intent) answer {
+		if in.Status != statusRequiresConfirmation {
+			// Voided between its creation and now: it stays canceled.
+			return in.snapshot()
 		}
-		amount = prev.AmountCapturable
-	}
-	res := gateway.Result{
-		Reference:      r.Reference,
-		Status:         gateway.StatusSucceeded,
-		Amount:         max(prev.Amount, amount),
-		AmountReceived: amount,
-		Method:         prev.Method,
-	}
-	s.remember(res)
-	return res, nil
-}
-
-// Cancel cancels a payment that has not succeeded.
-func (s *Sandbox) Cancel(ctx context.Context, r gateway.CancelRequest) (gateway.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return gateway.Result{}, &gateway.Error{Kind: gateway.Transient, Message: "sandbox: " + err.Error(), Err: err}
-	}
-	if err := checkReference(r.Reference); err != nil {
+		if voided {
+			in.Status = string(gateway.StatusCanceled)
+			in.CancellationReason = mark.Reason
+			return in.snapshot()
+		}
+		switch m.outcome {
+		case outcomeDecline:
+			in.Status = string(gateway.StatusFailed)
+			in.FailureCode, in.FailureMessage = m.declineCode, m.declineMessage
+		case outcome3DS:
+			in.Status = string(gateway.StatusRequiresAction)
+			in.RedirectURL = s.threeDSURL(ref, threeDSParams{
+				PaymentID: r.PaymentID, Amount: r.Amount, Currency: currency,
+				Manual: manual, PaymentMethod: r.PaymentMethod, ReturnURL: r.ReturnURL,
+			})
+		default:
+			authorize(in, manual)
+		}
+		return in.snapshot()
+	})
+	if err != nil {
 		return gateway.Result{}, err
 	}
-	prev, known := s.lookup(r.Reference)
-	if known && prev.Status == gateway.StatusSucceeded {
-		return gateway.Result{}, invalid(400, "payment_intent_unexpected_state",
-			"You cannot cancel this PaymentIntent because it has a status of succeeded.")
+	if ans.Result != nil && ans.Result.Status == string(gateway.StatusCanceled) {
+		s.log.InfoContext(ctx, "sandbox: create for a voided payment: intent canceled at once",
+			"reference", ref, "payment_id", r.PaymentID)
 	}
-	res := gateway.Result{
-		Reference: r.Reference,
-		Status:    gateway.StatusCanceled,
-		Amount:    prev.Amount,
-		Method:    prev.Method,
-	}
-	s.remember(res)
-	return res, nil
+	return answerResult(ans)
 }
 
-// Retrieve returns the last state of the payment this process saw (created,
-// captured, canceled, or completed on the 3-D Secure page served by this
-// process). A well-formed reference this process has not seen is reported
-// as processing, the status of a payment whose outcome is not known yet.
-func (s *Sandbox) Retrieve(ctx context.Context, reference string) (gateway.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return gateway.Result{}, &gateway.Error{Kind: gateway.Transient, Message: "sandbox: " + err.Error(), Err: err}
-	}
-	if err := checkReference(reference); err != nil {
-		return gateway.Result{}, err
-	}
-	if res, ok := s.lookup(reference); ok {
-		return res, nil
-	}
-	return gateway.Result{Reference: reference, Status: gateway.StatusProcessing}, nil
-}
-
-// checkReference refuses what is not a sandbox reference, as Stripe refuses
-// an unknown PaymentIntent id.
-func checkReference(ref string) error {
-	if !validReference(ref) {
-		return invalid(404, "resource_missing", fmt.Sprintf("No such payment_intent: '%s'", ref))
+// simulateFailure makes the flaky test tokens fail, counting their attempts
+// in the state so that the count is shared by every process.
+func (s *Sandbox) simulateFailure(ctx context.Context, key, paymentID, ref string, o outcome) error {
+	switch o {
+	case outcomeFlaky:
+		n, err := s.attempt(ctx, key, paymentID)
+		if err != nil {
+			return err
+		}
+		if n <= FlakyFailures {
+			s.log.DebugContext(ctx, "sandbox: simulated outage", "reference", ref, "attempt", n)
+			return &gateway.Error{
+				Kind: gateway.Transient, Code: "api_error", StatusCode: http.StatusServiceUnavailable,
+				Message: fmt.Sprintf("sandbox: simulated gateway outage (attempt %d of %d fails)", n, FlakyFailures),
+			}
+		}
+	case outcomeRateLimited:
+		n, err := s.attempt(ctx, key, paymentID)
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			s.log.DebugContext(ctx, "sandbox: simulated rate limit", "reference", ref)
+			return &gateway.Error{
+				Kind: gateway.RateLimited, Code: "rate_limit", StatusCode: http.StatusTooManyRequests,
+				RetryAfter: RateLimitRetryAfter,
+				Message:    "sandbox: Too many requests hit the API too quickly.",
+			}
+		}
 	}
 	return nil
 }
 
-// stripeStatus is the PaymentIntent status Stripe would show for st.
-func stripeStatus(st gateway.Status) string {
-	if st == gateway.StatusFailed {
-		return "requires_payment_method"
+// authorize makes in an approved payment.
+func authorize(in *intent, manual bool) {
+	if manual {
+		in.Status = string(gateway.StatusRequiresCapture)
+		in.AmountCapturable = in.Amount
+		return
 	}
-	return string(st)
+	in.Status = string(gateway.StatusSucceeded)
+	in.AmountReceived = in.Amount
+}
+
+// answerResult turns a saved answer into what the call returns.
+func answerResult(a answer) (gateway.Result, error) {
+	if err := a.err(); err != nil {
+		return gateway.Result{}, err
+	}
+	if a.Result == nil {
+		return gateway.Result{}, stateError(errors.New("a saved answer holds no result"))
+	}
+	return a.Result.result(), nil
 }
 
 // invalid is a non-retryable gateway error.
 func invalid(status int, code, msg string) *gateway.Error {
 	return &gateway.Error{Kind: gateway.Invalid, Code: code, Message: msg, StatusCode: status}
-}
-
-// attempt counts one more attempt of key and returns the count.
-func (s *Sandbox) attempt(key string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.attempts) >= maxRemembered {
-		clear(s.attempts)
-	}
-	s.attempts[key]++
-	return s.attempts[key]
-}
-
-// lookup returns what this process last saw of ref.
-func (s *Sandbox) lookup(ref string) (gateway.Result, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	res, ok := s.known[ref]
-	return res, ok
-}
-
-// remember records res as the latest state of its payment.
-func (s *Sandbox) remember(res gateway.Result) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.store(res)
-}
-
-// rememberFirst records the result of a create unless the payment already
-// moved on: a create retried after a capture must not roll Retrieve back.
-func (s *Sandbox) rememberFirst(res gateway.Result) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.known[res.Reference]; !ok {
-		s.store(res)
-	}
-}
-
-// store records res; s.mu is held.
-func (s *Sandbox) store(res gateway.Result) {
-	if _, ok := s.known[res.Reference]; !ok && len(s.known) >= maxRemembered {
-		clear(s.known)
-	}
-	s.known[res.Reference] = res
 }

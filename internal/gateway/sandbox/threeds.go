@@ -187,14 +187,20 @@ func (s *Sandbox) verifyLink(ref string, q url.Values) (threeDSParams, error) {
 //     amount and two buttons, "Complete authentication" and "Fail
 //     authentication";
 //   - POST /sandbox/3ds/{ref}?...&sig=... with form field outcome=succeed|fail:
-//     delivers the result as a signed Stripe event to PublicURL/webhooks/stripe
-//     and redirects the browser (303) to the return URL, or to
+//     records the result in the stored intent (succeeded or requires_capture,
+//     or failed with authentication_required), delivers it as a signed
+//     Stripe event to PublicURL/webhooks/stripe and redirects the browser
+//     (303) to the return URL, or to
 //   - GET  /sandbox/3ds/{ref}/complete: a small "authentication complete" page.
 //
 // A link whose signature does not verify is refused with 400 and sends
-// nothing. If the webhook route cannot be reached or does not answer 2xx, the
-// POST answers 502 and the customer can click again: the event id is stable
-// per reference and outcome, so the receiver's dedupe sees the same event.
+// nothing; so is a payment the State does not hold (404), and a POST for
+// one no longer awaiting authentication, canceled by a void say (409). The first result
+// recorded is final: another click sends its event again. If the webhook
+// route cannot be reached or does not answer 2xx, the POST answers 502 and
+// the customer can click again: the event id is stable per reference and
+// outcome, so the receiver's dedupe sees the same event. The pages work
+// whether or not the sandbox is down (SetDown).
 func (s *Sandbox) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+ThreeDSPath+"{ref}", s.servePage)
@@ -203,36 +209,86 @@ func (s *Sandbox) Handler() http.Handler {
 	return mux
 }
 
-// servePage shows the authentication page.
+// servePage shows the authentication page, or, when the customer already
+// chose, a button that sends that result again.
 func (s *Sandbox) servePage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
 	ref := r.PathValue("ref")
 	p, err := s.verifyLink(ref, r.URL.Query())
 	if err != nil {
-		s.log.WarnContext(r.Context(), "sandbox: refused 3-D Secure link", "reference", ref, "error", err)
+		s.log.WarnContext(ctx, "sandbox: refused 3-D Secure link", "reference", ref, "error", err)
 		writePage(w, http.StatusBadRequest, "Invalid link", "<p>"+html.EscapeString(errBadLink.Error())+".</p>")
 		return
 	}
+	in, found, err := s.loadIntent(ctx, ref)
+	if !s.pageIntent(w, r, ref, found, err) {
+		return
+	}
 	cur, _ := money.Lookup(p.Currency)
-	action := ThreeDSPath + ref + "?" + r.URL.RawQuery
+	action := html.EscapeString(ThreeDSPath + ref + "?" + r.URL.RawQuery)
 	later := ""
 	if p.Manual {
 		later = ", to be captured later"
 	}
-	body := fmt.Sprintf(`<p class="amount">%s</p>
-<p>Payment <code>%s</code>, reference <code>%s</code>%s.</p>
+	about := fmt.Sprintf(`<p class="amount">%s</p>
+<p>Payment <code>%s</code>, reference <code>%s</code>%s.</p>`,
+		html.EscapeString(money.Format(p.Amount, cur)),
+		html.EscapeString(p.PaymentID), html.EscapeString(ref), later)
+	switch {
+	case in.ThreeDS != "":
+		writePage(w, http.StatusOK, "Authentication "+outcomeWord(in.ThreeDS), fmt.Sprintf(`%s
+<p>Authentication was already %s. If the shop did not hear of it, send the result again.</p>
+<form method="post" action="%s">
+<button type="submit" name="outcome" value="%s">Send the result again</button>
+</form>`, about, outcomeWord(in.ThreeDS), action, html.EscapeString(in.ThreeDS)))
+	case in.Status != string(gateway.StatusRequiresAction):
+		writePage(w, http.StatusOK, "Not awaiting authentication", fmt.Sprintf(
+			"%s\n<p>This payment is no longer awaiting authentication: it is %s.</p>",
+			about, html.EscapeString(stripeStatus(in.Status))))
+	default:
+		writePage(w, http.StatusOK, "3-D Secure authentication", fmt.Sprintf(`%s
 <p>This is the sandbox gateway: no bank is involved. Choose how the card issuer answers.</p>
 <form method="post" action="%s">
 <button type="submit" name="outcome" value="%s">Complete authentication</button>
 <button type="submit" name="outcome" value="%s" class="fail">Fail authentication</button>
-</form>`,
-		html.EscapeString(money.Format(p.Amount, cur)),
-		html.EscapeString(p.PaymentID), html.EscapeString(ref),
-		later,
-		html.EscapeString(action), OutcomeSucceed, OutcomeFail)
-	writePage(w, http.StatusOK, "3-D Secure authentication", body)
+</form>`, about, action, OutcomeSucceed, OutcomeFail))
+	}
 }
 
-// serveOutcome delivers the customer's choice as a Stripe event.
+// pageIntent writes the page for an intent that could not be read or does
+// not exist, and reports whether the caller may go on.
+func (s *Sandbox) pageIntent(w http.ResponseWriter, r *http.Request, ref string, found bool, err error) bool {
+	switch {
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "sandbox: 3-D Secure page cannot read the payment", "reference", ref, "error", err)
+		writePage(w, http.StatusServiceUnavailable, "Unavailable",
+			"<p>The sandbox cannot read this payment right now; nothing was changed. Try again in a moment.</p>")
+		return false
+	case !found:
+		writePage(w, http.StatusNotFound, "No such payment",
+			"<p>The sandbox holds no payment with this reference; nothing was sent.</p>")
+		return false
+	}
+	return true
+}
+
+// outcomeWord says an outcome in a sentence.
+func outcomeWord(outcome string) string {
+	if outcome == OutcomeFail {
+		return "failed"
+	}
+	return "completed"
+}
+
+// serveOutcome records the customer's choice in the intent, then delivers it
+// as a Stripe event.
+//
+// The intent changes first, so that whoever hears of the event and asks
+// (Retrieve, Find, from any process) sees the same state. The first choice
+// is final, as the issuer's answer is: a later click, of either button,
+// sends the event of that first choice again (same id, so the receiver's
+// dedupe recognises it). If the event cannot be delivered the customer can
+// click again; the platform can also learn the result through Find.
 func (s *Sandbox) serveOutcome(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ref := r.PathValue("ref")
@@ -254,7 +310,18 @@ func (s *Sandbox) serveOutcome(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ev, res := s.threeDSEvent(ref, p, outcome)
+	decided, in, found, err := s.decide(ctx, ref, outcome)
+	if !s.pageIntent(w, r, ref, found, err) {
+		return
+	}
+	if decided == "" {
+		writePage(w, http.StatusConflict, "Not awaiting authentication", fmt.Sprintf(
+			"<p>This payment is no longer awaiting authentication: it is %s. Nothing was sent.</p>",
+			html.EscapeString(stripeStatus(in.Status))))
+		return
+	}
+
+	ev := s.threeDSEvent(ref, p, decided)
 	payload, err := json.Marshal(ev)
 	if err != nil { // plain structs: cannot happen, but never send half an event
 		writePage(w, http.StatusInternalServerError, "Error", "<p>The event could not be encoded.</p>")
@@ -264,23 +331,50 @@ func (s *Sandbox) serveOutcome(w http.ResponseWriter, r *http.Request) {
 	if err := s.deliver(ctx, target, payload); err != nil {
 		s.log.WarnContext(ctx, "sandbox: 3-D Secure result not delivered", "reference", ref,
 			"event_id", ev.ID, "type", ev.Type, "url", target, "error", err)
-		retry := ThreeDSPath + ref + "?" + r.URL.RawQuery
 		writePage(w, http.StatusBadGateway, "Result not delivered", fmt.Sprintf(
-			`<p>The sandbox could not deliver the result (event <code>%s</code>, %s) to the platform's webhook route <code>POST %s</code>: %s.</p>
-<p>The payment is unchanged. <a href="%s">Go back</a> and click again once the platform is reachable.</p>`,
-			html.EscapeString(ev.ID), html.EscapeString(ev.Type), html.EscapeString(target),
-			html.EscapeString(err.Error()), html.EscapeString(retry)))
+			`<p>Authentication %s, but the sandbox could not deliver the result (event <code>%s</code>, %s) to the platform's webhook route <code>POST %s</code>: %s.</p>
+<p>Click again once the platform is reachable: the same event is sent.</p>
+<form method="post" action="%s">
+<button type="submit" name="outcome" value="%s">Send the result again</button>
+</form>`,
+			outcomeWord(decided), html.EscapeString(ev.ID), html.EscapeString(ev.Type), html.EscapeString(target),
+			html.EscapeString(err.Error()), html.EscapeString(ThreeDSPath+ref+"?"+r.URL.RawQuery), html.EscapeString(decided)))
 		return
 	}
-	s.remember(res)
 	s.log.InfoContext(ctx, "sandbox: 3-D Secure result delivered", "reference", ref,
 		"payment_id", p.PaymentID, "event_id", ev.ID, "type", ev.Type)
 
 	status := "succeeded"
-	if outcome == OutcomeFail {
+	if decided == OutcomeFail {
 		status = "failed"
 	}
 	http.Redirect(w, r, completeURL(ref, p.ReturnURL, status), http.StatusSeeOther)
+}
+
+// decide records outcome as the result of the intent's 3-D Secure, unless a
+// result was recorded already, and returns the recorded one; "" when the
+// intent is no longer awaiting authentication (canceled by a void, say).
+func (s *Sandbox) decide(ctx context.Context, ref, outcome string) (decided string, in intent, found bool, err error) {
+	in, found, err = update(ctx, s, ref, func(in *intent) (bool, error) {
+		switch {
+		case in.ThreeDS != "":
+			decided = in.ThreeDS
+			return false, nil
+		case in.Status != string(gateway.StatusRequiresAction):
+			decided = ""
+			return false, nil
+		}
+		decided = outcome
+		in.ThreeDS = outcome
+		if outcome == OutcomeFail {
+			in.Status = string(gateway.StatusFailed)
+			in.FailureCode, in.FailureMessage = authFailureCode, authFailureMessage
+		} else {
+			authorize(in, in.CaptureMethod == "manual")
+		}
+		return true, nil
+	})
+	return decided, in, found, err
 }
 
 // completeURL is where the browser goes after the page: the return URL with
@@ -381,9 +475,8 @@ type paymentError struct {
 	Message string `json:"message"`
 }
 
-// threeDSEvent builds the event for the customer's choice on the page, and
-// the payment's state after it.
-func (s *Sandbox) threeDSEvent(ref string, p threeDSParams, outcome string) (event, gateway.Result) {
+// threeDSEvent builds the event for the customer's choice on the page.
+func (s *Sandbox) threeDSEvent(ref string, p threeDSParams, outcome string) event {
 	now := s.now().Unix()
 	pi := paymentIntent{
 		ID:            ref,
@@ -400,11 +493,6 @@ func (s *Sandbox) threeDSEvent(ref string, p threeDSParams, outcome string) (eve
 	if p.PaymentMethod != "" {
 		pi.PaymentMethod = &p.PaymentMethod
 	}
-	res := gateway.Result{Reference: ref, Amount: p.Amount}
-	if m, ok := testMethods[p.PaymentMethod]; ok {
-		res.Method = gateway.MethodDetails{Type: "card", Brand: m.brand, Last4: m.last4,
-			ExpMonth: testCardExpMonth, ExpYear: testCardExpYear}
-	}
 	if p.Manual {
 		pi.CaptureMethod = "manual"
 	}
@@ -415,19 +503,22 @@ func (s *Sandbox) threeDSEvent(ref string, p threeDSParams, outcome string) (eve
 		typ = EventPaymentFailed
 		pi.Status = "requires_payment_method"
 		pi.LastPaymentError = &paymentError{Type: "card_error", Code: authFailureCode, Message: authFailureMessage}
-		res.Status = gateway.StatusFailed
-		res.FailureCode = authFailureCode
-		res.FailureMessage = authFailureMessage
 	case p.Manual:
 		typ = EventCapturable
 		pi.Status = "requires_capture"
 		pi.AmountCapturable = p.Amount
-		authorized(&res, true)
 	default:
 		typ = EventSucceeded
 		pi.Status = "succeeded"
 		pi.AmountReceived = p.Amount
-		authorized(&res, false)
+	}
+	// Events carry amounts in the gateway's units, as Stripe's do (5 ISK
+	// is 500); the receiver converts them back, as it does Stripe's.
+	units := gateway.UnitsFor(Name, p.Currency)
+	for _, a := range []*int64{&pi.Amount, &pi.AmountCapturable, &pi.AmountReceived} {
+		if v, err := units.ToGateway(*a); err == nil {
+			*a = v
+		}
 	}
 	return event{
 		ID:         EventID(ref, outcome),
@@ -436,7 +527,7 @@ func (s *Sandbox) threeDSEvent(ref string, p threeDSParams, outcome string) (eve
 		Created:    now,
 		Data:       eventData{Object: pi},
 		Type:       typ,
-	}, res
+	}
 }
 
 // EventID is the id of the event the 3-D Secure page sends for reference and

@@ -73,9 +73,13 @@ func (rc *receiver) got() []delivery {
 }
 
 // threeDS is a sandbox whose PublicURL is a fake webhook receiver, and a
-// payment waiting for 3-D Secure.
+// payment waiting for 3-D Secure. As in production, one sandbox (a worker)
+// created the payment and another on the same state (the API) serves the
+// page.
 type threeDS struct {
-	sb      *Sandbox
+	st      State
+	sb      *Sandbox // serves the page
+	worker  *Sandbox // made the payment
 	rc      *receiver
 	handler http.Handler
 	now     time.Time
@@ -88,10 +92,18 @@ func newThreeDS(t *testing.T, key string, manual bool, returnURL string) *threeD
 	rc := newReceiver(t)
 	// The receiver checks the signature's timestamp against the real clock.
 	now := time.Now().Truncate(time.Second)
-	sb := New(Options{PublicURL: rc.srv.URL, WebhookSecret: testSecret, Now: func() time.Time { return now }})
+	st := newState(t)
+	mk := func() *Sandbox {
+		sb, err := New(Options{State: st, PublicURL: rc.srv.URL, WebhookSecret: testSecret, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sb
+	}
+	sb, worker := mk(), mk()
 	req := createReq(key, "pm_card_authenticationRequired", manual)
 	req.ReturnURL = returnURL
-	res, err := sb.CreatePayment(t.Context(), req)
+	res, err := worker.CreatePayment(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +114,7 @@ func newThreeDS(t *testing.T, key string, manual bool, returnURL string) *threeD
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &threeDS{sb: sb, rc: rc, handler: sb.Handler(), now: now, res: res, link: link}
+	return &threeDS{st: st, sb: sb, worker: worker, rc: rc, handler: sb.Handler(), now: now, res: res, link: link}
 }
 
 // do sends a request to the sandbox's handler.
@@ -179,7 +191,10 @@ func TestThreeDSPage(t *testing.T) {
 
 func TestThreeDSPageZeroDecimalCurrency(t *testing.T) {
 	rc := newReceiver(t)
-	sb := New(Options{PublicURL: rc.srv.URL, WebhookSecret: testSecret})
+	sb, err := New(Options{State: newState(t), PublicURL: rc.srv.URL, WebhookSecret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
 	req := createReq("3ds/jpy", "pm_card_threeDSecure2Required", false)
 	req.Currency, req.Amount = "jpy", 5000
 	res, err := sb.CreatePayment(t.Context(), req)
@@ -313,16 +328,24 @@ func TestThreeDSOutcome(t *testing.T) {
 				t.Errorf("stripe-go PaymentIntent = %s %s %v %s", pi.ID, pi.Status, pi.Metadata, pi.Currency)
 			}
 
-			// This process now reports the new state.
-			res, err := x.sb.Retrieve(t.Context(), ref)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Status != tc.resultStatus || res.AmountCapturable != tc.resultCapturable || res.AmountReceived != tc.resultReceived {
-				t.Errorf("Retrieve = %+v", res)
-			}
-			if tc.failed && res.FailureCode != "authentication_required" {
-				t.Errorf("Retrieve failure code %q", res.FailureCode)
+			// The state moved, for every process: the worker that made the
+			// payment, and one started afresh.
+			for _, sb := range []*Sandbox{x.worker, x.sb, newSandboxOn(t, x.st)} {
+				res, err := sb.Retrieve(t.Context(), ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Status != tc.resultStatus || res.AmountCapturable != tc.resultCapturable || res.AmountReceived != tc.resultReceived ||
+					res.Amount != 1234 || res.Method != x.res.Method {
+					t.Errorf("Retrieve = %+v", res)
+				}
+				if tc.failed && res.FailureCode != "authentication_required" {
+					t.Errorf("Retrieve failure code %q", res.FailureCode)
+				}
+				found, err := sb.Find(t.Context(), gateway.FindRequest{PaymentID: "pay_01testpayment"})
+				if err != nil || !found.Exists || found.Result != res {
+					t.Errorf("Find = %+v, %v; want %+v", found, err, res)
+				}
 			}
 		})
 	}
@@ -363,7 +386,10 @@ func TestThreeDSTamperedLinks(t *testing.T) {
 		mutate(v)
 		return path + "?" + v.Encode()
 	}
-	otherSecret := New(Options{PublicURL: x.rc.srv.URL, WebhookSecret: "whsec_other"})
+	otherSecret, err := New(Options{State: newState(t), PublicURL: x.rc.srv.URL, WebhookSecret: "whsec_other"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	otherRes, err := otherSecret.CreatePayment(t.Context(), createReq("3ds/tamper", "pm_card_authenticationRequired", false))
 	if err != nil {
 		t.Fatal(err)
@@ -429,6 +455,9 @@ func TestThreeDSBadOutcome(t *testing.T) {
 	}
 }
 
+// TestThreeDSReceiverDown: the customer's choice is recorded even when its
+// event cannot be delivered (the platform can learn it through Find), and a
+// later click, of either button, sends that first choice's event again.
 func TestThreeDSReceiverDown(t *testing.T) {
 	x := newThreeDS(t, "3ds/down", true, "")
 	x.rc.setStatus(http.StatusInternalServerError)
@@ -437,25 +466,96 @@ func TestThreeDSReceiverDown(t *testing.T) {
 		t.Fatalf("POST with the receiver down: %d, want 502", w.Code)
 	}
 	body := w.Body.String()
-	for _, want := range []string{"/webhooks/stripe", "500", "click again", EventID(x.res.Reference, "succeed")} {
+	for _, want := range []string{"/webhooks/stripe", "500", "Click again", EventID(x.res.Reference, "succeed"),
+		`name="outcome" value="succeed"`, `method="post"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("502 page lacks %q:\n%s", want, body)
 		}
 	}
-	if res, _ := x.sb.Retrieve(t.Context(), x.res.Reference); res.Status != gateway.StatusRequiresAction {
-		t.Fatalf("state moved although nothing was delivered: %+v", res)
+	found, err := x.worker.Find(t.Context(), gateway.FindRequest{PaymentID: "pay_01testpayment"})
+	if err != nil || found.Result.Status != gateway.StatusRequiresCapture || found.Result.AmountCapturable != 1234 {
+		t.Fatalf("Find after an undelivered result: %+v, %v", found, err)
+	}
+	// The page now offers to send the result again, not to choose.
+	w = x.do(http.MethodGet, x.pageURL(), "")
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "Send the result again") ||
+		strings.Contains(w.Body.String(), "Fail authentication") {
+		t.Fatalf("GET after the choice: %d\n%s", w.Code, w.Body)
 	}
 
 	x.rc.setStatus(http.StatusOK)
-	if w := x.do(http.MethodPost, x.pageURL(), "succeed"); w.Code != http.StatusSeeOther {
-		t.Fatalf("second click: %d %s", w.Code, w.Body)
+	// Even "fail" now sends the recorded success: the issuer answered once.
+	w = x.do(http.MethodPost, x.pageURL(), "fail")
+	if w.Code != http.StatusSeeOther || !strings.HasSuffix(w.Header().Get("Location"), "redirect_status=succeeded") {
+		t.Fatalf("second click: %d %s %s", w.Code, w.Header().Get("Location"), w.Body)
 	}
 	got := x.rc.got()
-	if len(got) != 2 || got[0].event.ID != got[1].event.ID || got[1].verifyErr != nil {
+	if len(got) != 2 || got[0].event.ID != got[1].event.ID || got[1].verifyErr != nil ||
+		string(got[1].event.Type) != EventCapturable {
 		t.Fatalf("deliveries: %d", len(got))
 	}
 	if res, _ := x.sb.Retrieve(t.Context(), x.res.Reference); res.Status != gateway.StatusRequiresCapture {
 		t.Fatalf("state after delivery: %+v", res)
+	}
+}
+
+// TestThreeDSAfterVoid: a payment voided while the customer was on the page
+// is no longer awaiting authentication: the page says so and sends nothing.
+func TestThreeDSAfterVoid(t *testing.T) {
+	x := newThreeDS(t, "3ds/voided", false, "")
+	found, err := x.worker.Void(t.Context(), gateway.VoidRequest{PaymentID: "pay_01testpayment", Reason: "abandoned"})
+	if err != nil || found.Result.Status != gateway.StatusCanceled {
+		t.Fatalf("Void: %+v, %v", found, err)
+	}
+	if w := x.do(http.MethodGet, x.pageURL(), ""); w.Code != http.StatusOK ||
+		!strings.Contains(w.Body.String(), "no longer awaiting authentication: it is canceled") ||
+		strings.Contains(w.Body.String(), "<button") {
+		t.Fatalf("GET: %d\n%s", w.Code, w.Body)
+	}
+	if w := x.do(http.MethodPost, x.pageURL(), "succeed"); w.Code != http.StatusConflict ||
+		!strings.Contains(w.Body.String(), "Nothing was sent") {
+		t.Fatalf("POST: %d\n%s", w.Code, w.Body)
+	}
+	if n := len(x.rc.got()); n != 0 {
+		t.Fatalf("sent %d events", n)
+	}
+	if res, _ := x.sb.Retrieve(t.Context(), x.res.Reference); res.Status != gateway.StatusCanceled {
+		t.Fatalf("state: %+v", res)
+	}
+}
+
+// TestThreeDSUnknownPayment: a well-signed link for a payment the state
+// does not hold (another database, say) is refused.
+func TestThreeDSUnknownPayment(t *testing.T) {
+	x := newThreeDS(t, "3ds/unknown", false, "")
+	elsewhere := newSandboxOn(t, newState(t)) // same secret, another database
+	handler := elsewhere.Handler()
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		r := httptest.NewRequest(method, x.pageURL(), strings.NewReader("outcome=succeed"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "No such payment") {
+			t.Errorf("%s: %d\n%s", method, w.Code, w.Body)
+		}
+	}
+	if n := len(x.rc.got()); n != 0 {
+		t.Fatalf("sent %d events", n)
+	}
+}
+
+// TestThreeDSWhileDown: the pages do not go through the gateway's network,
+// so an outage of the sandbox does not stop them.
+func TestThreeDSWhileDown(t *testing.T) {
+	x := newThreeDS(t, "3ds/while-down", false, "")
+	x.sb.SetDown(true)
+	x.worker.SetDown(true)
+	if w := x.do(http.MethodPost, x.pageURL(), "succeed"); w.Code != http.StatusSeeOther {
+		t.Fatalf("POST while down: %d %s", w.Code, w.Body)
+	}
+	x.worker.SetDown(false)
+	if res, err := x.worker.Retrieve(t.Context(), x.res.Reference); err != nil || res.Status != gateway.StatusSucceeded {
+		t.Fatalf("after the outage: %+v, %v", res, err)
 	}
 }
 
