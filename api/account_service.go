@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -55,16 +54,16 @@ func (h *accountService) UpdateMe(ctx context.Context, req *connect.Request[paym
 		if err != nil {
 			return nil, err
 		}
-		ok, err := auth.CheckPassword(m.GetCurrentPassword(), acct.PasswordHash)
+		ok, err := h.s.guards.hasher.CheckPassword(ctx, m.GetCurrentPassword(), acct.PasswordHash)
 		if err != nil {
-			return nil, fmt.Errorf("check password of %s: %w", acct.ID, err)
+			return nil, hashErr("check password of "+acct.ID, err)
 		}
 		if !ok {
 			return nil, errs.InvalidArgument("current_password", "current_password is incorrect")
 		}
-		hash, err := auth.HashPassword(m.GetNewPassword(), h.s.d.PasswordParams)
+		hash, err := h.s.guards.hasher.HashPassword(ctx, m.GetNewPassword())
 		if err != nil {
-			return nil, fmt.Errorf("hash password: %w", err)
+			return nil, hashErr("hash password", err)
 		}
 		u.PasswordHash = &hash
 	}

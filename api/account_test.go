@@ -14,7 +14,8 @@ import (
 	pb "github.com/payments-platform/payments/proto/payments/v1"
 )
 
-// forge signs claims with method and key; typ "" leaves the header's typ out.
+// forge signs claims with method and key; typ "" leaves the header's typ
+// out. An HMAC key's token names it as kid, as the server's tokens do.
 func forge(t *testing.T, method jwt.SigningMethod, key any, typ string, claims jwt.Claims) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(method, claims)
@@ -22,6 +23,9 @@ func forge(t *testing.T, method jwt.SigningMethod, key any, typ string, claims j
 		delete(tok.Header, "typ")
 	} else {
 		tok.Header["typ"] = typ
+	}
+	if k, ok := key.([]byte); ok {
+		tok.Header["kid"] = auth.KeyID(k)
 	}
 	s, err := tok.SignedString(key)
 	if err != nil {
@@ -61,7 +65,7 @@ func TestTokens(t *testing.T) {
 	}
 	revokedKey, revokedID := e.apiKey(t, m, "to revoke")
 	wantOK[*pb.RevokeApiKeyResponse](t, e.call(t, connectJSON, m.authz(), &pb.RevokeApiKeyRequest{Id: revokedID}))
-	otherTokens := auth.NewTokens([]byte("another-key-of-the-same-length-0123456"), tokenIssuer, tokenAudience, accessTTL, e.clock.Now)
+	otherTokens := auth.NewTokens([]byte("another-key-of-the-same-length-0123456"), nil, tokenIssuer, tokenAudience, accessTTL, e.clock.Now)
 	other, _, err := otherTokens.Issue(m.acct.GetId(), "merchant")
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +97,9 @@ func TestTokens(t *testing.T) {
 		{"garbage token", bearer("not.a.jwt"), generic},
 		{"alg none", bearer(forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "at+jwt", claimsFor(m, now, nil))), generic},
 		{"signed with another key", bearer(other), generic},
+		{"signed with another key, our kid", bearer(forgeWithKid(t, []byte("another-key-of-the-same-length-0123456"), auth.KeyID(signingKey), claimsFor(m, now, nil))), generic},
+		{"no kid", bearer(forgeWithKid(t, signingKey, "", claimsFor(m, now, nil))), generic},
+		{"unknown kid", bearer(forgeWithKid(t, signingKey, "0123456789abcdef", claimsFor(m, now, nil))), generic},
 		{"HS512 with the right key", bearer(forge(t, jwt.SigningMethodHS512, signingKey, "at+jwt", claimsFor(m, now, nil))), generic},
 		{"HS384 with the right key", bearer(forge(t, jwt.SigningMethodHS384, signingKey, "at+jwt", claimsFor(m, now, nil))), generic},
 		{"expired", bearer(hs256(func(c *auth.Claims) {

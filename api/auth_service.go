@@ -25,6 +25,10 @@ import (
 
 type authService struct{ s *Server }
 
+// releaseTimeout bounds giving back a login attempt after the request
+// itself may have ended.
+const releaseTimeout = 5 * time.Second
+
 // badLogin is one message for a wrong password and an unknown email, so the
 // answer never tells whether an email has an account.
 const badLogin = "invalid email or password"
@@ -43,9 +47,9 @@ func (h *authService) Register(ctx context.Context, req *connect.Request[payment
 		}
 		currency = cur.Code
 	}
-	hash, err := auth.HashPassword(m.Password, h.s.d.PasswordParams)
+	hash, err := h.s.guards.hasher.HashPassword(ctx, m.Password)
 	if err != nil {
-		return nil, fmt.Errorf("hash password: %w", err)
+		return nil, hashErr("hash password", err)
 	}
 	acct, err := h.s.d.Store.CreateAccount(ctx, store.NewAccount{
 		Email:           strings.TrimSpace(m.Email),
@@ -62,44 +66,96 @@ func (h *authService) Register(ctx context.Context, req *connect.Request[payment
 	return connect.NewResponse(&paymentsv1.RegisterResponse{Account: accountToProto(acct)}), nil
 }
 
+// authGuards are the defences of authentication that keep state across
+// requests: the cap on password hashing, the cache of account statuses
+// behind access tokens and the per-address login limit.
+type authGuards struct {
+	hasher passwordHasher
+	status *accountStatusCache
+	// ipThrottle limits failed logins per client address, across emails.
+	ipThrottle store.ThrottlePolicy
+}
+
+// passwordHasher is what the handlers need of auth.Hasher: every password
+// hash and check goes through it, within its cap. Tests wrap it to count.
+type passwordHasher interface {
+	HashPassword(ctx context.Context, password string) (string, error)
+	CheckPassword(ctx context.Context, password, hash string) (bool, error)
+}
+
+func newAuthGuards(d Deps) *authGuards {
+	return &authGuards{
+		hasher: auth.NewHasher(d.PasswordParams, d.PasswordHashConcurrency, auth.DefaultHashWait),
+		status: newAccountStatusCache(accountStatusTTL, accountStatusEntries, d.Now, func(ctx context.Context, id string) (bool, error) {
+			acct, err := d.Store.AccountByID(ctx, id)
+			switch {
+			case errors.Is(err, errs.ErrNotFound):
+				return false, nil
+			case err != nil:
+				return false, err
+			}
+			return acct.Status == account.StatusActive, nil
+		}),
+		ipThrottle: store.DefaultIPThrottlePolicy,
+	}
+}
+
+// hashErr passes the hasher's busy refusal and the caller's cancellation on
+// as they are and makes anything else an internal error about what.
+func hashErr(what string, err error) error {
+	if errors.Is(err, auth.ErrBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
 // throttleKey identifies an email in the throttle table without storing it.
 func throttleKey(email string) string {
 	sum := sha256.Sum256([]byte("login:" + strings.ToLower(strings.TrimSpace(email))))
 	return hex.EncodeToString(sum[:])
 }
 
+// Login counts every attempt before it checks the password: the attempt is
+// reserved on the email's counter and on the client address's counter in
+// one locked transaction (store.ReserveLoginAttempt), so that of any number
+// of concurrent guesses no more than the allowance is evaluated, and the
+// rest are refused unseen. A success forgets the email's failures and gives
+// back only its own attempt on the address's counter, so a sprayer cannot
+// clear that counter by logging into an account of their own.
 func (h *authService) Login(ctx context.Context, req *connect.Request[paymentsv1.LoginRequest]) (*connect.Response[paymentsv1.LoginResponse], error) {
 	now := h.s.now()
-	key := throttleKey(req.Msg.Email)
-	blockedUntil, err := h.s.d.Store.LoginBlockedUntil(ctx, key, now)
+	emailKey := throttleKey(req.Msg.Email)
+	limits := []store.ThrottleLimit{{Key: emailKey, Policy: h.s.d.LoginThrottle}}
+	var ipKey string
+	if ip := clientIP(req.Peer().Addr, req.Header(), h.s.d.TrustedProxies); ip.IsValid() {
+		ipKey = ipThrottleKey(ip)
+		limits = append(limits, store.ThrottleLimit{Key: ipKey, Policy: h.s.guards.ipThrottle})
+	}
+	res, err := h.s.d.Store.ReserveLoginAttempt(ctx, now, limits...)
 	if err != nil {
 		return nil, err
 	}
-	if !blockedUntil.IsZero() && now.Before(blockedUntil) {
-		return nil, throttled(blockedUntil.Sub(now))
+	if res.Blocked() {
+		return nil, throttled(res.BlockedUntil.Sub(now), ipKey != "" && res.BlockedKey == ipKey)
 	}
-	acct, err := h.s.d.Store.AccountByEmail(ctx, req.Msg.Email)
-	switch {
-	case errors.Is(err, errs.ErrNotFound):
-		// Spend the time of a real check so timing does not reveal the email is unknown.
-		_, _ = auth.CheckPassword(req.Msg.Password, h.s.dummyHash)
-		return nil, h.loginFailed(ctx, key, now)
-	case err != nil:
-		return nil, err
-	}
-	ok, err := auth.CheckPassword(req.Msg.Password, acct.PasswordHash)
+	acct, ok, err := h.checkLogin(ctx, req.Msg.Email, req.Msg.Password)
 	if err != nil {
-		return nil, fmt.Errorf("check password of %s: %w", acct.ID, err)
+		// The password was never checked (the hasher was busy, the
+		// account could not be read): give the attempt back.
+		h.release(ctx, res, emailKey, ipKey)
+		return nil, err
 	}
 	if !ok {
-		return nil, h.loginFailed(ctx, key, now)
+		// The reserved attempt stays counted: it was a failure.
+		return nil, errs.Unauthenticated(badLogin)
 	}
 	if acct.Status != account.StatusActive {
 		return nil, errs.Unauthenticated("this account is disabled")
 	}
-	if err := h.s.d.Store.ResetLoginFailures(ctx, key); err != nil {
+	if err := h.s.d.Store.ResetLoginFailures(ctx, emailKey); err != nil {
 		return nil, err
 	}
+	h.release(ctx, res, ipKey)
 	pair, err := h.s.newSession(ctx, acct, ids.New(ids.Family))
 	if err != nil {
 		return nil, err
@@ -113,17 +169,55 @@ func (h *authService) Login(ctx context.Context, req *connect.Request[paymentsv1
 	}), nil
 }
 
-func (h *authService) loginFailed(ctx context.Context, key string, now time.Time) error {
-	if _, err := h.s.d.Store.RecordLoginFailure(ctx, key, now, h.s.d.LoginThrottle); err != nil {
-		return err
+// checkLogin checks the password of email's account. An unknown email is
+// checked against a dummy hash of the same cost, through the same cap, so
+// that neither timing nor a busy answer tells which emails have accounts.
+func (h *authService) checkLogin(ctx context.Context, email, password string) (*ent.Account, bool, error) {
+	acct, err := h.s.d.Store.AccountByEmail(ctx, email)
+	switch {
+	case errors.Is(err, errs.ErrNotFound):
+		// Only the cap's refusal (which a known email would get as well)
+		// is passed on: an answer of its own would reveal the email unknown.
+		if _, err := h.s.guards.hasher.CheckPassword(ctx, password, h.s.dummyHash); err != nil && !errors.Is(err, auth.ErrMalformedHash) {
+			return nil, false, hashErr("check dummy password", err)
+		}
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
 	}
-	return errs.Unauthenticated(badLogin)
+	ok, err := h.s.guards.hasher.CheckPassword(ctx, password, acct.PasswordHash)
+	if err != nil {
+		return nil, false, hashErr("check password of "+acct.ID, err)
+	}
+	return acct, ok, nil
 }
 
-// throttled is resource_exhausted with the wait, rounded up to a second.
-func throttled(wait time.Duration) error {
+// release gives back the reserved attempt on each non-empty key. It is best
+// effort: an attempt it fails to give back stays counted, which errs on the
+// side of the limit, so the failure is logged and not returned.
+func (h *authService) release(ctx context.Context, res store.LoginReservation, keys ...string) {
+	// A caller that went away still gets its unchecked attempt back.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		if err := h.s.d.Store.ReleaseLoginAttempt(ctx, res, k); err != nil {
+			h.s.log.WarnContext(ctx, "login attempt not given back", "err", err)
+		}
+	}
+}
+
+// throttled is resource_exhausted with the wait, rounded up to a second;
+// byAddress says the client's address, not the email, is blocked.
+func throttled(wait time.Duration, byAddress bool) error {
 	secs := int(math.Ceil(wait.Seconds()))
-	return errs.ResourceExhausted(fmt.Sprintf("too many failed logins for this email; try again in %d s", secs))
+	what := "for this email"
+	if byAddress {
+		what = "from this address"
+	}
+	return errs.ResourceExhausted(fmt.Sprintf("too many failed logins %s; try again in %d s", what, secs))
 }
 
 type tokenPair struct {

@@ -162,7 +162,7 @@ func newEnvOn(t *testing.T, st *store.Store, opts ...envOption) *env {
 		checks: map[string]*atomic.Pointer[error]{},
 	}
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.tokens = auth.NewTokens(signingKey, tokenIssuer, tokenAudience, accessTTL, e.clock.Now)
+	e.tokens = auth.NewTokens(signingKey, nil, tokenIssuer, tokenAudience, accessTTL, e.clock.Now)
 	d := api.Deps{
 		Store:          st,
 		Tokens:         e.tokens,

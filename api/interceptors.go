@@ -106,9 +106,10 @@ func (s *Server) principal(ctx context.Context, header string) (auth.Principal, 
 		err error
 	)
 	if strings.HasPrefix(token, auth.APIKeyPrefix) {
+		// The store refuses the keys of disabled accounts itself.
 		p, err = s.APIKey(ctx, token)
-	} else {
-		p, err = s.AccessToken(token)
+	} else if p, err = s.AccessToken(token); err == nil {
+		err = s.accountActive(ctx, p.AccountID)
 	}
 	if err != nil {
 		if errs.KindOf(err) == errs.KindInternal && !errors.Is(err, auth.ErrInvalidToken) {
@@ -118,6 +119,21 @@ func (s *Server) principal(ctx context.Context, header string) (auth.Principal, 
 		return auth.Principal{}, errs.Unauthenticated(unauthenticatedMsg)
 	}
 	return p, nil
+}
+
+// accountActive refuses the access token of an account that is disabled or
+// gone. A token is valid on its own until it expires; checking the account's
+// status, as read at most accountStatusTTL ago, ends a disabled account's
+// access within seconds instead.
+func (s *Server) accountActive(ctx context.Context, accountID string) error {
+	active, err := s.guards.status.active(ctx, accountID)
+	switch {
+	case err != nil:
+		return err
+	case !active:
+		return errs.Unauthenticated("this account is disabled")
+	}
+	return nil
 }
 
 // requirePolicy is a last line of defence behind authenticate: a procedure

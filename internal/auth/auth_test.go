@@ -79,7 +79,7 @@ var (
 func clock(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 func TestAccessTokenRoundTrip(t *testing.T) {
-	tk := NewTokens(key, "paymentsd", "payments-api", 15*time.Minute, clock(epoch))
+	tk := NewTokens(key, nil, "paymentsd", "payments-api", 15*time.Minute, clock(epoch))
 	tok, exp, err := tk.Issue("acct_01abc", "merchant")
 	if err != nil {
 		t.Fatal(err)
@@ -97,11 +97,31 @@ func TestAccessTokenRoundTrip(t *testing.T) {
 }
 
 // sign makes a token with arbitrary header and claims, for forgeries.
+// The kid is that of k for HMAC keys, so each case changes one thing only.
 func sign(t *testing.T, method jwt.SigningMethod, k any, claims jwt.MapClaims, typ string) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(method, claims)
 	if typ != "" {
 		tok.Header["typ"] = typ
+	}
+	if raw, ok := k.([]byte); ok {
+		tok.Header["kid"] = KeyID(raw)
+	}
+	s, err := tok.SignedString(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// withKid signs an HS256 access token with k and the header kid (a string
+// "" leaves kid out).
+func withKid(t *testing.T, k []byte, claims jwt.MapClaims, kid any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	tok.Header["typ"] = "at+jwt"
+	if kid != "" {
+		tok.Header["kid"] = kid
 	}
 	s, err := tok.SignedString(k)
 	if err != nil {
@@ -131,7 +151,7 @@ func with(c jwt.MapClaims, k string, v any) jwt.MapClaims {
 }
 
 func TestAccessTokenRejections(t *testing.T) {
-	tk := NewTokens(key, "paymentsd", "payments-api", 15*time.Minute, clock(epoch))
+	tk := NewTokens(key, nil, "paymentsd", "payments-api", 15*time.Minute, clock(epoch))
 	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +163,10 @@ func TestAccessTokenRejections(t *testing.T) {
 		"good control":         "", // filled below; must pass
 		"alg none":             noneToken,
 		"other key":            sign(t, jwt.SigningMethodHS256, []byte("another-key-another-key-another-key!!"), goodClaims(), "at+jwt"),
+		"other key, our kid":   withKid(t, []byte("another-key-another-key-another-key!!"), goodClaims(), KeyID(key)),
+		"no kid":               withKid(t, key, goodClaims(), ""),
+		"unknown kid":          withKid(t, key, goodClaims(), "0123456789abcdef"),
+		"kid not a string":     withKid(t, key, goodClaims(), 42),
 		"other HMAC alg":       sign(t, jwt.SigningMethodHS512, key, goodClaims(), "at+jwt"),
 		"ES256":                sign(t, jwt.SigningMethodES256, ecKey, goodClaims(), "at+jwt"),
 		"expired":              sign(t, jwt.SigningMethodHS256, key, with(goodClaims(), "exp", epoch.Add(-time.Minute).Unix()), "at+jwt"),
@@ -174,5 +198,94 @@ func TestAccessTokenRejections(t *testing.T) {
 				t.Fatalf("Verify = %v, want ErrInvalidToken", err)
 			}
 		})
+	}
+}
+
+// TestKeyID: 16 hex digits of the key's SHA-256, different per key.
+func TestKeyID(t *testing.T) {
+	// echo -n 0123456789abcdef0123456789abcdef0123456789 | sha256sum
+	if got, want := KeyID(key), "1a77b7fec89866d1"; got != want {
+		t.Fatalf("KeyID = %q, want %q", got, want)
+	}
+	if KeyID([]byte("another key")) == KeyID(key) {
+		t.Fatal("two keys share a kid")
+	}
+}
+
+// TestIssuedTokensCarryTheSigningKeysKid: the header names the key that
+// signed, and never a previous key.
+func TestIssuedTokensCarryTheSigningKeysKid(t *testing.T) {
+	old := []byte("the-previous-signing-key-0123456789abcdef")
+	tk := NewTokens(key, [][]byte{old}, "paymentsd", "payments-api", 15*time.Minute, clock(epoch))
+	tok, _, err := tk.Issue("acct_01abc", "merchant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, _, err := jwt.NewParser().ParseUnverified(tok, &Claims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid := parsed.Header["kid"]; kid != KeyID(key) {
+		t.Fatalf("kid = %v, want %s (the signing key's)", kid, KeyID(key))
+	}
+	// Signed with the current key: verifying with the current key alone works.
+	if _, err := NewTokens(key, nil, "paymentsd", "payments-api", 15*time.Minute, clock(epoch)).Verify(tok); err != nil {
+		t.Fatalf("token not signed with the current key: %v", err)
+	}
+}
+
+// TestKeyRotation: a token signed with the old key is accepted while the old
+// key is among the previous keys and refused once it is not; the current key
+// keeps working throughout.
+func TestKeyRotation(t *testing.T) {
+	oldKey := []byte("the-previous-signing-key-0123456789abcdef")
+	newKey := []byte("the-new-signing-key-0123456789abcdef-0123")
+	mk := func(k []byte, prev ...[]byte) *Tokens {
+		return NewTokens(k, prev, "paymentsd", "payments-api", 15*time.Minute, clock(epoch))
+	}
+	oldTok, _, err := mk(oldKey).Issue("acct_01old", "customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newTok, _, err := mk(newKey, oldKey).Issue("acct_01new", "merchant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		verifier  *Tokens
+		tok       string
+		wantActor string // "" = refused
+	}{
+		{"old token, old key among previous", mk(newKey, oldKey), oldTok, "acct_01old"},
+		{"old token, old key among several previous", mk(newKey, []byte("yet-another-key-0123456789abcdef-xyz"), oldKey, nil), oldTok, "acct_01old"},
+		{"old token, previous keys dropped", mk(newKey), oldTok, ""},
+		{"old token, other previous key", mk(newKey, []byte("yet-another-key-0123456789abcdef-xyz")), oldTok, ""},
+		{"new token, during rotation", mk(newKey, oldKey), newTok, "acct_01new"},
+		{"new token, after rotation", mk(newKey), newTok, "acct_01new"},
+		{"new token, rolled back to the old key", mk(oldKey), newTok, ""},
+		{"new token, rolled back with the new key as previous", mk(oldKey, newKey), newTok, "acct_01new"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := tc.verifier.Verify(tc.tok)
+			if tc.wantActor == "" {
+				if !errors.Is(err, ErrInvalidToken) {
+					t.Fatalf("Verify = %+v, %v; want ErrInvalidToken", p, err)
+				}
+				return
+			}
+			if err != nil || p.AccountID != tc.wantActor {
+				t.Fatalf("Verify = %+v, %v; want %s", p, err, tc.wantActor)
+			}
+		})
+	}
+	// A previous key never signs.
+	tok, _, err := mk(newKey, oldKey).Issue("acct_01x", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mk(oldKey).Verify(tok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("a token of the rotated service verifies with the old key alone: %v", err)
 	}
 }

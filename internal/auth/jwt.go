@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,21 +34,47 @@ type Principal struct {
 	APIKeyID string
 }
 
+// KeyID is the key id (the JWT header's kid) of a signing key: the first 16
+// hex digits of its SHA-256. It names a key without revealing it: the hash of
+// a random 32-byte key cannot be inverted, and a weak key can be guessed from
+// any token's signature already.
+func KeyID(key []byte) string {
+	sum := sha256.Sum256(key)
+	return hex.EncodeToString(sum[:8])
+}
+
 // Tokens issues and verifies access tokens.
 type Tokens struct {
-	key      []byte
+	key []byte
+	kid string
+	// keys are the verification keys by kid: the signing key and the
+	// previous ones.
+	keys     map[string][]byte
 	issuer   string
 	audience string
 	ttl      time.Duration
 	now      func() time.Time
 }
 
-// NewTokens returns a token service; now may be nil (time.Now).
-func NewTokens(key []byte, issuer, audience string, ttl time.Duration, now func() time.Time) *Tokens {
+// NewTokens returns a token service that signs with key and verifies tokens
+// of key and of the previous keys, chosen by the token's kid. Previous keys
+// are for rotations: move the old key from JWT_SIGNING_KEY to
+// JWT_SIGNING_KEYS and tokens signed before stay valid until they expire
+// (an access token's TTL later, drop it). Previous keys never sign; empty
+// ones are ignored. now may be nil (time.Now).
+func NewTokens(key []byte, previous [][]byte, issuer, audience string, ttl time.Duration, now func() time.Time) *Tokens {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{key: key, issuer: issuer, audience: audience, ttl: ttl, now: now}
+	t := &Tokens{key: key, kid: KeyID(key), keys: map[string][]byte{}, issuer: issuer, audience: audience, ttl: ttl, now: now}
+	for _, k := range previous {
+		if len(k) > 0 {
+			t.keys[KeyID(k)] = k
+		}
+	}
+	// Set last: the signing key wins should a previous key repeat it.
+	t.keys[t.kid] = key
+	return t
 }
 
 // Issue signs an access token for the account.
@@ -66,6 +94,7 @@ func (t *Tokens) Issue(accountID, role string) (token string, expiresAt time.Tim
 	}
 	tok := jwt.NewWithClaims(signingMethod, claims)
 	tok.Header["typ"] = accessTokenType
+	tok.Header["kid"] = t.kid
 	token, err = tok.SignedString(t.key)
 	return token, expiresAt, err
 }
@@ -74,8 +103,14 @@ func (t *Tokens) Issue(accountID, role string) (token string, expiresAt time.Tim
 // cause is wrapped for logs only.
 var ErrInvalidToken = errors.New("invalid access token")
 
-// Verify checks signature, algorithm, type, issuer, audience, expiry,
-// issued-at and subject, and returns the principal.
+// Verify checks signature, algorithm, type, key id, issuer, audience,
+// expiry, issued-at and subject, and returns the principal.
+//
+// A token without a kid, or whose kid is none of the keys, is refused. Tokens
+// issued before key ids existed have none; they are not verified with the
+// signing key as a courtesy, because access tokens live minutes and clients
+// recover with their refresh token, while a kid-less path kept for them would
+// stay open for good.
 func (t *Tokens) Verify(token string) (Principal, error) {
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{signingMethod.Alg()}),
@@ -91,7 +126,12 @@ func (t *Tokens) Verify(token string) (Principal, error) {
 		if typ, _ := tok.Header["typ"].(string); !strings.EqualFold(typ, accessTokenType) {
 			return nil, fmt.Errorf("token type %q is not an access token", typ)
 		}
-		return t.key, nil
+		kid, _ := tok.Header["kid"].(string)
+		key, ok := t.keys[kid]
+		if !ok {
+			return nil, fmt.Errorf("unknown key id %.32q", kid)
+		}
+		return key, nil
 	})
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)

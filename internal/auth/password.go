@@ -1,6 +1,8 @@
 // Package auth holds the credentials of the platform: argon2id password
-// hashes, signed access tokens (JWT) and opaque secrets (refresh tokens, API
-// keys) of which only a hash is ever stored.
+// hashes (computed within a concurrency cap, Hasher, because each costs
+// 19 MiB), signed access tokens (JWT, naming their key by kid so that keys
+// can rotate) and opaque secrets (refresh tokens, API keys) of which only a
+// hash is ever stored.
 package auth
 
 import (
