@@ -7,6 +7,7 @@ import (
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/payments-platform/payments/internal/errs"
@@ -51,6 +52,12 @@ func toConnectError(ctx context.Context, log *slog.Logger, procedure string, err
 			out := connect.NewError(code, errors.New(de.Message))
 			if de.Field != "" {
 				if detail, derr := connect.NewErrorDetail(fieldViolation(de.Field, de.Message)); derr == nil {
+					out.AddDetail(detail)
+				}
+			}
+			if de.Info != nil {
+				info := &errdetails.ErrorInfo{Reason: de.Info.Reason, Domain: "payments.v1", Metadata: de.Info.Metadata}
+				if detail, derr := connect.NewErrorDetail(info); derr == nil {
 					out.AddDetail(detail)
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -22,8 +23,12 @@ import (
 	"time"
 
 	"github.com/payments-platform/payments/ent/account"
+	entpayment "github.com/payments-platform/payments/ent/payment"
+	"github.com/payments-platform/payments/internal/config"
 	"github.com/payments-platform/payments/internal/devserver"
+	"github.com/payments-platform/payments/internal/ids"
 	"github.com/payments-platform/payments/internal/store"
+	"github.com/payments-platform/payments/internal/store/storetest"
 	"github.com/payments-platform/payments/internal/testenv"
 )
 
@@ -151,8 +156,20 @@ func TestDevStack(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("GetMe: %d %v", code, body)
 	}
-	if acct, _ := body["account"].(map[string]any); acct["email"] != "shop@example.com" || acct["role"] != "ROLE_MERCHANT" {
+	acct, _ := body["account"].(map[string]any)
+	if acct["email"] != "shop@example.com" || acct["role"] != "ROLE_MERCHANT" {
 		t.Fatalf("GetMe account = %v", body)
+	}
+
+	// In dev every role gets the payment's link into the Temporal UI.
+	cID, cToken := registerAndLogin(t, base, "ROLE_CUSTOMER")
+	merchantID, _ := acct["id"].(string)
+	id := savePayment(t, "sqlite://"+filepath.ToSlash(filepath.Join(dir, "payments.db")), merchantID, cID)
+	wantURL := "http://" + uiAddr + "/namespaces/default/workflows/payment%2F" + id
+	for who, tok := range map[string]string{"merchant": token, "customer": cToken} {
+		if got := paymentAs(t, base, tok, id)["workflowUrl"]; got != wantURL {
+			t.Errorf("dev: the %s sees workflow_url %v, want %s", who, got, wantURL)
+		}
 	}
 
 	cancel()
@@ -184,9 +201,22 @@ func TestDevStack(t *testing.T) {
 	}
 }
 
+// randomKey is a secret as `openssl rand -base64 32` makes one.
+func randomKey(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// sandboxVars are what serve and worker need to run the sandbox gateway.
+var sandboxVars = map[string]string{"PAYMENTS_GATEWAY": "sandbox", "PAYMENTS_ALLOW_SANDBOX": "true"}
+
 func TestStartErrorsNameTheVariable(t *testing.T) {
 	ctx := context.Background()
-	key := strings.Repeat("k", 40)
+	key, whsec := randomKey(t), "whsec_"+randomKey(t)
 	cases := []struct {
 		name  string
 		args  []string
@@ -200,10 +230,12 @@ func TestStartErrorsNameTheVariable(t *testing.T) {
 		{"serve without database", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key}, 1, []string{"DATABASE_URL"}},
 		{"malformed database url", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "DATABASE_URL": "postgres://x"}, 1, []string{"DATABASE_URL", "unsupported scheme"}},
 		{"malformed mysql dsn", []string{"migrate"}, map[string]string{"DATABASE_URL": "mysql://root@127.0.0.1/x"}, 1, []string{"DATABASE_URL"}},
-		{"unreachable database", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "STRIPE_WEBHOOK_SECRET": key, "DATABASE_URL": "mysql://root:hunter2@tcp(127.0.0.1:1)/x"}, 1, []string{"DATABASE_URL", "cannot reach"}},
-		{"serve without webhook secret", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "DATABASE_URL": "sqlite:///tmp/x.db"}, 1, []string{"STRIPE_WEBHOOK_SECRET"}},
-		{"bad http address", []string{"serve"}, map[string]string{"JWT_SIGNING_KEY": key, "DATABASE_URL": "sqlite:///tmp/x.db", "PAYMENTS_HTTP_ADDR": "nope"}, 1, []string{"PAYMENTS_HTTP_ADDR"}},
+		{"unreachable database", []string{"serve"}, with(sandboxVars, "JWT_SIGNING_KEY", key, "STRIPE_WEBHOOK_SECRET", whsec, "DATABASE_URL", "mysql://root:hunter2@tcp(127.0.0.1:1)/x"), 1, []string{"DATABASE_URL", "cannot reach"}},
+		{"serve without webhook secret", []string{"serve"}, with(sandboxVars, "JWT_SIGNING_KEY", key, "DATABASE_URL", "sqlite:///tmp/x.db"), 1, []string{"STRIPE_WEBHOOK_SECRET"}},
+		{"bad http address", []string{"serve"}, with(sandboxVars, "JWT_SIGNING_KEY", key, "STRIPE_WEBHOOK_SECRET", whsec, "DATABASE_URL", "sqlite:///tmp/x.db", "PAYMENTS_HTTP_ADDR", "nope"), 1, []string{"PAYMENTS_HTTP_ADDR"}},
 		{"stray argument", []string{"migrate", "now"}, nil, 2, []string{"unexpected arguments"}},
+		{"pool of no connections", []string{"migrate"}, map[string]string{"DATABASE_URL": "sqlite:///tmp/x.db", "DATABASE_MAX_OPEN_CONNS": "0"}, 1, []string{"DATABASE_MAX_OPEN_CONNS"}},
+		{"pool lifetime not a duration", []string{"worker"}, with(sandboxVars, "STRIPE_WEBHOOK_SECRET", whsec, "DATABASE_URL", "sqlite:///tmp/x.db", "DATABASE_CONN_MAX_LIFETIME", "forever"), 1, []string{"DATABASE_CONN_MAX_LIFETIME"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -325,24 +357,24 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 }
 
 // startServe runs `paymentsd serve` against a SQLite file and a Temporal
-// address where nothing listens, and returns its base URL.
-func startServe(t *testing.T, extra map[string]string, scheme string, client *http.Client) string {
+// address where nothing listens, and returns its base URL and DATABASE_URL.
+func startServe(t *testing.T, extra map[string]string, scheme string, client *http.Client) (base, dbURL string) {
 	t.Helper()
 	dir := t.TempDir()
-	dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(dir, "p.db"))
+	dbURL = "sqlite://" + filepath.ToSlash(filepath.Join(dir, "p.db"))
 	ctx, cancel := context.WithCancel(context.Background())
 	if r := runCmd(ctx, map[string]string{"DATABASE_URL": dbURL}, "", "migrate"); r.code != 0 {
 		t.Fatalf("migrate: %+v", r)
 	}
 	addr := freeAddr(t)
-	vars := map[string]string{
-		"DATABASE_URL":          dbURL,
-		"JWT_SIGNING_KEY":       strings.Repeat("s", 40),
-		"STRIPE_WEBHOOK_SECRET": "whsec_" + strings.Repeat("w", 32),
-		"PAYMENTS_HTTP_ADDR":    addr,
-		"TEMPORAL_ADDRESS":      freeAddr(t), // nothing listens here
-		"PAYMENTS_DATA_DIR":     dir,
-	}
+	vars := with(sandboxVars,
+		"DATABASE_URL", dbURL,
+		"JWT_SIGNING_KEY", randomKey(t),
+		"STRIPE_WEBHOOK_SECRET", "whsec_"+randomKey(t),
+		"PAYMENTS_HTTP_ADDR", addr,
+		"TEMPORAL_ADDRESS", freeAddr(t), // nothing listens here
+		"PAYMENTS_DATA_DIR", dir,
+	)
 	for k, v := range extra {
 		vars[k] = v
 	}
@@ -359,7 +391,7 @@ func startServe(t *testing.T, extra map[string]string, scheme string, client *ht
 			t.Error("serve did not stop within 30 s")
 		}
 	})
-	base := scheme + "://" + addr
+	base = scheme + "://" + addr
 	waitFor(t, 20*time.Second, "serve to listen", func() bool {
 		select {
 		case r := <-done:
@@ -373,11 +405,11 @@ func startServe(t *testing.T, extra map[string]string, scheme string, client *ht
 		res.Body.Close()
 		return res.StatusCode == http.StatusOK
 	})
-	return base
+	return base, dbURL
 }
 
 func TestServeReadinessWithoutTemporal(t *testing.T) {
-	base := startServe(t, nil, "http", http.DefaultClient)
+	base, _ := startServe(t, nil, "http", http.DefaultClient)
 	res, err := http.Get(base + "/readyz")
 	if err != nil {
 		t.Fatal(err)
@@ -396,7 +428,7 @@ func TestServeReadinessWithoutTemporal(t *testing.T) {
 }
 
 func TestServeSpeaksH2CAndHTTP1(t *testing.T) {
-	base := startServe(t, nil, "http", http.DefaultClient)
+	base, _ := startServe(t, nil, "http", http.DefaultClient)
 	protocols := new(http.Protocols)
 	protocols.SetUnencryptedHTTP2(true)
 	h2c := &http.Client{Transport: &http.Transport{Protocols: protocols}, Timeout: 5 * time.Second}
@@ -424,7 +456,7 @@ func TestServeTLS(t *testing.T) {
 		TLSClientConfig:   &tls.Config{RootCAs: pool},
 		ForceAttemptHTTP2: true,
 	}}
-	base := startServe(t, map[string]string{"PAYMENTS_TLS_CERT": certFile, "PAYMENTS_TLS_KEY": keyFile}, "https", client)
+	base, _ := startServe(t, map[string]string{"PAYMENTS_TLS_CERT": certFile, "PAYMENTS_TLS_KEY": keyFile}, "https", client)
 	res, err := client.Get(base + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -447,8 +479,8 @@ func TestWorkerFailsClearlyWithoutTemporal(t *testing.T) {
 	dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(dir, "p.db"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	r := runCmd(ctx, map[string]string{"DATABASE_URL": dbURL, "TEMPORAL_ADDRESS": freeAddr(t), "PAYMENTS_DATA_DIR": dir,
-		"STRIPE_WEBHOOK_SECRET": "whsec_" + strings.Repeat("w", 32)}, "", "worker")
+	r := runCmd(ctx, with(sandboxVars, "DATABASE_URL", dbURL, "TEMPORAL_ADDRESS", freeAddr(t), "PAYMENTS_DATA_DIR", dir,
+		"STRIPE_WEBHOOK_SECRET", "whsec_"+randomKey(t)), "", "worker")
 	if r.code != 1 || !strings.Contains(r.stderr, "TEMPORAL_ADDRESS") {
 		t.Fatalf("worker without Temporal: %d %q", r.code, r.stderr)
 	}
@@ -492,5 +524,186 @@ func TestDevUsesARunningTemporal(t *testing.T) {
 	}
 	if !devserver.Listening(ctx, external.Address()) {
 		t.Fatal("stopping paymentsd dev stopped a Temporal server it did not start")
+	}
+}
+
+// with returns a copy of base with the name, value pairs kv added.
+func with(base map[string]string, kv ...string) map[string]string {
+	out := make(map[string]string, len(base)+len(kv)/2)
+	for k, v := range base {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// TestServeAndWorkerRefuseAnImplicitGateway: outside dev the gateway is
+// chosen explicitly, the sandbox only with consent, and the signing secrets
+// are never the repository's examples. Each refusal is exit code 1 with a
+// message naming the variable, before anything listens or dials.
+func TestServeAndWorkerRefuseAnImplicitGateway(t *testing.T) {
+	ctx := context.Background()
+	for _, cmd := range []string{"serve", "worker"} {
+		valid := func(t *testing.T) map[string]string {
+			dir := t.TempDir()
+			return with(sandboxVars,
+				"DATABASE_URL", "sqlite://"+filepath.ToSlash(filepath.Join(dir, "p.db")),
+				"PAYMENTS_DATA_DIR", dir,
+				"JWT_SIGNING_KEY", randomKey(t),
+				"STRIPE_WEBHOOK_SECRET", "whsec_"+randomKey(t),
+				"PAYMENTS_HTTP_ADDR", freeAddr(t),
+				"TEMPORAL_ADDRESS", freeAddr(t),
+			)
+		}
+		cases := []struct {
+			name  string
+			set   []string
+			wants []string
+		}{
+			{"no gateway", []string{"PAYMENTS_GATEWAY", ""}, []string{"PAYMENTS_GATEWAY: required"}},
+			{"sandbox without consent", []string{"PAYMENTS_ALLOW_SANDBOX", ""}, []string{"PAYMENTS_GATEWAY", "PAYMENTS_ALLOW_SANDBOX=true"}},
+			{"sandbox refused", []string{"PAYMENTS_ALLOW_SANDBOX", "false"}, []string{"PAYMENTS_ALLOW_SANDBOX=true"}},
+			{"unknown gateway", []string{"PAYMENTS_GATEWAY", "adyen"}, []string{"PAYMENTS_GATEWAY", "adyen"}},
+			{"stripe without its key", []string{"PAYMENTS_GATEWAY", "stripe"}, []string{"STRIPE_SECRET_KEY"}},
+			{"example webhook secret", []string{"STRIPE_WEBHOOK_SECRET", "whsec_REPLACE-ME-with-openssl-rand-base64-32"}, []string{"STRIPE_WEBHOOK_SECRET", "openssl rand -base64 32"}},
+		}
+		if cmd == "serve" {
+			cases = append(cases, struct {
+				name  string
+				set   []string
+				wants []string
+			}{"example signing key", []string{"JWT_SIGNING_KEY", "REPLACE-ME-with-openssl-rand-base64-32"}, []string{"JWT_SIGNING_KEY", "openssl rand -base64 32"}})
+		}
+		for _, tc := range cases {
+			t.Run(cmd+" "+tc.name, func(t *testing.T) {
+				vars := with(valid(t), tc.set...)
+				r := runCmd(ctx, vars, "", cmd)
+				if r.code != 1 {
+					t.Fatalf("exit code %d, want 1; stderr:\n%s", r.code, r.stderr)
+				}
+				for _, w := range tc.wants {
+					if !strings.Contains(r.stderr, w) {
+						t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+					}
+				}
+				if strings.Contains(r.stderr, "REPLACE-ME") {
+					t.Errorf("stderr repeats the secret:\n%s", r.stderr)
+				}
+				// Refused by the configuration, before the API listened
+				// or the worker dialled Temporal.
+				if strings.Contains(r.stderr, "serving the API") || strings.Contains(r.stderr, "TEMPORAL_ADDRESS") {
+					t.Errorf("%s went past its configuration:\n%s", cmd, r.stderr)
+				}
+			})
+		}
+	}
+}
+
+// TestOpenStoreAppliesThePool: DATABASE_MAX_OPEN_CONNS reaches the
+// connection pool of the store the commands open (and its default does).
+func TestOpenStoreAppliesThePool(t *testing.T) {
+	ctx := context.Background()
+	urls := map[string]string{"sqlite": "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "p.db"))}
+	if dsn := strings.TrimSpace(os.Getenv(storetest.MySQLDSNEnv)); dsn != "" {
+		urls["mysql"] = "mysql://" + strings.TrimPrefix(dsn, "mysql://")
+	}
+	for name, dbURL := range urls {
+		for _, tc := range []struct {
+			set  string
+			want int
+		}{{"", config.DefaultDBMaxOpenConns}, {"9", 9}} {
+			t.Run(fmt.Sprintf("%s DATABASE_MAX_OPEN_CONNS=%q", name, tc.set), func(t *testing.T) {
+				env := map[string]string{"DATABASE_URL": dbURL, "DATABASE_MAX_OPEN_CONNS": tc.set, "DATABASE_MAX_IDLE_CONNS": "3"}
+				cfg, err := config.FromEnv(config.ModeMigrate, func(k string) string { return env[k] })
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, err := openStore(ctx, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				if got := st.PoolStats().MaxOpenConnections; got != tc.want {
+					t.Fatalf("MaxOpenConnections = %d, want %d", got, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// savePayment stores a payment of merchant and customer in the database at
+// dbURL, as its workflow would have.
+func savePayment(t *testing.T, dbURL, merchantID, customerID string) string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	id := ids.New(ids.Payment)
+	now := time.Now().UTC()
+	if _, err := st.SavePayment(ctx, store.PaymentRecord{
+		ID: id, MerchantID: merchantID, CustomerID: customerID, Amount: 1200, Currency: "USD",
+		Status: entpayment.StatusSucceeded, AmountReceived: 1200, PaymentMethod: "pm_card_visa",
+		Gateway: "sandbox", GatewayReference: "pi_sandbox_cmdtest", WorkflowID: "payment/" + id,
+		Version: 1, CreatedAt: now, UpdatedAt: now,
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// registerAndLogin creates an account over the API and returns its id and
+// access token.
+func registerAndLogin(t *testing.T, base, role string) (id, token string) {
+	t.Helper()
+	email := fmt.Sprintf("%s-%d@example.com", strings.ToLower(strings.TrimPrefix(role, "ROLE_")), time.Now().UnixNano())
+	code, body := postJSON(t, base+"/payments.v1.AuthService/Register", "",
+		fmt.Sprintf(`{"email":%q,"password":"correct-horse-battery","role":%q,"businessName":"Shop"}`, email, role))
+	if code != http.StatusOK {
+		t.Fatalf("Register: %d %v", code, body)
+	}
+	code, body = postJSON(t, base+"/payments.v1.AuthService/Login", "", fmt.Sprintf(`{"email":%q,"password":"correct-horse-battery"}`, email))
+	if code != http.StatusOK {
+		t.Fatalf("Login: %d %v", code, body)
+	}
+	acct, _ := body["account"].(map[string]any)
+	id, _ = acct["id"].(string)
+	token, _ = body["accessToken"].(string)
+	return id, token
+}
+
+// paymentAs reads a payment with GetPayment as the holder of token.
+func paymentAs(t *testing.T, base, token, id string) map[string]any {
+	t.Helper()
+	code, body := postJSON(t, base+"/payments.v1.PaymentService/GetPayment", token, fmt.Sprintf(`{"id":%q}`, id))
+	if code != http.StatusOK {
+		t.Fatalf("GetPayment: %d %v", code, body)
+	}
+	p, _ := body["payment"].(map[string]any)
+	return p
+}
+
+// TestServeShowsWorkflowURLsToAdminsOnly: outside dev neither the merchant
+// nor the customer gets workflow_url; the merchant gets the gateway
+// reference, the customer not. (TestDevStack checks that dev shows the link.)
+func TestServeShowsWorkflowURLsToAdminsOnly(t *testing.T) {
+	base, dbURL := startServe(t, nil, "http", http.DefaultClient)
+	mID, mToken := registerAndLogin(t, base, "ROLE_MERCHANT")
+	cID, cToken := registerAndLogin(t, base, "ROLE_CUSTOMER")
+	id := savePayment(t, dbURL, mID, cID)
+	m, c := paymentAs(t, base, mToken, id), paymentAs(t, base, cToken, id)
+	str := func(v any) string { s, _ := v.(string); return s }
+	if m["id"] != id || c["id"] != id {
+		t.Fatalf("GetPayment answered %v and %v", m, c)
+	}
+	if str(m["workflowUrl"]) != "" || str(c["workflowUrl"]) != "" {
+		t.Fatalf("serve shows workflow_url: merchant %v, customer %v", m["workflowUrl"], c["workflowUrl"])
+	}
+	if str(m["gatewayReference"]) != "pi_sandbox_cmdtest" || str(c["gatewayReference"]) != "" {
+		t.Fatalf("gateway_reference: merchant %v, customer %v", m["gatewayReference"], c["gatewayReference"])
 	}
 }

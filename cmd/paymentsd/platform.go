@@ -39,11 +39,19 @@ func logLevel(getenv func(string) string) slog.Level {
 	}
 }
 
+// openStore opens the database with the pool limits of DATABASE_MAX_* and
+// DATABASE_CONN_* (config.Validate has refused bad values).
 func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
+	st.ConfigurePool(store.PoolOptions{
+		MaxOpenConns:    cfg.DBMaxOpenConns,
+		MaxIdleConns:    cfg.DBMaxIdleConns,
+		ConnMaxLifetime: cfg.DBConnMaxLifetime,
+		ConnMaxIdleTime: cfg.DBConnMaxIdleTime,
+	})
 	return st, nil
 }
 
@@ -89,16 +97,20 @@ func dialTemporal(ctx context.Context, cfg config.Config, log *slog.Logger) (cli
 	return c, nil
 }
 
-// newGateway picks Stripe when STRIPE_SECRET_KEY is set, else the sandbox.
-func newGateway(cfg config.Config, log *slog.Logger) gateway.Gateway {
-	if cfg.StripeSecretKey != "" {
-		return stripegw.New(stripegw.Options{SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase, Logger: log})
+// newGateway builds the gateway PAYMENTS_GATEWAY names (config.Validate has
+// refused anything else).
+func newGateway(cfg config.Config, st *store.Store, log *slog.Logger) (gateway.Gateway, error) {
+	if cfg.Gateway == config.GatewayStripe {
+		return stripegw.New(stripegw.Options{SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase, Logger: log}), nil
 	}
-	return newSandbox(cfg, log)
+	return newSandbox(cfg, st, log)
 }
 
-func newSandbox(cfg config.Config, log *slog.Logger) *sandbox.Sandbox {
-	return sandbox.New(sandbox.Options{PublicURL: cfg.PublicURL, WebhookSecret: cfg.StripeWebhookSecret, Logger: log})
+// newSandbox builds the sandbox gateway on the platform's database: the API
+// (3-D Secure pages) and every worker share its state, and so behave as one
+// provider.
+func newSandbox(cfg config.Config, st *store.Store, log *slog.Logger) (*sandbox.Sandbox, error) {
+	return sandbox.New(sandbox.Options{State: st, PublicURL: cfg.PublicURL, WebhookSecret: cfg.StripeWebhookSecret, Logger: log})
 }
 
 // runTemporalWorker dials Temporal and starts the worker; stop stops the
@@ -118,17 +130,26 @@ func runTemporalWorker(ctx context.Context, cfg config.Config, st *store.Store, 
 
 // startWorker runs the platform's worker with the configured gateway.
 func startWorker(ctx context.Context, c client.Client, cfg config.Config, st *store.Store, log *slog.Logger) (worker.Worker, error) {
+	gw, err := newGateway(cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
 	return platform.StartWorker(ctx, c, platform.WorkerOptions{
 		Namespace: cfg.TemporalNamespace, TaskQueue: cfg.TemporalTaskQueue,
-		Store: st, Gateway: newGateway(cfg, log), Logger: log, Schedules: true,
+		Store: st, Gateway: gw, Logger: log, Schedules: true,
 	})
 }
 
 // newAPI builds the public handler with its readiness checks.
 func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logger) *api.Server {
 	var sbx http.Handler
-	if cfg.GatewayName() == "sandbox" {
-		sbx = newSandbox(cfg, log).Handler()
+	if cfg.Gateway == config.GatewaySandbox {
+		// It fails only without a store, and st is the one opened at start-up.
+		if sb, err := newSandbox(cfg, st, log); err != nil {
+			log.Error("the sandbox's 3-D Secure pages are not served", "error", err)
+		} else {
+			sbx = sb.Handler()
+		}
 	}
 	return api.New(api.Deps{
 		Temporal:            tc,
@@ -140,9 +161,19 @@ func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logg
 		StripeWebhookSecret: cfg.StripeWebhookSecret,
 		Sandbox:             sbx,
 		Store:               st,
-		Tokens:              auth.NewTokens(cfg.JWTSigningKey, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, nil),
+		Tokens:              auth.NewTokens(cfg.JWTSigningKey, cfg.JWTPreviousKeys, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, nil),
 		Logger:              log,
 		RefreshTokenTTL:     cfg.RefreshTokenTTL,
+
+		// Operators' links (workflow_url) go to every role only on a
+		// developer's machine.
+		ShowWorkflowURLs: cfg.Mode == config.ModeDev,
+
+		// Authentication under attack: per-address login limits behind
+		// these proxies, and the cap on concurrent password hashes.
+		TrustedProxies:          cfg.TrustedProxies,
+		PasswordHashConcurrency: cfg.PasswordHashConcurrency,
+
 		Checks: map[string]func(context.Context) error{
 			"database": st.Ping,
 			"temporal": func(ctx context.Context) error {

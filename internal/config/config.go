@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -47,7 +49,10 @@ type Config struct {
 	TemporalUIURL     string // TEMPORAL_UI_URL
 	TemporalTaskQueue string // PAYMENTS_TASK_QUEUE
 
-	JWTSigningKey   []byte        // JWT_SIGNING_KEY
+	JWTSigningKey []byte // JWT_SIGNING_KEY
+	// JWTPreviousKeys still verify access tokens (never sign), so a key
+	// rotation does not sign everyone out.
+	JWTPreviousKeys [][]byte      // JWT_SIGNING_KEYS, comma-separated
 	JWTIssuer       string        // PAYMENTS_JWT_ISSUER
 	JWTAudience     string        // PAYMENTS_JWT_AUDIENCE
 	AccessTokenTTL  time.Duration // PAYMENTS_ACCESS_TOKEN_TTL
@@ -55,6 +60,14 @@ type Config struct {
 
 	TLSCert string // PAYMENTS_TLS_CERT
 	TLSKey  string // PAYMENTS_TLS_KEY
+
+	// Gateway is the payment gateway, "stripe" or "sandbox"
+	// (PAYMENTS_GATEWAY): chosen explicitly outside dev, never by the
+	// absence of a key.
+	Gateway string // PAYMENTS_GATEWAY
+	// AllowSandbox lets serve and worker run the sandbox gateway (a demo
+	// deployment that moves no real money).
+	AllowSandbox bool // PAYMENTS_ALLOW_SANDBOX
 
 	StripeSecretKey     string // STRIPE_SECRET_KEY
 	StripeWebhookSecret string // STRIPE_WEBHOOK_SECRET
@@ -66,7 +79,29 @@ type Config struct {
 
 	// PublicURL is how browsers reach the API (redirects, links in email).
 	PublicURL string // PAYMENTS_PUBLIC_URL
+
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed
+	// when finding a client's IP (login limits); nobody's by default.
+	TrustedProxies []netip.Prefix // PAYMENTS_TRUSTED_PROXIES, comma-separated IPs or CIDRs
+	// PasswordHashConcurrency caps concurrent argon2id hashes; 0 sizes it
+	// from CPUs and memory.
+	PasswordHashConcurrency int // PAYMENTS_PASSWORD_HASH_CONCURRENCY
+
+	// The database connection pool of one process.
+	DBMaxOpenConns    int           // DATABASE_MAX_OPEN_CONNS
+	DBMaxIdleConns    int           // DATABASE_MAX_IDLE_CONNS
+	DBConnMaxLifetime time.Duration // DATABASE_CONN_MAX_LIFETIME
+	DBConnMaxIdleTime time.Duration // DATABASE_CONN_MAX_IDLE_TIME
 }
+
+// Pool defaults: sized for one process (API or worker) on a server that
+// allows MySQL's default 151 connections to a handful of processes.
+const (
+	DefaultDBMaxOpenConns    = 20
+	DefaultDBMaxIdleConns    = 10
+	DefaultDBConnMaxLifetime = 5 * time.Minute
+	DefaultDBConnMaxIdleTime = time.Minute
+)
 
 // minSigningKeyBytes is the HS256 key size below which brute force becomes plausible.
 const minSigningKeyBytes = 32
@@ -101,6 +136,7 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		JWTAudience:         get("PAYMENTS_JWT_AUDIENCE", "payments-api"),
 		TLSCert:             get("PAYMENTS_TLS_CERT", ""),
 		TLSKey:              get("PAYMENTS_TLS_KEY", ""),
+		Gateway:             strings.ToLower(get("PAYMENTS_GATEWAY", "")),
 		StripeSecretKey:     get("STRIPE_SECRET_KEY", ""),
 		StripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET", ""),
 		StripeAPIBase:       get("STRIPE_API_BASE", ""),
@@ -128,6 +164,39 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 	if key := getenv("JWT_SIGNING_KEY"); key != "" {
 		c.JWTSigningKey = []byte(key)
 	}
+	for _, k := range strings.Split(getenv("JWT_SIGNING_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			c.JWTPreviousKeys = append(c.JWTPreviousKeys, []byte(k))
+		}
+	}
+	if c.AllowSandbox, err = boolean(getenv, "PAYMENTS_ALLOW_SANDBOX"); err != nil {
+		problems = append(problems, err)
+	}
+	if c.TrustedProxies, err = prefixes(getenv, "PAYMENTS_TRUSTED_PROXIES"); err != nil {
+		problems = append(problems, err)
+	}
+	for _, n := range []struct {
+		name string
+		dst  *int
+		def  int
+	}{
+		{"PAYMENTS_PASSWORD_HASH_CONCURRENCY", &c.PasswordHashConcurrency, 0},
+		{"DATABASE_MAX_OPEN_CONNS", &c.DBMaxOpenConns, DefaultDBMaxOpenConns},
+		{"DATABASE_MAX_IDLE_CONNS", &c.DBMaxIdleConns, DefaultDBMaxIdleConns},
+	} {
+		if *n.dst, err = integer(getenv, n.name, n.def); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if c.DBConnMaxLifetime, err = duration(getenv, "DATABASE_CONN_MAX_LIFETIME", DefaultDBConnMaxLifetime); err != nil {
+		problems = append(problems, err)
+	}
+	if c.DBConnMaxIdleTime, err = duration(getenv, "DATABASE_CONN_MAX_IDLE_TIME", DefaultDBConnMaxIdleTime); err != nil {
+		problems = append(problems, err)
+	}
+	if c.Gateway == "" && mode == ModeDev {
+		c.Gateway = GatewaySandbox
+	}
 	if len(problems) > 0 {
 		return c, errors.Join(problems...)
 	}
@@ -136,7 +205,7 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 			return c, err
 		}
 	}
-	if c.StripeWebhookSecret == "" && mode == ModeDev && c.StripeSecretKey == "" {
+	if c.StripeWebhookSecret == "" && mode == ModeDev && c.Gateway == GatewaySandbox {
 		// The sandbox signs its events like Stripe does; in dev the secret
 		// is random and kept.
 		secret, err := devSecret(c.DataDir, "sandbox-webhook-secret", "whsec_")
@@ -153,6 +222,57 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		c.PublicURL = scheme + "://" + c.HTTPAddr
 	}
 	return c, c.Validate()
+}
+
+// The gateways PAYMENTS_GATEWAY names.
+const (
+	GatewayStripe  = "stripe"
+	GatewaySandbox = "sandbox"
+)
+
+func boolean(getenv func(string) string, name string) (bool, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not true or false", name, v)
+	}
+	return b, nil
+}
+
+func integer(getenv func(string) string, name string, def int) (int, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > math.MaxInt32 {
+		return 0, fmt.Errorf("%s: %q is not a non-negative whole number", name, v)
+	}
+	return n, nil
+}
+
+// prefixes parses a comma-separated list of IP addresses and CIDR ranges.
+func prefixes(getenv func(string) string, name string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(getenv(name), ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is neither an IP address nor a CIDR range", name, f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
@@ -201,17 +321,27 @@ func (c Config) Validate() error {
 	if needsHTTP || c.Mode == ModeWorker {
 		// Webhooks (and the sandbox's 3-D Secure links) are verified with
 		// this secret: a guessable one would let anyone settle payments.
-		if c.StripeWebhookSecret == "" {
-			bad("STRIPE_WEBHOOK_SECRET: required outside dev (Stripe's endpoint signing key; for the sandbox any random whsec_... value)")
-		} else if len(c.StripeWebhookSecret) < 16 {
-			bad("STRIPE_WEBHOOK_SECRET: too short")
+		switch {
+		case c.StripeWebhookSecret == "":
+			bad("STRIPE_WEBHOOK_SECRET: required outside dev; %s", webhookSecretHint)
+		case len(c.StripeWebhookSecret) < 16:
+			bad("STRIPE_WEBHOOK_SECRET: too short; %s", webhookSecretHint)
+		case c.Mode != ModeDev:
+			// An example value or a typed one is known or guessable, and
+			// would let anyone forge gateway events.
+			if why := weakSecret(c.StripeWebhookSecret); why != "" {
+				bad("STRIPE_WEBHOOK_SECRET: %s; %s", why, webhookSecretHint)
+			}
 		}
 	}
 	if needsHTTP {
 		if len(c.JWTSigningKey) == 0 {
-			bad("JWT_SIGNING_KEY: required outside dev (at least %d random bytes, e.g. `openssl rand -base64 48`)", minSigningKeyBytes)
-		} else if len(c.JWTSigningKey) < minSigningKeyBytes {
-			bad("JWT_SIGNING_KEY: too short (%d bytes); use at least %d random bytes", len(c.JWTSigningKey), minSigningKeyBytes)
+			bad("JWT_SIGNING_KEY: required outside dev (at least %d random bytes); %s", minSigningKeyBytes, generateKeyHint)
+		} else {
+			c.checkSigningKey(bad, "JWT_SIGNING_KEY", c.JWTSigningKey)
+		}
+		for i, k := range c.JWTPreviousKeys {
+			c.checkSigningKey(bad, fmt.Sprintf("JWT_SIGNING_KEYS (key %d of %d)", i+1, len(c.JWTPreviousKeys)), k)
 		}
 	}
 	if needsDB {
@@ -219,6 +349,14 @@ func (c Config) Validate() error {
 			bad("DATABASE_URL: required outside dev, e.g. mysql://user:pass@tcp(host:3306)/payments")
 		} else if !strings.HasPrefix(c.DatabaseURL, "sqlite://") && !strings.HasPrefix(c.DatabaseURL, "mysql://") {
 			bad("DATABASE_URL: unsupported scheme in %q (want sqlite:// or mysql://)", redact(c.DatabaseURL))
+		}
+		// 0 would mean "unlimited" to database/sql: the very thing the
+		// limit is there to prevent.
+		if c.DBMaxOpenConns < 1 {
+			bad("DATABASE_MAX_OPEN_CONNS: %d; want at least 1 (default %d)", c.DBMaxOpenConns, DefaultDBMaxOpenConns)
+		}
+		if c.DBMaxIdleConns > c.DBMaxOpenConns {
+			bad("DATABASE_MAX_IDLE_CONNS: %d is more than DATABASE_MAX_OPEN_CONNS (%d)", c.DBMaxIdleConns, c.DBMaxOpenConns)
 		}
 	}
 	if needsTemporal {
@@ -230,6 +368,22 @@ func (c Config) Validate() error {
 		}
 		if err := checkURL(c.TemporalUIURL, "http", "https"); err != nil {
 			bad("TEMPORAL_UI_URL: %v", err)
+		}
+	}
+	if needsTemporal {
+		switch c.Gateway {
+		case GatewayStripe:
+			if c.StripeSecretKey == "" {
+				bad("STRIPE_SECRET_KEY: required with PAYMENTS_GATEWAY=stripe (sk_live_..., or sk_test_... for Stripe's test mode)")
+			}
+		case GatewaySandbox:
+			if c.Mode != ModeDev && !c.AllowSandbox {
+				bad("PAYMENTS_GATEWAY: the sandbox moves no real money; serve and worker run it only with PAYMENTS_ALLOW_SANDBOX=true (a demo deployment)")
+			}
+		case "":
+			bad("PAYMENTS_GATEWAY: required outside dev: stripe, or sandbox together with PAYMENTS_ALLOW_SANDBOX=true")
+		default:
+			bad("PAYMENTS_GATEWAY: %q is not a gateway; want stripe or sandbox", c.Gateway)
 		}
 	}
 	if c.StripeAPIBase != "" {
@@ -255,13 +409,24 @@ func (c Config) Validate() error {
 	return errors.Join(problems...)
 }
 
-// GatewayName is the payment gateway the configuration selects.
-func (c Config) GatewayName() string {
-	if c.StripeSecretKey != "" {
-		return "stripe"
+// checkSigningKey refuses an HS256 key that is short or, outside dev, a
+// placeholder or not random: whoever guesses it can sign tokens of any
+// account, admins included. The key itself never appears in a message.
+func (c Config) checkSigningKey(bad func(string, ...any), name string, key []byte) {
+	if len(key) < minSigningKeyBytes {
+		bad("%s: too short (%d bytes); use at least %d random bytes: %s", name, len(key), minSigningKeyBytes, generateKeyHint)
+		return
 	}
-	return "sandbox"
+	if c.Mode == ModeDev {
+		return
+	}
+	if why := weakSecret(string(key)); why != "" {
+		bad("%s: %s; %s", name, why, generateKeyHint)
+	}
 }
+
+// GatewayName is the payment gateway the configuration selects.
+func (c Config) GatewayName() string { return c.Gateway }
 
 func checkHostPort(addr string) error {
 	host, port, err := net.SplitHostPort(addr)

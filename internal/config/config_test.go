@@ -1,10 +1,14 @@
 package config
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -24,8 +28,12 @@ func TestDevDefaults(t *testing.T) {
 	if want := "sqlite://" + filepath.ToSlash(filepath.Join(dir, "payments.db")); c.DatabaseURL != want {
 		t.Fatalf("DatabaseURL = %q, want %q", c.DatabaseURL, want)
 	}
-	if c.GatewayName() != "sandbox" {
+	if c.GatewayName() != GatewaySandbox || c.Gateway != GatewaySandbox {
 		t.Fatalf("gateway %q", c.GatewayName())
+	}
+	if c.DBMaxOpenConns != DefaultDBMaxOpenConns || c.DBMaxIdleConns != DefaultDBMaxIdleConns ||
+		c.DBConnMaxLifetime != DefaultDBConnMaxLifetime || c.DBConnMaxIdleTime != DefaultDBConnMaxIdleTime {
+		t.Fatalf("pool defaults: %d %d %v %v", c.DBMaxOpenConns, c.DBMaxIdleConns, c.DBConnMaxLifetime, c.DBConnMaxIdleTime)
 	}
 	if len(c.JWTSigningKey) < minSigningKeyBytes {
 		t.Fatalf("dev signing key of %d bytes", len(c.JWTSigningKey))
@@ -44,11 +52,23 @@ func TestDevDefaults(t *testing.T) {
 	}
 }
 
+// randomKey is a key as `openssl rand -base64 32` makes one.
+func randomKey(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
 func TestValidationNamesTheVariable(t *testing.T) {
 	goodServe := map[string]string{
-		"DATABASE_URL":          "mysql://u:p@tcp(127.0.0.1:3306)/db",
-		"JWT_SIGNING_KEY":       strings.Repeat("k", 32),
-		"STRIPE_WEBHOOK_SECRET": "whsec_" + strings.Repeat("w", 24),
+		"DATABASE_URL":           "mysql://u:p@tcp(127.0.0.1:3306)/db",
+		"JWT_SIGNING_KEY":        randomKey(t),
+		"STRIPE_WEBHOOK_SECRET":  "whsec_" + randomKey(t),
+		"PAYMENTS_GATEWAY":       "sandbox",
+		"PAYMENTS_ALLOW_SANDBOX": "true",
 	}
 	cases := []struct {
 		name  string
@@ -72,6 +92,36 @@ func TestValidationNamesTheVariable(t *testing.T) {
 		{"worker without webhook secret", ModeWorker, map[string]string{"STRIPE_WEBHOOK_SECRET": ""}, []string{"STRIPE_WEBHOOK_SECRET"}},
 		{"short webhook secret", ModeServe, map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x"}, []string{"STRIPE_WEBHOOK_SECRET", "too short"}},
 		{"two problems at once", ModeServe, map[string]string{"JWT_SIGNING_KEY": "", "DATABASE_URL": ""}, []string{"JWT_SIGNING_KEY", "DATABASE_URL"}},
+
+		// PAYMENTS_GATEWAY is explicit outside dev, and the sandbox needs consent.
+		{"serve without gateway", ModeServe, map[string]string{"PAYMENTS_GATEWAY": ""}, []string{"PAYMENTS_GATEWAY", "required"}},
+		{"worker without gateway", ModeWorker, map[string]string{"PAYMENTS_GATEWAY": ""}, []string{"PAYMENTS_GATEWAY", "required"}},
+		{"unknown gateway", ModeServe, map[string]string{"PAYMENTS_GATEWAY": "paypal"}, []string{"PAYMENTS_GATEWAY", `"paypal" is not a gateway`}},
+		{"serve sandbox without consent", ModeServe, map[string]string{"PAYMENTS_ALLOW_SANDBOX": ""}, []string{"PAYMENTS_GATEWAY", "PAYMENTS_ALLOW_SANDBOX=true"}},
+		{"worker sandbox without consent", ModeWorker, map[string]string{"PAYMENTS_ALLOW_SANDBOX": ""}, []string{"PAYMENTS_GATEWAY", "PAYMENTS_ALLOW_SANDBOX=true"}},
+		{"sandbox refused explicitly", ModeServe, map[string]string{"PAYMENTS_ALLOW_SANDBOX": "false"}, []string{"PAYMENTS_ALLOW_SANDBOX=true"}},
+		{"allow sandbox not a boolean", ModeServe, map[string]string{"PAYMENTS_ALLOW_SANDBOX": "yes please"}, []string{"PAYMENTS_ALLOW_SANDBOX", "not true or false"}},
+		{"stripe without secret key", ModeServe, map[string]string{"PAYMENTS_GATEWAY": "stripe"}, []string{"STRIPE_SECRET_KEY", "PAYMENTS_GATEWAY=stripe"}},
+		{"worker stripe without secret key", ModeWorker, map[string]string{"PAYMENTS_GATEWAY": "stripe"}, []string{"STRIPE_SECRET_KEY"}},
+		{"stripe with secret key", ModeServe, map[string]string{"PAYMENTS_GATEWAY": "stripe", "STRIPE_SECRET_KEY": "sk_test_123", "PAYMENTS_ALLOW_SANDBOX": ""}, nil},
+		{"gateway in any case", ModeWorker, map[string]string{"PAYMENTS_GATEWAY": "Stripe", "STRIPE_SECRET_KEY": "sk_test_123"}, nil},
+		{"migrate needs no gateway", ModeMigrate, map[string]string{"PAYMENTS_GATEWAY": "", "PAYMENTS_ALLOW_SANDBOX": ""}, nil},
+		{"admin needs no gateway", ModeAdmin, map[string]string{"PAYMENTS_GATEWAY": "", "PAYMENTS_ALLOW_SANDBOX": ""}, nil},
+		{"dev with stripe needs its key", ModeDev, map[string]string{"PAYMENTS_GATEWAY": "stripe"}, []string{"STRIPE_SECRET_KEY"}},
+
+		// The connection pool.
+		{"pool of 0", ModeServe, map[string]string{"DATABASE_MAX_OPEN_CONNS": "0"}, []string{"DATABASE_MAX_OPEN_CONNS", "at least 1"}},
+		{"pool not a number", ModeWorker, map[string]string{"DATABASE_MAX_OPEN_CONNS": "many"}, []string{"DATABASE_MAX_OPEN_CONNS", "not a non-negative whole number"}},
+		{"negative idle", ModeServe, map[string]string{"DATABASE_MAX_IDLE_CONNS": "-1"}, []string{"DATABASE_MAX_IDLE_CONNS"}},
+		{"more idle than open", ModeMigrate, map[string]string{"DATABASE_MAX_OPEN_CONNS": "4", "DATABASE_MAX_IDLE_CONNS": "5"}, []string{"DATABASE_MAX_IDLE_CONNS", "more than DATABASE_MAX_OPEN_CONNS (4)"}},
+		{"huge pool", ModeServe, map[string]string{"DATABASE_MAX_OPEN_CONNS": "99999999999"}, []string{"DATABASE_MAX_OPEN_CONNS"}},
+		{"zero lifetime", ModeServe, map[string]string{"DATABASE_CONN_MAX_LIFETIME": "0s"}, []string{"DATABASE_CONN_MAX_LIFETIME", "positive duration"}},
+		{"idle time not a duration", ModeWorker, map[string]string{"DATABASE_CONN_MAX_IDLE_TIME": "60"}, []string{"DATABASE_CONN_MAX_IDLE_TIME"}},
+		{"idle may be 0", ModeServe, map[string]string{"DATABASE_MAX_IDLE_CONNS": "0"}, nil},
+
+		// Other knobs of this issue.
+		{"trusted proxy not an address", ModeServe, map[string]string{"PAYMENTS_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, []string{"PAYMENTS_TRUSTED_PROXIES", "proxy.local"}},
+		{"hash concurrency not a number", ModeServe, map[string]string{"PAYMENTS_PASSWORD_HASH_CONCURRENCY": "auto"}, []string{"PAYMENTS_PASSWORD_HASH_CONCURRENCY"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,5 +179,46 @@ func TestLoadDotEnv(t *testing.T) {
 	}
 	if err := LoadDotEnv(path); err == nil || !strings.Contains(err.Error(), ".env") {
 		t.Errorf("a malformed .env: %v", err)
+	}
+}
+
+func TestNewSettingsAreParsed(t *testing.T) {
+	prev1, prev2 := randomKey(t), randomKey(t)
+	c, err := FromEnv(ModeServe, envOf(map[string]string{
+		"PAYMENTS_DATA_DIR":                  t.TempDir(),
+		"DATABASE_URL":                       "sqlite:///tmp/x.db",
+		"JWT_SIGNING_KEY":                    randomKey(t),
+		"JWT_SIGNING_KEYS":                   prev1 + " , " + prev2 + ",",
+		"STRIPE_WEBHOOK_SECRET":              "whsec_" + randomKey(t),
+		"PAYMENTS_GATEWAY":                   "STRIPE",
+		"STRIPE_SECRET_KEY":                  "sk_test_123",
+		"PAYMENTS_TRUSTED_PROXIES":           "10.0.0.0/8, 192.168.1.7,::1",
+		"PAYMENTS_PASSWORD_HASH_CONCURRENCY": "6",
+		"DATABASE_MAX_OPEN_CONNS":            "40",
+		"DATABASE_MAX_IDLE_CONNS":            "7",
+		"DATABASE_CONN_MAX_LIFETIME":         "30m",
+		"DATABASE_CONN_MAX_IDLE_TIME":        "90s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Gateway != GatewayStripe || c.AllowSandbox {
+		t.Errorf("gateway %q, allow sandbox %v", c.Gateway, c.AllowSandbox)
+	}
+	if len(c.JWTPreviousKeys) != 2 || string(c.JWTPreviousKeys[0]) != prev1 || string(c.JWTPreviousKeys[1]) != prev2 {
+		t.Errorf("previous keys: %q", c.JWTPreviousKeys)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128")}
+	if len(c.TrustedProxies) != len(want) {
+		t.Fatalf("trusted proxies %v, want %v", c.TrustedProxies, want)
+	}
+	for i := range want {
+		if c.TrustedProxies[i] != want[i] {
+			t.Errorf("trusted proxy %d = %v, want %v", i, c.TrustedProxies[i], want[i])
+		}
+	}
+	if c.PasswordHashConcurrency != 6 || c.DBMaxOpenConns != 40 || c.DBMaxIdleConns != 7 ||
+		c.DBConnMaxLifetime != 30*time.Minute || c.DBConnMaxIdleTime != 90*time.Second {
+		t.Errorf("parsed %d %d %d %v %v", c.PasswordHashConcurrency, c.DBMaxOpenConns, c.DBMaxIdleConns, c.DBConnMaxLifetime, c.DBConnMaxIdleTime)
 	}
 }

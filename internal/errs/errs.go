@@ -34,6 +34,16 @@ type Error struct {
 	Field string
 	// Err is the cause, never shown to callers.
 	Err error
+	// Info, if set, is machine-readable context for the caller, such as the
+	// id of an object the failed request may have created.
+	Info *Info
+}
+
+// Info is an error's machine-readable context (google.rpc.ErrorInfo on the
+// wire): a stable reason in UPPER_SNAKE_CASE and metadata about it.
+type Info struct {
+	Reason   string
+	Metadata map[string]string
 }
 
 // Error returns the message, with the cause for logs.

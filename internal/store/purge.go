@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/payments-platform/payments/ent/gatewayevent"
 	"github.com/payments-platform/payments/ent/idempotencykey"
 	"github.com/payments-platform/payments/ent/loginthrottle"
 	"github.com/payments-platform/payments/ent/predicate"
@@ -20,16 +21,25 @@ const purgeBatch = 1000
 // recognised as reuse in logs and support questions can be answered.
 const expiredGrace = 24 * time.Hour
 
+// gatewayEventRetention keeps a gateway's webhook events for 30 days. An
+// event id has to be remembered while the gateway may deliver the event
+// again, or the redelivery is acted on twice: Stripe retries an
+// unacknowledged event for up to 3 days, and keeps events (which an
+// operator can resend from its dashboard) for 30 days.
+const gatewayEventRetention = 30 * 24 * time.Hour
+
 // PurgeResult counts the rows PurgeExpired deleted.
 type PurgeResult struct {
 	IdempotencyKeys int
 	RefreshTokens   int
 	LoginThrottles  int
+	GatewayEvents   int
 }
 
 // PurgeExpired deletes what has stopped mattering: expired idempotency keys,
-// refresh tokens expired for more than a day, and throttle rows idle for more
-// than a day and no longer blocking. It is meant to run periodically.
+// refresh tokens expired for more than a day, throttle rows idle for more
+// than a day and no longer blocking, and gateway events received more than
+// 30 days ago. It is meant to run periodically.
 func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (PurgeResult, error) {
 	now = utc(now)
 	var res PurgeResult
@@ -77,6 +87,21 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (PurgeResult, e
 				Exec(ctx)
 		}); err != nil {
 		return res, fmt.Errorf("purge login throttles: %w", err)
+	}
+
+	eventCutoff := now.Add(-gatewayEventRetention)
+	if res.GatewayEvents, err = purge(ctx,
+		func(ctx context.Context) ([]string, error) {
+			return s.Client.GatewayEvent.Query().
+				Where(gatewayevent.ReceivedAtLTE(eventCutoff)).
+				Limit(purgeBatch).IDs(ctx)
+		},
+		func(ctx context.Context, ids []string) (int, error) {
+			return s.Client.GatewayEvent.Delete().
+				Where(gatewayevent.IDIn(ids...), gatewayevent.ReceivedAtLTE(eventCutoff)).
+				Exec(ctx)
+		}); err != nil {
+		return res, fmt.Errorf("purge gateway events: %w", err)
 	}
 	return res, nil
 }

@@ -65,11 +65,25 @@ func TestPurgeExpired(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		// Gateway events: deleted once received 30 days ago or more (Stripe
+		// redelivers for 3 days, keeps events for resending for 30).
+		events := map[string]time.Time{
+			"evt_31d":    now.Add(-31 * 24 * time.Hour),
+			"evt_30d":    now.Add(-30 * 24 * time.Hour),
+			"evt_29d23h": now.Add(-30*24*time.Hour + time.Hour),
+			"evt_now":    now,
+		}
+		for id, at := range events {
+			if _, err := s.RecordGatewayEvent(ctx, id, "payment_intent.succeeded", "pay_x", at); err != nil {
+				t.Fatal(err)
+			}
+		}
+
 		got, err := s.PurgeExpired(ctx, now)
 		if err != nil {
 			t.Fatalf("PurgeExpired: %v", err)
 		}
-		if want := (store.PurgeResult{IdempotencyKeys: 2, RefreshTokens: 2, LoginThrottles: 2}); got != want {
+		if want := (store.PurgeResult{IdempotencyKeys: 2, RefreshTokens: 2, LoginThrottles: 2, GatewayEvents: 2}); got != want {
 			t.Fatalf("PurgeExpired = %+v, want %+v", got, want)
 		}
 		var keys []string
@@ -91,6 +105,14 @@ func TestPurgeExpired(t *testing.T) {
 		throttles := s.Client.LoginThrottle.Query().IDsX(ctx)
 		if fmt.Sprint(slices.Sorted(slices.Values(throttles))) != "[idle-but-blocked recent]" {
 			t.Errorf("throttles left: %v", throttles)
+		}
+		evs := s.Client.GatewayEvent.Query().IDsX(ctx)
+		if fmt.Sprint(slices.Sorted(slices.Values(evs))) != "[evt_29d23h evt_now]" {
+			t.Errorf("gateway events left: %v", evs)
+		}
+		// What is left is still recognised as a redelivery.
+		if seen, err := s.GatewayEventSeen(ctx, "evt_29d23h"); err != nil || !seen {
+			t.Errorf("GatewayEventSeen(evt_29d23h) = %v, %v after the purge", seen, err)
 		}
 
 		again, err := s.PurgeExpired(ctx, now)

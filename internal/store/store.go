@@ -144,16 +144,53 @@ func openMySQL(ctx context.Context, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("DATABASE_URL: malformed MySQL DSN: %s", redact(err.Error(), dsnPassword(dsn)))
 	}
 	db := sql.OpenDB(conn)
-	// Servers close idle connections (wait_timeout); recycle ours first.
-	db.SetConnMaxLifetime(5 * time.Minute)
-	db.SetConnMaxIdleTime(time.Minute)
-	db.SetMaxIdleConns(16)
+	st := newStore(db, dialect.MySQL)
+	st.ConfigurePool(DefaultPool)
 	if err := ping(ctx, db); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("DATABASE_URL: cannot reach the database at %s: %s", cfg.Addr, redact(err.Error(), cfg.Passwd))
 	}
-	return newStore(db, dialect.MySQL), nil
+	return st, nil
 }
+
+// PoolOptions limit the connection pool of one process (paymentsd reads them
+// from DATABASE_MAX_OPEN_CONNS, DATABASE_MAX_IDLE_CONNS,
+// DATABASE_CONN_MAX_LIFETIME and DATABASE_CONN_MAX_IDLE_TIME). A MySQL
+// server refuses connections beyond its max_connections (151 by default)
+// to all processes together, so each process must stay within its share.
+type PoolOptions struct {
+	// MaxOpenConns caps the connections in use and idle; 0 means no cap.
+	MaxOpenConns int
+	// MaxIdleConns is how many connections are kept open while idle; 0
+	// keeps none.
+	MaxIdleConns int
+	// ConnMaxLifetime and ConnMaxIdleTime recycle connections before the
+	// server closes them (MySQL's wait_timeout); 0 means never.
+	ConnMaxLifetime time.Duration
+	ConnMaxIdleTime time.Duration
+}
+
+// DefaultPool is what Open sets on MySQL until ConfigurePool is called: no
+// cap on open connections (tests and tools), 16 idle, recycled before a
+// server's idle timeout.
+var DefaultPool = PoolOptions{MaxIdleConns: 16, ConnMaxLifetime: 5 * time.Minute, ConnMaxIdleTime: time.Minute}
+
+// ConfigurePool applies the pool limits. On SQLite only the connection
+// counts apply: there is no server to close an idle connection, and
+// recycling one would only throw away its page cache.
+func (s *Store) ConfigurePool(o PoolOptions) {
+	s.db.SetMaxOpenConns(max(o.MaxOpenConns, 0))
+	s.db.SetMaxIdleConns(max(o.MaxIdleConns, 0))
+	if s.dialect == dialect.SQLite {
+		return
+	}
+	s.db.SetConnMaxLifetime(max(o.ConnMaxLifetime, 0))
+	s.db.SetConnMaxIdleTime(max(o.ConnMaxIdleTime, 0))
+}
+
+// PoolStats reports the connection pool's limits and use, for operators
+// and tests.
+func (s *Store) PoolStats() sql.DBStats { return s.db.Stats() }
 
 // redact removes a password from an error message. The driver does not echo
 // passwords today; this keeps it that way should one of its messages change.
