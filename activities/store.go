@@ -25,6 +25,7 @@ type PurgeResult struct {
 	IdempotencyKeys int
 	RefreshTokens   int
 	LoginThrottles  int
+	GatewayEvents   int
 }
 
 // PurgeExpired deletes idempotency keys past their expiry, long-expired
@@ -35,7 +36,7 @@ func (a *Store) PurgeExpired(ctx context.Context, now time.Time) (PurgeResult, e
 	if err != nil {
 		return PurgeResult{}, err
 	}
-	a.Logger.InfoContext(ctx, "purged expired rows", "idempotency_keys", r.IdempotencyKeys, "refresh_tokens", r.RefreshTokens, "login_throttles", r.LoginThrottles)
+	a.Logger.InfoContext(ctx, "purged expired rows", "idempotency_keys", r.IdempotencyKeys, "refresh_tokens", r.RefreshTokens, "login_throttles", r.LoginThrottles, "gateway_events", r.GatewayEvents)
 	return PurgeResult(r), nil
 }
 
@@ -44,12 +45,35 @@ func (a *Store) PurgeExpired(ctx context.Context, now time.Time) (PurgeResult, e
 // are harmless because the store ignores versions it has already seen.
 func (a *Store) SavePayment(ctx context.Context, rec store.PaymentRecord, journal *store.Journal) error {
 	_, err := a.DB.SavePayment(ctx, rec, journal)
-	if errs.KindOf(err) == errs.KindInvalidArgument {
-		// The store refuses this state for good (a constraint): retrying
-		// cannot help, and the workflow must not pretend it was saved.
+	return refusedForGood(err)
+}
+
+// refusedForGood makes what the store refuses for good non-retryable: a
+// constraint or validation (invalid argument), or a journal id posted
+// before with other lines (already exists). Retrying cannot help, and the
+// workflow must not pretend it was saved; anything else (the database
+// unreachable, a deadlock) is retried.
+func refusedForGood(err error) error {
+	switch errs.KindOf(err) {
+	case errs.KindInvalidArgument, errs.KindAlreadyExists:
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeStoreInvalid, err)
 	}
 	return err
+}
+
+// RecordReconciliation records a disagreement with the gateway and the
+// journals of the money it concerns, in one transaction.
+func (a *Store) RecordReconciliation(ctx context.Context, c store.ReconciliationCase, journals []store.Journal) error {
+	return refusedForGood(a.DB.RecordReconciliation(ctx, c, journals))
+}
+
+// LoadPayment returns a payment's recorded state.
+func (a *Store) LoadPayment(ctx context.Context, id string) (store.PaymentRecord, error) {
+	rec, err := a.DB.PaymentRecord(ctx, id)
+	if errs.KindOf(err) == errs.KindNotFound {
+		return rec, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeStoreInvalid, err)
+	}
+	return rec, err
 }
 
 // ErrTypeStoreInvalid is the application error type of writes the store

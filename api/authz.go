@@ -88,4 +88,7 @@ var policies = map[string]policy{
 	c.WebhookServiceGetEventProcedure:              merchantsOp,
 	c.WebhookServiceListDeliveriesProcedure:        merchantsOp,
 	c.WebhookServiceRedeliverEventProcedure:        merchantsOp,
+
+	c.AdminServiceListReconciliationCasesProcedure:   {roles: []string{roleAdmin}, userOnly: true},
+	c.AdminServiceResolveReconciliationCaseProcedure: {roles: []string{roleAdmin}, userOnly: true},
 }

@@ -24,6 +24,7 @@ var servedServices = map[string]bool{
 	paymentsv1connect.DisputeServiceName:     true,
 	paymentsv1connect.TransactionServiceName: true,
 	paymentsv1connect.WebhookServiceName:     true,
+	paymentsv1connect.AdminServiceName:       true,
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

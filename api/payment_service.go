@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	entpayment "github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/errs"
+	"github.com/payments-platform/payments/internal/gateway"
 	"github.com/payments-platform/payments/internal/ids"
 	"github.com/payments-platform/payments/internal/money"
 	"github.com/payments-platform/payments/internal/store"
@@ -106,6 +108,11 @@ func (h *paymentService) CreatePayment(ctx context.Context, req *connect.Request
 	if err := money.CheckAmount("amount", m.Amount); err != nil {
 		return nil, err
 	}
+	// What the gateway cannot represent exactly (KWD not ending in 0 at
+	// Stripe, a fund code) is refused now, not by a payment that fails.
+	if err := gateway.UnitsFor(h.s.d.GatewayName, cur.Code).Check("currency", "amount", m.Amount); err != nil {
+		return nil, err
+	}
 	return idempotent(ctx, h.s, paymentsv1connect.PaymentServiceCreatePaymentProcedure, p.AccountID, req.Header(), m,
 		func(ctx context.Context, call idemCall) (*paymentsv1.CreatePaymentResponse, error) {
 			merchantID, customerID, err := h.resolveParties(ctx, p.Role, p.AccountID, m.MerchantId, m.CustomerId)
@@ -128,7 +135,7 @@ func (h *paymentService) CreatePayment(ctx context.Context, req *connect.Request
 			if err != nil {
 				return nil, err
 			}
-			return &paymentsv1.CreatePaymentResponse{Payment: h.s.paymentToProto(rec)}, nil
+			return &paymentsv1.CreatePaymentResponse{Payment: h.s.paymentToProto(rec, p)}, nil
 		})
 }
 
@@ -141,32 +148,41 @@ func returnURL(d Deps, asked string) string {
 	return asked
 }
 
+// Retries of an ambiguous start: the attempts of one update-with-start, and
+// the pause before the second (doubled before each next one). Short, as a
+// customer is waiting; Temporal's client has already retried each call.
+const (
+	startAttempts = 4
+	startBackoff  = 100 * time.Millisecond
+)
+
+// answerMargin is kept from the request's deadline for answering: a client
+// whose deadline passes learns nothing, not even the id of the payment that
+// may now exist.
+const answerMargin = 250 * time.Millisecond
+
 // startPayment starts the payment's workflow (never a second one for the
 // same id) and waits, bounded, for the gateway's first answer.
+//
+// A start that fails with `unavailable` or runs out of time may have been
+// written all the same. It is retried with the same workflow id, which
+// USE_EXISTING makes safe: a second attempt joins the workflow the first one
+// started. If the outcome is still unknown when the attempts or the
+// request's deadline run out, the answer is `unavailable` naming the payment
+// (startUnknown), so that the client asks GetPayment instead of paying twice.
 func (s *Server) startPayment(ctx context.Context, in payment.Input) (*ent.Payment, error) {
-	wid := payment.WorkflowID(in.PaymentID)
-	start := s.d.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:                       wid,
-		TaskQueue:                s.d.TaskQueue,
-		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(payment.StartAttributes(in)...),
-	}, payment.WorkflowName, in)
-	waitCtx, cancel := context.WithTimeout(ctx, s.d.PaymentWait)
+	work := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		work, cancel = context.WithDeadline(ctx, dl.Add(-answerMargin))
+		defer cancel()
+	}
+	waitCtx, cancel := context.WithTimeout(work, s.d.PaymentWait)
 	defer cancel()
-	handle, err := s.d.Temporal.UpdateWithStartWorkflow(waitCtx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			WorkflowID:   wid,
-			UpdateName:   payment.UpdateAwaitResult,
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
-	})
+	var rec store.PaymentRecord
+	err := s.updateWithStart(waitCtx, in, payment.UpdateAwaitResult, &rec)
 	if err == nil {
-		var rec store.PaymentRecord
-		if err = handle.Get(waitCtx, &rec); err == nil {
-			return s.d.Store.PaymentByID(ctx, in.PaymentID)
-		}
+		return s.d.Store.PaymentByID(ctx, in.PaymentID)
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -176,20 +192,105 @@ func (s *Server) startPayment(ctx context.Context, in payment.Input) (*ent.Payme
 	if p, perr := s.d.Store.PaymentByID(ctx, in.PaymentID); perr == nil {
 		return p, nil
 	}
-	if !errors.Is(waitCtx.Err(), context.DeadlineExceeded) {
+	switch {
+	case work.Err() != nil:
+		return nil, startUnknown(in.PaymentID, err)
+	case waitCtx.Err() == nil && ambiguous(err):
+		// Every attempt failed without an answer.
+		return nil, startUnknown(in.PaymentID, err)
+	case waitCtx.Err() == nil:
 		return nil, temporalError(err)
 	}
-	h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: wid, UpdateName: payment.UpdateAwaitRecorded, WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err != nil {
-		return nil, temporalError(err)
+	// The gateway is slow, or the start was never written: wait for the
+	// recorded payment, starting the workflow if nobody did.
+	err = s.updateWithStart(work, in, payment.UpdateAwaitRecorded, &rec)
+	if err == nil {
+		return s.d.Store.PaymentByID(ctx, in.PaymentID)
 	}
-	var rec store.PaymentRecord
-	if err := h.Get(ctx, &rec); err != nil {
-		return nil, temporalError(err)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
-	return s.d.Store.PaymentByID(ctx, in.PaymentID)
+	if p, perr := s.d.Store.PaymentByID(ctx, in.PaymentID); perr == nil {
+		return p, nil
+	}
+	if work.Err() != nil || ambiguous(err) {
+		return nil, startUnknown(in.PaymentID, err)
+	}
+	return nil, temporalError(err)
+}
+
+// updateWithStart sends the update to the payment's workflow, starting it
+// if it does not run, and decodes the result into out. An ambiguous failure
+// is retried with the same workflow id while ctx and the attempts last.
+func (s *Server) updateWithStart(ctx context.Context, in payment.Input, update string, out any) error {
+	wid := payment.WorkflowID(in.PaymentID)
+	backoff := startBackoff
+	for attempt := 1; ; attempt++ {
+		// An operation is spent by one call; each attempt needs its own.
+		start := s.d.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+			ID:                       wid,
+			TaskQueue:                s.d.TaskQueue,
+			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			TypedSearchAttributes:    temporal.NewSearchAttributes(payment.StartAttributes(in)...),
+		}, payment.WorkflowName, in)
+		handle, err := s.d.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+			StartWorkflowOperation: start,
+			UpdateOptions: client.UpdateWorkflowOptions{
+				WorkflowID:   wid,
+				UpdateName:   update,
+				WaitForStage: client.WorkflowUpdateStageCompleted,
+			},
+		})
+		if err == nil {
+			err = handle.Get(ctx, out)
+		}
+		if err == nil || !ambiguous(err) || attempt == startAttempts || ctx.Err() != nil {
+			return err
+		}
+		s.log.WarnContext(ctx, "the start of a payment's workflow is unconfirmed; trying again",
+			"payment_id", in.PaymentID, "update", update, "attempt", attempt, "err", err)
+		pause := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return err
+		case <-pause.C:
+		}
+		backoff *= 2
+	}
+}
+
+// ambiguous reports a failure after which a start may or may not have been
+// written: the workflow service did not answer, or time ran out while it
+// worked.
+func ambiguous(err error) bool {
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	var timeout *client.WorkflowUpdateServiceTimeoutOrCanceledError
+	return errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &timeout) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// ReasonPaymentMayExist is the google.rpc.ErrorInfo reason of an
+// `unavailable` CreatePayment whose payment may have been created; its
+// metadata holds the payment's id under "payment_id".
+const ReasonPaymentMayExist = "PAYMENT_MAY_EXIST"
+
+// startUnknown is the answer when it stays unknown whether a payment's
+// workflow was started. The payment's id is in the message and in an
+// ErrorInfo detail: GetPayment tells the client whether it exists (it may
+// appear a moment later), where a blind retry would create a second one.
+func startUnknown(paymentID string, cause error) error {
+	return &errs.Error{
+		Kind: errs.KindUnavailable,
+		Message: fmt.Sprintf("the workflow service did not confirm the payment in time; payment %s may have been created: "+
+			"call GetPayment with this id before trying again", paymentID),
+		// Flattened: a cause that unwraps to context.DeadlineExceeded would
+		// turn the answer into deadline_exceeded, without the id.
+		Err:  errors.New(cause.Error()),
+		Info: &errs.Info{Reason: ReasonPaymentMayExist, Metadata: map[string]string{"payment_id": paymentID}},
+	}
 }
 
 // temporalError maps workflow and update failures to domain errors.
@@ -204,6 +305,10 @@ func temporalError(err error) error {
 			return errs.FailedPrecondition("%s", appErr.Message())
 		case payment.ErrTypeInvalidArgument:
 			return errs.InvalidArgument("amount", "%s", appErr.Message())
+		case payment.ErrTypeUnconfirmed:
+			// The step is being retried by the payment's workflow; the
+			// payment shows needs_attention until the gateway answers.
+			return errs.Unavailable(appErr.Message(), err)
 		}
 	}
 	var unavailable *serviceerror.Unavailable
@@ -241,11 +346,11 @@ func (h *paymentService) load(ctx context.Context, id string) (*ent.Payment, aut
 }
 
 func (h *paymentService) GetPayment(ctx context.Context, req *connect.Request[paymentsv1.GetPaymentRequest]) (*connect.Response[paymentsv1.GetPaymentResponse], error) {
-	pay, _, err := h.load(ctx, req.Msg.Id)
+	pay, p, err := h.load(ctx, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&paymentsv1.GetPaymentResponse{Payment: h.s.paymentToProto(pay)}), nil
+	return connect.NewResponse(&paymentsv1.GetPaymentResponse{Payment: h.s.paymentToProto(pay, p)}), nil
 }
 
 func (h *paymentService) ListPayments(ctx context.Context, req *connect.Request[paymentsv1.ListPaymentsRequest]) (*connect.Response[paymentsv1.ListPaymentsResponse], error) {
@@ -288,7 +393,7 @@ func (h *paymentService) ListPayments(ctx context.Context, req *connect.Request[
 		res.NextPageToken = encodePageToken("pay", pays[len(pays)-1].ID)
 	}
 	for _, pay := range pays {
-		res.Payments = append(res.Payments, h.s.paymentToProto(pay))
+		res.Payments = append(res.Payments, h.s.paymentToProto(pay, p))
 	}
 	return connect.NewResponse(res), nil
 }
@@ -301,6 +406,14 @@ func (h *paymentService) CapturePayment(ctx context.Context, req *connect.Reques
 	if p.Role != roleAdmin && pay.MerchantID != p.AccountID {
 		return nil, errs.PermissionDenied("only the payment's merchant can capture it")
 	}
+	if req.Msg.Amount != nil {
+		// The amount is the caller's only field here, so it is the one
+		// named even when the payment's currency is what the gateway
+		// refuses (a payment created before the rule).
+		if err := gateway.UnitsFor(pay.Gateway, pay.Currency).Check("amount", "amount", req.Msg.GetAmount()); err != nil {
+			return nil, err
+		}
+	}
 	return idempotent(ctx, h.s, paymentsv1connect.PaymentServiceCapturePaymentProcedure, p.AccountID, req.Header(), req.Msg,
 		func(ctx context.Context, call idemCall) (*paymentsv1.CapturePaymentResponse, error) {
 			call.SideEffects()
@@ -308,7 +421,7 @@ func (h *paymentService) CapturePayment(ctx context.Context, req *connect.Reques
 			if err != nil {
 				return nil, err
 			}
-			return &paymentsv1.CapturePaymentResponse{Payment: h.s.paymentToProto(rec)}, nil
+			return &paymentsv1.CapturePaymentResponse{Payment: h.s.paymentToProto(rec, p)}, nil
 		})
 }
 
@@ -331,7 +444,7 @@ func (h *paymentService) CancelPayment(ctx context.Context, req *connect.Request
 			if err != nil {
 				return nil, err
 			}
-			return &paymentsv1.CancelPaymentResponse{Payment: h.s.paymentToProto(rec)}, nil
+			return &paymentsv1.CancelPaymentResponse{Payment: h.s.paymentToProto(rec, p)}, nil
 		})
 }
 
@@ -388,7 +501,14 @@ func (s *Server) workflowURL(workflowID string) string {
 		"/workflows/" + url.PathEscape(workflowID)
 }
 
-func (s *Server) paymentToProto(p *ent.Payment) *paymentsv1.Payment {
+// paymentToProto renders a payment for caller. The operators' fields are
+// not for everyone: the gateway reference and the attention flags go to
+// admins and the payment's merchant (who deals with the gateway and with a
+// stuck capture), never to customers; workflow_url, a link into the
+// platform's internals, goes to admins only, or to every role in dev.
+func (s *Server) paymentToProto(p *ent.Payment, caller auth.Principal) *paymentsv1.Payment {
+	admin := caller.Role == roleAdmin
+	merchant := caller.Role == roleMerchant && p.MerchantID == caller.AccountID
 	out := &paymentsv1.Payment{
 		Id: p.ID, MerchantId: p.MerchantID, CustomerId: p.CustomerID,
 		Amount: p.Amount, Currency: p.Currency,
@@ -398,9 +518,16 @@ func (s *Server) paymentToProto(p *ent.Payment) *paymentsv1.Payment {
 		CaptureMethod: paymentsv1.CaptureMethod_CAPTURE_METHOD_AUTOMATIC,
 		FailureCode:   p.FailureCode, FailureMessage: p.FailureMessage,
 		Description: p.Description, Metadata: p.Metadata,
-		Gateway: p.Gateway, GatewayReference: p.GatewayReference,
-		WorkflowId: p.WorkflowID, WorkflowUrl: s.workflowURL(p.WorkflowID),
-		CreatedAt: timestamppb.New(p.CreatedAt), UpdatedAt: timestamppb.New(p.UpdatedAt),
+		Gateway:    p.Gateway,
+		WorkflowId: p.WorkflowID,
+		CreatedAt:  timestamppb.New(p.CreatedAt), UpdatedAt: timestamppb.New(p.UpdatedAt),
+	}
+	if admin || merchant {
+		out.GatewayReference = p.GatewayReference
+		out.NeedsAttention, out.AttentionReason = p.NeedsAttention, p.AttentionReason
+	}
+	if admin || s.d.ShowWorkflowURLs {
+		out.WorkflowUrl = s.workflowURL(p.WorkflowID)
 	}
 	if p.CaptureMethod == entpayment.CaptureMethodManual {
 		out.CaptureMethod = paymentsv1.CaptureMethod_CAPTURE_METHOD_MANUAL

@@ -26,6 +26,7 @@ func TestPoliciesCoverEveryProcedure(t *testing.T) {
 		pb.File_payments_v1_transaction_proto,
 		pb.File_payments_v1_webhook_proto,
 		pb.File_payments_v1_common_proto,
+		pb.File_payments_v1_admin_proto,
 	}
 	registered := map[string]bool{}
 	procedures := map[string]bool{}
@@ -55,7 +56,7 @@ func TestPoliciesCoverEveryProcedure(t *testing.T) {
 	}
 	slices.Sort(services)
 	wantServices := []string{
-		"payments.v1.AccountService", "payments.v1.AuthService", "payments.v1.DisputeService",
+		"payments.v1.AccountService", "payments.v1.AdminService", "payments.v1.AuthService", "payments.v1.DisputeService",
 		"payments.v1.PaymentService", "payments.v1.RefundService", "payments.v1.TransactionService",
 		"payments.v1.WebhookService",
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"connectrpc.com/connect"
@@ -60,6 +61,15 @@ type Deps struct {
 	StripeWebhookSecret string
 	// Sandbox serves the sandbox gateway's pages (3-D Secure) when it is used.
 	Sandbox http.Handler
+	// ShowWorkflowURLs shows workflow_url to every role (paymentsd dev);
+	// otherwise only admins see it.
+	ShowWorkflowURLs bool
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (for per-IP login limits); nobody's when empty.
+	TrustedProxies []netip.Prefix
+	// PasswordHashConcurrency caps concurrent argon2id hashes; 0 sizes the
+	// cap from CPUs and memory.
+	PasswordHashConcurrency int
 }
 
 // Server holds the handlers' shared state.
@@ -68,6 +78,9 @@ type Server struct {
 	log *slog.Logger
 	// dummyHash has the configured costs, for logins of unknown emails.
 	dummyHash string
+	// guards hold the state of authentication's defences (hashing cap,
+	// account status cache, per-address login limit).
+	guards *authGuards
 }
 
 // New builds the API from its dependencies.
@@ -93,7 +106,7 @@ func New(d Deps) *Server {
 	if d.RefreshTokenTTL == 0 {
 		d.RefreshTokenTTL = 30 * 24 * time.Hour
 	}
-	return &Server{d: d, log: d.Logger, dummyHash: auth.DummyHash(d.PasswordParams)}
+	return &Server{d: d, log: d.Logger, dummyHash: auth.DummyHash(d.PasswordParams), guards: newAuthGuards(d)}
 }
 
 func (s *Server) now() time.Time { return s.d.Now().UTC() }
@@ -119,6 +132,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(paymentsv1connect.NewDisputeServiceHandler(paymentsv1connect.UnimplementedDisputeServiceHandler{}, opts...))
 	mux.Handle(paymentsv1connect.NewTransactionServiceHandler(paymentsv1connect.UnimplementedTransactionServiceHandler{}, opts...))
 	mux.Handle(paymentsv1connect.NewWebhookServiceHandler(paymentsv1connect.UnimplementedWebhookServiceHandler{}, opts...))
+	mux.Handle(paymentsv1connect.NewAdminServiceHandler(&adminService{s: s}, opts...))
 
 	mux.Handle(grpchealth.NewHandler(&healthChecker{s}))
 	mux.HandleFunc("GET /healthz", s.healthz)

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/stripe/stripe-go/v76/webhook"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/gateway"
@@ -31,6 +32,7 @@ type stripeEvent struct {
 			Status           string            `json:"status"`
 			AmountCapturable int64             `json:"amount_capturable"`
 			AmountReceived   int64             `json:"amount_received"`
+			Currency         string            `json:"currency"`
 			Metadata         map[string]string `json:"metadata"`
 			LastPaymentError *struct {
 				Code        string `json:"code"`
@@ -69,7 +71,10 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if !strings.HasPrefix(ev.Type, "payment_intent.") {
+	status, known := intentEvents[ev.Type]
+	if !known {
+		// No event of ours: acknowledged, so that Stripe does not retry
+		// it, and ignored.
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -103,8 +108,24 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	sig := payment.GatewayEvent{EventID: ev.ID, Type: ev.Type, Status: intentStatus(ev.Type, obj.Status),
-		AmountCapturable: obj.AmountCapturable, AmountReceived: obj.AmountReceived}
+	// Stripe writes amounts in its own units (5 ISK is 500); the payment's
+	// workflow counts in ISO minor units.
+	capturable, received := obj.AmountCapturable, obj.AmountReceived
+	if obj.Currency != "" {
+		units := gateway.UnitsFor(s.d.GatewayName, obj.Currency)
+		c, cerr := units.FromGateway(capturable)
+		rcv, rerr := units.FromGateway(received)
+		if err := errors.Join(cerr, rerr); err != nil {
+			// Not a state any payment of ours can be in: acknowledged (a
+			// retry cannot change it) and left to a person.
+			s.log.ErrorContext(ctx, "RECONCILE: a stripe event with amounts that cannot be read exactly", "event", ev.ID, "payment_id", payID, "err", err)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		capturable, received = c, rcv
+	}
+	sig := payment.GatewayEvent{EventID: ev.ID, Type: ev.Type, Reference: obj.ID, Status: status,
+		AmountCapturable: capturable, AmountReceived: received}
 	if e := obj.LastPaymentError; e != nil && sig.Status == gateway.StatusFailed {
 		sig.FailureCode, sig.FailureMessage = e.Code, e.Message
 		if e.DeclineCode != "" {
@@ -115,10 +136,10 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	// redeliver, and the workflow ignores an event id it has seen.
 	err = s.d.Temporal.SignalWorkflow(ctx, payment.WorkflowID(payID), "", payment.SignalGatewayEvent, sig)
 	var notFound *serviceerror.NotFound
-	switch {
-	case errors.As(err, &notFound):
-		s.reconcileFinished(ctx, ev.ID, payID, sig.Status)
-	case err != nil:
+	if errors.As(err, &notFound) {
+		err = s.reconcileFinished(ctx, payID, sig)
+	}
+	if err != nil {
 		s.log.ErrorContext(ctx, "delivering a stripe event", "event", ev.ID, "payment_id", payID, "err", err)
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
@@ -130,44 +151,50 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 // reconcileFinished handles an event about a payment whose workflow has
-// ended. Agreeing events are old news; one that contradicts the recorded
-// outcome (money taken for a payment recorded as failed) needs a person, so
-// it is logged as an error for reconciliation.
-func (s *Server) reconcileFinished(ctx context.Context, eventID, payID string, reported gateway.Status) {
+// ended. An event that agrees with the recorded outcome is old news; one
+// that contradicts it (money taken for a payment recorded as failed, say)
+// goes to the payment's reconciliation workflow, which refunds or records
+// it (payment.Reconcile). An error makes the gateway deliver it again.
+func (s *Server) reconcileFinished(ctx context.Context, payID string, sig payment.GatewayEvent) error {
 	p, err := s.d.Store.PaymentByID(ctx, payID)
-	if err != nil {
-		s.log.ErrorContext(ctx, "stripe event for a payment that cannot be read", "event", eventID, "payment_id", payID, "err", err)
-		return
+	switch {
+	case errors.Is(err, errs.ErrNotFound):
+		s.log.InfoContext(ctx, "stripe event for an unknown payment", "event", sig.EventID, "payment_id", payID)
+		return nil
+	case err != nil:
+		return err
 	}
-	if reported == "" || string(reported) == string(p.Status) ||
-		(reported == gateway.StatusRequiresCapture && p.AmountReceived > 0) {
-		s.log.InfoContext(ctx, "stripe event for a finished payment", "event", eventID, "payment_id", payID)
-		return
+	if payment.Contradiction(p.Status, sig.Status) == "" {
+		if !payment.IsFinal(p.Status) {
+			s.log.ErrorContext(ctx, "stripe event for a payment whose workflow is gone before it finished",
+				"event", sig.EventID, "payment_id", payID, "recorded", p.Status, "reported", sig.Status)
+			return nil
+		}
+		s.log.InfoContext(ctx, "stripe event for a finished payment", "event", sig.EventID, "payment_id", payID)
+		return nil
 	}
-	s.log.ErrorContext(ctx, "RECONCILE: the gateway reports a state that contradicts a finished payment",
-		"event", eventID, "payment_id", payID, "recorded", p.Status, "reported", reported)
+	s.log.WarnContext(ctx, "stripe event contradicts a finished payment; reconciling",
+		"event", sig.EventID, "payment_id", payID, "recorded", p.Status, "reported", sig.Status)
+	wid := payment.ReconcileWorkflowID(payID)
+	_, err = s.d.Temporal.SignalWithStartWorkflow(ctx, wid, payment.SignalGatewayEvent, sig, client.StartWorkflowOptions{
+		ID:                    wid,
+		TaskQueue:             s.d.TaskQueue,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, payment.ReconcileWorkflowName, payment.ReconcileInput{PaymentID: payID})
+	return err
 }
 
-// intentStatus maps a PaymentIntent event to the gateway status it reports;
-// "" for events that say nothing about the status.
-func intentStatus(typ, status string) gateway.Status {
-	switch typ {
-	case "payment_intent.succeeded":
-		return gateway.StatusSucceeded
-	case "payment_intent.amount_capturable_updated":
-		return gateway.StatusRequiresCapture
-	case "payment_intent.payment_failed":
-		return gateway.StatusFailed
-	case "payment_intent.canceled":
-		return gateway.StatusCanceled
-	case "payment_intent.requires_action":
-		return gateway.StatusRequiresAction
-	}
-	switch status {
-	case "requires_payment_method":
-		return gateway.StatusFailed
-	case "succeeded", "requires_capture", "requires_action", "canceled", "processing":
-		return gateway.Status(status)
-	}
-	return ""
+// intentEvents are the PaymentIntent events that change a payment, with the
+// status each one reports: a whitelist. Every other event
+// (payment_intent.created, .partially_funded, charge.*, ...) is
+// acknowledged and ignored, whatever status its object shows: a created
+// intent says requires_payment_method, which after a decline would mean
+// "failed", and must not fail a payment that is still being charged.
+var intentEvents = map[string]gateway.Status{
+	"payment_intent.succeeded":                 gateway.StatusSucceeded,
+	"payment_intent.amount_capturable_updated": gateway.StatusRequiresCapture,
+	"payment_intent.payment_failed":            gateway.StatusFailed,
+	"payment_intent.canceled":                  gateway.StatusCanceled,
+	"payment_intent.requires_action":           gateway.StatusRequiresAction,
+	"payment_intent.processing":                gateway.StatusProcessing,
 }

@@ -150,10 +150,17 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 
 // SingleWorkerConfig is dynamic config for a dev server with one worker: a
 // single task queue partition, so a poll never waits on an empty partition
-// while a task sits in another (seconds of added latency under load).
+// while a task sits in another (seconds of added latency under load); and
+// short long-polls: the dev server (1.29.1) sometimes stops handing tasks to
+// polls that are already open after it aborted racing Workflow Updates and
+// refused the worker's answer to a speculative workflow task ("Workflow task
+// not found"), and tasks then wait until the open polls expire and are
+// renewed, 60 s by default. Polls of 10 s bound that stall; they change
+// nothing else.
 var SingleWorkerConfig = map[string]string{
 	"matching.numTaskqueueReadPartitions":  "1",
 	"matching.numTaskqueueWritePartitions": "1",
+	"matching.longPollExpirationInterval":  `"10s"`,
 }
 
 // startAttempts bounds Start's retries of a child that exits at once.

@@ -72,6 +72,7 @@ func StartWorker(ctx context.Context, c client.Client, o WorkerOptions) (worker.
 	w := worker.New(c, o.TaskQueue, worker.Options{})
 	maintenance.Register(w)
 	w.RegisterWorkflowWithOptions(payment.Workflow, workflow.RegisterOptions{Name: payment.WorkflowName})
+	w.RegisterWorkflowWithOptions(payment.Reconcile, workflow.RegisterOptions{Name: payment.ReconcileWorkflowName})
 	w.RegisterActivity(&activities.Store{DB: o.Store, Logger: o.Logger})
 	w.RegisterActivity(&activities.Gateway{GW: o.Gateway, Logger: o.Logger})
 	if err := w.Start(); err != nil {

@@ -48,6 +48,9 @@ type Options struct {
 	// LogWriter receives every log line of the API and worker (default:
 	// errors only, to stderr). Tests use it to prove what is never logged.
 	LogWriter io.Writer
+	// TemporalLog, if set, receives the Temporal dev server's own output
+	// (its errors), to explain a test that hangs on Temporal.
+	TemporalLog io.Writer
 }
 
 // Env is a running platform.
@@ -86,7 +89,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Binary: bin, Address: "127.0.0.1:0", SearchAttributes: payment.SearchAttributeTypes, Logger: log,
-		DynamicConfig: dyn,
+		DynamicConfig: dyn, Log: o.TemporalLog,
 	})
 	if err != nil {
 		t.Fatalf("start the Temporal dev server: %v", err)
@@ -112,7 +115,10 @@ func Start(t testing.TB, o Options) *Env {
 	secret := "whsec_" + hex.EncodeToString(secretBytes)
 	taskQueue := "payments-" + strings.ToLower(hex.EncodeToString(secretBytes[:4]))
 
-	sbx := sandbox.New(sandbox.Options{PublicURL: base, WebhookSecret: secret, Logger: log})
+	sbx, err := sandbox.New(sandbox.Options{State: st, PublicURL: base, WebhookSecret: secret, Logger: log})
+	if err != nil {
+		t.Fatalf("sandbox gateway: %v", err)
+	}
 	var gw gateway.Gateway = sbx
 	if o.WrapGateway != nil {
 		gw = o.WrapGateway(sbx)
@@ -130,7 +136,7 @@ func Start(t testing.TB, o Options) *Env {
 	uiURL := "http://127.0.0.1:8233"
 	server := api.New(api.Deps{
 		Store:  st,
-		Tokens: auth.NewTokens(key, "paymentsd", "payments-api", 15*time.Minute, nil),
+		Tokens: auth.NewTokens(key, nil, "paymentsd", "payments-api", 15*time.Minute, nil),
 		Logger: log,
 		// Cheap hashing keeps tests fast; the format and checks are the same.
 		PasswordParams:      auth.PasswordParams{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32},
@@ -143,7 +149,10 @@ func Start(t testing.TB, o Options) *Env {
 		PaymentWait:         o.PaymentWait,
 		Now:                 o.Now,
 		StripeWebhookSecret: secret,
-		Sandbox:             sbx.Handler(),
+		// As in paymentsd dev, every role sees workflow_url; who sees the
+		// gateway reference does not depend on it.
+		ShowWorkflowURLs: true,
+		Sandbox:          sbx.Handler(),
 		Checks: map[string]func(context.Context) error{
 			"database": st.Ping,
 		},

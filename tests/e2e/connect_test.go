@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/payments-platform/payments/internal/gateway/sandbox"
 	pb "github.com/payments-platform/payments/proto/payments/v1"
 	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
 )
@@ -93,9 +95,12 @@ func TestConnectClient(t *testing.T) {
 				t.Fatalf("replay: %s=%q %v", replayedHeader, again.Header().Get(replayedHeader), again.Msg.GetPayment())
 			}
 
+			// The merchant sees the customer's payment, and the gateway's
+			// reference of it, which the customer's answer leaves out.
 			got, err := asMerchant.GetPayment(ctx, connect.NewRequest(&pb.GetPaymentRequest{Id: p.GetId()}))
-			if err != nil || !proto.Equal(got.Msg.GetPayment(), p) {
-				t.Fatalf("GetPayment: %v %v", err, got)
+			if err != nil || !proto.Equal(customerView(got.Msg.GetPayment()), p) ||
+				!strings.HasPrefix(got.Msg.GetPayment().GetGatewayReference(), sandbox.ReferencePrefix) || p.GetGatewayReference() != "" {
+				t.Fatalf("GetPayment: %v %v (the customer's: %v)", err, got, p)
 			}
 			_, err = asOther.GetPayment(ctx, connect.NewRequest(&pb.GetPaymentRequest{Id: p.GetId()}))
 			wantConnectCode(t, err, connect.CodeNotFound)

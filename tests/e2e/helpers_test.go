@@ -51,8 +51,11 @@ const (
 	// recordEnv makes the scenarios that feed the replay test write their
 	// workflow histories to workflows/payment/testdata.
 	recordEnv = "PAYMENTS_RECORD_HISTORIES"
-	// testdataDir is where recorded histories go, from this package.
-	testdataDir = "../../workflows/payment/testdata"
+	// testdataDir is where recorded histories go, from this package: one
+	// folder per version of the payment workflow's logic, since the
+	// histories of every version must be kept and replayed (the legacy
+	// version's are the files directly in testdata).
+	testdataDir = "../../workflows/payment/testdata/hardened"
 )
 
 // Procedures, as integrators POST them.
@@ -727,6 +730,74 @@ func (e *E) settle(t *testing.T, workflowID string) int {
 	}
 }
 
+// explain describes a workflow for a failure message: its status, its
+// pending workflow task and activities, when the worker last polled the task
+// queue, and its history in short (one line per event).
+func (e *E) explain(workflowID string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var b strings.Builder
+	d, err := e.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		fmt.Fprintf(&b, "describe %s: %v\n", workflowID, err)
+	} else {
+		fmt.Fprintf(&b, "workflow %s: %s, history length %d\n", workflowID,
+			d.GetWorkflowExecutionInfo().GetStatus(), d.GetWorkflowExecutionInfo().GetHistoryLength())
+		if wt := d.GetPendingWorkflowTask(); wt != nil {
+			fmt.Fprintf(&b, "  pending workflow task: %s, attempt %d, scheduled %v, started %v\n",
+				wt.GetState(), wt.GetAttempt(), wt.GetScheduledTime().AsTime().Format(time.RFC3339Nano), wt.GetStartedTime().AsTime().Format(time.RFC3339Nano))
+		}
+		for _, a := range d.GetPendingActivities() {
+			fmt.Fprintf(&b, "  pending activity %s: %s, attempt %d, last failure %v\n",
+				a.GetActivityType().GetName(), a.GetState(), a.GetAttempt(), a.GetLastFailure().GetMessage())
+		}
+	}
+	// When the worker last polled: a task that waits while a poll is open
+	// points at the Temporal server, not at the worker.
+	for _, tq := range []enumspb.TaskQueueType{enumspb.TASK_QUEUE_TYPE_WORKFLOW, enumspb.TASK_QUEUE_TYPE_ACTIVITY} {
+		d, err := e.Temporal.DescribeTaskQueue(ctx, e.TaskQueue, tq)
+		if err != nil {
+			fmt.Fprintf(&b, "  describe task queue %s: %v\n", e.TaskQueue, err)
+			continue
+		}
+		for _, p := range d.GetPollers() {
+			fmt.Fprintf(&b, "  %s poller %s: last poll %s (now %s)\n", tq, p.GetIdentity(),
+				p.GetLastAccessTime().AsTime().Format("15:04:05.000"), time.Now().Format("15:04:05.000"))
+		}
+	}
+	it := e.Temporal.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			fmt.Fprintf(&b, "  history: %v\n", err)
+			break
+		}
+		fmt.Fprintf(&b, "  %3d %s %s", ev.GetEventId(), ev.GetEventTime().AsTime().Format("15:04:05.000"), ev.GetEventType())
+		switch {
+		case ev.GetWorkflowTaskFailedEventAttributes() != nil:
+			a := ev.GetWorkflowTaskFailedEventAttributes()
+			fmt.Fprintf(&b, " cause=%s failure=%q", a.GetCause(), a.GetFailure().GetMessage())
+		case ev.GetWorkflowTaskTimedOutEventAttributes() != nil:
+			fmt.Fprintf(&b, " timeout=%s", ev.GetWorkflowTaskTimedOutEventAttributes().GetTimeoutType())
+		case ev.GetActivityTaskScheduledEventAttributes() != nil:
+			fmt.Fprintf(&b, " %s", ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName())
+		case ev.GetActivityTaskFailedEventAttributes() != nil:
+			fmt.Fprintf(&b, " failure=%q", ev.GetActivityTaskFailedEventAttributes().GetFailure().GetMessage())
+		case ev.GetWorkflowExecutionUpdateAcceptedEventAttributes() != nil:
+			a := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest()
+			fmt.Fprintf(&b, " %s %s", a.GetInput().GetName(), a.GetMeta().GetUpdateId())
+		case ev.GetWorkflowExecutionUpdateCompletedEventAttributes() != nil:
+			a := ev.GetWorkflowExecutionUpdateCompletedEventAttributes()
+			fmt.Fprintf(&b, " %s failure=%q", a.GetMeta().GetUpdateId(), a.GetOutcome().GetFailure().GetMessage())
+		case ev.GetMarkerRecordedEventAttributes() != nil:
+			a := ev.GetMarkerRecordedEventAttributes()
+			fmt.Fprintf(&b, " %s failure=%q", a.GetMarkerName(), a.GetFailure().GetMessage())
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
 // waitClosed waits for the payment's workflow to finish.
 func (e *E) waitClosed(t *testing.T, workflowID string) {
 	t.Helper()
@@ -756,7 +827,7 @@ func (e *E) listWorkflows(t *testing.T, query string) []*workflowExecution {
 	}
 }
 
-// record writes the workflow's history to workflows/payment/testdata/<name>.json
+// record writes the workflow's history to workflows/payment/testdata/hardened/<name>.json
 // for the replay test, when PAYMENTS_RECORD_HISTORIES=1 and the env records.
 func (e *E) recordHistory(t *testing.T, name, workflowID string) {
 	t.Helper()
@@ -853,6 +924,21 @@ func noRedirect() *http.Client {
 // It returns the Location the browser is sent to.
 func (e *E) threeDS(t *testing.T, p *pb.Payment, outcome string) string {
 	t.Helper()
+	body := e.threeDSPage(t, p)
+	if !strings.Contains(body, `value="`+outcome+`"`) {
+		t.Fatalf("GET 3-D Secure page: want 200 naming the payment and offering %q:\n%s", outcome, body)
+	}
+	status, loc, answer := e.threeDSPost(t, p, outcome)
+	if status != http.StatusSeeOther {
+		t.Fatalf("POST 3-D Secure page (outcome %s): HTTP %d, want 303:\n%s", outcome, status, answer)
+	}
+	return loc
+}
+
+// threeDSURL is the payment's 3-D Secure page, checked to be on the API's
+// own host and port.
+func (e *E) threeDSURL(t *testing.T, p *pb.Payment) string {
+	t.Helper()
 	na := p.GetNextAction()
 	if na.GetType() != "redirect_to_url" || na.GetRedirectUrl() == "" || na.GetExpiresAt() == nil {
 		t.Fatalf("payment %s: next_action = %v, want redirect_to_url with a URL and an expiry", p.GetId(), na)
@@ -865,30 +951,50 @@ func (e *E) threeDS(t *testing.T, p *pb.Payment, outcome string) string {
 	if page.Scheme != api.Scheme || page.Host != api.Host || !strings.HasPrefix(page.Path, sandbox.ThreeDSPath) {
 		t.Fatalf("redirect_url %q is not a 3-D Secure page on the API's port %s", na.GetRedirectUrl(), api.Host)
 	}
-	c := noRedirect()
-	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodGet, page.String(), nil)
-	resp, err := c.Do(req)
+	return page.String()
+}
+
+// threeDSPage GETs the payment's 3-D Secure page, which must answer 200
+// naming the payment, and returns its HTML.
+func (e *E) threeDSPage(t *testing.T, p *pb.Payment) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodGet, e.threeDSURL(t, p), nil)
+	resp, err := noRedirect().Do(req)
 	if err != nil {
 		t.Fatalf("GET 3-D Secure page: %v", err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), p.GetId()) || !strings.Contains(string(body), `value="`+outcome+`"`) {
-		t.Fatalf("GET 3-D Secure page: HTTP %d, want 200 naming the payment and offering %q:\n%s", resp.StatusCode, outcome, body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), p.GetId()) {
+		t.Fatalf("GET 3-D Secure page: HTTP %d, want 200 naming the payment:\n%s", resp.StatusCode, body)
 	}
+	return string(body)
+}
+
+// threeDSPost submits outcome on the payment's 3-D Secure page, whatever the
+// page offers (as a stale browser tab or a forged form would), and returns
+// the HTTP status, the Location and the body of the answer.
+func (e *E) threeDSPost(t *testing.T, p *pb.Payment, outcome string) (int, string, string) {
+	t.Helper()
 	form := url.Values{"outcome": {outcome}}
-	req, _ = http.NewRequestWithContext(ctxT(t), http.MethodPost, page.String(), strings.NewReader(form.Encode()))
+	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodPost, e.threeDSURL(t, p), strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err = c.Do(req)
+	resp, err := noRedirect().Do(req)
 	if err != nil {
 		t.Fatalf("POST 3-D Secure page: %v", err)
 	}
-	body, _ = io.ReadAll(resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("POST 3-D Secure page (outcome %s): HTTP %d, want 303:\n%s", outcome, resp.StatusCode, body)
-	}
-	return resp.Header.Get("Location")
+	return resp.StatusCode, resp.Header.Get("Location"), string(body)
+}
+
+// customerView is p as the payment's customer sees it: without the fields
+// for operators and the merchant (the gateway reference, the attention
+// flags), so that a merchant's answer can be compared with a customer's.
+func customerView(p *pb.Payment) *pb.Payment {
+	out := proto.Clone(p).(*pb.Payment)
+	out.GatewayReference, out.NeedsAttention, out.AttentionReason = "", false, ""
+	return out
 }
 
 // eventIDs returns the ids of gateway events recorded for a payment.

@@ -13,7 +13,8 @@ import (
 // TestCurrencies: amounts in minor units go through exactly in currencies
 // of every exponent (JPY 0, USD/EUR/KES/NGN 2, KWD 3), the currency is
 // accepted in any case and answered in upper case, and the ledger moves the
-// exact amount in that currency.
+// exact amount in that currency. KWD amounts end in 0: Stripe (and the
+// sandbox, which follows it) charges three-decimal currencies in steps of 10.
 func TestCurrencies(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -24,12 +25,12 @@ func TestCurrencies(t *testing.T) {
 		{"jpy", "JPY", 5000},        // ¥5,000: no minor unit
 		{"USD", "USD", 1999},        // $19.99
 		{"eur", "EUR", 250},         // €2.50
-		{"Kwd", "KWD", 12345},       // 12.345 KD: three decimals
+		{"Kwd", "KWD", 12340},       // 12.340 KD: three decimals
 		{"kes", "KES", 150000},      // KSh 1,500.00
 		{"NGN", "NGN", 500000},      // ₦5,000.00
 		{"usd", "USD", 1},           // the smallest amount
 		{"JPY", "JPY", 99999999999}, // the largest amount
-		{"kwd", "KWD", 99999999999}, // the largest amount, three decimals
+		{"kwd", "KWD", 99999999990}, // the largest amount a gateway takes in three decimals
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%s_%d", tc.code, tc.amount), func(t *testing.T) {
@@ -59,14 +60,20 @@ func TestCurrencies(t *testing.T) {
 
 	t.Run("partial capture in KWD", func(t *testing.T) {
 		m, c := e.merchant(t), e.customer(t)
-		p := e.create(t, c, pay(m, 12345, "kwd", "pm_card_visa").manual())
-		wantAmounts(t, p, 12345, 0)
-		got := e.captureR(t, m, p.GetId(), 10001).payment(t)
+		p := e.create(t, c, pay(m, 12340, "kwd", "pm_card_visa").manual())
+		wantAmounts(t, p, 12340, 0)
+		// 10.001 KD cannot be captured at the gateway: refused, nothing moves.
+		r := e.captureR(t, m, p.GetId(), 10001)
+		wantCode(t, r, "invalid_argument")
+		if !slices.Contains(r.fields(t), "amount") {
+			t.Fatalf("field violations %v, want amount", r.fields(t))
+		}
+		got := e.captureR(t, m, p.GetId(), 10010).payment(t)
 		if got.GetCurrency() != "KWD" {
 			t.Fatalf("currency %q", got.GetCurrency())
 		}
-		wantAmounts(t, got, 0, 10001)
-		e.wantBalances(t, m.ID, c.ID, "KWD", 10001)
+		wantAmounts(t, got, 0, 10010)
+		e.wantBalances(t, m.ID, c.ID, "KWD", 10010)
 	})
 }
 
@@ -98,6 +105,9 @@ func TestBadInput(t *testing.T) {
 		{"currency usd1", c, good.set("currency", "usd1"), "invalid_argument", "currency"},
 		{"currency US", c, good.set("currency", "US"), "invalid_argument", "currency"},
 		{"no currency", c, good.set("currency", ""), "invalid_argument", "currency"},
+		{"KWD not ending in 0", c, good.set("currency", "KWD").set("amount", 1005), "invalid_argument", "amount"},
+		{"currency CHE (a fund)", c, good.set("currency", "CHE"), "invalid_argument", "currency"},
+		{"currency BOV (a fund)", c, good.set("currency", "bov"), "invalid_argument", "currency"},
 		{"unknown merchant", c, good.set("merchant_id", unknownAcct), "invalid_argument", "merchant_id"},
 		{"merchant_id of a customer", c, good.set("merchant_id", c2.ID), "invalid_argument", "merchant_id"},
 		{"merchant_id that is no account id", c, good.set("merchant_id", "merchant-1"), "invalid_argument", "merchant_id"},
@@ -140,6 +150,9 @@ func TestBadInput(t *testing.T) {
 	// Captures and cancels that can never be right.
 	p := e.create(t, c, pay(m, 1000, "USD", "pm_card_visa").manual())
 	wantStatus(t, p, stRequiresCapture)
+	// As the merchant sees it (with the gateway's reference, which the
+	// customer's answer leaves out).
+	asMerchant := e.get(t, m, p.GetId())
 	ops := []struct {
 		name string
 		body map[string]any
@@ -158,8 +171,8 @@ func TestBadInput(t *testing.T) {
 		t.Run(op.name, func(t *testing.T) {
 			calls := e.gw.counts()
 			wantCode(t, e.post(t, m.Token, op.proc, op.body), op.code)
-			if got := e.get(t, m, p.GetId()); !protoEqual(got, p) {
-				t.Fatalf("the payment changed:\n%v\n%v", p, got)
+			if got := e.get(t, m, p.GetId()); !protoEqual(got, asMerchant) {
+				t.Fatalf("the payment changed:\n%v\n%v", asMerchant, got)
 			}
 			if got := e.gw.counts(); got != calls {
 				t.Fatalf("the gateway was called")

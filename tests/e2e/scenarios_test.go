@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -95,12 +96,20 @@ func scenarioCustomerPaysMerchant(t *testing.T, e *E) {
 	if p.GetDescription() != "order 1001" || p.GetMetadata()["order_id"] != "1001" || p.GetMetadata()["channel"] != "web" {
 		t.Fatalf("description/metadata not kept: %q %v", p.GetDescription(), p.GetMetadata())
 	}
-	if !strings.HasPrefix(p.GetGatewayReference(), sandbox.ReferencePrefix) || p.GetFailureCode() != "" || p.GetNextAction() != nil {
-		t.Fatalf("gateway_reference %q, failure %q, next_action %v", p.GetGatewayReference(), p.GetFailureCode(), p.GetNextAction())
+	if p.GetFailureCode() != "" || p.GetNextAction() != nil {
+		t.Fatalf("failure %q, next_action %v", p.GetFailureCode(), p.GetNextAction())
 	}
-	// The merchant sees the same payment.
-	if got := e.get(t, m, p.GetId()); got.GetStatus() != p.GetStatus() || got.GetAmountReceived() != 2599 {
-		t.Fatalf("the merchant sees %v", got)
+	// The merchant sees the same payment, and the gateway's reference of it
+	// (which is not the customer's business).
+	asMerchant := e.get(t, m, p.GetId())
+	if !strings.HasPrefix(asMerchant.GetGatewayReference(), sandbox.ReferencePrefix) {
+		t.Fatalf("the merchant sees gateway_reference %q, want %s...", asMerchant.GetGatewayReference(), sandbox.ReferencePrefix)
+	}
+	if p.GetGatewayReference() != "" {
+		t.Fatalf("the customer sees gateway_reference %q", p.GetGatewayReference())
+	}
+	if !protoEqual(customerView(asMerchant), p) {
+		t.Fatalf("the merchant sees another payment:\ncustomer %v\nmerchant %v", p, asMerchant)
 	}
 	if d := e.gw.counts().creates - before.creates; d != 1 {
 		t.Fatalf("%d gateway charges, want 1", d)
@@ -181,8 +190,12 @@ func scenarioManualCapture(t *testing.T, e *E) {
 	got := r.payment(t)
 	wantStatus(t, got, stSucceeded)
 	wantAmounts(t, got, 0, 6000)
-	if again := e.get(t, c, p.GetId()); !protoEqual(again, got) {
+	if again := e.get(t, m, p.GetId()); !protoEqual(again, got) {
 		t.Fatalf("GetPayment after capture differs:\n%v\n%v", again, got)
+	}
+	// The customer sees the same payment, without the merchant's fields.
+	if again := e.get(t, c, p.GetId()); !protoEqual(again, customerView(got)) {
+		t.Fatalf("the customer's GetPayment after capture differs:\n%v\n%v", again, got)
 	}
 	e.wantBalances(t, m.ID, c.ID, "USD", 6000)
 	if d := e.gw.counts(); d.creates-before.creates != 1 || d.captures-before.captures != 1 {
@@ -240,10 +253,14 @@ func scenarioThreeDSecure(t *testing.T, e *E) {
 		p := e.create(t, c, pay(m, 3100, "USD", "pm_card_authenticationRequired").set("return_url", returnURL))
 		wantStatus(t, p, stRequiresAction)
 		wantAmounts(t, p, 0, 0)
+		ref := e.get(t, m, p.GetId()).GetGatewayReference()
+		if !strings.HasPrefix(ref, sandbox.ReferencePrefix) {
+			t.Fatalf("the merchant sees gateway_reference %q", ref)
+		}
 		loc := e.threeDS(t, p, sandbox.OutcomeSucceed)
 		u, err := url.Parse(loc)
 		if err != nil || !strings.HasPrefix(loc, "https://shop.example/checkout/done?") || u.Query().Get("order") != "1001" ||
-			u.Query().Get("redirect_status") != "succeeded" || u.Query().Get("payment_intent") != p.GetGatewayReference() {
+			u.Query().Get("redirect_status") != "succeeded" || u.Query().Get("payment_intent") != ref {
 			t.Fatalf("after authentication the browser goes to %q, want the return URL with payment_intent and redirect_status", loc)
 		}
 		got := e.waitStatus(t, c, p.GetId(), stSucceeded)
@@ -252,7 +269,7 @@ func scenarioThreeDSecure(t *testing.T, e *E) {
 			t.Fatalf("next_action left after success: %v", got.GetNextAction())
 		}
 		e.wantBalances(t, m.ID, c.ID, "USD", 3100)
-		evID := sandbox.EventID(p.GetGatewayReference(), sandbox.OutcomeSucceed)
+		evID := sandbox.EventID(ref, sandbox.OutcomeSucceed)
 		if ids := e.eventIDs(t, p.GetId()); len(ids) != 1 || ids[0] != evID {
 			t.Fatalf("gateway events of the payment: %v, want [%s]", ids, evID)
 		}
@@ -278,11 +295,23 @@ func scenarioThreeDSecure(t *testing.T, e *E) {
 			t.Fatalf("failure_code = %q, want authentication_required", got.GetFailureCode())
 		}
 		wantAmounts(t, got, 0, 0)
-		// Succeeding afterwards on the same page changes nothing.
+		// The first answer is final: the page no longer offers success, and
+		// a success posted anyway (a stale tab) sends the failure again.
 		e.waitClosed(t, p.GetWorkflowId())
-		e.threeDS(t, p, sandbox.OutcomeSucceed)
+		ref := e.get(t, m, p.GetId()).GetGatewayReference()
+		if page := e.threeDSPage(t, p); strings.Contains(page, `value="`+sandbox.OutcomeSucceed+`"`) ||
+			!strings.Contains(page, `value="`+sandbox.OutcomeFail+`"`) {
+			t.Fatalf("the page after a failed authentication offers another outcome, or not the failure again:\n%s", page)
+		}
+		status, loc, body := e.threeDSPost(t, p, sandbox.OutcomeSucceed)
+		if u, err := url.Parse(loc); status != http.StatusSeeOther || err != nil || u.Query().Get("redirect_status") != "failed" {
+			t.Fatalf("success posted after a failed authentication: HTTP %d to %q, want 303 with redirect_status=failed:\n%s", status, loc, body)
+		}
+		if ids := e.eventIDs(t, p.GetId()); len(ids) != 1 || ids[0] != sandbox.EventID(ref, sandbox.OutcomeFail) {
+			t.Fatalf("gateway events of the payment: %v, want only the failure's", ids)
+		}
 		if again := e.get(t, c, p.GetId()); !protoEqual(again, got) {
-			t.Fatalf("a late success event changed a failed payment:\n%v\n%v", got, again)
+			t.Fatalf("a late success changed a failed payment:\n%v\n%v", got, again)
 		}
 		if b := e.balance(t, "merchant_balance:"+m.ID, "GBP"); b != 0 {
 			t.Fatalf("merchant balance %d after failed authentication", b)
@@ -314,8 +343,11 @@ func scenarioCancel(t *testing.T, e *E) {
 		if d := e.gw.counts().cancels - before.cancels; d != 1 {
 			t.Fatalf("%d gateway cancels, want 1", d)
 		}
-		if again := e.get(t, c, p.GetId()); !protoEqual(again, got) {
+		if again := e.get(t, m, p.GetId()); !protoEqual(again, got) {
 			t.Fatalf("GetPayment after cancel differs:\n%v\n%v", again, got)
+		}
+		if again := e.get(t, c, p.GetId()); !protoEqual(again, customerView(got)) {
+			t.Fatalf("the customer's GetPayment after cancel differs:\n%v\n%v", again, got)
 		}
 		if b := e.balance(t, "merchant_balance:"+m.ID, "USD"); b != 0 {
 			t.Fatalf("merchant balance %d after cancel", b)
@@ -331,9 +363,19 @@ func scenarioCancel(t *testing.T, e *E) {
 		if got.GetNextAction() != nil {
 			t.Fatalf("next_action left after cancel: %v", got.GetNextAction())
 		}
-		// Authenticating afterwards changes nothing.
+		// Authenticating afterwards is refused and changes nothing: the page
+		// says the payment is no longer awaiting authentication and offers
+		// nothing, and a success posted anyway (a stale tab) sends nothing.
 		e.waitClosed(t, p.GetWorkflowId())
-		e.threeDS(t, p, sandbox.OutcomeSucceed)
+		if page := e.threeDSPage(t, p); strings.Contains(page, `value="`+sandbox.OutcomeSucceed+`"`) || !strings.Contains(page, "no longer awaiting authentication") {
+			t.Fatalf("the page of a canceled payment still offers authentication:\n%s", page)
+		}
+		if status, _, body := e.threeDSPost(t, p, sandbox.OutcomeSucceed); status != http.StatusConflict {
+			t.Fatalf("success posted after cancel: HTTP %d, want 409:\n%s", status, body)
+		}
+		if ids := e.eventIDs(t, p.GetId()); len(ids) != 0 {
+			t.Fatalf("gateway events after authenticating a canceled payment: %v", ids)
+		}
 		if again := e.get(t, c, p.GetId()); !protoEqual(again, got) {
 			t.Fatalf("authentication after cancel changed the payment:\n%v\n%v", got, again)
 		}

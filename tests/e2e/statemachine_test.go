@@ -144,6 +144,7 @@ func TestTenantIsolation(t *testing.T) {
 	otherM, otherC := e.merchant(t), e.customer(t)
 	p := e.create(t, c, pay(m, 2500, "USD", "pm_card_visa").manual())
 	wantStatus(t, p, stRequiresCapture)
+	asMerchant := e.get(t, m, p.GetId())
 	mine := e.create(t, otherC, pay(otherM, 100, "USD", "pm_card_visa"))
 
 	// Each call on the other tenant's payment answers exactly as on a payment
@@ -193,9 +194,13 @@ func TestTenantIsolation(t *testing.T) {
 			t.Fatalf("ListPayments of a party: %v, want [%s]", ids, p.GetId())
 		}
 	}
-	// Nothing changed; the payment's own merchant can still capture.
-	if got := e.get(t, m, p.GetId()); !protoEqual(got, p) {
+	// Nothing changed, as either party sees it; the payment's own merchant
+	// can still capture.
+	if got := e.get(t, c, p.GetId()); !protoEqual(got, p) {
 		t.Fatalf("the payment changed:\n%v\n%v", p, got)
+	}
+	if got := e.get(t, m, p.GetId()); !protoEqual(got, asMerchant) {
+		t.Fatalf("the payment changed, as its merchant sees it:\n%v\n%v", asMerchant, got)
 	}
 	got := e.captureR(t, m, p.GetId(), 0).payment(t)
 	wantAmounts(t, got, 0, 2500)
@@ -350,6 +355,16 @@ func TestGatewayRetries(t *testing.T) {
 // Fix: run Capture and Cancel as regular activities (scheduled in the
 // history before they run); keep the fast path for CreatePayment only, whose
 // request is fixed by the workflow input.
+//
+// Known (Temporal dev server 1.29.1, not this platform): now and then the
+// racing updates are aborted over and over ("workflow update was aborted")
+// and, once the server has refused the worker's answers to two speculative
+// workflow tasks ("Workflow task not found"), it hands no task of the queue
+// to the worker's open polls until they expire (60 s by default, so every
+// request outlived the test's 30 s; nothing reached the gateway and the
+// payment settled correctly afterwards). testenv makes polls expire after
+// 10 s to bound that stall. A failure prints the workflow's history and when
+// the worker last polled, which tells this apart from a real bug.
 func TestConcurrentCaptureAndCancelReachTheGatewayOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -398,7 +413,7 @@ func TestConcurrentCaptureAndCancelReachTheGatewayOnce(t *testing.T) {
 			problems = append(problems, fmt.Sprintf("the payment differs from the winner's answer:\n%v\n%v", winner, final))
 		}
 		if len(problems) > 0 {
-			t.Fatalf("round %d, payment %s:\n%s", round, p.GetId(), strings.Join(problems, "\n"))
+			t.Fatalf("round %d, payment %s:\n%s\n%s", round, p.GetId(), strings.Join(problems, "\n"), e.explain(p.GetWorkflowId()))
 		}
 		switch winner.GetStatus().String() {
 		case stSucceeded:

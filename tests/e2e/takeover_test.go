@@ -65,7 +65,17 @@ func TestIdempotencyKeyIsTakenOverAfterTheLease(t *testing.T) {
 
 	close(release)
 	clock.Advance(2 * time.Minute)
-	r := e.post(t, c.Token, "/payments.v1.PaymentService/CreatePayment", body, "Idempotency-Key", key)
+	r := e.send(ctxT(t), c.Token, "/payments.v1.PaymentService/CreatePayment", body, "Idempotency-Key", key)
+	if r.err != nil {
+		// Say where it hangs: the payment's workflow, as Temporal shows it.
+		var why string
+		if ps, err := e.Store.Client.Payment.Query().All(context.Background()); err == nil {
+			for _, p := range ps {
+				why += e.explain(p.WorkflowID)
+			}
+		}
+		t.Fatalf("the takeover: %s\n%s", r, why)
+	}
 	p := r.payment(t)
 	wantStatus(t, p, "PAYMENT_STATUS_SUCCEEDED")
 	if n := e.paymentRows(t); n != 1 {

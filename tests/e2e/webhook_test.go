@@ -1,23 +1,74 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/payments-platform/payments/internal/gateway"
 	"github.com/payments-platform/payments/internal/gateway/sandbox"
 )
 
 // TestStripeWebhookSignature: POST /webhooks/stripe acts only on events
 // whose Stripe-Signature verifies with the platform's secret within 300 s;
 // anything else is 400 and changes nothing (no signal, no recorded event).
+//
+// The event is true at the provider: the sandbox charged the payment, but
+// its answer is held from the platform (the create never returns), so the
+// payment stays PROCESSING until the provider's payment_intent.succeeded,
+// which the test signs as Stripe would, tells the outcome.
 func TestStripeWebhookSignature(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	var env atomic.Pointer[E]
+	var charged atomic.Pointer[gateway.Result]
+	var held atomic.Int64
+	release := make(chan struct{})
+	var once sync.Once
+	releaseAll := func() { once.Do(func() { close(release) }) }
+	e := newEnv(t, withPaymentWait(time.Second), withCreateHook(func(ctx context.Context, r gateway.CreateRequest) error {
+		if r.Description != "signed" {
+			return nil
+		}
+		// The provider executes the create (the same key each attempt, so
+		// one intent) and its answer is lost on the way back.
+		res, err := env.Load().gw.Gateway.CreatePayment(ctx, r)
+		if err != nil {
+			return err
+		}
+		charged.Store(&res)
+		held.Add(1)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}))
+	env.Store(e)
+	t.Cleanup(releaseAll) // before the platform stops
 	m, c := e.merchant(t), e.customer(t)
-	p := e.create(t, c, pay(m, 3000, "USD", "pm_card_authenticationRequired"))
-	wantStatus(t, p, stRequiresAction)
-	ref := p.GetGatewayReference()
+	p := e.create(t, c, pay(m, 3000, "USD", "pm_card_visa").set("description", "signed"))
+	wantStatus(t, p, stProcessing)
+	// Once the charge is retried as an activity (the fast path held, then
+	// timed out), the payment is recorded as processing and stays so.
+	deadline := time.Now().Add(waitFor)
+	for held.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the charge was not retried as an activity within %v (%d held calls)", waitFor, held.Load())
+		}
+		time.Sleep(pollEvery)
+	}
+	res := charged.Load()
+	if res.Status != gateway.StatusSucceeded || !strings.HasPrefix(res.Reference, sandbox.ReferencePrefix) || res.AmountReceived != 3000 {
+		t.Fatalf("the provider answered %+v, want succeeded with 3000 received", res)
+	}
+	ref := res.Reference
+	p = e.get(t, c, p.GetId())
+	wantStatus(t, p, stProcessing)
 	payload := intentEvent("evt_e2e_sig_"+p.GetId(), "payment_intent.succeeded", ref, p.GetId(), "succeeded", 3000, 0, 3000)
 	now := time.Now()
 	tampered := intentEvent("evt_e2e_sig_"+p.GetId(), "payment_intent.succeeded", ref, p.GetId(), "succeeded", 3000, 0, 1)
@@ -59,6 +110,9 @@ func TestStripeWebhookSignature(t *testing.T) {
 	done := e.waitStatus(t, c, p.GetId(), stSucceeded)
 	wantAmounts(t, done, 0, 3000)
 	e.wantBalances(t, m.ID, c.ID, "USD", 3000)
+	if got := e.get(t, m, p.GetId()).GetGatewayReference(); got != ref {
+		t.Fatalf("gateway_reference %q, want the provider's %q", got, ref)
+	}
 
 	// A redelivery (Stripe signs each delivery anew) is 200 and changes nothing.
 	if got := e.postWebhook(t, payload, e.sign(payload, time.Now())); got != http.StatusOK {
@@ -84,21 +138,30 @@ func TestStripeWebhookSignature(t *testing.T) {
 // also while the payment is still pending: a redelivery, even one whose body
 // claims something else, changes nothing; events of no interest or for
 // unknown payments are 200 and change nothing.
+//
+// The first delivery is the provider's own: the customer completes 3-D
+// Secure on the sandbox's page, which authorizes the intent and sends
+// payment_intent.amount_capturable_updated with the id
+// sandbox.EventID(ref, succeed); the redeliveries reuse that id.
 func TestStripeWebhookDeduplication(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	m, c := e.merchant(t), e.customer(t)
 	p := e.create(t, c, pay(m, 5000, "USD", "pm_card_authenticationRequired").manual())
 	wantStatus(t, p, stRequiresAction)
-	ref, wid := p.GetGatewayReference(), p.GetWorkflowId()
-
-	id := "evt_e2e_dedupe_" + p.GetId()
-	capturable := intentEvent(id, "payment_intent.amount_capturable_updated", ref, p.GetId(), "requires_capture", 5000, 5000, 0)
-	if got := e.postWebhook(t, capturable, e.sign(capturable, time.Now())); got != http.StatusOK {
-		t.Fatalf("HTTP %d, want 200", got)
+	ref, wid := e.get(t, m, p.GetId()).GetGatewayReference(), p.GetWorkflowId()
+	if !strings.HasPrefix(ref, sandbox.ReferencePrefix) {
+		t.Fatalf("the merchant sees gateway_reference %q", ref)
 	}
+
+	e.threeDS(t, p, sandbox.OutcomeSucceed)
+	id := sandbox.EventID(ref, sandbox.OutcomeSucceed)
 	authorized := e.waitStatus(t, c, p.GetId(), stRequiresCapture)
 	wantAmounts(t, authorized, 5000, 0)
+	if ids := e.eventIDs(t, p.GetId()); len(ids) != 1 || ids[0] != id {
+		t.Fatalf("recorded events %v, want the page's [%s]", ids, id)
+	}
+	capturable := intentEvent(id, "payment_intent.amount_capturable_updated", ref, p.GetId(), "requires_capture", 5000, 5000, 0)
 
 	redeliveries := []struct {
 		name string

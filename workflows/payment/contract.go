@@ -39,6 +39,10 @@ const (
 	ErrTypeFailedPrecondition = "FailedPrecondition"
 	// ErrTypeInvalidArgument marks update errors caused by the request.
 	ErrTypeInvalidArgument = "InvalidArgument"
+	// ErrTypeUnconfirmed marks an update whose gateway step was not
+	// confirmed: the workflow retries it on a timer and the payment shows
+	// needs_attention until the gateway answers.
+	ErrTypeUnconfirmed = "Unconfirmed"
 )
 
 // WorkflowID is the payment's workflow id, derived from the business key.
@@ -52,12 +56,17 @@ var (
 	AttrStatus     = temporal.NewSearchAttributeKeyKeyword("PaymentStatus")
 	AttrAmount     = temporal.NewSearchAttributeKeyInt64("Amount")
 	AttrCurrency   = temporal.NewSearchAttributeKeyKeyword("Currency")
+	// AttrNeedsAttention is true while a step that may move money is not
+	// confirmed by the gateway or a state is not recorded: operators list
+	// such payments with NeedsAttention = true.
+	AttrNeedsAttention = temporal.NewSearchAttributeKeyBool("NeedsAttention")
 )
 
 // SearchAttributeTypes names each attribute's type, for registration.
 var SearchAttributeTypes = map[string]string{
 	"PaymentId": "Keyword", "MerchantId": "Keyword", "CustomerId": "Keyword",
 	"PaymentStatus": "Keyword", "Amount": "Int", "Currency": "Keyword",
+	"NeedsAttention": "Bool",
 }
 
 // StartAttributes are the search attributes a payment starts with; the
@@ -97,10 +106,13 @@ type CancelRequest struct {
 	Reason string
 }
 
-// GatewayEvent is a provider webhook event about this payment.
+// GatewayEvent is a provider webhook event about this payment. Amounts are
+// in ISO minor units (the receiver converts the provider's).
 type GatewayEvent struct {
-	EventID          string
-	Type             string
+	EventID string
+	Type    string
+	// Reference is the gateway's id of the intent the event is about.
+	Reference        string
 	Status           gateway.Status
 	AmountCapturable int64
 	AmountReceived   int64

@@ -25,7 +25,11 @@ import (
 	"github.com/payments-platform/payments/workflows/payment"
 )
 
-// recorded are the histories that must exist, one per main path.
+// recorded are the histories that must exist for every version of the
+// workflow's logic, one per main path: the legacy version's directly in
+// testdata, each later version's in a folder of its own
+// (testdata/<folder>). Histories of a version are never re-recorded once it
+// was deployed: they are what running payments of that version look like.
 var recorded = []string{
 	"automatic_success", // pm_card_visa, automatic capture
 	"decline",           // pm_card_chargeDeclined
@@ -34,6 +38,10 @@ var recorded = []string{
 	"cancel",            // manual capture, then CancelPayment
 	"flaky_retry",       // pm_sandbox_flaky: the gateway call retried
 }
+
+// versionFolders are the folders of testdata that hold each version's
+// histories ("" is the legacy version's).
+var versionFolders = []string{"", "hardened"}
 
 func quietLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
@@ -46,21 +54,27 @@ func newReplayer(wf any) worker.WorkflowReplayer {
 }
 
 func TestReplayRecordedHistories(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	have := map[string]bool{}
-	for _, f := range files {
-		have[strings.TrimSuffix(filepath.Base(f), ".json")] = true
-	}
-	for _, name := range recorded {
-		if !have[name] {
-			t.Errorf("testdata/%s.json is missing: record it with PAYMENTS_RECORD_HISTORIES=1 go test ./tests/e2e -run TestHappyPaths", name)
+	var files []string
+	for _, folder := range versionFolders {
+		dir := filepath.Join("testdata", folder)
+		found, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		if err != nil {
+			t.Fatal(err)
 		}
+		have := map[string]bool{}
+		for _, f := range found {
+			have[strings.TrimSuffix(filepath.Base(f), ".json")] = true
+		}
+		for _, name := range recorded {
+			if !have[name] {
+				t.Errorf("%s/%s.json is missing", dir, name)
+			}
+		}
+		files = append(files, found...)
 	}
 	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.ToSlash(f), "testdata/"), ".json")
+		t.Run(name, func(t *testing.T) {
 			checkHistory(t, f)
 			if err := newReplayer(payment.Workflow).ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err != nil {
 				t.Fatalf("the workflow no longer replays %s: %v", f, err)
@@ -74,6 +88,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 // every recorded history.
 func TestReplayDetectsIncompatibleCode(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
+	more, _ := filepath.Glob(filepath.Join("testdata", "*", "*.json"))
+	files = append(files, more...)
 	if len(files) == 0 {
 		t.Fatal("no recorded histories in testdata: this test would prove nothing")
 	}

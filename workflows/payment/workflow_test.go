@@ -1,488 +1,838 @@
 package payment
 
+// Unit tests of the payment workflow's main paths (versionHardened, the
+// version the test suite takes): the first charge, capture, cancel,
+// 3-D Secure, the expiry timers and the guards of gateway events. The
+// harness (harness_test.go) records every save and gateway call; gateway
+// methods a test does not mock fail it when called.
+
 import (
 	"context"
-	"errors"
-	"fmt"
+	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
-	"github.com/payments-platform/payments/activities"
+	"github.com/payments-platform/payments/ent/ledgerentry"
 	entpayment "github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/internal/gateway"
 	"github.com/payments-platform/payments/internal/store"
 )
 
-var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
-
-func input(manual bool) Input {
-	return Input{
-		PaymentID: "pay_01test", MerchantID: "acct_m", CustomerID: "acct_c",
-		Amount: 5000, Currency: "USD", PaymentMethod: "pm_card_visa", ManualCapture: manual,
-		Gateway: "sandbox", CreatedAt: t0,
-	}
-}
-
-// saves records every SavePayment call, like the database would.
-type saves struct {
-	mu       sync.Mutex
-	records  []store.PaymentRecord
-	journals []*store.Journal
-}
-
-func (s *saves) save(_ context.Context, rec store.PaymentRecord, j *store.Journal) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.records = append(s.records, rec)
-	if j != nil {
-		s.journals = append(s.journals, j)
-	}
-	return nil
-}
-
-func (s *saves) last() store.PaymentRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.records[len(s.records)-1]
-}
-
-// checkVersions asserts every save carries a higher version than the one before.
-func (s *saves) checkVersions(t *testing.T) {
-	t.Helper()
-	for i := 1; i < len(s.records); i++ {
-		if s.records[i].Version <= s.records[i-1].Version {
-			t.Fatalf("save %d has version %d after %d", i, s.records[i].Version, s.records[i-1].Version)
+func TestAutomaticCaptureOnTheFastPath(t *testing.T) {
+	h := newHarness(t, input(false))
+	h.onCreate(func(n int, c call[gateway.CreateRequest]) (gateway.Result, error) {
+		if c.Req.IdempotencyKey != h.key("create", 1) {
+			t.Errorf("create key %q, want %q", c.Req.IdempotencyKey, h.key("create", 1))
 		}
-	}
-}
-
-// balanced asserts each journal's debits equal its credits.
-func balanced(t *testing.T, journals []*store.Journal) {
-	t.Helper()
-	for _, j := range journals {
-		var d, c int64
-		for _, l := range j.Lines {
-			if l.Direction == "debit" {
-				d += l.Amount
-			} else {
-				c += l.Amount
-			}
+		if !c.Local || !c.At.Equal(t0) {
+			t.Errorf("create call %d: local %v at %v, want the fast path at the start", n, c.Local, c.At)
 		}
-		if d != c || d == 0 {
-			t.Fatalf("journal %s: debits %d, credits %d", j.ID, d, c)
-		}
-	}
-}
-
-func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *saves) {
-	t.Helper()
-	var s testsuite.WorkflowTestSuite
-	s.SetLogger(quietLogger{})
-	env := s.NewTestWorkflowEnvironment()
-	env.SetStartTime(t0)
-	env.RegisterActivity(gw)
-	env.RegisterActivity(db)
-	sv := &saves{}
-	env.OnActivity(db.SavePayment, mock.Anything, mock.Anything, mock.Anything).Return(sv.save)
-	return env, sv
-}
-
-func result(t *testing.T, env *testsuite.TestWorkflowEnvironment) store.PaymentRecord {
-	t.Helper()
-	if !env.IsWorkflowCompleted() {
-		t.Fatal("workflow did not complete")
-	}
-	if err := env.GetWorkflowError(); err != nil {
-		t.Fatalf("workflow failed: %v", err)
-	}
-	var rec store.PaymentRecord
-	if err := env.GetWorkflowResult(&rec); err != nil {
-		t.Fatal(err)
-	}
-	return rec
-}
-
-func TestAutomaticCaptureSucceeds(t *testing.T) {
-	env, sv := newEnv(t)
-	env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, r gateway.CreateRequest) (gateway.Result, error) {
-			if r.IdempotencyKey != "default-test-workflow-id/create" && r.IdempotencyKey == "" {
-				t.Errorf("no idempotency key")
-			}
-			if r.Amount != 5000 || r.Currency != "USD" || r.PaymentMethod != "pm_card_visa" || r.ManualCapture || r.PaymentID != "pay_01test" {
-				t.Errorf("gateway request %+v", r)
-			}
-			return gateway.Result{Reference: "pi_1", Status: gateway.StatusSucceeded, AmountReceived: 5000,
-				Method: gateway.MethodDetails{Type: "card", Brand: "visa", Last4: "4242"}}, nil
-		})
-	env.ExecuteWorkflow(Workflow, input(false))
-	rec := result(t, env)
-	if rec.Status != entpayment.StatusSucceeded || rec.AmountReceived != 5000 || rec.AmountCapturable != 0 || rec.GatewayReference != "pi_1" || rec.MethodLast4 != "4242" {
+		return succeeded("pi_1", amount), nil
+	})
+	h.run()
+	rec := h.result()
+	if rec.Status != entpayment.StatusSucceeded || rec.AmountReceived != amount || rec.AmountCapturable != 0 ||
+		rec.GatewayReference != "pi_1" || rec.MethodLast4 != "4242" || rec.MethodBrand != "visa" || rec.MethodExpYear != 2030 {
 		t.Fatalf("final record %+v", rec)
 	}
-	// The fast path answered within the first workflow task: one write.
-	if len(sv.records) != 1 {
-		t.Fatalf("%d saves, want 1 on the fast path", len(sv.records))
+	if rec.Version != 1 || rec.NeedsAttention || rec.CaptureMethod != entpayment.CaptureMethodAutomatic {
+		t.Fatalf("final record %+v", rec)
 	}
-	if sv.last().Status != entpayment.StatusSucceeded {
-		t.Fatalf("last save %s", sv.last().Status)
+	// The fast path answered within the first workflow task: one write,
+	// with the one journal of the money that moved.
+	if s := h.allSaves(); len(s) != 1 {
+		t.Fatalf("%d saves, want 1 on the fast path", len(s))
 	}
-	sv.checkVersions(t)
-	if len(sv.journals) != 1 || sv.journals[0].Currency != "USD" {
-		t.Fatalf("journals %+v", sv.journals)
+	js := h.journals()
+	if len(js) != 1 {
+		t.Fatalf("journals %+v, want exactly one", js)
 	}
-	balanced(t, sv.journals)
+	want := []store.JournalLine{
+		{Account: "customer_funding:acct_c", Direction: ledgerentry.DirectionDebit, Amount: amount},
+		{Account: "gateway_clearing:sandbox", Direction: ledgerentry.DirectionCredit, Amount: amount},
+		{Account: "gateway_clearing:sandbox", Direction: ledgerentry.DirectionDebit, Amount: amount},
+		{Account: "merchant_balance:acct_m", Direction: ledgerentry.DirectionCredit, Amount: amount},
+	}
+	if j := js[0]; j.ID != payID+"/capture" || !reflect.DeepEqual(j.Lines, want) || !j.At.Equal(t0) {
+		t.Fatalf("journal %+v", j)
+	}
+	if h.create.n() != 1 {
+		t.Fatalf("%d create calls", h.create.n())
+	}
+}
+
+func TestGuestJournalAndGatewayAmountDefault(t *testing.T) {
+	in := input(false)
+	in.CustomerID = ""
+	h := newHarness(t, in)
+	// A gateway that leaves amount_received empty: the whole amount moved.
+	h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) { return succeeded("pi_1", 0), nil })
+	h.run()
+	rec := h.result()
+	js := h.journals()
+	if rec.AmountReceived != amount || len(js) != 1 || js[0].Lines[0].Account != "customer_funding:guest" {
+		t.Fatalf("record %+v journals %+v", rec, js)
+	}
+}
+
+func TestFallbackReusesTheFastPathKey(t *testing.T) {
+	h := newHarness(t, input(false))
+	h.onCreate(func(n int, c call[gateway.CreateRequest]) (gateway.Result, error) {
+		if n <= 3 {
+			return gateway.Result{}, unavailable()
+		}
+		return succeeded("pi_3", amount), nil
+	})
+	h.run()
+	rec := h.result()
+	if rec.Status != entpayment.StatusSucceeded || rec.GatewayReference != "pi_3" {
+		t.Fatalf("record %+v", rec)
+	}
+	cs := h.create.all()
+	if len(cs) != 4 || !cs[0].Local || cs[1].Local || cs[3].Local || cs[3].Attempt != 3 {
+		t.Fatalf("create calls %+v: want the fast path, then three attempts of one regular activity", cs)
+	}
+	// The same key on the fast path and on every attempt of the fallback:
+	// nothing can be charged twice.
+	for i, c := range cs {
+		if c.Req.IdempotencyKey != h.key("create", 1) {
+			t.Fatalf("create call %d has key %q, want %q", i, c.Req.IdempotencyKey, h.key("create", 1))
+		}
+	}
+	// Recorded as processing before the retried call, so it can be read
+	// while the gateway is down; then the final state, one journal.
+	if st := h.statuses(); !reflect.DeepEqual(st, []entpayment.Status{entpayment.StatusProcessing, entpayment.StatusSucceeded}) {
+		t.Fatalf("saved statuses %v", st)
+	}
+	if len(h.journals()) != 1 {
+		t.Fatalf("journals %+v", h.journals())
+	}
 }
 
 func TestDeclineFails(t *testing.T) {
-	env, sv := newEnv(t)
-	env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(gateway.Result{
-		Reference: "pi_2", Status: gateway.StatusFailed, FailureCode: "insufficient_funds", FailureMessage: "Your card has insufficient funds.",
-	}, nil)
-	env.ExecuteWorkflow(Workflow, input(false))
-	rec := result(t, env)
-	if rec.Status != entpayment.StatusFailed || rec.FailureCode != "insufficient_funds" || rec.AmountReceived != 0 {
+	h := newHarness(t, input(false))
+	h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) {
+		return gateway.Result{Reference: "pi_2", Status: gateway.StatusFailed, FailureCode: "insufficient_funds", FailureMessage: "Your card has insufficient funds."}, nil
+	})
+	h.run()
+	rec := h.result()
+	if rec.Status != entpayment.StatusFailed || rec.FailureCode != "insufficient_funds" || rec.AmountReceived != 0 || rec.GatewayReference != "pi_2" {
 		t.Fatalf("record %+v", rec)
 	}
-	if len(sv.journals) != 0 {
-		t.Fatalf("a decline moved money: %+v", sv.journals)
+	if len(h.journals()) != 0 {
+		t.Fatalf("a decline moved money: %+v", h.journals())
 	}
 }
 
-func TestGatewayRetriesTransientErrors(t *testing.T) {
-	env, sv := newEnv(t)
-	calls := 0
-	env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(
-		func(context.Context, gateway.CreateRequest) (gateway.Result, error) {
-			calls++
-			if calls <= 3 {
-				return gateway.Result{}, temporal.NewApplicationError("503 from gateway", "GatewayUnavailable")
-			}
-			return gateway.Result{Reference: "pi_3", Status: gateway.StatusSucceeded, AmountReceived: 5000}, nil
-		})
-	env.ExecuteWorkflow(Workflow, input(false))
-	rec := result(t, env)
-	if calls != 4 || rec.Status != entpayment.StatusSucceeded {
-		t.Fatalf("calls=%d status=%s", calls, rec.Status)
-	}
-	// When the fast path fails, the payment is recorded as processing before
-	// the retried call, so it can be read while the gateway is down.
-	if first := sv.records[0]; first.Status != entpayment.StatusProcessing || len(sv.records) != 2 {
-		t.Fatalf("saves %+v, want processing then the final state", sv.records)
+func TestDeclineWithoutACodeIsAProcessingError(t *testing.T) {
+	h := newHarness(t, input(false))
+	h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) {
+		return gateway.Result{Reference: "pi_2", Status: gateway.StatusFailed}, nil
+	})
+	h.run()
+	if rec := h.result(); rec.Status != entpayment.StatusFailed || rec.FailureCode != "processing_error" {
+		t.Fatalf("record %+v", rec)
 	}
 }
 
-func TestInvalidGatewayRequestIsNotRetried(t *testing.T) {
-	env, _ := newEnv(t)
-	calls := 0
-	env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(
-		func(context.Context, gateway.CreateRequest) (gateway.Result, error) {
-			calls++
-			return gateway.Result{}, temporal.NewApplicationErrorWithOptions("No such PaymentMethod", activities.ErrTypeGatewayInvalid,
-				temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.GatewayErrorDetails{Code: "resource_missing", Message: "No such PaymentMethod"}}})
-		})
-	env.ExecuteWorkflow(Workflow, input(false))
-	rec := result(t, env)
-	if calls != 1 || rec.Status != entpayment.StatusFailed || rec.FailureCode != "resource_missing" {
-		t.Fatalf("calls=%d record=%+v", calls, rec)
-	}
-}
-
-func authorize(env *testsuite.TestWorkflowEnvironment) {
-	env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(gateway.Result{
-		Reference: "pi_m", Status: gateway.StatusRequiresCapture, AmountCapturable: 5000}, nil)
-}
-
-type updateResult struct {
-	rec      store.PaymentRecord
-	err      error
-	rejected error
-	done     bool
-}
-
-func sendUpdate(env *testsuite.TestWorkflowEnvironment, after time.Duration, name string, arg any, out *updateResult) {
-	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(name, fmt.Sprintf("%s-%v", name, after), &testsuite.TestUpdateCallback{
-			OnReject: func(err error) { out.rejected = err; out.done = true },
-			OnAccept: func() {},
-			OnComplete: func(v any, err error) {
-				out.err = err
-				if rec, ok := v.(store.PaymentRecord); ok {
-					out.rec = rec
+func TestInvalidCreateIsNotRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		transient int // fast-path and fallback failures before the refusal
+		calls     int
+		saves     []entpayment.Status
+	}{
+		{"fast path", 0, 1, []entpayment.Status{entpayment.StatusFailed}},
+		{"fallback", 2, 3, []entpayment.Status{entpayment.StatusProcessing, entpayment.StatusFailed}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, input(false))
+			h.onCreate(func(n int, _ call[gateway.CreateRequest]) (gateway.Result, error) {
+				if n <= tc.transient {
+					return gateway.Result{}, unavailable()
 				}
-				out.done = true
-			},
-		}, arg)
-	}, after)
+				return gateway.Result{}, invalidGatewayError("resource_missing")
+			})
+			h.run()
+			rec := h.result()
+			if h.create.n() != tc.calls || rec.Status != entpayment.StatusFailed || rec.FailureCode != "resource_missing" ||
+				!strings.Contains(rec.FailureMessage, "resource_missing") || strings.Contains(rec.FailureMessage, "refused\"") {
+				t.Fatalf("calls=%d record=%+v", h.create.n(), rec)
+			}
+			if st := h.statuses(); !reflect.DeepEqual(st, tc.saves) {
+				t.Fatalf("saved statuses %v, want %v", st, tc.saves)
+			}
+		})
+	}
 }
 
-func TestManualPartialCapture(t *testing.T) {
-	env, sv := newEnv(t)
-	authorize(env)
-	env.OnActivity(gw.Capture, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, r gateway.CaptureRequest) (gateway.Result, error) {
-			if r.Amount != 3000 || r.Reference != "pi_m" || r.IdempotencyKey == "" {
-				t.Errorf("capture request %+v", r)
-			}
-			return gateway.Result{Reference: "pi_m", Status: gateway.StatusSucceeded, AmountReceived: 3000}, nil
-		})
-	var over, ok updateResult
-	sendUpdate(env, time.Hour, UpdateCapture, CaptureRequest{Amount: 6000}, &over)
-	sendUpdate(env, 2*time.Hour, UpdateCapture, CaptureRequest{Amount: 3000}, &ok)
-	env.ExecuteWorkflow(Workflow, input(true))
-	rec := result(t, env)
-	if over.rejected == nil {
-		t.Fatal("capture above the authorized amount was not rejected")
+func TestInvalidCreateWithoutDetails(t *testing.T) {
+	h := newHarness(t, input(false))
+	h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) {
+		return gateway.Result{}, invalidGatewayError("")
+	})
+	h.run()
+	if rec := h.result(); rec.FailureCode != "invalid_request" || rec.Status != entpayment.StatusFailed {
+		t.Fatalf("record %+v", rec)
 	}
-	if !ok.done || ok.err != nil || ok.rec.Status != entpayment.StatusSucceeded {
+}
+
+// authorize mocks a create that authorizes (manual capture) with
+// reference pi_m.
+func authorize(h *harness) {
+	h.ref = "pi_m"
+	h.onCreate(func(_ int, c call[gateway.CreateRequest]) (gateway.Result, error) {
+		if !c.Req.ManualCapture {
+			h.t.Errorf("create without manual capture")
+		}
+		return authorized("pi_m"), nil
+	})
+}
+
+// captureOK answers every capture with success, checking the key of call
+// n is capture/keys[n-1].
+func captureOK(h *harness, keys ...int) {
+	h.onCapture(func(n int, c call[gateway.CaptureRequest]) (gateway.Result, error) {
+		if n > len(keys) {
+			h.t.Errorf("capture call %d: %+v", n, c.Req)
+		} else if c.Req.IdempotencyKey != h.key("capture", keys[n-1]) {
+			h.t.Errorf("capture call %d has key %q, want %q", n, c.Req.IdempotencyKey, h.key("capture", keys[n-1]))
+		}
+		return gateway.Result{Reference: h.ref, Status: gateway.StatusSucceeded, AmountReceived: c.Req.Amount}, nil
+	})
+}
+
+func TestCaptureOfExactlyTheAuthorizedAmount(t *testing.T) {
+	h := newHarness(t, input(true))
+	authorize(h)
+	captureOK(h, 1)
+	over := h.update(time.Hour, UpdateCapture, CaptureRequest{Amount: amount + 1})
+	exact := h.update(2*time.Hour, UpdateCapture, CaptureRequest{Amount: amount})
+	h.run()
+	rec := h.result()
+	if errType(over.rejected) != ErrTypeFailedPrecondition || !strings.Contains(over.rejected.Error(), "only 5000 is authorized") {
+		t.Fatalf("capture of %d: %+v, want rejected by the validator", amount+1, over)
+	}
+	if !exact.done || exact.err != nil || exact.rejected != nil || exact.rec.Status != entpayment.StatusSucceeded {
+		t.Fatalf("capture of exactly the authorized amount: %+v", exact)
+	}
+	if cs := h.capture.all(); len(cs) != 1 || cs[0].Req.Amount != amount || !cs[0].At.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("capture calls %+v", cs)
+	}
+	if rec.Status != entpayment.StatusSucceeded || rec.AmountReceived != amount || rec.AmountCapturable != 0 || rec.AuthorizationExpiresAt == nil {
+		t.Fatalf("record %+v", rec)
+	}
+	if st := h.statuses(); !reflect.DeepEqual(st, []entpayment.Status{entpayment.StatusRequiresCapture, entpayment.StatusSucceeded}) {
+		t.Fatalf("saved statuses %v", st)
+	}
+	if js := h.journals(); len(js) != 1 || js[0].Lines[0].Amount != amount {
+		t.Fatalf("journals %+v", js)
+	}
+}
+
+func TestCaptureOfZeroCapturesEverythingCapturable(t *testing.T) {
+	h := newHarness(t, input(true))
+	h.ref = "pi_m"
+	h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) {
+		r := authorized("pi_m")
+		r.AmountCapturable = 4000 // the gateway authorized less
+		return r, nil
+	})
+	captureOK(h, 1)
+	over := h.update(time.Hour, UpdateCapture, CaptureRequest{Amount: 4001})
+	all := h.update(2*time.Hour, UpdateCapture, CaptureRequest{})
+	h.run()
+	rec := h.result()
+	if over.rejected == nil {
+		t.Fatalf("capture above the capturable amount: %+v", over)
+	}
+	if all.err != nil || all.rejected != nil {
+		t.Fatalf("capture of 0: %+v", all)
+	}
+	if cs := h.capture.all(); len(cs) != 1 || cs[0].Req.Amount != 4000 {
+		t.Fatalf("capture calls %+v, want one of 4000", cs)
+	}
+	if rec.AmountReceived != 4000 {
+		t.Fatalf("record %+v", rec)
+	}
+	if js := h.journals(); len(js) != 1 || js[0].Lines[0].Amount != 4000 {
+		t.Fatalf("journals %+v", js)
+	}
+}
+
+func TestPartialCapture(t *testing.T) {
+	h := newHarness(t, input(true))
+	authorize(h)
+	// The gateway leaves amount_received empty: the captured amount moved.
+	h.onCapture(func(n int, c call[gateway.CaptureRequest]) (gateway.Result, error) {
+		if c.Req.Amount != 3000 || c.Req.IdempotencyKey != h.key("capture", 1) {
+			t.Errorf("capture request %+v", c.Req)
+		}
+		return gateway.Result{Reference: "pi_m", Status: gateway.StatusSucceeded}, nil
+	})
+	neg := h.update(time.Hour, UpdateCapture, CaptureRequest{Amount: -1})
+	ok := h.update(2*time.Hour, UpdateCapture, CaptureRequest{Amount: 3000})
+	h.run()
+	rec := h.result()
+	if errType(neg.rejected) != ErrTypeInvalidArgument {
+		t.Fatalf("capture of -1: %+v", neg)
+	}
+	if ok.err != nil || ok.rec.Status != entpayment.StatusSucceeded || ok.rec.AmountReceived != 3000 {
 		t.Fatalf("capture: %+v", ok)
 	}
 	if rec.Status != entpayment.StatusSucceeded || rec.AmountReceived != 3000 || rec.AmountCapturable != 0 {
 		t.Fatalf("record %+v", rec)
 	}
-	if len(sv.journals) != 1 || sv.journals[0].Lines[0].Amount != 3000 {
-		t.Fatalf("journals %+v", sv.journals)
+	js := h.journals()
+	if len(js) != 1 {
+		t.Fatalf("journals %+v", js)
 	}
-	balanced(t, sv.journals)
+	checkBalanced(t, js[0], 3000)
 }
 
-func TestAuthorizationExpiresAfterSevenDays(t *testing.T) {
-	env, _ := newEnv(t)
-	authorize(env)
-	var canceled gateway.CancelRequest
-	env.OnActivity(gw.Cancel, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, r gateway.CancelRequest) (gateway.Result, error) {
-			canceled = r
-			return gateway.Result{Reference: r.Reference, Status: gateway.StatusCanceled}, nil
+func TestCaptureRefusedByTheGatewayKeepsTheAuthorizationAndTheNextUsesANewKey(t *testing.T) {
+	h := newHarness(t, input(true))
+	authorize(h)
+	h.onCapture(func(n int, c call[gateway.CaptureRequest]) (gateway.Result, error) {
+		if c.Req.IdempotencyKey != h.key("capture", n) {
+			t.Errorf("capture call %d has key %q, want %q", n, c.Req.IdempotencyKey, h.key("capture", n))
+		}
+		if n == 1 {
+			return gateway.Result{}, invalidGatewayError("amount_too_large")
+		}
+		return gateway.Result{Reference: "pi_m", Status: gateway.StatusSucceeded, AmountReceived: c.Req.Amount}, nil
+	})
+	// After the refusal the intent is looked at: the authorization stands.
+	h.onRetrieve(func(int, call[string]) (gateway.Result, error) { return authorized("pi_m"), nil })
+	first := h.update(time.Hour, UpdateCapture, CaptureRequest{Amount: 100})
+	h.at(90*time.Minute, func() {
+		if got := h.query(); got.Status != entpayment.StatusRequiresCapture || got.AmountCapturable != amount || got.NeedsAttention {
+			t.Errorf("after a refused capture: %+v", got)
+		}
+	})
+	second := h.update(2*time.Hour, UpdateCapture, CaptureRequest{Amount: 100})
+	h.run()
+	rec := h.result()
+	if errType(first.err) != ErrTypeFailedPrecondition || !strings.Contains(first.err.Error(), "amount_too_large") || strings.Contains(first.err.Error(), "refused)") {
+		t.Fatalf("capture error %v, want FailedPrecondition naming the gateway's code", first.err)
+	}
+	if second.err != nil || rec.Status != entpayment.StatusSucceeded || rec.AmountReceived != 100 {
+		t.Fatalf("second capture %+v record %+v", second, rec)
+	}
+	if h.capture.n() != 2 || h.retrieve.n() != 1 {
+		t.Fatalf("%d captures, %d retrieves", h.capture.n(), h.retrieve.n())
+	}
+}
+
+func TestCancelUsesItsKeyAndAStableCode(t *testing.T) {
+	for _, tc := range []struct{ reason, code string }{
+		{"duplicate", "duplicate"},
+		{"fraudulent", "fraudulent"},
+		{"abandoned", "abandoned"},
+		{"requested_by_customer", "requested_by_customer"},
+		{"the customer phoned", "requested_by_customer"},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			h := newHarness(t, input(true))
+			authorize(h)
+			h.onCancel(func(n int, c call[gateway.CancelRequest]) (gateway.Result, error) {
+				if n != 1 || c.Req.IdempotencyKey != h.key("cancel", 1) || c.Req.Reason != tc.code || !c.At.Equal(t0.Add(time.Minute)) {
+					t.Errorf("cancel call %d: %+v at %v", n, c.Req, c.At)
+				}
+				return gateway.Result{Reference: "pi_m", Status: gateway.StatusCanceled}, nil
+			})
+			cancel := h.update(time.Minute, UpdateCancel, CancelRequest{Reason: tc.reason})
+			h.run()
+			rec := h.result()
+			if cancel.err != nil || cancel.rejected != nil || cancel.rec.Status != entpayment.StatusCanceled {
+				t.Fatalf("cancel %+v", cancel)
+			}
+			if rec.Status != entpayment.StatusCanceled || rec.FailureCode != tc.code || rec.AmountCapturable != 0 || len(h.journals()) != 0 {
+				t.Fatalf("record %+v", rec)
+			}
+			if h.cancel.n() != 1 {
+				t.Fatalf("%d cancel calls", h.cancel.n())
+			}
 		})
-	env.ExecuteWorkflow(Workflow, input(true))
-	rec := result(t, env)
-	if rec.Status != entpayment.StatusCanceled || rec.FailureCode != "authorization_expired" {
-		t.Fatalf("record %+v", rec)
-	}
-	if canceled.Reference != "pi_m" {
-		t.Fatalf("gateway cancel %+v", canceled)
 	}
 }
 
-func TestCancelRules(t *testing.T) {
-	env, _ := newEnv(t)
-	authorize(env)
-	env.OnActivity(gw.Cancel, mock.Anything, mock.Anything).Return(gateway.Result{Status: gateway.StatusCanceled}, nil)
-	var cancel updateResult
-	sendUpdate(env, time.Minute, UpdateCancel, CancelRequest{Reason: "duplicate"}, &cancel)
-	env.ExecuteWorkflow(Workflow, input(true))
-	rec := result(t, env)
-	if cancel.err != nil || cancel.rejected != nil || rec.Status != entpayment.StatusCanceled || rec.FailureCode != "duplicate" {
+func TestCancelWithoutAGatewayIntent(t *testing.T) {
+	// A processing payment that the gateway has no reference for yet is
+	// canceled without a gateway call (none is mocked).
+	h := newHarness(t, input(false))
+	h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) {
+		return gateway.Result{Status: gateway.StatusProcessing}, nil
+	})
+	cancel := h.update(time.Minute, UpdateCancel, CancelRequest{Reason: "abandoned"})
+	h.run()
+	rec := h.result()
+	if cancel.err != nil || rec.Status != entpayment.StatusCanceled || rec.FailureCode != "abandoned" {
 		t.Fatalf("cancel %+v record %+v", cancel, rec)
 	}
-	// That a canceled (or expired) payment refuses capture is the
-	// validator's job: TestFinalStatesRefuseCaptureAndCancel. The test
-	// suite delivers no update to a finished workflow.
 }
 
-func TestFinalStatesRefuseCaptureAndCancel(t *testing.T) {
+func TestValidatorsRefuseWhatTheStateMachineForbids(t *testing.T) {
 	for _, st := range []entpayment.Status{entpayment.StatusSucceeded, entpayment.StatusFailed, entpayment.StatusCanceled} {
 		r := run{rec: store.PaymentRecord{Status: st, AmountCapturable: 0}}
-		if err := r.validateCancel(nil, CancelRequest{}); err == nil {
-			t.Errorf("cancel of a %s payment validated", st)
+		if err := r.validateCancel(nil, CancelRequest{}); errType(err) != ErrTypeFailedPrecondition {
+			t.Errorf("cancel of a %s payment: %v", st, err)
 		}
-		if err := r.validateCapture(nil, CaptureRequest{}); err == nil {
-			t.Errorf("capture of a %s payment validated", st)
+		if err := r.validateCapture(nil, CaptureRequest{}); errType(err) != ErrTypeFailedPrecondition {
+			t.Errorf("capture of a %s payment: %v", st, err)
 		}
 	}
-	r := run{rec: store.PaymentRecord{Status: entpayment.StatusRequiresAction}}
-	if err := r.validateCapture(nil, CaptureRequest{}); err == nil {
-		t.Error("capture before authorization validated")
+	for _, st := range []entpayment.Status{entpayment.StatusProcessing, entpayment.StatusRequiresAction} {
+		r := run{rec: store.PaymentRecord{Status: st, AmountCapturable: amount}}
+		if err := r.validateCapture(nil, CaptureRequest{}); errType(err) != ErrTypeFailedPrecondition {
+			t.Errorf("capture of a %s payment: %v", st, err)
+		}
+		if err := r.validateCancel(nil, CancelRequest{}); err != nil {
+			t.Errorf("cancel of a %s payment refused: %v", st, err)
+		}
 	}
-	if err := r.validateCancel(nil, CancelRequest{}); err != nil {
-		t.Errorf("cancel during 3-D Secure refused: %v", err)
+	auth := store.PaymentRecord{Status: entpayment.StatusRequiresCapture, AmountCapturable: amount}
+	r := run{rec: auth}
+	for _, a := range []int64{0, 1, amount} {
+		if err := r.validateCapture(nil, CaptureRequest{Amount: a}); err != nil {
+			t.Errorf("capture of %d refused: %v", a, err)
+		}
+	}
+	if err := r.validateCapture(nil, CaptureRequest{Amount: amount + 1}); errType(err) != ErrTypeFailedPrecondition {
+		t.Errorf("capture of %d: %v", amount+1, err)
+	}
+	if err := r.validateCapture(nil, CaptureRequest{Amount: -1}); errType(err) != ErrTypeInvalidArgument {
+		t.Errorf("capture of -1: %v", err)
+	}
+	// While a step is being confirmed or a state is unsaved, nothing else
+	// is admitted.
+	for _, tc := range []struct {
+		name string
+		r    run
+	}{
+		{"capture pending", run{rec: auth, pending: &pendingStep{op: opCapture}}},
+		{"cancel pending", run{rec: auth, pending: &pendingStep{op: opCancel}}},
+		{"expiry pending", run{rec: auth, pending: &pendingStep{op: opExpire}}},
+		{"unsaved", run{rec: auth, unsaved: &unsavedState{}}},
+	} {
+		if err := tc.r.validateCapture(nil, CaptureRequest{}); errType(err) != ErrTypeFailedPrecondition {
+			t.Errorf("%s: capture %v", tc.name, err)
+		}
+		if err := tc.r.validateCancel(nil, CancelRequest{}); errType(err) != ErrTypeFailedPrecondition {
+			t.Errorf("%s: cancel %v", tc.name, err)
+		}
+	}
+}
+
+func TestAuthorizationExpiresAtExactlySevenDays(t *testing.T) {
+	h := newHarness(t, input(true))
+	authorize(h)
+	h.onCancel(func(n int, c call[gateway.CancelRequest]) (gateway.Result, error) {
+		if n != 1 || c.Req.IdempotencyKey != h.key("expire", 1) || c.Req.Reason != "authorization_expired" {
+			t.Errorf("cancel call %d: %+v", n, c.Req)
+		}
+		if !c.At.Equal(t0.Add(AuthorizationTTL)) {
+			t.Errorf("the authorization was canceled at %v, want %v", c.At, t0.Add(AuthorizationTTL))
+		}
+		return gateway.Result{Reference: "pi_m", Status: gateway.StatusCanceled}, nil
+	})
+	h.at(AuthorizationTTL-time.Second, func() {
+		got := h.query()
+		if got.Status != entpayment.StatusRequiresCapture || got.AuthorizationExpiresAt == nil || !got.AuthorizationExpiresAt.Equal(t0.Add(AuthorizationTTL)) {
+			t.Errorf("a second before expiry: %+v", got)
+		}
+		if h.cancel.n() != 0 {
+			t.Errorf("canceled before the authorization expired")
+		}
+	})
+	h.run()
+	rec := h.result()
+	if rec.Status != entpayment.StatusCanceled || rec.FailureCode != "authorization_expired" || rec.AmountCapturable != 0 || h.cancel.n() != 1 {
+		t.Fatalf("record %+v", rec)
+	}
+	if !rec.UpdatedAt.Equal(t0.Add(AuthorizationTTL)) {
+		t.Fatalf("canceled at %v", rec.UpdatedAt)
+	}
+}
+
+func TestAuthorizationByAnEventExpiresSevenDaysAfterTheEvent(t *testing.T) {
+	h := newHarness(t, input(true))
+	h.ref = "pi_3ds"
+	h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) { return requiresAction("pi_3ds"), nil })
+	authAt := 10 * time.Minute
+	h.signal(authAt, GatewayEvent{EventID: "evt_auth", Type: "payment_intent.amount_capturable_updated", Reference: "pi_3ds",
+		Status: gateway.StatusRequiresCapture, AmountCapturable: amount})
+	h.onCancel(func(n int, c call[gateway.CancelRequest]) (gateway.Result, error) {
+		if n != 1 || c.Req.IdempotencyKey != h.key("expire", 1) || c.Req.Reason != "authorization_expired" || !c.At.Equal(t0.Add(authAt+AuthorizationTTL)) {
+			t.Errorf("cancel call %d: %+v at %v, want at %v", n, c.Req, c.At, t0.Add(authAt+AuthorizationTTL))
+		}
+		return gateway.Result{Reference: "pi_3ds", Status: gateway.StatusCanceled}, nil
+	})
+	h.at(authAt+AuthorizationTTL-time.Second, func() {
+		if got := h.query(); got.Status != entpayment.StatusRequiresCapture || got.NextActionURL != "" {
+			t.Errorf("a second before expiry: %+v", got)
+		}
+	})
+	h.run()
+	if rec := h.result(); rec.Status != entpayment.StatusCanceled || rec.FailureCode != "authorization_expired" {
+		t.Fatalf("record %+v", rec)
 	}
 }
 
 func TestThreeDSecureCompletesThroughTheGatewayEvent(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		event  GatewayEvent
-		status entpayment.Status
-		code   string
+		name     string
+		event    GatewayEvent
+		status   entpayment.Status
+		code     string
+		journals int
 	}{
-		{"completed", GatewayEvent{EventID: "evt_1", Type: "payment_intent.succeeded", Status: gateway.StatusSucceeded, AmountReceived: 5000}, entpayment.StatusSucceeded, ""},
-		{"failed", GatewayEvent{EventID: "evt_2", Type: "payment_intent.payment_failed", Status: gateway.StatusFailed, FailureCode: "authentication_required"}, entpayment.StatusFailed, "authentication_required"},
+		{"succeeded", GatewayEvent{EventID: "evt_1", Type: "payment_intent.succeeded", Reference: "pi_3ds", Status: gateway.StatusSucceeded, AmountReceived: amount}, entpayment.StatusSucceeded, "", 1},
+		{"failed", GatewayEvent{EventID: "evt_2", Type: "payment_intent.payment_failed", Reference: "pi_3ds", Status: gateway.StatusFailed, FailureCode: "authentication_required"}, entpayment.StatusFailed, "authentication_required", 0},
+		{"canceled", GatewayEvent{EventID: "evt_3", Type: "payment_intent.canceled", Reference: "pi_3ds", Status: gateway.StatusCanceled}, entpayment.StatusCanceled, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env, sv := newEnv(t)
-			env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(gateway.Result{
-				Reference: "pi_3ds", Status: gateway.StatusRequiresAction, RedirectURL: "http://127.0.0.1:8080/sandbox/3ds/pi_3ds"}, nil)
-			env.RegisterDelayedCallback(func() {
-				if got := sv.last(); got.Status != entpayment.StatusRequiresAction || got.NextActionURL == "" {
+			h := newHarness(t, input(false))
+			h.ref = "pi_3ds"
+			h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) { return requiresAction("pi_3ds"), nil })
+			h.at(10*time.Minute, func() {
+				got := h.query()
+				if got.Status != entpayment.StatusRequiresAction || got.NextActionURL != "https://gw.test/3ds/pi_3ds" ||
+					got.NextActionType != "redirect_to_url" || got.NextActionExpiresAt == nil || !got.NextActionExpiresAt.Equal(t0.Add(ActionTTL)) {
 					t.Errorf("before the event: %+v", got)
 				}
-				env.SignalWorkflow(SignalGatewayEvent, tc.event)
-				env.SignalWorkflow(SignalGatewayEvent, tc.event) // a redelivery changes nothing
-			}, 10*time.Minute)
-			env.ExecuteWorkflow(Workflow, input(false))
-			rec := result(t, env)
-			if rec.Status != tc.status || rec.FailureCode != tc.code || rec.NextActionURL != "" {
+				h.env.SignalWorkflow(SignalGatewayEvent, tc.event)
+				h.env.SignalWorkflow(SignalGatewayEvent, tc.event) // a redelivery changes nothing
+			})
+			h.run()
+			rec := h.result()
+			if rec.Status != tc.status || rec.FailureCode != tc.code || rec.NextActionURL != "" || rec.NextActionExpiresAt != nil {
 				t.Fatalf("record %+v", rec)
 			}
-			balanced(t, sv.journals)
+			if js := h.journals(); len(js) != tc.journals {
+				t.Fatalf("journals %+v, want %d", js, tc.journals)
+			}
+			if s := h.allSaves(); len(s) != 2 || !s[1].At.Equal(t0.Add(10*time.Minute)) {
+				t.Fatalf("saves %+v, want the action and the event's outcome", s)
+			}
 		})
 	}
 }
 
-func TestUnfinishedThreeDSecureIsCanceled(t *testing.T) {
-	env, _ := newEnv(t)
-	env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(gateway.Result{
-		Reference: "pi_3ds", Status: gateway.StatusRequiresAction, RedirectURL: "http://x/3ds"}, nil)
-	env.OnActivity(gw.Cancel, mock.Anything, mock.Anything).Return(gateway.Result{Status: gateway.StatusCanceled}, nil)
-	env.ExecuteWorkflow(Workflow, input(false))
-	rec := result(t, env)
-	if rec.Status != entpayment.StatusCanceled || rec.FailureCode != "action_expired" {
+func TestThreeDSecureActionExpiresAtExactlyActionTTL(t *testing.T) {
+	h := newHarness(t, input(false))
+	h.ref = "pi_3ds"
+	h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) { return requiresAction("pi_3ds"), nil })
+	h.onCancel(func(n int, c call[gateway.CancelRequest]) (gateway.Result, error) {
+		if n != 1 || c.Req.IdempotencyKey != h.key("expire", 1) || c.Req.Reason != "action_expired" || !c.At.Equal(t0.Add(ActionTTL)) {
+			t.Errorf("cancel call %d: %+v at %v, want at %v", n, c.Req, c.At, t0.Add(ActionTTL))
+		}
+		return gateway.Result{Reference: "pi_3ds", Status: gateway.StatusCanceled}, nil
+	})
+	h.at(ActionTTL-time.Second, func() {
+		if got := h.query(); got.Status != entpayment.StatusRequiresAction {
+			t.Errorf("a second before the action expired: %+v", got)
+		}
+	})
+	h.run()
+	rec := h.result()
+	if rec.Status != entpayment.StatusCanceled || rec.FailureCode != "action_expired" || rec.NextActionURL != "" {
 		t.Fatalf("record %+v", rec)
 	}
 }
 
-// quietLogger keeps the test suite's debug chatter out of test output.
-type quietLogger struct{}
+func TestProcessingPaymentIsCanceledAfterActionTTLWithoutNews(t *testing.T) {
+	h := newHarness(t, input(false))
+	h.ref = "pi_p"
+	h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) {
+		return gateway.Result{Reference: "pi_p", Status: gateway.StatusProcessing}, nil
+	})
+	h.onCancel(func(n int, c call[gateway.CancelRequest]) (gateway.Result, error) {
+		if !c.At.Equal(t0.Add(ActionTTL)) || c.Req.IdempotencyKey != h.key("expire", 1) {
+			t.Errorf("cancel %+v at %v", c.Req, c.At)
+		}
+		return gateway.Result{Reference: "pi_p", Status: gateway.StatusCanceled}, nil
+	})
+	h.run()
+	if rec := h.result(); rec.Status != entpayment.StatusCanceled {
+		t.Fatalf("record %+v", rec)
+	}
+}
 
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}
+// The expire branch: the gateway refuses the cancel of an expired
+// authorization or action, and the intent tells why.
+func TestExpiryWhenTheCancelIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		manual    bool
+		retrieved []gateway.Result // answer of each Retrieve
+		cancels   int              // cancels refused before one succeeds (0: none succeeds)
+		status    entpayment.Status
+		code      string
+		journals  int
+		endAt     time.Duration
+	}{
+		{name: "the gateway captured it", manual: true, retrieved: []gateway.Result{succeeded("pi_x", amount)},
+			status: entpayment.StatusSucceeded, journals: 1, endAt: AuthorizationTTL},
+		{name: "the gateway voided it already", manual: true, retrieved: []gateway.Result{{Reference: "pi_x", Status: gateway.StatusCanceled}},
+			status: entpayment.StatusCanceled, code: "authorization_expired", endAt: AuthorizationTTL},
+		{name: "the action's intent failed", retrieved: []gateway.Result{{Reference: "pi_x", Status: gateway.StatusFailed}},
+			status: entpayment.StatusCanceled, code: "action_expired", endAt: ActionTTL},
+		// Still processing at the gateway (the customer just finished
+		// 3-D Secure): the expiry waits and is tried again, with the next
+		// key, after presets.StepRetryDelay(1); then the intent succeeded.
+		{name: "still processing, then succeeded", retrieved: []gateway.Result{{Reference: "pi_x", Status: gateway.StatusProcessing}, succeeded("pi_x", amount)},
+			status: entpayment.StatusSucceeded, journals: 1, endAt: ActionTTL + time.Minute},
+		// Still requires_action: tried again and then canceled.
+		{name: "still requires_action", retrieved: []gateway.Result{requiresAction("pi_x"), requiresAction("pi_x")}, cancels: 1,
+			status: entpayment.StatusCanceled, code: "action_expired", endAt: ActionTTL + time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, input(tc.manual))
+			h.ref = "pi_x"
+			h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) {
+				if tc.manual {
+					return authorized("pi_x"), nil
+				}
+				return requiresAction("pi_x"), nil
+			})
+			ttl := ActionTTL
+			if tc.manual {
+				ttl = AuthorizationTTL
+			}
+			h.onCancel(func(n int, c call[gateway.CancelRequest]) (gateway.Result, error) {
+				if c.Req.IdempotencyKey != h.key("expire", n) {
+					t.Errorf("cancel call %d has key %q, want %q", n, c.Req.IdempotencyKey, h.key("expire", n))
+				}
+				if n == 1 && !c.At.Equal(t0.Add(ttl)) {
+					t.Errorf("first cancel at %v, want %v", c.At, t0.Add(ttl))
+				}
+				if tc.cancels > 0 && n > tc.cancels {
+					return gateway.Result{Reference: "pi_x", Status: gateway.StatusCanceled}, nil
+				}
+				return gateway.Result{}, invalidGatewayError("payment_intent_unexpected_state")
+			})
+			h.onRetrieve(func(n int, _ call[string]) (gateway.Result, error) {
+				if n > len(tc.retrieved) {
+					t.Errorf("retrieve call %d", n)
+					return gateway.Result{}, errUnexpected
+				}
+				return tc.retrieved[n-1], nil
+			})
+			if len(tc.retrieved) > 1 {
+				h.at(ttl+30*time.Second, func() {
+					got := h.query()
+					if got.Status == entpayment.StatusCanceled || got.Status == entpayment.StatusSucceeded || !got.NeedsAttention || got.AttentionReason == "" || !h.attentionNow() {
+						t.Errorf("while the expiry is unconfirmed: %+v", got)
+					}
+				})
+			}
+			h.run()
+			rec := h.result() // the workflow ends normally, not with an error
+			if rec.Status != tc.status || rec.FailureCode != tc.code || rec.AmountCapturable != 0 || rec.NeedsAttention {
+				t.Fatalf("record %+v", rec)
+			}
+			if tc.status == entpayment.StatusSucceeded && rec.AmountReceived != amount {
+				t.Fatalf("record %+v", rec)
+			}
+			if js := h.journals(); len(js) != tc.journals {
+				t.Fatalf("journals %+v, want %d", js, tc.journals)
+			}
+			if !rec.UpdatedAt.Equal(t0.Add(tc.endAt)) {
+				t.Fatalf("settled at %v, want %v", rec.UpdatedAt.Sub(t0), tc.endAt)
+			}
+		})
+	}
+}
 
-func invalidGatewayError(code string) error {
-	return temporal.NewApplicationErrorWithOptions("refused", activities.ErrTypeGatewayInvalid,
-		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{activities.GatewayErrorDetails{Code: code, Message: "refused"}}})
+// The impossible-amount guard: an event that reports more than the
+// payment's amount, or a negative amount, is ignored and logged.
+func TestEventsWithImpossibleAmountsAreIgnored(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ev   GatewayEvent
+	}{
+		{"received above the amount", GatewayEvent{Status: gateway.StatusSucceeded, AmountReceived: amount + 1}},
+		{"capturable above the amount", GatewayEvent{Status: gateway.StatusRequiresCapture, AmountCapturable: amount + 1}},
+		{"negative received", GatewayEvent{Status: gateway.StatusSucceeded, AmountReceived: -1}},
+		{"negative capturable", GatewayEvent{Status: gateway.StatusRequiresCapture, AmountCapturable: -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, input(false))
+			h.ref = "pi_3ds"
+			h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) { return requiresAction("pi_3ds"), nil })
+			ev := tc.ev
+			ev.EventID, ev.Type, ev.Reference = "evt_bad", "payment_intent."+string(ev.Status), "pi_3ds"
+			h.signal(time.Hour, ev)
+			h.at(2*time.Hour, func() {
+				if got := h.query(); got.Status != entpayment.StatusRequiresAction || got.AmountReceived != 0 || got.AmountCapturable != 0 || got.Version != 1 {
+					t.Errorf("after the event: %+v", got)
+				}
+				logged := h.log.find("ERROR", "impossible amounts")
+				if len(logged) != 1 || logged[0].kv("event") != "evt_bad" {
+					t.Errorf("logged %+v", logged)
+				}
+			})
+			// The action then expires as if the event never came.
+			h.onCancel(func(int, call[gateway.CancelRequest]) (gateway.Result, error) {
+				return gateway.Result{Reference: "pi_3ds", Status: gateway.StatusCanceled}, nil
+			})
+			h.run()
+			rec := h.result()
+			if rec.Status != entpayment.StatusCanceled || rec.FailureCode != "action_expired" || len(h.journals()) != 0 || len(h.allSaves()) != 2 {
+				t.Fatalf("record %+v saves %d", rec, len(h.allSaves()))
+			}
+		})
+	}
+}
+
+// An event with exactly the payment's amount is not impossible.
+func TestEventWithExactlyTheAmountIsApplied(t *testing.T) {
+	h := newHarness(t, input(true))
+	h.ref = "pi_3ds"
+	h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) { return requiresAction("pi_3ds"), nil })
+	h.signal(time.Hour, GatewayEvent{EventID: "evt_ok", Reference: "pi_3ds", Status: gateway.StatusRequiresCapture, AmountCapturable: amount})
+	captureOK(h, 1)
+	h.update(2*time.Hour, UpdateCapture, CaptureRequest{})
+	h.run()
+	if rec := h.result(); rec.Status != entpayment.StatusSucceeded || rec.AmountReceived != amount {
+		t.Fatalf("record %+v", rec)
+	}
 }
 
 func TestLateEventsNeverMoveAPaymentBackwards(t *testing.T) {
-	env, sv := newEnv(t)
-	authorize(env)
-	env.OnActivity(gw.Capture, mock.Anything, mock.Anything).Return(gateway.Result{Status: gateway.StatusSucceeded, AmountReceived: 5000}, nil)
-	env.RegisterDelayedCallback(func() {
-		// A replayed 3-D Secure event and a late failure after authorization.
-		env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_late_1", Type: "payment_intent.requires_action", Status: gateway.StatusRequiresAction})
-		env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_late_2", Type: "payment_intent.payment_failed", Status: gateway.StatusFailed, FailureCode: "authentication_required"})
-		env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_late_3", Type: "payment_intent.unknown"})
-	}, time.Minute)
-	var capture updateResult
-	sendUpdate(env, time.Hour, UpdateCapture, CaptureRequest{}, &capture)
-	env.ExecuteWorkflow(Workflow, input(true))
-	rec := result(t, env)
-	if capture.err != nil || capture.rejected != nil || rec.Status != entpayment.StatusSucceeded || rec.AmountReceived != 5000 {
+	h := newHarness(t, input(true))
+	authorize(h)
+	captureOK(h, 1)
+	h.at(time.Minute, func() {
+		// A replayed 3-D Secure event, a late failure after authorization
+		// and an event without a status.
+		h.env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_late_1", Type: "payment_intent.requires_action", Status: gateway.StatusRequiresAction})
+		h.env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_late_2", Type: "payment_intent.payment_failed", Status: gateway.StatusFailed, FailureCode: "authentication_required"})
+		h.env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_late_3", Type: "payment_intent.unknown"})
+		h.env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_late_4", Type: "payment_intent.processing", Status: gateway.StatusProcessing})
+	})
+	capture := h.update(time.Hour, UpdateCapture, CaptureRequest{})
+	h.run()
+	rec := h.result()
+	if capture.err != nil || capture.rejected != nil || rec.Status != entpayment.StatusSucceeded || rec.AmountReceived != amount {
 		t.Fatalf("capture %+v, record %+v", capture, rec)
 	}
-	for _, r := range sv.records {
-		if r.Status == entpayment.StatusRequiresAction || r.Status == entpayment.StatusFailed {
-			t.Fatalf("a late event was applied: %+v", r)
+	if st := h.statuses(); !reflect.DeepEqual(st, []entpayment.Status{entpayment.StatusRequiresCapture, entpayment.StatusSucceeded}) {
+		t.Fatalf("a late event was applied: %v", st)
+	}
+}
+
+func TestAllowedTransitions(t *testing.T) {
+	all := []gateway.Status{"", gateway.StatusProcessing, gateway.StatusRequiresAction, gateway.StatusRequiresCapture,
+		gateway.StatusSucceeded, gateway.StatusFailed, gateway.StatusCanceled}
+	want := map[entpayment.Status][]gateway.Status{
+		entpayment.StatusProcessing:      {gateway.StatusRequiresAction, gateway.StatusRequiresCapture, gateway.StatusSucceeded, gateway.StatusFailed, gateway.StatusCanceled},
+		entpayment.StatusRequiresAction:  {gateway.StatusRequiresCapture, gateway.StatusSucceeded, gateway.StatusFailed, gateway.StatusCanceled},
+		entpayment.StatusRequiresCapture: {gateway.StatusSucceeded, gateway.StatusCanceled},
+		entpayment.StatusSucceeded:       nil,
+		entpayment.StatusFailed:          nil,
+		entpayment.StatusCanceled:        nil,
+	}
+	for from, tos := range want {
+		ok := map[gateway.Status]bool{}
+		for _, to := range tos {
+			ok[to] = true
+		}
+		for _, to := range all {
+			if got := allowed(from, to); got != ok[to] {
+				t.Errorf("allowed(%s, %q) = %v", from, to, got)
+			}
 		}
 	}
 }
 
-func TestExpiryWhenTheGatewayAlreadyVoidedTheAuthorization(t *testing.T) {
-	env, _ := newEnv(t)
-	authorize(env)
-	env.OnActivity(gw.Cancel, mock.Anything, mock.Anything).Return(gateway.Result{}, invalidGatewayError("payment_intent_unexpected_state"))
-	env.OnActivity(gw.Retrieve, mock.Anything, mock.Anything).Return(gateway.Result{Reference: "pi_m", Status: gateway.StatusCanceled}, nil)
-	env.ExecuteWorkflow(Workflow, input(true))
-	rec := result(t, env) // the workflow ends normally, not with an error
-	if rec.Status != entpayment.StatusCanceled || rec.FailureCode != "authorization_expired" || rec.AmountCapturable != 0 {
+// A run whose GetVersion marker is the default version (started by the
+// first deployed code) follows legacy.go: its create key has no attempt
+// number.
+func TestDefaultVersionTakesTheLegacyPath(t *testing.T) {
+	h := newHarness(t, input(false))
+	h.env.OnGetVersion(changeHardened, workflow.DefaultVersion, versionHardened).Return(workflow.DefaultVersion)
+	h.mocked["CreatePayment"] = true
+	var keys []string
+	h.env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(func(_ context.Context, r gateway.CreateRequest) (gateway.Result, error) {
+		keys = append(keys, r.IdempotencyKey)
+		return succeeded("pi_l", amount), nil
+	})
+	h.run()
+	rec := h.result()
+	if !reflect.DeepEqual(keys, []string{testWF + "/create"}) || rec.Status != entpayment.StatusSucceeded {
+		t.Fatalf("keys %q record %+v, want the legacy key", keys, rec)
+	}
+}
+
+// And a run of the newest version takes the hardened path.
+func TestNewRunsTakeTheHardenedPath(t *testing.T) {
+	h := newHarness(t, input(false))
+	h.env.OnGetVersion(changeHardened, workflow.DefaultVersion, versionHardened).Return(versionHardened)
+	h.onCreate(func(_ int, c call[gateway.CreateRequest]) (gateway.Result, error) {
+		if c.Req.IdempotencyKey != h.key("create", 1) {
+			t.Errorf("key %q", c.Req.IdempotencyKey)
+		}
+		return succeeded("pi_h", amount), nil
+	})
+	h.run()
+	if rec := h.result(); rec.Status != entpayment.StatusSucceeded || h.create.n() != 1 {
 		t.Fatalf("record %+v", rec)
 	}
 }
 
-func TestCaptureRefusedByTheGatewayKeepsTheAuthorization(t *testing.T) {
-	env, sv := newEnv(t)
-	authorize(env)
-	env.OnActivity(gw.Capture, mock.Anything, mock.Anything).Return(gateway.Result{}, invalidGatewayError("amount_too_large"))
-	env.OnActivity(gw.Cancel, mock.Anything, mock.Anything).Return(gateway.Result{Status: gateway.StatusCanceled}, nil)
-	var capture updateResult
-	sendUpdate(env, time.Hour, UpdateCapture, CaptureRequest{Amount: 100}, &capture)
-	env.RegisterDelayedCallback(func() {
-		if got := sv.last(); got.Status != entpayment.StatusRequiresCapture || got.AmountCapturable != 5000 {
-			t.Errorf("after a refused capture: %+v", got)
-		}
-	}, 2*time.Hour)
-	env.ExecuteWorkflow(Workflow, input(true))
-	_ = result(t, env)
-	var appErr *temporal.ApplicationError
-	if !errors.As(capture.err, &appErr) || appErr.Type() != ErrTypeFailedPrecondition || !strings.Contains(appErr.Message(), "amount_too_large") {
-		t.Fatalf("capture error %v, want FailedPrecondition naming the gateway's code", capture.err)
+func TestSearchAttributesFollowThePayment(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start bool // the starter set them
+		want  []string
+	}{
+		{"set by the starter", true, []string{"succeeded"}},
+		{"set by the workflow", false, []string{"processing", "succeeded"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, input(false))
+			if tc.start {
+				if err := h.env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(StartAttributes(h.in)...)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.onCreate(func(int, call[gateway.CreateRequest]) (gateway.Result, error) { return succeeded("pi_1", amount), nil })
+			h.run()
+			h.result()
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if !reflect.DeepEqual(h.statusAttr, tc.want) {
+				t.Fatalf("PaymentStatus upserts %q, want %q", h.statusAttr, tc.want)
+			}
+		})
 	}
 }
 
-func TestUnansweredChargeIsRetriedForHoursThenFails(t *testing.T) {
-	env, sv := newEnv(t)
-	calls := 0
-	var window time.Duration
-	env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, _ gateway.CreateRequest) (gateway.Result, error) {
-			calls++
-			if info := activity.GetInfo(ctx); !info.IsLocalActivity {
-				window = info.ScheduleToCloseTimeout
-			}
-			return gateway.Result{}, temporal.NewApplicationError("gateway timeout", "GatewayUnavailable")
-		})
-	env.ExecuteWorkflow(Workflow, input(false))
-	rec := result(t, env)
-	if rec.Status != entpayment.StatusFailed || rec.FailureCode != "gateway_unreachable" {
-		t.Fatalf("record %+v", rec)
-	}
-	// The test suite caps retries at 10 attempts; the real bound is the window.
-	if calls < 2 || window < 23*time.Hour {
-		t.Fatalf("%d attempts within a %v window: an unanswered charge must be retried for hours", calls, window)
-	}
-	if sv.records[0].Status != entpayment.StatusProcessing {
-		t.Fatalf("the payment was not recorded as processing while the gateway was down: %+v", sv.records[0])
-	}
-}
-
-func TestRefusedSaveLeavesTheStateAsRecorded(t *testing.T) {
-	var s testsuite.WorkflowTestSuite
-	s.SetLogger(quietLogger{})
-	env := s.NewTestWorkflowEnvironment()
-	env.SetStartTime(t0)
-	env.RegisterActivity(gw)
-	env.RegisterActivity(db)
-	saves := 0
-	env.OnActivity(db.SavePayment, mock.Anything, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, rec store.PaymentRecord, _ *store.Journal) error {
-			saves++
-			if rec.Status == entpayment.StatusSucceeded {
-				return temporal.NewNonRetryableApplicationError("constraint", activities.ErrTypeStoreInvalid, nil)
-			}
-			return nil
-		})
-	env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(gateway.Result{
-		Reference: "pi_3ds", Status: gateway.StatusRequiresAction, RedirectURL: "http://x/3ds"}, nil)
-	env.OnActivity(gw.Cancel, mock.Anything, mock.Anything).Return(gateway.Result{Status: gateway.StatusCanceled}, nil)
-	var state store.PaymentRecord
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalGatewayEvent, GatewayEvent{EventID: "evt_ok", Type: "payment_intent.succeeded", Status: gateway.StatusSucceeded, AmountReceived: 5000})
-	}, time.Minute)
-	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(QueryState)
-		if err != nil {
-			t.Errorf("query: %v", err)
-			return
+func TestAwaitUpdatesAnswerWhenThePaymentIsRecordedAndAnswered(t *testing.T) {
+	h := newHarness(t, input(false))
+	h.onCreate(func(n int, _ call[gateway.CreateRequest]) (gateway.Result, error) {
+		if n <= 4 {
+			return gateway.Result{}, unavailable()
 		}
-		_ = v.Get(&state)
-	}, 2*time.Minute)
-	env.ExecuteWorkflow(Workflow, input(false))
-	rec := result(t, env)
-	if state.Status != entpayment.StatusRequiresAction {
-		t.Fatalf("after a refused save the live state is %s, want requires_action as recorded", state.Status)
+		return succeeded("pi_1", amount), nil
+	})
+	recorded := h.update(200*time.Millisecond, UpdateAwaitRecorded, nil)
+	answered := h.update(200*time.Millisecond, UpdateAwaitResult, nil)
+	h.run()
+	h.result()
+	if recorded.err != nil || recorded.rec.Status != entpayment.StatusProcessing || recorded.rec.Version != 1 || !recorded.at.Equal(t0.Add(200*time.Millisecond)) {
+		t.Fatalf("await_recorded %+v", recorded)
 	}
-	// The action then expires normally.
-	if rec.Status != entpayment.StatusCanceled {
-		t.Fatalf("final %+v", rec)
+	// The fast path and three attempts of the fallback failed: answered
+	// by the fourth, 0.5+1+2 s after the fallback started.
+	if answered.err != nil || answered.rec.Status != entpayment.StatusSucceeded || !answered.at.Equal(t0.Add(3500*time.Millisecond)) {
+		t.Fatalf("await_result %+v at %v", answered, answered.at.Sub(t0))
 	}
 }

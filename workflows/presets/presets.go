@@ -60,8 +60,109 @@ func GatewayCall(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// GatewayRetryWindow bounds the retries of one gateway call.
+// GatewayRetryWindow bounds the retries of one gateway call (legacy
+// payments), and of the first charge's create with one idempotency key: a
+// gateway forgets keys after 24 hours (Stripe does), and a create sent with
+// a forgotten key could make a second intent.
 const GatewayRetryWindow = 23 * time.Hour
+
+// CustomerWaiting is how long after a charge was started a customer may
+// still be waiting for it (at checkout, or for the merchant's answer):
+// while it lasts, unanswered gateway calls are retried at most
+// FastRetryInterval apart, so a payment settles within that long of the
+// gateway answering again.
+const CustomerWaiting = time.Hour
+
+// Retry intervals of an unanswered charge: short while a customer may be
+// waiting, longer after.
+const (
+	FastRetryInterval = 30 * time.Second
+	SlowRetryInterval = 10 * time.Minute
+)
+
+// Rounds of an unanswered charge: the create is retried for one round, then
+// the gateway is asked what it holds for the payment, and so on.
+const (
+	FastRound = 5 * time.Minute
+	SlowRound = 30 * time.Minute
+)
+
+// SearchLag is how far behind a gateway's search may lag its writes
+// (Stripe documents about a minute, more during incidents): an intent
+// created just before a search may be missing from it, so the void that
+// follows a failed charge is sent again after SearchLag.
+const SearchLag = 5 * time.Minute
+
+// GatewayRound is one round of retries of an unanswered first charge, as a
+// regular activity with the same idempotency key: attempts at most
+// maxInterval apart for up to round.
+func GatewayRound(ctx workflow.Context, maxInterval, round time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: round,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        500 * time.Millisecond,
+			BackoffCoefficient:     2,
+			MaximumInterval:        maxInterval,
+			NonRetryableErrorTypes: []string{activities.ErrTypeGatewayInvalid},
+		},
+	})
+}
+
+// GatewayLookup is for reading what the gateway holds (Find, Retrieve):
+// quick attempts for up to two minutes; a caller that still has no answer
+// tries again later on a durable timer.
+func GatewayLookup(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        500 * time.Millisecond,
+			BackoffCoefficient:     2,
+			MaximumInterval:        15 * time.Second,
+			NonRetryableErrorTypes: []string{activities.ErrTypeGatewayInvalid},
+		},
+	})
+}
+
+// GatewayStep is for a step that changes an intent (capture, cancel, void,
+// refund): attempts at most FastRetryInterval apart for up to two minutes,
+// with the step attempt's idempotency key. When it runs out, the workflow
+// asks the gateway whether the step happened and, if not, tries again on a
+// durable timer with the next attempt's key; it never fails the workflow.
+func GatewayStep(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        500 * time.Millisecond,
+			BackoffCoefficient:     2,
+			MaximumInterval:        FastRetryInterval,
+			NonRetryableErrorTypes: []string{activities.ErrTypeGatewayInvalid},
+		},
+	})
+}
+
+// StepRetryDelay is how long a workflow waits before trying a step again
+// that the gateway (or the store) did not confirm: 1, 5, 15 minutes, then
+// hourly.
+func StepRetryDelay(attempt int) time.Duration {
+	switch {
+	case attempt <= 1:
+		return time.Minute
+	case attempt == 2:
+		return 5 * time.Minute
+	case attempt == 3:
+		return 15 * time.Minute
+	}
+	return time.Hour
+}
+
+// LocalStoreRead is for quick reads a workflow needs (a payment's recorded
+// state), as a local activity retried while the database is unreachable.
+func LocalStoreRead(ctx workflow.Context) workflow.Context {
+	return LocalStoreWrite(ctx)
+}
 
 // GatewayFastPath is one quick try of a gateway call as a local activity,
 // inside the workflow task: most calls answer in milliseconds, and this saves
