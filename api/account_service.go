@@ -6,6 +6,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/money"
@@ -96,20 +97,14 @@ func (h *accountService) ListApiKeys(ctx context.Context, req *connect.Request[p
 	if err != nil {
 		return nil, err
 	}
-	after, err := decodePageToken("key", req.Msg.PageToken)
+	keys, next, err := listPage("key", req.Msg.PageToken, req.Msg.PageSize, func(k *ent.APIKey) string { return k.ID },
+		func(limit int, after string) ([]*ent.APIKey, error) {
+			return h.s.d.Store.ListAPIKeys(ctx, p.AccountID, limit, after)
+		})
 	if err != nil {
 		return nil, err
 	}
-	size := pageSize(req.Msg.PageSize)
-	keys, err := h.s.d.Store.ListAPIKeys(ctx, p.AccountID, size+1, after)
-	if err != nil {
-		return nil, err
-	}
-	res := &paymentsv1.ListApiKeysResponse{}
-	if len(keys) > size {
-		keys = keys[:size]
-		res.NextPageToken = encodePageToken("key", keys[len(keys)-1].ID)
-	}
+	res := &paymentsv1.ListApiKeysResponse{NextPageToken: next}
 	for _, k := range keys {
 		res.ApiKeys = append(res.ApiKeys, apiKeyToProto(k))
 	}

@@ -27,22 +27,15 @@ var caseStatusFromProto = map[paymentsv1.ReconciliationCaseStatus]reconciliation
 
 func (h *adminService) ListReconciliationCases(ctx context.Context, req *connect.Request[paymentsv1.ListReconciliationCasesRequest]) (*connect.Response[paymentsv1.ListReconciliationCasesResponse], error) {
 	m := req.Msg
-	after, err := decodePageToken("rcn", m.PageToken)
+	f := store.ReconciliationFilter{Status: caseStatusFromProto[m.Status], PaymentID: m.PaymentId}
+	cs, next, err := listPage("rcn", m.PageToken, m.PageSize, func(c *ent.ReconciliationCase) string { return c.ID },
+		func(limit int, after string) ([]*ent.ReconciliationCase, error) {
+			return h.s.d.Store.ListReconciliationCases(ctx, f, limit, after)
+		})
 	if err != nil {
 		return nil, err
 	}
-	size := pageSize(m.PageSize)
-	cs, err := h.s.d.Store.ListReconciliationCases(ctx, store.ReconciliationFilter{
-		Status: caseStatusFromProto[m.Status], PaymentID: m.PaymentId,
-	}, size+1, after)
-	if err != nil {
-		return nil, err
-	}
-	res := &paymentsv1.ListReconciliationCasesResponse{}
-	if len(cs) > size {
-		cs = cs[:size]
-		res.NextPageToken = encodePageToken("rcn", cs[len(cs)-1].ID)
-	}
+	res := &paymentsv1.ListReconciliationCasesResponse{NextPageToken: next}
 	for _, c := range cs {
 		res.ReconciliationCases = append(res.ReconciliationCases, caseToProto(c))
 	}

@@ -44,3 +44,21 @@ func decodePageToken(kind, token string) (string, error) {
 	}
 	return id, nil
 }
+
+// listPage is one page of a keyset list, for every list of the API: it
+// reads the page token of the list kind, asks fetch for one row more than
+// the page holds (so it knows whether another page follows without a
+// count), and returns the page and the next page token ("" at the end).
+func listPage[T any](kind, token string, size int32, id func(T) string, fetch func(limit int, afterID string) ([]T, error)) ([]T, string, error) {
+	after, err := decodePageToken(kind, token)
+	if err != nil {
+		return nil, "", err
+	}
+	n := pageSize(size)
+	rows, err := fetch(n+1, after)
+	if err != nil || len(rows) <= n {
+		return rows, "", err
+	}
+	rows = rows[:n]
+	return rows, encodePageToken(kind, id(rows[n-1])), nil
+}

@@ -359,10 +359,6 @@ func (h *paymentService) ListPayments(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	m := req.Msg
-	after, err := decodePageToken("pay", m.PageToken)
-	if err != nil {
-		return nil, err
-	}
 	f := store.PaymentFilter{MerchantID: m.MerchantId, CustomerID: m.CustomerId, Status: statusFromProto[m.Status]}
 	if p.Role != roleAdmin {
 		f.Party = p.AccountID
@@ -382,16 +378,14 @@ func (h *paymentService) ListPayments(ctx context.Context, req *connect.Request[
 		t := m.CreatedBefore.AsTime()
 		f.CreatedBefore = &t
 	}
-	size := pageSize(m.PageSize)
-	pays, err := h.s.d.Store.ListPayments(ctx, f, size+1, after)
+	pays, next, err := listPage("pay", m.PageToken, m.PageSize, func(p *ent.Payment) string { return p.ID },
+		func(limit int, after string) ([]*ent.Payment, error) {
+			return h.s.d.Store.ListPayments(ctx, f, limit, after)
+		})
 	if err != nil {
 		return nil, err
 	}
-	res := &paymentsv1.ListPaymentsResponse{}
-	if len(pays) > size {
-		pays = pays[:size]
-		res.NextPageToken = encodePageToken("pay", pays[len(pays)-1].ID)
-	}
+	res := &paymentsv1.ListPaymentsResponse{NextPageToken: next}
 	for _, pay := range pays {
 		res.Payments = append(res.Payments, h.s.paymentToProto(pay, p))
 	}

@@ -16,7 +16,10 @@ import (
 	pb "github.com/payments-platform/payments/proto/payments/v1"
 )
 
-const procListReconciliationCases = "/payments.v1.AdminService/ListReconciliationCases"
+const (
+	procListReconciliationCases   = "/payments.v1.AdminService/ListReconciliationCases"
+	procResolveReconciliationCase = "/payments.v1.AdminService/ResolveReconciliationCase"
+)
 
 // sandboxOf is the env's sandbox gateway, to play the provider's part.
 func (e *E) sandboxOf(t *testing.T) *sandbox.Sandbox {
@@ -144,6 +147,28 @@ func TestUnexpectedChargeIsRefundedAndRecorded(t *testing.T) {
 	// Customers and merchants cannot list cases.
 	r := e.post(t, m.Token, procListReconciliationCases, map[string]any{})
 	wantCode(t, r, "permission_denied")
+
+	// An admin closes the case with a note; it leaves the open list, and
+	// closing it twice is refused.
+	r = e.post(t, adm.Token, procResolveReconciliationCase, map[string]any{"id": got.GetId(), "note": "refund seen on the card statement"})
+	if r.status != http.StatusOK {
+		t.Fatalf("ResolveReconciliationCase: %s", r)
+	}
+	var resolved pb.ResolveReconciliationCaseResponse
+	if err := protojson.Unmarshal(r.body, &resolved); err != nil {
+		t.Fatal(err)
+	}
+	if c := resolved.GetReconciliationCase(); c.GetStatus() != pb.ReconciliationCaseStatus_RECONCILIATION_CASE_STATUS_RESOLVED ||
+		c.GetResolutionNote() != "refund seen on the card statement" {
+		t.Fatalf("resolved case %v", c)
+	}
+	r = e.post(t, adm.Token, procListReconciliationCases, map[string]any{"status": "RECONCILIATION_CASE_STATUS_OPEN", "payment_id": p.GetId()})
+	var open pb.ListReconciliationCasesResponse
+	if err := protojson.Unmarshal(r.body, &open); err != nil || len(open.GetReconciliationCases()) != 0 {
+		t.Fatalf("open cases after resolving: %s %v", r, err)
+	}
+	wantCode(t, e.post(t, adm.Token, procResolveReconciliationCase, map[string]any{"id": got.GetId(), "note": "again"}), "failed_precondition")
+	wantCode(t, e.post(t, adm.Token, procResolveReconciliationCase, map[string]any{"id": got.GetId()}), "invalid_argument")
 }
 
 // waitCases polls the admins' list of a payment's cases until ok.

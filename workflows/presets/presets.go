@@ -48,16 +48,7 @@ func LocalStoreWrite(ctx workflow.Context) workflow.Context {
 // with the same idempotency key while the gateway still remembers the key
 // (Stripe keeps them 24 hours); invalid requests are never retried.
 func GatewayCall(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: GatewayRetryWindow,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        500 * time.Millisecond,
-			BackoffCoefficient:     2,
-			MaximumInterval:        10 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeGatewayInvalid},
-		},
-	})
+	return gatewayActivity(ctx, GatewayRetryWindow, 10*time.Minute)
 }
 
 // GatewayRetryWindow bounds the retries of one gateway call (legacy
@@ -97,32 +88,14 @@ const SearchLag = 5 * time.Minute
 // regular activity with the same idempotency key: attempts at most
 // maxInterval apart for up to round.
 func GatewayRound(ctx workflow.Context, maxInterval, round time.Duration) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: round,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        500 * time.Millisecond,
-			BackoffCoefficient:     2,
-			MaximumInterval:        maxInterval,
-			NonRetryableErrorTypes: []string{activities.ErrTypeGatewayInvalid},
-		},
-	})
+	return gatewayActivity(ctx, round, maxInterval)
 }
 
 // GatewayLookup is for reading what the gateway holds (Find, Retrieve):
 // quick attempts for up to two minutes; a caller that still has no answer
 // tries again later on a durable timer.
 func GatewayLookup(ctx workflow.Context) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 2 * time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        500 * time.Millisecond,
-			BackoffCoefficient:     2,
-			MaximumInterval:        15 * time.Second,
-			NonRetryableErrorTypes: []string{activities.ErrTypeGatewayInvalid},
-		},
-	})
+	return gatewayActivity(ctx, 2*time.Minute, 15*time.Second)
 }
 
 // GatewayStep is for a step that changes an intent (capture, cancel, void,
@@ -131,13 +104,20 @@ func GatewayLookup(ctx workflow.Context) workflow.Context {
 // asks the gateway whether the step happened and, if not, tries again on a
 // durable timer with the next attempt's key; it never fails the workflow.
 func GatewayStep(ctx workflow.Context) workflow.Context {
+	return gatewayActivity(ctx, 2*time.Minute, FastRetryInterval)
+}
+
+// gatewayActivity is a regular activity calling the gateway: attempts of
+// at most 30 s, from half a second apart doubling to maxInterval, for up to
+// window; refusals (invalid requests) are never retried.
+func gatewayActivity(ctx workflow.Context, window, maxInterval time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 2 * time.Minute,
+		ScheduleToCloseTimeout: window,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        500 * time.Millisecond,
 			BackoffCoefficient:     2,
-			MaximumInterval:        FastRetryInterval,
+			MaximumInterval:        maxInterval,
 			NonRetryableErrorTypes: []string{activities.ErrTypeGatewayInvalid},
 		},
 	})
