@@ -127,7 +127,18 @@ func classify(err error) error {
 	}
 }
 
-// Retrieve returns the payment's current state at the gateway.
+// RetrieveIntent returns the state of the payment's intent at the gateway
+// (r.Reference), refusing, as every call does, a payment of another gateway.
+func (a *Gateway) RetrieveIntent(ctx context.Context, r gateway.FindRequest) (gateway.Result, error) {
+	if err := a.check(ctx, r.Gateway, r.PaymentID); err != nil {
+		return gateway.Result{}, err
+	}
+	res, err := a.GW.Retrieve(ctx, r.Reference)
+	return res, classify(err)
+}
+
+// Retrieve returns the payment's current state at the gateway. Only runs of
+// the legacy workflow call it; later ones call RetrieveIntent.
 func (a *Gateway) Retrieve(ctx context.Context, reference string) (gateway.Result, error) {
 	res, err := a.GW.Retrieve(ctx, reference)
 	return res, classify(err)

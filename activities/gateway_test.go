@@ -79,6 +79,10 @@ func TestWorkerRefusesAnotherGatewaysPayment(t *testing.T) {
 			_, err := a.Void(ctx, gateway.VoidRequest{Gateway: gw, PaymentID: "pay_1"})
 			return err
 		},
+		"retrieve": func(a *Gateway, gw string) error {
+			_, err := a.RetrieveIntent(ctx, gateway.FindRequest{Gateway: gw, PaymentID: "pay_1", Reference: "pi_1"})
+			return err
+		},
 		"refund": func(a *Gateway, gw string) error {
 			_, err := a.Refund(ctx, gateway.RefundRequest{Gateway: gw, PaymentID: "pay_1"})
 			return err

@@ -549,12 +549,12 @@ func (h *harness) onCancel(fn func(n int, c call[gateway.CancelRequest]) (gatewa
 // onRetrieve mocks Retrieve.
 func (h *harness) onRetrieve(fn func(n int, c call[string]) (gateway.Result, error)) {
 	h.mocked["Retrieve"] = true
-	h.env.OnActivity(gw.Retrieve, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, ref string) (gateway.Result, error) {
-			if ref != h.ref {
-				h.t.Errorf("retrieve of %q, want %q", ref, h.ref)
+	h.env.OnActivity(gw.RetrieveIntent, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, r gateway.FindRequest) (gateway.Result, error) {
+			if r.Reference != h.ref || r.Gateway != h.in.Gateway || r.PaymentID != h.in.PaymentID || r.Currency != h.in.Currency {
+				h.t.Errorf("retrieve %+v, want reference %q of %s at %s", r, h.ref, h.in.PaymentID, h.in.Gateway)
 			}
-			c := callOf(ctx, h, ref)
+			c := callOf(ctx, h, r.Reference)
 			return fn(h.retrieve.add(c), c)
 		})
 }
@@ -645,8 +645,8 @@ func (h *harness) forbid() {
 		})
 	}
 	if !h.mocked["Retrieve"] {
-		h.env.OnActivity(gw.Retrieve, mock.Anything, mock.Anything).Return(func(_ context.Context, r string) (gateway.Result, error) {
-			t.Errorf("unexpected Retrieve %q", r)
+		h.env.OnActivity(gw.RetrieveIntent, mock.Anything, mock.Anything).Return(func(_ context.Context, r gateway.FindRequest) (gateway.Result, error) {
+			t.Errorf("unexpected Retrieve %+v", r)
 			h.env.CancelWorkflow()
 			return gateway.Result{}, errUnexpected
 		})

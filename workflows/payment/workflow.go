@@ -615,7 +615,7 @@ func (r *run) captureStep(ctx workflow.Context, p *pendingStep) error {
 func (r *run) unknownOutcome(ctx workflow.Context, p *pendingStep, cause error) error {
 	workflow.GetLogger(ctx).Warn("the gateway did not confirm a step; retrieving the intent", "step", p.op, "err", cause)
 	var cur gateway.Result
-	if err := workflow.ExecuteActivity(presets.GatewayLookup(ctx), gw.Retrieve, r.rec.GatewayReference).Get(ctx, &cur); err == nil {
+	if err := workflow.ExecuteActivity(presets.GatewayLookup(ctx), gw.RetrieveIntent, r.findRequest()).Get(ctx, &cur); err == nil {
 		if done, err := r.applyRetrieved(ctx, p, cur); done {
 			return err
 		}
@@ -684,7 +684,7 @@ func (r *run) clearPending(ctx workflow.Context) {
 // what the intent shows (an authorization may have expired meanwhile).
 func (r *run) resolveRefusal(ctx workflow.Context, p *pendingStep) {
 	var cur gateway.Result
-	if err := workflow.ExecuteActivity(presets.GatewayLookup(ctx), gw.Retrieve, r.rec.GatewayReference).Get(ctx, &cur); err == nil {
+	if err := workflow.ExecuteActivity(presets.GatewayLookup(ctx), gw.RetrieveIntent, r.findRequest()).Get(ctx, &cur); err == nil {
 		if done, _ := r.applyRetrieved(ctx, p, cur); done {
 			return
 		}
@@ -734,7 +734,7 @@ func (r *run) runPending(ctx workflow.Context) {
 	}
 	// Did the last attempt happen after all?
 	var cur gateway.Result
-	if err := workflow.ExecuteActivity(presets.GatewayLookup(ctx), gw.Retrieve, r.rec.GatewayReference).Get(ctx, &cur); err != nil {
+	if err := workflow.ExecuteActivity(presets.GatewayLookup(ctx), gw.RetrieveIntent, r.findRequest()).Get(ctx, &cur); err != nil {
 		r.postpone(ctx, p, r.rec.AttentionReason)
 		return
 	}
