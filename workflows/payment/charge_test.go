@@ -751,3 +751,39 @@ func TestEventDuringTheFastPathIsHandledAfterIt(t *testing.T) {
 		checkUnexpectedCharge(t, rs[0], "pi_late", "refunded", "re_1", entpayment.StatusFailed)
 	})
 }
+
+// A gateway that rate-limits every call with a delay longer than a round
+// ends each round at once: the rounds still come at least a retry interval
+// apart (no spinning loop that fills the history), and the charge settles
+// once the gateway answers.
+func TestRateLimitedRoundsDoNotSpin(t *testing.T) {
+	h := newHarness(t, input(false))
+	h.ref = "pi_rl"
+	up := t0.Add(20 * time.Minute)
+	limited := func() error {
+		return temporal.NewApplicationErrorWithOptions("429", "GatewayRateLimited", temporal.ApplicationErrorOptions{NextRetryDelay: 2 * time.Hour})
+	}
+	h.onCreate(func(n int, c call[gateway.CreateRequest]) (gateway.Result, error) {
+		if c.At.Before(up) {
+			return gateway.Result{}, limited()
+		}
+		return succeeded("pi_rl", amount), nil
+	})
+	h.onFind(func(n int, c call[gateway.FindRequest]) (gateway.Found, error) {
+		return gateway.Found{}, limited()
+	})
+	h.run()
+	rec := h.result()
+	if rec.Status != entpayment.StatusSucceeded || !rec.UpdatedAt.Before(up.Add(presets.FastRetryInterval+time.Second)) {
+		t.Fatalf("record %+v", rec)
+	}
+	rounds := h.scheduledOf("CreatePayment")
+	if len(rounds) < 2 || len(rounds) > int(20*time.Minute/presets.FastRetryInterval)+2 {
+		t.Fatalf("%d rounds in 20 minutes", len(rounds))
+	}
+	for i := 1; i < len(rounds); i++ {
+		if gap := rounds[i].At.Sub(rounds[i-1].At); gap < presets.FastRetryInterval {
+			t.Fatalf("rounds %d and %d are %v apart", i-1, i, gap)
+		}
+	}
+}

@@ -334,7 +334,8 @@ func (r *run) charge(ctx workflow.Context) error {
 			r.events[ev.EventID] = true
 			return r.settle(ctx, ev.result())
 		}
-		elapsed := workflow.Now(ctx).Sub(started)
+		roundStart := workflow.Now(ctx)
+		elapsed := roundStart.Sub(started)
 		waiting := elapsed < presets.CustomerWaiting
 		if elapsed < presets.GatewayRetryWindow {
 			interval, round := presets.FastRetryInterval, presets.FastRound
@@ -372,10 +373,16 @@ func (r *run) charge(ctx workflow.Context) error {
 				return err
 			}
 		}
-		if elapsed >= presets.GatewayRetryWindow {
-			// The key is forgotten: only lookups are left, on a timer that
-			// an event cuts short.
-			if _, err := workflow.AwaitWithTimeout(ctx, presets.SlowRetryInterval, func() bool { return r.chargeEvent != nil }); err != nil {
+		// Rounds are at least a retry interval apart, on a timer that an
+		// event cuts short: once the key is forgotten only lookups are
+		// left, and a round can end at once (a rate limit asking for more
+		// time than the round has left) without making the loop spin.
+		pause := presets.FastRetryInterval
+		if !waiting {
+			pause = presets.SlowRetryInterval
+		}
+		if rest := pause - workflow.Now(ctx).Sub(roundStart); rest > 0 {
+			if _, err := workflow.AwaitWithTimeout(ctx, rest, func() bool { return r.chargeEvent != nil }); err != nil {
 				return err
 			}
 		}
