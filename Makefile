@@ -5,6 +5,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 CONNECT_GO_VERSION    := v1.19.1
 GNOSTIC_VERSION       := v0.7.1
 PROTOVALIDATE_VERSION := v1.2.2
+GREMLINS_VERSION      := v0.5.0
 
 export GOBIN := $(CURDIR)/bin
 export PATH  := $(CURDIR)/bin:$(PATH)
@@ -14,7 +15,7 @@ export PAYMENTS_STRIPE_MOCK  := $(CURDIR)/bin/stripe-mock
 
 GOMODCACHE := $(shell go env GOMODCACHE)
 
-.PHONY: dev test bench build tools proto-tools proto-deps generate check-generate lint fmt vet clean
+.PHONY: dev test bench mutate build tools proto-tools proto-deps generate check-generate lint fmt vet clean
 
 ## dev: run the whole platform locally (SQLite, sandbox gateway, Temporal dev server + UI, API, worker)
 dev: bin/temporal build
@@ -31,6 +32,38 @@ BENCH_SECONDS ?= 20
 bench: bin/temporal
 	BENCH_CLIENTS=$(BENCH_CLIENTS) BENCH_SECONDS=$(BENCH_SECONDS) go test -run '^$$' -bench BenchmarkPlatform -benchtime 1x -count 1 ./tests/bench/
 
+## mutate: mutation testing with gremlins, slow and not part of CI; writes each package's figures to docs/TESTING.md (MUTATE_PKGS='./internal/money ./internal/store' for a subset)
+# Each path is given to gremlins as a directory, which it walks with its
+# sub-packages (./workflows/... is the same as ./workflows); the report splits
+# the figures per package and merges them with those already in the file.
+# GOFLAGS=-count=1 keeps gremlins from timing its coverage run on cached test
+# results, which would make it time out every mutant. PAYMENTS_TEST_MYSQL_DSN,
+# when set, is passed on: store-backed tests then run on MySQL too. The
+# profile of a test run that runs no test (.blocks) lists every coverage block:
+# the report marks NOT COVERED mutants outside them, which gremlins never runs,
+# and runs them itself with the package's tests (MUTATE_BLIND=0: it does not).
+# The test helpers of MUTATE_SKIP are left out of the report.
+MUTATE_PKGS    ?= ./workflows/payment ./workflows/maintenance ./internal/money ./internal/auth ./internal/store ./internal/gateway
+MUTATE_SKIP    ?= internal/store/storetest internal/gateway/stripe/stripemock
+MUTATE_TIMEOUT ?= 10
+MUTATE_BLIND   ?= 1
+MUTATE_FLAGS   ?=
+MUTATE_OUT     := .mutate
+mutate: bin/gremlins bin/stripe-mock
+	@mkdir -p $(MUTATE_OUT)
+	go build -o $(MUTATE_OUT)/mutationreport ./internal/mutationreport
+	@set -e; for p in $(MUTATE_PKGS); do \
+	  d=$${p%/...}; d=$${d#./}; out=$(CURDIR)/$(MUTATE_OUT)/$$(printf %s "$$d" | tr / _); rm -f "$$out.json" "$$out.blocks"; \
+	  echo "gremlins unleash ./$$d (PAYMENTS_TEST_MYSQL_DSN $(if $(PAYMENTS_TEST_MYSQL_DSN),set,not set))"; \
+	  GOFLAGS=-count=1 PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' \
+	    bin/gremlins unleash --timeout-coefficient $(MUTATE_TIMEOUT) $(MUTATE_FLAGS) ./$$d -o "$$out.json"; \
+	  if [ ! -f "$$out.json" ]; then echo "gremlins wrote no report for ./$$d (no mutants?)" >&2; exit 1; fi; \
+	  go test -count=1 -run '^$$' -coverprofile="$$out.blocks" ./$$d/... >/dev/null; \
+	  PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' $(MUTATE_OUT)/mutationreport -doc docs/TESTING.md \
+	    -blocks "$$out.blocks" $(if $(filter 1,$(MUTATE_BLIND)),-run-blind) -skip '$(MUTATE_SKIP)' \
+	    $(if $(PAYMENTS_TEST_MYSQL_DSN),-mysql) "$$d=$$out.json"; \
+	done
+
 build:
 	go build -o bin/paymentsd ./cmd/paymentsd
 
@@ -38,6 +71,9 @@ tools: bin/temporal bin/stripe-mock proto-tools
 
 bin/temporal:
 	go install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_VERSION)
+
+bin/gremlins:
+	go install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
 
 proto-tools: bin/buf bin/protoc-gen-go bin/protoc-gen-connect-go bin/protoc-gen-openapi
 
