@@ -57,6 +57,48 @@ func (s *Store) CreateSandboxObject(ctx context.Context, id, kind, paymentID, da
 	return false, fmt.Errorf("create sandbox object: %w", err)
 }
 
+// NewSandboxObject is one object for CreateSandboxObjects. It is an alias of
+// an unnamed struct so that the sandbox's State interface can name the same
+// type without importing the store.
+type NewSandboxObject = struct{ ID, Kind, PaymentID, Data string }
+
+// CreateSandboxObjects creates every one of objs at version 1 in one
+// transaction, or none of them when any exists already: created reports
+// which happened. It saves the sandbox a commit per object when it stores
+// objects that belong together (an idempotency key's claim and the intent it
+// creates). A value the schema refuses is an invalid-argument error.
+func (s *Store) CreateSandboxObjects(ctx context.Context, objs []NewSandboxObject, now time.Time) (created bool, err error) {
+	if len(objs) == 0 {
+		return false, nil
+	}
+	now = utc(now)
+	err = s.withTx(ctx, func(tx *ent.Tx) error {
+		for _, o := range objs {
+			if err := tx.SandboxObject.Create().
+				SetID(o.ID).
+				SetKind(o.Kind).
+				SetPaymentID(o.PaymentID).
+				SetData(o.Data).
+				SetVersion(1).
+				SetCreatedAt(now).
+				SetUpdatedAt(now).
+				Exec(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case ent.IsValidationError(err):
+		return false, invalid(err)
+	case isUniqueViolation(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("create sandbox objects: %w", err)
+}
+
 // UpdateSandboxObject replaces the data of the sandbox object id and bumps
 // its version, if its version is still version: a compare-and-swap. ok is
 // false, and nothing is written, when another writer changed the object

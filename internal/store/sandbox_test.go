@@ -176,3 +176,59 @@ func TestSandboxObjectConcurrentSwaps(t *testing.T) {
 		}
 	})
 }
+
+// TestSandboxObjectsCreatedTogether: CreateSandboxObjects stores all of its
+// objects or, when one of them exists, none, leaving the existing one as it
+// is; a refused value stores nothing either.
+func TestSandboxObjectsCreatedTogether(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		if created, err := s.CreateSandboxObjects(ctx, nil, t0); err != nil || created {
+			t.Fatalf("CreateSandboxObjects(none) = %v, %v; want false, nil", created, err)
+		}
+		pair := []store.NewSandboxObject{
+			{ID: "idem_sbx_a", Kind: "idempotency", PaymentID: "pay_a", Data: `{"fingerprint":"f"}`},
+			{ID: "pi_sbx_a", Kind: "payment_intent", PaymentID: "pay_a", Data: `{"status":"requires_confirmation"}`},
+		}
+		created, err := s.CreateSandboxObjects(ctx, pair, t0)
+		if err != nil || !created {
+			t.Fatalf("CreateSandboxObjects = %v, %v", created, err)
+		}
+		for _, o := range pair {
+			data, v, found, err := s.GetSandboxObject(ctx, o.ID)
+			if err != nil || !found || data != o.Data || v != 1 {
+				t.Fatalf("Get(%s) = %q, %d, %v, %v", o.ID, data, v, found, err)
+			}
+		}
+		ids, err := s.SandboxObjectIDs(ctx, "pay_a", "payment_intent")
+		if err != nil || len(ids) != 1 || ids[0] != "pi_sbx_a" {
+			t.Fatalf("SandboxObjectIDs = %v, %v", ids, err)
+		}
+
+		// One of two exists: neither is written, the existing one unchanged.
+		clash := []store.NewSandboxObject{
+			{ID: "idem_sbx_b", Kind: "idempotency", PaymentID: "pay_b", Data: `{}`},
+			{ID: "pi_sbx_a", Kind: "payment_intent", PaymentID: "pay_b", Data: `{"status":"other"}`},
+		}
+		if created, err := s.CreateSandboxObjects(ctx, clash, t0); err != nil || created {
+			t.Fatalf("CreateSandboxObjects(clash) = %v, %v; want false, nil", created, err)
+		}
+		if _, _, found, err := s.GetSandboxObject(ctx, "idem_sbx_b"); err != nil || found {
+			t.Fatalf("the clash wrote idem_sbx_b: found %v, %v", found, err)
+		}
+		if data, v, _, _ := s.GetSandboxObject(ctx, "pi_sbx_a"); data != pair[1].Data || v != 1 {
+			t.Fatalf("the clash changed pi_sbx_a: %q v%d", data, v)
+		}
+
+		// A kind longer than the column: invalid argument, nothing stored.
+		bad := []store.NewSandboxObject{
+			{ID: "idem_sbx_c", Kind: "idempotency", PaymentID: "pay_c", Data: `{}`},
+			{ID: "pi_sbx_c", Kind: strings.Repeat("k", 33), PaymentID: "pay_c", Data: `{}`},
+		}
+		_, err = s.CreateSandboxObjects(ctx, bad, t0)
+		wantErr(t, err, errs.ErrInvalidArgument, "")
+		if _, _, found, err := s.GetSandboxObject(ctx, "idem_sbx_c"); err != nil || found {
+			t.Fatalf("the refused batch wrote idem_sbx_c: found %v, %v", found, err)
+		}
+	})
+}

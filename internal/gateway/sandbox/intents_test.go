@@ -545,6 +545,14 @@ func (h *hookState) CreateSandboxObject(ctx context.Context, id, kind, paymentID
 	return created, err
 }
 
+func (h *hookState) CreateSandboxObjects(ctx context.Context, objs []NewObject, now time.Time) (bool, error) {
+	created, err := h.State.CreateSandboxObjects(ctx, objs, now)
+	for _, o := range objs {
+		h.hook("create", o.ID)
+	}
+	return created, err
+}
+
 // TestVoidDuringCreate runs a void at each step of a create of the same
 // payment: the void either finds the intent and cancels it, or the create
 // finds the void and cancels its own intent; the money is never taken
@@ -558,8 +566,8 @@ func TestVoidDuringCreate(t *testing.T) {
 		op, id    string // the void runs right after this call
 		voidFinds bool   // whether the void sees the intent
 	}{
-		{"after the key is claimed", "create", claimPrefix + keyID(key), false},
-		{"after the intent is stored", "create", ref, true},
+		{"after the key was looked up", "get", claimPrefix + keyID(key), false},
+		{"after the claim and the intent are stored", "create", ref, true},
 		{"after the void mark was read", "get", voidID(payment), true},
 	}
 	for _, tc := range tests {
@@ -644,5 +652,114 @@ func TestInterruptedCreate(t *testing.T) {
 	}
 	if again, err := flaky.CreatePayment(ctx, req); err != nil || again != res {
 		t.Fatalf("replay = %+v, %v", again, err)
+	}
+}
+
+// countingState counts the reads and the writes that change something (each
+// a commit) of the State it wraps.
+type countingState struct {
+	State
+	reads, writes atomic.Int64
+}
+
+func (c *countingState) GetSandboxObject(ctx context.Context, id string) (string, int64, bool, error) {
+	c.reads.Add(1)
+	return c.State.GetSandboxObject(ctx, id)
+}
+
+func (c *countingState) CreateSandboxObject(ctx context.Context, id, kind, paymentID, data string, now time.Time) (bool, error) {
+	created, err := c.State.CreateSandboxObject(ctx, id, kind, paymentID, data, now)
+	if created {
+		c.writes.Add(1)
+	}
+	return created, err
+}
+
+func (c *countingState) CreateSandboxObjects(ctx context.Context, objs []NewObject, now time.Time) (bool, error) {
+	created, err := c.State.CreateSandboxObjects(ctx, objs, now)
+	if created {
+		c.writes.Add(1)
+	}
+	return created, err
+}
+
+func (c *countingState) UpdateSandboxObject(ctx context.Context, id string, version int64, data string, now time.Time) (bool, error) {
+	ok, err := c.State.UpdateSandboxObject(ctx, id, version, data, now)
+	if ok {
+		c.writes.Add(1)
+	}
+	return ok, err
+}
+
+// TestCreateCommits: a first create stores the key's claim and the intent
+// in one write and confirms it in a second, reading only the claim and the
+// void mark; its replay writes nothing. The sandbox's state is on the
+// platform's database, so each commit here is one more in `make bench`.
+func TestCreateCommits(t *testing.T) {
+	ctx := t.Context()
+	c := &countingState{State: newState(t)}
+	sb := newSandboxOn(t, c)
+	req := createReq("commits/1", "pm_card_visa", false)
+	first, err := sb.CreatePayment(ctx, req)
+	if err != nil || first.Status != gateway.StatusSucceeded {
+		t.Fatalf("create = %+v, %v", first, err)
+	}
+	if r, w := c.reads.Load(), c.writes.Load(); r != 2 || w != 2 {
+		t.Fatalf("a first create made %d reads and %d writes, want 2 and 2", r, w)
+	}
+	c.reads.Store(0)
+	c.writes.Store(0)
+	again, err := sb.CreatePayment(ctx, req)
+	if err != nil || again != first {
+		t.Fatalf("replay = %+v, %v; want %+v", again, err, first)
+	}
+	if w := c.writes.Load(); w != 0 {
+		t.Fatalf("a replayed create committed %d writes", w)
+	}
+}
+
+// TestCreateKeyClaimedMeanwhile: when a create with the same key and other
+// parameters claims it between this create's look-up and its write, this
+// create stores nothing of its own and is refused; with the same
+// parameters, it answers as the other did, with one intent between them.
+func TestCreateKeyClaimedMeanwhile(t *testing.T) {
+	for _, same := range []bool{false, true} {
+		t.Run(map[bool]string{false: "other parameters", true: "same parameters"}[same], func(t *testing.T) {
+			ctx := t.Context()
+			st := newState(t)
+			api := newSandboxOn(t, st)
+			key := fmt.Sprintf("meanwhile/create/%v", same)
+			ref := Reference(key)
+			other := createReq(key, "pm_card_visa", false)
+			if !same {
+				other.Amount = 999
+			}
+			var (
+				once     sync.Once
+				otherRes gateway.Result
+				otherErr error
+			)
+			hooked := &hookState{State: st, hook: func(op, id string) {
+				if op == "get" && id == claimPrefix+keyID(key) {
+					once.Do(func() { otherRes, otherErr = api.CreatePayment(ctx, other) })
+				}
+			}}
+			res, err := newSandboxOn(t, hooked).CreatePayment(ctx, createReq(key, "pm_card_visa", false))
+			if otherErr != nil || otherRes.Status != gateway.StatusSucceeded || otherRes.Amount != other.Amount {
+				t.Fatalf("the other create = %+v, %v", otherRes, otherErr)
+			}
+			if !same {
+				wantGatewayError(t, err, gateway.Invalid, "idempotency_error", http.StatusBadRequest)
+			} else if err != nil || res != otherRes {
+				t.Fatalf("create = %+v, %v; want the other's %+v", res, err, otherRes)
+			}
+			if got, err := api.Retrieve(ctx, ref); err != nil || got != otherRes {
+				t.Fatalf("Retrieve = %+v, %v; want %+v", got, err, otherRes)
+			}
+			ids, err := st.SandboxObjectIDs(ctx, other.PaymentID, kindIntent)
+			if err != nil || len(ids) != 1 || ids[0] != ref {
+				t.Fatalf("intents of the payment = %v, %v; want only %s", ids, err, ref)
+			}
+		})
 	}
 }

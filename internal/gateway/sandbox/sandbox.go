@@ -438,21 +438,6 @@ func (s *Sandbox) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 	ref := Reference(r.IdempotencyKey)
 	fp := fingerprint("create", r.PaymentID, r.Amount, currency, r.PaymentMethod, r.ManualCapture, r.Description, r.ReturnURL)
 
-	claimed, err := s.claimed(ctx, r.IdempotencyKey, fp)
-	if err != nil {
-		return gateway.Result{}, err
-	}
-	if !claimed {
-		// The simulated failures come before the key is claimed: as far as
-		// the provider knows, the failed attempts never arrived.
-		if err := s.simulateFailure(ctx, r.IdempotencyKey, r.PaymentID, ref, m.outcome); err != nil {
-			return gateway.Result{}, err
-		}
-		if err := s.claimKey(ctx, r.IdempotencyKey, fp, ref, r.PaymentID); err != nil {
-			return gateway.Result{}, err
-		}
-	}
-
 	manual := r.ManualCapture
 	captureMethod := "automatic"
 	if manual {
@@ -464,15 +449,44 @@ func (s *Sandbox) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 		PaymentMethod: r.PaymentMethod, Method: methodInfoOf(m.details),
 		Description: r.Description, ReturnURL: r.ReturnURL, Created: s.now().Unix(),
 	}
-	if _, err := create(ctx, s, ref, kindIntent, r.PaymentID, fresh); err != nil {
+	claimed, err := s.claimed(ctx, r.IdempotencyKey, fp)
+	if err != nil {
 		return gateway.Result{}, err
+	}
+	// stored: this call stored fresh, which is then at version 1.
+	stored := false
+	if !claimed {
+		// The simulated failures come before the key is claimed: as far as
+		// the provider knows, the failed attempts never arrived.
+		if err := s.simulateFailure(ctx, r.IdempotencyKey, r.PaymentID, ref, m.outcome); err != nil {
+			return gateway.Result{}, err
+		}
+		// The claim and the intent in one write; if either exists (a
+		// concurrent call with the key), one at a time as below.
+		if stored, err = s.createClaimed(ctx, r.IdempotencyKey, fp, fresh); err != nil {
+			return gateway.Result{}, err
+		}
+		if !stored {
+			if err := s.claimKey(ctx, r.IdempotencyKey, fp, ref, r.PaymentID); err != nil {
+				return gateway.Result{}, err
+			}
+		}
+	}
+	if !stored {
+		if stored, err = create(ctx, s, ref, kindIntent, r.PaymentID, fresh); err != nil {
+			return gateway.Result{}, err
+		}
 	}
 	// Read after the intent is stored: see the comment above.
 	mark, voided, err := s.voided(ctx, r.PaymentID)
 	if err != nil {
 		return gateway.Result{}, err
 	}
-	ans, err := s.applyOnce(ctx, ref, r.IdempotencyKey, fp, func(in *intent) answer {
+	var known *intent
+	if stored {
+		known = fresh
+	}
+	ans, err := s.applyOnceFrom(ctx, ref, r.IdempotencyKey, fp, known, func(in *intent) answer {
 		if in.Status != statusRequiresConfirmation {
 			// Voided between its creation and now: it stays canceled.
 			return in.snapshot()

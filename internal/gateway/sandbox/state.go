@@ -32,6 +32,9 @@ type State interface {
 	// it is searched by, unless it exists; created reports whether it did.
 	// Of concurrent calls for one id exactly one creates.
 	CreateSandboxObject(ctx context.Context, id, kind, paymentID, data string, now time.Time) (created bool, err error)
+	// CreateSandboxObjects creates all of objs in one transaction, or
+	// none of them when any exists: created reports which happened.
+	CreateSandboxObjects(ctx context.Context, objs []NewObject, now time.Time) (created bool, err error)
 	// UpdateSandboxObject replaces the data of object id and bumps its
 	// version if the version is still version; ok is false, and nothing is
 	// written, when it is not (or the object does not exist).
@@ -40,6 +43,11 @@ type State interface {
 	// paymentID, oldest first; nothing for an empty paymentID.
 	SandboxObjectIDs(ctx context.Context, paymentID, kind string) ([]string, error)
 }
+
+// NewObject is one object for State.CreateSandboxObjects: an alias of an
+// unnamed struct, so that the store names the same type without importing
+// the sandbox.
+type NewObject = struct{ ID, Kind, PaymentID, Data string }
 
 // The kinds of objects the sandbox stores.
 const (
@@ -308,23 +316,59 @@ func create[T any](ctx context.Context, s *Sandbox, id, kind, paymentID string, 
 	return created, nil
 }
 
+// createClaimed stores the claim of key for the call fp and the intent it
+// creates in one write, unless either exists; stored reports whether it did.
+func (s *Sandbox) createClaimed(ctx context.Context, key, fp string, in *intent) (stored bool, err error) {
+	claimData, err := json.Marshal(&claim{Fingerprint: fp, Object: in.ID})
+	if err != nil {
+		return false, stateError(fmt.Errorf("encode claim: %w", err))
+	}
+	intentData, err := json.Marshal(in)
+	if err != nil {
+		return false, stateError(fmt.Errorf("encode %s: %w", in.ID, err))
+	}
+	stored, err = s.state.CreateSandboxObjects(ctx, []NewObject{
+		{ID: claimPrefix + keyID(key), Kind: kindIdempotency, PaymentID: in.PaymentID, Data: string(claimData)},
+		{ID: in.ID, Kind: kindIntent, PaymentID: in.PaymentID, Data: string(intentData)},
+	}, s.now())
+	if err != nil {
+		return false, stateError(err)
+	}
+	return stored, nil
+}
+
 // update reads object id, lets fn change it, and swaps the change in,
 // reading again and calling fn again if another writer got there first; fn
 // must depend on nothing but the document. fn returns whether it changed the
 // document; an error from fn ends the update, writing nothing. found is
 // false, and fn is not called, when the object does not exist.
 func update[T any](ctx context.Context, s *Sandbox, id string, fn func(*T) (bool, error)) (doc T, found bool, err error) {
+	return updateFrom(ctx, s, id, nil, fn)
+}
+
+// updateFrom is update starting from stored, the document as this call
+// stored it at version 1, when it is not nil: the first round swaps without
+// reading it back, and a round lost to another writer reads as update does.
+func updateFrom[T any](ctx context.Context, s *Sandbox, id string, stored *T, fn func(*T) (bool, error)) (doc T, found bool, err error) {
 	for range maxSwaps {
-		var cur T
-		data, version, found, err := s.state.GetSandboxObject(ctx, id)
-		if err != nil {
-			return cur, false, stateError(err)
-		}
-		if !found {
-			return cur, false, nil
-		}
-		if err := json.Unmarshal([]byte(data), &cur); err != nil {
-			return cur, true, stateError(fmt.Errorf("decode %s: %w", id, err))
+		var (
+			cur     T
+			version int64 = 1
+		)
+		if stored != nil {
+			cur, stored = *stored, nil
+		} else {
+			var data string
+			data, version, found, err = s.state.GetSandboxObject(ctx, id)
+			if err != nil {
+				return cur, false, stateError(err)
+			}
+			if !found {
+				return cur, false, nil
+			}
+			if err := json.Unmarshal([]byte(data), &cur); err != nil {
+				return cur, true, stateError(fmt.Errorf("decode %s: %w", id, err))
+			}
 		}
 		changed, err := fn(&cur)
 		if err != nil || !changed {
@@ -434,9 +478,15 @@ func (s *Sandbox) loadIntent(ctx context.Context, ref string) (intent, bool, err
 // when it refuses. Without a key nothing is saved. An intent that does not
 // exist is refused with resource_missing.
 func (s *Sandbox) applyOnce(ctx context.Context, ref, key, fp string, apply func(in *intent) answer) (answer, error) {
+	return s.applyOnceFrom(ctx, ref, key, fp, nil, apply)
+}
+
+// applyOnceFrom is applyOnce on the intent as this call stored it (see
+// updateFrom), when stored is not nil.
+func (s *Sandbox) applyOnceFrom(ctx context.Context, ref, key, fp string, stored *intent, apply func(in *intent) answer) (answer, error) {
 	kid := keyID(key)
 	var out answer
-	_, found, err := update(ctx, s, ref, func(in *intent) (bool, error) {
+	_, found, err := updateFrom(ctx, s, ref, stored, func(in *intent) (bool, error) {
 		if key != "" {
 			if a, ok := in.Answers[kid]; ok {
 				if a.Fingerprint != fp {
