@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -121,15 +122,7 @@ func (s *Store) ReserveLoginAttempt(ctx context.Context, now time.Time, limits .
 	// Rows are locked in key order, so two attempts charging the same
 	// keys cannot deadlock on MySQL.
 	limits = slices.Clone(limits)
-	slices.SortFunc(limits, func(a, b ThrottleLimit) int {
-		switch {
-		case a.Key < b.Key:
-			return -1
-		case a.Key > b.Key:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(limits, func(a, b ThrottleLimit) int { return strings.Compare(a.Key, b.Key) })
 	for i := 1; i < len(limits); i++ {
 		if limits[i].Key == limits[i-1].Key {
 			return LoginReservation{}, fmt.Errorf("reserve login attempt: key %q given twice", limits[i].Key)
