@@ -203,7 +203,7 @@ func (r *blindRunner) run(pkgPath string, m Mutant) string {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
 	status := testStatus(ctx.Err(), err, out.String())
-	r.logf("%12s %s at %s/%s:%d:%d (blind, run by the report)\n", status, m.Type, pkgPath, m.File, m.Line, m.Column)
+	r.logf("%12s %s at %s/%s:%d:%d (run by the report)\n", status, m.Type, pkgPath, m.File, m.Line, m.Column)
 	return status
 }
 

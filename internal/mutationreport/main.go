@@ -43,6 +43,7 @@ func run(args []string, stdout io.Writer) error {
 	runBlind := fs.Bool("run-blind", false, "run each blind mutant (see -blocks) with its package's tests, in a copy of the module")
 	blindWorkers := fs.Int("blind-workers", runtime.NumCPU(), "how many blind mutants run at once, each in its own copy of the module")
 	blindTimeout := fs.Duration("blind-timeout", 10*time.Minute, "bound on one test run of a blind mutant")
+	rerun := fs.String("rerun", "", "a `go test -coverprofile` file of the tests as they are now: run again the mutants of each report that did not die, and write the report back before the figures")
 	date := fs.String("date", time.Now().UTC().Format("2006-01-02"), "date of the run")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -59,6 +60,11 @@ func run(args []string, stdout io.Writer) error {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return err
+		}
+		if *rerun != "" {
+			if b, err = rerunFile(*rerun, *root, dir, file, b, *blindWorkers, *blindTimeout, stdout); err != nil {
+				return err
+			}
 		}
 		runs = append(runs, RunInput{Dir: dir, JSON: b})
 	}
@@ -103,4 +109,23 @@ func run(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", *doc)
 	return nil
+}
+
+// rerunFile runs Rerun on the report in file and writes the result back.
+func rerunFile(profile, root, dir, file string, report []byte, workers int, timeout time.Duration, log io.Writer) ([]byte, error) {
+	raw, err := os.ReadFile(profile)
+	if err != nil {
+		return nil, err
+	}
+	covered, err := ParseCovered(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", profile, err)
+	}
+	r := &blindRunner{root: root, timeout: timeout, log: log}
+	defer r.close()
+	out, err := Rerun(report, root, dir, covered, r.run, workers)
+	if err != nil {
+		return nil, err
+	}
+	return out, os.WriteFile(file, out, 0o644)
 }

@@ -359,7 +359,13 @@ type block struct{ startLine, startCol, endLine, endCol int }
 
 // ParseBlocks reads a `go test -coverprofile` file. Run with no test
 // (-run '^$'), it still lists every block of every file.
-func ParseBlocks(profile []byte) (Blocks, error) {
+func ParseBlocks(profile []byte) (Blocks, error) { return parseProfile(profile, false) }
+
+// ParseCovered reads a `go test -coverprofile` file and keeps the blocks
+// that some test ran (a count above 0).
+func ParseCovered(profile []byte) (Blocks, error) { return parseProfile(profile, true) }
+
+func parseProfile(profile []byte, ranOnly bool) (Blocks, error) {
 	bs := Blocks{}
 	for i, line := range strings.Split(string(profile), "\n") {
 		if line == "" || strings.HasPrefix(line, "mode:") {
@@ -374,6 +380,9 @@ func ParseBlocks(profile []byte) (Blocks, error) {
 		}
 		if _, err := fmt.Sscanf(line[colon+1:], "%d.%d,%d.%d %d %d", &b.startLine, &b.startCol, &b.endLine, &b.endCol, &stmts, &count); err != nil {
 			return nil, fmt.Errorf("coverage profile line %d: %q: %w", i+1, line, err)
+		}
+		if ranOnly && count == 0 {
+			continue
 		}
 		bs[line[:colon]] = append(bs[line[:colon]], b)
 	}
