@@ -36,25 +36,7 @@ func (s *Store) GetSandboxObject(ctx context.Context, id string) (data string, v
 // value the schema refuses (a kind or payment id too long) is an
 // invalid-argument error.
 func (s *Store) CreateSandboxObject(ctx context.Context, id, kind, paymentID, data string, now time.Time) (created bool, err error) {
-	now = utc(now)
-	err = s.Client.SandboxObject.Create().
-		SetID(id).
-		SetKind(kind).
-		SetPaymentID(paymentID).
-		SetData(data).
-		SetVersion(1).
-		SetCreatedAt(now).
-		SetUpdatedAt(now).
-		Exec(ctx)
-	switch {
-	case err == nil:
-		return true, nil
-	case ent.IsValidationError(err):
-		return false, invalid(err)
-	case isUniqueViolation(err):
-		return false, nil
-	}
-	return false, fmt.Errorf("create sandbox object: %w", err)
+	return s.CreateSandboxObjects(ctx, []NewSandboxObject{{ID: id, Kind: kind, PaymentID: paymentID, Data: data}}, now)
 }
 
 // NewSandboxObject is one object for CreateSandboxObjects. It is an alias of
