@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/payments-platform/payments/activities"
@@ -64,5 +65,22 @@ func TestPurgeRetriesTransientFailures(t *testing.T) {
 	}
 	if calls != 3 {
 		t.Fatalf("activity called %d times, want 3", calls)
+	}
+}
+
+// TestPurgeFailsWhenTheActivityGivesUp: an error that is not retried ends
+// the workflow with it; the run is not reported as done.
+func TestPurgeFailsWhenTheActivityGivesUp(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	var a *activities.Store
+	env.RegisterActivity(a)
+	env.OnActivity(a.PurgeExpired, mock.Anything, mock.Anything).Return(
+		activities.PurgeResult{}, temporal.NewNonRetryableApplicationError("schema is gone", "fatal", nil)).Once()
+	env.ExecuteWorkflow(Purge, PurgeInput{})
+	err := env.GetWorkflowError()
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != "fatal" {
+		t.Fatalf("workflow error = %v, want the activity's fatal error", err)
 	}
 }
