@@ -47,6 +47,9 @@ MUTATE_PKGS    ?= ./workflows/payment ./workflows/maintenance ./internal/money .
 MUTATE_SKIP    ?= internal/store/storetest internal/gateway/stripe/stripemock
 MUTATE_TIMEOUT ?= 10
 MUTATE_BLIND   ?= 1
+# Bound on one test run of a mutant the report runs itself (a mutant that
+# makes a loop endless would otherwise hold a worker for 10 minutes).
+MUTATE_RUN_TIMEOUT ?= 2m
 MUTATE_FLAGS   ?=
 MUTATE_OUT     := .mutate
 # The digest of a package tree's non-test Go files, to tell whether the code
@@ -63,7 +66,7 @@ mutate: bin/gremlins bin/stripe-mock
 	  if [ ! -f "$$out.json" ]; then echo "gremlins wrote no report for ./$$d (no mutants?)" >&2; exit 1; fi; \
 	  $(MUTATE_DIGEST) > "$$out.src"; \
 	  go test -count=1 -run '^$$' -coverprofile="$$out.blocks" ./$$d/... >/dev/null; \
-	  PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' $(MUTATE_OUT)/mutationreport -doc docs/TESTING.md \
+	  PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' $(MUTATE_OUT)/mutationreport -doc docs/TESTING.md -blind-timeout $(MUTATE_RUN_TIMEOUT) \
 	    -blocks "$$out.blocks" $(if $(filter 1,$(MUTATE_BLIND)),-run-blind) -skip '$(MUTATE_SKIP)' \
 	    $(if $(PAYMENTS_TEST_MYSQL_DSN),-mysql) "$$d=$$out.json"; \
 	done
@@ -81,7 +84,7 @@ mutate-rerun: bin/stripe-mock
 	  echo "rerun of the surviving mutants of ./$$d (PAYMENTS_TEST_MYSQL_DSN $(if $(PAYMENTS_TEST_MYSQL_DSN),set,not set))"; \
 	  PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' go test -count=1 -coverprofile="$$out.cover" ./$$d/... >/dev/null; \
 	  go test -count=1 -run '^$$' -coverprofile="$$out.blocks" ./$$d/... >/dev/null; \
-	  PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' $(MUTATE_OUT)/mutationreport -doc docs/TESTING.md -rerun "$$out.cover" \
+	  PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' $(MUTATE_OUT)/mutationreport -doc docs/TESTING.md -blind-timeout $(MUTATE_RUN_TIMEOUT) -rerun "$$out.cover" \
 	    -blocks "$$out.blocks" $(if $(filter 1,$(MUTATE_BLIND)),-run-blind) -skip '$(MUTATE_SKIP)' \
 	    $(if $(PAYMENTS_TEST_MYSQL_DSN),-mysql) "$$d=$$out.json"; \
 	done

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	entpayment "github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/internal/gateway"
@@ -28,47 +29,59 @@ func TestContractDurations(t *testing.T) {
 	}
 }
 
-// A report the run cannot reconcile yet is tried again after
-// presets.StepRetryDelay(n) for the n-th failure in a row: 1, 5, 15
-// minutes, then hourly.
+// TestReportsThatCannotBeReconciledBackOff: a report the store refuses
+// to record is tried again after StepRetryDelay(1), (2), ... and the payment
+// stays marked NeedsAttention from its first failure until it is recorded,
+// also across the second void that ends meanwhile (changeReportAttention);
+// runs from before that change cleared the mark at the void.
 func TestReportsThatCannotBeReconciledBackOff(t *testing.T) {
-	h := newHarness(t, input(false))
-	h.setWorkflowID(WorkflowID(payID))
-	noIntent(h)
-	h.onVoid(func(int, call[gateway.VoidRequest]) (gateway.Found, error) {
-		return gateway.Found{Exists: true, Result: succeeded("pi_late", amount)}, nil
-	})
-	refundOK(h, "pi_late")
-	const refusals = 4
-	h.onRecordReconciliation(func(n int) error {
-		if n <= refusals {
-			return storeRefusal()
-		}
-		return nil
-	})
-	h.run()
-	rec := h.result()
-	if rec.Status != entpayment.StatusFailed || rec.FailureCode != "gateway_unreachable" {
-		t.Fatalf("record %+v", rec)
-	}
-	rs := h.allRecons()
-	if len(rs) != refusals+1 {
-		t.Fatalf("%d reconciliations, want %d", len(rs), refusals+1)
-	}
-	for i := 1; i < len(rs); i++ {
-		if want := rs[i-1].At.Add(presets.StepRetryDelay(i)); !rs[i].At.Equal(want) {
-			t.Fatalf("reconciliation %d at %v, want %v (StepRetryDelay(%d) after the one before)", i+1, rs[i].At.Sub(t0), want.Sub(t0), i)
-		}
-	}
-	for _, r := range rs {
-		checkUnexpectedCharge(t, r, "pi_late", "refunded", "re_1", entpayment.StatusFailed)
-	}
-	// Marked for operators when the report first failed, and cleared
-	// (result checks) once it was reconciled. (In between, the second void
-	// clears the mark while the report still waits, and the next failure
-	// sets it again; see voidStep.)
-	if a := h.attentionChanges(); len(a) == 0 || !a[0].On || !a[0].At.Equal(rs[0].At) || a[len(a)-1].At.Before(rs[refusals].At) {
-		t.Fatalf("NeedsAttention changes %+v", a)
+	for _, before := range []bool{false, true} {
+		t.Run(map[bool]string{false: "current", true: "before changeReportAttention"}[before], func(t *testing.T) {
+			h := newHarness(t, input(false))
+			h.setWorkflowID(WorkflowID(payID))
+			if before {
+				h.env.OnGetVersion(changeReportAttention, workflow.DefaultVersion, versionReportAttention).Return(workflow.DefaultVersion)
+			}
+			noIntent(h)
+			h.onVoid(func(int, call[gateway.VoidRequest]) (gateway.Found, error) {
+				return gateway.Found{Exists: true, Result: succeeded("pi_late", amount)}, nil
+			})
+			refundOK(h, "pi_late")
+			const refusals = 4
+			h.onRecordReconciliation(func(n int) error {
+				if n <= refusals {
+					return storeRefusal()
+				}
+				return nil
+			})
+			h.run()
+			rec := h.result()
+			if rec.Status != entpayment.StatusFailed || rec.FailureCode != "gateway_unreachable" {
+				t.Fatalf("record %+v", rec)
+			}
+			rs := h.allRecons()
+			if len(rs) != refusals+1 {
+				t.Fatalf("%d reconciliations, want %d", len(rs), refusals+1)
+			}
+			for i := 1; i < len(rs); i++ {
+				if want := rs[i-1].At.Add(presets.StepRetryDelay(i)); !rs[i].At.Equal(want) {
+					t.Fatalf("reconciliation %d at %v, want %v (StepRetryDelay(%d) after the one before)", i+1, rs[i].At.Sub(t0), want.Sub(t0), i)
+				}
+			}
+			for _, r := range rs {
+				checkUnexpectedCharge(t, r, "pi_late", "refunded", "re_1", entpayment.StatusFailed)
+			}
+			a := h.attentionChanges()
+			if len(a) == 0 || !a[0].On || !a[0].At.Equal(rs[0].At) || a[len(a)-1].On || a[len(a)-1].At.Before(rs[refusals].At) {
+				t.Fatalf("NeedsAttention changes %+v: want on at the first failure (%v), off once recorded (%v)", a, rs[0].At.Sub(t0), rs[refusals].At.Sub(t0))
+			}
+			if !before && len(a) != 2 {
+				t.Fatalf("NeedsAttention changes %+v: want on, then off only once the report is recorded", a)
+			}
+			if before && len(a) <= 2 {
+				t.Fatalf("NeedsAttention changes %+v: runs before the change clear it at the second void", a)
+			}
+		})
 	}
 }
 

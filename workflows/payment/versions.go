@@ -20,6 +20,15 @@ const (
 	versionLegacy = workflow.DefaultVersion
 	// versionHardened is the logic of workflow.go.
 	versionHardened workflow.Version = 1
+
+	// changeReportAttention: a gateway report still waiting to be
+	// reconciled keeps the payment marked NeedsAttention when a void step
+	// ends or a pending step is dropped. Hardened runs before it cleared the
+	// mark there until the report's next failed try set it again. The
+	// marker is recorded only by runs that reach that point with a report
+	// waiting (reportsWaiting), so no other run's history changes.
+	changeReportAttention                   = "payment-report-attention"
+	versionReportAttention workflow.Version = 1
 )
 
 // logicVersion returns the version of the logic this run follows. It is

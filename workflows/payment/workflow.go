@@ -766,7 +766,7 @@ func (r *run) dropPending(ctx workflow.Context) {
 		calm(&next)
 		_ = r.save(ctx, next, nil)
 	}
-	r.setAttention(ctx, r.unsaved != nil)
+	r.setAttention(ctx, r.unsaved != nil || r.reportsWaiting(ctx))
 }
 
 func (r *run) validateCancel(_ workflow.Context, _ CancelRequest) error {
@@ -868,7 +868,7 @@ func (r *run) voidStep(ctx workflow.Context, p *pendingStep) {
 		calm(&next)
 		_ = r.save(ctx, next, nil)
 	}
-	r.setAttention(ctx, r.unsaved != nil)
+	r.setAttention(ctx, r.unsaved != nil || r.reportsWaiting(ctx))
 }
 
 func (r *run) onEvent(ctx workflow.Context, ev GatewayEvent) {
@@ -1130,6 +1130,14 @@ func (r *run) retrySave(ctx workflow.Context) {
 		u.err = err.Error()
 		workflow.GetLogger(ctx).Error("payment needs attention: the store still refuses its state", "tries", u.tries, "err", err)
 	}
+}
+
+// reportsWaiting reports whether gateway reports wait to be reconciled,
+// which keeps the payment marked for operators. Runs from before
+// changeReportAttention did not count them here.
+func (r *run) reportsWaiting(ctx workflow.Context) bool {
+	return len(r.reports) > 0 &&
+		workflow.GetVersion(ctx, changeReportAttention, workflow.DefaultVersion, versionReportAttention) >= versionReportAttention
 }
 
 // setAttention keeps the NeedsAttention search attribute current.
