@@ -17,7 +17,6 @@ func Purge(ctx workflow.Context, _ PurgeInput) (activities.PurgeResult, error) {
 	if err != nil {
 		return r, err
 	}
-	workflow.GetLogger(ctx).Info("purge done", "idempotency_keys", r.IdempotencyKeys, "refresh_tokens", r.RefreshTokens,
-		"login_throttles", r.LoginThrottles, "gateway_events", r.GatewayEvents)
+	workflow.GetLogger(ctx).Info("purge done", "idempotency_keys", r.IdempotencyKeys, "refresh_tokens", r.RefreshTokens, "login_throttles", r.LoginThrottles)
 	return r, nil
 }
