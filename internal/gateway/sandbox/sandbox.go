@@ -453,8 +453,9 @@ func (s *Sandbox) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 	if err != nil {
 		return gateway.Result{}, err
 	}
-	// stored: this call stored fresh, which is then at version 1.
-	stored := false
+	// known is fresh once this call has stored it (at version 1), so that
+	// the confirmation below need not read it back.
+	var known *intent
 	if !claimed {
 		// The simulated failures come before the key is claimed: as far as
 		// the provider knows, the failed attempts never arrived.
@@ -463,28 +464,31 @@ func (s *Sandbox) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 		}
 		// The claim and the intent in one write; if either exists (a
 		// concurrent call with the key), one at a time as below.
-		if stored, err = s.createClaimed(ctx, r.IdempotencyKey, fp, fresh); err != nil {
+		stored, err := s.createClaimed(ctx, r.IdempotencyKey, fp, fresh)
+		switch {
+		case err != nil:
 			return gateway.Result{}, err
-		}
-		if !stored {
+		case stored:
+			known = fresh
+		default:
 			if err := s.claimKey(ctx, r.IdempotencyKey, fp, ref, r.PaymentID); err != nil {
 				return gateway.Result{}, err
 			}
 		}
 	}
-	if !stored {
-		if stored, err = create(ctx, s, ref, kindIntent, r.PaymentID, fresh); err != nil {
+	if known == nil {
+		stored, err := create(ctx, s, ref, kindIntent, r.PaymentID, fresh)
+		if err != nil {
 			return gateway.Result{}, err
+		}
+		if stored {
+			known = fresh
 		}
 	}
 	// Read after the intent is stored: see the comment above.
 	mark, voided, err := s.voided(ctx, r.PaymentID)
 	if err != nil {
 		return gateway.Result{}, err
-	}
-	var known *intent
-	if stored {
-		known = fresh
 	}
 	ans, err := s.applyOnceFrom(ctx, ref, r.IdempotencyKey, fp, known, func(in *intent) answer {
 		if in.Status != statusRequiresConfirmation {

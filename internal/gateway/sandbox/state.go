@@ -305,31 +305,41 @@ func get[T any](ctx context.Context, s *Sandbox, id string) (doc T, found bool, 
 // create stores doc as object id unless it exists; created reports whether
 // it did.
 func create[T any](ctx context.Context, s *Sandbox, id, kind, paymentID string, doc *T) (created bool, err error) {
-	data, err := json.Marshal(doc)
+	data, err := encode(id, doc)
 	if err != nil {
-		return false, stateError(fmt.Errorf("encode %s: %w", id, err))
+		return false, err
 	}
-	created, err = s.state.CreateSandboxObject(ctx, id, kind, paymentID, string(data), s.now())
+	created, err = s.state.CreateSandboxObject(ctx, id, kind, paymentID, data, s.now())
 	if err != nil {
 		return false, stateError(err)
 	}
 	return created, nil
 }
 
+// encode is the stored form of object id.
+func encode(id string, doc any) (string, error) {
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return "", stateError(fmt.Errorf("encode %s: %w", id, err))
+	}
+	return string(data), nil
+}
+
 // createClaimed stores the claim of key for the call fp and the intent it
 // creates in one write, unless either exists; stored reports whether it did.
 func (s *Sandbox) createClaimed(ctx context.Context, key, fp string, in *intent) (stored bool, err error) {
-	claimData, err := json.Marshal(&claim{Fingerprint: fp, Object: in.ID})
+	claimID := claimPrefix + keyID(key)
+	claimData, err := encode(claimID, &claim{Fingerprint: fp, Object: in.ID})
 	if err != nil {
-		return false, stateError(fmt.Errorf("encode claim: %w", err))
+		return false, err
 	}
-	intentData, err := json.Marshal(in)
+	intentData, err := encode(in.ID, in)
 	if err != nil {
-		return false, stateError(fmt.Errorf("encode %s: %w", in.ID, err))
+		return false, err
 	}
 	stored, err = s.state.CreateSandboxObjects(ctx, []NewObject{
-		{ID: claimPrefix + keyID(key), Kind: kindIdempotency, PaymentID: in.PaymentID, Data: string(claimData)},
-		{ID: in.ID, Kind: kindIntent, PaymentID: in.PaymentID, Data: string(intentData)},
+		{ID: claimID, Kind: kindIdempotency, PaymentID: in.PaymentID, Data: claimData},
+		{ID: in.ID, Kind: kindIntent, PaymentID: in.PaymentID, Data: intentData},
 	}, s.now())
 	if err != nil {
 		return false, stateError(err)
@@ -374,11 +384,11 @@ func updateFrom[T any](ctx context.Context, s *Sandbox, id string, stored *T, fn
 		if err != nil || !changed {
 			return cur, true, err
 		}
-		out, err := json.Marshal(&cur)
+		out, err := encode(id, &cur)
 		if err != nil {
-			return cur, true, stateError(fmt.Errorf("encode %s: %w", id, err))
+			return cur, true, err
 		}
-		ok, err := s.state.UpdateSandboxObject(ctx, id, version, string(out), s.now())
+		ok, err := s.state.UpdateSandboxObject(ctx, id, version, out, s.now())
 		if err != nil {
 			return cur, true, stateError(err)
 		}
