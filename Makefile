@@ -15,7 +15,7 @@ export PAYMENTS_STRIPE_MOCK  := $(CURDIR)/bin/stripe-mock
 
 GOMODCACHE := $(shell go env GOMODCACHE)
 
-.PHONY: dev test bench mutate mutate-rerun build tools proto-tools proto-deps generate check-generate lint fmt vet clean
+.PHONY: dev test bench mutate mutate-rerun mutationreport build tools proto-tools proto-deps generate check-generate lint fmt vet clean
 
 ## dev: run the whole platform locally (SQLite, sandbox gateway, Temporal dev server + UI, API, worker)
 dev: bin/temporal build
@@ -55,39 +55,45 @@ MUTATE_OUT     := .mutate
 # The digest of a package tree's non-test Go files, to tell whether the code
 # under test is still the one gremlins mutated ($$d: the tree).
 MUTATE_DIGEST   = find ./$$d -name '*.go' ! -name '*_test.go' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-64
-mutate: bin/gremlins bin/stripe-mock
-	@mkdir -p $(MUTATE_OUT)
-	go build -o $(MUTATE_OUT)/mutationreport ./internal/mutationreport
+# The shell that names the tree of $$p ($$d) and its report files ($$out).
+MUTATE_NAMES  = d=$${p%/...}; d=$${d\#./}; out=$(CURDIR)/$(MUTATE_OUT)/$$(printf %s "$$d" | tr / _)
+# The shell that writes the coverage blocks of $$d and runs the report
+# program on its gremlins JSON; $(1): more flags for the report.
+MUTATE_REPORT = go test -count=1 -run '^$$' -coverprofile="$$out.blocks" ./$$d/... >/dev/null; \
+	PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' $(MUTATE_OUT)/mutationreport -doc docs/TESTING.md \
+	-blind-timeout $(MUTATE_RUN_TIMEOUT) $(1) -blocks "$$out.blocks" $(if $(filter 1,$(MUTATE_BLIND)),-run-blind) \
+	-skip '$(MUTATE_SKIP)' $(if $(PAYMENTS_TEST_MYSQL_DSN),-mysql) "$$d=$$out.json"
+MUTATE_DSN_SAYS = PAYMENTS_TEST_MYSQL_DSN $(if $(PAYMENTS_TEST_MYSQL_DSN),set,not set)
+
+mutate: bin/gremlins bin/stripe-mock mutationreport
 	@set -e; for p in $(MUTATE_PKGS); do \
-	  d=$${p%/...}; d=$${d#./}; out=$(CURDIR)/$(MUTATE_OUT)/$$(printf %s "$$d" | tr / _); rm -f "$$out.json" "$$out.blocks"; \
-	  echo "gremlins unleash ./$$d (PAYMENTS_TEST_MYSQL_DSN $(if $(PAYMENTS_TEST_MYSQL_DSN),set,not set))"; \
+	  $(MUTATE_NAMES); rm -f "$$out.json" "$$out.blocks"; \
+	  echo "gremlins unleash ./$$d ($(MUTATE_DSN_SAYS))"; \
 	  GOFLAGS=-count=1 PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' \
 	    bin/gremlins unleash --timeout-coefficient $(MUTATE_TIMEOUT) $(MUTATE_FLAGS) ./$$d -o "$$out.json"; \
 	  if [ ! -f "$$out.json" ]; then echo "gremlins wrote no report for ./$$d (no mutants?)" >&2; exit 1; fi; \
 	  $(MUTATE_DIGEST) > "$$out.src"; \
-	  go test -count=1 -run '^$$' -coverprofile="$$out.blocks" ./$$d/... >/dev/null; \
-	  PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' $(MUTATE_OUT)/mutationreport -doc docs/TESTING.md -blind-timeout $(MUTATE_RUN_TIMEOUT) \
-	    -blocks "$$out.blocks" $(if $(filter 1,$(MUTATE_BLIND)),-run-blind) -skip '$(MUTATE_SKIP)' \
-	    $(if $(PAYMENTS_TEST_MYSQL_DSN),-mysql) "$$d=$$out.json"; \
+	  $(call MUTATE_REPORT); \
 	done
 
 ## mutate-rerun: after adding tests, run again only the mutants of the last make mutate that did not die (same MUTATE_PKGS; the code under test must be unchanged)
 # A killed mutant stays killed when tests are only added, so this gives the
 # figures of a full run in a fraction of its time. It refuses a package
 # whose non-test code changed since its make mutate (digest in .src).
-mutate-rerun: bin/stripe-mock
-	go build -o $(MUTATE_OUT)/mutationreport ./internal/mutationreport
+mutate-rerun: bin/stripe-mock mutationreport
 	@set -e; for p in $(MUTATE_PKGS); do \
-	  d=$${p%/...}; d=$${d#./}; out=$(CURDIR)/$(MUTATE_OUT)/$$(printf %s "$$d" | tr / _); \
+	  $(MUTATE_NAMES); \
 	  if [ ! -f "$$out.json" ] || [ ! -f "$$out.src" ]; then echo "no make mutate report for ./$$d: run make mutate first" >&2; exit 1; fi; \
 	  if [ "$$($(MUTATE_DIGEST))" != "$$(cat "$$out.src")" ]; then echo "the code of ./$$d changed since its make mutate: run make mutate again" >&2; exit 1; fi; \
-	  echo "rerun of the surviving mutants of ./$$d (PAYMENTS_TEST_MYSQL_DSN $(if $(PAYMENTS_TEST_MYSQL_DSN),set,not set))"; \
+	  echo "rerun of the surviving mutants of ./$$d ($(MUTATE_DSN_SAYS))"; \
 	  PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' go test -count=1 -coverprofile="$$out.cover" ./$$d/... >/dev/null; \
-	  go test -count=1 -run '^$$' -coverprofile="$$out.blocks" ./$$d/... >/dev/null; \
-	  PAYMENTS_TEST_MYSQL_DSN='$(PAYMENTS_TEST_MYSQL_DSN)' $(MUTATE_OUT)/mutationreport -doc docs/TESTING.md -blind-timeout $(MUTATE_RUN_TIMEOUT) -rerun "$$out.cover" \
-	    -blocks "$$out.blocks" $(if $(filter 1,$(MUTATE_BLIND)),-run-blind) -skip '$(MUTATE_SKIP)' \
-	    $(if $(PAYMENTS_TEST_MYSQL_DSN),-mysql) "$$d=$$out.json"; \
+	  $(call MUTATE_REPORT,-rerun "$$out.cover"); \
 	done
+
+# The report program of make mutate, built for each run (it is small).
+mutationreport:
+	@mkdir -p $(MUTATE_OUT)
+	go build -o $(MUTATE_OUT)/mutationreport ./internal/mutationreport
 
 build:
 	go build -o bin/paymentsd ./cmd/paymentsd
