@@ -505,45 +505,50 @@ func callOf[R any](ctx context.Context, h *harness, req R) call[R] {
 	return call[R]{Req: req, At: h.env.Now(), Local: info.IsLocalActivity, Attempt: info.Attempt, Canceled: ctx.Err() != nil}
 }
 
-// onCreate mocks CreatePayment; fn answers call n (1-based) of c.
-func (h *harness) onCreate(fn func(n int, c call[gateway.CreateRequest]) (gateway.Result, error)) {
-	h.mocked["CreatePayment"] = true
-	h.env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, r gateway.CreateRequest) (gateway.Result, error) {
-			in := h.in
-			if r.Gateway != in.Gateway || r.PaymentID != in.PaymentID || r.Amount != in.Amount || r.Currency != in.Currency ||
-				r.PaymentMethod != in.PaymentMethod || r.ManualCapture != in.ManualCapture || r.ReturnURL != in.ReturnURL {
-				h.t.Errorf("create request %+v for input %+v", r, in)
+// mockGateway mocks the gateway activity act, marked as name in h.mocked:
+// problem says what is wrong with a request ("" when nothing), calls
+// records every call, and fn answers call n (1-based).
+func mockGateway[Req, Res any](h *harness, name string, act any, calls *calls[Req], fn func(n int, c call[Req]) (Res, error), problem func(Req) string) {
+	h.mocked[name] = true
+	h.env.OnActivity(act, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, r Req) (Res, error) {
+			if p := problem(r); p != "" {
+				h.t.Error(p)
 			}
 			c := callOf(ctx, h, r)
-			return fn(h.create.add(c), c)
+			return fn(calls.add(c), c)
 		})
+}
+
+// onCreate mocks CreatePayment; fn answers call n (1-based) of c.
+func (h *harness) onCreate(fn func(n int, c call[gateway.CreateRequest]) (gateway.Result, error)) {
+	mockGateway(h, "CreatePayment", gw.CreatePayment, &h.create, fn, func(r gateway.CreateRequest) string {
+		if in := h.in; r.Gateway != in.Gateway || r.PaymentID != in.PaymentID || r.Amount != in.Amount || r.Currency != in.Currency ||
+			r.PaymentMethod != in.PaymentMethod || r.ManualCapture != in.ManualCapture || r.ReturnURL != in.ReturnURL {
+			return fmt.Sprintf("create request %+v for input %+v", r, in)
+		}
+		return ""
+	})
 }
 
 // onCapture mocks Capture.
 func (h *harness) onCapture(fn func(n int, c call[gateway.CaptureRequest]) (gateway.Result, error)) {
-	h.mocked["Capture"] = true
-	h.env.OnActivity(gw.Capture, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, r gateway.CaptureRequest) (gateway.Result, error) {
-			if r.Gateway != h.in.Gateway || r.Currency != h.in.Currency || r.Reference != h.ref || r.Amount <= 0 {
-				h.t.Errorf("capture request %+v", r)
-			}
-			c := callOf(ctx, h, r)
-			return fn(h.capture.add(c), c)
-		})
+	mockGateway(h, "Capture", gw.Capture, &h.capture, fn, func(r gateway.CaptureRequest) string {
+		if r.Gateway != h.in.Gateway || r.Currency != h.in.Currency || r.Reference != h.ref || r.Amount <= 0 {
+			return fmt.Sprintf("capture request %+v", r)
+		}
+		return ""
+	})
 }
 
 // onCancel mocks Cancel.
 func (h *harness) onCancel(fn func(n int, c call[gateway.CancelRequest]) (gateway.Result, error)) {
-	h.mocked["Cancel"] = true
-	h.env.OnActivity(gw.Cancel, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, r gateway.CancelRequest) (gateway.Result, error) {
-			if r.Gateway != h.in.Gateway || r.Currency != h.in.Currency || r.Reference != h.ref || r.Reason == "" {
-				h.t.Errorf("cancel request %+v", r)
-			}
-			c := callOf(ctx, h, r)
-			return fn(h.cancel.add(c), c)
-		})
+	mockGateway(h, "Cancel", gw.Cancel, &h.cancel, fn, func(r gateway.CancelRequest) string {
+		if r.Gateway != h.in.Gateway || r.Currency != h.in.Currency || r.Reference != h.ref || r.Reason == "" {
+			return fmt.Sprintf("cancel request %+v", r)
+		}
+		return ""
+	})
 }
 
 // onRetrieve mocks Retrieve.
@@ -561,41 +566,32 @@ func (h *harness) onRetrieve(fn func(n int, c call[string]) (gateway.Result, err
 
 // onFind mocks Find.
 func (h *harness) onFind(fn func(n int, c call[gateway.FindRequest]) (gateway.Found, error)) {
-	h.mocked["Find"] = true
-	h.env.OnActivity(gw.Find, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, r gateway.FindRequest) (gateway.Found, error) {
-			if r.Gateway != h.in.Gateway || r.PaymentID != h.in.PaymentID || r.Currency != h.in.Currency {
-				h.t.Errorf("find request %+v", r)
-			}
-			c := callOf(ctx, h, r)
-			return fn(h.find.add(c), c)
-		})
+	mockGateway(h, "Find", gw.Find, &h.find, fn, func(r gateway.FindRequest) string {
+		if r.Gateway != h.in.Gateway || r.PaymentID != h.in.PaymentID || r.Currency != h.in.Currency {
+			return fmt.Sprintf("find request %+v", r)
+		}
+		return ""
+	})
 }
 
 // onVoid mocks Void.
 func (h *harness) onVoid(fn func(n int, c call[gateway.VoidRequest]) (gateway.Found, error)) {
-	h.mocked["Void"] = true
-	h.env.OnActivity(gw.Void, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, r gateway.VoidRequest) (gateway.Found, error) {
-			if r.Gateway != h.in.Gateway || r.PaymentID != h.in.PaymentID || r.Currency != h.in.Currency || r.Reason == "" {
-				h.t.Errorf("void request %+v", r)
-			}
-			c := callOf(ctx, h, r)
-			return fn(h.void.add(c), c)
-		})
+	mockGateway(h, "Void", gw.Void, &h.void, fn, func(r gateway.VoidRequest) string {
+		if r.Gateway != h.in.Gateway || r.PaymentID != h.in.PaymentID || r.Currency != h.in.Currency || r.Reason == "" {
+			return fmt.Sprintf("void request %+v", r)
+		}
+		return ""
+	})
 }
 
 // onRefund mocks Refund.
 func (h *harness) onRefund(fn func(n int, c call[gateway.RefundRequest]) (gateway.RefundResult, error)) {
-	h.mocked["Refund"] = true
-	h.env.OnActivity(gw.Refund, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, r gateway.RefundRequest) (gateway.RefundResult, error) {
-			if r.Gateway != h.in.Gateway || r.PaymentID != h.in.PaymentID || r.Currency != h.in.Currency || r.Amount <= 0 || r.Reference == "" {
-				h.t.Errorf("refund request %+v", r)
-			}
-			c := callOf(ctx, h, r)
-			return fn(h.refund.add(c), c)
-		})
+	mockGateway(h, "Refund", gw.Refund, &h.refund, fn, func(r gateway.RefundRequest) string {
+		if r.Gateway != h.in.Gateway || r.PaymentID != h.in.PaymentID || r.Currency != h.in.Currency || r.Amount <= 0 || r.Reference == "" {
+			return fmt.Sprintf("refund request %+v", r)
+		}
+		return ""
+	})
 }
 
 // onRecordReconciliation records reconciliation cases; err, if set,

@@ -106,31 +106,24 @@ func createAnswers(h *harness, res gateway.Result) {
 // onLegacyCapture mocks Capture, checking the legacy request: the key is
 // per amount, and the request names no gateway or currency.
 func (h *harness) onLegacyCapture(fn func(n int, c call[gateway.CaptureRequest]) (gateway.Result, error)) {
-	h.mocked["Capture"] = true
-	h.env.OnActivity(gw.Capture, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, r gateway.CaptureRequest) (gateway.Result, error) {
-			want := gateway.CaptureRequest{IdempotencyKey: fmt.Sprintf("%s/capture/%d", h.wf, r.Amount), Reference: h.ref, Amount: r.Amount}
-			if r != want || r.Amount <= 0 {
-				h.t.Errorf("legacy capture request %+v, want %+v", r, want)
-			}
-			c := callOf(ctx, h, r)
-			return fn(h.capture.add(c), c)
-		})
+	mockGateway(h, "Capture", gw.Capture, &h.capture, fn, func(r gateway.CaptureRequest) string {
+		if want := (gateway.CaptureRequest{IdempotencyKey: fmt.Sprintf("%s/capture/%d", h.wf, r.Amount), Reference: h.ref, Amount: r.Amount}); r != want || r.Amount <= 0 {
+			return fmt.Sprintf("legacy capture request %+v, want %+v", r, want)
+		}
+		return ""
+	})
 }
 
 // onLegacyCancel mocks Cancel, checking the legacy request: the key is
 // workflow id + "/" + the step (cancel or expire), with no attempt number.
 func (h *harness) onLegacyCancel(fn func(n int, c call[gateway.CancelRequest]) (gateway.Result, error)) {
-	h.mocked["Cancel"] = true
-	h.env.OnActivity(gw.Cancel, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, r gateway.CancelRequest) (gateway.Result, error) {
-			if r.Gateway != "" || r.Currency != "" || r.Reference != h.ref || r.Reason == "" ||
-				(r.IdempotencyKey != h.wf+"/cancel" && r.IdempotencyKey != h.wf+"/expire") {
-				h.t.Errorf("legacy cancel request %+v", r)
-			}
-			c := callOf(ctx, h, r)
-			return fn(h.cancel.add(c), c)
-		})
+	mockGateway(h, "Cancel", gw.Cancel, &h.cancel, fn, func(r gateway.CancelRequest) string {
+		if r.Gateway != "" || r.Currency != "" || r.Reference != h.ref || r.Reason == "" ||
+			(r.IdempotencyKey != h.wf+"/cancel" && r.IdempotencyKey != h.wf+"/expire") {
+			return fmt.Sprintf("legacy cancel request %+v", r)
+		}
+		return ""
+	})
 }
 
 // cancelAnswers answers every legacy cancel as done.
@@ -143,15 +136,12 @@ func cancelAnswers(h *harness) {
 // onLegacyRetrieve mocks Retrieve, the legacy read of the intent by its
 // reference.
 func (h *harness) onLegacyRetrieve(fn func(n int, c call[string]) (gateway.Result, error)) {
-	h.mocked["Retrieve(legacy)"] = true
-	h.env.OnActivity(gw.Retrieve, mock.Anything, mock.Anything).Return(
-		func(ctx context.Context, ref string) (gateway.Result, error) {
-			if ref != h.ref {
-				h.t.Errorf("retrieve of %q, want %q", ref, h.ref)
-			}
-			c := callOf(ctx, h, ref)
-			return fn(h.retrieve.add(c), c)
-		})
+	mockGateway(h, "Retrieve(legacy)", gw.Retrieve, &h.retrieve, fn, func(r string) string {
+		if r != h.ref {
+			return fmt.Sprintf("retrieve of %q, want %q", r, h.ref)
+		}
+		return ""
+	})
 }
 
 // wantJournal asserts js is exactly the one capture journal of amount a,
