@@ -129,6 +129,7 @@ func (h *paymentService) CreatePayment(ctx context.Context, req *connect.Request
 				ManualCapture: m.CaptureMethod == paymentsv1.CaptureMethod_CAPTURE_METHOD_MANUAL,
 				Description:   m.Description, Metadata: m.Metadata,
 				Gateway: h.s.d.GatewayName, ReturnURL: returnURL(h.s.d, m.ReturnUrl), CreatedAt: call.At,
+				Logic: payment.CurrentLogic,
 			}
 			call.SideEffects()
 			rec, err := h.s.startPayment(ctx, in)

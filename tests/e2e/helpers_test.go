@@ -39,6 +39,7 @@ import (
 	"github.com/payments-platform/payments/internal/store/storetest"
 	"github.com/payments-platform/payments/internal/testenv"
 	pb "github.com/payments-platform/payments/proto/payments/v1"
+	"github.com/payments-platform/payments/workflows/payment"
 )
 
 const (
@@ -55,7 +56,7 @@ const (
 	// folder per version of the payment workflow's logic, since the
 	// histories of every version must be kept and replayed (the legacy
 	// version's are the files directly in testdata).
-	testdataDir = "../../workflows/payment/testdata/hardened"
+	testdataDir = "../../workflows/payment/testdata/declared"
 )
 
 // Procedures, as integrators POST them.
@@ -827,7 +828,28 @@ func (e *E) listWorkflows(t *testing.T, query string) []*workflowExecution {
 	}
 }
 
-// record writes the workflow's history to workflows/payment/testdata/hardened/<name>.json
+// wantDeclaredLogic checks that the API started a payment's workflow with
+// the current logic version in its input, and that the run recorded no
+// version marker for it (a marker costs two events and a visibility write).
+func (e *E) wantDeclaredLogic(t *testing.T, workflowID string) {
+	t.Helper()
+	events := e.history(t, workflowID)
+	var in payment.Input
+	payloads := events[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	if len(payloads) != 1 || converter.GetDefaultDataConverter().FromPayload(payloads[0], &in) != nil {
+		t.Fatalf("%s: no payment input in the start event", workflowID)
+	}
+	if in.Logic != payment.CurrentLogic {
+		t.Fatalf("%s: the API declared logic version %d, want %d", workflowID, in.Logic, payment.CurrentLogic)
+	}
+	for _, ev := range events {
+		if ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "Version" {
+			t.Fatalf("%s: event %d is a version marker; a declared run needs none", workflowID, ev.GetEventId())
+		}
+	}
+}
+
+// record writes the workflow's history to workflows/payment/testdata/declared/<name>.json
 // for the replay test, when PAYMENTS_RECORD_HISTORIES=1 and the env records.
 func (e *E) recordHistory(t *testing.T, name, workflowID string) {
 	t.Helper()
@@ -835,15 +857,7 @@ func (e *E) recordHistory(t *testing.T, name, workflowID string) {
 		return
 	}
 	e.waitClosed(t, workflowID)
-	it := e.Temporal.GetWorkflowHistory(ctxT(t), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	h := &historypb.History{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatalf("history of %s: %v", workflowID, err)
-		}
-		h.Events = append(h.Events, ev)
-	}
+	h := &historypb.History{Events: e.history(t, workflowID)}
 	raw, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(h)
 	if err != nil {
 		t.Fatalf("marshal history: %v", err)

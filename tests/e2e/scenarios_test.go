@@ -120,6 +120,7 @@ func scenarioCustomerPaysMerchant(t *testing.T, e *E) {
 	if st := e.queryState(t, p.GetWorkflowId()); st.Status != entpayment.StatusSucceeded || st.AmountReceived != 2599 || st.ID != p.GetId() {
 		t.Fatalf("query state of a finished payment: %+v", st)
 	}
+	e.wantDeclaredLogic(t, p.GetWorkflowId())
 	e.recordHistory(t, "automatic_success", p.GetWorkflowId())
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/payments-platform/payments/internal/gateway"
 )
@@ -94,6 +95,11 @@ type Input struct {
 	Gateway       string
 	ReturnURL     string
 	CreatedAt     time.Time
+	// Logic is the version of the workflow's logic the run follows
+	// (versions.go), set by the starter to CurrentLogic so that a new run
+	// records no version marker. Zero in the input of runs started before
+	// runs declared it: workflow.GetVersion decides for them.
+	Logic workflow.Version `json:",omitempty"`
 }
 
 // CaptureRequest captures Amount (0 = everything capturable).

@@ -17,6 +17,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -40,8 +41,10 @@ var recorded = []string{
 }
 
 // versionFolders are the folders of testdata that hold each version's
-// histories ("" is the legacy version's).
-var versionFolders = []string{"", "hardened"}
+// histories ("" is the legacy version's; "hardened" the hardened version's
+// as runs recorded it with a GetVersion marker before inputs declared their
+// version; "declared" the same version declared by the input, no marker).
+var versionFolders = []string{"", "hardened", "declared"}
 
 func quietLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
@@ -76,6 +79,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.ToSlash(f), "testdata/"), ".json")
 		t.Run(name, func(t *testing.T) {
 			checkHistory(t, f)
+			checkVersionRecord(t, f)
 			if err := newReplayer(payment.Workflow).ReplayWorkflowHistoryFromJSONFile(quietLogger(), f); err != nil {
 				t.Fatalf("the workflow no longer replays %s: %v", f, err)
 			}
@@ -127,5 +131,46 @@ func checkHistory(t *testing.T, path string) {
 	}
 	if last := events[len(events)-1].GetEventType(); last != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED {
 		t.Fatalf("%s ends with %s, want a completed workflow", path, last)
+	}
+}
+
+// checkVersionRecord makes sure each folder holds what it says: legacy runs
+// neither declare a version nor record a marker, "hardened" runs record the
+// marker, "declared" runs declare the version in their input and record no
+// marker.
+func checkVersionRecord(t *testing.T, path string) {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	h, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := h.GetEvents()
+	var in payment.Input
+	payload := events[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	if len(payload) != 1 || converter.GetDefaultDataConverter().FromPayload(payload[0], &in) != nil {
+		t.Fatalf("%s: the start event has no payment input", path)
+	}
+	markers := 0
+	for _, e := range events {
+		if e.GetMarkerRecordedEventAttributes().GetMarkerName() == "Version" {
+			markers++
+		}
+	}
+	want := map[string]struct {
+		logic   workflow.Version
+		markers int
+	}{
+		"testdata":          {0, 0},
+		"testdata/hardened": {0, 1},
+		"testdata/declared": {payment.CurrentLogic, 0},
+	}[filepath.ToSlash(filepath.Dir(path))]
+	if in.Logic != want.logic || markers != want.markers {
+		t.Fatalf("%s: input declares logic %d and the history has %d version markers, want %d and %d",
+			path, in.Logic, markers, want.logic, want.markers)
 	}
 }

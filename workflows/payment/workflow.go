@@ -90,10 +90,10 @@ type unsavedState struct {
 // Workflow runs one payment to a final state and returns it.
 func Workflow(ctx workflow.Context, in Input) (store.PaymentRecord, error) {
 	r := &run{in: in, events: map[string]bool{}, attempts: map[string]int{}}
-	// The logic version is recorded by workflow.GetVersion before any other
-	// command (versions.go): runs started by the first version's code
-	// replay it and go on in legacy.go.
-	r.hardened = logicVersion(ctx) >= versionHardened
+	// The logic version is declared by the input or recorded by
+	// workflow.GetVersion before any other command (versions.go): runs
+	// started by the first version's code go on in legacy.go.
+	r.hardened = logicVersion(ctx, in) >= versionHardened
 	r.rec = store.PaymentRecord{
 		ID: in.PaymentID, MerchantID: in.MerchantID, CustomerID: in.CustomerID,
 		Amount: in.Amount, Currency: in.Currency,

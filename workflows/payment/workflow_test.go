@@ -8,6 +8,8 @@ package payment
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -784,6 +786,55 @@ func TestNewRunsTakeTheHardenedPath(t *testing.T) {
 	h.run()
 	if rec := h.result(); rec.Status != entpayment.StatusSucceeded || h.create.n() != 1 {
 		t.Fatalf("record %+v", rec)
+	}
+}
+
+// A run that declares its logic version in its input follows it without
+// asking GetVersion (which here would answer the legacy version), so it
+// records no marker.
+func TestDeclaredLogicNeedsNoVersionMarker(t *testing.T) {
+	for _, tc := range []struct {
+		logic workflow.Version
+		key   string
+	}{
+		{CurrentLogic, testWF + "/create/1"},
+		{versionLegacy, testWF + "/create"},
+	} {
+		t.Run(fmt.Sprint(tc.logic), func(t *testing.T) {
+			in := input(false)
+			in.Logic = tc.logic
+			h := newHarness(t, in)
+			asked := 0
+			h.env.OnGetVersion(changeHardened, workflow.DefaultVersion, versionHardened).Run(func(mock.Arguments) { asked++ }).Return(workflow.DefaultVersion)
+			h.mocked["CreatePayment"] = true
+			var keys []string
+			h.env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(func(_ context.Context, r gateway.CreateRequest) (gateway.Result, error) {
+				keys = append(keys, r.IdempotencyKey)
+				return succeeded("pi_d", amount), nil
+			})
+			h.run()
+			if rec := h.result(); rec.Status != entpayment.StatusSucceeded || asked != 0 || !reflect.DeepEqual(keys, []string{tc.key}) {
+				t.Fatalf("record %+v, GetVersion asked %d times, keys %q, want %q and no GetVersion", rec, asked, keys, tc.key)
+			}
+		})
+	}
+}
+
+// A run that declares a version this code does not know fails its workflow
+// task (a panic, as GetVersion's own) instead of running another logic: the
+// task is tried again until a worker that knows the version takes it.
+func TestUnknownDeclaredLogicFailsTheTask(t *testing.T) {
+	for _, logic := range []workflow.Version{versionHardened + 1, versionLegacy - 1} {
+		in := input(false)
+		in.Logic = logic
+		h := newHarness(t, in)
+		h.mocked["CreatePayment"] = true
+		h.env.OnActivity(gw.CreatePayment, mock.Anything, mock.Anything).Return(succeeded("pi_x", amount), nil)
+		h.run()
+		var panicErr *temporal.PanicError
+		if err := h.env.GetWorkflowError(); !errors.As(err, &panicErr) || !strings.Contains(err.Error(), fmt.Sprintf("declares logic version %d", logic)) {
+			t.Fatalf("logic %d: workflow error %v, want the task to panic", logic, err)
+		}
 	}
 }
 
