@@ -205,7 +205,7 @@ func TestRoles(t *testing.T) {
 		{"customer CapturePayment", cust.authz(), &pb.CapturePaymentRequest{Id: "pay_123"}, &want{code: connect.CodePermissionDenied, msg: "customer role may not call"}, nil},
 		{"customer CreateRefund", cust.authz(), &pb.CreateRefundRequest{PaymentId: "pay_123"}, &denied, nil},
 		{"customer AcceptDispute", cust.authz(), &pb.AcceptDisputeRequest{DisputeId: "dp_123"}, &denied, nil},
-		{"merchant CreateRefund", merch.authz(), &pb.CreateRefundRequest{PaymentId: "pay_123"}, &want{code: connect.CodeUnimplemented}, nil},
+		{"merchant CreateRefund", merch.authz(), &pb.CreateRefundRequest{PaymentId: "pay_123"}, &want{code: connect.CodeNotFound, msg: "payment not found"}, nil},
 		{"merchant AcceptDispute", merch.authz(), &pb.AcceptDisputeRequest{DisputeId: "dp_123"}, &want{code: connect.CodeUnimplemented}, nil},
 		{"API key AcceptDispute", key, &pb.AcceptDisputeRequest{DisputeId: "dp_123"}, &want{code: connect.CodeUnimplemented}, nil},
 		{"customer GetDispute", cust.authz(), &pb.GetDisputeRequest{Id: "dp_123"}, &want{code: connect.CodeUnimplemented}, nil},

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/payments-platform/payments/activities"
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
 	entpayment "github.com/payments-platform/payments/ent/payment"
@@ -220,25 +221,48 @@ func (s *Server) startPayment(ctx context.Context, in payment.Input) (*ent.Payme
 	return nil, temporalError(err)
 }
 
+// workflowStart names a workflow to start, if it does not run, for an
+// update-with-start: one object's workflow, its id from the business key.
+type workflowStart struct {
+	ID, Name string
+	Input    any
+	Attrs    []temporal.SearchAttributeUpdate
+	// What for the log ("payment_id", "pay_...").
+	ObjectKey, ObjectID string
+}
+
+// startPaymentOp is a payment's workflow start.
+func startPaymentOp(in payment.Input) workflowStart {
+	return workflowStart{ID: payment.WorkflowID(in.PaymentID), Name: payment.WorkflowName, Input: in,
+		Attrs: payment.StartAttributes(in), ObjectKey: "payment_id", ObjectID: in.PaymentID}
+}
+
 // updateWithStart sends the update to the payment's workflow, starting it
-// if it does not run, and decodes the result into out. An ambiguous failure
-// is retried with the same workflow id while ctx and the attempts last.
+// if it does not run, and decodes the result into out.
 func (s *Server) updateWithStart(ctx context.Context, in payment.Input, update string, out any) error {
-	wid := payment.WorkflowID(in.PaymentID)
+	return s.updateWithStartOp(ctx, startPaymentOp(in), update, out)
+}
+
+// updateWithStartOp sends the update to a workflow, starting it if it does
+// not run (an id that ran before is never started again), and decodes the
+// result into out. An ambiguous failure is retried with the same workflow
+// id while ctx and the attempts last. Every object's workflow (payments,
+// refunds) is started this way.
+func (s *Server) updateWithStartOp(ctx context.Context, w workflowStart, update string, out any) error {
 	backoff := startBackoff
 	for attempt := 1; ; attempt++ {
 		// An operation is spent by one call; each attempt needs its own.
 		start := s.d.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-			ID:                       wid,
+			ID:                       w.ID,
 			TaskQueue:                s.d.TaskQueue,
 			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-			TypedSearchAttributes:    temporal.NewSearchAttributes(payment.StartAttributes(in)...),
-		}, payment.WorkflowName, in)
+			TypedSearchAttributes:    temporal.NewSearchAttributes(w.Attrs...),
+		}, w.Name, w.Input)
 		handle, err := s.d.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 			StartWorkflowOperation: start,
 			UpdateOptions: client.UpdateWorkflowOptions{
-				WorkflowID:   wid,
+				WorkflowID:   w.ID,
 				UpdateName:   update,
 				WaitForStage: client.WorkflowUpdateStageCompleted,
 			},
@@ -249,8 +273,8 @@ func (s *Server) updateWithStart(ctx context.Context, in payment.Input, update s
 		if err == nil || !ambiguous(err) || attempt == startAttempts || ctx.Err() != nil {
 			return err
 		}
-		s.log.WarnContext(ctx, "the start of a payment's workflow is unconfirmed; trying again",
-			"payment_id", in.PaymentID, "update", update, "attempt", attempt, "err", err)
+		s.log.WarnContext(ctx, "the start of a workflow is unconfirmed; trying again",
+			w.ObjectKey, w.ObjectID, "update", update, "attempt", attempt, "err", err)
 		pause := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -306,6 +330,8 @@ func temporalError(err error) error {
 			return errs.FailedPrecondition("%s", appErr.Message())
 		case payment.ErrTypeInvalidArgument:
 			return errs.InvalidArgument("amount", "%s", appErr.Message())
+		case activities.ErrTypeNotFound:
+			return errs.NotFound("payment")
 		case payment.ErrTypeUnconfirmed:
 			// The step is being retried by the payment's workflow; the
 			// payment shows needs_attention until the gateway answers.
@@ -533,10 +559,22 @@ func (s *Server) paymentToProto(p *ent.Payment, caller auth.Principal) *payments
 			ExpMonth: p.MethodExpMonth, ExpYear: p.MethodExpYear, Provider: p.MethodProvider,
 		}
 	}
+	out.RefundState = refundState(p)
 	if p.NextActionType != "" {
 		out.NextAction = &paymentsv1.NextAction{Type: p.NextActionType, RedirectUrl: p.NextActionURL, ExpiresAt: optTime(p.NextActionExpiresAt)}
 	}
 	return out
+}
+
+// refundState says how much of what the payment received went back.
+func refundState(p *ent.Payment) paymentsv1.PaymentRefundState {
+	switch {
+	case p.AmountRefunded <= 0:
+		return paymentsv1.PaymentRefundState_PAYMENT_REFUND_STATE_NONE
+	case p.AmountRefunded >= p.AmountReceived:
+		return paymentsv1.PaymentRefundState_PAYMENT_REFUND_STATE_REFUNDED
+	}
+	return paymentsv1.PaymentRefundState_PAYMENT_REFUND_STATE_PARTIALLY_REFUNDED
 }
 
 // paymentWaitDefault is API.md's bounded wait for the gateway's answer.

@@ -126,9 +126,9 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(paymentsv1connect.NewAuthServiceHandler(&authService{s}, opts...))
 	mux.Handle(paymentsv1connect.NewAccountServiceHandler(&accountService{s}, opts...))
-	// Later issues implement these; until then every RPC answers unimplemented.
 	mux.Handle(paymentsv1connect.NewPaymentServiceHandler(&paymentService{s}, opts...))
-	mux.Handle(paymentsv1connect.NewRefundServiceHandler(paymentsv1connect.UnimplementedRefundServiceHandler{}, opts...))
+	mux.Handle(paymentsv1connect.NewRefundServiceHandler(&refundService{s}, opts...))
+	// Later issues implement these; until then every RPC answers unimplemented.
 	mux.Handle(paymentsv1connect.NewDisputeServiceHandler(paymentsv1connect.UnimplementedDisputeServiceHandler{}, opts...))
 	mux.Handle(paymentsv1connect.NewTransactionServiceHandler(paymentsv1connect.UnimplementedTransactionServiceHandler{}, opts...))
 	mux.Handle(paymentsv1connect.NewWebhookServiceHandler(paymentsv1connect.UnimplementedWebhookServiceHandler{}, opts...))

@@ -21,6 +21,7 @@ import (
 	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/reconciliationcase"
 	"github.com/payments-platform/payments/ent/refreshtoken"
+	"github.com/payments-platform/payments/ent/refund"
 	"github.com/payments-platform/payments/ent/sandboxobject"
 )
 
@@ -91,6 +92,7 @@ func checkColumn(t, c string) error {
 			payment.Table:            payment.ValidColumn,
 			reconciliationcase.Table: reconciliationcase.ValidColumn,
 			refreshtoken.Table:       refreshtoken.ValidColumn,
+			refund.Table:             refund.ValidColumn,
 			sandboxobject.Table:      sandboxobject.ValidColumn,
 		})
 	})

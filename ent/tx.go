@@ -32,6 +32,8 @@ type Tx struct {
 	ReconciliationCase *ReconciliationCaseClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
+	// Refund is the client for interacting with the Refund builders.
+	Refund *RefundClient
 	// SandboxObject is the client for interacting with the SandboxObject builders.
 	SandboxObject *SandboxObjectClient
 
@@ -174,6 +176,7 @@ func (tx *Tx) init() {
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.ReconciliationCase = NewReconciliationCaseClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
+	tx.Refund = NewRefundClient(tx.config)
 	tx.SandboxObject = NewSandboxObjectClient(tx.config)
 }
 

@@ -24,8 +24,8 @@ import (
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/config"
 	"github.com/payments-platform/payments/internal/devserver"
+	"github.com/payments-platform/payments/internal/platform"
 	"github.com/payments-platform/payments/internal/store"
-	"github.com/payments-platform/payments/workflows/payment"
 )
 
 func noArgs(name string, args []string) error {
@@ -82,7 +82,7 @@ func runDev(ctx context.Context, args []string, e env) error {
 			DBFile:    filepath.Join(cfg.DataDir, "temporal.db"),
 			Namespace: cfg.TemporalNamespace,
 			// Registered at launch so the first payment can use them at once.
-			SearchAttributes: payment.SearchAttributeTypes,
+			SearchAttributes: platform.SearchAttributeTypes(),
 			DynamicConfig:    devserver.SingleWorkerConfig,
 			Log:              logFile,
 			Logger:           log,

@@ -319,6 +319,60 @@ var (
 			},
 		},
 	}
+	// RefundsColumns holds the columns for the "refunds" table.
+	RefundsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "payment_id", Type: field.TypeString, Size: 40},
+		{Name: "merchant_id", Type: field.TypeString, Size: 40},
+		{Name: "customer_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString, Size: 3},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "succeeded", "failed", "canceled"}},
+		{Name: "reason", Type: field.TypeEnum, Enums: []string{"unspecified", "duplicate", "fraudulent", "requested_by_customer", "other"}, Default: "unspecified"},
+		{Name: "failure_reason", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "gateway", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "gateway_reference", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "workflow_id", Type: field.TypeString, Size: 255},
+		{Name: "metadata", Type: field.TypeJSON},
+		{Name: "needs_attention", Type: field.TypeBool, Default: false},
+		{Name: "attention_reason", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "version", Type: field.TypeInt64},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// RefundsTable holds the schema information for the "refunds" table.
+	RefundsTable = &schema.Table{
+		Name:       "refunds",
+		Columns:    RefundsColumns,
+		PrimaryKey: []*schema.Column{RefundsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "refund_payment_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefundsColumns[1], RefundsColumns[0]},
+			},
+			{
+				Name:    "refund_merchant_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefundsColumns[2], RefundsColumns[0]},
+			},
+			{
+				Name:    "refund_customer_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefundsColumns[3], RefundsColumns[0]},
+			},
+			{
+				Name:    "refund_status_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefundsColumns[6], RefundsColumns[0]},
+			},
+			{
+				Name:    "refund_gateway_reference",
+				Unique:  false,
+				Columns: []*schema.Column{RefundsColumns[10]},
+			},
+		},
+	}
 	// SandboxObjectsColumns holds the columns for the "sandbox_objects" table.
 	SandboxObjectsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 255},
@@ -353,6 +407,7 @@ var (
 		PaymentsTable,
 		ReconciliationCasesTable,
 		RefreshTokensTable,
+		RefundsTable,
 		SandboxObjectsTable,
 	}
 )
@@ -403,6 +458,7 @@ func init() {
 		"payments_amount_disputed_check":   "amount_disputed >= 0 AND amount_disputed <= amount_received",
 		"payments_amount_received_check":   "amount_received >= 0 AND amount_received <= amount",
 		"payments_amount_refunded_check":   "amount_refunded >= 0 AND amount_refunded <= amount_received",
+		"payments_amount_returned_check":   "amount_refunded + amount_disputed <= amount_received",
 		"payments_version_check":           "version >= 0",
 	}
 	ReconciliationCasesTable.Annotation = &entsql.Annotation{
@@ -416,6 +472,14 @@ func init() {
 	RefreshTokensTable.Annotation = &entsql.Annotation{
 		Charset:   "utf8mb4",
 		Collation: "utf8mb4_bin",
+	}
+	RefundsTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
+	RefundsTable.Annotation.Checks = map[string]string{
+		"refunds_amount_check":  "amount > 0",
+		"refunds_version_check": "version >= 1",
 	}
 	SandboxObjectsTable.Annotation = &entsql.Annotation{
 		Charset:   "utf8mb4",

@@ -33,5 +33,8 @@ type ReconciliationCase func(*sql.Selector)
 // RefreshToken is the predicate function for refreshtoken builders.
 type RefreshToken func(*sql.Selector)
 
+// Refund is the predicate function for refund builders.
+type Refund func(*sql.Selector)
+
 // SandboxObject is the predicate function for sandboxobject builders.
 type SandboxObject func(*sql.Selector)

@@ -12,6 +12,7 @@ import (
 	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/reconciliationcase"
 	"github.com/payments-platform/payments/ent/refreshtoken"
+	"github.com/payments-platform/payments/ent/refund"
 	"github.com/payments-platform/payments/ent/sandboxobject"
 	"github.com/payments-platform/payments/ent/schema"
 )
@@ -808,6 +809,127 @@ func init() {
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	refundFields := schema.Refund{}.Fields()
+	_ = refundFields
+	// refundDescPaymentID is the schema descriptor for payment_id field.
+	refundDescPaymentID := refundFields[1].Descriptor()
+	// refund.PaymentIDValidator is a validator for the "payment_id" field. It is called by the builders before save.
+	refund.PaymentIDValidator = func() func(string) error {
+		validators := refundDescPaymentID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(payment_id string) error {
+			for _, fn := range fns {
+				if err := fn(payment_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// refundDescMerchantID is the schema descriptor for merchant_id field.
+	refundDescMerchantID := refundFields[2].Descriptor()
+	// refund.MerchantIDValidator is a validator for the "merchant_id" field. It is called by the builders before save.
+	refund.MerchantIDValidator = func() func(string) error {
+		validators := refundDescMerchantID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(merchant_id string) error {
+			for _, fn := range fns {
+				if err := fn(merchant_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// refundDescCustomerID is the schema descriptor for customer_id field.
+	refundDescCustomerID := refundFields[3].Descriptor()
+	// refund.DefaultCustomerID holds the default value on creation for the customer_id field.
+	refund.DefaultCustomerID = refundDescCustomerID.Default.(string)
+	// refund.CustomerIDValidator is a validator for the "customer_id" field. It is called by the builders before save.
+	refund.CustomerIDValidator = refundDescCustomerID.Validators[0].(func(string) error)
+	// refundDescAmount is the schema descriptor for amount field.
+	refundDescAmount := refundFields[4].Descriptor()
+	// refund.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	refund.AmountValidator = refundDescAmount.Validators[0].(func(int64) error)
+	// refundDescCurrency is the schema descriptor for currency field.
+	refundDescCurrency := refundFields[5].Descriptor()
+	// refund.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	refund.CurrencyValidator = func() func(string) error {
+		validators := refundDescCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(currency string) error {
+			for _, fn := range fns {
+				if err := fn(currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// refundDescFailureReason is the schema descriptor for failure_reason field.
+	refundDescFailureReason := refundFields[8].Descriptor()
+	// refund.DefaultFailureReason holds the default value on creation for the failure_reason field.
+	refund.DefaultFailureReason = refundDescFailureReason.Default.(string)
+	// refund.FailureReasonValidator is a validator for the "failure_reason" field. It is called by the builders before save.
+	refund.FailureReasonValidator = refundDescFailureReason.Validators[0].(func(string) error)
+	// refundDescGateway is the schema descriptor for gateway field.
+	refundDescGateway := refundFields[9].Descriptor()
+	// refund.DefaultGateway holds the default value on creation for the gateway field.
+	refund.DefaultGateway = refundDescGateway.Default.(string)
+	// refund.GatewayValidator is a validator for the "gateway" field. It is called by the builders before save.
+	refund.GatewayValidator = refundDescGateway.Validators[0].(func(string) error)
+	// refundDescGatewayReference is the schema descriptor for gateway_reference field.
+	refundDescGatewayReference := refundFields[10].Descriptor()
+	// refund.DefaultGatewayReference holds the default value on creation for the gateway_reference field.
+	refund.DefaultGatewayReference = refundDescGatewayReference.Default.(string)
+	// refund.GatewayReferenceValidator is a validator for the "gateway_reference" field. It is called by the builders before save.
+	refund.GatewayReferenceValidator = refundDescGatewayReference.Validators[0].(func(string) error)
+	// refundDescWorkflowID is the schema descriptor for workflow_id field.
+	refundDescWorkflowID := refundFields[11].Descriptor()
+	// refund.WorkflowIDValidator is a validator for the "workflow_id" field. It is called by the builders before save.
+	refund.WorkflowIDValidator = refundDescWorkflowID.Validators[0].(func(string) error)
+	// refundDescNeedsAttention is the schema descriptor for needs_attention field.
+	refundDescNeedsAttention := refundFields[13].Descriptor()
+	// refund.DefaultNeedsAttention holds the default value on creation for the needs_attention field.
+	refund.DefaultNeedsAttention = refundDescNeedsAttention.Default.(bool)
+	// refundDescAttentionReason is the schema descriptor for attention_reason field.
+	refundDescAttentionReason := refundFields[14].Descriptor()
+	// refund.DefaultAttentionReason holds the default value on creation for the attention_reason field.
+	refund.DefaultAttentionReason = refundDescAttentionReason.Default.(string)
+	// refund.AttentionReasonValidator is a validator for the "attention_reason" field. It is called by the builders before save.
+	refund.AttentionReasonValidator = refundDescAttentionReason.Validators[0].(func(string) error)
+	// refundDescVersion is the schema descriptor for version field.
+	refundDescVersion := refundFields[15].Descriptor()
+	// refund.VersionValidator is a validator for the "version" field. It is called by the builders before save.
+	refund.VersionValidator = refundDescVersion.Validators[0].(func(int64) error)
+	// refundDescID is the schema descriptor for id field.
+	refundDescID := refundFields[0].Descriptor()
+	// refund.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	refund.IDValidator = func() func(string) error {
+		validators := refundDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
 		}
 		return func(id string) error {
 			for _, fn := range fns {

@@ -27,7 +27,10 @@ func (Payment) Annotations() []schema.Annotation {
 		"payments_amount_received_check":   "amount_received >= 0 AND amount_received <= amount",
 		"payments_amount_refunded_check":   "amount_refunded >= 0 AND amount_refunded <= amount_received",
 		"payments_amount_disputed_check":   "amount_disputed >= 0 AND amount_disputed <= amount_received",
-		"payments_version_check":           "version >= 0",
+		// Refunds that have not failed and disputes hold parts of one
+		// balance: together never more than was received.
+		"payments_amount_returned_check": "amount_refunded + amount_disputed <= amount_received",
+		"payments_version_check":         "version >= 0",
 	}))
 }
 
@@ -43,6 +46,11 @@ func (Payment) Fields() []ent.Field {
 		// Authorized and not yet captured.
 		field.Int64("amount_capturable").NonNegative().Default(0),
 		field.Int64("amount_received").NonNegative().Default(0),
+		// Refunds that have not failed or been canceled (pending ones
+		// included), and disputed amounts: the payment's refundable balance
+		// is amount_received minus both. Only the store's balance operations
+		// change them (store.CreateRefund, store.SaveRefund), never a save of
+		// the payment's workflow.
 		field.Int64("amount_refunded").NonNegative().Default(0),
 		field.Int64("amount_disputed").NonNegative().Default(0),
 		// ISO 4217 code, upper case.

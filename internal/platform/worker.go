@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -20,6 +21,7 @@ import (
 	"github.com/payments-platform/payments/internal/store"
 	"github.com/payments-platform/payments/workflows/maintenance"
 	"github.com/payments-platform/payments/workflows/payment"
+	"github.com/payments-platform/payments/workflows/refund"
 )
 
 // WorkerOptions are what a worker needs besides its Temporal client.
@@ -33,11 +35,20 @@ type WorkerOptions struct {
 	Schedules bool
 }
 
-// EnsureSearchAttributes registers the payment search attributes that are
-// missing; the workflows keep them current, and operators search by them.
+// SearchAttributeTypes names every custom search attribute of the
+// platform's workflows with its type, for registration: the payment
+// workflow's, and those the refund workflow adds.
+func SearchAttributeTypes() map[string]string {
+	all := maps.Clone(payment.SearchAttributeTypes)
+	maps.Copy(all, refund.SearchAttributeTypes)
+	return all
+}
+
+// EnsureSearchAttributes registers the search attributes that are missing;
+// the workflows keep them current, and operators search by them.
 func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
 	attrs := map[string]enums.IndexedValueType{}
-	for name, typ := range payment.SearchAttributeTypes {
+	for name, typ := range SearchAttributeTypes() {
 		v, ok := enums.IndexedValueType_shorthandValue[typ]
 		if !ok {
 			return fmt.Errorf("search attribute %s: unknown type %s", name, typ)
@@ -73,6 +84,7 @@ func StartWorker(ctx context.Context, c client.Client, o WorkerOptions) (worker.
 	maintenance.Register(w)
 	w.RegisterWorkflowWithOptions(payment.Workflow, workflow.RegisterOptions{Name: payment.WorkflowName})
 	w.RegisterWorkflowWithOptions(payment.Reconcile, workflow.RegisterOptions{Name: payment.ReconcileWorkflowName})
+	w.RegisterWorkflowWithOptions(refund.Workflow, workflow.RegisterOptions{Name: refund.WorkflowName})
 	w.RegisterActivity(&activities.Store{DB: o.Store, Logger: o.Logger})
 	w.RegisterActivity(&activities.Gateway{GW: o.Gateway, Logger: o.Logger})
 	if err := w.Start(); err != nil {

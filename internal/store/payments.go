@@ -110,8 +110,13 @@ func setMutable(m *ent.PaymentMutation, rec PaymentRecord, update bool) {
 	m.SetAmount(rec.Amount)
 	m.SetAmountCapturable(rec.AmountCapturable)
 	m.SetAmountReceived(rec.AmountReceived)
-	m.SetAmountRefunded(rec.AmountRefunded)
-	m.SetAmountDisputed(rec.AmountDisputed)
+	if !update {
+		// The refundable balance belongs to the balance operations
+		// (refunds.go) once the row exists: a save of the payment's
+		// workflow, which knows nothing of refunds, must not reset it.
+		m.SetAmountRefunded(rec.AmountRefunded)
+		m.SetAmountDisputed(rec.AmountDisputed)
+	}
 	m.SetStatus(rec.Status)
 	m.SetCaptureMethod(rec.CaptureMethod)
 	m.SetPaymentMethod(rec.PaymentMethod)
@@ -359,11 +364,18 @@ func (s *Store) ListPayments(ctx context.Context, f PaymentFilter, limit int, af
 	if err != nil {
 		return nil, fmt.Errorf("list payments: %w", err)
 	}
-	ps := append(asMerchant, asCustomer...)
-	slices.SortFunc(ps, func(a, b *ent.Payment) int { return cmp.Compare(b.ID, a.ID) })
-	// A payment of an account with itself would come from both queries.
-	ps = slices.CompactFunc(ps, func(a, b *ent.Payment) bool { return a.ID == b.ID })
-	return ps[:min(len(ps), limit)], nil
+	return mergeNewest(asMerchant, asCustomer, limit, func(p *ent.Payment) string { return p.ID }), nil
+}
+
+// mergeNewest merges the two keyset pages of a party's listing (as merchant,
+// as customer), each newest first by id, into one page of at most limit
+// rows: in effect a UNION. An object of an account with itself comes from
+// both queries and is kept once.
+func mergeNewest[T any](a, b []T, limit int, id func(T) string) []T {
+	all := append(slices.Clip(a), b...)
+	slices.SortFunc(all, func(x, y T) int { return cmp.Compare(id(y), id(x)) })
+	all = slices.CompactFunc(all, func(x, y T) bool { return id(x) == id(y) })
+	return all[:min(len(all), limit)]
 }
 
 // RecordGatewayEvent remembers a gateway's webhook event by the provider's

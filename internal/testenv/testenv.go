@@ -29,7 +29,6 @@ import (
 	"github.com/payments-platform/payments/internal/platform"
 	"github.com/payments-platform/payments/internal/store"
 	"github.com/payments-platform/payments/internal/store/storetest"
-	"github.com/payments-platform/payments/workflows/payment"
 )
 
 // Options shape an environment.
@@ -88,7 +87,7 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatalf("integration tests need the Temporal CLI: %v", err)
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
-		Binary: bin, Address: "127.0.0.1:0", SearchAttributes: payment.SearchAttributeTypes, Logger: log,
+		Binary: bin, Address: "127.0.0.1:0", SearchAttributes: platform.SearchAttributeTypes(), Logger: log,
 		DynamicConfig: dyn, Log: o.TemporalLog,
 	})
 	if err != nil {

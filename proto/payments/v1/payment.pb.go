@@ -76,6 +76,63 @@ func (CaptureMethod) EnumDescriptor() ([]byte, []int) {
 	return file_payments_v1_payment_proto_rawDescGZIP(), []int{0}
 }
 
+// PaymentRefundState says how much of a payment's money was refunded.
+type PaymentRefundState int32
+
+const (
+	// Never returned.
+	PaymentRefundState_PAYMENT_REFUND_STATE_UNSPECIFIED PaymentRefundState = 0
+	// Nothing refunded (or the payment received nothing).
+	PaymentRefundState_PAYMENT_REFUND_STATE_NONE PaymentRefundState = 1
+	// Some of what was received is refunded or being refunded.
+	PaymentRefundState_PAYMENT_REFUND_STATE_PARTIALLY_REFUNDED PaymentRefundState = 2
+	// Everything received is refunded or being refunded.
+	PaymentRefundState_PAYMENT_REFUND_STATE_REFUNDED PaymentRefundState = 3
+)
+
+// Enum value maps for PaymentRefundState.
+var (
+	PaymentRefundState_name = map[int32]string{
+		0: "PAYMENT_REFUND_STATE_UNSPECIFIED",
+		1: "PAYMENT_REFUND_STATE_NONE",
+		2: "PAYMENT_REFUND_STATE_PARTIALLY_REFUNDED",
+		3: "PAYMENT_REFUND_STATE_REFUNDED",
+	}
+	PaymentRefundState_value = map[string]int32{
+		"PAYMENT_REFUND_STATE_UNSPECIFIED":        0,
+		"PAYMENT_REFUND_STATE_NONE":               1,
+		"PAYMENT_REFUND_STATE_PARTIALLY_REFUNDED": 2,
+		"PAYMENT_REFUND_STATE_REFUNDED":           3,
+	}
+)
+
+func (x PaymentRefundState) Enum() *PaymentRefundState {
+	p := new(PaymentRefundState)
+	*p = x
+	return p
+}
+
+func (x PaymentRefundState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PaymentRefundState) Descriptor() protoreflect.EnumDescriptor {
+	return file_payments_v1_payment_proto_enumTypes[1].Descriptor()
+}
+
+func (PaymentRefundState) Type() protoreflect.EnumType {
+	return &file_payments_v1_payment_proto_enumTypes[1]
+}
+
+func (x PaymentRefundState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PaymentRefundState.Descriptor instead.
+func (PaymentRefundState) EnumDescriptor() ([]byte, []int) {
+	return file_payments_v1_payment_proto_rawDescGZIP(), []int{1}
+}
+
 // PaymentStatus is where a payment is. PROCESSING, REQUIRES_ACTION and
 // REQUIRES_CAPTURE are pending; SUCCEEDED is success; FAILED and CANCELED are
 // failure.
@@ -124,11 +181,11 @@ func (x PaymentStatus) String() string {
 }
 
 func (PaymentStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_payments_v1_payment_proto_enumTypes[1].Descriptor()
+	return file_payments_v1_payment_proto_enumTypes[2].Descriptor()
 }
 
 func (PaymentStatus) Type() protoreflect.EnumType {
-	return &file_payments_v1_payment_proto_enumTypes[1]
+	return &file_payments_v1_payment_proto_enumTypes[2]
 }
 
 func (x PaymentStatus) Number() protoreflect.EnumNumber {
@@ -137,7 +194,7 @@ func (x PaymentStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PaymentStatus.Descriptor instead.
 func (PaymentStatus) EnumDescriptor() ([]byte, []int) {
-	return file_payments_v1_payment_proto_rawDescGZIP(), []int{1}
+	return file_payments_v1_payment_proto_rawDescGZIP(), []int{2}
 }
 
 // PaymentMethodDetails describes the instrument without any card data beyond
@@ -314,7 +371,9 @@ type Payment struct {
 	AmountCapturable int64 `protobuf:"varint,6,opt,name=amount_capturable,json=amountCapturable,proto3" json:"amount_capturable,omitempty"`
 	// What was captured.
 	AmountReceived int64 `protobuf:"varint,7,opt,name=amount_received,json=amountReceived,proto3" json:"amount_received,omitempty"`
-	// What was refunded.
+	// What is refunded or being refunded: the refunds that have not failed or
+	// been canceled, pending ones included (as Stripe counts them). What is
+	// left to refund is amount_received - amount_refunded - amount_disputed.
 	AmountRefunded int64 `protobuf:"varint,8,opt,name=amount_refunded,json=amountRefunded,proto3" json:"amount_refunded,omitempty"`
 	// What is under dispute.
 	AmountDisputed int64 `protobuf:"varint,9,opt,name=amount_disputed,json=amountDisputed,proto3" json:"amount_disputed,omitempty"`
@@ -355,8 +414,11 @@ type Payment struct {
 	NeedsAttention bool `protobuf:"varint,24,opt,name=needs_attention,json=needsAttention,proto3" json:"needs_attention,omitempty"`
 	// What needs attention, in words, while needs_attention is true.
 	AttentionReason string `protobuf:"bytes,25,opt,name=attention_reason,json=attentionReason,proto3" json:"attention_reason,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Whether the money received went back: none of it, part of it, or all
+	// of it (amount_refunded == amount_received).
+	RefundState   PaymentRefundState `protobuf:"varint,26,opt,name=refund_state,json=refundState,proto3,enum=payments.v1.PaymentRefundState" json:"refund_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Payment) Reset() {
@@ -562,6 +624,13 @@ func (x *Payment) GetAttentionReason() string {
 		return x.AttentionReason
 	}
 	return ""
+}
+
+func (x *Payment) GetRefundState() PaymentRefundState {
+	if x != nil {
+		return x.RefundState
+	}
+	return PaymentRefundState_PAYMENT_REFUND_STATE_UNSPECIFIED
 }
 
 // CreatePaymentRequest asks to charge a customer.
@@ -1206,7 +1275,7 @@ const file_payments_v1_payment_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12!\n" +
 	"\fredirect_url\x18\x02 \x01(\tR\vredirectUrl\x129\n" +
 	"\n" +
-	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xf2\b\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xb6\t\n" +
 	"\aPayment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vmerchant_id\x18\x02 \x01(\tR\n" +
@@ -1239,7 +1308,8 @@ const file_payments_v1_payment_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12'\n" +
 	"\x0fneeds_attention\x18\x18 \x01(\bR\x0eneedsAttention\x12)\n" +
-	"\x10attention_reason\x18\x19 \x01(\tR\x0fattentionReason\x1a;\n" +
+	"\x10attention_reason\x18\x19 \x01(\tR\x0fattentionReason\x12B\n" +
+	"\frefund_state\x18\x1a \x01(\x0e2\x1f.payments.v1.PaymentRefundStateR\vrefundState\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd6\x04\n" +
@@ -1298,7 +1368,12 @@ const file_payments_v1_payment_proto_rawDesc = "" +
 	"\rCaptureMethod\x12\x1e\n" +
 	"\x1aCAPTURE_METHOD_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CAPTURE_METHOD_AUTOMATIC\x10\x01\x12\x19\n" +
-	"\x15CAPTURE_METHOD_MANUAL\x10\x02*\xed\x01\n" +
+	"\x15CAPTURE_METHOD_MANUAL\x10\x02*\xa9\x01\n" +
+	"\x12PaymentRefundState\x12$\n" +
+	" PAYMENT_REFUND_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19PAYMENT_REFUND_STATE_NONE\x10\x01\x12+\n" +
+	"'PAYMENT_REFUND_STATE_PARTIALLY_REFUNDED\x10\x02\x12!\n" +
+	"\x1dPAYMENT_REFUND_STATE_REFUNDED\x10\x03*\xed\x01\n" +
 	"\rPaymentStatus\x12\x1e\n" +
 	"\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19PAYMENT_STATUS_PROCESSING\x10\x01\x12\"\n" +
@@ -1327,62 +1402,64 @@ func file_payments_v1_payment_proto_rawDescGZIP() []byte {
 	return file_payments_v1_payment_proto_rawDescData
 }
 
-var file_payments_v1_payment_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_payments_v1_payment_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_payments_v1_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_payments_v1_payment_proto_goTypes = []any{
 	(CaptureMethod)(0),             // 0: payments.v1.CaptureMethod
-	(PaymentStatus)(0),             // 1: payments.v1.PaymentStatus
-	(*PaymentMethodDetails)(nil),   // 2: payments.v1.PaymentMethodDetails
-	(*NextAction)(nil),             // 3: payments.v1.NextAction
-	(*Payment)(nil),                // 4: payments.v1.Payment
-	(*CreatePaymentRequest)(nil),   // 5: payments.v1.CreatePaymentRequest
-	(*CreatePaymentResponse)(nil),  // 6: payments.v1.CreatePaymentResponse
-	(*GetPaymentRequest)(nil),      // 7: payments.v1.GetPaymentRequest
-	(*GetPaymentResponse)(nil),     // 8: payments.v1.GetPaymentResponse
-	(*ListPaymentsRequest)(nil),    // 9: payments.v1.ListPaymentsRequest
-	(*ListPaymentsResponse)(nil),   // 10: payments.v1.ListPaymentsResponse
-	(*CapturePaymentRequest)(nil),  // 11: payments.v1.CapturePaymentRequest
-	(*CapturePaymentResponse)(nil), // 12: payments.v1.CapturePaymentResponse
-	(*CancelPaymentRequest)(nil),   // 13: payments.v1.CancelPaymentRequest
-	(*CancelPaymentResponse)(nil),  // 14: payments.v1.CancelPaymentResponse
-	nil,                            // 15: payments.v1.Payment.MetadataEntry
-	nil,                            // 16: payments.v1.CreatePaymentRequest.MetadataEntry
-	(*timestamppb.Timestamp)(nil),  // 17: google.protobuf.Timestamp
+	(PaymentRefundState)(0),        // 1: payments.v1.PaymentRefundState
+	(PaymentStatus)(0),             // 2: payments.v1.PaymentStatus
+	(*PaymentMethodDetails)(nil),   // 3: payments.v1.PaymentMethodDetails
+	(*NextAction)(nil),             // 4: payments.v1.NextAction
+	(*Payment)(nil),                // 5: payments.v1.Payment
+	(*CreatePaymentRequest)(nil),   // 6: payments.v1.CreatePaymentRequest
+	(*CreatePaymentResponse)(nil),  // 7: payments.v1.CreatePaymentResponse
+	(*GetPaymentRequest)(nil),      // 8: payments.v1.GetPaymentRequest
+	(*GetPaymentResponse)(nil),     // 9: payments.v1.GetPaymentResponse
+	(*ListPaymentsRequest)(nil),    // 10: payments.v1.ListPaymentsRequest
+	(*ListPaymentsResponse)(nil),   // 11: payments.v1.ListPaymentsResponse
+	(*CapturePaymentRequest)(nil),  // 12: payments.v1.CapturePaymentRequest
+	(*CapturePaymentResponse)(nil), // 13: payments.v1.CapturePaymentResponse
+	(*CancelPaymentRequest)(nil),   // 14: payments.v1.CancelPaymentRequest
+	(*CancelPaymentResponse)(nil),  // 15: payments.v1.CancelPaymentResponse
+	nil,                            // 16: payments.v1.Payment.MetadataEntry
+	nil,                            // 17: payments.v1.CreatePaymentRequest.MetadataEntry
+	(*timestamppb.Timestamp)(nil),  // 18: google.protobuf.Timestamp
 }
 var file_payments_v1_payment_proto_depIdxs = []int32{
-	17, // 0: payments.v1.NextAction.expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 1: payments.v1.Payment.status:type_name -> payments.v1.PaymentStatus
+	18, // 0: payments.v1.NextAction.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 1: payments.v1.Payment.status:type_name -> payments.v1.PaymentStatus
 	0,  // 2: payments.v1.Payment.capture_method:type_name -> payments.v1.CaptureMethod
-	2,  // 3: payments.v1.Payment.payment_method:type_name -> payments.v1.PaymentMethodDetails
-	3,  // 4: payments.v1.Payment.next_action:type_name -> payments.v1.NextAction
-	15, // 5: payments.v1.Payment.metadata:type_name -> payments.v1.Payment.MetadataEntry
-	17, // 6: payments.v1.Payment.created_at:type_name -> google.protobuf.Timestamp
-	17, // 7: payments.v1.Payment.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 8: payments.v1.CreatePaymentRequest.capture_method:type_name -> payments.v1.CaptureMethod
-	16, // 9: payments.v1.CreatePaymentRequest.metadata:type_name -> payments.v1.CreatePaymentRequest.MetadataEntry
-	4,  // 10: payments.v1.CreatePaymentResponse.payment:type_name -> payments.v1.Payment
-	4,  // 11: payments.v1.GetPaymentResponse.payment:type_name -> payments.v1.Payment
-	1,  // 12: payments.v1.ListPaymentsRequest.status:type_name -> payments.v1.PaymentStatus
-	17, // 13: payments.v1.ListPaymentsRequest.created_after:type_name -> google.protobuf.Timestamp
-	17, // 14: payments.v1.ListPaymentsRequest.created_before:type_name -> google.protobuf.Timestamp
-	4,  // 15: payments.v1.ListPaymentsResponse.payments:type_name -> payments.v1.Payment
-	4,  // 16: payments.v1.CapturePaymentResponse.payment:type_name -> payments.v1.Payment
-	4,  // 17: payments.v1.CancelPaymentResponse.payment:type_name -> payments.v1.Payment
-	5,  // 18: payments.v1.PaymentService.CreatePayment:input_type -> payments.v1.CreatePaymentRequest
-	7,  // 19: payments.v1.PaymentService.GetPayment:input_type -> payments.v1.GetPaymentRequest
-	9,  // 20: payments.v1.PaymentService.ListPayments:input_type -> payments.v1.ListPaymentsRequest
-	11, // 21: payments.v1.PaymentService.CapturePayment:input_type -> payments.v1.CapturePaymentRequest
-	13, // 22: payments.v1.PaymentService.CancelPayment:input_type -> payments.v1.CancelPaymentRequest
-	6,  // 23: payments.v1.PaymentService.CreatePayment:output_type -> payments.v1.CreatePaymentResponse
-	8,  // 24: payments.v1.PaymentService.GetPayment:output_type -> payments.v1.GetPaymentResponse
-	10, // 25: payments.v1.PaymentService.ListPayments:output_type -> payments.v1.ListPaymentsResponse
-	12, // 26: payments.v1.PaymentService.CapturePayment:output_type -> payments.v1.CapturePaymentResponse
-	14, // 27: payments.v1.PaymentService.CancelPayment:output_type -> payments.v1.CancelPaymentResponse
-	23, // [23:28] is the sub-list for method output_type
-	18, // [18:23] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	3,  // 3: payments.v1.Payment.payment_method:type_name -> payments.v1.PaymentMethodDetails
+	4,  // 4: payments.v1.Payment.next_action:type_name -> payments.v1.NextAction
+	16, // 5: payments.v1.Payment.metadata:type_name -> payments.v1.Payment.MetadataEntry
+	18, // 6: payments.v1.Payment.created_at:type_name -> google.protobuf.Timestamp
+	18, // 7: payments.v1.Payment.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 8: payments.v1.Payment.refund_state:type_name -> payments.v1.PaymentRefundState
+	0,  // 9: payments.v1.CreatePaymentRequest.capture_method:type_name -> payments.v1.CaptureMethod
+	17, // 10: payments.v1.CreatePaymentRequest.metadata:type_name -> payments.v1.CreatePaymentRequest.MetadataEntry
+	5,  // 11: payments.v1.CreatePaymentResponse.payment:type_name -> payments.v1.Payment
+	5,  // 12: payments.v1.GetPaymentResponse.payment:type_name -> payments.v1.Payment
+	2,  // 13: payments.v1.ListPaymentsRequest.status:type_name -> payments.v1.PaymentStatus
+	18, // 14: payments.v1.ListPaymentsRequest.created_after:type_name -> google.protobuf.Timestamp
+	18, // 15: payments.v1.ListPaymentsRequest.created_before:type_name -> google.protobuf.Timestamp
+	5,  // 16: payments.v1.ListPaymentsResponse.payments:type_name -> payments.v1.Payment
+	5,  // 17: payments.v1.CapturePaymentResponse.payment:type_name -> payments.v1.Payment
+	5,  // 18: payments.v1.CancelPaymentResponse.payment:type_name -> payments.v1.Payment
+	6,  // 19: payments.v1.PaymentService.CreatePayment:input_type -> payments.v1.CreatePaymentRequest
+	8,  // 20: payments.v1.PaymentService.GetPayment:input_type -> payments.v1.GetPaymentRequest
+	10, // 21: payments.v1.PaymentService.ListPayments:input_type -> payments.v1.ListPaymentsRequest
+	12, // 22: payments.v1.PaymentService.CapturePayment:input_type -> payments.v1.CapturePaymentRequest
+	14, // 23: payments.v1.PaymentService.CancelPayment:input_type -> payments.v1.CancelPaymentRequest
+	7,  // 24: payments.v1.PaymentService.CreatePayment:output_type -> payments.v1.CreatePaymentResponse
+	9,  // 25: payments.v1.PaymentService.GetPayment:output_type -> payments.v1.GetPaymentResponse
+	11, // 26: payments.v1.PaymentService.ListPayments:output_type -> payments.v1.ListPaymentsResponse
+	13, // 27: payments.v1.PaymentService.CapturePayment:output_type -> payments.v1.CapturePaymentResponse
+	15, // 28: payments.v1.PaymentService.CancelPayment:output_type -> payments.v1.CancelPaymentResponse
+	24, // [24:29] is the sub-list for method output_type
+	19, // [19:24] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_payment_proto_init() }
@@ -1396,7 +1473,7 @@ func file_payments_v1_payment_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payments_v1_payment_proto_rawDesc), len(file_payments_v1_payment_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,

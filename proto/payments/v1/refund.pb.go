@@ -299,6 +299,10 @@ type CreateRefundRequest struct {
 	Amount int64 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
 	// Why.
 	Reason RefundReason `protobuf:"varint,3,opt,name=reason,proto3,enum=payments.v1.RefundReason" json:"reason,omitempty"`
+	// Optional: ISO 4217, any case. When set it must be the payment's
+	// currency (`invalid_argument` otherwise), a guard for callers that
+	// compute amounts in a currency of their own.
+	Currency string `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
 	// At most 50 keys of at most 40 characters, values at most 500.
 	Metadata      map[string]string `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
@@ -354,6 +358,13 @@ func (x *CreateRefundRequest) GetReason() RefundReason {
 		return x.Reason
 	}
 	return RefundReason_REFUND_REASON_UNSPECIFIED
+}
+
+func (x *CreateRefundRequest) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
 }
 
 func (x *CreateRefundRequest) GetMetadata() map[string]string {
@@ -511,7 +522,11 @@ type ListRefundsRequest struct {
 	// Only refunds of this payment.
 	PaymentId string `protobuf:"bytes,3,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
 	// Only refunds in this status.
-	Status        RefundStatus `protobuf:"varint,4,opt,name=status,proto3,enum=payments.v1.RefundStatus" json:"status,omitempty"`
+	Status RefundStatus `protobuf:"varint,4,opt,name=status,proto3,enum=payments.v1.RefundStatus" json:"status,omitempty"`
+	// Only refunds created at or after this time.
+	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
+	// Only refunds created before this time.
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -572,6 +587,20 @@ func (x *ListRefundsRequest) GetStatus() RefundStatus {
 		return x.Status
 	}
 	return RefundStatus_REFUND_STATUS_UNSPECIFIED
+}
+
+func (x *ListRefundsRequest) GetCreatedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAfter
+	}
+	return nil
+}
+
+func (x *ListRefundsRequest) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
 }
 
 // ListRefundsResponse is one page of refunds.
@@ -655,13 +684,14 @@ const file_payments_v1_refund_proto_rawDesc = "" +
 	"\bmetadata\x18\r \x03(\v2!.payments.v1.Refund.MetadataEntryR\bmetadata\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xca\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xff\x02\n" +
 	"\x13CreateRefundRequest\x12,\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\tB\r\xbaH\n" +
 	"r\b\x18@:\x04pay_R\tpaymentId\x12&\n" +
 	"\x06amount\x18\x02 \x01(\x03B\x0e\xbaH\v\"\t\x18\xff\xcf\xdb\xc3\xf4\x02(\x00R\x06amount\x12;\n" +
-	"\x06reason\x18\x03 \x01(\x0e2\x19.payments.v1.RefundReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06reason\x12c\n" +
+	"\x06reason\x18\x03 \x01(\x0e2\x19.payments.v1.RefundReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06reason\x123\n" +
+	"\bcurrency\x18\x05 \x01(\tB\x17\xbaH\x14r\x122\x10^([A-Za-z]{3})?$R\bcurrency\x12c\n" +
 	"\bmetadata\x18\x04 \x03(\v2..payments.v1.CreateRefundRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x102\"\x06r\x04\x10\x01\x18(*\x05r\x03\x18\xf4\x03R\bmetadata\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -671,14 +701,16 @@ const file_payments_v1_refund_proto_rawDesc = "" +
 	"\x10GetRefundRequest\x12\x1c\n" +
 	"\x02id\x18\x01 \x01(\tB\f\xbaH\tr\a\x18@:\x03re_R\x02id\"@\n" +
 	"\x11GetRefundResponse\x12+\n" +
-	"\x06refund\x18\x01 \x01(\v2\x13.payments.v1.RefundR\x06refund\"\xcd\x01\n" +
+	"\x06refund\x18\x01 \x01(\v2\x13.payments.v1.RefundR\x06refund\"\xd1\x02\n" +
 	"\x12ListRefundsRequest\x12)\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\f\xbaH\t\xd8\x01\x01\x1a\x04\x18d(\x01R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12&\n" +
 	"\n" +
 	"payment_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpaymentId\x12;\n" +
-	"\x06status\x18\x04 \x01(\x0e2\x19.payments.v1.RefundStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\"l\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x19.payments.v1.RefundStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12?\n" +
+	"\rcreated_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
+	"\x0ecreated_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\"l\n" +
 	"\x13ListRefundsResponse\x12-\n" +
 	"\arefunds\x18\x01 \x03(\v2\x13.payments.v1.RefundR\arefunds\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x9b\x01\n" +
@@ -738,18 +770,20 @@ var file_payments_v1_refund_proto_depIdxs = []int32{
 	2,  // 7: payments.v1.CreateRefundResponse.refund:type_name -> payments.v1.Refund
 	2,  // 8: payments.v1.GetRefundResponse.refund:type_name -> payments.v1.Refund
 	0,  // 9: payments.v1.ListRefundsRequest.status:type_name -> payments.v1.RefundStatus
-	2,  // 10: payments.v1.ListRefundsResponse.refunds:type_name -> payments.v1.Refund
-	3,  // 11: payments.v1.RefundService.CreateRefund:input_type -> payments.v1.CreateRefundRequest
-	5,  // 12: payments.v1.RefundService.GetRefund:input_type -> payments.v1.GetRefundRequest
-	7,  // 13: payments.v1.RefundService.ListRefunds:input_type -> payments.v1.ListRefundsRequest
-	4,  // 14: payments.v1.RefundService.CreateRefund:output_type -> payments.v1.CreateRefundResponse
-	6,  // 15: payments.v1.RefundService.GetRefund:output_type -> payments.v1.GetRefundResponse
-	8,  // 16: payments.v1.RefundService.ListRefunds:output_type -> payments.v1.ListRefundsResponse
-	14, // [14:17] is the sub-list for method output_type
-	11, // [11:14] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 10: payments.v1.ListRefundsRequest.created_after:type_name -> google.protobuf.Timestamp
+	11, // 11: payments.v1.ListRefundsRequest.created_before:type_name -> google.protobuf.Timestamp
+	2,  // 12: payments.v1.ListRefundsResponse.refunds:type_name -> payments.v1.Refund
+	3,  // 13: payments.v1.RefundService.CreateRefund:input_type -> payments.v1.CreateRefundRequest
+	5,  // 14: payments.v1.RefundService.GetRefund:input_type -> payments.v1.GetRefundRequest
+	7,  // 15: payments.v1.RefundService.ListRefunds:input_type -> payments.v1.ListRefundsRequest
+	4,  // 16: payments.v1.RefundService.CreateRefund:output_type -> payments.v1.CreateRefundResponse
+	6,  // 17: payments.v1.RefundService.GetRefund:output_type -> payments.v1.GetRefundResponse
+	8,  // 18: payments.v1.RefundService.ListRefunds:output_type -> payments.v1.ListRefundsResponse
+	16, // [16:19] is the sub-list for method output_type
+	13, // [13:16] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_refund_proto_init() }
