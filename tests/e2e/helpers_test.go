@@ -849,9 +849,17 @@ func (e *E) wantDeclaredLogic(t *testing.T, workflowID string) {
 	}
 }
 
-// record writes the workflow's history to workflows/payment/testdata/declared/<name>.json
-// for the replay test, when PAYMENTS_RECORD_HISTORIES=1 and the env records.
+// recordHistory writes a payment workflow's history to
+// workflows/payment/testdata/declared/<name>.json for the replay test, when
+// PAYMENTS_RECORD_HISTORIES=1 and the env records.
 func (e *E) recordHistory(t *testing.T, name, workflowID string) {
+	t.Helper()
+	e.recordHistoryIn(t, testdataDir, name, workflowID)
+}
+
+// recordHistoryIn writes a workflow's history to dir/<name>.json, when
+// PAYMENTS_RECORD_HISTORIES=1 and the env records.
+func (e *E) recordHistoryIn(t *testing.T, testdataDir, name, workflowID string) {
 	t.Helper()
 	if os.Getenv(recordEnv) != "1" || !e.record {
 		return

@@ -64,9 +64,11 @@ func Workflow(ctx workflow.Context, in Input) (store.RefundRecord, error) {
 		return r.rec, err
 	}
 	if r.refused != nil {
-		// Let the waiting update return the refusal before the run ends.
-		_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-		return r.rec, r.refused
+		// The refusal is the update's answer to the caller; the run itself
+		// did its job (nothing to refund) and completes, with no row, its
+		// RefundStatus "refused" for operators.
+		err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+		return r.rec, err
 	}
 	for {
 		var ev GatewayEvent
