@@ -1,7 +1,8 @@
 // Package bench measures the platform on a real Temporal dev server: how
 // many payments per second CreatePayment completes (sandbox gateway,
-// automatic capture) against how many empty workflows the same server
-// completes, with latency percentiles. Run it with `make bench`.
+// automatic capture), how many refunds per second CreateRefund completes,
+// against how many empty workflows the same server completes, with latency
+// percentiles. Run it with `make bench`.
 package bench
 
 import (
@@ -144,44 +145,111 @@ func BenchmarkPlatform(b *testing.B) {
 		return run.Get(ctx, nil)
 	}
 
-	// Warm up both paths (connections, caches, JIT-free but lazy inits).
+	// Refunds take 1 minor unit at a time from a pool of payments made
+	// first, so that concurrent refunds seldom queue on one payment's row
+	// (which would measure that lock, not what a refund costs).
+	const poolSize = 256
+	pool := make([]string, poolSize)
+	for i := range pool {
+		id, err := createPayment(hc, env.URL, token, 10_000_000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pool[i] = id
+	}
+	var next atomic.Int64
+	refundOne := func(int64) error {
+		payID := pool[next.Add(1)%poolSize]
+		res, out, err := post(hc, env.URL+"/payments.v1.RefundService/CreateRefund", token,
+			fmt.Sprintf(`{"paymentId":%q,"amount":"1"}`, payID))
+		if err != nil {
+			return err
+		}
+		if res != http.StatusOK {
+			return fmt.Errorf("CreateRefund: %d %s", res, out)
+		}
+		var r struct {
+			Refund struct{ Status string } `json:"refund"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil {
+			return err
+		}
+		if r.Refund.Status != "REFUND_STATUS_SUCCEEDED" {
+			return fmt.Errorf("refund ended %s", r.Refund.Status)
+		}
+		return nil
+	}
+
+	// Warm up every path (connections, caches, lazy inits).
 	_ = phase(b, clients, 2*time.Second, empty)
 	_ = phase(b, clients, 2*time.Second, create)
+	_ = phase(b, clients, 2*time.Second, refundOne)
 
-	// The machine's speed drifts (a shared VM): the two phases alternate in
-	// short rounds, in turns, so that both see the same conditions.
+	// The machine's speed drifts (a shared VM): the kinds alternate in
+	// short rounds, each round in another order, so that all see the same
+	// conditions.
 	rounds := envInt("BENCH_ROUNDS", 4)
 	slice := d / time.Duration(rounds)
-	var emptyLat, payLat []time.Duration
+	var emptyLat, payLat, refundLat []time.Duration
+	kinds := []func(){
+		func() { emptyLat = append(emptyLat, phase(b, clients, slice, empty)...) },
+		func() { payLat = append(payLat, phase(b, clients, slice, create)...) },
+		func() { refundLat = append(refundLat, phase(b, clients, slice, refundOne)...) },
+	}
 	b.ResetTimer()
 	for r := 0; r < rounds; r++ {
-		if r%2 == 0 {
-			emptyLat = append(emptyLat, phase(b, clients, slice, empty)...)
-			payLat = append(payLat, phase(b, clients, slice, create)...)
-		} else {
-			payLat = append(payLat, phase(b, clients, slice, create)...)
-			emptyLat = append(emptyLat, phase(b, clients, slice, empty)...)
+		for k := range kinds {
+			kinds[(r+k)%len(kinds)]()
 		}
 	}
 	b.StopTimer()
 
 	emptyRate := float64(len(emptyLat)) / d.Seconds()
 	payRate := float64(len(payLat)) / d.Seconds()
+	refundRate := float64(len(refundLat)) / d.Seconds()
 	ratio := payRate / emptyRate
 	b.ReportMetric(payRate, "payments/s")
 	b.ReportMetric(emptyRate, "empty_wf/s")
+	b.ReportMetric(refundRate, "refunds/s")
 	b.ReportMetric(ratio, "ratio")
+	b.ReportMetric(refundRate/payRate, "refund_ratio")
 	b.ReportMetric(float64(pct(payLat, 0.50).Microseconds())/1000, "pay_p50_ms")
 	b.ReportMetric(float64(pct(payLat, 0.99).Microseconds())/1000, "pay_p99_ms")
+	b.ReportMetric(float64(pct(refundLat, 0.50).Microseconds())/1000, "refund_p50_ms")
 	b.ReportMetric(float64(pct(emptyLat, 0.50).Microseconds())/1000, "empty_p50_ms")
 	b.ReportMetric(float64(pct(emptyLat, 0.99).Microseconds())/1000, "empty_p99_ms")
-	fmt.Fprintf(os.Stdout, "\nclients=%d duration=%s per phase in %d alternating rounds, partitions=%s\n  CreatePayment:  %7.1f payments/s  p50 %v  p99 %v  (%d payments)\n  empty workflow: %7.1f workflows/s p50 %v  p99 %v  (%d workflows)\n  ratio payments/empty = %.2f (target >= 0.5); p50 ratio = %.2f (target <= 2)\n",
-		clients, d, rounds, partitions, payRate, pct(payLat, .5).Round(time.Millisecond/10), pct(payLat, .99).Round(time.Millisecond/10), len(payLat),
-		emptyRate, pct(emptyLat, .5).Round(time.Millisecond/10), pct(emptyLat, .99).Round(time.Millisecond/10), len(emptyLat),
-		ratio, float64(pct(payLat, .5))/float64(pct(emptyLat, .5)))
+	ms := func(l []time.Duration, p float64) time.Duration { return pct(l, p).Round(time.Millisecond / 10) }
+	fmt.Fprintf(os.Stdout, "\nclients=%d duration=%s per kind in %d alternating rounds, partitions=%s\n"+
+		"  CreatePayment:  %7.1f payments/s  p50 %v  p99 %v  (%d payments)\n"+
+		"  CreateRefund:   %7.1f refunds/s   p50 %v  p99 %v  (%d refunds)\n"+
+		"  empty workflow: %7.1f workflows/s p50 %v  p99 %v  (%d workflows)\n"+
+		"  ratio payments/empty = %.2f (target >= 0.5); p50 ratio = %.2f (target <= 2)\n"+
+		"  ratio refunds/payments = %.2f (target >= 0.9)\n",
+		clients, d, rounds, partitions,
+		payRate, ms(payLat, .5), ms(payLat, .99), len(payLat),
+		refundRate, ms(refundLat, .5), ms(refundLat, .99), len(refundLat),
+		emptyRate, ms(emptyLat, .5), ms(emptyLat, .99), len(emptyLat),
+		ratio, float64(pct(payLat, .5))/float64(pct(emptyLat, .5)), refundRate/payRate)
 	if err := env.Store.CheckLedger(ctx); err != nil {
 		b.Fatalf("ledger after the benchmark: %v", err)
 	}
+}
+
+// createPayment makes a succeeded payment of amount USD cents as the
+// merchant and returns its id.
+func createPayment(hc *http.Client, base, token string, amount int64) (string, error) {
+	res, out, err := post(hc, base+"/payments.v1.PaymentService/CreatePayment", token,
+		fmt.Sprintf(`{"amount":"%d","currency":"USD","paymentMethod":"pm_card_visa"}`, amount))
+	if err != nil {
+		return "", err
+	}
+	var r struct {
+		Payment struct{ ID, Status string } `json:"payment"`
+	}
+	if res != http.StatusOK || json.Unmarshal(out, &r) != nil || r.Payment.Status != "PAYMENT_STATUS_SUCCEEDED" {
+		return "", fmt.Errorf("CreatePayment: %d %s", res, out)
+	}
+	return r.Payment.ID, nil
 }
 
 func post(hc *http.Client, url, token, body string) (int, []byte, error) {
