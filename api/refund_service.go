@@ -94,17 +94,19 @@ func (h *refundService) CreateRefund(ctx context.Context, req *connect.Request[p
 			return nil, err
 		}
 	}
-	// The common refusals answer at once; the workflow's balance decides
-	// for good (a concurrent refund may take what is left meanwhile).
-	amount := m.Amount
-	if amount == 0 {
-		amount = store.Refundable(pay)
-	}
-	if err := store.CheckRefundable(pay, amount); err != nil {
-		return nil, err
-	}
 	return idempotent(ctx, h.s, paymentsv1connect.RefundServiceCreateRefundProcedure, p.AccountID, req.Header(), m,
 		func(ctx context.Context, call idemCall) (*paymentsv1.CreateRefundResponse, error) {
+			// The common refusals answer at once, without a workflow; the
+			// balance decides for good (a concurrent refund may take what
+			// is left meanwhile). Inside the idempotent call: a replay of a
+			// refund that took the rest gets its refund, not a refusal.
+			amount := m.Amount
+			if amount == 0 {
+				amount = store.Refundable(pay)
+			}
+			if err := store.CheckRefundable(pay, amount); err != nil {
+				return nil, err
+			}
 			reID := ids.New(ids.Refund)
 			if call.Seed != nil {
 				reID = ids.Derive(ids.Refund, call.At, call.Seed)
@@ -157,8 +159,12 @@ func (s *Server) startRefund(ctx context.Context, in refund.Input) (*ent.Refund,
 	if waitCtx.Err() == nil {
 		return nil, temporalError(err)
 	}
-	// The gateway is slow: wait for the refund's row.
-	err = s.updateWithStartOp(work, op, refund.UpdateAwaitRecorded, &rec)
+	// The gateway is slow, or no worker runs the workflow: wait for the
+	// refund's row, once more at most as long, and then say that the
+	// refund may exist rather than hold the caller without a bound.
+	recordedCtx, cancelRecorded := context.WithTimeout(work, s.d.PaymentWait)
+	defer cancelRecorded()
+	err = s.updateWithStartOp(recordedCtx, op, refund.UpdateAwaitRecorded, &rec)
 	if err == nil {
 		return s.d.Store.RefundByID(ctx, in.RefundID)
 	}

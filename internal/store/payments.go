@@ -104,19 +104,16 @@ func (s *Store) SavePayment(ctx context.Context, rec PaymentRecord, journal *Jou
 
 // setMutable sets every field a payment's workflow may change, for the
 // insert and the versioned update alike; on an update, unset optional times
-// are cleared.
+// are cleared. The record's AmountRefunded and AmountDisputed are ignored.
 func setMutable(m *ent.PaymentMutation, rec PaymentRecord, update bool) {
 	m.SetCustomerID(rec.CustomerID)
 	m.SetAmount(rec.Amount)
 	m.SetAmountCapturable(rec.AmountCapturable)
 	m.SetAmountReceived(rec.AmountReceived)
-	if !update {
-		// The refundable balance belongs to the balance operations
-		// (refunds.go) once the row exists: a save of the payment's
-		// workflow, which knows nothing of refunds, must not reset it.
-		m.SetAmountRefunded(rec.AmountRefunded)
-		m.SetAmountDisputed(rec.AmountDisputed)
-	}
+	// amount_refunded and amount_disputed are not the workflow's: the
+	// balance operations (refunds.go) own them, and a save of the payment,
+	// whose record knows nothing of refunds (or was read before the last
+	// one), must neither set nor reset them. A new row starts at 0.
 	m.SetStatus(rec.Status)
 	m.SetCaptureMethod(rec.CaptureMethod)
 	m.SetPaymentMethod(rec.PaymentMethod)

@@ -105,6 +105,14 @@ func (s *Store) CreateRefund(ctx context.Context, rec RefundRecord) (*ent.Refund
 			return errs.InvalidArgument("currency", "the payment is in %s, not %s: a refund is in the payment's currency",
 				p.Currency, strings.ToUpper(rec.Currency))
 		}
+		// A refund stored by an earlier attempt (a retry whose first answer
+		// was lost) is AlreadyExists, whatever the balance says now.
+		if n, err := tx.Refund.Query().Where(refund.ID(rec.ID)).Count(ctx); err != nil || n > 0 {
+			if err != nil {
+				return err
+			}
+			return errs.AlreadyExists("refund %s exists already", rec.ID)
+		}
 		amount := rec.Amount
 		if amount == 0 {
 			amount = Refundable(p)
@@ -284,6 +292,7 @@ func (s *Store) SaveRefund(ctx context.Context, rec RefundRecord, journal *Journ
 // refundErr turns the database's refusals into domain errors: a refund id
 // taken already, a broken money constraint.
 func refundErr(err error) error {
+	err = invalid(err)
 	switch {
 	case ent.IsConstraintError(err) && isUniqueViolation(err):
 		return errs.AlreadyExists("the refund exists already")

@@ -19,8 +19,8 @@
 // The workflow inserts the refund itself, as its first step, rather than
 // the API before starting it: a refund row then never exists without the
 // workflow that will finish it, even if the API dies between the two. A
-// refund the balance refuses ends the workflow with that refusal and leaves
-// no row.
+// refund the balance refuses leaves no row: the refusal is the answer of
+// the caller's update, and the run completes (RefundStatus "refused").
 package refund
 
 import (

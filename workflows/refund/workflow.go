@@ -35,7 +35,6 @@ type run struct {
 	// journal is posted and a later failure must reverse it.
 	accepted  bool
 	busy      bool
-	handling  int
 	events    map[string]bool
 	attrState entrefund.Status
 	attrAttn  bool
@@ -48,7 +47,9 @@ type run struct {
 // A run with in.Resume handles a late event about a refund whose first run
 // has ended.
 func Workflow(ctx workflow.Context, in Input) (store.RefundRecord, error) {
-	if in.Logic > versionFirst {
+	if in.Logic < 0 || in.Logic > versionFirst {
+		// As workflow.GetVersion does for a version it does not know: the
+		// task fails and is tried again until a worker that knows it runs.
 		panic(fmt.Sprintf("refund workflow: the run declares logic version %d; this code knows %d", in.Logic, versionFirst))
 	}
 	r := &run{in: in, events: map[string]bool{}, attrState: entrefund.StatusPending}
@@ -153,7 +154,11 @@ func (r *run) load(ctx workflow.Context) error {
 		return err
 	}
 	r.rec, r.stored, r.answered = rec, true, true
-	r.accepted = rec.GatewayReference != "" && store.Holds(rec.Status)
+	// The refund's journal was posted when the gateway took it: a refund
+	// that succeeded, or is pending with the gateway's reference (pending
+	// without one: the gateway never answered).
+	r.accepted = rec.Status == entrefund.StatusSucceeded ||
+		(rec.Status == entrefund.StatusPending && rec.GatewayReference != "")
 	r.attrState, r.attrAttn = rec.Status, rec.NeedsAttention
 	return nil
 }
@@ -219,7 +224,8 @@ func (r *run) refund(ctx workflow.Context) error {
 		res = gateway.RefundResult{}
 		err = workflow.ExecuteActivity(presets.GatewayCall(ctx), gw.Refund, req).Get(ctx, &res)
 	}
-	r.answered = true
+	// The caller gets the answer once it is recorded.
+	defer func() { r.answered = true }()
 	next := r.rec
 	switch {
 	case isInvalid(err):
@@ -284,8 +290,6 @@ func (r *run) onEvent(ctx workflow.Context, ev GatewayEvent) {
 	if r.events[ev.EventID] {
 		return
 	}
-	r.handling++
-	defer func() { r.handling-- }()
 	if err := workflow.Await(ctx, func() bool { return !r.busy }); err != nil {
 		return
 	}
