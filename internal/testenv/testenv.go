@@ -15,11 +15,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/payments-platform/payments/api"
 	"github.com/payments-platform/payments/internal/auth"
@@ -63,6 +65,50 @@ type Env struct {
 	WebhookSecret string
 	UIURL         string
 	Server        *api.Server
+
+	// The worker, which tests may stop and start again (StopWorker,
+	// StartWorker), and what starts it.
+	workerMu   sync.Mutex
+	worker     worker.Worker
+	workerOpts platform.WorkerOptions
+}
+
+// StopWorker stops the platform's worker, as a crash or a deploy would:
+// workflow and activity tasks wait on the server until StartWorker.
+func (e *Env) StopWorker(t testing.TB) {
+	t.Helper()
+	e.workerMu.Lock()
+	defer e.workerMu.Unlock()
+	if e.worker == nil {
+		t.Fatal("testenv: no worker runs")
+	}
+	e.worker.Stop()
+	e.worker = nil
+}
+
+// StartWorker starts a new worker with the same options (gateway, store,
+// task queue) after StopWorker.
+func (e *Env) StartWorker(t testing.TB) {
+	t.Helper()
+	e.workerMu.Lock()
+	defer e.workerMu.Unlock()
+	if e.worker != nil {
+		t.Fatal("testenv: the worker runs already")
+	}
+	w, err := platform.StartWorker(context.Background(), e.Temporal, e.workerOpts)
+	if err != nil {
+		t.Fatalf("start the worker: %v", err)
+	}
+	e.worker = w
+}
+
+func (e *Env) stopWorkerAtCleanup() {
+	e.workerMu.Lock()
+	defer e.workerMu.Unlock()
+	if e.worker != nil {
+		e.worker.Stop()
+		e.worker = nil
+	}
 }
 
 // Start brings the platform up and registers its shutdown with t.Cleanup.
@@ -122,13 +168,15 @@ func Start(t testing.TB, o Options) *Env {
 	if o.WrapGateway != nil {
 		gw = o.WrapGateway(sbx)
 	}
-	w, err := platform.StartWorker(ctx, tc, platform.WorkerOptions{
+	wopts := platform.WorkerOptions{
 		Namespace: "default", TaskQueue: taskQueue, Store: st, Gateway: gw, Logger: log,
-	})
+	}
+	w, err := platform.StartWorker(ctx, tc, wopts)
 	if err != nil {
 		t.Fatalf("start the worker: %v", err)
 	}
-	t.Cleanup(w.Stop)
+	env := &Env{worker: w, workerOpts: wopts}
+	t.Cleanup(env.stopWorkerAtCleanup)
 
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -162,8 +210,9 @@ func Start(t testing.TB, o Options) *Env {
 	hs.EnableHTTP2 = true
 	hs.Start()
 	t.Cleanup(hs.Close)
-	return &Env{URL: base, Store: st, Temporal: tc, Namespace: "default", TaskQueue: taskQueue,
-		WebhookSecret: secret, UIURL: uiURL, Server: server}
+	env.URL, env.Store, env.Temporal, env.Namespace, env.TaskQueue = base, st, tc, "default", taskQueue
+	env.WebhookSecret, env.UIURL, env.Server = secret, uiURL, server
+	return env
 }
 
 // HTTPClient is a client suited to the API (HTTP/1.1 keep-alive, many

@@ -2,172 +2,43 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/worker"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/payments-platform/payments/api"
-	"github.com/payments-platform/payments/internal/auth"
-	"github.com/payments-platform/payments/internal/devserver"
 	"github.com/payments-platform/payments/internal/gateway"
-	"github.com/payments-platform/payments/internal/gateway/sandbox"
-	"github.com/payments-platform/payments/internal/platform"
-	"github.com/payments-platform/payments/internal/testenv"
 	pb "github.com/payments-platform/payments/proto/payments/v1"
 )
 
-// restartEnv is a platform whose worker the test stops and starts again.
-// testenv.Start keeps its worker to itself (only its cleanup stops it), so
-// this builds the same platform (a Temporal dev server, the sandbox behind
-// a refundGateway and the harness's countingGateway, the worker, the API
-// with the bounded wait given) and keeps the worker.
+// restartEnv is a platform whose worker the test stops and starts again
+// (testenv's StopWorker, StartWorker), with the sandbox behind a
+// refundGateway that counts refunds and can hold the gateway's answer.
 type restartEnv struct {
 	*E
 	refunds *refundGateway
-	wopts   platform.WorkerOptions
-
-	mu sync.Mutex
-	w  worker.Worker
 }
 
 func newRestartEnv(t *testing.T, paymentWait time.Duration) *restartEnv {
 	t.Helper()
-	ctx := context.Background()
-	st := newSQLiteStore(t)
-	logs := &testenv.SyncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := newEnv(t, withPaymentWait(paymentWait), withLogs())
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Log(logs.String())
+			t.Log(e.logs.String())
 		}
 	})
-	bin, err := devserver.Find()
-	if err != nil {
-		t.Fatalf("integration tests need the Temporal CLI: %v", err)
-	}
-	var srv *devserver.Server
-	for attempt := 1; ; attempt++ {
-		srv, err = devserver.Start(ctx, devserver.Options{
-			Binary: bin, Address: "127.0.0.1:0", SearchAttributes: platform.SearchAttributeTypes(), Logger: log,
-			DynamicConfig: devserver.SingleWorkerConfig,
-		})
-		if err == nil {
-			break
-		}
-		if attempt == 3 {
-			t.Fatalf("start the Temporal dev server: %v", err)
-		}
-	}
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = srv.Stop(stopCtx)
-	})
-	tc, err := client.DialContext(ctx, client.Options{HostPort: srv.Address(), Namespace: "default", Logger: sdklog.NewStructuredLogger(log)})
-	if err != nil {
-		t.Fatalf("dial Temporal: %v", err)
-	}
-	t.Cleanup(tc.Close)
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	secretBytes := make([]byte, 24)
-	_, _ = rand.Read(secretBytes)
-	secret := "whsec_" + hex.EncodeToString(secretBytes)
-	taskQueue := "payments-" + strings.ToLower(hex.EncodeToString(secretBytes[:4]))
-	sbx, err := sandbox.New(sandbox.Options{State: st, PublicURL: base, WebhookSecret: secret, Logger: log})
-	if err != nil {
-		t.Fatalf("sandbox gateway: %v", err)
-	}
-	refunds := &refundGateway{Gateway: sbx, reached: make(chan gateway.RefundResult, 16)}
-	cg := &countingGateway{Gateway: refunds}
-	re := &restartEnv{refunds: refunds, wopts: platform.WorkerOptions{
-		Namespace: "default", TaskQueue: taskQueue, Store: st, Gateway: cg, Logger: log,
-	}}
-	re.E = &E{gw: cg, hc: testenv.HTTPClient(), logs: logs}
-	re.startWorker(t, tc)
-	t.Cleanup(func() {
-		re.mu.Lock()
-		defer re.mu.Unlock()
-		if re.w != nil {
-			re.w.Stop()
-		}
-	})
-
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	uiURL := "http://127.0.0.1:8233"
-	server := api.New(api.Deps{
-		Store:               st,
-		Tokens:              auth.NewTokens(key, nil, "paymentsd", "payments-api", 15*time.Minute, nil),
-		Logger:              log,
-		PasswordParams:      auth.PasswordParams{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32},
-		Temporal:            tc,
-		TaskQueue:           taskQueue,
-		TemporalUIURL:       uiURL,
-		TemporalNamespace:   "default",
-		GatewayName:         sbx.Name(),
-		PublicURL:           base,
-		PaymentWait:         paymentWait,
-		StripeWebhookSecret: secret,
-		ShowWorkflowURLs:    true,
-		Sandbox:             sbx.Handler(),
-		Checks:              map[string]func(context.Context) error{"database": st.Ping},
-	})
-	hs := httptest.NewUnstartedServer(server.Handler())
-	_ = hs.Listener.Close()
-	hs.Listener = ln
-	hs.EnableHTTP2 = true
-	hs.Start()
-	t.Cleanup(hs.Close)
-	re.Env = &testenv.Env{URL: base, Store: st, Temporal: tc, Namespace: "default", TaskQueue: taskQueue,
-		WebhookSecret: secret, UIURL: uiURL, Server: server}
-	t.Cleanup(func() { re.checkLedger(t) })
-	return re
+	return &restartEnv{E: e, refunds: refundsOf(e)}
 }
 
-func (re *restartEnv) startWorker(t *testing.T, tc client.Client) {
-	t.Helper()
-	re.mu.Lock()
-	defer re.mu.Unlock()
-	if re.w != nil {
-		t.Fatal("the worker runs already")
-	}
-	w, err := platform.StartWorker(context.Background(), tc, re.wopts)
-	if err != nil {
-		t.Fatalf("start the worker: %v", err)
-	}
-	re.w = w
-}
+func (re *restartEnv) startWorker(t *testing.T) { t.Helper(); re.StartWorker(t) }
 
-func (re *restartEnv) stopWorker(t *testing.T) {
-	t.Helper()
-	re.mu.Lock()
-	defer re.mu.Unlock()
-	if re.w == nil {
-		t.Fatal("no worker runs")
-	}
-	re.w.Stop()
-	re.w = nil
-}
+func (re *restartEnv) stopWorker(t *testing.T) { t.Helper(); re.StopWorker(t) }
 
 var refundIDPattern = regexp.MustCompile(`re_[0-9a-z]{26}`)
 
@@ -209,7 +80,7 @@ func TestRefundWorkerRestartMidRefund(t *testing.T) {
 	}
 
 	re.refunds.setHold(false)
-	re.startWorker(t, re.Temporal)
+	re.startWorker(t)
 	done := re.waitRefund(t, m, r.GetId(), pb.RefundStatus_REFUND_STATUS_SUCCEEDED)
 	if done.GetAmount() != 400 || done.GetGatewayReference() != made.Reference {
 		t.Fatalf("after the restart: %v, want 400 with the gateway's reference %s", done, made.Reference)
@@ -259,7 +130,7 @@ func TestRefundWithWorkerDown(t *testing.T) {
 	wantCode(t, re.getRefundR(t, m, id), "not_found")
 	re.wantRefunded(t, m, p.GetId(), 0, pb.PaymentRefundState_PAYMENT_REFUND_STATE_NONE)
 
-	re.startWorker(t, re.Temporal)
+	re.startWorker(t)
 	done := re.waitRefund(t, m, id, pb.RefundStatus_REFUND_STATUS_SUCCEEDED)
 	if done.GetAmount() != 300 || done.GetPaymentId() != p.GetId() {
 		t.Fatalf("the refund after the worker started: %v", done)
@@ -293,7 +164,7 @@ func TestRefundWorkerDownAnswersWithinTheBoundedWait(t *testing.T) {
 	r := re.send(ctx, m.Token, procCreateRefund, refundBody(p.GetId(), 300))
 	took := time.Since(began)
 	// Let the refund the request started finish before the env stops.
-	re.startWorker(t, re.Temporal)
+	re.startWorker(t)
 	if r.err != nil {
 		t.Fatalf("CreateRefund without a client deadline gave no answer in %v while the worker was down (bounded wait %v): %v",
 			took.Round(time.Millisecond), wait, r.err)
