@@ -131,10 +131,11 @@ func TestIsCheckViolation(t *testing.T) {
 }
 
 // TestOpenSQLiteKeepsExtraParameters: parameters after the path reach the
-// driver, after the store's own.
+// driver, after the store's own, and win: synchronous is NORMAL (1) by
+// default, FULL (2) when DATABASE_URL asks for it.
 func TestOpenSQLiteKeepsExtraParameters(t *testing.T) {
 	ctx := context.Background()
-	for extra, want := range map[string]int{"": 2, "?_pragma=synchronous(OFF)": 0} {
+	for extra, want := range map[string]int{"": 1, "?_pragma=synchronous(FULL)": 2, "?_pragma=synchronous(OFF)": 0} {
 		s, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "payments.db")+extra)
 		if err != nil {
 			t.Fatal(err)

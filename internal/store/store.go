@@ -92,8 +92,21 @@ func isScheme(s string) bool {
 // a transaction never has to upgrade its lock, which could fail at once), and
 // times written in one UTC format so that comparing them as text is
 // chronological.
+//
+// synchronous=NORMAL, SQLite's advice for WAL: a commit appends to the WAL
+// without waiting for the disk, which is synced at checkpoints. The database
+// stays consistent whatever happens and a crash of the process loses
+// nothing; a power loss or an OS crash may lose the last commits. SQLite is
+// the embedded database of `dev` and the tests, where SQLite's one writer
+// waiting for an fsync per commit was the bottleneck of make bench
+// (docs/PERFORMANCE.md); production runs on MySQL. A SQLite deployment that
+// must survive power loss adds ?_pragma=synchronous(FULL) to DATABASE_URL,
+// which replaces this one (other parameters there are added to these).
 const sqliteParams = "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
-	"&_txlock=immediate&_time_format=sqlite&_timezone=UTC"
+	sqliteSynchronous + "&_txlock=immediate&_time_format=sqlite&_timezone=UTC"
+
+// sqliteSynchronous is the synchronous pragma of sqliteParams.
+const sqliteSynchronous = "&_pragma=synchronous(NORMAL)"
 
 func openSQLite(ctx context.Context, rest string) (*Store, error) {
 	path, extra, _ := strings.Cut(rest, "?")
@@ -109,7 +122,13 @@ func openSQLite(ctx context.Context, rest string) (*Store, error) {
 			return nil, fmt.Errorf("DATABASE_URL: cannot create the directory of the SQLite database: %w", err)
 		}
 	}
-	dsn := path + "?" + sqliteParams
+	params := sqliteParams
+	if strings.Contains(extra, "synchronous(") {
+		// The driver runs repeated pragmas in its own order, not the URL's:
+		// the caller's synchronous replaces ours.
+		params = strings.Replace(params, sqliteSynchronous, "", 1)
+	}
+	dsn := path + "?" + params
 	if extra != "" {
 		dsn += "&" + extra
 	}
