@@ -45,7 +45,8 @@ type stripeEvent struct {
 
 // stripeWebhook receives Stripe's events (and the sandbox's, which use the
 // same format): the signature is verified, each event id is acted on once,
-// and payment_intent events go to the payment's workflow as a signal.
+// payment_intent events go to the payment's workflow as a signal, and refund
+// events to the refund's (stripeRefundWebhook).
 // Answers: 400 for a bad signature or body (Stripe will not retry those
 // usefully), 503 when the workflow service is down (Stripe retries), 200
 // otherwise, also for events of no interest.
@@ -72,7 +73,8 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	status, known := intentEvents[ev.Type]
-	if !known {
+	refundEvent := refundEvents[ev.Type]
+	if !known && !refundEvent {
 		// No event of ours: acknowledged, so that Stripe does not retry
 		// it, and ignored.
 		w.WriteHeader(http.StatusOK)
@@ -87,6 +89,10 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	if seen {
 		// A redelivery: acknowledged, not acted on again.
 		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if refundEvent {
+		s.stripeRefundWebhook(w, r, ev.ID, ev.Type, body)
 		return
 	}
 	obj := ev.Data.Object
@@ -144,10 +150,18 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	if _, err := s.d.Store.RecordGatewayEvent(ctx, ev.ID, ev.Type, payID, s.now()); err != nil && errs.KindOf(err) != errs.KindAlreadyExists {
-		s.log.ErrorContext(ctx, "recording a stripe event", "event", ev.ID, "err", err)
-	}
+	s.recordStripeEvent(ctx, ev.ID, ev.Type, payID)
 	w.WriteHeader(http.StatusOK)
+}
+
+// recordStripeEvent remembers an event that was handed to its workflow, so
+// that a redelivery is acknowledged and not acted on again. A failure is
+// only logged: the event was delivered, and a redelivery is one the
+// workflow tolerates.
+func (s *Server) recordStripeEvent(ctx context.Context, id, typ, paymentID string) {
+	if _, err := s.d.Store.RecordGatewayEvent(ctx, id, typ, paymentID, s.now()); err != nil && errs.KindOf(err) != errs.KindAlreadyExists {
+		s.log.ErrorContext(ctx, "recording a stripe event", "event", id, "err", err)
+	}
 }
 
 // reconcileFinished handles an event about a payment whose workflow has
@@ -186,10 +200,11 @@ func (s *Server) reconcileFinished(ctx context.Context, payID string, sig paymen
 
 // intentEvents are the PaymentIntent events that change a payment, with the
 // status each one reports: a whitelist. Every other event
-// (payment_intent.created, .partially_funded, charge.*, ...) is
-// acknowledged and ignored, whatever status its object shows: a created
-// intent says requires_payment_method, which after a decline would mean
-// "failed", and must not fail a payment that is still being charged.
+// (payment_intent.created, .partially_funded, charge.* but the refund
+// events of refundEvents, ...) is acknowledged and ignored, whatever status
+// its object shows: a created intent says requires_payment_method, which
+// after a decline would mean "failed", and must not fail a payment that is
+// still being charged.
 var intentEvents = map[string]gateway.Status{
 	"payment_intent.succeeded":                 gateway.StatusSucceeded,
 	"payment_intent.amount_capturable_updated": gateway.StatusRequiresCapture,

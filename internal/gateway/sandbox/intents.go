@@ -297,6 +297,20 @@ func contains(list []string, s string) bool {
 // payment_intent_unexpected_state. The refund succeeds at once and is
 // stored with the intent; the answer, refusals included, is saved under
 // r.IdempotencyKey, which is required: it derives the refund's reference.
+//
+// A refund of pm_card_refundFail answers succeeded too, and fails later, as
+// Stripe's test card 4000 0000 0000 5126 does: Options.RefundFailureDelay
+// after the answer, a goroutine records it as failed with failure_reason
+// expired_or_canceled_card (which gives its amount back to the intent) and
+// delivers a charge.refund.updated event about it (RefundFailedEventID),
+// signed, to PublicURL/webhooks/stripe, trying again a few times when the
+// route does not take it. A retry of the call with its key answers what the
+// first call answered (succeeded), as Stripe replays a saved answer, and
+// sets the failure off again: it fails the refund if it has not failed yet
+// and delivers the event, with the same id, either way. So a process that
+// stopped before the failure (the timer is the one thing the sandbox keeps
+// in memory) leaves it to the next retry, and a failure whose event was
+// lost is told again; RetrieveRefund says failed once it has failed.
 func (s *Sandbox) Refund(ctx context.Context, r gateway.RefundRequest) (gateway.RefundResult, error) {
 	if err := s.reachable(ctx); err != nil {
 		return gateway.RefundResult{}, err
@@ -348,7 +362,8 @@ func (s *Sandbox) Refund(ctx context.Context, r gateway.RefundRequest) (gateway.
 			return refused(e)
 		}
 		rf := refundState{ID: refundRef, Amount: amount, Status: string(gateway.RefundSucceeded),
-			Reason: r.Reason, Created: s.now().Unix()}
+			Reason: r.Reason, Created: s.now().Unix(), PaymentID: r.PaymentID,
+			FailsWith: testMethods[in.PaymentMethod].refundFailure}
 		in.Refunds = append(in.Refunds, rf)
 		in.AmountRefunded += amount
 		return answer{Refund: &rf}
@@ -361,6 +376,9 @@ func (s *Sandbox) Refund(ctx context.Context, r gateway.RefundRequest) (gateway.
 	}
 	if ans.Refund == nil {
 		return gateway.RefundResult{}, stateError(fmt.Errorf("the answer saved for refund %s holds no refund", refundRef))
+	}
+	if ans.Refund.FailsWith != "" {
+		s.failRefundLater(r.Reference, ans.Refund.ID)
 	}
 	return ans.Refund.result(), nil
 }

@@ -2,9 +2,9 @@
 // test mode: the same test payment method ids (pm_card_visa,
 // pm_card_chargeDeclined, pm_card_authenticationRequired, ...), the same
 // decline codes and messages, the same rules for amounts and states, 3-D
-// Secure through a redirect URL, and the asynchronous 3-D Secure result
-// delivered as a signed Stripe event to the platform's own POST
-// /webhooks/stripe route, the way Stripe delivers it.
+// Secure through a redirect URL, and the asynchronous 3-D Secure result and
+// the late failure of a refund delivered as signed Stripe events to the
+// platform's own POST /webhooks/stripe route, the way Stripe delivers them.
 //
 // # State
 //
@@ -14,9 +14,10 @@
 // it saved per idempotency key, the attempt counters of its flaky test
 // tokens, and which payments were voided. The API (which serves the 3-D
 // Secure page) and every worker (which call the gateway) thus behave as one
-// provider, also across restarts. Nothing that matters is kept in memory; the
-// 3-D Secure links are signed with an HMAC keyed by the webhook secret so
-// that they cannot be forged into another amount or payment.
+// provider, also across restarts. Nothing that matters is kept in memory
+// (but the timer of a refund's late failure, see Refund); the 3-D Secure
+// links are signed with an HMAC keyed by the webhook secret so that they
+// cannot be forged into another amount or payment.
 //
 // # Idempotency
 //
@@ -44,6 +45,11 @@
 //     message;
 //   - pm_card_authenticationRequired, pm_card_threeDSecure2Required:
 //     requires_action, RedirectURL on the 3-D Secure page (see Handler);
+//   - pm_card_refundFail (visa 5126, Stripe's 4000 0000 0000 5126): approved;
+//     a refund of it answers succeeded, then fails RefundFailureDelay later
+//     with failure_reason expired_or_canceled_card: the sandbox records it
+//     as failed (its amount is refundable again) and delivers a signed
+//     charge.refund.updated event to PublicURL/webhooks/stripe (see Refund);
 //   - pm_sandbox_flaky: FlakyFailures transient 503 errors per idempotency
 //     key, then approved; pm_sandbox_ratelimited: one 429 per key, then
 //     approved. The attempts are counted in the State, so the failures
@@ -70,7 +76,8 @@
 // intent is refused unless it replays the key that captured it. Retrieve
 // reports the stored intent (an unknown reference is resource_missing, as
 // at Stripe), Find the intent of a reference or a payment. Refund refunds a succeeded intent, up to what it
-// received and was not refunded yet. Void cancels whatever intent of a
+// received and was not refunded yet (a failed refund gives its amount back);
+// RetrieveRefund reports a refund as it stands now. Void cancels whatever intent of a
 // payment could still take money and marks the payment voided: a create for
 // a voided payment that arrives afterwards (a late request, say one the
 // platform gave up on and the network delivered anyway) makes an intent
@@ -88,6 +95,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -155,7 +163,16 @@ type Options struct {
 	// HTTPClient posts events to the webhook route; nil means a client with
 	// a 10 s timeout.
 	HTTPClient *http.Client
+	// RefundFailureDelay is how long after answering a refund of
+	// pm_card_refundFail the sandbox fails it and delivers the event: zero
+	// means DefaultRefundFailureDelay, a negative value at once (tests).
+	RefundFailureDelay time.Duration
 }
+
+// DefaultRefundFailureDelay is the default of Options.RefundFailureDelay:
+// long enough that the platform has recorded the refund's answer first, as
+// it has when Stripe fails a refund days later.
+const DefaultRefundFailureDelay = 3 * time.Second
 
 // Sandbox is a gateway.Gateway that behaves like Stripe's test mode. It is
 // safe for concurrent use, and any number of Sandboxes on one State behave
@@ -167,6 +184,14 @@ type Sandbox struct {
 	now       func() time.Time
 	log       *slog.Logger
 	http      *http.Client
+
+	// refundFailureDelay is Options.RefundFailureDelay, 0 for at once;
+	// eventRetryBackoff is the first pause between two deliveries of an
+	// event the webhook route did not take (doubling after each).
+	refundFailureDelay time.Duration
+	eventRetryBackoff  time.Duration
+	// background counts the goroutines that fail refunds later.
+	background sync.WaitGroup
 
 	// down simulates an outage of the network to the provider (SetDown).
 	down atomic.Bool
@@ -186,6 +211,12 @@ func New(opts Options) (*Sandbox, error) {
 		now:       opts.Now,
 		log:       opts.Logger,
 		http:      opts.HTTPClient,
+
+		refundFailureDelay: max(opts.RefundFailureDelay, 0),
+		eventRetryBackoff:  defaultEventRetryBackoff,
+	}
+	if opts.RefundFailureDelay == 0 {
+		s.refundFailureDelay = DefaultRefundFailureDelay
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -249,6 +280,9 @@ type testMethod struct {
 	outcome      outcome
 	// declineCode and declineMessage are Stripe's, for outcomeDecline.
 	declineCode, declineMessage string
+	// refundFailure, when set, is the failure_reason with which every
+	// refund of the method fails some time after it answered succeeded.
+	refundFailure string
 }
 
 // testMethods are Stripe's test payment method ids, with the brand and last
@@ -269,6 +303,8 @@ var testMethods = map[string]testMethod{
 
 	"pm_card_authenticationRequired": {brand: "visa", last4: "3184", outcome: outcome3DS},
 	"pm_card_threeDSecure2Required":  {brand: "visa", last4: "3220", outcome: outcome3DS},
+
+	"pm_card_refundFail": {brand: "visa", last4: "5126", refundFailure: RefundFailureExpiredOrCanceledCard},
 
 	MethodFlaky:       {brand: "visa", last4: "4242", outcome: outcomeFlaky},
 	MethodRateLimited: {brand: "visa", last4: "4242", outcome: outcomeRateLimited},
@@ -293,10 +329,15 @@ func digest(s string) string {
 // validReference reports whether ref looks like one Reference makes.
 func validReference(ref string) bool {
 	rest, ok := strings.CutPrefix(ref, ReferencePrefix)
-	if !ok || len(rest) != refHashChars {
+	return ok && validDigest(rest)
+}
+
+// validDigest reports whether d looks like one digest makes.
+func validDigest(d string) bool {
+	if len(d) != refHashChars {
 		return false
 	}
-	for _, c := range rest {
+	for _, c := range d {
 		if (c < 'a' || c > 'z') && (c < '2' || c > '7') {
 			return false
 		}

@@ -184,6 +184,9 @@ func TestTestPaymentMethods(t *testing.T) {
 			failureMsg: "Your card's security code is incorrect.", details: card("visa", "0127")},
 		{method: "pm_card_authenticationRequired", status: gateway.StatusRequiresAction, details: card("visa", "3184")},
 		{method: "pm_card_threeDSecure2Required", manual: true, status: gateway.StatusRequiresAction, details: card("visa", "3220")},
+		// Its refunds fail later (refunds_test.go); the charge is approved.
+		{method: "pm_card_refundFail", status: gateway.StatusSucceeded, received: 1234, details: card("visa", "5126")},
+		{method: "pm_card_refundFail", manual: true, status: gateway.StatusRequiresCapture, capturable: 1234, details: card("visa", "5126")},
 		{method: "mm:mpesa:254712345678", status: gateway.StatusSucceeded, received: 1234,
 			details: gateway.MethodDetails{Type: "mobile_money", Provider: "mpesa", Last4: "5678"}},
 		{method: "mm:mtn:23350123456", status: gateway.StatusSucceeded, received: 1234,

@@ -140,13 +140,28 @@ func (m methodInfo) details() gateway.MethodDetails {
 type refundState struct {
 	ID      string `json:"id"`
 	Amount  int64  `json:"amount"`
-	Status  string `json:"status"`
+	Status  string `json:"status"` // a gateway.RefundStatus
 	Reason  string `json:"reason,omitempty"`
 	Created int64  `json:"created"`
+	// PaymentID is the payment the refund request named, which its events
+	// carry as metadata['payment_id'], as the Stripe gateway sends it.
+	PaymentID string `json:"payment_id,omitempty"`
+	// FailsWith is, for a refund of a payment method whose refunds fail
+	// later (pm_card_refundFail), the failure_reason it fails with; it
+	// answers succeeded until then.
+	FailsWith string `json:"fails_with,omitempty"`
+	// FailureReason is Stripe's failure_reason once the refund has failed,
+	// and Failed when, in Unix seconds.
+	FailureReason string `json:"failure_reason,omitempty"`
+	Failed        int64  `json:"failed,omitempty"`
 }
 
 func (r refundState) result() gateway.RefundResult {
-	return gateway.RefundResult{Reference: r.ID, Status: gateway.RefundStatus(r.Status), Amount: r.Amount}
+	res := gateway.RefundResult{Reference: r.ID, Status: gateway.RefundStatus(r.Status), Amount: r.Amount}
+	if res.Status == gateway.RefundFailed {
+		res.FailureCode = r.FailureReason
+	}
+	return res
 }
 
 // answer is what a call answered, saved under its idempotency key: a result

@@ -429,21 +429,22 @@ func (s *Sandbox) deliver(ctx context.Context, target string, payload []byte) er
 	return nil
 }
 
-// event is a Stripe event, with the fields Stripe sends.
-type event struct {
+// event is a Stripe event about an object of type T, with the fields
+// Stripe sends.
+type event[T any] struct {
 	ID              string       `json:"id"`
 	Object          string       `json:"object"`
 	APIVersion      string       `json:"api_version"`
 	Created         int64        `json:"created"`
-	Data            eventData    `json:"data"`
+	Data            eventData[T] `json:"data"`
 	Livemode        bool         `json:"livemode"`
 	PendingWebhooks int          `json:"pending_webhooks"`
 	Request         eventRequest `json:"request"`
 	Type            string       `json:"type"`
 }
 
-type eventData struct {
-	Object paymentIntent `json:"object"`
+type eventData[T any] struct {
+	Object T `json:"object"`
 }
 
 type eventRequest struct {
@@ -476,7 +477,7 @@ type paymentError struct {
 }
 
 // threeDSEvent builds the event for the customer's choice on the page.
-func (s *Sandbox) threeDSEvent(ref string, p threeDSParams, outcome string) event {
+func (s *Sandbox) threeDSEvent(ref string, p threeDSParams, outcome string) event[paymentIntent] {
 	now := s.now().Unix()
 	pi := paymentIntent{
 		ID:            ref,
@@ -520,12 +521,12 @@ func (s *Sandbox) threeDSEvent(ref string, p threeDSParams, outcome string) even
 			*a = v
 		}
 	}
-	return event{
+	return event[paymentIntent]{
 		ID:         EventID(ref, outcome),
 		Object:     "event",
 		APIVersion: APIVersion,
 		Created:    now,
-		Data:       eventData{Object: pi},
+		Data:       eventData[paymentIntent]{Object: pi},
 		Type:       typ,
 	}
 }
