@@ -3,6 +3,9 @@ package api
 import (
 	"encoding/base64"
 	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/payments-platform/payments/internal/errs"
 )
@@ -61,4 +64,27 @@ func listPage[T any](kind, token string, size int32, id func(T) string, fetch fu
 	}
 	rows = rows[:n]
 	return rows, encodePageToken(kind, id(rows[n-1])), nil
+}
+
+// timeRange is a list's created_after / created_before filter, [after,
+// before), nil where the request leaves it open.
+func timeRange(after, before *timestamppb.Timestamp) (*time.Time, *time.Time) {
+	at := func(ts *timestamppb.Timestamp) *time.Time {
+		if ts == nil {
+			return nil
+		}
+		t := ts.AsTime()
+		return &t
+	}
+	return at(after), at(before)
+}
+
+// inverse maps a table's values back to its keys (a proto enum to the
+// stored one); the values must be distinct.
+func inverse[K, V comparable](m map[K]V) map[V]K {
+	out := make(map[V]K, len(m))
+	for k, v := range m {
+		out[v] = k
+	}
+	return out
 }

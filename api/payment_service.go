@@ -397,14 +397,7 @@ func (h *paymentService) ListPayments(ctx context.Context, req *connect.Request[
 		}
 		f.Currency = cur.Code
 	}
-	if m.CreatedAfter != nil {
-		t := m.CreatedAfter.AsTime()
-		f.CreatedAfter = &t
-	}
-	if m.CreatedBefore != nil {
-		t := m.CreatedBefore.AsTime()
-		f.CreatedBefore = &t
-	}
+	f.CreatedAfter, f.CreatedBefore = timeRange(m.CreatedAfter, m.CreatedBefore)
 	pays, next, err := listPage("pay", m.PageToken, m.PageSize, func(p *ent.Payment) string { return p.ID },
 		func(limit int, after string) ([]*ent.Payment, error) {
 			return h.s.d.Store.ListPayments(ctx, f, limit, after)
@@ -503,13 +496,7 @@ var statusToProto = map[entpayment.Status]paymentsv1.PaymentStatus{
 	entpayment.StatusCanceled:        paymentsv1.PaymentStatus_PAYMENT_STATUS_CANCELED,
 }
 
-var statusFromProto = func() map[paymentsv1.PaymentStatus]entpayment.Status {
-	m := map[paymentsv1.PaymentStatus]entpayment.Status{}
-	for k, v := range statusToProto {
-		m[v] = k
-	}
-	return m
-}()
+var statusFromProto = inverse(statusToProto)
 
 func statusName(s entpayment.Status) string { return statusToProto[s].String() }
 

@@ -30,13 +30,7 @@ var refundStatusToProto = map[entrefund.Status]paymentsv1.RefundStatus{
 	entrefund.StatusCanceled:  paymentsv1.RefundStatus_REFUND_STATUS_CANCELED,
 }
 
-var refundStatusFromProto = func() map[paymentsv1.RefundStatus]entrefund.Status {
-	m := map[paymentsv1.RefundStatus]entrefund.Status{}
-	for k, v := range refundStatusToProto {
-		m[v] = k
-	}
-	return m
-}()
+var refundStatusFromProto = inverse(refundStatusToProto)
 
 var refundReasonToProto = map[entrefund.Reason]paymentsv1.RefundReason{
 	entrefund.ReasonUnspecified:         paymentsv1.RefundReason_REFUND_REASON_UNSPECIFIED,
@@ -46,13 +40,7 @@ var refundReasonToProto = map[entrefund.Reason]paymentsv1.RefundReason{
 	entrefund.ReasonOther:               paymentsv1.RefundReason_REFUND_REASON_OTHER,
 }
 
-var refundReasonFromProto = func() map[paymentsv1.RefundReason]entrefund.Reason {
-	m := map[paymentsv1.RefundReason]entrefund.Reason{}
-	for k, v := range refundReasonToProto {
-		m[v] = k
-	}
-	return m
-}()
+var refundReasonFromProto = inverse(refundReasonToProto)
 
 // CreateRefund refunds a payment through the refund's workflow, which takes
 // the amount from the payment's balance (refused over-refunds end it at
@@ -238,14 +226,7 @@ func (h *refundService) ListRefunds(ctx context.Context, req *connect.Request[pa
 	if m.PaymentId != "" && !strings.HasPrefix(m.PaymentId, ids.Payment) {
 		return nil, errs.InvalidArgument("payment_id", "payment_id must start with %s", ids.Payment)
 	}
-	if m.CreatedAfter != nil {
-		t := m.CreatedAfter.AsTime()
-		f.CreatedAfter = &t
-	}
-	if m.CreatedBefore != nil {
-		t := m.CreatedBefore.AsTime()
-		f.CreatedBefore = &t
-	}
+	f.CreatedAfter, f.CreatedBefore = timeRange(m.CreatedAfter, m.CreatedBefore)
 	rs, next, err := listPage("re", m.PageToken, m.PageSize, func(r *ent.Refund) string { return r.ID },
 		func(limit int, after string) ([]*ent.Refund, error) {
 			return h.s.d.Store.ListRefunds(ctx, f, limit, after)
