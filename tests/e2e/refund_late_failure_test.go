@@ -79,7 +79,7 @@ func (e *E) resumedRun(t *testing.T, workflowID string) bool {
 // that refund fails in turn).
 func TestRefundFailsLateAtTheGateway(t *testing.T) {
 	t.Parallel()
-	refundFailsLate(t, newEnv(t, withLogs()))
+	refundFailsLate(t, newEnv(t, withLogs(), recording()))
 }
 
 // The same on MySQL (PAYMENTS_TEST_MYSQL_DSN), where the refund's saves
@@ -135,6 +135,7 @@ func refundFailsLate(t *testing.T, e *E) {
 	wid := r1.GetWorkflowId()
 	e.waitClosed(t, wid)
 	t.Logf("the failure was applied by a resumed run: %v", e.resumedRun(t, wid))
+	e.recordHistoryIn(t, refundTestdataDir, "late_failure_resumed", wid)
 
 	// A redelivery (the same event id), and another event saying the same:
 	// acknowledged, and nothing changes.

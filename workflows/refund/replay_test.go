@@ -29,6 +29,9 @@ import (
 var recorded = []string{
 	"partial_succeeded", // a partial refund the gateway answers succeeded
 	"refused",           // the balance refuses: no row, the run completes
+	// a refund that succeeded fails later at the gateway: the event comes
+	// to a new run (Resume), which records it with the reversal journal
+	"late_failure_resumed",
 }
 
 // versionFolders hold each version's histories.
