@@ -28,11 +28,17 @@ func StoreWrite(ctx workflow.Context) workflow.Context {
 // LocalStoreWrite is for the writes that record a workflow's state, as local
 // activities (inside the workflow task, no round trip through the task
 // queue). They retry until the database takes them, however long it is
-// down: the workflow must not move on from a state it has not recorded.
-// Writes the store refuses for good are not retried.
+// down (StoreOutageBound): the workflow must not move on from a state it
+// has not recorded, nor fail while money may have moved. Writes the store
+// refuses for good are not retried.
+//
+// The schedule-to-close bound must be set: left out, the SDK takes the
+// start-to-close timeout for it, and a database down for more than 10 s
+// failed the workflow.
 func LocalStoreWrite(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 10 * time.Second,
+		ScheduleToCloseTimeout: StoreOutageBound,
+		StartToCloseTimeout:    10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        200 * time.Millisecond,
 			BackoffCoefficient:     2,
@@ -41,6 +47,11 @@ func LocalStoreWrite(ctx workflow.Context) workflow.Context {
 		},
 	})
 }
+
+// StoreOutageBound is how long a workflow's state write is retried while
+// the database refuses it: a year, "however long" in practice (operators
+// see the outage long before, in the workflow's pending local activity).
+const StoreOutageBound = 365 * 24 * time.Hour
 
 // GatewayCall is for calls to the payment gateway: regular activities (they
 // may take long and must survive the loss of a worker), retried with backoff
