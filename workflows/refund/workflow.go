@@ -181,10 +181,7 @@ func (r *run) create(ctx workflow.Context) error {
 		appErr.Type() == ErrTypeInvalidArgument || appErr.Type() == ErrTypeNotFound) {
 		workflow.GetLogger(ctx).Info("refund refused by the payment's balance", "refund_id", in.RefundID, "reason", appErr.Message())
 		r.refused = temporal.NewNonRetryableApplicationError(appErr.Message(), appErr.Type(), nil)
-		if serr := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet("refused")); serr != nil {
-			return serr
-		}
-		return nil
+		return workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet("refused"))
 	}
 	if err != nil {
 		return err
