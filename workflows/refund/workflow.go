@@ -76,12 +76,9 @@ func Workflow(ctx workflow.Context, in Input) (store.RefundRecord, error) {
 		for sigCh.ReceiveAsync(&ev) {
 			r.onEvent(ctx, ev)
 		}
-		if r.final() && sigCh.Len() == 0 {
-			break
-		}
 		if r.rec.Status != entrefund.StatusPending {
-			// Succeeded: a later failure comes as an event to a new run
-			// (Resume); this one is done once nothing waits.
+			// Final, or succeeded (a later failure comes as an event to a
+			// new run, Resume): done once no event waits.
 			if sigCh.Len() == 0 {
 				break
 			}
@@ -116,11 +113,6 @@ func Workflow(ctx workflow.Context, in Input) (store.RefundRecord, error) {
 
 // versionFirst is the first logic of the refund workflow.
 const versionFirst workflow.Version = 1
-
-// final reports whether the refund can change no more: failed or canceled.
-func (r *run) final() bool {
-	return r.stored && !store.Holds(r.rec.Status)
-}
 
 func (r *run) registerHandlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (store.RefundRecord, error) {

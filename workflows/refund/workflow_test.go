@@ -834,3 +834,44 @@ func TestResumeRunReversesASucceededRefundWithoutAReference(t *testing.T) {
 		t.Fatalf("the late failure posted %+v, want the reversal of the refund's journal", js)
 	}
 }
+
+// A Resume run of a refund still pending knows whether its journal was
+// posted from the gateway's reference: with one, the gateway took the
+// refund (journal posted) and a failure reverses it; without one, the
+// gateway never answered, so a failure posts nothing and a success posts
+// the refund's journal.
+func TestResumeRunOfAPendingRefundKnowsItsJournal(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		ref     string
+		event   gateway.RefundStatus
+		want    entrefund.Status
+		journal func(store.RefundRecord) *store.Journal
+	}{
+		{"taken, then failed", gwRef, gateway.RefundFailed, entrefund.StatusFailed,
+			func(r store.RefundRecord) *store.Journal { return store.RefundReversalJournal(r, t0) }},
+		{"never answered, then failed", "", gateway.RefundFailed, entrefund.StatusFailed,
+			func(store.RefundRecord) *store.Journal { return nil }},
+		{"never answered, then succeeded", "", gateway.RefundSucceeded, entrefund.StatusSucceeded,
+			func(r store.RefundRecord) *store.Journal { return store.RefundJournal(r, t0) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := input()
+			in.Resume = true
+			h := newHarness(t, in)
+			stored := created()
+			stored.Status, stored.GatewayReference, stored.Version = entrefund.StatusPending, tc.ref, 2
+			h.loaded = &stored
+			h.signal(0, GatewayEvent{EventID: "evt_p", Type: "refund.updated", Reference: gwRef, Status: tc.event, FailureCode: "declined"})
+			h.run()
+			h.result(3)
+			saves := h.allSaves()
+			if len(saves) != 1 || saves[0].Rec.Status != tc.want {
+				t.Fatalf("saves %+v, want one %s", saves, tc.want)
+			}
+			if want := tc.journal(saves[0].Rec); !reflect.DeepEqual(saves[0].Journal, want) {
+				t.Fatalf("journal %+v, want %+v", saves[0].Journal, want)
+			}
+		})
+	}
+}
