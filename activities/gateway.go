@@ -143,3 +143,11 @@ func (a *Gateway) Retrieve(ctx context.Context, reference string) (gateway.Resul
 	res, err := a.GW.Retrieve(ctx, reference)
 	return res, classify(err)
 }
+
+// IsGatewayRefusal reports whether a gateway activity failed because the
+// gateway refused the request for good (ErrTypeGatewayInvalid): an answer,
+// not an outage. Every workflow reads the classification through it.
+func IsGatewayRefusal(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == ErrTypeGatewayInvalid
+}

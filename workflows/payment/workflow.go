@@ -455,10 +455,7 @@ func (r *run) expire(ctx workflow.Context) {
 }
 
 // isInvalid reports whether the gateway refused a request for good.
-func isInvalid(err error) bool {
-	var appErr *temporal.ApplicationError
-	return errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeGatewayInvalid
-}
+func isInvalid(err error) bool { return activities.IsGatewayRefusal(err) }
 
 // isStoreRefusal reports whether the store refused a save for good.
 func isStoreRefusal(err error) bool {

@@ -338,10 +338,7 @@ func (r *run) commit(ctx workflow.Context, next store.RefundRecord, j *store.Jou
 }
 
 // isInvalid reports whether the gateway refused the request for good.
-func isInvalid(err error) bool {
-	var appErr *temporal.ApplicationError
-	return errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeGatewayInvalid
-}
+func isInvalid(err error) bool { return activities.IsGatewayRefusal(err) }
 
 // failureCode is the gateway's code of a refusal, "refused" without one.
 func failureCode(err error) string {
