@@ -87,6 +87,15 @@ func (a *Gateway) Refund(ctx context.Context, r gateway.RefundRequest) (gateway.
 	return res, classify(err)
 }
 
+// UpdateDispute forwards evidence of a network dispute to the gateway.
+func (a *Gateway) UpdateDispute(ctx context.Context, r gateway.DisputeUpdateRequest) (gateway.DisputeResult, error) {
+	if err := a.check(ctx, r.Gateway, r.Reference); err != nil {
+		return gateway.DisputeResult{}, err
+	}
+	res, err := a.GW.UpdateDispute(ctx, r)
+	return res, classify(err)
+}
+
 // check refuses a request made for another gateway than this worker's: the
 // payment was recorded with the gateway the API runs, and a worker with
 // another one must not touch it (a Stripe payment sent to the sandbox would

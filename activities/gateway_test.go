@@ -50,6 +50,10 @@ func (f *fakeGW) Refund(context.Context, gateway.RefundRequest) (gateway.RefundR
 	f.calls++
 	return gateway.RefundResult{}, nil
 }
+func (f *fakeGW) UpdateDispute(context.Context, gateway.DisputeUpdateRequest) (gateway.DisputeResult, error) {
+	f.calls++
+	return gateway.DisputeResult{}, nil
+}
 
 // TestWorkerRefusesAnotherGatewaysPayment: a request made for a gateway this
 // worker does not run never reaches its gateway (a Stripe payment must not
@@ -85,6 +89,10 @@ func TestWorkerRefusesAnotherGatewaysPayment(t *testing.T) {
 		},
 		"refund": func(a *Gateway, gw string) error {
 			_, err := a.Refund(ctx, gateway.RefundRequest{Gateway: gw, PaymentID: "pay_1"})
+			return err
+		},
+		"update dispute": func(a *Gateway, gw string) error {
+			_, err := a.UpdateDispute(ctx, gateway.DisputeUpdateRequest{Gateway: gw, Reference: "dp_1"})
 			return err
 		},
 	}

@@ -152,6 +152,65 @@ type RefundResult struct {
 	FailureCode string
 }
 
+// DisputeEvidence is the respondent's case as the gateway takes it: the
+// text fields of Stripe's dispute evidence. Explanation has no field of its
+// own at Stripe; the Stripe gateway sends it at the head of
+// uncategorized_text.
+type DisputeEvidence struct {
+	Explanation            string
+	ProductDescription     string
+	CustomerCommunication  string
+	ShippingTrackingNumber string
+	RefundPolicy           string
+	UncategorizedText      string
+}
+
+// DisputeUpdateRequest stages (Submit false) or submits (Submit true) the
+// evidence of a dispute the card network opened.
+type DisputeUpdateRequest struct {
+	Gateway        string
+	IdempotencyKey string
+	// Reference is the gateway's id of the dispute (Stripe's dp_...).
+	Reference string
+	// Currency is the payment's, for converting amounts in the answer.
+	Currency string
+	Evidence DisputeEvidence
+	Submit   bool
+}
+
+// DisputeStatus is a dispute's status, as Stripe names it.
+type DisputeStatus string
+
+// The statuses of a dispute at the gateway.
+const (
+	DisputeWarningNeedsResponse DisputeStatus = "warning_needs_response"
+	DisputeWarningUnderReview   DisputeStatus = "warning_under_review"
+	DisputeWarningClosed        DisputeStatus = "warning_closed"
+	DisputeNeedsResponse        DisputeStatus = "needs_response"
+	DisputeUnderReview          DisputeStatus = "under_review"
+	DisputeWon                  DisputeStatus = "won"
+	DisputeLost                 DisputeStatus = "lost"
+)
+
+// DisputeResult is the gateway's view of a dispute.
+type DisputeResult struct {
+	// Reference is the gateway's id of the dispute (dp_...).
+	Reference string
+	// PaymentReference is the disputed payment's intent (pi_...).
+	PaymentReference string
+	Status           DisputeStatus
+	// Amount is in ISO minor units of Currency (upper case).
+	Amount   int64
+	Currency string
+	// Reason is the network's reason code as Stripe names it (fraudulent,
+	// duplicate, product_not_received, ...).
+	Reason string
+	// DueBy is when evidence must be submitted; zero when none is due.
+	DueBy time.Time
+	// SubmissionCount is how many times evidence was submitted.
+	SubmissionCount int64
+}
+
 // Result is the gateway's view of a payment after a call.
 type Result struct {
 	Reference        string
@@ -192,6 +251,9 @@ type Gateway interface {
 	Void(ctx context.Context, r VoidRequest) (Found, error)
 	// Refund refunds part or all of what a payment received.
 	Refund(ctx context.Context, r RefundRequest) (RefundResult, error)
+	// UpdateDispute stages or submits evidence for a dispute the card
+	// network opened, and returns the dispute as it stands after.
+	UpdateDispute(ctx context.Context, r DisputeUpdateRequest) (DisputeResult, error)
 }
 
 // ErrorKind classifies gateway errors once, at the boundary.

@@ -32,7 +32,7 @@ func (s *Sandbox) Capture(ctx context.Context, r gateway.CaptureRequest) (gatewa
 			return gateway.Result{}, err
 		}
 	}
-	ans, err := s.applyOnce(ctx, r.Reference, r.IdempotencyKey, fp, func(in *intent) answer {
+	ans, in, err := s.applyOnceFrom(ctx, r.Reference, r.IdempotencyKey, fp, nil, func(in *intent) answer {
 		if in.Status != string(gateway.StatusRequiresCapture) {
 			return refused(invalid(http.StatusBadRequest, "payment_intent_unexpected_state", fmt.Sprintf(
 				"This PaymentIntent could not be captured because it has a status of %s.", stripeStatus(in.Status))))
@@ -59,7 +59,13 @@ func (s *Sandbox) Capture(ctx context.Context, r gateway.CaptureRequest) (gatewa
 	if err != nil {
 		return gateway.Result{}, err
 	}
-	return answerResult(ans)
+	res, err := answerResult(ans)
+	if err == nil && res.Status == gateway.StatusSucceeded && testMethods[in.PaymentMethod].disputed {
+		// A replay sets it off again, as a refund's late failure: see
+		// disputeLater.
+		s.disputeLater(r.Reference)
+	}
+	return res, err
 }
 
 // Cancel cancels an intent that has not succeeded and is not canceled
@@ -297,6 +303,8 @@ func contains(list []string, s string) bool {
 // payment_intent_unexpected_state. The refund succeeds at once and is
 // stored with the intent; the answer, refusals included, is saved under
 // r.IdempotencyKey, which is required: it derives the refund's reference.
+// A disputed intent is refused with charge_disputed, as Stripe refuses to
+// refund a charge that was charged back, unless the dispute was won.
 //
 // A refund of pm_card_refundFail answers succeeded too, and fails later, as
 // Stripe's test card 4000 0000 0000 5126 does: Options.RefundFailureDelay
@@ -341,6 +349,10 @@ func (s *Sandbox) Refund(ctx context.Context, r gateway.RefundRequest) (gateway.
 		if in.Status != string(gateway.StatusSucceeded) {
 			return refused(invalid(http.StatusBadRequest, "payment_intent_unexpected_state", fmt.Sprintf(
 				"This PaymentIntent does not have a successful charge to refund (status %s).", stripeStatus(in.Status))))
+		}
+		if d := in.Dispute; d != nil && d.Status != string(gateway.DisputeWon) {
+			return refused(invalid(http.StatusBadRequest, "charge_disputed", fmt.Sprintf(
+				"Charge %s has been charged back; cannot issue a refund.", chargeID(in.ID))))
 		}
 		if e := sameCurrency(currency, in); e != nil {
 			return refused(e)

@@ -2,20 +2,22 @@
 // test mode: the same test payment method ids (pm_card_visa,
 // pm_card_chargeDeclined, pm_card_authenticationRequired, ...), the same
 // decline codes and messages, the same rules for amounts and states, 3-D
-// Secure through a redirect URL, and the asynchronous 3-D Secure result and
-// the late failure of a refund delivered as signed Stripe events to the
-// platform's own POST /webhooks/stripe route, the way Stripe delivers them.
+// Secure through a redirect URL, and the asynchronous 3-D Secure result, the
+// late failure of a refund and the course of a dispute delivered as signed
+// Stripe events to the platform's own POST /webhooks/stripe route, the way
+// Stripe delivers them.
 //
 // # State
 //
 // The sandbox plays an external provider, so it keeps what a provider keeps,
 // in a State that every process playing it shares (Options.State, the
-// platform's database): its payment intents with their refunds, the answers
-// it saved per idempotency key, the attempt counters of its flaky test
-// tokens, and which payments were voided. The API (which serves the 3-D
-// Secure page) and every worker (which call the gateway) thus behave as one
-// provider, also across restarts. Nothing that matters is kept in memory
-// (but the timer of a refund's late failure, see Refund); the 3-D Secure
+// platform's database): its payment intents with their refunds and
+// disputes, the answers it saved per idempotency key, the attempt counters
+// of its flaky test tokens, and which payments were voided. The API (which
+// serves the 3-D Secure page) and every worker (which call the gateway) thus
+// behave as one provider, also across restarts. Nothing that matters is
+// kept in memory (but the timers of a refund's late failure, see Refund, and
+// of a dispute's opening and closing, see Disputes below); the 3-D Secure
 // links are signed with an HMAC keyed by the webhook secret so that they
 // cannot be forged into another amount or payment.
 //
@@ -50,6 +52,10 @@
 //     with failure_reason expired_or_canceled_card: the sandbox records it
 //     as failed (its amount is refundable again) and delivers a signed
 //     charge.refund.updated event to PublicURL/webhooks/stripe (see Refund);
+//   - pm_card_createDispute (visa 0259, Stripe's 4000 0000 0000 0259):
+//     approved; DisputeDelay after the payment succeeded (at its create with
+//     automatic capture, at its capture with manual), the card network
+//     disputes it as fraudulent (see Disputes below);
 //   - pm_sandbox_flaky: FlakyFailures transient 503 errors per idempotency
 //     key, then approved; pm_sandbox_ratelimited: one 429 per key, then
 //     approved. The attempts are counted in the State, so the failures
@@ -83,6 +89,28 @@
 // platform gave up on and the network delivered anyway) makes an intent
 // that is canceled at once and took no money. That is the sandbox's model
 // of a late-arriving intent.
+//
+// # Disputes
+//
+// A dispute is opened on a succeeded payment of pm_card_createDispute
+// Options.DisputeDelay (DefaultDisputeDelay, 2 s) after it succeeded, or at
+// once on any succeeded payment by OpenDispute, which Handler serves at
+// POST /sandbox/payment_intents/{ref}/dispute for `dev`. Its id is
+// DisputeReference(ref) (dp_sbx_..., from the intent's own, so that it is
+// opened once whichever process opens it); it disputes what the payment
+// received, as fraudulent, status needs_response, evidence due 7 days
+// later; it is stored with the intent, and charge.dispute.created then
+// charge.dispute.funds_withdrawn are delivered. UpdateDispute stages
+// evidence, or submits it: the dispute is then under_review and
+// charge.dispute.updated is delivered; as in Stripe's test mode, evidence
+// whose uncategorized text (or explanation) holds winning_evidence closes
+// the dispute as won DisputeDelay later (charge.dispute.closed, then
+// charge.dispute.funds_reinstated), and losing_evidence as lost
+// (charge.dispute.closed). A closed dispute takes no more evidence, and a
+// disputed payment no refund, unless the dispute was won. Every event has
+// an id derived from the dispute and the event (DisputeEventID,
+// DisputeUpdatedEventID), delivered again, the same, when the call that set
+// it off is retried. RetrieveDispute reports a dispute as it stands now.
 package sandbox
 
 import (
@@ -167,12 +195,24 @@ type Options struct {
 	// pm_card_refundFail the sandbox fails it and delivers the event: zero
 	// means DefaultRefundFailureDelay, a negative value at once (tests).
 	RefundFailureDelay time.Duration
+	// DisputeDelay is how long after a payment of pm_card_createDispute
+	// succeeded the sandbox opens a dispute on it, and how long after
+	// evidence that decides the outcome (winning_evidence,
+	// losing_evidence) was submitted it closes the dispute: zero means
+	// DefaultDisputeDelay, a negative value at once (tests).
+	DisputeDelay time.Duration
 }
 
 // DefaultRefundFailureDelay is the default of Options.RefundFailureDelay:
 // long enough that the platform has recorded the refund's answer first, as
 // it has when Stripe fails a refund days later.
 const DefaultRefundFailureDelay = 3 * time.Second
+
+// DefaultDisputeDelay is the default of Options.DisputeDelay: long enough
+// that the platform has recorded the payment's (or the evidence's) answer
+// before it hears of the dispute's change, as it has when a network opens
+// a dispute weeks later.
+const DefaultDisputeDelay = 2 * time.Second
 
 // Sandbox is a gateway.Gateway that behaves like Stripe's test mode. It is
 // safe for concurrent use, and any number of Sandboxes on one State behave
@@ -185,12 +225,15 @@ type Sandbox struct {
 	log       *slog.Logger
 	http      *http.Client
 
-	// refundFailureDelay is Options.RefundFailureDelay, 0 for at once;
-	// eventRetryBackoff is the first pause between two deliveries of an
-	// event the webhook route did not take (doubling after each).
+	// refundFailureDelay is Options.RefundFailureDelay and disputeDelay
+	// Options.DisputeDelay, 0 for at once; eventRetryBackoff is the first
+	// pause between two deliveries of an event the webhook route did not
+	// take (doubling after each).
 	refundFailureDelay time.Duration
+	disputeDelay       time.Duration
 	eventRetryBackoff  time.Duration
-	// background counts the goroutines that fail refunds later.
+	// background counts the goroutines that fail refunds and open, tell
+	// of and close disputes later.
 	background sync.WaitGroup
 
 	// down simulates an outage of the network to the provider (SetDown).
@@ -213,10 +256,14 @@ func New(opts Options) (*Sandbox, error) {
 		http:      opts.HTTPClient,
 
 		refundFailureDelay: max(opts.RefundFailureDelay, 0),
+		disputeDelay:       max(opts.DisputeDelay, 0),
 		eventRetryBackoff:  defaultEventRetryBackoff,
 	}
 	if opts.RefundFailureDelay == 0 {
 		s.refundFailureDelay = DefaultRefundFailureDelay
+	}
+	if opts.DisputeDelay == 0 {
+		s.disputeDelay = DefaultDisputeDelay
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -283,6 +330,9 @@ type testMethod struct {
 	// refundFailure, when set, is the failure_reason with which every
 	// refund of the method fails some time after it answered succeeded.
 	refundFailure string
+	// disputed methods have their payments disputed some time after they
+	// succeeded.
+	disputed bool
 }
 
 // testMethods are Stripe's test payment method ids, with the brand and last
@@ -305,6 +355,8 @@ var testMethods = map[string]testMethod{
 	"pm_card_threeDSecure2Required":  {brand: "visa", last4: "3220", outcome: outcome3DS},
 
 	"pm_card_refundFail": {brand: "visa", last4: "5126", refundFailure: RefundFailureExpiredOrCanceledCard},
+
+	"pm_card_createDispute": {brand: "visa", last4: "0259", disputed: true},
 
 	MethodFlaky:       {brand: "visa", last4: "4242", outcome: outcomeFlaky},
 	MethodRateLimited: {brand: "visa", last4: "4242", outcome: outcomeRateLimited},
@@ -531,7 +583,7 @@ func (s *Sandbox) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 	if err != nil {
 		return gateway.Result{}, err
 	}
-	ans, err := s.applyOnceFrom(ctx, ref, r.IdempotencyKey, fp, known, func(in *intent) answer {
+	ans, _, err := s.applyOnceFrom(ctx, ref, r.IdempotencyKey, fp, known, func(in *intent) answer {
 		if in.Status != statusRequiresConfirmation {
 			// Voided between its creation and now: it stays canceled.
 			return in.snapshot()
@@ -563,7 +615,13 @@ func (s *Sandbox) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 		s.log.InfoContext(ctx, "sandbox: create for a voided payment: intent canceled at once",
 			"reference", ref, "payment_id", r.PaymentID)
 	}
-	return answerResult(ans)
+	res, err := answerResult(ans)
+	if err == nil && res.Status == gateway.StatusSucceeded && testMethods[r.PaymentMethod].disputed {
+		// A replay sets it off again, as a refund's late failure: see
+		// disputeLater.
+		s.disputeLater(ref)
+	}
+	return res, err
 }
 
 // simulateFailure makes the flaky test tokens fail, counting their attempts

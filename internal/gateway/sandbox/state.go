@@ -111,10 +111,14 @@ type intent struct {
 	// Created is when it was created, in Unix seconds, as Stripe counts.
 	Created int64         `json:"created"`
 	Refunds []refundState `json:"refunds,omitempty"`
+	// Dispute is the dispute the card network opened on the intent's
+	// charge, once opened (pm_card_createDispute, OpenDispute); Stripe
+	// opens at most one per charge.
+	Dispute *disputeState `json:"dispute,omitempty"`
 	// Answers are the answers saved per idempotency key (by keyID) of the
-	// calls that acted on this intent: its create, captures, cancels and
-	// refunds. They live in the intent so that an effect and its saved
-	// answer are written together, in one swap.
+	// calls that acted on this intent: its create, captures, cancels,
+	// refunds and updates of its dispute. They live in the intent so that
+	// an effect and its saved answer are written together, in one swap.
 	Answers map[string]answer `json:"answers,omitempty"`
 }
 
@@ -165,14 +169,16 @@ func (r refundState) result() gateway.RefundResult {
 }
 
 // answer is what a call answered, saved under its idempotency key: a result
-// (create, capture, cancel), a refund, or a refusal.
+// (create, capture, cancel), a refund, a dispute (UpdateDispute), or a
+// refusal.
 type answer struct {
 	// Fingerprint identifies the call and its parameters; a retry must
 	// match it.
-	Fingerprint string        `json:"fingerprint"`
-	Result      *resultState  `json:"result,omitempty"`
-	Refund      *refundState  `json:"refund,omitempty"`
-	Error       *refusalState `json:"error,omitempty"`
+	Fingerprint string              `json:"fingerprint"`
+	Result      *resultState        `json:"result,omitempty"`
+	Refund      *refundState        `json:"refund,omitempty"`
+	Dispute     *disputeResultState `json:"dispute,omitempty"`
+	Error       *refusalState       `json:"error,omitempty"`
 }
 
 // refusalState is a saved refusal (a 4xx gateway.Error).
@@ -503,15 +509,17 @@ func (s *Sandbox) loadIntent(ctx context.Context, ref string) (intent, bool, err
 // when it refuses. Without a key nothing is saved. An intent that does not
 // exist is refused with resource_missing.
 func (s *Sandbox) applyOnce(ctx context.Context, ref, key, fp string, apply func(in *intent) answer) (answer, error) {
-	return s.applyOnceFrom(ctx, ref, key, fp, nil, apply)
+	ans, _, err := s.applyOnceFrom(ctx, ref, key, fp, nil, apply)
+	return ans, err
 }
 
 // applyOnceFrom is applyOnce on the intent as this call stored it (see
-// updateFrom), when stored is not nil.
-func (s *Sandbox) applyOnceFrom(ctx context.Context, ref, key, fp string, stored *intent, apply func(in *intent) answer) (answer, error) {
+// updateFrom), when stored is not nil. It also returns the intent as it
+// stands after, whether the answer was saved now or replayed.
+func (s *Sandbox) applyOnceFrom(ctx context.Context, ref, key, fp string, stored *intent, apply func(in *intent) answer) (answer, intent, error) {
 	kid := keyID(key)
 	var out answer
-	_, found, err := updateFrom(ctx, s, ref, stored, func(in *intent) (bool, error) {
+	in, found, err := updateFrom(ctx, s, ref, stored, func(in *intent) (bool, error) {
 		if key != "" {
 			if a, ok := in.Answers[kid]; ok {
 				if a.Fingerprint != fp {
@@ -534,11 +542,11 @@ func (s *Sandbox) applyOnceFrom(ctx context.Context, ref, key, fp string, stored
 	})
 	switch {
 	case err != nil:
-		return answer{}, err
+		return answer{}, intent{}, err
 	case !found:
-		return answer{}, noSuchIntent(ref)
+		return answer{}, intent{}, noSuchIntent(ref)
 	}
-	return out, nil
+	return out, in, nil
 }
 
 // noSuchIntent is Stripe's answer for an unknown PaymentIntent id.

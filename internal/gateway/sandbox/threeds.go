@@ -33,6 +33,11 @@ const WebhookPath = "/webhooks/stripe"
 // Handler serves.
 const ThreeDSPath = "/sandbox/3ds/"
 
+// PaymentIntentsPath is the prefix of the sandbox's routes about a payment
+// intent, which Handler serves: POST PaymentIntentsPath{ref}/dispute opens
+// a dispute on it (OpenDispute).
+const PaymentIntentsPath = "/sandbox/payment_intents/"
+
 // The outcomes the 3-D Secure page posts in its form field "outcome".
 const (
 	OutcomeSucceed = "succeed"
@@ -181,8 +186,9 @@ func (s *Sandbox) verifyLink(ref string, q url.Values) (threeDSParams, error) {
 	return p, nil
 }
 
-// Handler serves the sandbox's 3-D Secure pages; mount it on the platform's
-// public mux under ThreeDSPath (e.g. mux.Handle("/sandbox/", s.Handler())):
+// Handler serves the sandbox's 3-D Secure pages and its dispute route;
+// mount it on the platform's public mux under "/sandbox/" (e.g.
+// mux.Handle("/sandbox/", s.Handler())):
 //   - GET  /sandbox/3ds/{ref}?...&sig=...: the authentication page, with the
 //     amount and two buttons, "Complete authentication" and "Fail
 //     authentication";
@@ -191,7 +197,17 @@ func (s *Sandbox) verifyLink(ref string, q url.Values) (threeDSParams, error) {
 //     or failed with authentication_required), delivers it as a signed
 //     Stripe event to PublicURL/webhooks/stripe and redirects the browser
 //     (303) to the return URL, or to
-//   - GET  /sandbox/3ds/{ref}/complete: a small "authentication complete" page.
+//   - GET  /sandbox/3ds/{ref}/complete: a small "authentication complete" page;
+//   - POST /sandbox/payment_intents/{ref}/dispute: opens a dispute on the
+//     succeeded payment ref, as a card network does (see OpenDispute), and
+//     answers it as JSON: {"reference", "payment_reference", "status",
+//     "amount" (ISO minor units), "currency", "reason", "due_by" (RFC 3339),
+//     "submission_count"}; or {"error": {"code", "message"}} with 404 for
+//     an unknown payment, 400 for one that has not succeeded or was
+//     refunded in full. It takes no body and asks for no credentials, as
+//     the 3-D Secure pages: it exists for `dev` and the tests, the sandbox
+//     moves no money, and only who knows a payment's reference (a 120-bit
+//     digest) can name it.
 //
 // A link whose signature does not verify is refused with 400 and sends
 // nothing; so is a payment the State does not hold (404), and a POST for
@@ -206,6 +222,7 @@ func (s *Sandbox) Handler() http.Handler {
 	mux.HandleFunc("GET "+ThreeDSPath+"{ref}", s.servePage)
 	mux.HandleFunc("POST "+ThreeDSPath+"{ref}", s.serveOutcome)
 	mux.HandleFunc("GET "+ThreeDSPath+"{ref}/complete", s.serveComplete)
+	mux.HandleFunc("POST "+PaymentIntentsPath+"{ref}/dispute", s.serveOpenDispute)
 	return mux
 }
 
