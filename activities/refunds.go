@@ -66,6 +66,8 @@ func refusal(err error) error {
 		return temporal.NewNonRetryableApplicationError(e.Message, ErrTypeInvalidArgument, nil)
 	case errs.KindNotFound:
 		return temporal.NewNonRetryableApplicationError(e.Message, ErrTypeNotFound, nil)
+	case errs.KindAlreadyExists:
+		return temporal.NewNonRetryableApplicationError(e.Message, ErrTypeAlreadyExists, nil)
 	}
 	return err
 }

@@ -206,9 +206,10 @@ func TestRoles(t *testing.T) {
 		{"customer CreateRefund", cust.authz(), &pb.CreateRefundRequest{PaymentId: "pay_123"}, &denied, nil},
 		{"customer AcceptDispute", cust.authz(), &pb.AcceptDisputeRequest{DisputeId: "dp_123"}, &denied, nil},
 		{"merchant CreateRefund", merch.authz(), &pb.CreateRefundRequest{PaymentId: "pay_123"}, &want{code: connect.CodeNotFound, msg: "payment not found"}, nil},
-		{"merchant AcceptDispute", merch.authz(), &pb.AcceptDisputeRequest{DisputeId: "dp_123"}, &want{code: connect.CodeUnimplemented}, nil},
-		{"API key AcceptDispute", key, &pb.AcceptDisputeRequest{DisputeId: "dp_123"}, &want{code: connect.CodeUnimplemented}, nil},
-		{"customer GetDispute", cust.authz(), &pb.GetDisputeRequest{Id: "dp_123"}, &want{code: connect.CodeUnimplemented}, nil},
+		// A dispute that does not exist: past the role gate, not_found.
+		{"merchant AcceptDispute", merch.authz(), &pb.AcceptDisputeRequest{DisputeId: "dp_123"}, &want{code: connect.CodeNotFound}, nil},
+		{"API key AcceptDispute", key, &pb.AcceptDisputeRequest{DisputeId: "dp_123"}, &want{code: connect.CodeNotFound}, nil},
+		{"customer GetDispute", cust.authz(), &pb.GetDisputeRequest{Id: "dp_123"}, &want{code: connect.CodeNotFound}, nil},
 		// CapturePayment is unimplemented at the commit this suite was
 		// written against and being implemented alongside; either way a
 		// merchant passes the role gate (a payment that does not exist is

@@ -27,6 +27,7 @@ import (
 	"github.com/payments-platform/payments/internal/store"
 	paymentsv1 "github.com/payments-platform/payments/proto/payments/v1"
 	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
+	"github.com/payments-platform/payments/workflows/dispute"
 	"github.com/payments-platform/payments/workflows/payment"
 )
 
@@ -332,6 +333,12 @@ func temporalError(err error) error {
 			return errs.InvalidArgument("amount", "%s", appErr.Message())
 		case activities.ErrTypeNotFound:
 			return errs.NotFound("payment")
+		case activities.ErrTypeAlreadyExists:
+			return errs.AlreadyExists("%s", appErr.Message())
+		case dispute.ErrTypePermissionDenied:
+			return errs.PermissionDenied(appErr.Message())
+		case dispute.ErrTypeUnavailable:
+			return errs.Unavailable(appErr.Message(), err)
 		case payment.ErrTypeUnconfirmed:
 			// The step is being retried by the payment's workflow; the
 			// payment shows needs_attention until the gateway answers.

@@ -23,6 +23,7 @@ import (
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/store"
 	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
+	"github.com/payments-platform/payments/workflows/dispute"
 )
 
 // MaxRequestBytes is the largest request body accepted (resource_exhausted above).
@@ -57,6 +58,10 @@ type Deps struct {
 	PublicURL string
 	// PaymentWait bounds how long CreatePayment waits for the gateway.
 	PaymentWait time.Duration
+	// DisputeResponseWindow is how long the respondent of a dispute opened
+	// on the platform has to respond; dispute.DefaultResponseWindow when
+	// zero.
+	DisputeResponseWindow time.Duration
 	// StripeWebhookSecret verifies POST /webhooks/stripe.
 	StripeWebhookSecret string
 	// Sandbox serves the sandbox gateway's pages (3-D Secure) when it is used.
@@ -100,6 +105,9 @@ func New(d Deps) *Server {
 	if d.PaymentWait == 0 {
 		d.PaymentWait = paymentWaitDefault
 	}
+	if d.DisputeResponseWindow == 0 {
+		d.DisputeResponseWindow = dispute.DefaultResponseWindow
+	}
 	if d.TaskQueue == "" {
 		d.TaskQueue = "payments"
 	}
@@ -128,8 +136,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(paymentsv1connect.NewAccountServiceHandler(&accountService{s}, opts...))
 	mux.Handle(paymentsv1connect.NewPaymentServiceHandler(&paymentService{s}, opts...))
 	mux.Handle(paymentsv1connect.NewRefundServiceHandler(&refundService{s}, opts...))
+	mux.Handle(paymentsv1connect.NewDisputeServiceHandler(&disputeService{s}, opts...))
 	// Later issues implement these; until then every RPC answers unimplemented.
-	mux.Handle(paymentsv1connect.NewDisputeServiceHandler(paymentsv1connect.UnimplementedDisputeServiceHandler{}, opts...))
 	mux.Handle(paymentsv1connect.NewTransactionServiceHandler(paymentsv1connect.UnimplementedTransactionServiceHandler{}, opts...))
 	mux.Handle(paymentsv1connect.NewWebhookServiceHandler(paymentsv1connect.UnimplementedWebhookServiceHandler{}, opts...))
 	mux.Handle(paymentsv1connect.NewAdminServiceHandler(&adminService{s: s}, opts...))

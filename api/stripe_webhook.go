@@ -74,7 +74,8 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	status, known := intentEvents[ev.Type]
 	refundEvent := refundEvents[ev.Type]
-	if !known && !refundEvent {
+	disputeEvent := disputeEvents[ev.Type]
+	if !known && !refundEvent && !disputeEvent {
 		// No event of ours: acknowledged, so that Stripe does not retry
 		// it, and ignored.
 		w.WriteHeader(http.StatusOK)
@@ -93,6 +94,10 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	if refundEvent {
 		s.stripeRefundWebhook(w, r, ev.ID, ev.Type, body)
+		return
+	}
+	if disputeEvent {
+		s.stripeDisputeWebhook(w, r, ev.ID, ev.Type, body)
 		return
 	}
 	obj := ev.Data.Object

@@ -17,6 +17,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/ent/gatewayevent"
 	"github.com/payments-platform/payments/ent/idempotencykey"
 	"github.com/payments-platform/payments/ent/ledgerentry"
@@ -39,6 +40,8 @@ type Client struct {
 	APIKey *APIKeyClient
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// Dispute is the client for interacting with the Dispute builders.
+	Dispute *DisputeClient
 	// GatewayEvent is the client for interacting with the GatewayEvent builders.
 	GatewayEvent *GatewayEventClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
@@ -70,6 +73,7 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.APIKey = NewAPIKeyClient(c.config)
 	c.Account = NewAccountClient(c.config)
+	c.Dispute = NewDisputeClient(c.config)
 	c.GatewayEvent = NewGatewayEventClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
 	c.LedgerEntry = NewLedgerEntryClient(c.config)
@@ -173,6 +177,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:             cfg,
 		APIKey:             NewAPIKeyClient(cfg),
 		Account:            NewAccountClient(cfg),
+		Dispute:            NewDisputeClient(cfg),
 		GatewayEvent:       NewGatewayEventClient(cfg),
 		IdempotencyKey:     NewIdempotencyKeyClient(cfg),
 		LedgerEntry:        NewLedgerEntryClient(cfg),
@@ -203,6 +208,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:             cfg,
 		APIKey:             NewAPIKeyClient(cfg),
 		Account:            NewAccountClient(cfg),
+		Dispute:            NewDisputeClient(cfg),
 		GatewayEvent:       NewGatewayEventClient(cfg),
 		IdempotencyKey:     NewIdempotencyKeyClient(cfg),
 		LedgerEntry:        NewLedgerEntryClient(cfg),
@@ -241,7 +247,7 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIKey, c.Account, c.GatewayEvent, c.IdempotencyKey, c.LedgerEntry,
+		c.APIKey, c.Account, c.Dispute, c.GatewayEvent, c.IdempotencyKey, c.LedgerEntry,
 		c.LoginThrottle, c.Payment, c.ReconciliationCase, c.RefreshToken, c.Refund,
 		c.SandboxObject,
 	} {
@@ -253,7 +259,7 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIKey, c.Account, c.GatewayEvent, c.IdempotencyKey, c.LedgerEntry,
+		c.APIKey, c.Account, c.Dispute, c.GatewayEvent, c.IdempotencyKey, c.LedgerEntry,
 		c.LoginThrottle, c.Payment, c.ReconciliationCase, c.RefreshToken, c.Refund,
 		c.SandboxObject,
 	} {
@@ -268,6 +274,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.APIKey.mutate(ctx, m)
 	case *AccountMutation:
 		return c.Account.mutate(ctx, m)
+	case *DisputeMutation:
+		return c.Dispute.mutate(ctx, m)
 	case *GatewayEventMutation:
 		return c.GatewayEvent.mutate(ctx, m)
 	case *IdempotencyKeyMutation:
@@ -602,6 +610,139 @@ func (c *AccountClient) mutate(ctx context.Context, m *AccountMutation) (Value, 
 		return (&AccountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Account mutation op: %q", m.Op())
+	}
+}
+
+// DisputeClient is a client for the Dispute schema.
+type DisputeClient struct {
+	config
+}
+
+// NewDisputeClient returns a client for the Dispute from the given config.
+func NewDisputeClient(c config) *DisputeClient {
+	return &DisputeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `dispute.Hooks(f(g(h())))`.
+func (c *DisputeClient) Use(hooks ...Hook) {
+	c.hooks.Dispute = append(c.hooks.Dispute, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `dispute.Intercept(f(g(h())))`.
+func (c *DisputeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Dispute = append(c.inters.Dispute, interceptors...)
+}
+
+// Create returns a builder for creating a Dispute entity.
+func (c *DisputeClient) Create() *DisputeCreate {
+	mutation := newDisputeMutation(c.config, OpCreate)
+	return &DisputeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Dispute entities.
+func (c *DisputeClient) CreateBulk(builders ...*DisputeCreate) *DisputeCreateBulk {
+	return &DisputeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DisputeClient) MapCreateBulk(slice any, setFunc func(*DisputeCreate, int)) *DisputeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DisputeCreateBulk{err: fmt.Errorf("calling to DisputeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DisputeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DisputeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Dispute.
+func (c *DisputeClient) Update() *DisputeUpdate {
+	mutation := newDisputeMutation(c.config, OpUpdate)
+	return &DisputeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DisputeClient) UpdateOne(_m *Dispute) *DisputeUpdateOne {
+	mutation := newDisputeMutation(c.config, OpUpdateOne, withDispute(_m))
+	return &DisputeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DisputeClient) UpdateOneID(id string) *DisputeUpdateOne {
+	mutation := newDisputeMutation(c.config, OpUpdateOne, withDisputeID(id))
+	return &DisputeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Dispute.
+func (c *DisputeClient) Delete() *DisputeDelete {
+	mutation := newDisputeMutation(c.config, OpDelete)
+	return &DisputeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DisputeClient) DeleteOne(_m *Dispute) *DisputeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DisputeClient) DeleteOneID(id string) *DisputeDeleteOne {
+	builder := c.Delete().Where(dispute.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DisputeDeleteOne{builder}
+}
+
+// Query returns a query builder for Dispute.
+func (c *DisputeClient) Query() *DisputeQuery {
+	return &DisputeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDispute},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Dispute entity by its id.
+func (c *DisputeClient) Get(ctx context.Context, id string) (*Dispute, error) {
+	return c.Query().Where(dispute.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DisputeClient) GetX(ctx context.Context, id string) *Dispute {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DisputeClient) Hooks() []Hook {
+	return c.hooks.Dispute
+}
+
+// Interceptors returns the client interceptors.
+func (c *DisputeClient) Interceptors() []Interceptor {
+	return c.inters.Dispute
+}
+
+func (c *DisputeClient) mutate(ctx context.Context, m *DisputeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DisputeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DisputeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DisputeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DisputeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Dispute mutation op: %q", m.Op())
 	}
 }
 
@@ -1822,12 +1963,13 @@ func (c *SandboxObjectClient) mutate(ctx context.Context, m *SandboxObjectMutati
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, Account, GatewayEvent, IdempotencyKey, LedgerEntry, LoginThrottle,
-		Payment, ReconciliationCase, RefreshToken, Refund, SandboxObject []ent.Hook
+		APIKey, Account, Dispute, GatewayEvent, IdempotencyKey, LedgerEntry,
+		LoginThrottle, Payment, ReconciliationCase, RefreshToken, Refund,
+		SandboxObject []ent.Hook
 	}
 	inters struct {
-		APIKey, Account, GatewayEvent, IdempotencyKey, LedgerEntry, LoginThrottle,
-		Payment, ReconciliationCase, RefreshToken, Refund,
+		APIKey, Account, Dispute, GatewayEvent, IdempotencyKey, LedgerEntry,
+		LoginThrottle, Payment, ReconciliationCase, RefreshToken, Refund,
 		SandboxObject []ent.Interceptor
 	}
 )

@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/ent/gatewayevent"
 	"github.com/payments-platform/payments/ent/idempotencykey"
 	"github.com/payments-platform/payments/ent/ledgerentry"
@@ -85,6 +86,7 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			apikey.Table:             apikey.ValidColumn,
 			account.Table:            account.ValidColumn,
+			dispute.Table:            dispute.ValidColumn,
 			gatewayevent.Table:       gatewayevent.ValidColumn,
 			idempotencykey.Table:     idempotencykey.ValidColumn,
 			ledgerentry.Table:        ledgerentry.ValidColumn,

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/ent/gatewayevent"
 	"github.com/payments-platform/payments/ent/idempotencykey"
 	"github.com/payments-platform/payments/ent/ledgerentry"
@@ -23,6 +24,7 @@ import (
 	"github.com/payments-platform/payments/ent/refreshtoken"
 	"github.com/payments-platform/payments/ent/refund"
 	"github.com/payments-platform/payments/ent/sandboxobject"
+	"github.com/payments-platform/payments/internal/disputes"
 )
 
 const (
@@ -36,6 +38,7 @@ const (
 	// Node types.
 	TypeAPIKey             = "APIKey"
 	TypeAccount            = "Account"
+	TypeDispute            = "Dispute"
 	TypeGatewayEvent       = "GatewayEvent"
 	TypeIdempotencyKey     = "IdempotencyKey"
 	TypeLedgerEntry        = "LedgerEntry"
@@ -1736,6 +1739,1936 @@ func (m *AccountMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Account edge %s", name)
+}
+
+// DisputeMutation represents an operation that mutates the Dispute nodes in the graph.
+type DisputeMutation struct {
+	config
+	op                          Op
+	typ                         string
+	id                          *string
+	payment_id                  *string
+	merchant_id                 *string
+	customer_id                 *string
+	opened_by                   *dispute.OpenedBy
+	reason                      *dispute.Reason
+	description                 *string
+	amount                      *int64
+	addamount                   *int64
+	amount_held                 *int64
+	addamount_held              *int64
+	currency                    *string
+	status                      *dispute.Status
+	evidence                    *disputes.Evidence
+	evidence_submitted          *bool
+	claimant_evidence           *disputes.Evidence
+	claimant_evidence_submitted *bool
+	response_due_by             *time.Time
+	outcome_note                *string
+	settlement                  *dispute.Settlement
+	refund_reference            *string
+	gateway                     *string
+	gateway_reference           *string
+	workflow_id                 *string
+	timeline                    *[]disputes.TimelineEntry
+	appendtimeline              []disputes.TimelineEntry
+	needs_attention             *bool
+	attention_reason            *string
+	version                     *int64
+	addversion                  *int64
+	created_at                  *time.Time
+	updated_at                  *time.Time
+	closed_at                   *time.Time
+	clearedFields               map[string]struct{}
+	done                        bool
+	oldValue                    func(context.Context) (*Dispute, error)
+	predicates                  []predicate.Dispute
+}
+
+var _ ent.Mutation = (*DisputeMutation)(nil)
+
+// disputeOption allows management of the mutation configuration using functional options.
+type disputeOption func(*DisputeMutation)
+
+// newDisputeMutation creates new mutation for the Dispute entity.
+func newDisputeMutation(c config, op Op, opts ...disputeOption) *DisputeMutation {
+	m := &DisputeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDispute,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDisputeID sets the ID field of the mutation.
+func withDisputeID(id string) disputeOption {
+	return func(m *DisputeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Dispute
+		)
+		m.oldValue = func(ctx context.Context) (*Dispute, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Dispute.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDispute sets the old Dispute of the mutation.
+func withDispute(node *Dispute) disputeOption {
+	return func(m *DisputeMutation) {
+		m.oldValue = func(context.Context) (*Dispute, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DisputeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DisputeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Dispute entities.
+func (m *DisputeMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DisputeMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DisputeMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Dispute.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *DisputeMutation) SetPaymentID(s string) {
+	m.payment_id = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *DisputeMutation) PaymentID() (r string, exists bool) {
+	v := m.payment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldPaymentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *DisputeMutation) ResetPaymentID() {
+	m.payment_id = nil
+}
+
+// SetMerchantID sets the "merchant_id" field.
+func (m *DisputeMutation) SetMerchantID(s string) {
+	m.merchant_id = &s
+}
+
+// MerchantID returns the value of the "merchant_id" field in the mutation.
+func (m *DisputeMutation) MerchantID() (r string, exists bool) {
+	v := m.merchant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMerchantID returns the old "merchant_id" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldMerchantID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMerchantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMerchantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMerchantID: %w", err)
+	}
+	return oldValue.MerchantID, nil
+}
+
+// ResetMerchantID resets all changes to the "merchant_id" field.
+func (m *DisputeMutation) ResetMerchantID() {
+	m.merchant_id = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *DisputeMutation) SetCustomerID(s string) {
+	m.customer_id = &s
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *DisputeMutation) CustomerID() (r string, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldCustomerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *DisputeMutation) ResetCustomerID() {
+	m.customer_id = nil
+}
+
+// SetOpenedBy sets the "opened_by" field.
+func (m *DisputeMutation) SetOpenedBy(db dispute.OpenedBy) {
+	m.opened_by = &db
+}
+
+// OpenedBy returns the value of the "opened_by" field in the mutation.
+func (m *DisputeMutation) OpenedBy() (r dispute.OpenedBy, exists bool) {
+	v := m.opened_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOpenedBy returns the old "opened_by" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldOpenedBy(ctx context.Context) (v dispute.OpenedBy, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOpenedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOpenedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOpenedBy: %w", err)
+	}
+	return oldValue.OpenedBy, nil
+}
+
+// ResetOpenedBy resets all changes to the "opened_by" field.
+func (m *DisputeMutation) ResetOpenedBy() {
+	m.opened_by = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *DisputeMutation) SetReason(d dispute.Reason) {
+	m.reason = &d
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *DisputeMutation) Reason() (r dispute.Reason, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldReason(ctx context.Context) (v dispute.Reason, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *DisputeMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *DisputeMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *DisputeMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *DisputeMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *DisputeMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *DisputeMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *DisputeMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *DisputeMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *DisputeMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetAmountHeld sets the "amount_held" field.
+func (m *DisputeMutation) SetAmountHeld(i int64) {
+	m.amount_held = &i
+	m.addamount_held = nil
+}
+
+// AmountHeld returns the value of the "amount_held" field in the mutation.
+func (m *DisputeMutation) AmountHeld() (r int64, exists bool) {
+	v := m.amount_held
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmountHeld returns the old "amount_held" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldAmountHeld(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmountHeld is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmountHeld requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmountHeld: %w", err)
+	}
+	return oldValue.AmountHeld, nil
+}
+
+// AddAmountHeld adds i to the "amount_held" field.
+func (m *DisputeMutation) AddAmountHeld(i int64) {
+	if m.addamount_held != nil {
+		*m.addamount_held += i
+	} else {
+		m.addamount_held = &i
+	}
+}
+
+// AddedAmountHeld returns the value that was added to the "amount_held" field in this mutation.
+func (m *DisputeMutation) AddedAmountHeld() (r int64, exists bool) {
+	v := m.addamount_held
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmountHeld resets all changes to the "amount_held" field.
+func (m *DisputeMutation) ResetAmountHeld() {
+	m.amount_held = nil
+	m.addamount_held = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *DisputeMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *DisputeMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *DisputeMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *DisputeMutation) SetStatus(d dispute.Status) {
+	m.status = &d
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *DisputeMutation) Status() (r dispute.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldStatus(ctx context.Context) (v dispute.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *DisputeMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetEvidence sets the "evidence" field.
+func (m *DisputeMutation) SetEvidence(d disputes.Evidence) {
+	m.evidence = &d
+}
+
+// Evidence returns the value of the "evidence" field in the mutation.
+func (m *DisputeMutation) Evidence() (r disputes.Evidence, exists bool) {
+	v := m.evidence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEvidence returns the old "evidence" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldEvidence(ctx context.Context) (v disputes.Evidence, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEvidence is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEvidence requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEvidence: %w", err)
+	}
+	return oldValue.Evidence, nil
+}
+
+// ResetEvidence resets all changes to the "evidence" field.
+func (m *DisputeMutation) ResetEvidence() {
+	m.evidence = nil
+}
+
+// SetEvidenceSubmitted sets the "evidence_submitted" field.
+func (m *DisputeMutation) SetEvidenceSubmitted(b bool) {
+	m.evidence_submitted = &b
+}
+
+// EvidenceSubmitted returns the value of the "evidence_submitted" field in the mutation.
+func (m *DisputeMutation) EvidenceSubmitted() (r bool, exists bool) {
+	v := m.evidence_submitted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEvidenceSubmitted returns the old "evidence_submitted" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldEvidenceSubmitted(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEvidenceSubmitted is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEvidenceSubmitted requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEvidenceSubmitted: %w", err)
+	}
+	return oldValue.EvidenceSubmitted, nil
+}
+
+// ResetEvidenceSubmitted resets all changes to the "evidence_submitted" field.
+func (m *DisputeMutation) ResetEvidenceSubmitted() {
+	m.evidence_submitted = nil
+}
+
+// SetClaimantEvidence sets the "claimant_evidence" field.
+func (m *DisputeMutation) SetClaimantEvidence(d disputes.Evidence) {
+	m.claimant_evidence = &d
+}
+
+// ClaimantEvidence returns the value of the "claimant_evidence" field in the mutation.
+func (m *DisputeMutation) ClaimantEvidence() (r disputes.Evidence, exists bool) {
+	v := m.claimant_evidence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimantEvidence returns the old "claimant_evidence" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldClaimantEvidence(ctx context.Context) (v disputes.Evidence, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimantEvidence is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimantEvidence requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimantEvidence: %w", err)
+	}
+	return oldValue.ClaimantEvidence, nil
+}
+
+// ResetClaimantEvidence resets all changes to the "claimant_evidence" field.
+func (m *DisputeMutation) ResetClaimantEvidence() {
+	m.claimant_evidence = nil
+}
+
+// SetClaimantEvidenceSubmitted sets the "claimant_evidence_submitted" field.
+func (m *DisputeMutation) SetClaimantEvidenceSubmitted(b bool) {
+	m.claimant_evidence_submitted = &b
+}
+
+// ClaimantEvidenceSubmitted returns the value of the "claimant_evidence_submitted" field in the mutation.
+func (m *DisputeMutation) ClaimantEvidenceSubmitted() (r bool, exists bool) {
+	v := m.claimant_evidence_submitted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimantEvidenceSubmitted returns the old "claimant_evidence_submitted" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldClaimantEvidenceSubmitted(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimantEvidenceSubmitted is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimantEvidenceSubmitted requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimantEvidenceSubmitted: %w", err)
+	}
+	return oldValue.ClaimantEvidenceSubmitted, nil
+}
+
+// ResetClaimantEvidenceSubmitted resets all changes to the "claimant_evidence_submitted" field.
+func (m *DisputeMutation) ResetClaimantEvidenceSubmitted() {
+	m.claimant_evidence_submitted = nil
+}
+
+// SetResponseDueBy sets the "response_due_by" field.
+func (m *DisputeMutation) SetResponseDueBy(t time.Time) {
+	m.response_due_by = &t
+}
+
+// ResponseDueBy returns the value of the "response_due_by" field in the mutation.
+func (m *DisputeMutation) ResponseDueBy() (r time.Time, exists bool) {
+	v := m.response_due_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResponseDueBy returns the old "response_due_by" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldResponseDueBy(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResponseDueBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResponseDueBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResponseDueBy: %w", err)
+	}
+	return oldValue.ResponseDueBy, nil
+}
+
+// ResetResponseDueBy resets all changes to the "response_due_by" field.
+func (m *DisputeMutation) ResetResponseDueBy() {
+	m.response_due_by = nil
+}
+
+// SetOutcomeNote sets the "outcome_note" field.
+func (m *DisputeMutation) SetOutcomeNote(s string) {
+	m.outcome_note = &s
+}
+
+// OutcomeNote returns the value of the "outcome_note" field in the mutation.
+func (m *DisputeMutation) OutcomeNote() (r string, exists bool) {
+	v := m.outcome_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutcomeNote returns the old "outcome_note" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldOutcomeNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutcomeNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutcomeNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutcomeNote: %w", err)
+	}
+	return oldValue.OutcomeNote, nil
+}
+
+// ResetOutcomeNote resets all changes to the "outcome_note" field.
+func (m *DisputeMutation) ResetOutcomeNote() {
+	m.outcome_note = nil
+}
+
+// SetSettlement sets the "settlement" field.
+func (m *DisputeMutation) SetSettlement(d dispute.Settlement) {
+	m.settlement = &d
+}
+
+// Settlement returns the value of the "settlement" field in the mutation.
+func (m *DisputeMutation) Settlement() (r dispute.Settlement, exists bool) {
+	v := m.settlement
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSettlement returns the old "settlement" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldSettlement(ctx context.Context) (v dispute.Settlement, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSettlement is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSettlement requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSettlement: %w", err)
+	}
+	return oldValue.Settlement, nil
+}
+
+// ResetSettlement resets all changes to the "settlement" field.
+func (m *DisputeMutation) ResetSettlement() {
+	m.settlement = nil
+}
+
+// SetRefundReference sets the "refund_reference" field.
+func (m *DisputeMutation) SetRefundReference(s string) {
+	m.refund_reference = &s
+}
+
+// RefundReference returns the value of the "refund_reference" field in the mutation.
+func (m *DisputeMutation) RefundReference() (r string, exists bool) {
+	v := m.refund_reference
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundReference returns the old "refund_reference" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldRefundReference(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundReference is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundReference requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundReference: %w", err)
+	}
+	return oldValue.RefundReference, nil
+}
+
+// ResetRefundReference resets all changes to the "refund_reference" field.
+func (m *DisputeMutation) ResetRefundReference() {
+	m.refund_reference = nil
+}
+
+// SetGateway sets the "gateway" field.
+func (m *DisputeMutation) SetGateway(s string) {
+	m.gateway = &s
+}
+
+// Gateway returns the value of the "gateway" field in the mutation.
+func (m *DisputeMutation) Gateway() (r string, exists bool) {
+	v := m.gateway
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGateway returns the old "gateway" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldGateway(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGateway is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGateway requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGateway: %w", err)
+	}
+	return oldValue.Gateway, nil
+}
+
+// ResetGateway resets all changes to the "gateway" field.
+func (m *DisputeMutation) ResetGateway() {
+	m.gateway = nil
+}
+
+// SetGatewayReference sets the "gateway_reference" field.
+func (m *DisputeMutation) SetGatewayReference(s string) {
+	m.gateway_reference = &s
+}
+
+// GatewayReference returns the value of the "gateway_reference" field in the mutation.
+func (m *DisputeMutation) GatewayReference() (r string, exists bool) {
+	v := m.gateway_reference
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGatewayReference returns the old "gateway_reference" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldGatewayReference(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGatewayReference is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGatewayReference requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGatewayReference: %w", err)
+	}
+	return oldValue.GatewayReference, nil
+}
+
+// ResetGatewayReference resets all changes to the "gateway_reference" field.
+func (m *DisputeMutation) ResetGatewayReference() {
+	m.gateway_reference = nil
+}
+
+// SetWorkflowID sets the "workflow_id" field.
+func (m *DisputeMutation) SetWorkflowID(s string) {
+	m.workflow_id = &s
+}
+
+// WorkflowID returns the value of the "workflow_id" field in the mutation.
+func (m *DisputeMutation) WorkflowID() (r string, exists bool) {
+	v := m.workflow_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWorkflowID returns the old "workflow_id" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldWorkflowID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWorkflowID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWorkflowID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWorkflowID: %w", err)
+	}
+	return oldValue.WorkflowID, nil
+}
+
+// ResetWorkflowID resets all changes to the "workflow_id" field.
+func (m *DisputeMutation) ResetWorkflowID() {
+	m.workflow_id = nil
+}
+
+// SetTimeline sets the "timeline" field.
+func (m *DisputeMutation) SetTimeline(de []disputes.TimelineEntry) {
+	m.timeline = &de
+	m.appendtimeline = nil
+}
+
+// Timeline returns the value of the "timeline" field in the mutation.
+func (m *DisputeMutation) Timeline() (r []disputes.TimelineEntry, exists bool) {
+	v := m.timeline
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTimeline returns the old "timeline" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldTimeline(ctx context.Context) (v []disputes.TimelineEntry, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTimeline is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTimeline requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTimeline: %w", err)
+	}
+	return oldValue.Timeline, nil
+}
+
+// AppendTimeline adds de to the "timeline" field.
+func (m *DisputeMutation) AppendTimeline(de []disputes.TimelineEntry) {
+	m.appendtimeline = append(m.appendtimeline, de...)
+}
+
+// AppendedTimeline returns the list of values that were appended to the "timeline" field in this mutation.
+func (m *DisputeMutation) AppendedTimeline() ([]disputes.TimelineEntry, bool) {
+	if len(m.appendtimeline) == 0 {
+		return nil, false
+	}
+	return m.appendtimeline, true
+}
+
+// ResetTimeline resets all changes to the "timeline" field.
+func (m *DisputeMutation) ResetTimeline() {
+	m.timeline = nil
+	m.appendtimeline = nil
+}
+
+// SetNeedsAttention sets the "needs_attention" field.
+func (m *DisputeMutation) SetNeedsAttention(b bool) {
+	m.needs_attention = &b
+}
+
+// NeedsAttention returns the value of the "needs_attention" field in the mutation.
+func (m *DisputeMutation) NeedsAttention() (r bool, exists bool) {
+	v := m.needs_attention
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNeedsAttention returns the old "needs_attention" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldNeedsAttention(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNeedsAttention is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNeedsAttention requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNeedsAttention: %w", err)
+	}
+	return oldValue.NeedsAttention, nil
+}
+
+// ResetNeedsAttention resets all changes to the "needs_attention" field.
+func (m *DisputeMutation) ResetNeedsAttention() {
+	m.needs_attention = nil
+}
+
+// SetAttentionReason sets the "attention_reason" field.
+func (m *DisputeMutation) SetAttentionReason(s string) {
+	m.attention_reason = &s
+}
+
+// AttentionReason returns the value of the "attention_reason" field in the mutation.
+func (m *DisputeMutation) AttentionReason() (r string, exists bool) {
+	v := m.attention_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttentionReason returns the old "attention_reason" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldAttentionReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttentionReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttentionReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttentionReason: %w", err)
+	}
+	return oldValue.AttentionReason, nil
+}
+
+// ResetAttentionReason resets all changes to the "attention_reason" field.
+func (m *DisputeMutation) ResetAttentionReason() {
+	m.attention_reason = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *DisputeMutation) SetVersion(i int64) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *DisputeMutation) Version() (r int64, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldVersion(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *DisputeMutation) AddVersion(i int64) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *DisputeMutation) AddedVersion() (r int64, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *DisputeMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DisputeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DisputeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DisputeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DisputeMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DisputeMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DisputeMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetClosedAt sets the "closed_at" field.
+func (m *DisputeMutation) SetClosedAt(t time.Time) {
+	m.closed_at = &t
+}
+
+// ClosedAt returns the value of the "closed_at" field in the mutation.
+func (m *DisputeMutation) ClosedAt() (r time.Time, exists bool) {
+	v := m.closed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClosedAt returns the old "closed_at" field's value of the Dispute entity.
+// If the Dispute object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DisputeMutation) OldClosedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClosedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClosedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClosedAt: %w", err)
+	}
+	return oldValue.ClosedAt, nil
+}
+
+// ClearClosedAt clears the value of the "closed_at" field.
+func (m *DisputeMutation) ClearClosedAt() {
+	m.closed_at = nil
+	m.clearedFields[dispute.FieldClosedAt] = struct{}{}
+}
+
+// ClosedAtCleared returns if the "closed_at" field was cleared in this mutation.
+func (m *DisputeMutation) ClosedAtCleared() bool {
+	_, ok := m.clearedFields[dispute.FieldClosedAt]
+	return ok
+}
+
+// ResetClosedAt resets all changes to the "closed_at" field.
+func (m *DisputeMutation) ResetClosedAt() {
+	m.closed_at = nil
+	delete(m.clearedFields, dispute.FieldClosedAt)
+}
+
+// Where appends a list predicates to the DisputeMutation builder.
+func (m *DisputeMutation) Where(ps ...predicate.Dispute) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DisputeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DisputeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Dispute, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DisputeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DisputeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Dispute).
+func (m *DisputeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DisputeMutation) Fields() []string {
+	fields := make([]string, 0, 28)
+	if m.payment_id != nil {
+		fields = append(fields, dispute.FieldPaymentID)
+	}
+	if m.merchant_id != nil {
+		fields = append(fields, dispute.FieldMerchantID)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, dispute.FieldCustomerID)
+	}
+	if m.opened_by != nil {
+		fields = append(fields, dispute.FieldOpenedBy)
+	}
+	if m.reason != nil {
+		fields = append(fields, dispute.FieldReason)
+	}
+	if m.description != nil {
+		fields = append(fields, dispute.FieldDescription)
+	}
+	if m.amount != nil {
+		fields = append(fields, dispute.FieldAmount)
+	}
+	if m.amount_held != nil {
+		fields = append(fields, dispute.FieldAmountHeld)
+	}
+	if m.currency != nil {
+		fields = append(fields, dispute.FieldCurrency)
+	}
+	if m.status != nil {
+		fields = append(fields, dispute.FieldStatus)
+	}
+	if m.evidence != nil {
+		fields = append(fields, dispute.FieldEvidence)
+	}
+	if m.evidence_submitted != nil {
+		fields = append(fields, dispute.FieldEvidenceSubmitted)
+	}
+	if m.claimant_evidence != nil {
+		fields = append(fields, dispute.FieldClaimantEvidence)
+	}
+	if m.claimant_evidence_submitted != nil {
+		fields = append(fields, dispute.FieldClaimantEvidenceSubmitted)
+	}
+	if m.response_due_by != nil {
+		fields = append(fields, dispute.FieldResponseDueBy)
+	}
+	if m.outcome_note != nil {
+		fields = append(fields, dispute.FieldOutcomeNote)
+	}
+	if m.settlement != nil {
+		fields = append(fields, dispute.FieldSettlement)
+	}
+	if m.refund_reference != nil {
+		fields = append(fields, dispute.FieldRefundReference)
+	}
+	if m.gateway != nil {
+		fields = append(fields, dispute.FieldGateway)
+	}
+	if m.gateway_reference != nil {
+		fields = append(fields, dispute.FieldGatewayReference)
+	}
+	if m.workflow_id != nil {
+		fields = append(fields, dispute.FieldWorkflowID)
+	}
+	if m.timeline != nil {
+		fields = append(fields, dispute.FieldTimeline)
+	}
+	if m.needs_attention != nil {
+		fields = append(fields, dispute.FieldNeedsAttention)
+	}
+	if m.attention_reason != nil {
+		fields = append(fields, dispute.FieldAttentionReason)
+	}
+	if m.version != nil {
+		fields = append(fields, dispute.FieldVersion)
+	}
+	if m.created_at != nil {
+		fields = append(fields, dispute.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, dispute.FieldUpdatedAt)
+	}
+	if m.closed_at != nil {
+		fields = append(fields, dispute.FieldClosedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DisputeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case dispute.FieldPaymentID:
+		return m.PaymentID()
+	case dispute.FieldMerchantID:
+		return m.MerchantID()
+	case dispute.FieldCustomerID:
+		return m.CustomerID()
+	case dispute.FieldOpenedBy:
+		return m.OpenedBy()
+	case dispute.FieldReason:
+		return m.Reason()
+	case dispute.FieldDescription:
+		return m.Description()
+	case dispute.FieldAmount:
+		return m.Amount()
+	case dispute.FieldAmountHeld:
+		return m.AmountHeld()
+	case dispute.FieldCurrency:
+		return m.Currency()
+	case dispute.FieldStatus:
+		return m.Status()
+	case dispute.FieldEvidence:
+		return m.Evidence()
+	case dispute.FieldEvidenceSubmitted:
+		return m.EvidenceSubmitted()
+	case dispute.FieldClaimantEvidence:
+		return m.ClaimantEvidence()
+	case dispute.FieldClaimantEvidenceSubmitted:
+		return m.ClaimantEvidenceSubmitted()
+	case dispute.FieldResponseDueBy:
+		return m.ResponseDueBy()
+	case dispute.FieldOutcomeNote:
+		return m.OutcomeNote()
+	case dispute.FieldSettlement:
+		return m.Settlement()
+	case dispute.FieldRefundReference:
+		return m.RefundReference()
+	case dispute.FieldGateway:
+		return m.Gateway()
+	case dispute.FieldGatewayReference:
+		return m.GatewayReference()
+	case dispute.FieldWorkflowID:
+		return m.WorkflowID()
+	case dispute.FieldTimeline:
+		return m.Timeline()
+	case dispute.FieldNeedsAttention:
+		return m.NeedsAttention()
+	case dispute.FieldAttentionReason:
+		return m.AttentionReason()
+	case dispute.FieldVersion:
+		return m.Version()
+	case dispute.FieldCreatedAt:
+		return m.CreatedAt()
+	case dispute.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case dispute.FieldClosedAt:
+		return m.ClosedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DisputeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case dispute.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case dispute.FieldMerchantID:
+		return m.OldMerchantID(ctx)
+	case dispute.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case dispute.FieldOpenedBy:
+		return m.OldOpenedBy(ctx)
+	case dispute.FieldReason:
+		return m.OldReason(ctx)
+	case dispute.FieldDescription:
+		return m.OldDescription(ctx)
+	case dispute.FieldAmount:
+		return m.OldAmount(ctx)
+	case dispute.FieldAmountHeld:
+		return m.OldAmountHeld(ctx)
+	case dispute.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case dispute.FieldStatus:
+		return m.OldStatus(ctx)
+	case dispute.FieldEvidence:
+		return m.OldEvidence(ctx)
+	case dispute.FieldEvidenceSubmitted:
+		return m.OldEvidenceSubmitted(ctx)
+	case dispute.FieldClaimantEvidence:
+		return m.OldClaimantEvidence(ctx)
+	case dispute.FieldClaimantEvidenceSubmitted:
+		return m.OldClaimantEvidenceSubmitted(ctx)
+	case dispute.FieldResponseDueBy:
+		return m.OldResponseDueBy(ctx)
+	case dispute.FieldOutcomeNote:
+		return m.OldOutcomeNote(ctx)
+	case dispute.FieldSettlement:
+		return m.OldSettlement(ctx)
+	case dispute.FieldRefundReference:
+		return m.OldRefundReference(ctx)
+	case dispute.FieldGateway:
+		return m.OldGateway(ctx)
+	case dispute.FieldGatewayReference:
+		return m.OldGatewayReference(ctx)
+	case dispute.FieldWorkflowID:
+		return m.OldWorkflowID(ctx)
+	case dispute.FieldTimeline:
+		return m.OldTimeline(ctx)
+	case dispute.FieldNeedsAttention:
+		return m.OldNeedsAttention(ctx)
+	case dispute.FieldAttentionReason:
+		return m.OldAttentionReason(ctx)
+	case dispute.FieldVersion:
+		return m.OldVersion(ctx)
+	case dispute.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case dispute.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case dispute.FieldClosedAt:
+		return m.OldClosedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Dispute field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DisputeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case dispute.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case dispute.FieldMerchantID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMerchantID(v)
+		return nil
+	case dispute.FieldCustomerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case dispute.FieldOpenedBy:
+		v, ok := value.(dispute.OpenedBy)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOpenedBy(v)
+		return nil
+	case dispute.FieldReason:
+		v, ok := value.(dispute.Reason)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case dispute.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case dispute.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case dispute.FieldAmountHeld:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmountHeld(v)
+		return nil
+	case dispute.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case dispute.FieldStatus:
+		v, ok := value.(dispute.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case dispute.FieldEvidence:
+		v, ok := value.(disputes.Evidence)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEvidence(v)
+		return nil
+	case dispute.FieldEvidenceSubmitted:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEvidenceSubmitted(v)
+		return nil
+	case dispute.FieldClaimantEvidence:
+		v, ok := value.(disputes.Evidence)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimantEvidence(v)
+		return nil
+	case dispute.FieldClaimantEvidenceSubmitted:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimantEvidenceSubmitted(v)
+		return nil
+	case dispute.FieldResponseDueBy:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResponseDueBy(v)
+		return nil
+	case dispute.FieldOutcomeNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutcomeNote(v)
+		return nil
+	case dispute.FieldSettlement:
+		v, ok := value.(dispute.Settlement)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSettlement(v)
+		return nil
+	case dispute.FieldRefundReference:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundReference(v)
+		return nil
+	case dispute.FieldGateway:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGateway(v)
+		return nil
+	case dispute.FieldGatewayReference:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGatewayReference(v)
+		return nil
+	case dispute.FieldWorkflowID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWorkflowID(v)
+		return nil
+	case dispute.FieldTimeline:
+		v, ok := value.([]disputes.TimelineEntry)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTimeline(v)
+		return nil
+	case dispute.FieldNeedsAttention:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNeedsAttention(v)
+		return nil
+	case dispute.FieldAttentionReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttentionReason(v)
+		return nil
+	case dispute.FieldVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case dispute.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case dispute.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case dispute.FieldClosedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClosedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Dispute field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DisputeMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, dispute.FieldAmount)
+	}
+	if m.addamount_held != nil {
+		fields = append(fields, dispute.FieldAmountHeld)
+	}
+	if m.addversion != nil {
+		fields = append(fields, dispute.FieldVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DisputeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case dispute.FieldAmount:
+		return m.AddedAmount()
+	case dispute.FieldAmountHeld:
+		return m.AddedAmountHeld()
+	case dispute.FieldVersion:
+		return m.AddedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DisputeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case dispute.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case dispute.FieldAmountHeld:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmountHeld(v)
+		return nil
+	case dispute.FieldVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Dispute numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DisputeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(dispute.FieldClosedAt) {
+		fields = append(fields, dispute.FieldClosedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DisputeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DisputeMutation) ClearField(name string) error {
+	switch name {
+	case dispute.FieldClosedAt:
+		m.ClearClosedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Dispute nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DisputeMutation) ResetField(name string) error {
+	switch name {
+	case dispute.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case dispute.FieldMerchantID:
+		m.ResetMerchantID()
+		return nil
+	case dispute.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case dispute.FieldOpenedBy:
+		m.ResetOpenedBy()
+		return nil
+	case dispute.FieldReason:
+		m.ResetReason()
+		return nil
+	case dispute.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case dispute.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case dispute.FieldAmountHeld:
+		m.ResetAmountHeld()
+		return nil
+	case dispute.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case dispute.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case dispute.FieldEvidence:
+		m.ResetEvidence()
+		return nil
+	case dispute.FieldEvidenceSubmitted:
+		m.ResetEvidenceSubmitted()
+		return nil
+	case dispute.FieldClaimantEvidence:
+		m.ResetClaimantEvidence()
+		return nil
+	case dispute.FieldClaimantEvidenceSubmitted:
+		m.ResetClaimantEvidenceSubmitted()
+		return nil
+	case dispute.FieldResponseDueBy:
+		m.ResetResponseDueBy()
+		return nil
+	case dispute.FieldOutcomeNote:
+		m.ResetOutcomeNote()
+		return nil
+	case dispute.FieldSettlement:
+		m.ResetSettlement()
+		return nil
+	case dispute.FieldRefundReference:
+		m.ResetRefundReference()
+		return nil
+	case dispute.FieldGateway:
+		m.ResetGateway()
+		return nil
+	case dispute.FieldGatewayReference:
+		m.ResetGatewayReference()
+		return nil
+	case dispute.FieldWorkflowID:
+		m.ResetWorkflowID()
+		return nil
+	case dispute.FieldTimeline:
+		m.ResetTimeline()
+		return nil
+	case dispute.FieldNeedsAttention:
+		m.ResetNeedsAttention()
+		return nil
+	case dispute.FieldAttentionReason:
+		m.ResetAttentionReason()
+		return nil
+	case dispute.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case dispute.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case dispute.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case dispute.FieldClosedAt:
+		m.ResetClosedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Dispute field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DisputeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DisputeMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DisputeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DisputeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DisputeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DisputeMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DisputeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Dispute unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DisputeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Dispute edge %s", name)
 }
 
 // GatewayEventMutation represents an operation that mutates the GatewayEvent nodes in the graph.
@@ -4397,6 +6330,7 @@ type PaymentMutation struct {
 	addamount_refunded       *int64
 	amount_disputed          *int64
 	addamount_disputed       *int64
+	open_dispute_id          *string
 	currency                 *string
 	status                   *payment.Status
 	capture_method           *payment.CaptureMethod
@@ -4886,6 +6820,42 @@ func (m *PaymentMutation) AddedAmountDisputed() (r int64, exists bool) {
 func (m *PaymentMutation) ResetAmountDisputed() {
 	m.amount_disputed = nil
 	m.addamount_disputed = nil
+}
+
+// SetOpenDisputeID sets the "open_dispute_id" field.
+func (m *PaymentMutation) SetOpenDisputeID(s string) {
+	m.open_dispute_id = &s
+}
+
+// OpenDisputeID returns the value of the "open_dispute_id" field in the mutation.
+func (m *PaymentMutation) OpenDisputeID() (r string, exists bool) {
+	v := m.open_dispute_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOpenDisputeID returns the old "open_dispute_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldOpenDisputeID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOpenDisputeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOpenDisputeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOpenDisputeID: %w", err)
+	}
+	return oldValue.OpenDisputeID, nil
+}
+
+// ResetOpenDisputeID resets all changes to the "open_dispute_id" field.
+func (m *PaymentMutation) ResetOpenDisputeID() {
+	m.open_dispute_id = nil
 }
 
 // SetCurrency sets the "currency" field.
@@ -5944,7 +7914,7 @@ func (m *PaymentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PaymentMutation) Fields() []string {
-	fields := make([]string, 0, 33)
+	fields := make([]string, 0, 34)
 	if m.merchant_id != nil {
 		fields = append(fields, payment.FieldMerchantID)
 	}
@@ -5965,6 +7935,9 @@ func (m *PaymentMutation) Fields() []string {
 	}
 	if m.amount_disputed != nil {
 		fields = append(fields, payment.FieldAmountDisputed)
+	}
+	if m.open_dispute_id != nil {
+		fields = append(fields, payment.FieldOpenDisputeID)
 	}
 	if m.currency != nil {
 		fields = append(fields, payment.FieldCurrency)
@@ -6066,6 +8039,8 @@ func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
 		return m.AmountRefunded()
 	case payment.FieldAmountDisputed:
 		return m.AmountDisputed()
+	case payment.FieldOpenDisputeID:
+		return m.OpenDisputeID()
 	case payment.FieldCurrency:
 		return m.Currency()
 	case payment.FieldStatus:
@@ -6141,6 +8116,8 @@ func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldAmountRefunded(ctx)
 	case payment.FieldAmountDisputed:
 		return m.OldAmountDisputed(ctx)
+	case payment.FieldOpenDisputeID:
+		return m.OldOpenDisputeID(ctx)
 	case payment.FieldCurrency:
 		return m.OldCurrency(ctx)
 	case payment.FieldStatus:
@@ -6250,6 +8227,13 @@ func (m *PaymentMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetAmountDisputed(v)
+		return nil
+	case payment.FieldOpenDisputeID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOpenDisputeID(v)
 		return nil
 	case payment.FieldCurrency:
 		v, ok := value.(string)
@@ -6616,6 +8600,9 @@ func (m *PaymentMutation) ResetField(name string) error {
 		return nil
 	case payment.FieldAmountDisputed:
 		m.ResetAmountDisputed()
+		return nil
+	case payment.FieldOpenDisputeID:
+		m.ResetOpenDisputeID()
 		return nil
 	case payment.FieldCurrency:
 		m.ResetCurrency()

@@ -32,6 +32,8 @@ type Payment struct {
 	AmountRefunded int64 `json:"amount_refunded,omitempty"`
 	// AmountDisputed holds the value of the "amount_disputed" field.
 	AmountDisputed int64 `json:"amount_disputed,omitempty"`
+	// OpenDisputeID holds the value of the "open_dispute_id" field.
+	OpenDisputeID string `json:"open_dispute_id,omitempty"`
 	// Currency holds the value of the "currency" field.
 	Currency string `json:"currency,omitempty"`
 	// Status holds the value of the "status" field.
@@ -98,7 +100,7 @@ func (*Payment) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case payment.FieldAmount, payment.FieldAmountCapturable, payment.FieldAmountReceived, payment.FieldAmountRefunded, payment.FieldAmountDisputed, payment.FieldMethodExpMonth, payment.FieldMethodExpYear, payment.FieldVersion:
 			values[i] = new(sql.NullInt64)
-		case payment.FieldID, payment.FieldMerchantID, payment.FieldCustomerID, payment.FieldCurrency, payment.FieldStatus, payment.FieldCaptureMethod, payment.FieldPaymentMethod, payment.FieldMethodType, payment.FieldMethodBrand, payment.FieldMethodLast4, payment.FieldMethodProvider, payment.FieldFailureCode, payment.FieldFailureMessage, payment.FieldNextActionType, payment.FieldNextActionURL, payment.FieldDescription, payment.FieldGateway, payment.FieldGatewayReference, payment.FieldWorkflowID, payment.FieldAttentionReason:
+		case payment.FieldID, payment.FieldMerchantID, payment.FieldCustomerID, payment.FieldOpenDisputeID, payment.FieldCurrency, payment.FieldStatus, payment.FieldCaptureMethod, payment.FieldPaymentMethod, payment.FieldMethodType, payment.FieldMethodBrand, payment.FieldMethodLast4, payment.FieldMethodProvider, payment.FieldFailureCode, payment.FieldFailureMessage, payment.FieldNextActionType, payment.FieldNextActionURL, payment.FieldDescription, payment.FieldGateway, payment.FieldGatewayReference, payment.FieldWorkflowID, payment.FieldAttentionReason:
 			values[i] = new(sql.NullString)
 		case payment.FieldNextActionExpiresAt, payment.FieldAuthorizationExpiresAt, payment.FieldCreatedAt, payment.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -164,6 +166,12 @@ func (_m *Payment) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field amount_disputed", values[i])
 			} else if value.Valid {
 				_m.AmountDisputed = value.Int64
+			}
+		case payment.FieldOpenDisputeID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field open_dispute_id", values[i])
+			} else if value.Valid {
+				_m.OpenDisputeID = value.String
 			}
 		case payment.FieldCurrency:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -381,6 +389,9 @@ func (_m *Payment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("amount_disputed=")
 	builder.WriteString(fmt.Sprintf("%v", _m.AmountDisputed))
+	builder.WriteString(", ")
+	builder.WriteString("open_dispute_id=")
+	builder.WriteString(_m.OpenDisputeID)
 	builder.WriteString(", ")
 	builder.WriteString("currency=")
 	builder.WriteString(_m.Currency)

@@ -105,6 +105,20 @@ func (_c *PaymentCreate) SetNillableAmountDisputed(v *int64) *PaymentCreate {
 	return _c
 }
 
+// SetOpenDisputeID sets the "open_dispute_id" field.
+func (_c *PaymentCreate) SetOpenDisputeID(v string) *PaymentCreate {
+	_c.mutation.SetOpenDisputeID(v)
+	return _c
+}
+
+// SetNillableOpenDisputeID sets the "open_dispute_id" field if the given value is not nil.
+func (_c *PaymentCreate) SetNillableOpenDisputeID(v *string) *PaymentCreate {
+	if v != nil {
+		_c.SetOpenDisputeID(*v)
+	}
+	return _c
+}
+
 // SetCurrency sets the "currency" field.
 func (_c *PaymentCreate) SetCurrency(v string) *PaymentCreate {
 	_c.mutation.SetCurrency(v)
@@ -482,6 +496,10 @@ func (_c *PaymentCreate) defaults() {
 		v := payment.DefaultAmountDisputed
 		_c.mutation.SetAmountDisputed(v)
 	}
+	if _, ok := _c.mutation.OpenDisputeID(); !ok {
+		v := payment.DefaultOpenDisputeID
+		_c.mutation.SetOpenDisputeID(v)
+	}
 	if _, ok := _c.mutation.CaptureMethod(); !ok {
 		v := payment.DefaultCaptureMethod
 		_c.mutation.SetCaptureMethod(v)
@@ -612,6 +630,14 @@ func (_c *PaymentCreate) check() error {
 	if v, ok := _c.mutation.AmountDisputed(); ok {
 		if err := payment.AmountDisputedValidator(v); err != nil {
 			return &ValidationError{Name: "amount_disputed", err: fmt.Errorf(`ent: validator failed for field "Payment.amount_disputed": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.OpenDisputeID(); !ok {
+		return &ValidationError{Name: "open_dispute_id", err: errors.New(`ent: missing required field "Payment.open_dispute_id"`)}
+	}
+	if v, ok := _c.mutation.OpenDisputeID(); ok {
+		if err := payment.OpenDisputeIDValidator(v); err != nil {
+			return &ValidationError{Name: "open_dispute_id", err: fmt.Errorf(`ent: validator failed for field "Payment.open_dispute_id": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.Currency(); !ok {
@@ -854,6 +880,10 @@ func (_c *PaymentCreate) createSpec() (*Payment, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.AmountDisputed(); ok {
 		_spec.SetField(payment.FieldAmountDisputed, field.TypeInt64, value)
 		_node.AmountDisputed = value
+	}
+	if value, ok := _c.mutation.OpenDisputeID(); ok {
+		_spec.SetField(payment.FieldOpenDisputeID, field.TypeString, value)
+		_node.OpenDisputeID = value
 	}
 	if value, ok := _c.mutation.Currency(); ok {
 		_spec.SetField(payment.FieldCurrency, field.TypeString, value)
@@ -1110,6 +1140,18 @@ func (u *PaymentUpsert) UpdateAmountDisputed() *PaymentUpsert {
 // AddAmountDisputed adds v to the "amount_disputed" field.
 func (u *PaymentUpsert) AddAmountDisputed(v int64) *PaymentUpsert {
 	u.Add(payment.FieldAmountDisputed, v)
+	return u
+}
+
+// SetOpenDisputeID sets the "open_dispute_id" field.
+func (u *PaymentUpsert) SetOpenDisputeID(v string) *PaymentUpsert {
+	u.Set(payment.FieldOpenDisputeID, v)
+	return u
+}
+
+// UpdateOpenDisputeID sets the "open_dispute_id" field to the value that was provided on create.
+func (u *PaymentUpsert) UpdateOpenDisputeID() *PaymentUpsert {
+	u.SetExcluded(payment.FieldOpenDisputeID)
 	return u
 }
 
@@ -1604,6 +1646,20 @@ func (u *PaymentUpsertOne) AddAmountDisputed(v int64) *PaymentUpsertOne {
 func (u *PaymentUpsertOne) UpdateAmountDisputed() *PaymentUpsertOne {
 	return u.Update(func(s *PaymentUpsert) {
 		s.UpdateAmountDisputed()
+	})
+}
+
+// SetOpenDisputeID sets the "open_dispute_id" field.
+func (u *PaymentUpsertOne) SetOpenDisputeID(v string) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetOpenDisputeID(v)
+	})
+}
+
+// UpdateOpenDisputeID sets the "open_dispute_id" field to the value that was provided on create.
+func (u *PaymentUpsertOne) UpdateOpenDisputeID() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateOpenDisputeID()
 	})
 }
 
@@ -2318,6 +2374,20 @@ func (u *PaymentUpsertBulk) AddAmountDisputed(v int64) *PaymentUpsertBulk {
 func (u *PaymentUpsertBulk) UpdateAmountDisputed() *PaymentUpsertBulk {
 	return u.Update(func(s *PaymentUpsert) {
 		s.UpdateAmountDisputed()
+	})
+}
+
+// SetOpenDisputeID sets the "open_dispute_id" field.
+func (u *PaymentUpsertBulk) SetOpenDisputeID(v string) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetOpenDisputeID(v)
+	})
+}
+
+// UpdateOpenDisputeID sets the "open_dispute_id" field to the value that was provided on create.
+func (u *PaymentUpsertBulk) UpdateOpenDisputeID() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateOpenDisputeID()
 	})
 }
 

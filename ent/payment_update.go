@@ -147,6 +147,20 @@ func (_u *PaymentUpdate) AddAmountDisputed(v int64) *PaymentUpdate {
 	return _u
 }
 
+// SetOpenDisputeID sets the "open_dispute_id" field.
+func (_u *PaymentUpdate) SetOpenDisputeID(v string) *PaymentUpdate {
+	_u.mutation.SetOpenDisputeID(v)
+	return _u
+}
+
+// SetNillableOpenDisputeID sets the "open_dispute_id" field if the given value is not nil.
+func (_u *PaymentUpdate) SetNillableOpenDisputeID(v *string) *PaymentUpdate {
+	if v != nil {
+		_u.SetOpenDisputeID(*v)
+	}
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *PaymentUpdate) SetStatus(v payment.Status) *PaymentUpdate {
 	_u.mutation.SetStatus(v)
@@ -572,6 +586,11 @@ func (_u *PaymentUpdate) check() error {
 			return &ValidationError{Name: "amount_disputed", err: fmt.Errorf(`ent: validator failed for field "Payment.amount_disputed": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.OpenDisputeID(); ok {
+		if err := payment.OpenDisputeIDValidator(v); err != nil {
+			return &ValidationError{Name: "open_dispute_id", err: fmt.Errorf(`ent: validator failed for field "Payment.open_dispute_id": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := payment.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Payment.status": %w`, err)}
@@ -714,6 +733,9 @@ func (_u *PaymentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedAmountDisputed(); ok {
 		_spec.AddField(payment.FieldAmountDisputed, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.OpenDisputeID(); ok {
+		_spec.SetField(payment.FieldOpenDisputeID, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(payment.FieldStatus, field.TypeEnum, value)
@@ -938,6 +960,20 @@ func (_u *PaymentUpdateOne) SetNillableAmountDisputed(v *int64) *PaymentUpdateOn
 // AddAmountDisputed adds value to the "amount_disputed" field.
 func (_u *PaymentUpdateOne) AddAmountDisputed(v int64) *PaymentUpdateOne {
 	_u.mutation.AddAmountDisputed(v)
+	return _u
+}
+
+// SetOpenDisputeID sets the "open_dispute_id" field.
+func (_u *PaymentUpdateOne) SetOpenDisputeID(v string) *PaymentUpdateOne {
+	_u.mutation.SetOpenDisputeID(v)
+	return _u
+}
+
+// SetNillableOpenDisputeID sets the "open_dispute_id" field if the given value is not nil.
+func (_u *PaymentUpdateOne) SetNillableOpenDisputeID(v *string) *PaymentUpdateOne {
+	if v != nil {
+		_u.SetOpenDisputeID(*v)
+	}
 	return _u
 }
 
@@ -1379,6 +1415,11 @@ func (_u *PaymentUpdateOne) check() error {
 			return &ValidationError{Name: "amount_disputed", err: fmt.Errorf(`ent: validator failed for field "Payment.amount_disputed": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.OpenDisputeID(); ok {
+		if err := payment.OpenDisputeIDValidator(v); err != nil {
+			return &ValidationError{Name: "open_dispute_id", err: fmt.Errorf(`ent: validator failed for field "Payment.open_dispute_id": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := payment.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Payment.status": %w`, err)}
@@ -1538,6 +1579,9 @@ func (_u *PaymentUpdateOne) sqlSave(ctx context.Context) (_node *Payment, err er
 	}
 	if value, ok := _u.mutation.AddedAmountDisputed(); ok {
 		_spec.AddField(payment.FieldAmountDisputed, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.OpenDisputeID(); ok {
+		_spec.SetField(payment.FieldOpenDisputeID, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(payment.FieldStatus, field.TypeEnum, value)

@@ -18,6 +18,8 @@ type Tx struct {
 	APIKey *APIKeyClient
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// Dispute is the client for interacting with the Dispute builders.
+	Dispute *DisputeClient
 	// GatewayEvent is the client for interacting with the GatewayEvent builders.
 	GatewayEvent *GatewayEventClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
@@ -169,6 +171,7 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.APIKey = NewAPIKeyClient(tx.config)
 	tx.Account = NewAccountClient(tx.config)
+	tx.Dispute = NewDisputeClient(tx.config)
 	tx.GatewayEvent = NewGatewayEventClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.LedgerEntry = NewLedgerEntryClient(tx.config)

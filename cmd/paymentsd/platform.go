@@ -152,18 +152,19 @@ func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logg
 		}
 	}
 	return api.New(api.Deps{
-		Temporal:            tc,
-		TaskQueue:           cfg.TemporalTaskQueue,
-		TemporalUIURL:       cfg.TemporalUIURL,
-		TemporalNamespace:   cfg.TemporalNamespace,
-		GatewayName:         cfg.GatewayName(),
-		PublicURL:           cfg.PublicURL,
-		StripeWebhookSecret: cfg.StripeWebhookSecret,
-		Sandbox:             sbx,
-		Store:               st,
-		Tokens:              auth.NewTokens(cfg.JWTSigningKey, cfg.JWTPreviousKeys, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, nil),
-		Logger:              log,
-		RefreshTokenTTL:     cfg.RefreshTokenTTL,
+		Temporal:              tc,
+		TaskQueue:             cfg.TemporalTaskQueue,
+		TemporalUIURL:         cfg.TemporalUIURL,
+		TemporalNamespace:     cfg.TemporalNamespace,
+		GatewayName:           cfg.GatewayName(),
+		PublicURL:             cfg.PublicURL,
+		StripeWebhookSecret:   cfg.StripeWebhookSecret,
+		DisputeResponseWindow: cfg.DisputeResponseWindow,
+		Sandbox:               sbx,
+		Store:                 st,
+		Tokens:                auth.NewTokens(cfg.JWTSigningKey, cfg.JWTPreviousKeys, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, nil),
+		Logger:                log,
+		RefreshTokenTTL:       cfg.RefreshTokenTTL,
 
 		// Operators' links (workflow_url) go to every role only on a
 		// developer's machine.

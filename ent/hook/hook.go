@@ -33,6 +33,18 @@ func (f AccountFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AccountMutation", m)
 }
 
+// The DisputeFunc type is an adapter to allow the use of ordinary
+// function as Dispute mutator.
+type DisputeFunc func(context.Context, *ent.DisputeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DisputeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DisputeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DisputeMutation", m)
+}
+
 // The GatewayEventFunc type is an adapter to allow the use of ordinary
 // function as GatewayEvent mutator.
 type GatewayEventFunc func(context.Context, *ent.GatewayEventMutation) (ent.Value, error)

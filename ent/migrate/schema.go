@@ -60,6 +60,76 @@ var (
 		Columns:    AccountsColumns,
 		PrimaryKey: []*schema.Column{AccountsColumns[0]},
 	}
+	// DisputesColumns holds the columns for the "disputes" table.
+	DisputesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "payment_id", Type: field.TypeString, Size: 40},
+		{Name: "merchant_id", Type: field.TypeString, Size: 40},
+		{Name: "customer_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "opened_by", Type: field.TypeEnum, Enums: []string{"customer", "merchant", "network"}},
+		{Name: "reason", Type: field.TypeEnum, Enums: []string{"fraudulent", "duplicate", "product_not_received", "product_unacceptable", "subscription_canceled", "credit_not_processed", "unrecognized", "general"}},
+		{Name: "description", Type: field.TypeString, Size: 5000, Default: ""},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "amount_held", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString, Size: 3},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"needs_response", "under_review", "won", "lost", "accepted", "withdrawn"}},
+		{Name: "evidence", Type: field.TypeJSON},
+		{Name: "evidence_submitted", Type: field.TypeBool, Default: false},
+		{Name: "claimant_evidence", Type: field.TypeJSON},
+		{Name: "claimant_evidence_submitted", Type: field.TypeBool, Default: false},
+		{Name: "response_due_by", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "outcome_note", Type: field.TypeString, Size: 5000, Default: ""},
+		{Name: "settlement", Type: field.TypeEnum, Enums: []string{"none", "pending", "refunded", "withdrawn", "reinstated"}, Default: "none"},
+		{Name: "refund_reference", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "gateway", Type: field.TypeString, Size: 50, Default: ""},
+		{Name: "gateway_reference", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "workflow_id", Type: field.TypeString, Size: 255},
+		{Name: "timeline", Type: field.TypeJSON},
+		{Name: "needs_attention", Type: field.TypeBool, Default: false},
+		{Name: "attention_reason", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "version", Type: field.TypeInt64},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "closed_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// DisputesTable holds the schema information for the "disputes" table.
+	DisputesTable = &schema.Table{
+		Name:       "disputes",
+		Columns:    DisputesColumns,
+		PrimaryKey: []*schema.Column{DisputesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "dispute_payment_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{DisputesColumns[1], DisputesColumns[0]},
+			},
+			{
+				Name:    "dispute_merchant_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{DisputesColumns[2], DisputesColumns[0]},
+			},
+			{
+				Name:    "dispute_customer_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{DisputesColumns[3], DisputesColumns[0]},
+			},
+			{
+				Name:    "dispute_status_id",
+				Unique:  false,
+				Columns: []*schema.Column{DisputesColumns[10], DisputesColumns[0]},
+			},
+			{
+				Name:    "dispute_status_response_due_by",
+				Unique:  false,
+				Columns: []*schema.Column{DisputesColumns[10], DisputesColumns[15]},
+			},
+			{
+				Name:    "dispute_gateway_reference",
+				Unique:  false,
+				Columns: []*schema.Column{DisputesColumns[20]},
+			},
+		},
+	}
 	// GatewayEventsColumns holds the columns for the "gateway_events" table.
 	GatewayEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 255},
@@ -178,6 +248,7 @@ var (
 		{Name: "amount_received", Type: field.TypeInt64, Default: 0},
 		{Name: "amount_refunded", Type: field.TypeInt64, Default: 0},
 		{Name: "amount_disputed", Type: field.TypeInt64, Default: 0},
+		{Name: "open_dispute_id", Type: field.TypeString, Size: 40, Default: ""},
 		{Name: "currency", Type: field.TypeString, Size: 3},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"processing", "requires_action", "requires_capture", "succeeded", "failed", "canceled"}},
 		{Name: "capture_method", Type: field.TypeEnum, Enums: []string{"automatic", "manual"}, Default: "automatic"},
@@ -224,17 +295,17 @@ var (
 			{
 				Name:    "payment_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[9], PaymentsColumns[0]},
+				Columns: []*schema.Column{PaymentsColumns[10], PaymentsColumns[0]},
 			},
 			{
 				Name:    "payment_currency_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[8], PaymentsColumns[0]},
+				Columns: []*schema.Column{PaymentsColumns[9], PaymentsColumns[0]},
 			},
 			{
 				Name:    "payment_gateway_reference",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[26]},
+				Columns: []*schema.Column{PaymentsColumns[27]},
 			},
 		},
 	}
@@ -400,6 +471,7 @@ var (
 	Tables = []*schema.Table{
 		APIKeysTable,
 		AccountsTable,
+		DisputesTable,
 		GatewayEventsTable,
 		IdempotencyKeysTable,
 		LedgerEntriesTable,
@@ -421,6 +493,15 @@ func init() {
 	AccountsTable.Annotation = &entsql.Annotation{
 		Charset:   "utf8mb4",
 		Collation: "utf8mb4_bin",
+	}
+	DisputesTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
+	DisputesTable.Annotation.Checks = map[string]string{
+		"disputes_amount_check":  "amount > 0",
+		"disputes_held_check":    "amount_held >= 0 AND amount_held <= amount",
+		"disputes_version_check": "version >= 1",
 	}
 	GatewayEventsTable.Annotation = &entsql.Annotation{
 		Charset:   "utf8mb4",

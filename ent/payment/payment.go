@@ -27,6 +27,8 @@ const (
 	FieldAmountRefunded = "amount_refunded"
 	// FieldAmountDisputed holds the string denoting the amount_disputed field in the database.
 	FieldAmountDisputed = "amount_disputed"
+	// FieldOpenDisputeID holds the string denoting the open_dispute_id field in the database.
+	FieldOpenDisputeID = "open_dispute_id"
 	// FieldCurrency holds the string denoting the currency field in the database.
 	FieldCurrency = "currency"
 	// FieldStatus holds the string denoting the status field in the database.
@@ -93,6 +95,7 @@ var Columns = []string{
 	FieldAmountReceived,
 	FieldAmountRefunded,
 	FieldAmountDisputed,
+	FieldOpenDisputeID,
 	FieldCurrency,
 	FieldStatus,
 	FieldCaptureMethod,
@@ -156,6 +159,10 @@ var (
 	DefaultAmountDisputed int64
 	// AmountDisputedValidator is a validator for the "amount_disputed" field. It is called by the builders before save.
 	AmountDisputedValidator func(int64) error
+	// DefaultOpenDisputeID holds the default value on creation for the "open_dispute_id" field.
+	DefaultOpenDisputeID string
+	// OpenDisputeIDValidator is a validator for the "open_dispute_id" field. It is called by the builders before save.
+	OpenDisputeIDValidator func(string) error
 	// CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
 	CurrencyValidator func(string) error
 	// DefaultPaymentMethod holds the default value on creation for the "payment_method" field.
@@ -324,6 +331,11 @@ func ByAmountRefunded(opts ...sql.OrderTermOption) OrderOption {
 // ByAmountDisputed orders the results by the amount_disputed field.
 func ByAmountDisputed(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAmountDisputed, opts...).ToFunc()
+}
+
+// ByOpenDisputeID orders the results by the open_dispute_id field.
+func ByOpenDisputeID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOpenDisputeID, opts...).ToFunc()
 }
 
 // ByCurrency orders the results by the currency field.

@@ -99,6 +99,11 @@ func AmountDisputed(v int64) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldAmountDisputed, v))
 }
 
+// OpenDisputeID applies equality check predicate on the "open_dispute_id" field. It's identical to OpenDisputeIDEQ.
+func OpenDisputeID(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldOpenDisputeID, v))
+}
+
 // Currency applies equality check predicate on the "currency" field. It's identical to CurrencyEQ.
 func Currency(v string) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldCurrency, v))
@@ -542,6 +547,71 @@ func AmountDisputedLT(v int64) predicate.Payment {
 // AmountDisputedLTE applies the LTE predicate on the "amount_disputed" field.
 func AmountDisputedLTE(v int64) predicate.Payment {
 	return predicate.Payment(sql.FieldLTE(FieldAmountDisputed, v))
+}
+
+// OpenDisputeIDEQ applies the EQ predicate on the "open_dispute_id" field.
+func OpenDisputeIDEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldOpenDisputeID, v))
+}
+
+// OpenDisputeIDNEQ applies the NEQ predicate on the "open_dispute_id" field.
+func OpenDisputeIDNEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldNEQ(FieldOpenDisputeID, v))
+}
+
+// OpenDisputeIDIn applies the In predicate on the "open_dispute_id" field.
+func OpenDisputeIDIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldIn(FieldOpenDisputeID, vs...))
+}
+
+// OpenDisputeIDNotIn applies the NotIn predicate on the "open_dispute_id" field.
+func OpenDisputeIDNotIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldNotIn(FieldOpenDisputeID, vs...))
+}
+
+// OpenDisputeIDGT applies the GT predicate on the "open_dispute_id" field.
+func OpenDisputeIDGT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGT(FieldOpenDisputeID, v))
+}
+
+// OpenDisputeIDGTE applies the GTE predicate on the "open_dispute_id" field.
+func OpenDisputeIDGTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGTE(FieldOpenDisputeID, v))
+}
+
+// OpenDisputeIDLT applies the LT predicate on the "open_dispute_id" field.
+func OpenDisputeIDLT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLT(FieldOpenDisputeID, v))
+}
+
+// OpenDisputeIDLTE applies the LTE predicate on the "open_dispute_id" field.
+func OpenDisputeIDLTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLTE(FieldOpenDisputeID, v))
+}
+
+// OpenDisputeIDContains applies the Contains predicate on the "open_dispute_id" field.
+func OpenDisputeIDContains(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContains(FieldOpenDisputeID, v))
+}
+
+// OpenDisputeIDHasPrefix applies the HasPrefix predicate on the "open_dispute_id" field.
+func OpenDisputeIDHasPrefix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasPrefix(FieldOpenDisputeID, v))
+}
+
+// OpenDisputeIDHasSuffix applies the HasSuffix predicate on the "open_dispute_id" field.
+func OpenDisputeIDHasSuffix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasSuffix(FieldOpenDisputeID, v))
+}
+
+// OpenDisputeIDEqualFold applies the EqualFold predicate on the "open_dispute_id" field.
+func OpenDisputeIDEqualFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEqualFold(FieldOpenDisputeID, v))
+}
+
+// OpenDisputeIDContainsFold applies the ContainsFold predicate on the "open_dispute_id" field.
+func OpenDisputeIDContainsFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContainsFold(FieldOpenDisputeID, v))
 }
 
 // CurrencyEQ applies the EQ predicate on the "currency" field.

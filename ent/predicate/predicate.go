@@ -12,6 +12,9 @@ type APIKey func(*sql.Selector)
 // Account is the predicate function for account builders.
 type Account func(*sql.Selector)
 
+// Dispute is the predicate function for dispute builders.
+type Dispute func(*sql.Selector)
+
 // GatewayEvent is the predicate function for gatewayevent builders.
 type GatewayEvent func(*sql.Selector)
 

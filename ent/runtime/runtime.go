@@ -5,6 +5,7 @@ package runtime
 import (
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/ent/gatewayevent"
 	"github.com/payments-platform/payments/ent/idempotencykey"
 	"github.com/payments-platform/payments/ent/ledgerentry"
@@ -191,6 +192,151 @@ func init() {
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	disputeFields := schema.Dispute{}.Fields()
+	_ = disputeFields
+	// disputeDescPaymentID is the schema descriptor for payment_id field.
+	disputeDescPaymentID := disputeFields[1].Descriptor()
+	// dispute.PaymentIDValidator is a validator for the "payment_id" field. It is called by the builders before save.
+	dispute.PaymentIDValidator = func() func(string) error {
+		validators := disputeDescPaymentID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(payment_id string) error {
+			for _, fn := range fns {
+				if err := fn(payment_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// disputeDescMerchantID is the schema descriptor for merchant_id field.
+	disputeDescMerchantID := disputeFields[2].Descriptor()
+	// dispute.MerchantIDValidator is a validator for the "merchant_id" field. It is called by the builders before save.
+	dispute.MerchantIDValidator = func() func(string) error {
+		validators := disputeDescMerchantID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(merchant_id string) error {
+			for _, fn := range fns {
+				if err := fn(merchant_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// disputeDescCustomerID is the schema descriptor for customer_id field.
+	disputeDescCustomerID := disputeFields[3].Descriptor()
+	// dispute.DefaultCustomerID holds the default value on creation for the customer_id field.
+	dispute.DefaultCustomerID = disputeDescCustomerID.Default.(string)
+	// dispute.CustomerIDValidator is a validator for the "customer_id" field. It is called by the builders before save.
+	dispute.CustomerIDValidator = disputeDescCustomerID.Validators[0].(func(string) error)
+	// disputeDescDescription is the schema descriptor for description field.
+	disputeDescDescription := disputeFields[6].Descriptor()
+	// dispute.DefaultDescription holds the default value on creation for the description field.
+	dispute.DefaultDescription = disputeDescDescription.Default.(string)
+	// dispute.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	dispute.DescriptionValidator = disputeDescDescription.Validators[0].(func(string) error)
+	// disputeDescAmount is the schema descriptor for amount field.
+	disputeDescAmount := disputeFields[7].Descriptor()
+	// dispute.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	dispute.AmountValidator = disputeDescAmount.Validators[0].(func(int64) error)
+	// disputeDescAmountHeld is the schema descriptor for amount_held field.
+	disputeDescAmountHeld := disputeFields[8].Descriptor()
+	// dispute.AmountHeldValidator is a validator for the "amount_held" field. It is called by the builders before save.
+	dispute.AmountHeldValidator = disputeDescAmountHeld.Validators[0].(func(int64) error)
+	// disputeDescCurrency is the schema descriptor for currency field.
+	disputeDescCurrency := disputeFields[9].Descriptor()
+	// dispute.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	dispute.CurrencyValidator = func() func(string) error {
+		validators := disputeDescCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(currency string) error {
+			for _, fn := range fns {
+				if err := fn(currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// disputeDescEvidenceSubmitted is the schema descriptor for evidence_submitted field.
+	disputeDescEvidenceSubmitted := disputeFields[12].Descriptor()
+	// dispute.DefaultEvidenceSubmitted holds the default value on creation for the evidence_submitted field.
+	dispute.DefaultEvidenceSubmitted = disputeDescEvidenceSubmitted.Default.(bool)
+	// disputeDescClaimantEvidenceSubmitted is the schema descriptor for claimant_evidence_submitted field.
+	disputeDescClaimantEvidenceSubmitted := disputeFields[14].Descriptor()
+	// dispute.DefaultClaimantEvidenceSubmitted holds the default value on creation for the claimant_evidence_submitted field.
+	dispute.DefaultClaimantEvidenceSubmitted = disputeDescClaimantEvidenceSubmitted.Default.(bool)
+	// disputeDescOutcomeNote is the schema descriptor for outcome_note field.
+	disputeDescOutcomeNote := disputeFields[16].Descriptor()
+	// dispute.DefaultOutcomeNote holds the default value on creation for the outcome_note field.
+	dispute.DefaultOutcomeNote = disputeDescOutcomeNote.Default.(string)
+	// dispute.OutcomeNoteValidator is a validator for the "outcome_note" field. It is called by the builders before save.
+	dispute.OutcomeNoteValidator = disputeDescOutcomeNote.Validators[0].(func(string) error)
+	// disputeDescRefundReference is the schema descriptor for refund_reference field.
+	disputeDescRefundReference := disputeFields[18].Descriptor()
+	// dispute.DefaultRefundReference holds the default value on creation for the refund_reference field.
+	dispute.DefaultRefundReference = disputeDescRefundReference.Default.(string)
+	// dispute.RefundReferenceValidator is a validator for the "refund_reference" field. It is called by the builders before save.
+	dispute.RefundReferenceValidator = disputeDescRefundReference.Validators[0].(func(string) error)
+	// disputeDescGateway is the schema descriptor for gateway field.
+	disputeDescGateway := disputeFields[19].Descriptor()
+	// dispute.DefaultGateway holds the default value on creation for the gateway field.
+	dispute.DefaultGateway = disputeDescGateway.Default.(string)
+	// dispute.GatewayValidator is a validator for the "gateway" field. It is called by the builders before save.
+	dispute.GatewayValidator = disputeDescGateway.Validators[0].(func(string) error)
+	// disputeDescGatewayReference is the schema descriptor for gateway_reference field.
+	disputeDescGatewayReference := disputeFields[20].Descriptor()
+	// dispute.DefaultGatewayReference holds the default value on creation for the gateway_reference field.
+	dispute.DefaultGatewayReference = disputeDescGatewayReference.Default.(string)
+	// dispute.GatewayReferenceValidator is a validator for the "gateway_reference" field. It is called by the builders before save.
+	dispute.GatewayReferenceValidator = disputeDescGatewayReference.Validators[0].(func(string) error)
+	// disputeDescWorkflowID is the schema descriptor for workflow_id field.
+	disputeDescWorkflowID := disputeFields[21].Descriptor()
+	// dispute.WorkflowIDValidator is a validator for the "workflow_id" field. It is called by the builders before save.
+	dispute.WorkflowIDValidator = disputeDescWorkflowID.Validators[0].(func(string) error)
+	// disputeDescNeedsAttention is the schema descriptor for needs_attention field.
+	disputeDescNeedsAttention := disputeFields[23].Descriptor()
+	// dispute.DefaultNeedsAttention holds the default value on creation for the needs_attention field.
+	dispute.DefaultNeedsAttention = disputeDescNeedsAttention.Default.(bool)
+	// disputeDescAttentionReason is the schema descriptor for attention_reason field.
+	disputeDescAttentionReason := disputeFields[24].Descriptor()
+	// dispute.DefaultAttentionReason holds the default value on creation for the attention_reason field.
+	dispute.DefaultAttentionReason = disputeDescAttentionReason.Default.(string)
+	// dispute.AttentionReasonValidator is a validator for the "attention_reason" field. It is called by the builders before save.
+	dispute.AttentionReasonValidator = disputeDescAttentionReason.Validators[0].(func(string) error)
+	// disputeDescVersion is the schema descriptor for version field.
+	disputeDescVersion := disputeFields[25].Descriptor()
+	// dispute.VersionValidator is a validator for the "version" field. It is called by the builders before save.
+	dispute.VersionValidator = disputeDescVersion.Validators[0].(func(int64) error)
+	// disputeDescID is the schema descriptor for id field.
+	disputeDescID := disputeFields[0].Descriptor()
+	// dispute.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	dispute.IDValidator = func() func(string) error {
+		validators := disputeDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
 		}
 		return func(id string) error {
 			for _, fn := range fns {
@@ -495,8 +641,14 @@ func init() {
 	payment.DefaultAmountDisputed = paymentDescAmountDisputed.Default.(int64)
 	// payment.AmountDisputedValidator is a validator for the "amount_disputed" field. It is called by the builders before save.
 	payment.AmountDisputedValidator = paymentDescAmountDisputed.Validators[0].(func(int64) error)
+	// paymentDescOpenDisputeID is the schema descriptor for open_dispute_id field.
+	paymentDescOpenDisputeID := paymentFields[8].Descriptor()
+	// payment.DefaultOpenDisputeID holds the default value on creation for the open_dispute_id field.
+	payment.DefaultOpenDisputeID = paymentDescOpenDisputeID.Default.(string)
+	// payment.OpenDisputeIDValidator is a validator for the "open_dispute_id" field. It is called by the builders before save.
+	payment.OpenDisputeIDValidator = paymentDescOpenDisputeID.Validators[0].(func(string) error)
 	// paymentDescCurrency is the schema descriptor for currency field.
-	paymentDescCurrency := paymentFields[8].Descriptor()
+	paymentDescCurrency := paymentFields[9].Descriptor()
 	// payment.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
 	payment.CurrencyValidator = func() func(string) error {
 		validators := paymentDescCurrency.Validators
@@ -514,107 +666,107 @@ func init() {
 		}
 	}()
 	// paymentDescPaymentMethod is the schema descriptor for payment_method field.
-	paymentDescPaymentMethod := paymentFields[11].Descriptor()
+	paymentDescPaymentMethod := paymentFields[12].Descriptor()
 	// payment.DefaultPaymentMethod holds the default value on creation for the payment_method field.
 	payment.DefaultPaymentMethod = paymentDescPaymentMethod.Default.(string)
 	// payment.PaymentMethodValidator is a validator for the "payment_method" field. It is called by the builders before save.
 	payment.PaymentMethodValidator = paymentDescPaymentMethod.Validators[0].(func(string) error)
 	// paymentDescMethodType is the schema descriptor for method_type field.
-	paymentDescMethodType := paymentFields[12].Descriptor()
+	paymentDescMethodType := paymentFields[13].Descriptor()
 	// payment.DefaultMethodType holds the default value on creation for the method_type field.
 	payment.DefaultMethodType = paymentDescMethodType.Default.(string)
 	// payment.MethodTypeValidator is a validator for the "method_type" field. It is called by the builders before save.
 	payment.MethodTypeValidator = paymentDescMethodType.Validators[0].(func(string) error)
 	// paymentDescMethodBrand is the schema descriptor for method_brand field.
-	paymentDescMethodBrand := paymentFields[13].Descriptor()
+	paymentDescMethodBrand := paymentFields[14].Descriptor()
 	// payment.DefaultMethodBrand holds the default value on creation for the method_brand field.
 	payment.DefaultMethodBrand = paymentDescMethodBrand.Default.(string)
 	// payment.MethodBrandValidator is a validator for the "method_brand" field. It is called by the builders before save.
 	payment.MethodBrandValidator = paymentDescMethodBrand.Validators[0].(func(string) error)
 	// paymentDescMethodLast4 is the schema descriptor for method_last4 field.
-	paymentDescMethodLast4 := paymentFields[14].Descriptor()
+	paymentDescMethodLast4 := paymentFields[15].Descriptor()
 	// payment.DefaultMethodLast4 holds the default value on creation for the method_last4 field.
 	payment.DefaultMethodLast4 = paymentDescMethodLast4.Default.(string)
 	// payment.MethodLast4Validator is a validator for the "method_last4" field. It is called by the builders before save.
 	payment.MethodLast4Validator = paymentDescMethodLast4.Validators[0].(func(string) error)
 	// paymentDescMethodExpMonth is the schema descriptor for method_exp_month field.
-	paymentDescMethodExpMonth := paymentFields[15].Descriptor()
+	paymentDescMethodExpMonth := paymentFields[16].Descriptor()
 	// payment.DefaultMethodExpMonth holds the default value on creation for the method_exp_month field.
 	payment.DefaultMethodExpMonth = paymentDescMethodExpMonth.Default.(int32)
 	// payment.MethodExpMonthValidator is a validator for the "method_exp_month" field. It is called by the builders before save.
 	payment.MethodExpMonthValidator = paymentDescMethodExpMonth.Validators[0].(func(int32) error)
 	// paymentDescMethodExpYear is the schema descriptor for method_exp_year field.
-	paymentDescMethodExpYear := paymentFields[16].Descriptor()
+	paymentDescMethodExpYear := paymentFields[17].Descriptor()
 	// payment.DefaultMethodExpYear holds the default value on creation for the method_exp_year field.
 	payment.DefaultMethodExpYear = paymentDescMethodExpYear.Default.(int32)
 	// payment.MethodExpYearValidator is a validator for the "method_exp_year" field. It is called by the builders before save.
 	payment.MethodExpYearValidator = paymentDescMethodExpYear.Validators[0].(func(int32) error)
 	// paymentDescMethodProvider is the schema descriptor for method_provider field.
-	paymentDescMethodProvider := paymentFields[17].Descriptor()
+	paymentDescMethodProvider := paymentFields[18].Descriptor()
 	// payment.DefaultMethodProvider holds the default value on creation for the method_provider field.
 	payment.DefaultMethodProvider = paymentDescMethodProvider.Default.(string)
 	// payment.MethodProviderValidator is a validator for the "method_provider" field. It is called by the builders before save.
 	payment.MethodProviderValidator = paymentDescMethodProvider.Validators[0].(func(string) error)
 	// paymentDescFailureCode is the schema descriptor for failure_code field.
-	paymentDescFailureCode := paymentFields[18].Descriptor()
+	paymentDescFailureCode := paymentFields[19].Descriptor()
 	// payment.DefaultFailureCode holds the default value on creation for the failure_code field.
 	payment.DefaultFailureCode = paymentDescFailureCode.Default.(string)
 	// payment.FailureCodeValidator is a validator for the "failure_code" field. It is called by the builders before save.
 	payment.FailureCodeValidator = paymentDescFailureCode.Validators[0].(func(string) error)
 	// paymentDescFailureMessage is the schema descriptor for failure_message field.
-	paymentDescFailureMessage := paymentFields[19].Descriptor()
+	paymentDescFailureMessage := paymentFields[20].Descriptor()
 	// payment.DefaultFailureMessage holds the default value on creation for the failure_message field.
 	payment.DefaultFailureMessage = paymentDescFailureMessage.Default.(string)
 	// payment.FailureMessageValidator is a validator for the "failure_message" field. It is called by the builders before save.
 	payment.FailureMessageValidator = paymentDescFailureMessage.Validators[0].(func(string) error)
 	// paymentDescNextActionType is the schema descriptor for next_action_type field.
-	paymentDescNextActionType := paymentFields[20].Descriptor()
+	paymentDescNextActionType := paymentFields[21].Descriptor()
 	// payment.DefaultNextActionType holds the default value on creation for the next_action_type field.
 	payment.DefaultNextActionType = paymentDescNextActionType.Default.(string)
 	// payment.NextActionTypeValidator is a validator for the "next_action_type" field. It is called by the builders before save.
 	payment.NextActionTypeValidator = paymentDescNextActionType.Validators[0].(func(string) error)
 	// paymentDescNextActionURL is the schema descriptor for next_action_url field.
-	paymentDescNextActionURL := paymentFields[21].Descriptor()
+	paymentDescNextActionURL := paymentFields[22].Descriptor()
 	// payment.DefaultNextActionURL holds the default value on creation for the next_action_url field.
 	payment.DefaultNextActionURL = paymentDescNextActionURL.Default.(string)
 	// payment.NextActionURLValidator is a validator for the "next_action_url" field. It is called by the builders before save.
 	payment.NextActionURLValidator = paymentDescNextActionURL.Validators[0].(func(string) error)
 	// paymentDescDescription is the schema descriptor for description field.
-	paymentDescDescription := paymentFields[23].Descriptor()
+	paymentDescDescription := paymentFields[24].Descriptor()
 	// payment.DefaultDescription holds the default value on creation for the description field.
 	payment.DefaultDescription = paymentDescDescription.Default.(string)
 	// payment.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
 	payment.DescriptionValidator = paymentDescDescription.Validators[0].(func(string) error)
 	// paymentDescGateway is the schema descriptor for gateway field.
-	paymentDescGateway := paymentFields[25].Descriptor()
+	paymentDescGateway := paymentFields[26].Descriptor()
 	// payment.DefaultGateway holds the default value on creation for the gateway field.
 	payment.DefaultGateway = paymentDescGateway.Default.(string)
 	// payment.GatewayValidator is a validator for the "gateway" field. It is called by the builders before save.
 	payment.GatewayValidator = paymentDescGateway.Validators[0].(func(string) error)
 	// paymentDescGatewayReference is the schema descriptor for gateway_reference field.
-	paymentDescGatewayReference := paymentFields[26].Descriptor()
+	paymentDescGatewayReference := paymentFields[27].Descriptor()
 	// payment.DefaultGatewayReference holds the default value on creation for the gateway_reference field.
 	payment.DefaultGatewayReference = paymentDescGatewayReference.Default.(string)
 	// payment.GatewayReferenceValidator is a validator for the "gateway_reference" field. It is called by the builders before save.
 	payment.GatewayReferenceValidator = paymentDescGatewayReference.Validators[0].(func(string) error)
 	// paymentDescWorkflowID is the schema descriptor for workflow_id field.
-	paymentDescWorkflowID := paymentFields[27].Descriptor()
+	paymentDescWorkflowID := paymentFields[28].Descriptor()
 	// payment.DefaultWorkflowID holds the default value on creation for the workflow_id field.
 	payment.DefaultWorkflowID = paymentDescWorkflowID.Default.(string)
 	// payment.WorkflowIDValidator is a validator for the "workflow_id" field. It is called by the builders before save.
 	payment.WorkflowIDValidator = paymentDescWorkflowID.Validators[0].(func(string) error)
 	// paymentDescNeedsAttention is the schema descriptor for needs_attention field.
-	paymentDescNeedsAttention := paymentFields[29].Descriptor()
+	paymentDescNeedsAttention := paymentFields[30].Descriptor()
 	// payment.DefaultNeedsAttention holds the default value on creation for the needs_attention field.
 	payment.DefaultNeedsAttention = paymentDescNeedsAttention.Default.(bool)
 	// paymentDescAttentionReason is the schema descriptor for attention_reason field.
-	paymentDescAttentionReason := paymentFields[30].Descriptor()
+	paymentDescAttentionReason := paymentFields[31].Descriptor()
 	// payment.DefaultAttentionReason holds the default value on creation for the attention_reason field.
 	payment.DefaultAttentionReason = paymentDescAttentionReason.Default.(string)
 	// payment.AttentionReasonValidator is a validator for the "attention_reason" field. It is called by the builders before save.
 	payment.AttentionReasonValidator = paymentDescAttentionReason.Validators[0].(func(string) error)
 	// paymentDescVersion is the schema descriptor for version field.
-	paymentDescVersion := paymentFields[31].Descriptor()
+	paymentDescVersion := paymentFields[32].Descriptor()
 	// payment.VersionValidator is a validator for the "version" field. It is called by the builders before save.
 	payment.VersionValidator = paymentDescVersion.Validators[0].(func(int64) error)
 	// paymentDescID is the schema descriptor for id field.

@@ -49,10 +49,15 @@ func (Payment) Fields() []ent.Field {
 		// Refunds that have not failed or been canceled (pending ones
 		// included), and disputed amounts: the payment's refundable balance
 		// is amount_received minus both. Only the store's balance operations
-		// change them (store.CreateRefund, store.SaveRefund), never a save of
+		// change them (store.CreateRefund, store.SaveRefund,
+		// store.CreateDispute, store.SaveDispute), never a save of
 		// the payment's workflow.
 		field.Int64("amount_refunded").NonNegative().Default(0),
 		field.Int64("amount_disputed").NonNegative().Default(0),
+		// The dispute open on the payment, "" when none is: at most one is
+		// (store.CreateDispute sets it with a conditional UPDATE), and
+		// refunds are refused while it is set.
+		field.String("open_dispute_id").MaxLen(idMaxLen).Default(""),
 		// ISO 4217 code, upper case.
 		field.String("currency").MaxLen(3).Immutable().
 			Match(regexp.MustCompile(`^[A-Z]{3}$`)),

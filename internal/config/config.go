@@ -68,6 +68,10 @@ type Config struct {
 	// AllowSandbox lets serve and worker run the sandbox gateway (a demo
 	// deployment that moves no real money).
 	AllowSandbox bool // PAYMENTS_ALLOW_SANDBOX
+	// DisputeResponseWindow is how long the respondent of a dispute opened
+	// on the platform has to respond (network disputes take the gateway's
+	// deadline).
+	DisputeResponseWindow time.Duration // PAYMENTS_DISPUTE_RESPONSE_WINDOW
 
 	StripeSecretKey     string // STRIPE_SECRET_KEY
 	StripeWebhookSecret string // STRIPE_WEBHOOK_SECRET
@@ -101,6 +105,9 @@ const (
 	DefaultDBMaxIdleConns    = 10
 	DefaultDBConnMaxLifetime = 5 * time.Minute
 	DefaultDBConnMaxIdleTime = time.Minute
+	// DefaultDisputeResponseWindow is PAYMENTS_DISPUTE_RESPONSE_WINDOW's
+	// default: seven days, as card networks give merchants about that.
+	DefaultDisputeResponseWindow = 7 * 24 * time.Hour
 )
 
 // minSigningKeyBytes is the HS256 key size below which brute force becomes plausible.
@@ -168,6 +175,11 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		if k = strings.TrimSpace(k); k != "" {
 			c.JWTPreviousKeys = append(c.JWTPreviousKeys, []byte(k))
 		}
+	}
+	if c.DisputeResponseWindow, err = duration(getenv, "PAYMENTS_DISPUTE_RESPONSE_WINDOW", DefaultDisputeResponseWindow); err != nil {
+		problems = append(problems, err)
+	} else if c.DisputeResponseWindow < time.Hour {
+		problems = append(problems, errors.New("PAYMENTS_DISPUTE_RESPONSE_WINDOW: at least 1h: a respondent needs time to answer"))
 	}
 	if c.AllowSandbox, err = boolean(getenv, "PAYMENTS_ALLOW_SANDBOX"); err != nil {
 		problems = append(problems, err)

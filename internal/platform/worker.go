@@ -19,6 +19,7 @@ import (
 	"github.com/payments-platform/payments/activities"
 	"github.com/payments-platform/payments/internal/gateway"
 	"github.com/payments-platform/payments/internal/store"
+	"github.com/payments-platform/payments/workflows/dispute"
 	"github.com/payments-platform/payments/workflows/maintenance"
 	"github.com/payments-platform/payments/workflows/payment"
 	"github.com/payments-platform/payments/workflows/refund"
@@ -41,6 +42,7 @@ type WorkerOptions struct {
 func SearchAttributeTypes() map[string]string {
 	all := maps.Clone(payment.SearchAttributeTypes)
 	maps.Copy(all, refund.SearchAttributeTypes)
+	maps.Copy(all, dispute.SearchAttributeTypes)
 	return all
 }
 
@@ -85,6 +87,7 @@ func StartWorker(ctx context.Context, c client.Client, o WorkerOptions) (worker.
 	w.RegisterWorkflowWithOptions(payment.Workflow, workflow.RegisterOptions{Name: payment.WorkflowName})
 	w.RegisterWorkflowWithOptions(payment.Reconcile, workflow.RegisterOptions{Name: payment.ReconcileWorkflowName})
 	w.RegisterWorkflowWithOptions(refund.Workflow, workflow.RegisterOptions{Name: refund.WorkflowName})
+	w.RegisterWorkflowWithOptions(dispute.Workflow, workflow.RegisterOptions{Name: dispute.WorkflowName})
 	w.RegisterActivity(&activities.Store{DB: o.Store, Logger: o.Logger})
 	w.RegisterActivity(&activities.Gateway{GW: o.Gateway, Logger: o.Logger})
 	if err := w.Start(); err != nil {

@@ -121,7 +121,8 @@ func (s *Store) CreateRefund(ctx context.Context, rec RefundRecord) (*ent.Refund
 			return err
 		}
 		n, err := tx.Payment.Update().
-			Where(payment.ID(p.ID), payment.StatusEQ(payment.StatusSucceeded), refundableAtLeast(amount)).
+			Where(payment.ID(p.ID), payment.StatusEQ(payment.StatusSucceeded), payment.OpenDisputeID(""),
+				refundableAtLeast(amount)).
 			AddAmountRefunded(amount).
 			Save(ctx)
 		switch {
@@ -163,6 +164,10 @@ func CheckRefundable(p *ent.Payment, amount int64) error {
 		return errs.FailedPrecondition("payment %s is still %s: only a succeeded payment can be refunded", p.ID, p.Status)
 	default:
 		return errs.FailedPrecondition("payment %s is %s: it received no money to refund", p.ID, p.Status)
+	}
+	if p.OpenDisputeID != "" {
+		return errs.FailedPrecondition("payment %s has an open dispute, %s: it cannot be refunded until the dispute is closed",
+			p.ID, p.OpenDisputeID)
 	}
 	left := Refundable(p)
 	if left <= 0 {
@@ -346,41 +351,44 @@ func RefundRecordOf(r *ent.Refund) RefundRecord {
 // customer's funding source, the capture journal's lines reversed. It is
 // posted when the gateway accepts the refund (pending or succeeded).
 func RefundJournal(r RefundRecord, at time.Time) *Journal {
-	merchant, clearing, funding := partyAccounts(r)
-	return &Journal{
-		ID: r.ID + "/refund", PaymentID: r.PaymentID, Currency: r.Currency, At: at,
-		Lines: []JournalLine{
-			{Account: merchant, Direction: ledgerentry.DirectionDebit, Amount: r.Amount},
-			{Account: clearing, Direction: ledgerentry.DirectionCredit, Amount: r.Amount},
-			{Account: clearing, Direction: ledgerentry.DirectionDebit, Amount: r.Amount},
-			{Account: funding, Direction: ledgerentry.DirectionCredit, Amount: r.Amount},
-		},
-	}
+	return moneyBack(r.ID+"/refund", r.PaymentID, r.Currency, r.MerchantID, r.CustomerID, r.Gateway, r.Amount, at, false)
 }
 
 // RefundReversalJournal compensates RefundJournal when an accepted refund
 // fails later at the gateway: the money is back with the merchant.
 func RefundReversalJournal(r RefundRecord, at time.Time) *Journal {
-	merchant, clearing, funding := partyAccounts(r)
+	return moneyBack(r.ID+"/refund_failed", r.PaymentID, r.Currency, r.MerchantID, r.CustomerID, r.Gateway, r.Amount, at, true)
+}
+
+// moneyBack is the one journal of money going from a payment's merchant
+// back to its customer (refunds, disputes the customer wins, funds a card
+// network withdraws): merchant balance to the gateway's clearing account to
+// the customer's funding source, the capture journal's lines reversed; with
+// reverse, the other way (a refund that failed, funds reinstated).
+func moneyBack(id, paymentID, currency, merchantID, customerID, gw string, amount int64, at time.Time, reverse bool) *Journal {
+	merchant, clearing, funding := partyAccounts(merchantID, customerID, gw)
+	from, to := merchant, funding
+	if reverse {
+		from, to = funding, merchant
+	}
 	return &Journal{
-		ID: r.ID + "/refund_failed", PaymentID: r.PaymentID, Currency: r.Currency, At: at,
+		ID: id, PaymentID: paymentID, Currency: currency, At: at,
 		Lines: []JournalLine{
-			{Account: funding, Direction: ledgerentry.DirectionDebit, Amount: r.Amount},
-			{Account: clearing, Direction: ledgerentry.DirectionCredit, Amount: r.Amount},
-			{Account: clearing, Direction: ledgerentry.DirectionDebit, Amount: r.Amount},
-			{Account: merchant, Direction: ledgerentry.DirectionCredit, Amount: r.Amount},
+			{Account: from, Direction: ledgerentry.DirectionDebit, Amount: amount},
+			{Account: clearing, Direction: ledgerentry.DirectionCredit, Amount: amount},
+			{Account: clearing, Direction: ledgerentry.DirectionDebit, Amount: amount},
+			{Account: to, Direction: ledgerentry.DirectionCredit, Amount: amount},
 		},
 	}
 }
 
-// partyAccounts names the ledger accounts of a refund's parties, as the
+// partyAccounts names the ledger accounts of a payment's parties, as the
 // payment's capture journal does.
-func partyAccounts(r RefundRecord) (merchant, clearing, funding string) {
-	customer := r.CustomerID
-	if customer == "" {
-		customer = "guest"
+func partyAccounts(merchantID, customerID, gw string) (merchant, clearing, funding string) {
+	if customerID == "" {
+		customerID = "guest"
 	}
-	return "merchant_balance:" + r.MerchantID, "gateway_clearing:" + r.Gateway, "customer_funding:" + customer
+	return "merchant_balance:" + merchantID, "gateway_clearing:" + gw, "customer_funding:" + customerID
 }
 
 // RefundFilter selects refunds; empty fields match everything.

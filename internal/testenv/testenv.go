@@ -52,6 +52,9 @@ type Options struct {
 	// TemporalLog, if set, receives the Temporal dev server's own output
 	// (its errors), to explain a test that hangs on Temporal.
 	TemporalLog io.Writer
+	// DisputeResponseWindow is the respondent's time to answer a dispute;
+	// zero means the default (7 days). Tests of the deadline shorten it.
+	DisputeResponseWindow time.Duration
 }
 
 // Env is a running platform.
@@ -186,16 +189,17 @@ func Start(t testing.TB, o Options) *Env {
 		Tokens: auth.NewTokens(key, nil, "paymentsd", "payments-api", 15*time.Minute, nil),
 		Logger: log,
 		// Cheap hashing keeps tests fast; the format and checks are the same.
-		PasswordParams:      auth.PasswordParams{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32},
-		Temporal:            tc,
-		TaskQueue:           taskQueue,
-		TemporalUIURL:       uiURL,
-		TemporalNamespace:   "default",
-		GatewayName:         sbx.Name(),
-		PublicURL:           base,
-		PaymentWait:         o.PaymentWait,
-		Now:                 o.Now,
-		StripeWebhookSecret: secret,
+		PasswordParams:        auth.PasswordParams{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32},
+		Temporal:              tc,
+		TaskQueue:             taskQueue,
+		TemporalUIURL:         uiURL,
+		TemporalNamespace:     "default",
+		GatewayName:           sbx.Name(),
+		PublicURL:             base,
+		PaymentWait:           o.PaymentWait,
+		DisputeResponseWindow: o.DisputeResponseWindow,
+		Now:                   o.Now,
+		StripeWebhookSecret:   secret,
 		// As in paymentsd dev, every role sees workflow_url; who sees the
 		// gateway reference does not depend on it.
 		ShowWorkflowURLs: true,

@@ -258,8 +258,72 @@ func (DisputeOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_payments_v1_dispute_proto_rawDescGZIP(), []int{3}
 }
 
-// Evidence is the respondent's case: each text at most 20,000 characters,
-// 150,000 together.
+// DisputeSettlement says how a dispute's outcome moved money.
+type DisputeSettlement int32
+
+const (
+	DisputeSettlement_DISPUTE_SETTLEMENT_UNSPECIFIED DisputeSettlement = 0
+	// Nothing to move (open, won, withdrawn).
+	DisputeSettlement_DISPUTE_SETTLEMENT_NONE DisputeSettlement = 1
+	// The customer prevailed; the refund is being made.
+	DisputeSettlement_DISPUTE_SETTLEMENT_PENDING DisputeSettlement = 2
+	// The customer prevailed and was refunded through the gateway.
+	DisputeSettlement_DISPUTE_SETTLEMENT_REFUNDED DisputeSettlement = 3
+	// A network dispute was lost: the network kept the funds it withdrew.
+	DisputeSettlement_DISPUTE_SETTLEMENT_FUNDS_WITHDRAWN DisputeSettlement = 4
+	// A network dispute was won: the withdrawn funds were reinstated.
+	DisputeSettlement_DISPUTE_SETTLEMENT_FUNDS_REINSTATED DisputeSettlement = 5
+)
+
+// Enum value maps for DisputeSettlement.
+var (
+	DisputeSettlement_name = map[int32]string{
+		0: "DISPUTE_SETTLEMENT_UNSPECIFIED",
+		1: "DISPUTE_SETTLEMENT_NONE",
+		2: "DISPUTE_SETTLEMENT_PENDING",
+		3: "DISPUTE_SETTLEMENT_REFUNDED",
+		4: "DISPUTE_SETTLEMENT_FUNDS_WITHDRAWN",
+		5: "DISPUTE_SETTLEMENT_FUNDS_REINSTATED",
+	}
+	DisputeSettlement_value = map[string]int32{
+		"DISPUTE_SETTLEMENT_UNSPECIFIED":      0,
+		"DISPUTE_SETTLEMENT_NONE":             1,
+		"DISPUTE_SETTLEMENT_PENDING":          2,
+		"DISPUTE_SETTLEMENT_REFUNDED":         3,
+		"DISPUTE_SETTLEMENT_FUNDS_WITHDRAWN":  4,
+		"DISPUTE_SETTLEMENT_FUNDS_REINSTATED": 5,
+	}
+)
+
+func (x DisputeSettlement) Enum() *DisputeSettlement {
+	p := new(DisputeSettlement)
+	*p = x
+	return p
+}
+
+func (x DisputeSettlement) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DisputeSettlement) Descriptor() protoreflect.EnumDescriptor {
+	return file_payments_v1_dispute_proto_enumTypes[4].Descriptor()
+}
+
+func (DisputeSettlement) Type() protoreflect.EnumType {
+	return &file_payments_v1_dispute_proto_enumTypes[4]
+}
+
+func (x DisputeSettlement) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DisputeSettlement.Descriptor instead.
+func (DisputeSettlement) EnumDescriptor() ([]byte, []int) {
+	return file_payments_v1_dispute_proto_rawDescGZIP(), []int{4}
+}
+
+// Evidence is a party's case, text only: each text at most 20,000
+// characters, 150,000 together (Stripe's limits).
 type Evidence struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The respondent's account of what happened.
@@ -389,10 +453,29 @@ type Dispute struct {
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// The claimant's description.
 	Description string `protobuf:"bytes,18,opt,name=description,proto3" json:"description,omitempty"`
-	// Whether evidence was finally submitted.
+	// Whether the respondent's evidence was finally submitted.
 	EvidenceSubmitted bool `protobuf:"varint,19,opt,name=evidence_submitted,json=evidenceSubmitted,proto3" json:"evidence_submitted,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The party that answers the dispute: the merchant, unless the merchant
+	// opened it (then the customer).
+	Respondent DisputeParty `protobuf:"varint,20,opt,name=respondent,proto3,enum=payments.v1.DisputeParty" json:"respondent,omitempty"`
+	// The claimant's evidence (the party that opened it), staged or
+	// submitted; `evidence` is the respondent's.
+	ClaimantEvidence *Evidence `protobuf:"bytes,21,opt,name=claimant_evidence,json=claimantEvidence,proto3" json:"claimant_evidence,omitempty"`
+	// Whether the claimant's evidence was finally submitted.
+	ClaimantEvidenceSubmitted bool `protobuf:"varint,22,opt,name=claimant_evidence_submitted,json=claimantEvidenceSubmitted,proto3" json:"claimant_evidence_submitted,omitempty"`
+	// How the outcome moved money.
+	Settlement DisputeSettlement `protobuf:"varint,23,opt,name=settlement,proto3,enum=payments.v1.DisputeSettlement" json:"settlement,omitempty"`
+	// The gateway's id of a network dispute (admins and the merchant).
+	GatewayReference string `protobuf:"bytes,24,opt,name=gateway_reference,json=gatewayReference,proto3" json:"gateway_reference,omitempty"`
+	// Set while money the outcome must move has not moved; operators look.
+	NeedsAttention bool `protobuf:"varint,25,opt,name=needs_attention,json=needsAttention,proto3" json:"needs_attention,omitempty"`
+	// When the dispute reached its outcome; unset while open.
+	ClosedAt *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=closed_at,json=closedAt,proto3" json:"closed_at,omitempty"`
+	// The part of `amount` the dispute holds of the payment's balance: the
+	// amount, or less for a network dispute of more than was left.
+	AmountHeld    int64 `protobuf:"varint,27,opt,name=amount_held,json=amountHeld,proto3" json:"amount_held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Dispute) Reset() {
@@ -556,6 +639,62 @@ func (x *Dispute) GetEvidenceSubmitted() bool {
 		return x.EvidenceSubmitted
 	}
 	return false
+}
+
+func (x *Dispute) GetRespondent() DisputeParty {
+	if x != nil {
+		return x.Respondent
+	}
+	return DisputeParty_DISPUTE_PARTY_UNSPECIFIED
+}
+
+func (x *Dispute) GetClaimantEvidence() *Evidence {
+	if x != nil {
+		return x.ClaimantEvidence
+	}
+	return nil
+}
+
+func (x *Dispute) GetClaimantEvidenceSubmitted() bool {
+	if x != nil {
+		return x.ClaimantEvidenceSubmitted
+	}
+	return false
+}
+
+func (x *Dispute) GetSettlement() DisputeSettlement {
+	if x != nil {
+		return x.Settlement
+	}
+	return DisputeSettlement_DISPUTE_SETTLEMENT_UNSPECIFIED
+}
+
+func (x *Dispute) GetGatewayReference() string {
+	if x != nil {
+		return x.GatewayReference
+	}
+	return ""
+}
+
+func (x *Dispute) GetNeedsAttention() bool {
+	if x != nil {
+		return x.NeedsAttention
+	}
+	return false
+}
+
+func (x *Dispute) GetClosedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClosedAt
+	}
+	return nil
+}
+
+func (x *Dispute) GetAmountHeld() int64 {
+	if x != nil {
+		return x.AmountHeld
+	}
+	return 0
 }
 
 // OpenDisputeRequest opens a dispute.
@@ -779,7 +918,18 @@ type ListDisputesRequest struct {
 	// Only disputes in this status.
 	Status DisputeStatus `protobuf:"varint,3,opt,name=status,proto3,enum=payments.v1.DisputeStatus" json:"status,omitempty"`
 	// Only disputes of this payment.
-	PaymentId     string `protobuf:"bytes,4,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	PaymentId string `protobuf:"bytes,4,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	// Only disputes opened by this party.
+	OpenedBy DisputeParty `protobuf:"varint,5,opt,name=opened_by,json=openedBy,proto3,enum=payments.v1.DisputeParty" json:"opened_by,omitempty"`
+	// Only disputes whose response is due before this time: with status
+	// NEEDS_RESPONSE, what must be answered by then (this week, say).
+	ResponseDueBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=response_due_before,json=responseDueBefore,proto3" json:"response_due_before,omitempty"`
+	// Only disputes opened at or after this time.
+	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
+	// Only disputes opened before this time.
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
+	// Only disputes of this merchant (admins; others see their own anyway).
+	MerchantId    string `protobuf:"bytes,9,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -838,6 +988,41 @@ func (x *ListDisputesRequest) GetStatus() DisputeStatus {
 func (x *ListDisputesRequest) GetPaymentId() string {
 	if x != nil {
 		return x.PaymentId
+	}
+	return ""
+}
+
+func (x *ListDisputesRequest) GetOpenedBy() DisputeParty {
+	if x != nil {
+		return x.OpenedBy
+	}
+	return DisputeParty_DISPUTE_PARTY_UNSPECIFIED
+}
+
+func (x *ListDisputesRequest) GetResponseDueBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResponseDueBefore
+	}
+	return nil
+}
+
+func (x *ListDisputesRequest) GetCreatedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAfter
+	}
+	return nil
+}
+
+func (x *ListDisputesRequest) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
+}
+
+func (x *ListDisputesRequest) GetMerchantId() string {
+	if x != nil {
+		return x.MerchantId
 	}
 	return ""
 }
@@ -902,9 +1087,10 @@ type SubmitEvidenceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `dp_...`
 	DisputeId string `protobuf:"bytes,1,opt,name=dispute_id,json=disputeId,proto3" json:"dispute_id,omitempty"`
-	// Replaces the staged evidence.
+	// Replaces the caller's staged evidence (each party has its own).
 	Evidence *Evidence `protobuf:"bytes,2,opt,name=evidence,proto3" json:"evidence,omitempty"`
-	// True submits it for review; this can happen once.
+	// True submits it, once per party: it cannot change after. The
+	// respondent's submission moves the dispute to UNDER_REVIEW.
 	Submit        bool `protobuf:"varint,3,opt,name=submit,proto3" json:"submit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1313,7 +1499,7 @@ const file_payments_v1_dispute_proto_rawDesc = "" +
 	"\x18shipping_tracking_number\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x18\xa0\x9c\x01R\x16shippingTrackingNumber\x12.\n" +
 	"\rrefund_policy\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x18\xa0\x9c\x01R\frefundPolicy\x128\n" +
 	"\x12uncategorized_text\x18\x06 \x01(\tB\t\xbaH\x06r\x04\x18\xa0\x9c\x01R\x11uncategorizedText:\xa2\x02\xbaH\x9e\x02\x1a\x9b\x02\n" +
-	"\x15evidence_total_length\x129evidence texts must be at most 150000 characters together\x1a\xc6\x01size(this.explanation) + size(this.product_description) + size(this.customer_communication) + size(this.shipping_tracking_number) + size(this.refund_policy) + size(this.uncategorized_text) <= 150000\"\xab\x06\n" +
+	"\x15evidence_total_length\x129evidence texts must be at most 150000 characters together\x1a\xc6\x01size(this.explanation) + size(this.product_description) + size(this.customer_communication) + size(this.shipping_tracking_number) + size(this.refund_policy) + size(this.uncategorized_text) <= 150000\"\xda\t\n" +
 	"\aDispute\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1340,7 +1526,20 @@ const file_payments_v1_dispute_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12 \n" +
 	"\vdescription\x18\x12 \x01(\tR\vdescription\x12-\n" +
-	"\x12evidence_submitted\x18\x13 \x01(\bR\x11evidenceSubmitted\"\xd6\x01\n" +
+	"\x12evidence_submitted\x18\x13 \x01(\bR\x11evidenceSubmitted\x129\n" +
+	"\n" +
+	"respondent\x18\x14 \x01(\x0e2\x19.payments.v1.DisputePartyR\n" +
+	"respondent\x12B\n" +
+	"\x11claimant_evidence\x18\x15 \x01(\v2\x15.payments.v1.EvidenceR\x10claimantEvidence\x12>\n" +
+	"\x1bclaimant_evidence_submitted\x18\x16 \x01(\bR\x19claimantEvidenceSubmitted\x12>\n" +
+	"\n" +
+	"settlement\x18\x17 \x01(\x0e2\x1e.payments.v1.DisputeSettlementR\n" +
+	"settlement\x12+\n" +
+	"\x11gateway_reference\x18\x18 \x01(\tR\x10gatewayReference\x12'\n" +
+	"\x0fneeds_attention\x18\x19 \x01(\bR\x0eneedsAttention\x127\n" +
+	"\tclosed_at\x18\x1a \x01(\v2\x1a.google.protobuf.TimestampR\bclosedAt\x12\x1f\n" +
+	"\vamount_held\x18\x1b \x01(\x03R\n" +
+	"amountHeld\"\xd6\x01\n" +
 	"\x12OpenDisputeRequest\x12,\n" +
 	"\n" +
 	"payment_id\x18\x01 \x01(\tB\r\xbaH\n" +
@@ -1354,21 +1553,27 @@ const file_payments_v1_dispute_proto_rawDesc = "" +
 	"\x11GetDisputeRequest\x12\x1c\n" +
 	"\x02id\x18\x01 \x01(\tB\f\xbaH\tr\a\x18@:\x03dp_R\x02id\"D\n" +
 	"\x12GetDisputeResponse\x12.\n" +
-	"\adispute\x18\x01 \x01(\v2\x14.payments.v1.DisputeR\adispute\"\xcf\x01\n" +
+	"\adispute\x18\x01 \x01(\v2\x14.payments.v1.DisputeR\adispute\"\x8b\x04\n" +
 	"\x13ListDisputesRequest\x12)\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\f\xbaH\t\xd8\x01\x01\x1a\x04\x18d(\x01R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12<\n" +
 	"\x06status\x18\x03 \x01(\x0e2\x1a.payments.v1.DisputeStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12&\n" +
 	"\n" +
-	"payment_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpaymentId\"p\n" +
+	"payment_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\tpaymentId\x12@\n" +
+	"\topened_by\x18\x05 \x01(\x0e2\x19.payments.v1.DisputePartyB\b\xbaH\x05\x82\x01\x02\x10\x01R\bopenedBy\x12J\n" +
+	"\x13response_due_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x11responseDueBefore\x12?\n" +
+	"\rcreated_after\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
+	"\x0ecreated_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\x12(\n" +
+	"\vmerchant_id\x18\t \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
+	"merchantId\"p\n" +
 	"\x14ListDisputesResponse\x120\n" +
 	"\bdisputes\x18\x01 \x03(\v2\x14.payments.v1.DisputeR\bdisputes\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8f\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x97\x01\n" +
 	"\x15SubmitEvidenceRequest\x12+\n" +
 	"\n" +
-	"dispute_id\x18\x01 \x01(\tB\f\xbaH\tr\a\x18@:\x03dp_R\tdisputeId\x121\n" +
-	"\bevidence\x18\x02 \x01(\v2\x15.payments.v1.EvidenceR\bevidence\x12\x16\n" +
+	"dispute_id\x18\x01 \x01(\tB\f\xbaH\tr\a\x18@:\x03dp_R\tdisputeId\x129\n" +
+	"\bevidence\x18\x02 \x01(\v2\x15.payments.v1.EvidenceB\x06\xbaH\x03\xc8\x01\x01R\bevidence\x12\x16\n" +
 	"\x06submit\x18\x03 \x01(\bR\x06submit\"H\n" +
 	"\x16SubmitEvidenceResponse\x12.\n" +
 	"\adispute\x18\x01 \x01(\v2\x14.payments.v1.DisputeR\adispute\"C\n" +
@@ -1416,7 +1621,14 @@ const file_payments_v1_dispute_proto_rawDesc = "" +
 	"\x0eDisputeOutcome\x12\x1f\n" +
 	"\x1bDISPUTE_OUTCOME_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13DISPUTE_OUTCOME_WON\x10\x01\x12\x18\n" +
-	"\x14DISPUTE_OUTCOME_LOST\x10\x022\xff\x06\n" +
+	"\x14DISPUTE_OUTCOME_LOST\x10\x02*\xe6\x01\n" +
+	"\x11DisputeSettlement\x12\"\n" +
+	"\x1eDISPUTE_SETTLEMENT_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17DISPUTE_SETTLEMENT_NONE\x10\x01\x12\x1e\n" +
+	"\x1aDISPUTE_SETTLEMENT_PENDING\x10\x02\x12\x1f\n" +
+	"\x1bDISPUTE_SETTLEMENT_REFUNDED\x10\x03\x12&\n" +
+	"\"DISPUTE_SETTLEMENT_FUNDS_WITHDRAWN\x10\x04\x12'\n" +
+	"#DISPUTE_SETTLEMENT_FUNDS_REINSTATED\x10\x052\xff\x06\n" +
 	"\x0eDisputeService\x12i\n" +
 	"\vOpenDispute\x12\x1f.payments.v1.OpenDisputeRequest\x1a .payments.v1.OpenDisputeResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/disputes\x12k\n" +
 	"\n" +
@@ -1439,71 +1651,80 @@ func file_payments_v1_dispute_proto_rawDescGZIP() []byte {
 	return file_payments_v1_dispute_proto_rawDescData
 }
 
-var file_payments_v1_dispute_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_payments_v1_dispute_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_payments_v1_dispute_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_payments_v1_dispute_proto_goTypes = []any{
 	(DisputeStatus)(0),              // 0: payments.v1.DisputeStatus
 	(DisputeReason)(0),              // 1: payments.v1.DisputeReason
 	(DisputeParty)(0),               // 2: payments.v1.DisputeParty
 	(DisputeOutcome)(0),             // 3: payments.v1.DisputeOutcome
-	(*Evidence)(nil),                // 4: payments.v1.Evidence
-	(*Dispute)(nil),                 // 5: payments.v1.Dispute
-	(*OpenDisputeRequest)(nil),      // 6: payments.v1.OpenDisputeRequest
-	(*OpenDisputeResponse)(nil),     // 7: payments.v1.OpenDisputeResponse
-	(*GetDisputeRequest)(nil),       // 8: payments.v1.GetDisputeRequest
-	(*GetDisputeResponse)(nil),      // 9: payments.v1.GetDisputeResponse
-	(*ListDisputesRequest)(nil),     // 10: payments.v1.ListDisputesRequest
-	(*ListDisputesResponse)(nil),    // 11: payments.v1.ListDisputesResponse
-	(*SubmitEvidenceRequest)(nil),   // 12: payments.v1.SubmitEvidenceRequest
-	(*SubmitEvidenceResponse)(nil),  // 13: payments.v1.SubmitEvidenceResponse
-	(*AcceptDisputeRequest)(nil),    // 14: payments.v1.AcceptDisputeRequest
-	(*AcceptDisputeResponse)(nil),   // 15: payments.v1.AcceptDisputeResponse
-	(*WithdrawDisputeRequest)(nil),  // 16: payments.v1.WithdrawDisputeRequest
-	(*WithdrawDisputeResponse)(nil), // 17: payments.v1.WithdrawDisputeResponse
-	(*ResolveDisputeRequest)(nil),   // 18: payments.v1.ResolveDisputeRequest
-	(*ResolveDisputeResponse)(nil),  // 19: payments.v1.ResolveDisputeResponse
-	(*timestamppb.Timestamp)(nil),   // 20: google.protobuf.Timestamp
-	(*TimelineEntry)(nil),           // 21: payments.v1.TimelineEntry
+	(DisputeSettlement)(0),          // 4: payments.v1.DisputeSettlement
+	(*Evidence)(nil),                // 5: payments.v1.Evidence
+	(*Dispute)(nil),                 // 6: payments.v1.Dispute
+	(*OpenDisputeRequest)(nil),      // 7: payments.v1.OpenDisputeRequest
+	(*OpenDisputeResponse)(nil),     // 8: payments.v1.OpenDisputeResponse
+	(*GetDisputeRequest)(nil),       // 9: payments.v1.GetDisputeRequest
+	(*GetDisputeResponse)(nil),      // 10: payments.v1.GetDisputeResponse
+	(*ListDisputesRequest)(nil),     // 11: payments.v1.ListDisputesRequest
+	(*ListDisputesResponse)(nil),    // 12: payments.v1.ListDisputesResponse
+	(*SubmitEvidenceRequest)(nil),   // 13: payments.v1.SubmitEvidenceRequest
+	(*SubmitEvidenceResponse)(nil),  // 14: payments.v1.SubmitEvidenceResponse
+	(*AcceptDisputeRequest)(nil),    // 15: payments.v1.AcceptDisputeRequest
+	(*AcceptDisputeResponse)(nil),   // 16: payments.v1.AcceptDisputeResponse
+	(*WithdrawDisputeRequest)(nil),  // 17: payments.v1.WithdrawDisputeRequest
+	(*WithdrawDisputeResponse)(nil), // 18: payments.v1.WithdrawDisputeResponse
+	(*ResolveDisputeRequest)(nil),   // 19: payments.v1.ResolveDisputeRequest
+	(*ResolveDisputeResponse)(nil),  // 20: payments.v1.ResolveDisputeResponse
+	(*timestamppb.Timestamp)(nil),   // 21: google.protobuf.Timestamp
+	(*TimelineEntry)(nil),           // 22: payments.v1.TimelineEntry
 }
 var file_payments_v1_dispute_proto_depIdxs = []int32{
 	2,  // 0: payments.v1.Dispute.opened_by:type_name -> payments.v1.DisputeParty
 	1,  // 1: payments.v1.Dispute.reason:type_name -> payments.v1.DisputeReason
 	0,  // 2: payments.v1.Dispute.status:type_name -> payments.v1.DisputeStatus
-	4,  // 3: payments.v1.Dispute.evidence:type_name -> payments.v1.Evidence
-	20, // 4: payments.v1.Dispute.response_due_by:type_name -> google.protobuf.Timestamp
-	21, // 5: payments.v1.Dispute.timeline:type_name -> payments.v1.TimelineEntry
-	20, // 6: payments.v1.Dispute.created_at:type_name -> google.protobuf.Timestamp
-	20, // 7: payments.v1.Dispute.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 8: payments.v1.OpenDisputeRequest.reason:type_name -> payments.v1.DisputeReason
-	5,  // 9: payments.v1.OpenDisputeResponse.dispute:type_name -> payments.v1.Dispute
-	5,  // 10: payments.v1.GetDisputeResponse.dispute:type_name -> payments.v1.Dispute
-	0,  // 11: payments.v1.ListDisputesRequest.status:type_name -> payments.v1.DisputeStatus
-	5,  // 12: payments.v1.ListDisputesResponse.disputes:type_name -> payments.v1.Dispute
-	4,  // 13: payments.v1.SubmitEvidenceRequest.evidence:type_name -> payments.v1.Evidence
-	5,  // 14: payments.v1.SubmitEvidenceResponse.dispute:type_name -> payments.v1.Dispute
-	5,  // 15: payments.v1.AcceptDisputeResponse.dispute:type_name -> payments.v1.Dispute
-	5,  // 16: payments.v1.WithdrawDisputeResponse.dispute:type_name -> payments.v1.Dispute
-	3,  // 17: payments.v1.ResolveDisputeRequest.outcome:type_name -> payments.v1.DisputeOutcome
-	5,  // 18: payments.v1.ResolveDisputeResponse.dispute:type_name -> payments.v1.Dispute
-	6,  // 19: payments.v1.DisputeService.OpenDispute:input_type -> payments.v1.OpenDisputeRequest
-	8,  // 20: payments.v1.DisputeService.GetDispute:input_type -> payments.v1.GetDisputeRequest
-	10, // 21: payments.v1.DisputeService.ListDisputes:input_type -> payments.v1.ListDisputesRequest
-	12, // 22: payments.v1.DisputeService.SubmitEvidence:input_type -> payments.v1.SubmitEvidenceRequest
-	14, // 23: payments.v1.DisputeService.AcceptDispute:input_type -> payments.v1.AcceptDisputeRequest
-	16, // 24: payments.v1.DisputeService.WithdrawDispute:input_type -> payments.v1.WithdrawDisputeRequest
-	18, // 25: payments.v1.DisputeService.ResolveDispute:input_type -> payments.v1.ResolveDisputeRequest
-	7,  // 26: payments.v1.DisputeService.OpenDispute:output_type -> payments.v1.OpenDisputeResponse
-	9,  // 27: payments.v1.DisputeService.GetDispute:output_type -> payments.v1.GetDisputeResponse
-	11, // 28: payments.v1.DisputeService.ListDisputes:output_type -> payments.v1.ListDisputesResponse
-	13, // 29: payments.v1.DisputeService.SubmitEvidence:output_type -> payments.v1.SubmitEvidenceResponse
-	15, // 30: payments.v1.DisputeService.AcceptDispute:output_type -> payments.v1.AcceptDisputeResponse
-	17, // 31: payments.v1.DisputeService.WithdrawDispute:output_type -> payments.v1.WithdrawDisputeResponse
-	19, // 32: payments.v1.DisputeService.ResolveDispute:output_type -> payments.v1.ResolveDisputeResponse
-	26, // [26:33] is the sub-list for method output_type
-	19, // [19:26] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	5,  // 3: payments.v1.Dispute.evidence:type_name -> payments.v1.Evidence
+	21, // 4: payments.v1.Dispute.response_due_by:type_name -> google.protobuf.Timestamp
+	22, // 5: payments.v1.Dispute.timeline:type_name -> payments.v1.TimelineEntry
+	21, // 6: payments.v1.Dispute.created_at:type_name -> google.protobuf.Timestamp
+	21, // 7: payments.v1.Dispute.updated_at:type_name -> google.protobuf.Timestamp
+	2,  // 8: payments.v1.Dispute.respondent:type_name -> payments.v1.DisputeParty
+	5,  // 9: payments.v1.Dispute.claimant_evidence:type_name -> payments.v1.Evidence
+	4,  // 10: payments.v1.Dispute.settlement:type_name -> payments.v1.DisputeSettlement
+	21, // 11: payments.v1.Dispute.closed_at:type_name -> google.protobuf.Timestamp
+	1,  // 12: payments.v1.OpenDisputeRequest.reason:type_name -> payments.v1.DisputeReason
+	6,  // 13: payments.v1.OpenDisputeResponse.dispute:type_name -> payments.v1.Dispute
+	6,  // 14: payments.v1.GetDisputeResponse.dispute:type_name -> payments.v1.Dispute
+	0,  // 15: payments.v1.ListDisputesRequest.status:type_name -> payments.v1.DisputeStatus
+	2,  // 16: payments.v1.ListDisputesRequest.opened_by:type_name -> payments.v1.DisputeParty
+	21, // 17: payments.v1.ListDisputesRequest.response_due_before:type_name -> google.protobuf.Timestamp
+	21, // 18: payments.v1.ListDisputesRequest.created_after:type_name -> google.protobuf.Timestamp
+	21, // 19: payments.v1.ListDisputesRequest.created_before:type_name -> google.protobuf.Timestamp
+	6,  // 20: payments.v1.ListDisputesResponse.disputes:type_name -> payments.v1.Dispute
+	5,  // 21: payments.v1.SubmitEvidenceRequest.evidence:type_name -> payments.v1.Evidence
+	6,  // 22: payments.v1.SubmitEvidenceResponse.dispute:type_name -> payments.v1.Dispute
+	6,  // 23: payments.v1.AcceptDisputeResponse.dispute:type_name -> payments.v1.Dispute
+	6,  // 24: payments.v1.WithdrawDisputeResponse.dispute:type_name -> payments.v1.Dispute
+	3,  // 25: payments.v1.ResolveDisputeRequest.outcome:type_name -> payments.v1.DisputeOutcome
+	6,  // 26: payments.v1.ResolveDisputeResponse.dispute:type_name -> payments.v1.Dispute
+	7,  // 27: payments.v1.DisputeService.OpenDispute:input_type -> payments.v1.OpenDisputeRequest
+	9,  // 28: payments.v1.DisputeService.GetDispute:input_type -> payments.v1.GetDisputeRequest
+	11, // 29: payments.v1.DisputeService.ListDisputes:input_type -> payments.v1.ListDisputesRequest
+	13, // 30: payments.v1.DisputeService.SubmitEvidence:input_type -> payments.v1.SubmitEvidenceRequest
+	15, // 31: payments.v1.DisputeService.AcceptDispute:input_type -> payments.v1.AcceptDisputeRequest
+	17, // 32: payments.v1.DisputeService.WithdrawDispute:input_type -> payments.v1.WithdrawDisputeRequest
+	19, // 33: payments.v1.DisputeService.ResolveDispute:input_type -> payments.v1.ResolveDisputeRequest
+	8,  // 34: payments.v1.DisputeService.OpenDispute:output_type -> payments.v1.OpenDisputeResponse
+	10, // 35: payments.v1.DisputeService.GetDispute:output_type -> payments.v1.GetDisputeResponse
+	12, // 36: payments.v1.DisputeService.ListDisputes:output_type -> payments.v1.ListDisputesResponse
+	14, // 37: payments.v1.DisputeService.SubmitEvidence:output_type -> payments.v1.SubmitEvidenceResponse
+	16, // 38: payments.v1.DisputeService.AcceptDispute:output_type -> payments.v1.AcceptDisputeResponse
+	18, // 39: payments.v1.DisputeService.WithdrawDispute:output_type -> payments.v1.WithdrawDisputeResponse
+	20, // 40: payments.v1.DisputeService.ResolveDispute:output_type -> payments.v1.ResolveDisputeResponse
+	34, // [34:41] is the sub-list for method output_type
+	27, // [27:34] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_dispute_proto_init() }
@@ -1517,7 +1738,7 @@ func file_payments_v1_dispute_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payments_v1_dispute_proto_rawDesc), len(file_payments_v1_dispute_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -58,21 +58,36 @@ const (
 
 // DisputeServiceClient is a client for the payments.v1.DisputeService service.
 type DisputeServiceClient interface {
-	// OpenDispute opens a dispute on a succeeded payment; either party may.
-	// Honours Idempotency-Key.
+	// OpenDispute opens a dispute on a succeeded payment; either party may
+	// (others: not_found). The disputed amount is held from the payment's
+	// balance: refunds are refused while the dispute is open. Errors:
+	// already_exists when a dispute is open on the payment,
+	// failed_precondition for a payment that did not succeed or more than
+	// is left. Honours Idempotency-Key.
 	OpenDispute(context.Context, *connect.Request[v1.OpenDisputeRequest]) (*connect.Response[v1.OpenDisputeResponse], error)
 	// GetDispute returns one dispute the caller is a party to.
 	GetDispute(context.Context, *connect.Request[v1.GetDisputeRequest]) (*connect.Response[v1.GetDisputeResponse], error)
 	// ListDisputes lists the caller's disputes, newest first.
 	ListDisputes(context.Context, *connect.Request[v1.ListDisputesRequest]) (*connect.Response[v1.ListDisputesResponse], error)
-	// SubmitEvidence stages evidence (submit=false) or submits it, once
-	// (submit=true), which moves the dispute to UNDER_REVIEW.
+	// SubmitEvidence stages the caller's evidence (submit=false, repeatable)
+	// or submits it (submit=true, once per party); the respondent's
+	// submission moves the dispute to UNDER_REVIEW. A network dispute's
+	// evidence is forwarded to the gateway. Errors: failed_precondition on a
+	// closed dispute or after the party's final submission,
+	// permission_denied for an account that is no party, invalid_argument
+	// over the limits. Honours Idempotency-Key.
 	SubmitEvidence(context.Context, *connect.Request[v1.SubmitEvidenceRequest]) (*connect.Response[v1.SubmitEvidenceResponse], error)
-	// AcceptDispute concedes the dispute (the merchant).
+	// AcceptDispute concedes the dispute: the merchant, when it is the
+	// respondent. The customer is refunded the disputed amount. Honours
+	// Idempotency-Key.
 	AcceptDispute(context.Context, *connect.Request[v1.AcceptDisputeRequest]) (*connect.Response[v1.AcceptDisputeResponse], error)
-	// WithdrawDispute takes the dispute back (the claimant).
+	// WithdrawDispute takes the dispute back: the party that opened it.
+	// Nothing moves. Honours Idempotency-Key.
 	WithdrawDispute(context.Context, *connect.Request[v1.WithdrawDisputeRequest]) (*connect.Response[v1.WithdrawDisputeResponse], error)
-	// ResolveDispute records the outcome (admins only).
+	// ResolveDispute records the outcome (admins only; permission_denied for
+	// others): WON for the merchant (nothing moves), LOST for the customer
+	// (the disputed amount is refunded). Network disputes are decided by the
+	// gateway. Honours Idempotency-Key.
 	ResolveDispute(context.Context, *connect.Request[v1.ResolveDisputeRequest]) (*connect.Response[v1.ResolveDisputeResponse], error)
 }
 
@@ -182,21 +197,36 @@ func (c *disputeServiceClient) ResolveDispute(ctx context.Context, req *connect.
 
 // DisputeServiceHandler is an implementation of the payments.v1.DisputeService service.
 type DisputeServiceHandler interface {
-	// OpenDispute opens a dispute on a succeeded payment; either party may.
-	// Honours Idempotency-Key.
+	// OpenDispute opens a dispute on a succeeded payment; either party may
+	// (others: not_found). The disputed amount is held from the payment's
+	// balance: refunds are refused while the dispute is open. Errors:
+	// already_exists when a dispute is open on the payment,
+	// failed_precondition for a payment that did not succeed or more than
+	// is left. Honours Idempotency-Key.
 	OpenDispute(context.Context, *connect.Request[v1.OpenDisputeRequest]) (*connect.Response[v1.OpenDisputeResponse], error)
 	// GetDispute returns one dispute the caller is a party to.
 	GetDispute(context.Context, *connect.Request[v1.GetDisputeRequest]) (*connect.Response[v1.GetDisputeResponse], error)
 	// ListDisputes lists the caller's disputes, newest first.
 	ListDisputes(context.Context, *connect.Request[v1.ListDisputesRequest]) (*connect.Response[v1.ListDisputesResponse], error)
-	// SubmitEvidence stages evidence (submit=false) or submits it, once
-	// (submit=true), which moves the dispute to UNDER_REVIEW.
+	// SubmitEvidence stages the caller's evidence (submit=false, repeatable)
+	// or submits it (submit=true, once per party); the respondent's
+	// submission moves the dispute to UNDER_REVIEW. A network dispute's
+	// evidence is forwarded to the gateway. Errors: failed_precondition on a
+	// closed dispute or after the party's final submission,
+	// permission_denied for an account that is no party, invalid_argument
+	// over the limits. Honours Idempotency-Key.
 	SubmitEvidence(context.Context, *connect.Request[v1.SubmitEvidenceRequest]) (*connect.Response[v1.SubmitEvidenceResponse], error)
-	// AcceptDispute concedes the dispute (the merchant).
+	// AcceptDispute concedes the dispute: the merchant, when it is the
+	// respondent. The customer is refunded the disputed amount. Honours
+	// Idempotency-Key.
 	AcceptDispute(context.Context, *connect.Request[v1.AcceptDisputeRequest]) (*connect.Response[v1.AcceptDisputeResponse], error)
-	// WithdrawDispute takes the dispute back (the claimant).
+	// WithdrawDispute takes the dispute back: the party that opened it.
+	// Nothing moves. Honours Idempotency-Key.
 	WithdrawDispute(context.Context, *connect.Request[v1.WithdrawDisputeRequest]) (*connect.Response[v1.WithdrawDisputeResponse], error)
-	// ResolveDispute records the outcome (admins only).
+	// ResolveDispute records the outcome (admins only; permission_denied for
+	// others): WON for the merchant (nothing moves), LOST for the customer
+	// (the disputed amount is refunded). Network disputes are decided by the
+	// gateway. Honours Idempotency-Key.
 	ResolveDispute(context.Context, *connect.Request[v1.ResolveDisputeRequest]) (*connect.Response[v1.ResolveDisputeResponse], error)
 }
 

@@ -1,0 +1,390 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"connectrpc.com/connect"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/payments-platform/payments/ent"
+	entdispute "github.com/payments-platform/payments/ent/dispute"
+	"github.com/payments-platform/payments/internal/auth"
+	"github.com/payments-platform/payments/internal/disputes"
+	"github.com/payments-platform/payments/internal/errs"
+	"github.com/payments-platform/payments/internal/ids"
+	"github.com/payments-platform/payments/internal/store"
+	paymentsv1 "github.com/payments-platform/payments/proto/payments/v1"
+	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
+	"github.com/payments-platform/payments/workflows/dispute"
+)
+
+type disputeService struct{ s *Server }
+
+var disputeStatusToProto = map[entdispute.Status]paymentsv1.DisputeStatus{
+	entdispute.StatusNeedsResponse: paymentsv1.DisputeStatus_DISPUTE_STATUS_NEEDS_RESPONSE,
+	entdispute.StatusUnderReview:   paymentsv1.DisputeStatus_DISPUTE_STATUS_UNDER_REVIEW,
+	entdispute.StatusWon:           paymentsv1.DisputeStatus_DISPUTE_STATUS_WON,
+	entdispute.StatusLost:          paymentsv1.DisputeStatus_DISPUTE_STATUS_LOST,
+	entdispute.StatusAccepted:      paymentsv1.DisputeStatus_DISPUTE_STATUS_ACCEPTED,
+	entdispute.StatusWithdrawn:     paymentsv1.DisputeStatus_DISPUTE_STATUS_WITHDRAWN,
+}
+
+var disputeStatusFromProto = inverse(disputeStatusToProto)
+
+var disputeReasonToProto = map[entdispute.Reason]paymentsv1.DisputeReason{
+	entdispute.ReasonFraudulent:           paymentsv1.DisputeReason_DISPUTE_REASON_FRAUDULENT,
+	entdispute.ReasonDuplicate:            paymentsv1.DisputeReason_DISPUTE_REASON_DUPLICATE,
+	entdispute.ReasonProductNotReceived:   paymentsv1.DisputeReason_DISPUTE_REASON_PRODUCT_NOT_RECEIVED,
+	entdispute.ReasonProductUnacceptable:  paymentsv1.DisputeReason_DISPUTE_REASON_PRODUCT_UNACCEPTABLE,
+	entdispute.ReasonSubscriptionCanceled: paymentsv1.DisputeReason_DISPUTE_REASON_SUBSCRIPTION_CANCELED,
+	entdispute.ReasonCreditNotProcessed:   paymentsv1.DisputeReason_DISPUTE_REASON_CREDIT_NOT_PROCESSED,
+	entdispute.ReasonUnrecognized:         paymentsv1.DisputeReason_DISPUTE_REASON_UNRECOGNIZED,
+	entdispute.ReasonGeneral:              paymentsv1.DisputeReason_DISPUTE_REASON_GENERAL,
+}
+
+var disputeReasonFromProto = inverse(disputeReasonToProto)
+
+var disputePartyToProto = map[entdispute.OpenedBy]paymentsv1.DisputeParty{
+	entdispute.OpenedByCustomer: paymentsv1.DisputeParty_DISPUTE_PARTY_CUSTOMER,
+	entdispute.OpenedByMerchant: paymentsv1.DisputeParty_DISPUTE_PARTY_MERCHANT,
+	entdispute.OpenedByNetwork:  paymentsv1.DisputeParty_DISPUTE_PARTY_NETWORK,
+}
+
+var disputePartyFromProto = inverse(disputePartyToProto)
+
+var disputeSettlementToProto = map[entdispute.Settlement]paymentsv1.DisputeSettlement{
+	entdispute.SettlementNone:       paymentsv1.DisputeSettlement_DISPUTE_SETTLEMENT_NONE,
+	entdispute.SettlementPending:    paymentsv1.DisputeSettlement_DISPUTE_SETTLEMENT_PENDING,
+	entdispute.SettlementRefunded:   paymentsv1.DisputeSettlement_DISPUTE_SETTLEMENT_REFUNDED,
+	entdispute.SettlementWithdrawn:  paymentsv1.DisputeSettlement_DISPUTE_SETTLEMENT_FUNDS_WITHDRAWN,
+	entdispute.SettlementReinstated: paymentsv1.DisputeSettlement_DISPUTE_SETTLEMENT_FUNDS_REINSTATED,
+}
+
+// OpenDispute opens a dispute through its workflow, which takes the amount
+// from the payment's balance (a refusal ends it at once) and answers once
+// the dispute is stored.
+func (h *disputeService) OpenDispute(ctx context.Context, req *connect.Request[paymentsv1.OpenDisputeRequest]) (*connect.Response[paymentsv1.OpenDisputeResponse], error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if err := checkFreeText("description", m.Description, nil); err != nil {
+		return nil, err
+	}
+	pay, err := h.s.d.Store.PaymentByID(ctx, m.PaymentId)
+	if err != nil {
+		return nil, err
+	}
+	var openedBy entdispute.OpenedBy
+	switch {
+	case pay.MerchantID == p.AccountID:
+		openedBy = entdispute.OpenedByMerchant
+	case pay.CustomerID != "" && pay.CustomerID == p.AccountID:
+		openedBy = entdispute.OpenedByCustomer
+	default:
+		return nil, errs.NotFound("payment")
+	}
+	return idempotent(ctx, h.s, paymentsv1connect.DisputeServiceOpenDisputeProcedure, p.AccountID, req.Header(), m,
+		func(ctx context.Context, call idemCall) (*paymentsv1.OpenDisputeResponse, error) {
+			// The common refusals answer at once, without a workflow; the
+			// balance decides for good.
+			amount := m.Amount
+			if amount == 0 {
+				amount = store.Refundable(pay)
+			}
+			if err := store.CheckDisputable(pay, amount); err != nil {
+				return nil, err
+			}
+			dpID := ids.New(ids.Dispute)
+			if call.Seed != nil {
+				dpID = ids.Derive(ids.Dispute, call.At, call.Seed)
+			}
+			in := dispute.Input{
+				DisputeID: dpID, PaymentID: pay.ID, MerchantID: pay.MerchantID,
+				OpenedBy: string(openedBy), OpenerID: p.AccountID,
+				Reason: string(disputeReasonFromProto[m.Reason]), Description: m.Description,
+				Amount: m.Amount, Currency: pay.Currency,
+				ResponseDueBy: call.At.Add(h.s.d.DisputeResponseWindow),
+				CreatedAt:     call.At, Logic: dispute.CurrentLogic,
+			}
+			call.SideEffects()
+			d, err := h.s.startDispute(ctx, in)
+			if err != nil {
+				return nil, err
+			}
+			return &paymentsv1.OpenDisputeResponse{Dispute: h.s.disputeToProto(d, p)}, nil
+		})
+}
+
+// startDispute starts the dispute's workflow and waits for its row.
+func (s *Server) startDispute(ctx context.Context, in dispute.Input) (*ent.Dispute, error) {
+	op := workflowStart{ID: dispute.WorkflowID(in.DisputeID), Name: dispute.WorkflowName, Input: in,
+		Attrs: dispute.StartAttributes(in), ObjectKey: "dispute_id", ObjectID: in.DisputeID}
+	waitCtx, cancel := context.WithTimeout(ctx, s.d.PaymentWait)
+	defer cancel()
+	var rec store.DisputeRecord
+	err := s.updateWithStartOp(waitCtx, op, dispute.UpdateAwaitRecorded, &rec)
+	if err == nil {
+		return s.d.Store.DisputeByID(ctx, in.DisputeID)
+	}
+	if refusal := temporalError(err); isDomain(refusal) || errs.KindOf(refusal) == errs.KindAlreadyExists {
+		return nil, refusal
+	}
+	if d, derr := s.d.Store.DisputeByID(ctx, in.DisputeID); derr == nil {
+		return d, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, &errs.Error{
+		Kind: errs.KindUnavailable,
+		Message: "the workflow service did not confirm the dispute in time; dispute " + in.DisputeID +
+			" may have been opened: call GetDispute with this id before trying again",
+		Err:  errors.New(err.Error()),
+		Info: &errs.Info{Reason: ReasonDisputeMayExist, Metadata: map[string]string{"dispute_id": in.DisputeID}},
+	}
+}
+
+// ReasonDisputeMayExist is the google.rpc.ErrorInfo reason of an
+// `unavailable` OpenDispute whose dispute may have been opened; its
+// metadata holds the dispute's id under "dispute_id".
+const ReasonDisputeMayExist = "DISPUTE_MAY_EXIST"
+
+func (h *disputeService) GetDispute(ctx context.Context, req *connect.Request[paymentsv1.GetDisputeRequest]) (*connect.Response[paymentsv1.GetDisputeResponse], error) {
+	d, p, err := h.load(ctx, req.Msg.Id)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&paymentsv1.GetDisputeResponse{Dispute: h.s.disputeToProto(d, p)}), nil
+}
+
+// load returns a dispute the caller may see (admins, and the parties of
+// the disputed payment; others get not_found), and the caller.
+func (h *disputeService) load(ctx context.Context, id string) (*ent.Dispute, auth.Principal, error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, p, err
+	}
+	d, err := h.s.d.Store.DisputeByID(ctx, id)
+	if err != nil {
+		return nil, p, err
+	}
+	if p.Role != roleAdmin && d.MerchantID != p.AccountID && (d.CustomerID == "" || d.CustomerID != p.AccountID) {
+		return nil, p, errs.NotFound("dispute")
+	}
+	return d, p, nil
+}
+
+func (h *disputeService) ListDisputes(ctx context.Context, req *connect.Request[paymentsv1.ListDisputesRequest]) (*connect.Response[paymentsv1.ListDisputesResponse], error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if m.PaymentId != "" && !strings.HasPrefix(m.PaymentId, ids.Payment) {
+		return nil, errs.InvalidArgument("payment_id", "payment_id must start with %s", ids.Payment)
+	}
+	if m.MerchantId != "" && !strings.HasPrefix(m.MerchantId, ids.Account) {
+		return nil, errs.InvalidArgument("merchant_id", "merchant_id must start with %s", ids.Account)
+	}
+	f := store.DisputeFilter{
+		PaymentID: m.PaymentId, MerchantID: m.MerchantId,
+		Status: disputeStatusFromProto[m.Status], OpenedBy: disputePartyFromProto[m.OpenedBy],
+	}
+	if p.Role != roleAdmin {
+		f.Party = p.AccountID
+	}
+	f.CreatedAfter, f.CreatedBefore = timeRange(m.CreatedAfter, m.CreatedBefore)
+	if m.ResponseDueBefore != nil {
+		t := m.ResponseDueBefore.AsTime()
+		f.DueBefore = &t
+	}
+	ds, next, err := listPage("dp", m.PageToken, m.PageSize, func(d *ent.Dispute) string { return d.ID },
+		func(limit int, after string) ([]*ent.Dispute, error) {
+			return h.s.d.Store.ListDisputes(ctx, f, limit, after)
+		})
+	if err != nil {
+		return nil, err
+	}
+	res := &paymentsv1.ListDisputesResponse{NextPageToken: next}
+	for _, d := range ds {
+		res.Disputes = append(res.Disputes, h.s.disputeToProto(d, p))
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (h *disputeService) SubmitEvidence(ctx context.Context, req *connect.Request[paymentsv1.SubmitEvidenceRequest]) (*connect.Response[paymentsv1.SubmitEvidenceResponse], error) {
+	m := req.Msg
+	ev := evidenceFromProto(m.Evidence)
+	for _, f := range ev.Fields() {
+		if err := checkFreeText("evidence."+f.Name, f.Value, nil); err != nil {
+			return nil, err
+		}
+	}
+	if field, msg := ev.Check(); field != "" {
+		return nil, errs.InvalidArgument(field, "%s", msg)
+	}
+	return disputeAction(ctx, h, m.DisputeId, paymentsv1connect.DisputeServiceSubmitEvidenceProcedure, req.Header(), m,
+		dispute.UpdateSubmitEvidence, func(a dispute.Actor) any { return dispute.EvidenceUpdate{Actor: a, Evidence: ev, Submit: m.Submit} },
+		func(d *paymentsv1.Dispute) *paymentsv1.SubmitEvidenceResponse {
+			return &paymentsv1.SubmitEvidenceResponse{Dispute: d}
+		})
+}
+
+func (h *disputeService) AcceptDispute(ctx context.Context, req *connect.Request[paymentsv1.AcceptDisputeRequest]) (*connect.Response[paymentsv1.AcceptDisputeResponse], error) {
+	return disputeAction(ctx, h, req.Msg.DisputeId, paymentsv1connect.DisputeServiceAcceptDisputeProcedure, req.Header(), req.Msg,
+		dispute.UpdateAccept, func(a dispute.Actor) any { return dispute.Action{Actor: a} },
+		func(d *paymentsv1.Dispute) *paymentsv1.AcceptDisputeResponse {
+			return &paymentsv1.AcceptDisputeResponse{Dispute: d}
+		})
+}
+
+func (h *disputeService) WithdrawDispute(ctx context.Context, req *connect.Request[paymentsv1.WithdrawDisputeRequest]) (*connect.Response[paymentsv1.WithdrawDisputeResponse], error) {
+	return disputeAction(ctx, h, req.Msg.DisputeId, paymentsv1connect.DisputeServiceWithdrawDisputeProcedure, req.Header(), req.Msg,
+		dispute.UpdateWithdraw, func(a dispute.Actor) any { return dispute.Action{Actor: a} },
+		func(d *paymentsv1.Dispute) *paymentsv1.WithdrawDisputeResponse {
+			return &paymentsv1.WithdrawDisputeResponse{Dispute: d}
+		})
+}
+
+func (h *disputeService) ResolveDispute(ctx context.Context, req *connect.Request[paymentsv1.ResolveDisputeRequest]) (*connect.Response[paymentsv1.ResolveDisputeResponse], error) {
+	m := req.Msg
+	if err := checkFreeText("note", m.Note, nil); err != nil {
+		return nil, err
+	}
+	outcome := "won"
+	if m.Outcome == paymentsv1.DisputeOutcome_DISPUTE_OUTCOME_LOST {
+		outcome = "lost"
+	}
+	return disputeAction(ctx, h, m.DisputeId, paymentsv1connect.DisputeServiceResolveDisputeProcedure, req.Header(), m,
+		dispute.UpdateResolve, func(a dispute.Actor) any { return dispute.Resolution{Actor: a, Outcome: outcome, Note: m.Note} },
+		func(d *paymentsv1.Dispute) *paymentsv1.ResolveDisputeResponse {
+			return &paymentsv1.ResolveDisputeResponse{Dispute: d}
+		})
+}
+
+// disputeAction is every action on a dispute: the caller must see the
+// dispute (not_found otherwise), the action is idempotent under its key,
+// and the dispute's workflow decides as an Update, answering with the
+// dispute's new state or the refusal.
+func disputeAction[Res any, PRes interface {
+	*Res
+	proto.Message
+}](ctx context.Context, h *disputeService, id, procedure string, header http.Header,
+	msg proto.Message, update string, arg func(dispute.Actor) any, wrapRes func(*paymentsv1.Dispute) PRes,
+) (*connect.Response[Res], error) {
+	d, p, err := h.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return idempotent(ctx, h.s, procedure, p.AccountID, header, msg,
+		func(ctx context.Context, _ idemCall) (PRes, error) {
+			if !store.IsOpen(d.Status) {
+				return nil, errs.FailedPrecondition("dispute %s is %s: it is closed", d.ID, d.Status)
+			}
+			actor := dispute.Actor{AccountID: p.AccountID, Admin: p.Role == roleAdmin}
+			after, err := h.s.updateDispute(ctx, d, update, arg(actor))
+			if err != nil {
+				return nil, err
+			}
+			return wrapRes(h.s.disputeToProto(after, p)), nil
+		})
+}
+
+// updateDispute sends an update to the dispute's workflow and returns the
+// dispute as stored after it. A finished workflow means a closed dispute.
+func (s *Server) updateDispute(ctx context.Context, d *ent.Dispute, name string, arg any) (*ent.Dispute, error) {
+	h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: d.WorkflowID, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		var rec store.DisputeRecord
+		err = h.Get(ctx, &rec)
+	}
+	if err != nil {
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) || strings.Contains(err.Error(), "workflow execution already completed") {
+			cur, gerr := s.d.Store.DisputeByID(ctx, d.ID)
+			if gerr != nil {
+				return nil, gerr
+			}
+			return nil, errs.FailedPrecondition("dispute %s is %s: it is closed", cur.ID, cur.Status)
+		}
+		return nil, temporalError(err)
+	}
+	return s.d.Store.DisputeByID(ctx, d.ID)
+}
+
+func evidenceFromProto(e *paymentsv1.Evidence) disputes.Evidence {
+	if e == nil {
+		return disputes.Evidence{}
+	}
+	return disputes.Evidence{
+		Explanation: e.Explanation, ProductDescription: e.ProductDescription,
+		CustomerCommunication: e.CustomerCommunication, ShippingTrackingNumber: e.ShippingTrackingNumber,
+		RefundPolicy: e.RefundPolicy, UncategorizedText: e.UncategorizedText,
+	}
+}
+
+func evidenceToProto(e disputes.Evidence) *paymentsv1.Evidence {
+	return &paymentsv1.Evidence{
+		Explanation: e.Explanation, ProductDescription: e.ProductDescription,
+		CustomerCommunication: e.CustomerCommunication, ShippingTrackingNumber: e.ShippingTrackingNumber,
+		RefundPolicy: e.RefundPolicy, UncategorizedText: e.UncategorizedText,
+	}
+}
+
+// disputeToProto renders a dispute for caller. Both parties see both
+// parties' evidence once it is submitted; staged evidence only its own
+// party (and admins) see. The gateway's reference goes to admins and the
+// merchant, workflow_url to admins (or everyone in dev), as for payments.
+func (s *Server) disputeToProto(d *ent.Dispute, caller auth.Principal) *paymentsv1.Dispute {
+	out := &paymentsv1.Dispute{
+		Id: d.ID, PaymentId: d.PaymentID, MerchantId: d.MerchantID, CustomerId: d.CustomerID,
+		OpenedBy: disputePartyToProto[d.OpenedBy], Respondent: disputePartyToProto[store.Respondent(d.OpenedBy)],
+		Reason: disputeReasonToProto[d.Reason], Description: d.Description,
+		Amount: d.Amount, AmountHeld: d.AmountHeld, Currency: d.Currency, Status: disputeStatusToProto[d.Status],
+		EvidenceSubmitted: d.EvidenceSubmitted, ClaimantEvidenceSubmitted: d.ClaimantEvidenceSubmitted,
+		ResponseDueBy: timestamppb.New(d.ResponseDueBy), OutcomeNote: d.OutcomeNote,
+		Settlement: disputeSettlementToProto[d.Settlement], NeedsAttention: d.NeedsAttention,
+		WorkflowId: d.WorkflowID,
+		CreatedAt:  timestamppb.New(d.CreatedAt), UpdatedAt: timestamppb.New(d.UpdatedAt),
+	}
+	if d.ClosedAt != nil {
+		out.ClosedAt = timestamppb.New(*d.ClosedAt)
+	}
+	admin := caller.Role == roleAdmin
+	party := func(p entdispute.OpenedBy) bool {
+		switch p {
+		case entdispute.OpenedByMerchant:
+			return d.MerchantID == caller.AccountID
+		case entdispute.OpenedByCustomer:
+			return d.CustomerID != "" && d.CustomerID == caller.AccountID
+		}
+		return false
+	}
+	respondent := store.Respondent(d.OpenedBy)
+	if admin || d.EvidenceSubmitted || party(respondent) {
+		out.Evidence = evidenceToProto(d.Evidence)
+	}
+	if admin || d.ClaimantEvidenceSubmitted || party(d.OpenedBy) {
+		out.ClaimantEvidence = evidenceToProto(d.ClaimantEvidence)
+	}
+	if admin || d.MerchantID == caller.AccountID {
+		out.GatewayReference = d.GatewayReference
+	}
+	for _, e := range d.Timeline {
+		out.Timeline = append(out.Timeline, &paymentsv1.TimelineEntry{At: timestamppb.New(e.At), Kind: e.Kind, Actor: e.Actor, Note: e.Note})
+	}
+	if admin || s.d.ShowWorkflowURLs {
+		out.WorkflowUrl = s.workflowURL(d.WorkflowID)
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+// Package disputes holds the parts of a dispute that every layer shares and
+// the database stores as JSON: the parties' evidence and the timeline. It
+// imports nothing of the platform, so the ent schema, the store, the
+// workflow and the API can all use it.
+package disputes
+
+import (
+	"time"
+	"unicode/utf8"
+)
+
+// Evidence limits, Stripe's: each text field at most MaxFieldChars
+// characters, all of them together at most MaxTotalChars.
+const (
+	MaxFieldChars = 20000
+	MaxTotalChars = 150000
+)
+
+// Evidence is one party's case, text only (files are not taken).
+type Evidence struct {
+	Explanation            string `json:"explanation,omitempty"`
+	ProductDescription     string `json:"product_description,omitempty"`
+	CustomerCommunication  string `json:"customer_communication,omitempty"`
+	ShippingTrackingNumber string `json:"shipping_tracking_number,omitempty"`
+	RefundPolicy           string `json:"refund_policy,omitempty"`
+	UncategorizedText      string `json:"uncategorized_text,omitempty"`
+}
+
+// Fields names each text field with its value, in the contract's order.
+func (e Evidence) Fields() []Field {
+	return []Field{
+		{"explanation", e.Explanation},
+		{"product_description", e.ProductDescription},
+		{"customer_communication", e.CustomerCommunication},
+		{"shipping_tracking_number", e.ShippingTrackingNumber},
+		{"refund_policy", e.RefundPolicy},
+		{"uncategorized_text", e.UncategorizedText},
+	}
+}
+
+// Field is one named text of Evidence.
+type Field struct{ Name, Value string }
+
+// Empty reports whether no field holds anything.
+func (e Evidence) Empty() bool { return e == Evidence{} }
+
+// Check returns the name of the first field over MaxFieldChars and a
+// message, or "evidence" when all together exceed MaxTotalChars; "" when
+// the evidence is within the limits. Characters are Unicode code points,
+// as the API's validation counts them.
+func (e Evidence) Check() (field, message string) {
+	total := 0
+	for _, f := range e.Fields() {
+		n := utf8.RuneCountInString(f.Value)
+		if n > MaxFieldChars {
+			return "evidence." + f.Name, "at most 20000 characters"
+		}
+		total += n
+	}
+	if total > MaxTotalChars {
+		return "evidence", "the evidence texts must be at most 150000 characters together"
+	}
+	return "", ""
+}
+
+// TimelineEntry is one step of a dispute: when, what, who and why.
+type TimelineEntry struct {
+	At time.Time `json:"at"`
+	// Kind is one of the Kind constants: dispute.<step>, named as the
+	// notification events are where one exists (dispute.opened, ...).
+	Kind string `json:"kind"`
+	// Actor is an account id, "gateway" (the card network, through the
+	// gateway) or "system" (the dispute's workflow: reminders, deadlines,
+	// money moved).
+	Actor string `json:"actor"`
+	Note  string `json:"note,omitempty"`
+}
+
+// The kinds of timeline entries.
+const (
+	KindOpened             = "dispute.opened"
+	KindRespondentNotified = "dispute.respondent_notified"
+	KindEvidenceStaged     = "dispute.evidence_staged"
+	KindEvidenceSubmitted  = "dispute.evidence_submitted"
+	KindResponseDueSoon    = "dispute.response_due_soon"
+	KindDeadlineMissed     = "dispute.response_deadline_missed"
+	KindUnderReview        = "dispute.under_review"
+	KindAccepted           = "dispute.accepted"
+	KindWithdrawn          = "dispute.withdrawn"
+	KindWon                = "dispute.won"
+	KindLost               = "dispute.lost"
+	KindRefunded           = "dispute.refunded"
+	KindRefundFailed       = "dispute.refund_failed"
+	KindFundsWithdrawn     = "dispute.funds_withdrawn"
+	KindFundsReinstated    = "dispute.funds_reinstated"
+	KindGatewayUpdated     = "dispute.gateway_updated"
+)
+
+// The actors of timeline entries that are not accounts.
+const (
+	ActorSystem  = "system"
+	ActorNetwork = "gateway"
+)
