@@ -111,8 +111,8 @@ func (h *disputeService) OpenDispute(ctx context.Context, req *connect.Request[p
 				OpenedBy: string(openedBy), OpenerID: p.AccountID,
 				Reason: string(disputeReasonFromProto[m.Reason]), Description: m.Description,
 				Amount: m.Amount, Currency: pay.Currency,
-				ResponseDueBy: call.At.Add(h.s.d.DisputeResponseWindow),
-				CreatedAt:     call.At, Logic: dispute.CurrentLogic,
+				ResponseDueBy: call.At.Add(h.s.d.DisputeResponseWindow), ReminderLeads: h.s.d.DisputeReminders,
+				CreatedAt: call.At, Logic: dispute.CurrentLogic,
 			}
 			call.SideEffects()
 			d, err := h.s.startDispute(ctx, in)

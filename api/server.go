@@ -62,6 +62,9 @@ type Deps struct {
 	// on the platform has to respond; dispute.DefaultResponseWindow when
 	// zero.
 	DisputeResponseWindow time.Duration
+	// DisputeReminders are how long before the deadline the respondent is
+	// reminded; dispute.ReminderLeads when empty.
+	DisputeReminders []time.Duration
 	// StripeWebhookSecret verifies POST /webhooks/stripe.
 	StripeWebhookSecret string
 	// Sandbox serves the sandbox gateway's pages (3-D Secure) when it is used.

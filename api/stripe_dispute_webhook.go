@@ -140,7 +140,8 @@ func (s *Server) stripeDisputeWebhook(w http.ResponseWriter, r *http.Request, ev
 		DisputeID: NetworkDisputeID(obj.ID, created), PaymentID: pay.ID, MerchantID: pay.MerchantID,
 		OpenedBy: string(entdispute.OpenedByNetwork), Reason: string(reason),
 		Amount: amount, Currency: pay.Currency, ResponseDueBy: due, GatewayReference: obj.ID,
-		CreatedAt: s.now(), Logic: dispute.CurrentLogic,
+		ReminderLeads: s.d.DisputeReminders,
+		CreatedAt:     s.now(), Logic: dispute.CurrentLogic,
 	}
 	wid := dispute.WorkflowID(in.DisputeID)
 	_, err = s.d.Temporal.SignalWithStartWorkflow(ctx, wid, dispute.SignalGatewayEvent, sig, client.StartWorkflowOptions{

@@ -160,6 +160,7 @@ func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logg
 		PublicURL:             cfg.PublicURL,
 		StripeWebhookSecret:   cfg.StripeWebhookSecret,
 		DisputeResponseWindow: cfg.DisputeResponseWindow,
+		DisputeReminders:      cfg.DisputeReminders,
 		Sandbox:               sbx,
 		Store:                 st,
 		Tokens:                auth.NewTokens(cfg.JWTSigningKey, cfg.JWTPreviousKeys, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, nil),

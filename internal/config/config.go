@@ -72,6 +72,9 @@ type Config struct {
 	// on the platform has to respond (network disputes take the gateway's
 	// deadline).
 	DisputeResponseWindow time.Duration // PAYMENTS_DISPUTE_RESPONSE_WINDOW
+	// DisputeReminders are how long before the response deadline the
+	// respondent is reminded, comma-separated durations.
+	DisputeReminders []time.Duration // PAYMENTS_DISPUTE_REMINDERS
 
 	StripeSecretKey     string // STRIPE_SECRET_KEY
 	StripeWebhookSecret string // STRIPE_WEBHOOK_SECRET
@@ -181,6 +184,9 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 	} else if c.DisputeResponseWindow < time.Hour {
 		problems = append(problems, errors.New("PAYMENTS_DISPUTE_RESPONSE_WINDOW: at least 1h: a respondent needs time to answer"))
 	}
+	if c.DisputeReminders, err = durations(getenv, "PAYMENTS_DISPUTE_REMINDERS", []time.Duration{72 * time.Hour, 24 * time.Hour}); err != nil {
+		problems = append(problems, err)
+	}
 	if c.AllowSandbox, err = boolean(getenv, "PAYMENTS_ALLOW_SANDBOX"); err != nil {
 		problems = append(problems, err)
 	}
@@ -283,6 +289,27 @@ func prefixes(getenv func(string) string, name string) ([]netip.Prefix, error) {
 			return nil, fmt.Errorf("%s: %q is neither an IP address nor a CIDR range", name, f)
 		}
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// durations reads a comma-separated list of positive durations, longest
+// first; def when the variable is unset.
+func durations(getenv func(string) string, name string, def []time.Duration) ([]time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	var out []time.Duration
+	for _, part := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive duration such as 72h", name, part)
+		}
+		if len(out) > 0 && d >= out[len(out)-1] {
+			return nil, fmt.Errorf("%s: list the reminders longest first (72h,24h)", name)
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }

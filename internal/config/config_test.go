@@ -198,6 +198,8 @@ func TestNewSettingsAreParsed(t *testing.T) {
 		"DATABASE_MAX_IDLE_CONNS":            "7",
 		"DATABASE_CONN_MAX_LIFETIME":         "30m",
 		"DATABASE_CONN_MAX_IDLE_TIME":        "90s",
+		"PAYMENTS_DISPUTE_RESPONSE_WINDOW":   "240h",
+		"PAYMENTS_DISPUTE_REMINDERS":         "96h, 48h,2h",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -220,5 +222,41 @@ func TestNewSettingsAreParsed(t *testing.T) {
 	if c.PasswordHashConcurrency != 6 || c.DBMaxOpenConns != 40 || c.DBMaxIdleConns != 7 ||
 		c.DBConnMaxLifetime != 30*time.Minute || c.DBConnMaxIdleTime != 90*time.Second {
 		t.Errorf("parsed %d %d %d %v %v", c.PasswordHashConcurrency, c.DBMaxOpenConns, c.DBMaxIdleConns, c.DBConnMaxLifetime, c.DBConnMaxIdleTime)
+	}
+	if c.DisputeResponseWindow != 240*time.Hour || len(c.DisputeReminders) != 3 ||
+		c.DisputeReminders[0] != 96*time.Hour || c.DisputeReminders[1] != 48*time.Hour || c.DisputeReminders[2] != 2*time.Hour {
+		t.Errorf("dispute window %v, reminders %v", c.DisputeResponseWindow, c.DisputeReminders)
+	}
+}
+
+// Disputes default to a 7-day window with reminders 72 h and 24 h before
+// it; a window under an hour, and reminders that are not durations or not
+// longest first, are refused by name.
+func TestDisputeSettings(t *testing.T) {
+	c, err := FromEnv(ModeDev, envOf(map[string]string{"PAYMENTS_DATA_DIR": t.TempDir()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DisputeResponseWindow != 7*24*time.Hour || len(c.DisputeReminders) != 2 ||
+		c.DisputeReminders[0] != 72*time.Hour || c.DisputeReminders[1] != 24*time.Hour {
+		t.Fatalf("defaults: window %v, reminders %v", c.DisputeResponseWindow, c.DisputeReminders)
+	}
+	for _, bad := range []map[string]string{
+		{"PAYMENTS_DISPUTE_RESPONSE_WINDOW": "59m"},
+		{"PAYMENTS_DISPUTE_RESPONSE_WINDOW": "a week"},
+		{"PAYMENTS_DISPUTE_REMINDERS": "24h,72h"},
+		{"PAYMENTS_DISPUTE_REMINDERS": "72h,soon"},
+		{"PAYMENTS_DISPUTE_REMINDERS": "-1h"},
+	} {
+		bad["PAYMENTS_DATA_DIR"] = t.TempDir()
+		var name string
+		for k := range bad {
+			if k != "PAYMENTS_DATA_DIR" {
+				name = k
+			}
+		}
+		if _, err := FromEnv(ModeDev, envOf(bad)); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v: %v, want an error naming %s", bad, err, name)
+		}
 	}
 }

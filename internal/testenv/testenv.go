@@ -55,6 +55,9 @@ type Options struct {
 	// DisputeResponseWindow is the respondent's time to answer a dispute;
 	// zero means the default (7 days). Tests of the deadline shorten it.
 	DisputeResponseWindow time.Duration
+	// DisputeReminders are the reminder leads; nil means the default
+	// (72 h and 24 h before the deadline).
+	DisputeReminders []time.Duration
 }
 
 // Env is a running platform.
@@ -198,6 +201,7 @@ func Start(t testing.TB, o Options) *Env {
 		PublicURL:             base,
 		PaymentWait:           o.PaymentWait,
 		DisputeResponseWindow: o.DisputeResponseWindow,
+		DisputeReminders:      o.DisputeReminders,
 		Now:                   o.Now,
 		StripeWebhookSecret:   secret,
 		// As in paymentsd dev, every role sees workflow_url; who sees the

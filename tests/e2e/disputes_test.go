@@ -30,6 +30,11 @@ func withDisputeWindow(d time.Duration) envOption {
 	return func(c *envConfig) { c.opts.DisputeResponseWindow = d }
 }
 
+// withDisputeReminders sets the reminders' leads before the deadline.
+func withDisputeReminders(leads ...time.Duration) envOption {
+	return func(c *envConfig) { c.opts.DisputeReminders = leads }
+}
+
 // dispute decodes the {"dispute": {...}} of a dispute RPC's answer.
 func (r reply) dispute(t *testing.T) *pb.Dispute {
 	t.Helper()
@@ -174,10 +179,12 @@ func TestDisputeCustomerToAdminDecision(t *testing.T) {
 
 // The respondent who misses the deadline loses by default: the merchant on
 // a customer's dispute (the customer is refunded), the customer on a
-// merchant's (nothing moves).
+// merchant's (nothing moves). The whole course runs, on a window of
+// seconds instead of days: both reminders at their time before the
+// deadline, the default decision, the refund.
 func TestDisputeDeadlineMissed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withLogs(), withDisputeWindow(2*time.Second), recording())
+	e := newEnv(t, withLogs(), withDisputeWindow(3*time.Second), withDisputeReminders(2*time.Second, time.Second), recording())
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Log(e.logs.String())
@@ -194,8 +201,23 @@ func TestDisputeDeadlineMissed(t *testing.T) {
 	lost := e.waitDispute(t, c, d1.GetId(), "refunded", func(d *pb.Dispute) bool {
 		return d.GetSettlement() == pb.DisputeSettlement_DISPUTE_SETTLEMENT_REFUNDED
 	})
-	if lost.GetStatus() != pb.DisputeStatus_DISPUTE_STATUS_LOST || !strings.Contains(strings.Join(kinds(lost), ","), "dispute.response_deadline_missed,dispute.lost,dispute.refunded") {
-		t.Fatalf("merchant missed the deadline: %v", lost)
+	want := "dispute.opened,dispute.respondent_notified,dispute.response_due_soon,dispute.response_due_soon," +
+		"dispute.response_deadline_missed,dispute.lost,dispute.refunded"
+	if got := strings.Join(kinds(lost), ","); lost.GetStatus() != pb.DisputeStatus_DISPUTE_STATUS_LOST || got != want {
+		t.Fatalf("merchant missed the deadline: timeline %s, want %s: %v", got, want, lost)
+	}
+	due := lost.GetResponseDueBy().AsTime()
+	for i, lead := range []time.Duration{2 * time.Second, time.Second} {
+		at := lost.GetTimeline()[2+i].GetAt().AsTime()
+		if at.Before(due.Add(-lead)) || at.After(due.Add(-lead).Add(time.Second)) {
+			t.Errorf("reminder %d at %v, want just after %v (%v before the deadline)", i+1, at, due.Add(-lead), lead)
+		}
+		if lost.GetTimeline()[2+i].GetActor() != "system" {
+			t.Errorf("reminder %d by %q", i+1, lost.GetTimeline()[2+i].GetActor())
+		}
+	}
+	if missed := lost.GetTimeline()[4].GetAt().AsTime(); missed.Before(due) {
+		t.Errorf("decided by default at %v, before the deadline %v", missed, due)
 	}
 	won := e.waitDispute(t, m, d2.GetId(), "won", func(d *pb.Dispute) bool { return d.GetStatus() == pb.DisputeStatus_DISPUTE_STATUS_WON })
 	if won.GetSettlement() != pb.DisputeSettlement_DISPUTE_SETTLEMENT_NONE {
@@ -208,6 +230,13 @@ func TestDisputeDeadlineMissed(t *testing.T) {
 		t.Fatalf("payment 2: refunded %d disputed %d", g.GetAmountRefunded(), g.GetAmountDisputed())
 	}
 	e.waitClosed(t, d1.GetWorkflowId())
+	// The whole course, reminders included, in a small history (the
+	// issue's bound is 200 events).
+	if n := len(e.history(t, d1.GetWorkflowId())); n > 100 {
+		t.Errorf("a full dispute course took %d history events", n)
+	} else {
+		t.Logf("a full dispute course (2 reminders, deadline, refund): %d history events", n)
+	}
 	e.recordHistoryIn(t, disputeTestdataDir, "merchant_missed_deadline", d1.GetWorkflowId())
 	e.waitClosed(t, d2.GetWorkflowId())
 	e.recordHistoryIn(t, disputeTestdataDir, "customer_missed_deadline", d2.GetWorkflowId())

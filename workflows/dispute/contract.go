@@ -79,8 +79,9 @@ const (
 )
 
 // ReminderLeads are how long before response_due_by the respondent is
-// reminded (dispute.response_due_soon), earliest first. A reminder whose
-// time is not after the dispute's opening is not sent.
+// reminded (dispute.response_due_soon) by default, earliest first
+// (PAYMENTS_DISPUTE_REMINDERS). A reminder whose time is not after the
+// dispute's opening is not sent.
 var ReminderLeads = []time.Duration{72 * time.Hour, 24 * time.Hour}
 
 // WorkflowID is the dispute's workflow id, derived from the business key.
@@ -140,6 +141,10 @@ type Input struct {
 	// ResponseDueBy is the respondent's deadline: the opening time plus
 	// the response window, or the gateway's due_by for a network dispute.
 	ResponseDueBy time.Time
+	// ReminderLeads are the reminders of this dispute, earliest first: the
+	// schedule it was opened with, kept for its whole run whatever the
+	// configuration says later. Empty means ReminderLeads.
+	ReminderLeads []time.Duration `json:",omitempty"`
 	// GatewayReference is the gateway's id of a network dispute.
 	GatewayReference string
 	// CreatedAt is when the API (or the gateway's event) opened it.

@@ -130,7 +130,11 @@ func (r *run) nextStep() (time.Time, string) {
 		return time.Time{}, ""
 	}
 	due := r.rec.ResponseDueBy
-	for _, lead := range ReminderLeads {
+	leads := r.in.ReminderLeads
+	if len(leads) == 0 {
+		leads = ReminderLeads
+	}
+	for _, lead := range leads {
 		at := due.Add(-lead)
 		if !at.After(r.rec.CreatedAt) || r.reminded(at) {
 			continue
