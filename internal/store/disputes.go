@@ -136,6 +136,17 @@ func (s *Store) CreateDispute(ctx context.Context, rec DisputeRecord, openerID s
 		if network {
 			held = min(amount, max(Refundable(p), 0))
 			switch {
+			case p.Status == payment.StatusProcessing || p.Status == payment.StatusRequiresAction ||
+				p.Status == payment.StatusRequiresCapture:
+				// The gateway's event came before the payment's own: the
+				// dispute waits (the activity retries) until it settles.
+				return errs.Aborted(fmt.Sprintf("payment %s is still %s: the network's dispute waits for it to settle", p.ID, p.Status))
+			case p.Status != payment.StatusSucceeded:
+				// Our record says no money came in: the network's word is
+				// recorded, nothing is held, and operators look.
+				held = 0
+				rec.NeedsAttention = true
+				rec.AttentionReason = fmt.Sprintf("the network disputes payment %s, which is %s here", p.ID, p.Status)
 			case p.OpenDisputeID != "":
 				rec.NeedsAttention = true
 				rec.AttentionReason = "the network opened a dispute while dispute " + p.OpenDisputeID + " was open on the payment"
@@ -153,8 +164,11 @@ func (s *Store) CreateDispute(ctx context.Context, rec DisputeRecord, openerID s
 			held = amount
 		}
 		up := tx.Payment.Update().
-			Where(payment.ID(p.ID), payment.StatusEQ(payment.StatusSucceeded), refundableAtLeast(held)).
+			Where(payment.ID(p.ID), refundableAtLeast(held)).
 			AddAmountDisputed(held)
+		if !network {
+			up = up.Where(payment.StatusEQ(payment.StatusSucceeded))
+		}
 		if p.OpenDisputeID == "" {
 			up = up.Where(payment.OpenDisputeID("")).SetOpenDisputeID(rec.ID)
 		}
@@ -361,9 +375,18 @@ func checkDisputeMove(old *ent.Dispute, rec DisputeRecord) error {
 // move from old to rec (see the package comment on disputes above).
 func moveDisputeBalance(ctx context.Context, tx *ent.Tx, old *ent.Dispute, rec DisputeRecord) error {
 	if IsOpen(old.Status) && !IsOpen(rec.Status) {
+		// A network dispute recorded beside this one is still open: the
+		// payment stays disputed, now by it.
+		still, err := tx.Dispute.Query().
+			Where(dispute.PaymentID(old.PaymentID), dispute.IDNEQ(old.ID),
+				dispute.StatusIn(dispute.StatusNeedsResponse, dispute.StatusUnderReview)).
+			Order(ent.Asc(dispute.FieldID)).FirstID(ctx)
+		if err != nil && !ent.IsNotFound(err) {
+			return err
+		}
 		if _, err := tx.Payment.Update().
 			Where(payment.ID(old.PaymentID), payment.OpenDisputeID(old.ID)).
-			SetOpenDisputeID("").Save(ctx); err != nil {
+			SetOpenDisputeID(still).Save(ctx); err != nil {
 			return err
 		}
 	}
