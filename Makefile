@@ -43,7 +43,7 @@ bench: bin/temporal
 # the report marks NOT COVERED mutants outside them, which gremlins never runs,
 # and runs them itself with the package's tests (MUTATE_BLIND=0: it does not).
 # The test helpers of MUTATE_SKIP are left out of the report.
-MUTATE_PKGS    ?= ./workflows/payment ./workflows/refund ./workflows/maintenance ./internal/money ./internal/auth ./internal/store ./internal/gateway
+MUTATE_PKGS    ?= ./workflows/payment ./workflows/refund ./workflows/dispute ./workflows/maintenance ./internal/money ./internal/auth ./internal/store ./internal/gateway
 MUTATE_SKIP    ?= internal/store/storetest internal/gateway/stripe/stripemock
 MUTATE_TIMEOUT ?= 10
 MUTATE_BLIND   ?= 1

@@ -99,6 +99,7 @@ func (r *run) act(ctx workflow.Context, check func() error, change func(next *st
 	if err := r.commit(ctx, next, nil); err != nil {
 		return r.rec, err
 	}
+	r.evidenceTry, r.lastEvidence = 0, nil
 	return r.rec, nil
 }
 
@@ -175,14 +176,26 @@ func (r *run) applyEvidence(ctx workflow.Context, next *store.DisputeRecord, u E
 	if r.rec.OpenedBy == entdispute.OpenedByNetwork {
 		req := gateway.DisputeUpdateRequest{
 			Gateway: r.rec.Gateway, Reference: r.rec.GatewayReference, Currency: r.rec.Currency,
-			// One key per save: a retry of this call is the same request.
-			IdempotencyKey: r.rec.WorkflowID + "/evidence/" + strconv.FormatInt(r.rec.Version+1, 10),
 			Evidence: gateway.DisputeEvidence{
 				Explanation: u.Evidence.Explanation, ProductDescription: u.Evidence.ProductDescription,
 				CustomerCommunication: u.Evidence.CustomerCommunication, ShippingTrackingNumber: u.Evidence.ShippingTrackingNumber,
 				RefundPolicy: u.Evidence.RefundPolicy, UncategorizedText: u.Evidence.UncategorizedText,
 			},
 			Submit: u.Submit,
+		}
+		// One key per save; a request the gateway did not answer goes
+		// again with its key, a different one (new evidence after no
+		// answer) with its own, as a gateway refuses a key reused with
+		// other parameters.
+		if r.lastEvidence == nil || !sameEvidenceRequest(*r.lastEvidence, req) {
+			if r.lastEvidence != nil {
+				r.evidenceTry++
+			}
+			r.lastEvidence = &req
+		}
+		req.IdempotencyKey = r.rec.WorkflowID + "/evidence/" + strconv.FormatInt(r.rec.Version+1, 10)
+		if r.evidenceTry > 0 {
+			req.IdempotencyKey += "." + strconv.Itoa(r.evidenceTry)
 		}
 		var res gateway.DisputeResult
 		err := workflow.ExecuteActivity(presets.GatewayStep(ctx), gw.UpdateDispute, req).Get(ctx, &res)
@@ -204,6 +217,13 @@ func (r *run) applyEvidence(ctx workflow.Context, next *store.DisputeRecord, u E
 			Note: "the respondent's evidence is in: the dispute waits for a decision"})
 	}
 	return nil
+}
+
+// sameEvidenceRequest reports whether two evidence requests are the same
+// call (the key aside).
+func sameEvidenceRequest(a, b gateway.DisputeUpdateRequest) bool {
+	a.IdempotencyKey, b.IdempotencyKey = "", ""
+	return a == b
 }
 
 // gatewayMessage is the gateway's message of a refusal.
@@ -312,6 +332,12 @@ func (r *run) onEvent(ctx workflow.Context, ev GatewayEvent) {
 		next.ResponseDueBy = ev.DueBy
 		next.Timeline = append(next.Timeline, disputes.TimelineEntry{At: now, Kind: disputes.KindGatewayUpdated, Actor: disputes.ActorNetwork,
 			Note: "the response is due by " + ev.DueBy.UTC().Format("2006-01-02T15:04:05Z07:00")})
+	}
+	if journal == nil && next.Status == r.rec.Status && len(next.Timeline) == len(r.rec.Timeline) &&
+		next.ResponseDueBy.Equal(r.rec.ResponseDueBy) {
+		// Nothing new (Stripe repeats charge.dispute.updated): no save.
+		r.events[ev.EventID] = true
+		return
 	}
 	r.busy = true
 	defer func() { r.busy = false }()

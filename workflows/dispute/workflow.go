@@ -36,6 +36,17 @@ type run struct {
 	refused error // the payment refused the dispute: no row, the run ends
 	busy    bool
 	events  map[string]bool
+	// timer is the running timer of the next timed step (at timerAt);
+	// cancelTimer cancels it.
+	timer       workflow.Future
+	timerAt     time.Time
+	cancelTimer workflow.CancelFunc
+	// evidenceTry numbers the requests of a network dispute's evidence
+	// sent since the last save, and lastEvidence is the last of them: a
+	// request the gateway did not answer is sent again with its key, a
+	// different one with a key of its own.
+	evidenceTry  int
+	lastEvidence *gateway.DisputeUpdateRequest
 	// attributes as last upserted
 	attrStatus entdispute.Status
 	attrDue    time.Time
@@ -75,21 +86,31 @@ func Workflow(ctx workflow.Context, in Input) (store.DisputeRecord, error) {
 		}
 		version := r.rec.Version
 		wake := func() bool { return sigCh.Len() > 0 || (!r.busy && r.rec.Version != version) }
-		at, step := r.nextStep()
+		at, step := r.nextStep(workflow.Now(ctx))
 		if step == "" {
+			r.stopTimer()
 			if err := workflow.Await(ctx, wake); err != nil {
 				return r.rec, err
 			}
 			continue
 		}
 		if wait := at.Sub(workflow.Now(ctx)); wait > 0 {
-			woken, err := workflow.AwaitWithTimeout(ctx, wait, wake)
-			if err != nil {
+			// One timer per step's time, kept across wakes (an update,
+			// an event) that leave the step where it was, and cancelled
+			// when the step moves: no timer fires for nothing.
+			if r.timer == nil || !r.timerAt.Equal(at) {
+				r.stopTimer()
+				tctx, cancel := workflow.WithCancel(ctx)
+				r.timer, r.timerAt, r.cancelTimer = workflow.NewTimer(tctx, wait), at, cancel
+			}
+			timer := r.timer
+			if err := workflow.Await(ctx, func() bool { return timer.IsReady() || wake() }); err != nil {
 				return r.rec, err
 			}
-			if woken {
+			if !timer.IsReady() {
 				continue
 			}
+			r.timer, r.cancelTimer = nil, nil
 		}
 		if err := workflow.Await(ctx, func() bool { return !r.busy }); err != nil {
 			return r.rec, err
@@ -101,6 +122,7 @@ func Workflow(ctx workflow.Context, in Input) (store.DisputeRecord, error) {
 			return r.rec, err
 		}
 	}
+	r.stopTimer()
 	if err := workflow.Await(ctx, func() bool { return !r.busy }); err != nil {
 		return r.rec, err
 	}
@@ -121,11 +143,20 @@ const (
 	stepDeadline = "deadline"
 )
 
-// nextStep is the next timed step and when it is due: the next reminder
-// not yet sent, then (for a dispute opened on the platform) the deadline;
-// nothing once the respondent has submitted (under_review waits for a
-// decision without a timer).
-func (r *run) nextStep() (time.Time, string) {
+// stopTimer cancels the running timer, if any.
+func (r *run) stopTimer() {
+	if r.cancelTimer != nil {
+		r.cancelTimer()
+	}
+	r.timer, r.cancelTimer = nil, nil
+}
+
+// nextStep is the next timed step and when it is due, as of now: the next
+// reminder not yet sent (none once the deadline has come: a reminder late
+// for it is moot), then (for a dispute opened on the platform) the
+// deadline; nothing once the respondent has submitted (under_review waits
+// for a decision without a timer).
+func (r *run) nextStep(now time.Time) (time.Time, string) {
 	if r.rec.Status != entdispute.StatusNeedsResponse {
 		return time.Time{}, ""
 	}
@@ -136,7 +167,7 @@ func (r *run) nextStep() (time.Time, string) {
 	}
 	for _, lead := range leads {
 		at := due.Add(-lead)
-		if !at.After(r.rec.CreatedAt) || r.reminded(at) {
+		if !at.After(r.rec.CreatedAt) || !now.Before(due) || r.reminded(at) {
 			continue
 		}
 		return at, stepReminder
