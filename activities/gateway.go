@@ -153,6 +153,21 @@ func (a *Gateway) Retrieve(ctx context.Context, reference string) (gateway.Resul
 	return res, classify(err)
 }
 
+// GatewayRefusalCode is the gateway's code of a refusal (IsGatewayRefusal),
+// "" without one. Only the code leaves a workflow: the provider's own text
+// can name parameters or configuration.
+func GatewayRefusalCode(err error) string {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.HasDetails() {
+		return ""
+	}
+	var d GatewayErrorDetails
+	if appErr.Details(&d) != nil {
+		return ""
+	}
+	return d.Code
+}
+
 // IsGatewayRefusal reports whether a gateway activity failed because the
 // gateway refused the request for good (ErrTypeGatewayInvalid): an answer,
 // not an outage. Every workflow reads the classification through it.

@@ -90,17 +90,11 @@ func (s *Server) stripeDisputeWebhook(w http.ResponseWriter, r *http.Request, ev
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	payID := obj.Metadata["payment_id"]
-	if payID == "" && obj.PaymentIntent != "" {
-		p, err := s.d.Store.PaymentByGatewayReference(ctx, string(obj.PaymentIntent))
-		switch {
-		case err == nil:
-			payID = p.ID
-		case !errors.Is(err, errs.ErrNotFound):
-			s.log.ErrorContext(ctx, "looking up a stripe dispute event's payment", "event", eventID, "err", err)
-			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
-			return
-		}
+	payID, err := s.eventPaymentID(ctx, obj.Metadata, string(obj.PaymentIntent))
+	if err != nil {
+		s.log.ErrorContext(ctx, "looking up a stripe dispute event's payment", "event", eventID, "err", err)
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
 	}
 	pay, err := s.d.Store.PaymentByID(ctx, payID)
 	switch {

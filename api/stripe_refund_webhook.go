@@ -216,15 +216,9 @@ func sameRefundStatus(recorded entrefund.Status, reported gateway.RefundStatus) 
 // gateway, answered 503, delivers the event again once the reference is
 // stored.
 func (s *Server) unknownStripeRefund(ctx context.Context, eventID string, obj stripeRefund) (retry bool, err error) {
-	payID := obj.Metadata["payment_id"]
-	if payID == "" && obj.PaymentIntent != "" {
-		p, err := s.d.Store.PaymentByGatewayReference(ctx, string(obj.PaymentIntent))
-		switch {
-		case err == nil:
-			payID = p.ID
-		case !errors.Is(err, errs.ErrNotFound):
-			return false, err
-		}
+	payID, err := s.eventPaymentID(ctx, obj.Metadata, string(obj.PaymentIntent))
+	if err != nil {
+		return false, err
 	}
 	if payID != "" {
 		// The event's amount in ISO minor units, when it reads exactly;

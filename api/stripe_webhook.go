@@ -101,18 +101,12 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	obj := ev.Data.Object
-	payID := obj.Metadata["payment_id"]
-	if payID == "" {
-		p, err := s.d.Store.PaymentByGatewayReference(ctx, obj.ID)
-		switch {
-		case err == nil:
-			payID = p.ID
-		case !errors.Is(err, errs.ErrNotFound):
-			// Not knowing is not "unknown payment": let the gateway retry.
-			s.log.ErrorContext(ctx, "looking up a stripe event's payment", "event", ev.ID, "err", err)
-			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
-			return
-		}
+	payID, err := s.eventPaymentID(ctx, obj.Metadata, obj.ID)
+	if err != nil {
+		// Not knowing is not "unknown payment": let the gateway retry.
+		s.log.ErrorContext(ctx, "looking up a stripe event's payment", "event", ev.ID, "err", err)
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
 	}
 	if payID == "" {
 		s.log.InfoContext(ctx, "stripe event for an unknown payment", "event", ev.ID, "intent", obj.ID)
@@ -157,6 +151,27 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	s.recordStripeEvent(ctx, ev.ID, ev.Type, payID)
 	w.WriteHeader(http.StatusOK)
+}
+
+// eventPaymentID is the payment a gateway event concerns: the one its
+// object's metadata names (payment_id, which every intent we make
+// carries), or the one whose intent is intentRef; "" when neither is
+// known. An error is a lookup that failed: the gateway should retry.
+func (s *Server) eventPaymentID(ctx context.Context, metadata map[string]string, intentRef string) (string, error) {
+	if id := metadata["payment_id"]; id != "" {
+		return id, nil
+	}
+	if intentRef == "" {
+		return "", nil
+	}
+	p, err := s.d.Store.PaymentByGatewayReference(ctx, intentRef)
+	switch {
+	case err == nil:
+		return p.ID, nil
+	case errors.Is(err, errs.ErrNotFound):
+		return "", nil
+	}
+	return "", err
 }
 
 // recordStripeEvent remembers an event that was handed to its workflow, so

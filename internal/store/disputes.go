@@ -530,18 +530,8 @@ func (s *Store) ListDisputes(ctx context.Context, f DisputeFilter, limit int, af
 		}
 		return ds, nil
 	}
-	if f.Party == "" {
-		return page()
-	}
-	asMerchant, err := page(dispute.MerchantID(f.Party))
-	if err != nil {
-		return nil, err
-	}
-	asCustomer, err := page(dispute.CustomerID(f.Party))
-	if err != nil {
-		return nil, err
-	}
-	return mergeNewest(asMerchant, asCustomer, limit, func(d *ent.Dispute) string { return d.ID }), nil
+	return partyPage(f.Party, limit, func(d *ent.Dispute) string { return d.ID },
+		dispute.MerchantID, dispute.CustomerID, page)
 }
 
 // Respondent is the party that answers the dispute.

@@ -346,22 +346,33 @@ func (s *Store) ListPayments(ctx context.Context, f PaymentFilter, limit int, af
 			Limit(limit).
 			All(ctx)
 	}
-	if f.Party == "" {
-		ps, err := page()
-		if err != nil {
-			return nil, fmt.Errorf("list payments: %w", err)
-		}
-		return ps, nil
-	}
-	asMerchant, err := page(payment.MerchantID(f.Party))
+	ps, err := partyPage(f.Party, limit, func(p *ent.Payment) string { return p.ID },
+		payment.MerchantID, payment.CustomerID, page)
 	if err != nil {
 		return nil, fmt.Errorf("list payments: %w", err)
 	}
-	asCustomer, err := page(payment.CustomerID(f.Party))
-	if err != nil {
-		return nil, fmt.Errorf("list payments: %w", err)
+	return ps, nil
+}
+
+// partyPage is every listing's page, newest first by id: the filter's
+// keyset query, or for a party (an account that sees what it is the
+// merchant or the customer of) that query as merchant and as customer,
+// merged (mergeNewest). page runs the query with extra predicates.
+func partyPage[T any, P any](party string, limit int, id func(T) string,
+	asMerchant, asCustomer func(string) P, page func(extra ...P) ([]T, error),
+) ([]T, error) {
+	if party == "" {
+		return page()
 	}
-	return mergeNewest(asMerchant, asCustomer, limit, func(p *ent.Payment) string { return p.ID }), nil
+	m, err := page(asMerchant(party))
+	if err != nil {
+		return nil, err
+	}
+	c, err := page(asCustomer(party))
+	if err != nil {
+		return nil, err
+	}
+	return mergeNewest(m, c, limit, id), nil
 }
 
 // mergeNewest merges the two keyset pages of a party's listing (as merchant,

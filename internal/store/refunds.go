@@ -438,16 +438,6 @@ func (s *Store) ListRefunds(ctx context.Context, f RefundFilter, limit int, afte
 		}
 		return rs, nil
 	}
-	if f.Party == "" {
-		return page()
-	}
-	asMerchant, err := page(refund.MerchantID(f.Party))
-	if err != nil {
-		return nil, err
-	}
-	asCustomer, err := page(refund.CustomerID(f.Party))
-	if err != nil {
-		return nil, err
-	}
-	return mergeNewest(asMerchant, asCustomer, limit, func(r *ent.Refund) string { return r.ID }), nil
+	return partyPage(f.Party, limit, func(r *ent.Refund) string { return r.ID },
+		refund.MerchantID, refund.CustomerID, page)
 }

@@ -1,7 +1,6 @@
 package dispute
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -201,7 +200,7 @@ func (r *run) applyEvidence(ctx workflow.Context, next *store.DisputeRecord, u E
 		err := workflow.ExecuteActivity(presets.GatewayStep(ctx), gw.UpdateDispute, req).Get(ctx, &res)
 		switch {
 		case activities.IsGatewayRefusal(err):
-			return refuse(ErrTypeFailedPrecondition, "the gateway refused the evidence for dispute %s: %s", r.rec.ID, gatewayMessage(err))
+			return refuse(ErrTypeFailedPrecondition, "the gateway refused the evidence for dispute %s (%s)", r.rec.ID, refusalCode(err))
 		case err != nil:
 			return refuse(ErrTypeUnavailable, "the gateway did not take the evidence for dispute %s in time; try again", r.rec.ID)
 		}
@@ -226,16 +225,13 @@ func sameEvidenceRequest(a, b gateway.DisputeUpdateRequest) bool {
 	return a == b
 }
 
-// gatewayMessage is the gateway's message of a refusal.
-func gatewayMessage(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.HasDetails() {
-		var d activities.GatewayErrorDetails
-		if appErr.Details(&d) == nil && d.Message != "" {
-			return d.Message
-		}
+// refusalCode is the gateway's code of a refusal: only the code reaches
+// the caller (the provider's text can name parameters or configuration).
+func refusalCode(err error) string {
+	if code := activities.GatewayRefusalCode(err); code != "" {
+		return code
 	}
-	return "refused"
+	return "invalid_request"
 }
 
 func (r *run) checkAccept(a Action) error {

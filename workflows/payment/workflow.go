@@ -530,13 +530,9 @@ func unconfirmed(format string, a ...any) error {
 // refused turns the gateway's final refusal into a failed_precondition for
 // the update's caller, with its code only (never the provider's text).
 func refused(op string, err error) error {
-	var appErr *temporal.ApplicationError
-	code := "invalid_request"
-	if errors.As(err, &appErr) {
-		var d activities.GatewayErrorDetails
-		if appErr.HasDetails() && appErr.Details(&d) == nil && d.Code != "" {
-			code = d.Code
-		}
+	code := activities.GatewayRefusalCode(err)
+	if code == "" {
+		code = "invalid_request"
 	}
 	return precondition("the payment gateway refused the %s (%s)", op, code)
 }
@@ -1012,12 +1008,8 @@ func calm(p *store.PaymentRecord) {
 // provider's own error text can name parameters or configuration, so only
 // its code reaches the payment.
 func failureOf(err error) (string, string) {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		var details activities.GatewayErrorDetails
-		if appErr.HasDetails() && appErr.Details(&details) == nil && details.Code != "" {
-			return details.Code, "The payment gateway refused the request (" + details.Code + ")."
-		}
+	if code := activities.GatewayRefusalCode(err); code != "" {
+		return code, "The payment gateway refused the request (" + code + ")."
 	}
 	return "invalid_request", "The payment gateway refused the request."
 }

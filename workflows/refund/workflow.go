@@ -342,12 +342,8 @@ func isInvalid(err error) bool { return activities.IsGatewayRefusal(err) }
 
 // failureCode is the gateway's code of a refusal, "refused" without one.
 func failureCode(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.HasDetails() {
-		var details activities.GatewayErrorDetails
-		if appErr.Details(&details) == nil && details.Code != "" {
-			return details.Code
-		}
+	if code := activities.GatewayRefusalCode(err); code != "" {
+		return code
 	}
 	return "refused"
 }
