@@ -1572,3 +1572,62 @@ func TestNetworkUnderReviewEvents(t *testing.T) {
 		t.Errorf("timers %v, want only the first reminder's, started before the review", h.timers)
 	}
 }
+
+// A save the store refuses for good fails the run, also the last one (the
+// refund's record): the workflow never reports a dispute settled that the
+// database does not hold as settled.
+func TestStoreRefusingTheSettlementFailsTheRun(t *testing.T) {
+	h := newHarness(t, customerInput())
+	h.refundsSucceed()
+	h.saveErr = func(rec store.DisputeRecord) error {
+		if rec.Settlement == entdispute.SettlementRefunded {
+			return temporal.NewNonRetryableApplicationError("refused", activities.ErrTypeStoreInvalid, nil)
+		}
+		return nil
+	}
+	h.update(time.Hour, UpdateAccept, Action{Actor: merchant})
+	h.run()
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	err := h.env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("workflow error %v, want the store's refusal of the refund's record", err)
+	}
+	if got := h.stored(); got.Settlement != entdispute.SettlementPending || got.Status != entdispute.StatusAccepted {
+		t.Errorf("stored %+v, want accepted with the refund pending", got)
+	}
+	if len(h.allRefunds()) != 1 {
+		t.Errorf("%d refunds, want 1", len(h.allRefunds()))
+	}
+}
+
+// A gateway event whose save failed is not taken as seen: the gateway's
+// redelivery of it applies it.
+func TestEventWhoseSaveFailedIsAppliedOnRedelivery(t *testing.T) {
+	h := newHarness(t, networkInput())
+	failed := false
+	h.saveErr = func(rec store.DisputeRecord) error {
+		if rec.Status == entdispute.StatusWon && !failed {
+			failed = true
+			return temporal.NewNonRetryableApplicationError("refused once", activities.ErrTypeStoreInvalid, nil)
+		}
+		return nil
+	}
+	won := GatewayEvent{EventID: "evt_won", Type: "charge.dispute.closed", Reference: gwDispute, Status: gateway.DisputeWon}
+	h.signal(time.Hour, won)
+	h.at(90*time.Minute, func() {
+		if got := h.query(); got.Status != entdispute.StatusNeedsResponse {
+			t.Errorf("after the failed save: %+v", got)
+		}
+	})
+	h.signal(2*time.Hour, won)
+	h.run()
+	rec := h.result()
+	if !failed || rec.Status != entdispute.StatusWon || rec.Settlement != entdispute.SettlementReinstated {
+		t.Errorf("after the redelivery: %+v (the first save failed: %v)", rec, failed)
+	}
+	if saves := h.allSaves(); !saves[len(saves)-1].At.Equal(at0(2 * time.Hour)) {
+		t.Errorf("the outcome was saved at t0+%v, want at the redelivery", saves[len(saves)-1].At.Sub(t0))
+	}
+}
