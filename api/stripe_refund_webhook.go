@@ -216,6 +216,21 @@ func sameRefundStatus(recorded entrefund.Status, reported gateway.RefundStatus) 
 // gateway, answered 503, delivers the event again once the reference is
 // stored.
 func (s *Server) unknownStripeRefund(ctx context.Context, eventID string, obj stripeRefund) (retry bool, err error) {
+	// A refund a dispute's outcome made has no refund row: the dispute
+	// names it. One that fails later leaves the customer unpaid while the
+	// dispute says refunded: a person must settle it.
+	switch d, err := s.d.Store.DisputeByRefundReference(ctx, obj.ID); {
+	case err == nil:
+		if st := stripeRefundStatuses[obj.Status]; st == gateway.RefundFailed || st == gateway.RefundCanceled {
+			s.log.ErrorContext(ctx, "RECONCILE: the refund a dispute's outcome made failed at the gateway; the customer was not paid back",
+				"event", eventID, "refund", obj.ID, "dispute_id", d.ID, "payment_id", d.PaymentID, "failure_reason", obj.FailureReason)
+		} else {
+			s.log.InfoContext(ctx, "stripe event for a dispute's refund", "event", eventID, "refund", obj.ID, "dispute_id", d.ID, "status", obj.Status)
+		}
+		return false, nil
+	case !errors.Is(err, errs.ErrNotFound):
+		return false, err
+	}
 	payID, err := s.eventPaymentID(ctx, obj.Metadata, string(obj.PaymentIntent))
 	if err != nil {
 		return false, err

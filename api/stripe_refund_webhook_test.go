@@ -21,6 +21,7 @@ import (
 
 	"github.com/payments-platform/payments/api"
 	"github.com/payments-platform/payments/ent"
+	entdispute "github.com/payments-platform/payments/ent/dispute"
 	entpayment "github.com/payments-platform/payments/ent/payment"
 	entrefund "github.com/payments-platform/payments/ent/refund"
 	"github.com/payments-platform/payments/internal/gateway"
@@ -449,5 +450,52 @@ func TestStripeRefundEventWhileTemporalIsDown(t *testing.T) {
 	}
 	if got := f.got(); len(got) != 1 || !e.seen(t, "evt_while_down") {
 		t.Fatalf("signals %+v after the redelivery, want 1, recorded", got)
+	}
+}
+
+// TestStripeRefundEventOfADisputesRefund: the refund a dispute's outcome
+// made has no refund row; its events are acknowledged, never retried, and
+// a failure is logged for a person to settle (the customer was not paid
+// back), naming the dispute.
+func TestStripeRefundEventOfADisputesRefund(t *testing.T) {
+	t.Parallel()
+	e, f := newRefundWebhookEnv(t, nil)
+	ctx := ctxT(t)
+	const ref = "re_sbx_disputerefund000000000000"
+	fx := storeRefund(t, e.st, entrefund.StatusSucceeded, "re_sbx_otherrefund0000000000000")
+	now := time.Now().UTC().Truncate(time.Second)
+	dpID := ids.New(ids.Dispute)
+	d, err := e.st.CreateDispute(ctx, store.DisputeRecord{ID: dpID, PaymentID: fx.pay.ID, OpenedBy: entdispute.OpenedByCustomer,
+		Reason: entdispute.ReasonGeneral, Amount: 1000, ResponseDueBy: now.Add(time.Hour), WorkflowID: "dispute/" + dpID, CreatedAt: now},
+		fx.pay.CustomerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := store.DisputeRecordOf(d)
+	rec.Status, rec.Settlement, rec.Version, rec.UpdatedAt = entdispute.StatusLost, entdispute.SettlementPending, 2, now
+	if _, err := e.st.SaveDispute(ctx, rec, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec.Settlement, rec.RefundReference, rec.Version = entdispute.SettlementRefunded, ref, 3
+	if _, err := e.st.SaveDispute(ctx, rec, store.DisputeRefundJournal(rec, now)); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := e.postStripe(t, fakeWebhookKey, "evt_dispute_refund_ok", "charge.refund.updated",
+		refundObject(ref, fx.pay.ID, fx.pay.GatewayReference, "succeeded", "", 1000)); got != http.StatusOK {
+		t.Fatalf("the dispute's refund succeeded: HTTP %d, want 200", got)
+	}
+	if strings.Contains(e.logs.String(), "RECONCILE") {
+		t.Fatalf("a succeeded refund of a dispute asked for a person: %s", e.logs.String())
+	}
+	if got := e.postStripe(t, fakeWebhookKey, "evt_dispute_refund_failed", "charge.refund.updated",
+		refundObject(ref, fx.pay.ID, fx.pay.GatewayReference, "failed", "expired_or_canceled_card", 1000)); got != http.StatusOK {
+		t.Fatalf("the dispute's refund failed: HTTP %d, want 200", got)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "RECONCILE: the refund a dispute's outcome made failed") || !strings.Contains(logs, dpID) {
+		t.Fatalf("the failed refund of dispute %s was not logged for a person: %s", dpID, logs)
+	}
+	if got := f.got(); len(got) != 0 {
+		t.Fatalf("signals %+v, want none (no refund workflow made it)", got)
 	}
 }

@@ -440,6 +440,22 @@ func (s *Store) DisputeByID(ctx context.Context, id string) (*ent.Dispute, error
 	return d, nil
 }
 
+// DisputeByRefundReference returns the dispute whose outcome made the
+// gateway's refund ref, NotFound when none did.
+func (s *Store) DisputeByRefundReference(ctx context.Context, ref string) (*ent.Dispute, error) {
+	if ref == "" {
+		return nil, errs.NotFound("dispute")
+	}
+	d, err := s.Client.Dispute.Query().Where(dispute.RefundReference(ref)).First(ctx)
+	if ent.IsNotFound(err) {
+		return nil, errs.NotFound("dispute")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read dispute by refund reference: %w", err)
+	}
+	return d, nil
+}
+
 // DisputeRecordOf is the stored dispute as its workflow sees it.
 func DisputeRecordOf(d *ent.Dispute) DisputeRecord {
 	return DisputeRecord{

@@ -1804,3 +1804,32 @@ func wantJournal(t *testing.T, got *store.Journal, want store.Journal) {
 		t.Fatalf("journal:\n got %+v\nwant %+v", *got, want)
 	}
 }
+
+// The refund a dispute's outcome made is found by its gateway reference
+// (its events have no refund row to go to); other references, and "", are
+// NotFound.
+func TestDisputeByRefundReference(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := succeededPayment(t, s, ids.New(ids.Account), ids.New(ids.Account), "USD", 1000, t0)
+		other := succeededPayment(t, s, ids.New(ids.Account), ids.New(ids.Account), "USD", 1000, t0.Add(time.Second))
+		// An open dispute, without a refund: "" must not find it.
+		mustCreateDispute(t, s, newDispute(p, dispute.OpenedByCustomer, 400, t0), p.CustomerID)
+		rec := store.DisputeRecordOf(mustCreateDispute(t, s, newDispute(other, dispute.OpenedByCustomer, 300, t0.Add(time.Second)), other.CustomerID))
+		lost := settled(rec, dispute.StatusLost, dispute.SettlementPending)
+		mustSaveDispute(t, s, lost, nil)
+		refunded := settled(lost, dispute.StatusLost, dispute.SettlementRefunded)
+		refunded.RefundReference = "re_gw_dispute_refund"
+		mustSaveDispute(t, s, refunded, store.DisputeRefundJournal(refunded, refunded.UpdatedAt))
+
+		d, err := s.DisputeByRefundReference(ctx, "re_gw_dispute_refund")
+		if err != nil || d.ID != rec.ID {
+			t.Fatalf("DisputeByRefundReference = %v, %v; want dispute %s", d, err, rec.ID)
+		}
+		for _, ref := range []string{"", "re_gw_other"} {
+			if _, err := s.DisputeByRefundReference(ctx, ref); !errors.Is(err, errs.ErrNotFound) {
+				t.Errorf("DisputeByRefundReference(%q) = %v, want NotFound", ref, err)
+			}
+		}
+	})
+}
