@@ -96,6 +96,15 @@ func (a *Gateway) UpdateDispute(ctx context.Context, r gateway.DisputeUpdateRequ
 	return res, classify(err)
 }
 
+// CloseDispute concedes a network dispute at the gateway.
+func (a *Gateway) CloseDispute(ctx context.Context, r gateway.DisputeCloseRequest) (gateway.DisputeResult, error) {
+	if err := a.check(ctx, r.Gateway, r.Reference); err != nil {
+		return gateway.DisputeResult{}, err
+	}
+	res, err := a.GW.CloseDispute(ctx, r)
+	return res, classify(err)
+}
+
 // check refuses a request made for another gateway than this worker's: the
 // payment was recorded with the gateway the API runs, and a worker with
 // another one must not touch it (a Stripe payment sent to the sandbox would

@@ -54,6 +54,10 @@ func (f *fakeGW) UpdateDispute(context.Context, gateway.DisputeUpdateRequest) (g
 	f.calls++
 	return gateway.DisputeResult{}, nil
 }
+func (f *fakeGW) CloseDispute(context.Context, gateway.DisputeCloseRequest) (gateway.DisputeResult, error) {
+	f.calls++
+	return gateway.DisputeResult{}, nil
+}
 
 // TestWorkerRefusesAnotherGatewaysPayment: a request made for a gateway this
 // worker does not run never reaches its gateway (a Stripe payment must not
@@ -93,6 +97,10 @@ func TestWorkerRefusesAnotherGatewaysPayment(t *testing.T) {
 		},
 		"update dispute": func(a *Gateway, gw string) error {
 			_, err := a.UpdateDispute(ctx, gateway.DisputeUpdateRequest{Gateway: gw, Reference: "dp_1"})
+			return err
+		},
+		"close dispute": func(a *Gateway, gw string) error {
+			_, err := a.CloseDispute(ctx, gateway.DisputeCloseRequest{Gateway: gw, Reference: "dp_1"})
 			return err
 		},
 	}

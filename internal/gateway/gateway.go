@@ -178,6 +178,17 @@ type DisputeUpdateRequest struct {
 	Submit   bool
 }
 
+// DisputeCloseRequest concedes a dispute the card network opened: the
+// merchant accepts it, and the gateway records it lost (Stripe's close).
+type DisputeCloseRequest struct {
+	Gateway        string
+	IdempotencyKey string
+	// Reference is the gateway's id of the dispute (Stripe's dp_...).
+	Reference string
+	// Currency is the payment's, for converting amounts in the answer.
+	Currency string
+}
+
 // DisputeStatus is a dispute's status, as Stripe names it.
 type DisputeStatus string
 
@@ -254,6 +265,9 @@ type Gateway interface {
 	// UpdateDispute stages or submits evidence for a dispute the card
 	// network opened, and returns the dispute as it stands after.
 	UpdateDispute(ctx context.Context, r DisputeUpdateRequest) (DisputeResult, error)
+	// CloseDispute concedes a dispute the card network opened (it is then
+	// lost) and returns the dispute as it stands after.
+	CloseDispute(ctx context.Context, r DisputeCloseRequest) (DisputeResult, error)
 }
 
 // ErrorKind classifies gateway errors once, at the boundary.

@@ -23,7 +23,8 @@ const (
 	EventDisputeFundsWithdrawn = "charge.dispute.funds_withdrawn"
 	// EventDisputeUpdated is sent when evidence is submitted.
 	EventDisputeUpdated = "charge.dispute.updated"
-	// EventDisputeClosed is sent when the dispute is won or lost.
+	// EventDisputeClosed is sent when the dispute is won or lost, by
+	// evidence or by CloseDispute.
 	EventDisputeClosed = "charge.dispute.closed"
 	// EventDisputeFundsReinstated is sent with it when the dispute is won:
 	// the amount comes back to the merchant.
@@ -503,6 +504,87 @@ func (s *Sandbox) UpdateDispute(ctx context.Context, r gateway.DisputeUpdateRequ
 	return res, nil
 }
 
+// CloseDispute concedes the dispute r.Reference, as Stripe's POST
+// /v1/disputes/{id}/close, and returns the dispute as it stands after: lost,
+// as Stripe marks a closed dispute. The dispute is lost at once (a
+// submission's decided outcome still to come is dropped), and
+// charge.dispute.closed (status lost; DisputeEventID, so the same event
+// whoever closed the dispute) is delivered DisputeDelay later from a
+// goroutine, as when losing_evidence closes it.
+//
+// A dispute that is closed (won or lost) is refused with
+// dispute_already_closed, as UpdateDispute refuses it, an unknown one with
+// resource_missing (404), and a currency other than the payment's with
+// parameter_invalid_string. The answer, refusals included, is saved under
+// r.IdempotencyKey when there is one; a retry with the key answers the
+// same (lost, once this close closed the dispute) and tells
+// charge.dispute.closed again (same id, same body).
+func (s *Sandbox) CloseDispute(ctx context.Context, r gateway.DisputeCloseRequest) (gateway.DisputeResult, error) {
+	if err := s.reachable(ctx); err != nil {
+		return gateway.DisputeResult{}, err
+	}
+	ref, ok := disputeIntent(r.Reference)
+	if !ok {
+		return gateway.DisputeResult{}, noSuchDispute(r.Reference)
+	}
+	var currency string
+	if r.Currency != "" {
+		code, err := checkCurrency(r.Currency)
+		if err != nil {
+			return gateway.DisputeResult{}, err
+		}
+		currency = code
+	}
+	fp := fingerprint("dispute_close", r.Reference)
+	if r.IdempotencyKey != "" {
+		if err := s.claimKey(ctx, r.IdempotencyKey, fp, ref, ""); err != nil {
+			return gateway.DisputeResult{}, err
+		}
+	}
+	ans, err := s.applyOnce(ctx, ref, r.IdempotencyKey, fp, func(in *intent) answer {
+		d := in.Dispute
+		switch {
+		case d == nil || d.ID != r.Reference:
+			return refused(noSuchDispute(r.Reference))
+		case d.closed():
+			return refused(invalid(http.StatusBadRequest, "dispute_already_closed", fmt.Sprintf(
+				"This dispute is already closed (status %s): it cannot be closed again.", d.Status)))
+		}
+		if e := sameCurrency(currency, in); e != nil {
+			return refused(e)
+		}
+		d.Status, d.Outcome = string(gateway.DisputeLost), ""
+		d.record(DisputeEventID(d.ID, EventDisputeClosed), EventDisputeClosed, s.now().Unix())
+		return answer{Dispute: disputeResultOf(in)}
+	})
+	if err != nil {
+		var ge *gateway.Error
+		if errors.As(err, &ge) && ge.Code == "resource_missing" {
+			return gateway.DisputeResult{}, noSuchDispute(r.Reference) // the intent, so no dispute
+		}
+		return gateway.DisputeResult{}, err
+	}
+	if err := ans.err(); err != nil {
+		return gateway.DisputeResult{}, err
+	}
+	if ans.Dispute == nil {
+		return gateway.DisputeResult{}, stateError(fmt.Errorf("the answer saved for dispute %s holds no dispute", r.Reference))
+	}
+	s.closedLater(ref)
+	return ans.Dispute.result(), nil
+}
+
+// closedLater delivers, DisputeDelay from now, from a goroutine, the
+// events of the closing of the dispute of the intent ref (see
+// closeDispute), as submittedLater does for evidence that decided it.
+func (s *Sandbox) closedLater(ref string) {
+	s.inBackground(s.disputeDelay, func(ctx context.Context) {
+		if err := s.closeDispute(ctx, ref); err != nil {
+			s.log.WarnContext(ctx, "sandbox: a dispute's closing was not told", "reference", ref, "error", err)
+		}
+	})
+}
+
 // submittedLater delivers the event of the submission-th submission of
 // evidence to the dispute of the intent ref, then, DisputeDelay later,
 // closes the dispute if its evidence decided the outcome, and delivers the
@@ -530,7 +612,8 @@ func (s *Sandbox) submittedLater(ref string, submission int64) {
 
 // closeDispute closes the dispute of the intent ref with the outcome its
 // submitted evidence decided, if it is under review with one, and delivers
-// the events of its closing if it is closed, now or before.
+// the events of its closing if it is closed, now or before (by evidence or
+// by CloseDispute).
 func (s *Sandbox) closeDispute(ctx context.Context, ref string) error {
 	var closedNow bool
 	in, found, err := update(ctx, s, ref, func(in *intent) (bool, error) {

@@ -663,3 +663,294 @@ func TestDisputeDelayOption(t *testing.T) {
 		t.Errorf("DefaultDisputeDelay = %v, want 2s", DefaultDisputeDelay)
 	}
 }
+
+// closeDispute calls CloseDispute on the dispute of x's payment ref and
+// waits for its deliveries.
+func (x *disputes) closeDispute(t *testing.T, key, ref string) (gateway.DisputeResult, error) {
+	t.Helper()
+	res, err := x.sb.CloseDispute(t.Context(), gateway.DisputeCloseRequest{Gateway: Name, IdempotencyKey: key,
+		Reference: DisputeReference(ref), Currency: "USD"})
+	x.sb.background.Wait()
+	return res, err
+}
+
+// TestCloseDispute: a close makes the dispute lost at once (with whatever
+// evidence it had staged or submitted) and delivers charge.dispute.closed,
+// signed, status lost, with the id of a close by losing_evidence; a retry
+// with the key answers the same and delivers the same event again; the
+// lost dispute takes no other close, no evidence, and the payment no
+// refund.
+func TestCloseDispute(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		ev        *gateway.DisputeEvidence // before the close, if any
+		submit    bool
+		submitted int64
+	}{
+		{name: "needs_response"},
+		{name: "staged", ev: &gateway.DisputeEvidence{UncategorizedText: "staged"}},
+		{name: "under_review", ev: &gateway.DisputeEvidence{UncategorizedText: "no decision"}, submit: true, submitted: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			st := newState(t)
+			x := newDisputes(t, st)
+			paid := x.disputed(t, "payment/pay_close/create/1", false)
+			disputeRef := DisputeReference(paid.Reference)
+			before := []string{EventDisputeCreated, EventDisputeFundsWithdrawn}
+			if tc.ev != nil {
+				if _, err := x.update(t, "dispute/evidence/1", paid.Reference, *tc.ev, tc.submit); err != nil {
+					t.Fatal(err)
+				}
+				if tc.submit {
+					before = append(before, EventDisputeUpdated)
+				}
+			}
+
+			res, err := x.closeDispute(t, "dispute/close/1", paid.Reference)
+			want := x.opened(paid.Reference)
+			want.Status, want.SubmissionCount = gateway.DisputeLost, tc.submitted
+			if err != nil || res != want {
+				t.Fatalf("CloseDispute = %+v, %v; want %+v", res, err, want)
+			}
+			for _, sb := range []*Sandbox{x.sb, newSandboxOn(t, st)} {
+				if got, err := sb.RetrieveDispute(ctx, disputeRef); err != nil || got != want {
+					t.Fatalf("RetrieveDispute = %+v, %v; want %+v", got, err, want)
+				}
+			}
+			deliveries := x.rc.got()
+			wantTypes(t, deliveries, append(before, EventDisputeClosed)...)
+			closed := deliveries[len(before)]
+			dp := disputeOf(t, closed, DisputeEventID(disputeRef, EventDisputeClosed), EventDisputeClosed)
+			if dp.ID != disputeRef || dp.Status != stripego.DisputeStatusLost || dp.Amount != 1234 || dp.Currency != "usd" ||
+				dp.PaymentIntent == nil || dp.PaymentIntent.ID != paid.Reference || dp.Metadata["payment_id"] != "pay_01testpayment" {
+				t.Errorf("closed: dispute %+v", dp)
+			}
+			if ed := dp.EvidenceDetails; ed == nil || ed.SubmissionCount != tc.submitted || ed.HasEvidence != (tc.ev != nil) {
+				t.Errorf("closed: evidence_details %+v", dp.EvidenceDetails)
+			}
+			if closed.event.Created != x.now.Unix() {
+				t.Errorf("closed: created %d", closed.event.Created)
+			}
+
+			// The retry, from this process or another: the same answer, the
+			// same event again.
+			other := disputesOn(t, st, x.rc, x.now)
+			for i, sb := range []*Sandbox{x.sb, other} {
+				again, err := sb.CloseDispute(ctx, gateway.DisputeCloseRequest{Gateway: Name, IdempotencyKey: "dispute/close/1",
+					Reference: disputeRef, Currency: "USD"})
+				sb.background.Wait()
+				if err != nil || again != want {
+					t.Fatalf("retry %d = %+v, %v; want %+v", i, again, err, want)
+				}
+				got := x.rc.got()
+				if len(got) != len(deliveries)+i+1 {
+					t.Fatalf("deliveries after retry %d: %v", i, types(got))
+				}
+				if d := got[len(got)-1]; !bytes.Equal(d.body, closed.body) {
+					t.Errorf("redelivery %d differs:\n%s\n%s", i, d.body, closed.body)
+				}
+			}
+			n := len(x.rc.got())
+
+			// Lost: no other close, no evidence, no refund; nothing sent.
+			_, err = x.closeDispute(t, "dispute/close/2", paid.Reference)
+			ge := wantGatewayError(t, err, gateway.Invalid, "dispute_already_closed", http.StatusBadRequest)
+			if !strings.Contains(ge.Message, "lost") {
+				t.Errorf("message %q does not say lost", ge.Message)
+			}
+			for _, submit := range []bool{false, true} {
+				_, err = x.update(t, "dispute/after-close/"+map[bool]string{false: "stage", true: "submit"}[submit],
+					paid.Reference, gateway.DisputeEvidence{UncategorizedText: "winning_evidence"}, submit)
+				wantGatewayError(t, err, gateway.Invalid, "dispute_already_closed", http.StatusBadRequest)
+			}
+			_, err = x.sb.Refund(ctx, gateway.RefundRequest{IdempotencyKey: "refund/1", Reference: paid.Reference, Amount: 100})
+			wantGatewayError(t, err, gateway.Invalid, "charge_disputed", http.StatusBadRequest)
+			// The close's key names the close alone.
+			_, err = x.update(t, "dispute/close/1", paid.Reference, gateway.DisputeEvidence{}, false)
+			wantGatewayError(t, err, gateway.Invalid, "idempotency_error", http.StatusBadRequest)
+			if got, err := x.sb.RetrieveDispute(ctx, disputeRef); err != nil || got != want {
+				t.Fatalf("RetrieveDispute at the end = %+v, %v; want %+v", got, err, want)
+			}
+			x.sb.background.Wait()
+			if got := x.rc.got(); len(got) != n {
+				t.Fatalf("deliveries after the refusals: %v", types(got))
+			}
+		})
+	}
+}
+
+// TestCloseDisputeRefusals: an unknown dispute is resource_missing (404),
+// as for UpdateDispute; a dispute closed by its evidence, won or lost, is
+// dispute_already_closed, even for a retry of the submission's key; another
+// currency than the payment's is refused (the refusal saved under its key,
+// as UpdateDispute's); down, nothing reaches the provider.
+func TestCloseDisputeRefusals(t *testing.T) {
+	ctx := t.Context()
+	x := newDisputes(t, newState(t))
+	visa := mkPayment(t, x.sb, "payment/pay_visa/create/1", "pay_visa", "pm_card_visa", false)
+	for _, ref := range []string{"", "dp_1Abc", "dp_sbx_x", DisputeReference(Reference("never made")), DisputeReference(visa.Reference)} {
+		_, err := x.sb.CloseDispute(ctx, gateway.DisputeCloseRequest{IdempotencyKey: "dispute/unknown/" + ref, Reference: ref})
+		ge := wantGatewayError(t, err, gateway.Invalid, "resource_missing", http.StatusNotFound)
+		if !strings.Contains(ge.Message, "No such dispute") {
+			t.Errorf("%q: message %q", ref, ge.Message)
+		}
+	}
+
+	for _, tc := range []struct {
+		word   string
+		status gateway.DisputeStatus
+	}{{WinningEvidence, gateway.DisputeWon}, {LosingEvidence, gateway.DisputeLost}} {
+		paid := x.disputed(t, "payment/pay_"+tc.word+"/create/1", false)
+		decided, err := x.update(t, "dispute/"+tc.word, paid.Reference, gateway.DisputeEvidence{UncategorizedText: tc.word}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(x.rc.got())
+		_, err = x.closeDispute(t, "dispute/close/"+tc.word, paid.Reference)
+		ge := wantGatewayError(t, err, gateway.Invalid, "dispute_already_closed", http.StatusBadRequest)
+		if !strings.Contains(ge.Message, string(tc.status)) {
+			t.Errorf("%s: message %q does not say %s", tc.word, ge.Message, tc.status)
+		}
+		// The refusal is saved: the retry is refused alike.
+		_, err = x.closeDispute(t, "dispute/close/"+tc.word, paid.Reference)
+		wantGatewayError(t, err, gateway.Invalid, "dispute_already_closed", http.StatusBadRequest)
+		// The submission's key is the submission's.
+		_, err = x.closeDispute(t, "dispute/"+tc.word, paid.Reference)
+		wantGatewayError(t, err, gateway.Invalid, "idempotency_error", http.StatusBadRequest)
+		want := decided
+		want.Status = tc.status
+		if got, err := x.sb.RetrieveDispute(ctx, DisputeReference(paid.Reference)); err != nil || got != want {
+			t.Fatalf("%s: RetrieveDispute = %+v, %v; want %+v", tc.word, got, err, want)
+		}
+		if got := x.rc.got(); len(got) != n {
+			t.Fatalf("%s: deliveries after the refusals: %v", tc.word, types(got[n:]))
+		}
+	}
+
+	paid := x.disputed(t, "payment/pay_currency/create/1", false)
+	r := gateway.DisputeCloseRequest{IdempotencyKey: "dispute/eur", Reference: DisputeReference(paid.Reference), Currency: "EUR"}
+	_, err := x.sb.CloseDispute(ctx, r)
+	wantGatewayError(t, err, gateway.Invalid, "parameter_invalid_string", http.StatusBadRequest)
+	r.Currency = "XXXX"
+	_, err = x.sb.CloseDispute(ctx, r)
+	wantGatewayError(t, err, gateway.Invalid, "parameter_invalid_string", http.StatusBadRequest)
+	r.Currency = "USD"
+	_, err = x.sb.CloseDispute(ctx, r)
+	wantGatewayError(t, err, gateway.Invalid, "parameter_invalid_string", http.StatusBadRequest)
+	if got, err := x.sb.RetrieveDispute(ctx, r.Reference); err != nil || got.Status != gateway.DisputeNeedsResponse {
+		t.Fatalf("after the refusals: %+v, %v", got, err)
+	}
+
+	// Down: nothing reaches the provider, and the retry closes it.
+	x.sb.SetDown(true)
+	r.IdempotencyKey, r.Currency = "dispute/close", "usd"
+	_, err = x.sb.CloseDispute(ctx, r)
+	wantGatewayError(t, err, gateway.Transient, "api_error", http.StatusServiceUnavailable)
+	x.sb.SetDown(false)
+	if res, err := x.sb.CloseDispute(ctx, r); err != nil || res.Status != gateway.DisputeLost {
+		t.Fatalf("after the outage: %+v, %v", res, err)
+	}
+}
+
+// TestCloseDisputeBeforeItsOutcome: a close while evidence that decides
+// the outcome is under review (its close DisputeDelay away) loses the
+// dispute at once; when the evidence's time comes, nothing changes, and
+// the close event it delivers is the close's, the same.
+func TestCloseDisputeBeforeItsOutcome(t *testing.T) {
+	x := newDisputes(t, newState(t))
+	paid := x.disputed(t, "payment/pay_race/create/1", false)
+	slow, err := New(Options{State: x.sb.state, PublicURL: x.rc.srv.URL, WebhookSecret: testSecret,
+		Now: func() time.Time { return x.now }, DisputeDelay: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.eventRetryBackoff = time.Millisecond
+	t.Cleanup(slow.background.Wait)
+	_, err = slow.UpdateDispute(t.Context(), gateway.DisputeUpdateRequest{IdempotencyKey: "dispute/win", Reference: DisputeReference(paid.Reference),
+		Evidence: gateway.DisputeEvidence{UncategorizedText: WinningEvidence}, Submit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(x.rc.got()) < 3; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries %v: the submission was not told", types(x.rc.got()))
+		}
+	}
+	res, err := x.closeDispute(t, "dispute/close", paid.Reference)
+	if err != nil || res.Status != gateway.DisputeLost || res.SubmissionCount != 1 {
+		t.Fatalf("CloseDispute = %+v, %v; want lost", res, err)
+	}
+	slow.background.Wait()
+	if got, err := x.sb.RetrieveDispute(t.Context(), res.Reference); err != nil || got != res {
+		t.Fatalf("RetrieveDispute = %+v, %v; want %+v", got, err, res)
+	}
+	deliveries := x.rc.got()
+	wantTypes(t, deliveries, EventDisputeCreated, EventDisputeFundsWithdrawn, EventDisputeUpdated, EventDisputeClosed, EventDisputeClosed)
+	if !bytes.Equal(deliveries[3].body, deliveries[4].body) {
+		t.Errorf("two different close events:\n%s\n%s", deliveries[3].body, deliveries[4].body)
+	}
+	if dp := disputeOf(t, deliveries[4], DisputeEventID(res.Reference, EventDisputeClosed), EventDisputeClosed); dp.Status != stripego.DisputeStatusLost {
+		t.Errorf("closed: status %s", dp.Status)
+	}
+}
+
+// TestCloseDisputeOnce: sandboxes on one state closing a dispute at once
+// close it once: every call with the close's key answers lost, every
+// other is refused as closed, and every delivery is the same event.
+func TestCloseDisputeOnce(t *testing.T) { forEachState(t, testCloseDisputeOnce) }
+
+func testCloseDisputeOnce(t *testing.T, st State) {
+	x := newDisputes(t, st)
+	other := disputesOn(t, st, x.rc, x.now)
+	paid := x.disputed(t, "payment/pay_close_once/create/1", false)
+	disputeRef := DisputeReference(paid.Reference)
+	const calls = 8
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		lost    = map[string]int{}
+		refused int
+	)
+	for i := range calls {
+		sb := []*Sandbox{x.sb, other}[i%2]
+		key := []string{"dispute/close/a", "dispute/close/b"}[i/2%2]
+		wg.Go(func() {
+			res, err := sb.CloseDispute(t.Context(), gateway.DisputeCloseRequest{IdempotencyKey: key, Reference: disputeRef})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && res.Status == gateway.DisputeLost:
+				lost[key]++
+			case gateway.KindOf(err) == gateway.Invalid && strings.Contains(err.Error(), "dispute_already_closed"):
+				refused++
+			default:
+				t.Errorf("CloseDispute %d (%s) = %+v, %v", i, key, res, err)
+			}
+		})
+	}
+	wg.Wait()
+	x.sb.background.Wait()
+	other.background.Wait()
+	if len(lost) != 1 || refused != calls/2 {
+		t.Fatalf("lost %v, refused %d; want one key's %d calls lost, the other's refused", lost, refused, calls/2)
+	}
+	in, _, err := x.sb.loadIntent(t.Context(), paid.Reference)
+	if err != nil || in.Dispute == nil || in.Dispute.Status != string(gateway.DisputeLost) || len(in.Dispute.Events) != 3 {
+		t.Fatalf("intent's dispute %+v, %v; want lost, with three events", in.Dispute, err)
+	}
+	var closed [][]byte
+	for _, d := range x.rc.got() {
+		if string(d.event.Type) == EventDisputeClosed {
+			closed = append(closed, d.body)
+		}
+	}
+	if len(closed) != calls/2 {
+		t.Fatalf("%d close events delivered, want one per call that closed", len(closed))
+	}
+	for _, b := range closed[1:] {
+		if !bytes.Equal(b, closed[0]) {
+			t.Fatalf("two close events differ:\n%s\n%s", closed[0], b)
+		}
+	}
+}

@@ -106,11 +106,16 @@
 // whose uncategorized text (or explanation) holds winning_evidence closes
 // the dispute as won DisputeDelay later (charge.dispute.closed, then
 // charge.dispute.funds_reinstated), and losing_evidence as lost
-// (charge.dispute.closed). A closed dispute takes no more evidence, and a
-// disputed payment no refund, unless the dispute was won. Every event has
-// an id derived from the dispute and the event (DisputeEventID,
-// DisputeUpdatedEventID), delivered again, the same, when the call that set
-// it off is retried. RetrieveDispute reports a dispute as it stands now.
+// (charge.dispute.closed). CloseDispute concedes a dispute, as Stripe's
+// close: it is lost at once, and charge.dispute.closed (status lost, the
+// same event id as a close by losing_evidence) is delivered DisputeDelay
+// later. A closed dispute takes no more evidence and cannot be closed
+// again (dispute_already_closed; a retry of the close that closed it,
+// with its key, answers as it did), and a disputed payment takes no
+// refund, unless the dispute was won. Every event has an id derived from
+// the dispute and the event (DisputeEventID, DisputeUpdatedEventID),
+// delivered again, the same, when the call that set it off is retried.
+// RetrieveDispute reports a dispute as it stands now.
 package sandbox
 
 import (
@@ -196,9 +201,10 @@ type Options struct {
 	// means DefaultRefundFailureDelay, a negative value at once (tests).
 	RefundFailureDelay time.Duration
 	// DisputeDelay is how long after a payment of pm_card_createDispute
-	// succeeded the sandbox opens a dispute on it, and how long after
+	// succeeded the sandbox opens a dispute on it, how long after
 	// evidence that decides the outcome (winning_evidence,
-	// losing_evidence) was submitted it closes the dispute: zero means
+	// losing_evidence) was submitted it closes the dispute, and how long
+	// after CloseDispute it delivers charge.dispute.closed: zero means
 	// DefaultDisputeDelay, a negative value at once (tests).
 	DisputeDelay time.Duration
 }

@@ -117,8 +117,9 @@ type intent struct {
 	Dispute *disputeState `json:"dispute,omitempty"`
 	// Answers are the answers saved per idempotency key (by keyID) of the
 	// calls that acted on this intent: its create, captures, cancels,
-	// refunds and updates of its dispute. They live in the intent so that
-	// an effect and its saved answer are written together, in one swap.
+	// refunds, and the updates and close of its dispute. They live in the
+	// intent so that an effect and its saved answer are written together,
+	// in one swap.
 	Answers map[string]answer `json:"answers,omitempty"`
 }
 
@@ -169,8 +170,8 @@ func (r refundState) result() gateway.RefundResult {
 }
 
 // answer is what a call answered, saved under its idempotency key: a result
-// (create, capture, cancel), a refund, a dispute (UpdateDispute), or a
-// refusal.
+// (create, capture, cancel), a refund, a dispute (UpdateDispute,
+// CloseDispute), or a refusal.
 type answer struct {
 	// Fingerprint identifies the call and its parameters; a retry must
 	// match it.

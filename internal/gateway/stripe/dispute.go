@@ -53,6 +53,34 @@ func (g *Gateway) UpdateDispute(ctx context.Context, r gateway.DisputeUpdateRequ
 	return res, nil
 }
 
+// CloseDispute concedes a dispute, through Stripe's POST
+// /v1/disputes/{id}/close, and returns the dispute as Stripe answers it:
+// a dispute that needed a response is then lost. Closing cannot be undone.
+// Nothing but the idempotency key is sent: the route takes no parameters.
+func (g *Gateway) CloseDispute(ctx context.Context, r gateway.DisputeCloseRequest) (gateway.DisputeResult, error) {
+	if err := checkKey(r.IdempotencyKey); err != nil {
+		return gateway.DisputeResult{}, err
+	}
+	if !gateway.LooksLikeID(r.Reference) {
+		return gateway.DisputeResult{}, &gateway.Error{Kind: gateway.Invalid, Code: "resource_missing",
+			Message: fmt.Sprintf("stripe: invalid dispute id %q", r.Reference)}
+	}
+	params := &stripego.DisputeParams{}
+	params.Context = ctx
+	params.SetIdempotencyKey(r.IdempotencyKey)
+	dp, err := g.api.Disputes.Close(r.Reference, params)
+	if err != nil {
+		return gateway.DisputeResult{}, g.fail(ctx, "dispute_close", err)
+	}
+	res, err := disputeResultOf(dp, r.Currency)
+	if err != nil {
+		return gateway.DisputeResult{}, g.unreadable(ctx, "dispute_close", err)
+	}
+	g.log.DebugContext(ctx, "stripe: dispute closed", "dispute", res.Reference, "reference", res.PaymentReference,
+		"status", string(res.Status))
+	return res, nil
+}
+
 // disputeEvidenceParams maps our evidence onto Stripe's fields:
 //   - ProductDescription and ShippingTrackingNumber onto their text fields;
 //   - RefundPolicy onto refund_policy when it is the id of a File upload

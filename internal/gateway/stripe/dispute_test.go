@@ -221,3 +221,131 @@ func TestUpdateDisputeRefusedBeforeSending(t *testing.T) {
 		t.Fatalf("%d requests sent", n)
 	}
 }
+
+func closeRequest() gateway.DisputeCloseRequest {
+	return gateway.DisputeCloseRequest{
+		IdempotencyKey: "dispute/dp_1/close/1",
+		Reference:      "dp_1Abc",
+		Currency:       "USD",
+	}
+}
+
+// TestCloseDisputeRequest: POST /v1/disputes/{id}/close, with no
+// parameters and the idempotency key; the answer maps back in ISO units,
+// as UpdateDispute's does.
+func TestCloseDisputeRequest(t *testing.T) {
+	f := newFake(t, 200, disputeJSON("dp_1Abc", "lost", "usd", 1234, disputeDueBy.Unix(), 0))
+	r := closeRequest()
+	res, err := f.gateway().CloseDispute(t.Context(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := f.only(t)
+	if req.method != http.MethodPost || req.path != "/v1/disputes/dp_1Abc/close" {
+		t.Fatalf("%s %s", req.method, req.path)
+	}
+	if len(req.form) != 0 {
+		t.Errorf("form %s, want none", req.form.Encode())
+	}
+	if k := req.header.Get("Idempotency-Key"); k != r.IdempotencyKey {
+		t.Errorf("Idempotency-Key %q", k)
+	}
+	wantRes := gateway.DisputeResult{Reference: "dp_1Abc", PaymentReference: "pi_Paid", Status: gateway.DisputeLost,
+		Amount: 1234, Currency: "USD", Reason: "fraudulent", DueBy: disputeDueBy}
+	if res != wantRes {
+		t.Errorf("result %+v, want %+v", res, wantRes)
+	}
+}
+
+// TestCloseDisputeAnswers: amounts in Stripe's units come back in ISO
+// units, every status passes as Stripe answers it, and a missing currency
+// is the request's.
+func TestCloseDisputeAnswers(t *testing.T) {
+	for _, tc := range amountCases {
+		t.Run(fmt.Sprintf("%s %d", tc.currency, tc.iso), func(t *testing.T) {
+			f := newFake(t, 200, disputeJSON("dp_A", "lost", strings.ToLower(tc.currency), tc.sent, 0, 0))
+			r := closeRequest()
+			r.Currency = tc.currency
+			res, err := f.gateway().CloseDispute(t.Context(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Amount != tc.iso || res.Currency != strings.ToUpper(tc.currency) || !res.DueBy.IsZero() {
+				t.Errorf("%+v, want %d %s", res, tc.iso, strings.ToUpper(tc.currency))
+			}
+		})
+	}
+	for _, st := range []gateway.DisputeStatus{gateway.DisputeLost, gateway.DisputeWarningClosed} {
+		f := newFake(t, 200, disputeJSON("dp_S", string(st), "usd", 100, 0, 1))
+		res, err := f.gateway().CloseDispute(t.Context(), closeRequest())
+		if err != nil || res.Status != st || res.SubmissionCount != 1 {
+			t.Errorf("%s: %+v, %v", st, res, err)
+		}
+	}
+	f := newFake(t, 200, `{"id": "dp_N", "object": "dispute", "amount": 500, "status": "lost"}`)
+	r := closeRequest()
+	r.Currency = "ISK"
+	if res, err := f.gateway().CloseDispute(t.Context(), r); err != nil || res.Amount != 5 || res.Currency != "ISK" {
+		t.Errorf("the request's currency: %+v, %v", res, err)
+	}
+	r.Currency = ""
+	_, err := f.gateway().CloseDispute(t.Context(), r)
+	if ge := wantError(t, err, gateway.Transient); ge.Code != CodeUnexpectedAnswer {
+		t.Errorf("no currency anywhere: code %q", ge.Code)
+	}
+}
+
+func TestCloseDisputeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		kind   gateway.ErrorKind
+		code   string
+	}{
+		{404, stripeError("resource_missing", "No such dispute: 'dp_1Abc'"), gateway.Invalid, "resource_missing"},
+		{400, `{"error": {"type": "invalid_request_error", "message": "This dispute is already closed"}}`, gateway.Invalid, ""},
+		{400, `{"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used with the same parameters"}}`, gateway.Invalid, ""},
+		{401, `{"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}`, gateway.Invalid, ""},
+		{409, stripeError("lock_timeout", "busy"), gateway.Transient, "lock_timeout"},
+		{500, `{"error": {"type": "api_error", "message": "boom"}}`, gateway.Transient, ""},
+		{429, stripeError("rate_limit", "slow down"), gateway.RateLimited, "rate_limit"},
+		// Stripe answers in another currency: never read as this payment's.
+		{200, disputeJSON("dp_1Abc", "lost", "eur", 1234, 0, 0), gateway.Transient, CodeUnexpectedAnswer},
+		// An amount that does not convert exactly (ISK is whole krónur).
+		{200, disputeJSON("dp_1Abc", "lost", "isk", 1234, 0, 0), gateway.Transient, CodeUnexpectedAnswer},
+	} {
+		f := newFake(t, tc.status, tc.body)
+		r := closeRequest()
+		if strings.Contains(tc.body, `"isk"`) {
+			r.Currency = "ISK"
+		}
+		_, err := f.gateway().CloseDispute(t.Context(), r)
+		ge := wantError(t, err, tc.kind)
+		if ge.Code != tc.code {
+			t.Errorf("%d %s: code %q, want %q", tc.status, tc.body, ge.Code, tc.code)
+		}
+		f.only(t)
+	}
+}
+
+func TestCloseDisputeRefusedBeforeSending(t *testing.T) {
+	f := newFake(t, 200, disputeJSON("dp_1Abc", "lost", "usd", 1234, 0, 0))
+	g := f.gateway()
+	for name, mutate := range map[string]func(*gateway.DisputeCloseRequest){
+		"no key":         func(r *gateway.DisputeCloseRequest) { r.IdempotencyKey = " " },
+		"long key":       func(r *gateway.DisputeCloseRequest) { r.IdempotencyKey = strings.Repeat("k", 256) },
+		"no reference":   func(r *gateway.DisputeCloseRequest) { r.Reference = "" },
+		"path reference": func(r *gateway.DisputeCloseRequest) { r.Reference = "dp_1/../x" },
+	} {
+		r := closeRequest()
+		mutate(&r)
+		_, err := g.CloseDispute(t.Context(), r)
+		ge := wantError(t, err, gateway.Invalid)
+		if strings.Contains(name, "reference") && (ge.Code != "resource_missing" || !strings.Contains(ge.Message, "dispute")) {
+			t.Errorf("%s: %+v", name, ge)
+		}
+	}
+	if n := len(f.got()); n != 0 {
+		t.Fatalf("%d requests sent", n)
+	}
+}
