@@ -325,6 +325,58 @@ func TestDisputeAcceptWithdrawAndList(t *testing.T) {
 	e.recordHistoryIn(t, disputeTestdataDir, "withdrawn", d2.GetWorkflowId())
 }
 
+// networkDispute has the customer pay m with pm_card_createDispute and
+// waits for the dispute the card network opens on it.
+func (e *E) networkDispute(t *testing.T, m, c user, amount int64) (*pb.Payment, *pb.Dispute) {
+	t.Helper()
+	p := e.create(t, c, pay(m, amount, "USD", "pm_card_createDispute"))
+	wantStatus(t, p, "PAYMENT_STATUS_SUCCEEDED")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l := e.post(t, m.Token, procListDisputes, map[string]any{"payment_id": p.GetId()}).disputes(t)
+		if len(l.GetDisputes()) == 1 {
+			d := e.waitDispute(t, m, l.GetDisputes()[0].GetId(), "notified", func(d *pb.Dispute) bool { return len(d.GetTimeline()) >= 3 })
+			return p, d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the network dispute never appeared: %v", l)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// The merchant concedes a network dispute: the gateway closes it (lost
+// there), the dispute is ACCEPTED with the funds left withdrawn, nothing
+// is refunded, and the gateway's closed event that follows changes
+// nothing.
+func TestDisputeNetworkAccepted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withLogs(), recording())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(e.logs.String())
+		}
+	})
+	m, c := e.merchant(t), e.customer(t)
+	p, d := e.networkDispute(t, m, c, 3000)
+	acc := e.post(t, m.Token, procAcceptDispute, map[string]any{"dispute_id": d.GetId()}).dispute(t)
+	if acc.GetStatus() != pb.DisputeStatus_DISPUTE_STATUS_ACCEPTED || acc.GetSettlement() != pb.DisputeSettlement_DISPUTE_SETTLEMENT_FUNDS_WITHDRAWN {
+		t.Fatalf("accepted: %v", acc)
+	}
+	e.waitClosed(t, d.GetWorkflowId())
+	got := e.post(t, m.Token, procGetDispute, map[string]any{"id": d.GetId()}).dispute(t)
+	if got.GetStatus() != pb.DisputeStatus_DISPUTE_STATUS_ACCEPTED || len(got.GetTimeline()) != len(acc.GetTimeline()) {
+		t.Fatalf("after the gateway's close event: %v", got)
+	}
+	if g := e.get(t, m, p.GetId()); g.GetAmountDisputed() != 3000 || g.GetAmountRefunded() != 0 {
+		t.Fatalf("payment: disputed %d refunded %d, want 3000 and 0", g.GetAmountDisputed(), g.GetAmountRefunded())
+	}
+	if b := e.balance(t, "merchant_balance:"+m.ID, "USD"); b != 0 {
+		t.Fatalf("merchant balance %d, want 0 (the network kept the funds)", b)
+	}
+	e.recordHistoryIn(t, disputeTestdataDir, "network_accepted", d.GetWorkflowId())
+}
+
 // A network dispute, as the sandbox raises one for pm_card_createDispute
 // (Stripe's test card): the gateway's charge.dispute.created opens it
 // (opened_by NETWORK, the gateway's deadline, funds withdrawn from the
@@ -355,21 +407,7 @@ func TestDisputeNetworkWonAndLost(t *testing.T) {
 			if tc.name == "lost" {
 				m = e.merchant(t) // its own ledger account
 			}
-			p := e.create(t, c, pay(m, 4000, "USD", "pm_card_createDispute"))
-			wantStatus(t, p, "PAYMENT_STATUS_SUCCEEDED")
-			var d *pb.Dispute
-			deadline := time.Now().Add(30 * time.Second)
-			for d == nil {
-				l := e.post(t, m.Token, procListDisputes, map[string]any{"payment_id": p.GetId()}).disputes(t)
-				if len(l.GetDisputes()) == 1 {
-					d = l.GetDisputes()[0]
-				} else if time.Now().After(deadline) {
-					t.Fatalf("the network dispute never appeared: %v", l)
-				} else {
-					time.Sleep(50 * time.Millisecond) // polling with a deadline
-				}
-			}
-			d = e.waitDispute(t, m, d.GetId(), "notified", func(d *pb.Dispute) bool { return len(d.GetTimeline()) >= 3 })
+			p, d := e.networkDispute(t, m, c, 4000)
 			if d.GetOpenedBy() != pb.DisputeParty_DISPUTE_PARTY_NETWORK || d.GetRespondent() != pb.DisputeParty_DISPUTE_PARTY_MERCHANT ||
 				d.GetAmount() != 4000 || d.GetStatus() != pb.DisputeStatus_DISPUTE_STATUS_NEEDS_RESPONSE ||
 				!strings.HasPrefix(d.GetGatewayReference(), "dp_sbx_") || d.GetCustomerId() != c.ID {
@@ -388,7 +426,7 @@ func TestDisputeNetworkWonAndLost(t *testing.T) {
 			// an admin, and the merchant concedes by not responding.
 			wantCode(t, e.post(t, c.Token, procSubmitEvidence, map[string]any{"dispute_id": d.GetId(), "evidence": map[string]any{"explanation": "x"}}), "failed_precondition")
 			wantCode(t, e.post(t, adm.Token, procResolveDispute, map[string]any{"dispute_id": d.GetId(), "outcome": "DISPUTE_OUTCOME_WON"}), "failed_precondition")
-			wantCode(t, e.post(t, m.Token, procAcceptDispute, map[string]any{"dispute_id": d.GetId()}), "failed_precondition")
+			wantCode(t, e.post(t, c.Token, procAcceptDispute, map[string]any{"dispute_id": d.GetId()}), "permission_denied")
 			wantCode(t, e.post(t, m.Token, procCreateRefund, map[string]any{"payment_id": p.GetId()}), "failed_precondition")
 
 			sub := e.post(t, m.Token, procSubmitEvidence, map[string]any{"dispute_id": d.GetId(), "submit": true,

@@ -42,8 +42,7 @@ func (r *run) registerHandlers(ctx workflow.Context) error {
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAccept,
 		func(ctx workflow.Context, a Action) (store.DisputeRecord, error) {
 			return r.act(ctx, func() error { return r.checkAccept(a) }, func(next *store.DisputeRecord) error {
-				r.decide(next, entdispute.StatusAccepted, a.Actor.AccountID, "the merchant accepted the dispute", workflow.Now(ctx))
-				return nil
+				return r.accept(ctx, next, a)
 			})
 		},
 		workflow.UpdateHandlerOptions{Validator: func(a Action) error { return r.checkAccept(a) }},
@@ -243,9 +242,33 @@ func (r *run) checkAccept(a Action) error {
 		return refuse(ErrTypePermissionDenied, "only the payment's merchant accepts a dispute")
 	case r.rec.OpenedBy == entdispute.OpenedByMerchant:
 		return refuse(ErrTypeFailedPrecondition, "the merchant opened dispute %s: withdraw it instead", r.rec.ID)
-	case r.rec.OpenedBy == entdispute.OpenedByNetwork:
-		return refuse(ErrTypeFailedPrecondition,
-			"the card network opened dispute %s: the network takes a concession as no response; let the deadline pass or submit evidence", r.rec.ID)
+	}
+	return nil
+}
+
+// accept records the merchant's concession. A network dispute is conceded
+// at the gateway first (Stripe's close: the dispute is lost there, the
+// funds stay with the cardholder); what the gateway did not take is not
+// saved.
+func (r *run) accept(ctx workflow.Context, next *store.DisputeRecord, a Action) error {
+	if r.rec.OpenedBy == entdispute.OpenedByNetwork {
+		req := gateway.DisputeCloseRequest{
+			Gateway: r.rec.Gateway, Reference: r.rec.GatewayReference, Currency: r.rec.Currency,
+			// One concession per dispute: every try is the same request.
+			IdempotencyKey: r.rec.WorkflowID + "/close/1",
+		}
+		var res gateway.DisputeResult
+		err := workflow.ExecuteActivity(presets.GatewayStep(ctx), gw.CloseDispute, req).Get(ctx, &res)
+		switch {
+		case activities.IsGatewayRefusal(err):
+			return refuse(ErrTypeFailedPrecondition, "the gateway refused to close dispute %s (%s)", r.rec.ID, refusalCode(err))
+		case err != nil:
+			return refuse(ErrTypeUnavailable, "the gateway did not confirm the concession of dispute %s in time; try again", r.rec.ID)
+		}
+	}
+	r.decide(next, entdispute.StatusAccepted, a.Actor.AccountID, "the merchant accepted the dispute", workflow.Now(ctx))
+	if r.rec.OpenedBy == entdispute.OpenedByNetwork {
+		next.Settlement = entdispute.SettlementWithdrawn
 	}
 	return nil
 }

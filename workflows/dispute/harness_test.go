@@ -144,6 +144,8 @@ type harness struct {
 	refundFn    func(n int, c call[gateway.RefundRequest]) (gateway.RefundResult, error)
 	updates     []call[gateway.DisputeUpdateRequest]
 	updateFn    func(n int, c call[gateway.DisputeUpdateRequest]) (gateway.DisputeResult, error)
+	closes      []call[gateway.DisputeCloseRequest]
+	closeFn     func(n int, c call[gateway.DisputeCloseRequest]) (gateway.DisputeResult, error)
 	attrs       []attr
 	timers      []time.Duration // durations of the timers the workflow started
 	canceled    int             // timers canceled
@@ -232,6 +234,19 @@ func newHarness(t *testing.T, in Input) *harness {
 			h.mu.Unlock()
 			if fn == nil {
 				t.Errorf("unexpected gateway UpdateDispute %+v", r)
+				return gateway.DisputeResult{}, errUnexpected
+			}
+			return fn(n, c)
+		})
+	h.env.OnActivity(gw.CloseDispute, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, r gateway.DisputeCloseRequest) (gateway.DisputeResult, error) {
+			c := callOf(ctx, h, r)
+			h.mu.Lock()
+			h.closes = append(h.closes, c)
+			n, fn := len(h.closes), h.closeFn
+			h.mu.Unlock()
+			if fn == nil {
+				t.Errorf("unexpected gateway CloseDispute %+v", r)
 				return gateway.DisputeResult{}, errUnexpected
 			}
 			return fn(n, c)
@@ -423,6 +438,12 @@ func (h *harness) allRefunds() []call[gateway.RefundRequest] {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]call[gateway.RefundRequest](nil), h.refunds...)
+}
+
+func (h *harness) allCloses() []call[gateway.DisputeCloseRequest] {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]call[gateway.DisputeCloseRequest](nil), h.closes...)
 }
 
 func (h *harness) allUpdates() []call[gateway.DisputeUpdateRequest] {

@@ -35,6 +35,7 @@ var recorded = []string{
 	"withdrawn",                    // the customer takes it back: nothing moves
 	"network_won",                  // the gateway opens it, evidence to the gateway, won: funds reinstated
 	"network_lost",                 // the same, lost: the funds stay withdrawn
+	"network_accepted",             // the merchant concedes: the gateway closes it, the funds stay withdrawn
 }
 
 // versionFolders hold each version's histories.

@@ -1048,16 +1048,17 @@ func TestNetworkDisputeRefusesThePlatformsActions(t *testing.T) {
 	h := newHarness(t, networkInput())
 	custEvidence := h.evidence(time.Hour, customer, evX, false)
 	resolve := h.update(time.Hour, UpdateResolve, Resolution{Actor: admin, Outcome: "lost"})
-	accept := h.update(time.Hour, UpdateAccept, Action{Actor: merchant})
+	accept := h.update(time.Hour, UpdateAccept, Action{Actor: customer})
 	wdCustomer := h.update(time.Hour, UpdateWithdraw, Action{Actor: customer})
 	wdMerchant := h.update(time.Hour, UpdateWithdraw, Action{Actor: merchant})
 	h.signal(2*time.Hour, GatewayEvent{EventID: "evt_won", Reference: gwDispute, Status: gateway.DisputeWon})
 	h.run()
 	rec := h.result()
 
-	for _, u := range []*updateResult{custEvidence, resolve, accept, wdCustomer, wdMerchant} {
+	for _, u := range []*updateResult{custEvidence, resolve, wdCustomer, wdMerchant} {
 		u.refusedBy(t, ErrTypeFailedPrecondition)
 	}
+	accept.refusedBy(t, ErrTypePermissionDenied)
 	if us := h.allUpdates(); len(us) != 0 {
 		t.Errorf("gateway UpdateDispute calls %+v", us)
 	}
@@ -1629,5 +1630,57 @@ func TestEventWhoseSaveFailedIsAppliedOnRedelivery(t *testing.T) {
 	}
 	if saves := h.allSaves(); !saves[len(saves)-1].At.Equal(at0(2 * time.Hour)) {
 		t.Errorf("the outcome was saved at t0+%v, want at the redelivery", saves[len(saves)-1].At.Sub(t0))
+	}
+}
+
+// The merchant concedes a network dispute: the gateway closes it (one
+// key for every try), the dispute is accepted with the funds left
+// withdrawn (no refund, no journal: the network took them at opening),
+// and the gateway's later closed event changes nothing. A refusal of the
+// gateway, or no answer, saves nothing.
+func TestMerchantAcceptsANetworkDispute(t *testing.T) {
+	h := newHarness(t, networkInput())
+	h.closeFn = func(n int, c call[gateway.DisputeCloseRequest]) (gateway.DisputeResult, error) {
+		switch n {
+		case 1:
+			return gateway.DisputeResult{}, invalidGatewayError("dispute_already_closed", "closed")
+		case 2:
+			return gateway.DisputeResult{}, temporal.NewNonRetryableApplicationError("deadline", "GatewayTimeout", nil)
+		}
+		return gateway.DisputeResult{Reference: gwDispute, Status: gateway.DisputeLost}, nil
+	}
+	refused := h.update(time.Hour, UpdateAccept, Action{Actor: merchant})
+	noAnswer := h.update(2*time.Hour, UpdateAccept, Action{Actor: merchant})
+	accepted := h.update(3*time.Hour, UpdateAccept, Action{Actor: merchant})
+	h.signal(4*time.Hour, GatewayEvent{EventID: "evt_closed", Reference: gwDispute, Status: gateway.DisputeLost})
+	h.run()
+	rec := h.result()
+
+	refused.failedWith(t, ErrTypeFailedPrecondition)
+	if !strings.Contains(refused.err.Error(), "(dispute_already_closed)") {
+		t.Errorf("refusal %v, want the gateway's code", refused.err)
+	}
+	noAnswer.failedWith(t, ErrTypeUnavailable)
+	got := accepted.ok(t)
+	if got.Status != entdispute.StatusAccepted || got.Settlement != entdispute.SettlementWithdrawn || got.Version != 3 {
+		t.Errorf("accepted %+v", got)
+	}
+	if !reflect.DeepEqual(rec, got) {
+		t.Errorf("the closed event changed the dispute: %+v", rec)
+	}
+	closes := h.allCloses()
+	if len(closes) != 3 {
+		t.Fatalf("%d gateway closes, want 3", len(closes))
+	}
+	for _, c := range closes {
+		if c.Req.IdempotencyKey != WorkflowID(disputeID)+"/close/1" || c.Req.Reference != gwDispute || c.Req.Currency != rec.Currency {
+			t.Errorf("close request %+v", c.Req)
+		}
+	}
+	if len(h.allRefunds()) != 0 || len(h.journals()) != 0 {
+		t.Errorf("money moved: refunds %+v, journals %+v", h.allRefunds(), h.journals())
+	}
+	if len(h.allSaves()) != 2 {
+		t.Errorf("%d saves, want the notice and the concession", len(h.allSaves()))
 	}
 }

@@ -78,8 +78,9 @@ type DisputeServiceClient interface {
 	// over the limits. Honours Idempotency-Key.
 	SubmitEvidence(context.Context, *connect.Request[v1.SubmitEvidenceRequest]) (*connect.Response[v1.SubmitEvidenceResponse], error)
 	// AcceptDispute concedes the dispute: the merchant, when it is the
-	// respondent. The customer is refunded the disputed amount. Honours
-	// Idempotency-Key.
+	// respondent. The customer is refunded the disputed amount; a network
+	// dispute is closed at the gateway instead, and the funds the network
+	// took stay with the cardholder. Honours Idempotency-Key.
 	AcceptDispute(context.Context, *connect.Request[v1.AcceptDisputeRequest]) (*connect.Response[v1.AcceptDisputeResponse], error)
 	// WithdrawDispute takes the dispute back: the party that opened it.
 	// Nothing moves. Honours Idempotency-Key.
@@ -217,8 +218,9 @@ type DisputeServiceHandler interface {
 	// over the limits. Honours Idempotency-Key.
 	SubmitEvidence(context.Context, *connect.Request[v1.SubmitEvidenceRequest]) (*connect.Response[v1.SubmitEvidenceResponse], error)
 	// AcceptDispute concedes the dispute: the merchant, when it is the
-	// respondent. The customer is refunded the disputed amount. Honours
-	// Idempotency-Key.
+	// respondent. The customer is refunded the disputed amount; a network
+	// dispute is closed at the gateway instead, and the funds the network
+	// took stay with the cardholder. Honours Idempotency-Key.
 	AcceptDispute(context.Context, *connect.Request[v1.AcceptDisputeRequest]) (*connect.Response[v1.AcceptDisputeResponse], error)
 	// WithdrawDispute takes the dispute back: the party that opened it.
 	// Nothing moves. Honours Idempotency-Key.
