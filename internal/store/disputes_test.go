@@ -1833,3 +1833,39 @@ func TestDisputeByRefundReference(t *testing.T) {
 		}
 	})
 }
+
+// The hold a dispute gives back must be on the payment: a payment that
+// holds less in disputes than the dispute says (a broken row, whatever
+// wrote it) refuses the close, with nothing written, rather than move
+// money it does not hold.
+func TestSaveDisputeRefusesToReleaseAHoldThePaymentDoesNotHave(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		p := succeededPayment(t, s, ids.New(ids.Account), ids.New(ids.Account), "USD", 1000, t0)
+		d := mustCreateDispute(t, s, newDispute(p, dispute.OpenedByCustomer, 400, t0.Add(time.Minute)), p.CustomerID)
+		if err := s.Client.Payment.UpdateOneID(p.ID).SetAmountDisputed(100).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, next := range []store.DisputeRecord{
+			nextDispute(store.DisputeRecordOf(d), dispute.StatusWithdrawn, nil),
+			settled(settled(store.DisputeRecordOf(d), dispute.StatusLost, dispute.SettlementPending), dispute.StatusLost, dispute.SettlementRefunded),
+		} {
+			if next.Settlement == dispute.SettlementRefunded {
+				prev := next
+				prev.Version--
+				prev.Settlement = dispute.SettlementPending
+				mustSaveDispute(t, s, prev, nil)
+			}
+			if _, err := s.SaveDispute(ctx, next, nil); err == nil || !strings.Contains(err.Error(), "holds less in disputes") {
+				t.Fatalf("%s/%s: SaveDispute = %v, want a refusal naming the missing hold", next.Status, next.Settlement, err)
+			}
+			got, err := s.DisputeByID(ctx, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Version == next.Version {
+				t.Fatalf("%s/%s: the refused save was written: %+v", next.Status, next.Settlement, got)
+			}
+		}
+	})
+}
