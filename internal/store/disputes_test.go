@@ -1869,3 +1869,32 @@ func TestSaveDisputeRefusesToReleaseAHoldThePaymentDoesNotHave(t *testing.T) {
 		}
 	})
 }
+
+// Who answers a dispute, which outcomes go to the customer, which statuses
+// are open: the rules every save and the workflow read.
+func TestDisputeRoles(t *testing.T) {
+	for by, want := range map[dispute.OpenedBy]dispute.OpenedBy{
+		dispute.OpenedByCustomer: dispute.OpenedByMerchant,
+		dispute.OpenedByMerchant: dispute.OpenedByCustomer,
+		dispute.OpenedByNetwork:  dispute.OpenedByMerchant,
+	} {
+		if got := store.Respondent(by); got != want {
+			t.Errorf("Respondent(%s) = %s, want %s", by, got, want)
+		}
+		if got := (store.DisputeRecord{OpenedBy: by}).Respondent(); got != want {
+			t.Errorf("DisputeRecord{OpenedBy: %s}.Respondent() = %s, want %s", by, got, want)
+		}
+	}
+	for st, want := range map[dispute.Status][2]bool{ // {open, customer prevails}
+		dispute.StatusNeedsResponse: {true, false},
+		dispute.StatusUnderReview:   {true, false},
+		dispute.StatusWon:           {false, false},
+		dispute.StatusLost:          {false, true},
+		dispute.StatusAccepted:      {false, true},
+		dispute.StatusWithdrawn:     {false, false},
+	} {
+		if got := [2]bool{store.IsOpen(st), store.CustomerPrevails(st)}; got != want {
+			t.Errorf("%s: open, customer prevails = %v, want %v", st, got, want)
+		}
+	}
+}
