@@ -130,7 +130,7 @@ proto-deps:
 
 ## generate: regenerate protobuf/Connect/OpenAPI and ent code
 generate: proto-tools proto-deps
-	buf format -w
+	buf format proto -w
 	buf lint
 	rm -rf proto/payments/v1/*.pb.go proto/payments/v1/paymentsv1connect api/openapi/openapi.yaml
 	buf generate
@@ -143,7 +143,7 @@ check-generate: generate
 
 lint: proto-tools proto-deps
 	buf lint
-	buf format -d --exit-code
+	buf format proto -d --exit-code
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
 	go vet ./...
 
