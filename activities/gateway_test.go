@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -169,6 +170,34 @@ func TestRefusedForGood(t *testing.T) {
 	for _, err := range []error{errors.New("connection refused"), errs.Aborted("race"), nil} {
 		if got := refusedForGood(err); got != err {
 			t.Fatalf("%v became %v", err, got)
+		}
+	}
+}
+
+// Every workflow reads a gateway's refusal through these two: a refusal
+// carries the gateway's code (none: ""), an outage or a rate limit is no
+// refusal, and the reading survives wrapping (the workflow sees the
+// activity's error inside Temporal's).
+func TestGatewayRefusalCode(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		refusal bool
+		code    string
+	}{
+		{"refused with a code", classify(&gateway.Error{Kind: gateway.Invalid, Code: "card_declined", Message: "declined"}), true, "card_declined"},
+		{"refused without a code", classify(&gateway.Error{Kind: gateway.Invalid, Message: "bad"}), true, ""},
+		{"wrapped", fmt.Errorf("activity: %w", classify(&gateway.Error{Kind: gateway.Invalid, Code: "amount_too_large"})), true, "amount_too_large"},
+		{"unavailable", classify(&gateway.Error{Kind: gateway.Transient, Code: "api_error"}), false, ""},
+		{"rate limited", classify(&gateway.Error{Kind: gateway.RateLimited, Code: "rate_limit"}), false, ""},
+		{"not a gateway error", errors.New("boom"), false, ""},
+		{"nil", nil, false, ""},
+	} {
+		if got := IsGatewayRefusal(tc.err); got != tc.refusal {
+			t.Errorf("%s: IsGatewayRefusal = %v, want %v", tc.name, got, tc.refusal)
+		}
+		if got := GatewayRefusalCode(tc.err); got != tc.code {
+			t.Errorf("%s: GatewayRefusalCode = %q, want %q", tc.name, got, tc.code)
 		}
 	}
 }
