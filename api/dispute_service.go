@@ -228,9 +228,6 @@ func (h *disputeService) SubmitEvidence(ctx context.Context, req *connect.Reques
 			return nil, err
 		}
 	}
-	if field, msg := ev.Check(); field != "" {
-		return nil, errs.InvalidArgument(field, "%s", msg)
-	}
 	return disputeAction(ctx, h, m.DisputeId, paymentsv1connect.DisputeServiceSubmitEvidenceProcedure, req.Header(), m,
 		dispute.UpdateSubmitEvidence, func(a dispute.Actor) any { return dispute.EvidenceUpdate{Actor: a, Evidence: ev, Submit: m.Submit} },
 		func(d *paymentsv1.Dispute) *paymentsv1.SubmitEvidenceResponse {

@@ -9,12 +9,10 @@ import (
 	"unicode/utf8"
 )
 
-// Evidence limits, Stripe's: each text field at most MaxFieldChars
-// characters, all of them together at most MaxTotalChars.
-const (
-	MaxFieldChars = 20000
-	MaxTotalChars = 150000
-)
+// MaxFieldChars is Stripe's limit on each evidence text. Stripe also caps
+// all texts together at 150,000 characters (the proto's CEL rule says so
+// too), which six fields of at most 20,000 can never reach: no check here.
+const MaxFieldChars = 20000
 
 // Evidence is one party's case, text only (files are not taken).
 type Evidence struct {
@@ -41,24 +39,14 @@ func (e Evidence) Fields() []Field {
 // Field is one named text of Evidence.
 type Field struct{ Name, Value string }
 
-// Empty reports whether no field holds anything.
-func (e Evidence) Empty() bool { return e == Evidence{} }
-
 // Check returns the name of the first field over MaxFieldChars and a
-// message, or "evidence" when all together exceed MaxTotalChars; "" when
-// the evidence is within the limits. Characters are Unicode code points,
-// as the API's validation counts them.
+// message; "" when the evidence is within the limits. Characters are
+// Unicode code points, as the API's validation counts them.
 func (e Evidence) Check() (field, message string) {
-	total := 0
 	for _, f := range e.Fields() {
-		n := utf8.RuneCountInString(f.Value)
-		if n > MaxFieldChars {
+		if utf8.RuneCountInString(f.Value) > MaxFieldChars {
 			return "evidence." + f.Name, "at most 20000 characters"
 		}
-		total += n
-	}
-	if total > MaxTotalChars {
-		return "evidence", "the evidence texts must be at most 150000 characters together"
 	}
 	return "", ""
 }

@@ -687,7 +687,7 @@ func TestEvidenceAfterFinalSubmissionIsRefused(t *testing.T) {
 
 // 9b. Evidence over the limits is refused by the validator
 // (InvalidArgument): a field of 20001 characters (counted in runes: 20000
-// two-byte runes are within), all fields together over 150000.
+// two-byte runes are within), every field over it at once.
 func TestEvidenceOverTheLimitsIsRefused(t *testing.T) {
 	runes := func(n int) string { return strings.Repeat("é", n) }
 	h := newHarness(t, customerInput())
