@@ -433,20 +433,9 @@ func (s *Sandbox) RetrieveDispute(ctx context.Context, disputeRef string) (gatew
 // one; a retry with the key answers the same, and tells the submission's
 // events again (same ids).
 func (s *Sandbox) UpdateDispute(ctx context.Context, r gateway.DisputeUpdateRequest) (gateway.DisputeResult, error) {
-	if err := s.reachable(ctx); err != nil {
+	ref, currency, err := s.disputeCall(ctx, r.Reference, r.Currency)
+	if err != nil {
 		return gateway.DisputeResult{}, err
-	}
-	ref, ok := disputeIntent(r.Reference)
-	if !ok {
-		return gateway.DisputeResult{}, noSuchDispute(r.Reference)
-	}
-	var currency string
-	if r.Currency != "" {
-		code, err := checkCurrency(r.Currency)
-		if err != nil {
-			return gateway.DisputeResult{}, err
-		}
-		currency = code
 	}
 	ev := evidenceOf(r.Evidence)
 	for _, f := range ev.fields() {
@@ -456,48 +445,22 @@ func (s *Sandbox) UpdateDispute(ctx context.Context, r gateway.DisputeUpdateRequ
 		}
 	}
 	fp := fingerprint("dispute_update", r.Reference, ev, r.Submit)
-	if r.IdempotencyKey != "" {
-		if err := s.claimKey(ctx, r.IdempotencyKey, fp, ref, ""); err != nil {
-			return gateway.DisputeResult{}, err
-		}
-	}
-	ans, err := s.applyOnce(ctx, ref, r.IdempotencyKey, fp, func(in *intent) answer {
-		d := in.Dispute
-		switch {
-		case d == nil || d.ID != r.Reference:
-			return refused(noSuchDispute(r.Reference))
-		case d.closed():
-			return refused(invalid(http.StatusBadRequest, "dispute_already_closed", fmt.Sprintf(
-				"This dispute is already closed (status %s): it no longer takes evidence.", d.Status)))
-		}
-		if e := sameCurrency(currency, in); e != nil {
-			return refused(e)
-		}
-		d.Evidence.merge(ev)
-		if r.Submit {
-			now := s.now().Unix()
-			d.Status = string(gateway.DisputeUnderReview)
-			d.SubmissionCount++
-			d.PastDue = now > d.DueBy
-			d.Outcome = d.Evidence.outcome()
-			d.record(DisputeUpdatedEventID(d.ID, d.SubmissionCount), EventDisputeUpdated, now)
-		}
-		return answer{Dispute: disputeResultOf(in)}
-	})
+	saved, err := s.changeDispute(ctx, ref, r.Reference, currency, r.IdempotencyKey, fp, "it no longer takes evidence",
+		func(d *disputeState) {
+			d.Evidence.merge(ev)
+			if r.Submit {
+				now := s.now().Unix()
+				d.Status = string(gateway.DisputeUnderReview)
+				d.SubmissionCount++
+				d.PastDue = now > d.DueBy
+				d.Outcome = d.Evidence.outcome()
+				d.record(DisputeUpdatedEventID(d.ID, d.SubmissionCount), EventDisputeUpdated, now)
+			}
+		})
 	if err != nil {
-		var ge *gateway.Error
-		if errors.As(err, &ge) && ge.Code == "resource_missing" {
-			return gateway.DisputeResult{}, noSuchDispute(r.Reference) // the intent, so no dispute
-		}
 		return gateway.DisputeResult{}, err
 	}
-	if err := ans.err(); err != nil {
-		return gateway.DisputeResult{}, err
-	}
-	if ans.Dispute == nil {
-		return gateway.DisputeResult{}, stateError(fmt.Errorf("the answer saved for dispute %s holds no dispute", r.Reference))
-	}
-	res := ans.Dispute.result()
+	res := saved.result()
 	if r.Submit {
 		s.submittedLater(ref, res.SubmissionCount)
 	}
@@ -520,58 +483,85 @@ func (s *Sandbox) UpdateDispute(ctx context.Context, r gateway.DisputeUpdateRequ
 // same (lost, once this close closed the dispute) and tells
 // charge.dispute.closed again (same id, same body).
 func (s *Sandbox) CloseDispute(ctx context.Context, r gateway.DisputeCloseRequest) (gateway.DisputeResult, error) {
-	if err := s.reachable(ctx); err != nil {
+	ref, currency, err := s.disputeCall(ctx, r.Reference, r.Currency)
+	if err != nil {
 		return gateway.DisputeResult{}, err
 	}
-	ref, ok := disputeIntent(r.Reference)
-	if !ok {
-		return gateway.DisputeResult{}, noSuchDispute(r.Reference)
-	}
-	var currency string
-	if r.Currency != "" {
-		code, err := checkCurrency(r.Currency)
-		if err != nil {
-			return gateway.DisputeResult{}, err
-		}
-		currency = code
-	}
 	fp := fingerprint("dispute_close", r.Reference)
-	if r.IdempotencyKey != "" {
-		if err := s.claimKey(ctx, r.IdempotencyKey, fp, ref, ""); err != nil {
-			return gateway.DisputeResult{}, err
+	saved, err := s.changeDispute(ctx, ref, r.Reference, currency, r.IdempotencyKey, fp, "it cannot be closed again",
+		func(d *disputeState) {
+			d.Status, d.Outcome = string(gateway.DisputeLost), ""
+			d.record(DisputeEventID(d.ID, EventDisputeClosed), EventDisputeClosed, s.now().Unix())
+		})
+	if err != nil {
+		return gateway.DisputeResult{}, err
+	}
+	s.closedLater(ref)
+	return saved.result(), nil
+}
+
+// disputeCall begins a call about the dispute reference, as Stripe checks
+// one: the sandbox is reachable, reference names a dispute (of the intent
+// ref), and currency, when given, is one (returned upper case).
+func (s *Sandbox) disputeCall(ctx context.Context, reference, currency string) (ref, code string, err error) {
+	if err := s.reachable(ctx); err != nil {
+		return "", "", err
+	}
+	ref, ok := disputeIntent(reference)
+	if !ok {
+		return "", "", noSuchDispute(reference)
+	}
+	if currency != "" {
+		if code, err = checkCurrency(currency); err != nil {
+			return "", "", err
 		}
 	}
-	ans, err := s.applyOnce(ctx, ref, r.IdempotencyKey, fp, func(in *intent) answer {
+	return ref, code, nil
+}
+
+// changeDispute applies change to the open dispute reference of the intent
+// ref, once per idempotency key (fp fingerprints the request), and returns
+// the dispute as saved. Refused, and saved as such under the key: an
+// unknown dispute (resource_missing), a closed one (dispute_already_closed;
+// closed says what it no longer does), a currency other than the
+// payment's.
+func (s *Sandbox) changeDispute(ctx context.Context, ref, reference, currency, key, fp, closed string,
+	change func(d *disputeState),
+) (*disputeResultState, error) {
+	if key != "" {
+		if err := s.claimKey(ctx, key, fp, ref, ""); err != nil {
+			return nil, err
+		}
+	}
+	ans, err := s.applyOnce(ctx, ref, key, fp, func(in *intent) answer {
 		d := in.Dispute
 		switch {
-		case d == nil || d.ID != r.Reference:
-			return refused(noSuchDispute(r.Reference))
+		case d == nil || d.ID != reference:
+			return refused(noSuchDispute(reference))
 		case d.closed():
 			return refused(invalid(http.StatusBadRequest, "dispute_already_closed", fmt.Sprintf(
-				"This dispute is already closed (status %s): it cannot be closed again.", d.Status)))
+				"This dispute is already closed (status %s): %s.", d.Status, closed)))
 		}
 		if e := sameCurrency(currency, in); e != nil {
 			return refused(e)
 		}
-		d.Status, d.Outcome = string(gateway.DisputeLost), ""
-		d.record(DisputeEventID(d.ID, EventDisputeClosed), EventDisputeClosed, s.now().Unix())
+		change(d)
 		return answer{Dispute: disputeResultOf(in)}
 	})
 	if err != nil {
 		var ge *gateway.Error
 		if errors.As(err, &ge) && ge.Code == "resource_missing" {
-			return gateway.DisputeResult{}, noSuchDispute(r.Reference) // the intent, so no dispute
+			return nil, noSuchDispute(reference) // the intent, so no dispute
 		}
-		return gateway.DisputeResult{}, err
+		return nil, err
 	}
 	if err := ans.err(); err != nil {
-		return gateway.DisputeResult{}, err
+		return nil, err
 	}
 	if ans.Dispute == nil {
-		return gateway.DisputeResult{}, stateError(fmt.Errorf("the answer saved for dispute %s holds no dispute", r.Reference))
+		return nil, stateError(fmt.Errorf("the answer saved for dispute %s holds no dispute", reference))
 	}
-	s.closedLater(ref)
-	return ans.Dispute.result(), nil
+	return ans.Dispute, nil
 }
 
 // closedLater delivers, DisputeDelay from now, from a goroutine, the
