@@ -5,8 +5,9 @@
 package disputes
 
 import (
-	"time"
 	"unicode/utf8"
+
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // MaxFieldChars is Stripe's limit on each evidence text. Stripe also caps
@@ -51,18 +52,9 @@ func (e Evidence) Check() (field, message string) {
 	return "", ""
 }
 
-// TimelineEntry is one step of a dispute: when, what, who and why.
-type TimelineEntry struct {
-	At time.Time `json:"at"`
-	// Kind is one of the Kind constants: dispute.<step>, named as the
-	// notification events are where one exists (dispute.opened, ...).
-	Kind string `json:"kind"`
-	// Actor is an account id, "gateway" (the card network, through the
-	// gateway) or "system" (the dispute's workflow: reminders, deadlines,
-	// money moved).
-	Actor string `json:"actor"`
-	Note  string `json:"note,omitempty"`
-}
+// TimelineEntry is one step of a dispute: when, what, who and why; the
+// same entry as payments' and refunds' timelines.
+type TimelineEntry = timeline.Entry
 
 // The kinds of timeline entries.
 const (
