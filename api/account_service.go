@@ -97,10 +97,8 @@ func (h *accountService) ListApiKeys(ctx context.Context, req *connect.Request[p
 	if err != nil {
 		return nil, err
 	}
-	keys, next, err := listPage("key", req.Msg.PageToken, req.Msg.PageSize, func(k *ent.APIKey) string { return k.ID },
-		func(limit int, after string) ([]*ent.APIKey, error) {
-			return h.s.d.Store.ListAPIKeys(ctx, p.AccountID, limit, after)
-		})
+	keys, next, err := listPage(h.s, "api_keys", p, req.Msg, store.APIKeyCursor,
+		func(page store.Page) ([]*ent.APIKey, error) { return h.s.d.Store.ListAPIKeys(ctx, p.AccountID, page) })
 	if err != nil {
 		return nil, err
 	}

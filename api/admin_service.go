@@ -26,11 +26,15 @@ var caseStatusFromProto = map[paymentsv1.ReconciliationCaseStatus]reconciliation
 }
 
 func (h *adminService) ListReconciliationCases(ctx context.Context, req *connect.Request[paymentsv1.ListReconciliationCasesRequest]) (*connect.Response[paymentsv1.ListReconciliationCasesResponse], error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
 	m := req.Msg
 	f := store.ReconciliationFilter{Status: caseStatusFromProto[m.Status], PaymentID: m.PaymentId}
-	cs, next, err := listPage("rcn", m.PageToken, m.PageSize, func(c *ent.ReconciliationCase) string { return c.ID },
-		func(limit int, after string) ([]*ent.ReconciliationCase, error) {
-			return h.s.d.Store.ListReconciliationCases(ctx, f, limit, after)
+	cs, next, err := listPage(h.s, "reconciliation_cases", p, m, store.ReconciliationCaseCursor,
+		func(page store.Page) ([]*ent.ReconciliationCase, error) {
+			return h.s.d.Store.ListReconciliationCases(ctx, f, page)
 		})
 	if err != nil {
 		return nil, err

@@ -176,7 +176,7 @@ func (h *disputeService) load(ctx context.Context, id string) (*ent.Dispute, aut
 	if err != nil {
 		return nil, p, err
 	}
-	if p.Role != roleAdmin && d.MerchantID != p.AccountID && (d.CustomerID == "" || d.CustomerID != p.AccountID) {
+	if !sees(p, d.MerchantID, d.CustomerID) {
 		return nil, p, errs.NotFound("dispute")
 	}
 	return d, p, nil
@@ -201,15 +201,15 @@ func (h *disputeService) ListDisputes(ctx context.Context, req *connect.Request[
 	if p.Role != roleAdmin {
 		f.Party = p.AccountID
 	}
-	f.CreatedAfter, f.CreatedBefore = timeRange(m.CreatedAfter, m.CreatedBefore)
+	if f.CreatedAfter, f.CreatedBefore, err = timeRange(m.CreatedAfter, m.CreatedBefore); err != nil {
+		return nil, err
+	}
 	if m.ResponseDueBefore != nil {
 		t := m.ResponseDueBefore.AsTime()
 		f.DueBefore = &t
 	}
-	ds, next, err := listPage("dp", m.PageToken, m.PageSize, func(d *ent.Dispute) string { return d.ID },
-		func(limit int, after string) ([]*ent.Dispute, error) {
-			return h.s.d.Store.ListDisputes(ctx, f, limit, after)
-		})
+	ds, next, err := listPage(h.s, "disputes", p, m, store.DisputeCursor,
+		func(page store.Page) ([]*ent.Dispute, error) { return h.s.d.Store.ListDisputes(ctx, f, page) })
 	if err != nil {
 		return nil, err
 	}
@@ -377,9 +377,7 @@ func (s *Server) disputeToProto(d *ent.Dispute, caller auth.Principal) *payments
 	if admin || d.MerchantID == caller.AccountID {
 		out.GatewayReference = d.GatewayReference
 	}
-	for _, e := range d.Timeline {
-		out.Timeline = append(out.Timeline, &paymentsv1.TimelineEntry{At: timestamppb.New(e.At), Kind: e.Kind, Actor: e.Actor, Note: e.Note})
-	}
+	out.Timeline = timelineToProto(d.Timeline)
 	if admin || s.d.ShowWorkflowURLs {
 		out.WorkflowUrl = s.workflowURL(d.WorkflowID)
 	}

@@ -1,13 +1,20 @@
 package api
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
-	"strings"
+	"encoding/binary"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/errs"
+	"github.com/payments-platform/payments/internal/store"
 )
 
 const (
@@ -26,49 +33,142 @@ func pageSize(n int32) int {
 	return int(n)
 }
 
-// Page tokens are opaque to clients: the kind of list and the last id seen,
-// base64url. Keyset pagination on time-ordered ids keeps every page's cost
-// flat however long the list grows.
-func encodePageToken(kind, lastID string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + lastID))
+// listRequest is what every List RPC's request has.
+type listRequest interface {
+	proto.Message
+	GetPageToken() string
+	GetPageSize() int32
 }
 
-func decodePageToken(kind, token string) (string, error) {
+// Page tokens are opaque and tamper-evident. A token holds the position of
+// the last row of the page it follows (created_at and id: every list's
+// keyset, see store.list) and an HMAC-SHA256 tag over that position, the
+// list's kind, the caller's account and a digest of the request's filters.
+// So a token cannot be forged or edited, and a token of another list,
+// another query (other filters) or another account is refused
+// (invalid_argument) rather than read: it can never move a listing to rows
+// its query would not show, and the caller's scope is applied from its
+// credentials on every page whatever the token says. page_size may change
+// from page to page.
+const (
+	pageTokenVersion = 1
+	pageTokenTagSize = 16
+	// pageTokenMaxID bounds the id a token carries (ids are at most 40
+	// characters; reconciliation case ids somewhat more).
+	pageTokenMaxID = 100
+)
+
+// errPageToken is the one answer to every token that is not this query's,
+// so it reveals nothing about why.
+func errPageToken() error {
+	return errs.InvalidArgument("page_token",
+		"page_token is not a token of this list for this query and account; start again without it, with the same filters")
+}
+
+// pageTokenKey derives the tokens' key from the server's secret, so that
+// every instance of a deployment accepts the others' tokens; a random key
+// when there is none (tokens then live as long as the process).
+func pageTokenKey(secret []byte) []byte {
+	if len(secret) == 0 {
+		k := make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			panic("page token key: " + err.Error())
+		}
+		return k
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("payments.v1 page tokens"))
+	return m.Sum(nil)
+}
+
+// queryDigest is a digest of the request's filters: every field but the
+// page token and the page size, deterministically encoded.
+func queryDigest(req listRequest) []byte {
+	q := proto.Clone(req)
+	r := q.ProtoReflect()
+	fields := r.Descriptor().Fields()
+	for _, name := range []protoreflect.Name{"page_token", "page_size"} {
+		if f := fields.ByName(name); f != nil {
+			r.Clear(f)
+		}
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(q)
+	if err != nil {
+		// A message that was just unmarshaled always marshals.
+		panic("page token digest: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// pageTokenTag authenticates a token's position for a list kind, an
+// account and a query.
+func (s *Server) pageTokenTag(kind, account string, digest, position []byte) []byte {
+	m := hmac.New(sha256.New, s.pageKey)
+	for _, part := range [][]byte{[]byte(kind), []byte(account), digest} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(part)))
+		m.Write(n[:])
+		m.Write(part)
+	}
+	m.Write(position)
+	return m.Sum(nil)[:pageTokenTagSize]
+}
+
+// encodePageToken: version, created_at in microseconds, the id, the tag.
+func (s *Server) encodePageToken(kind, account string, digest []byte, c store.Cursor) string {
+	pos := make([]byte, 0, 9+len(c.ID)+pageTokenTagSize)
+	pos = append(pos, pageTokenVersion)
+	pos = binary.BigEndian.AppendUint64(pos, uint64(c.CreatedAt.UnixMicro()))
+	pos = append(pos, c.ID...)
+	return base64.RawURLEncoding.EncodeToString(append(pos, s.pageTokenTag(kind, account, digest, pos)...))
+}
+
+// decodePageToken returns the position a token names; nil for "".
+func (s *Server) decodePageToken(kind, account string, digest []byte, token string) (*store.Cursor, error) {
 	if token == "" {
-		return "", nil
+		return nil, nil
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return "", errs.InvalidArgument("page_token", "page_token is malformed")
+	if err != nil || len(raw) < 9+1+pageTokenTagSize || len(raw) > 9+pageTokenMaxID+pageTokenTagSize || raw[0] != pageTokenVersion {
+		return nil, errPageToken()
 	}
-	k, id, ok := strings.Cut(string(raw), ":")
-	if !ok || k != kind || id == "" {
-		return "", errs.InvalidArgument("page_token", "page_token does not belong to this list")
+	pos, tag := raw[:len(raw)-pageTokenTagSize], raw[len(raw)-pageTokenTagSize:]
+	if !hmac.Equal(tag, s.pageTokenTag(kind, account, digest, pos)) {
+		return nil, errPageToken()
 	}
-	return id, nil
+	return &store.Cursor{
+		CreatedAt: time.UnixMicro(int64(binary.BigEndian.Uint64(pos[1:9]))).UTC(),
+		ID:        string(pos[9:]),
+	}, nil
 }
 
-// listPage is one page of a keyset list, for every list of the API: it
-// reads the page token of the list kind, asks fetch for one row more than
-// the page holds (so it knows whether another page follows without a
-// count), and returns the page and the next page token ("" at the end).
-func listPage[T any](kind, token string, size int32, id func(T) string, fetch func(limit int, afterID string) ([]T, error)) ([]T, string, error) {
-	after, err := decodePageToken(kind, token)
+// listPage is one page of a list, for every List RPC of the API: it reads
+// the request's page token (bound to the list kind, the caller and the
+// query), asks fetch for one row more than the page holds (so it knows
+// whether another page follows without a count), and returns the page and
+// the next page token ("" at the end).
+func listPage[T any](s *Server, kind string, caller auth.Principal, req listRequest,
+	cursor func(T) store.Cursor, fetch func(store.Page) ([]T, error),
+) ([]T, string, error) {
+	digest := queryDigest(req)
+	after, err := s.decodePageToken(kind, caller.AccountID, digest, req.GetPageToken())
 	if err != nil {
 		return nil, "", err
 	}
-	n := pageSize(size)
-	rows, err := fetch(n+1, after)
+	n := pageSize(req.GetPageSize())
+	rows, err := fetch(store.Page{Limit: n + 1, After: after})
 	if err != nil || len(rows) <= n {
 		return rows, "", err
 	}
 	rows = rows[:n]
-	return rows, encodePageToken(kind, id(rows[n-1])), nil
+	return rows, s.encodePageToken(kind, caller.AccountID, digest, cursor(rows[n-1])), nil
 }
 
 // timeRange is a list's created_after / created_before filter, [after,
-// before), nil where the request leaves it open.
-func timeRange(after, before *timestamppb.Timestamp) (*time.Time, *time.Time) {
+// before), nil where the request leaves it open; invalid_argument when
+// after is later than before.
+func timeRange(after, before *timestamppb.Timestamp) (*time.Time, *time.Time, error) {
 	at := func(ts *timestamppb.Timestamp) *time.Time {
 		if ts == nil {
 			return nil
@@ -76,7 +176,11 @@ func timeRange(after, before *timestamppb.Timestamp) (*time.Time, *time.Time) {
 		t := ts.AsTime()
 		return &t
 	}
-	return at(after), at(before)
+	a, b := at(after), at(before)
+	if a != nil && b != nil && a.After(*b) {
+		return nil, nil, errs.InvalidArgument("created_after", "created_after must not be later than created_before")
+	}
+	return a, b, nil
 }
 
 // inverse maps a table's values back to its keys (a proto enum to the
@@ -87,4 +191,15 @@ func inverse[K, V comparable](m map[K]V) map[V]K {
 		out[v] = k
 	}
 	return out
+}
+
+// PageTokenAt is the page token a listing of kind ("transactions",
+// "payments", ...) hands caller for req after the row at c, as if it had
+// paged there. Tools and benchmarks use it to start deep in a list.
+func (s *Server) PageTokenAt(kind string, caller auth.Principal, req proto.Message, c store.Cursor) (string, error) {
+	lr, ok := req.(listRequest)
+	if !ok {
+		return "", errs.InvalidArgument("request", "%T is not a list request", req)
+	}
+	return s.encodePageToken(kind, caller.AccountID, queryDigest(lr), c), nil
 }

@@ -360,7 +360,7 @@ func temporalError(err error) error {
 // visible reports whether the caller may see the payment; others get
 // not_found, never a hint that it exists.
 func visible(p auth.Principal, pay *ent.Payment) bool {
-	return p.Role == roleAdmin || pay.MerchantID == p.AccountID || (pay.CustomerID != "" && pay.CustomerID == p.AccountID)
+	return sees(p, pay.MerchantID, pay.CustomerID)
 }
 
 // load returns a payment the caller may see, and the caller.
@@ -404,11 +404,11 @@ func (h *paymentService) ListPayments(ctx context.Context, req *connect.Request[
 		}
 		f.Currency = cur.Code
 	}
-	f.CreatedAfter, f.CreatedBefore = timeRange(m.CreatedAfter, m.CreatedBefore)
-	pays, next, err := listPage("pay", m.PageToken, m.PageSize, func(p *ent.Payment) string { return p.ID },
-		func(limit int, after string) ([]*ent.Payment, error) {
-			return h.s.d.Store.ListPayments(ctx, f, limit, after)
-		})
+	if f.CreatedAfter, f.CreatedBefore, err = timeRange(m.CreatedAfter, m.CreatedBefore); err != nil {
+		return nil, err
+	}
+	pays, next, err := listPage(h.s, "payments", p, m, store.PaymentCursor,
+		func(page store.Page) ([]*ent.Payment, error) { return h.s.d.Store.ListPayments(ctx, f, page) })
 	if err != nil {
 		return nil, err
 	}

@@ -210,7 +210,7 @@ func (h *refundService) GetRefund(ctx context.Context, req *connect.Request[paym
 
 // refundVisible: admins, and the parties of the refunded payment.
 func refundVisible(p auth.Principal, r *ent.Refund) bool {
-	return p.Role == roleAdmin || r.MerchantID == p.AccountID || (r.CustomerID != "" && r.CustomerID == p.AccountID)
+	return sees(p, r.MerchantID, r.CustomerID)
 }
 
 func (h *refundService) ListRefunds(ctx context.Context, req *connect.Request[paymentsv1.ListRefundsRequest]) (*connect.Response[paymentsv1.ListRefundsResponse], error) {
@@ -226,11 +226,11 @@ func (h *refundService) ListRefunds(ctx context.Context, req *connect.Request[pa
 	if m.PaymentId != "" && !strings.HasPrefix(m.PaymentId, ids.Payment) {
 		return nil, errs.InvalidArgument("payment_id", "payment_id must start with %s", ids.Payment)
 	}
-	f.CreatedAfter, f.CreatedBefore = timeRange(m.CreatedAfter, m.CreatedBefore)
-	rs, next, err := listPage("re", m.PageToken, m.PageSize, func(r *ent.Refund) string { return r.ID },
-		func(limit int, after string) ([]*ent.Refund, error) {
-			return h.s.d.Store.ListRefunds(ctx, f, limit, after)
-		})
+	if f.CreatedAfter, f.CreatedBefore, err = timeRange(m.CreatedAfter, m.CreatedBefore); err != nil {
+		return nil, err
+	}
+	rs, next, err := listPage(h.s, "refunds", p, m, store.RefundCursor,
+		func(page store.Page) ([]*ent.Refund, error) { return h.s.d.Store.ListRefunds(ctx, f, page) })
 	if err != nil {
 		return nil, err
 	}

@@ -78,6 +78,10 @@ type Deps struct {
 	// PasswordHashConcurrency caps concurrent argon2id hashes; 0 sizes the
 	// cap from CPUs and memory.
 	PasswordHashConcurrency int
+	// PageTokenSecret keys the page tokens' tags (paymentsd passes the JWT
+	// signing key, so every instance accepts the others' tokens); a random
+	// key when empty.
+	PageTokenSecret []byte
 }
 
 // Server holds the handlers' shared state.
@@ -89,6 +93,8 @@ type Server struct {
 	// guards hold the state of authentication's defences (hashing cap,
 	// account status cache, per-address login limit).
 	guards *authGuards
+	// pageKey tags page tokens (paging.go).
+	pageKey []byte
 }
 
 // New builds the API from its dependencies.
@@ -117,7 +123,8 @@ func New(d Deps) *Server {
 	if d.RefreshTokenTTL == 0 {
 		d.RefreshTokenTTL = 30 * 24 * time.Hour
 	}
-	return &Server{d: d, log: d.Logger, dummyHash: auth.DummyHash(d.PasswordParams), guards: newAuthGuards(d)}
+	return &Server{d: d, log: d.Logger, dummyHash: auth.DummyHash(d.PasswordParams), guards: newAuthGuards(d),
+		pageKey: pageTokenKey(d.PageTokenSecret)}
 }
 
 func (s *Server) now() time.Time { return s.d.Now().UTC() }
@@ -141,7 +148,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(paymentsv1connect.NewRefundServiceHandler(&refundService{s}, opts...))
 	mux.Handle(paymentsv1connect.NewDisputeServiceHandler(&disputeService{s}, opts...))
 	// Later issues implement these; until then every RPC answers unimplemented.
-	mux.Handle(paymentsv1connect.NewTransactionServiceHandler(paymentsv1connect.UnimplementedTransactionServiceHandler{}, opts...))
+	mux.Handle(paymentsv1connect.NewTransactionServiceHandler(&transactionService{s: s}, opts...))
 	mux.Handle(paymentsv1connect.NewWebhookServiceHandler(paymentsv1connect.UnimplementedWebhookServiceHandler{}, opts...))
 	mux.Handle(paymentsv1connect.NewAdminServiceHandler(&adminService{s: s}, opts...))
 

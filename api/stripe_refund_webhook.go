@@ -245,9 +245,9 @@ func (s *Server) unknownStripeRefund(ctx context.Context, eventID string, obj st
 			}
 		}
 		const page = 100
-		after := ""
+		var after *store.Cursor
 		for {
-			rs, err := s.d.Store.ListRefunds(ctx, store.RefundFilter{PaymentID: payID}, page, after)
+			rs, err := s.d.Store.ListRefunds(ctx, store.RefundFilter{PaymentID: payID}, store.Page{Limit: page, After: after})
 			if err != nil {
 				return false, err
 			}
@@ -261,7 +261,8 @@ func (s *Server) unknownStripeRefund(ctx context.Context, eventID string, obj st
 			if len(rs) < page {
 				break
 			}
-			after = rs[len(rs)-1].ID
+			c := store.RefundCursor(rs[len(rs)-1])
+			after = &c
 		}
 	}
 	s.log.InfoContext(ctx, "stripe event for an unknown refund", "event", eventID, "refund", obj.ID, "payment_id", payID)

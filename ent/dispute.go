@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/internal/disputes"
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // Dispute is the model entity for the Dispute schema.
@@ -62,7 +63,7 @@ type Dispute struct {
 	// WorkflowID holds the value of the "workflow_id" field.
 	WorkflowID string `json:"workflow_id,omitempty"`
 	// Timeline holds the value of the "timeline" field.
-	Timeline []disputes.TimelineEntry `json:"timeline,omitempty"`
+	Timeline []timeline.Entry `json:"timeline,omitempty"`
 	// NeedsAttention holds the value of the "needs_attention" field.
 	NeedsAttention bool `json:"needs_attention,omitempty"`
 	// AttentionReason holds the value of the "attention_reason" field.

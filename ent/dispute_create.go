@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/internal/disputes"
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // DisputeCreate is the builder for creating a Dispute entity.
@@ -223,7 +224,7 @@ func (_c *DisputeCreate) SetWorkflowID(v string) *DisputeCreate {
 }
 
 // SetTimeline sets the "timeline" field.
-func (_c *DisputeCreate) SetTimeline(v []disputes.TimelineEntry) *DisputeCreate {
+func (_c *DisputeCreate) SetTimeline(v []timeline.Entry) *DisputeCreate {
 	_c.mutation.SetTimeline(v)
 	return _c
 }
@@ -874,7 +875,7 @@ func (u *DisputeUpsert) UpdateGatewayReference() *DisputeUpsert {
 }
 
 // SetTimeline sets the "timeline" field.
-func (u *DisputeUpsert) SetTimeline(v []disputes.TimelineEntry) *DisputeUpsert {
+func (u *DisputeUpsert) SetTimeline(v []timeline.Entry) *DisputeUpsert {
 	u.Set(dispute.FieldTimeline, v)
 	return u
 }
@@ -1182,7 +1183,7 @@ func (u *DisputeUpsertOne) UpdateGatewayReference() *DisputeUpsertOne {
 }
 
 // SetTimeline sets the "timeline" field.
-func (u *DisputeUpsertOne) SetTimeline(v []disputes.TimelineEntry) *DisputeUpsertOne {
+func (u *DisputeUpsertOne) SetTimeline(v []timeline.Entry) *DisputeUpsertOne {
 	return u.Update(func(s *DisputeUpsert) {
 		s.SetTimeline(v)
 	})
@@ -1671,7 +1672,7 @@ func (u *DisputeUpsertBulk) UpdateGatewayReference() *DisputeUpsertBulk {
 }
 
 // SetTimeline sets the "timeline" field.
-func (u *DisputeUpsertBulk) SetTimeline(v []disputes.TimelineEntry) *DisputeUpsertBulk {
+func (u *DisputeUpsertBulk) SetTimeline(v []timeline.Entry) *DisputeUpsertBulk {
 	return u.Update(func(s *DisputeUpsert) {
 		s.SetTimeline(v)
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/internal/disputes"
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // DisputeUpdate is the builder for updating Dispute entities.
@@ -171,13 +172,13 @@ func (_u *DisputeUpdate) SetNillableGatewayReference(v *string) *DisputeUpdate {
 }
 
 // SetTimeline sets the "timeline" field.
-func (_u *DisputeUpdate) SetTimeline(v []disputes.TimelineEntry) *DisputeUpdate {
+func (_u *DisputeUpdate) SetTimeline(v []timeline.Entry) *DisputeUpdate {
 	_u.mutation.SetTimeline(v)
 	return _u
 }
 
 // AppendTimeline appends value to the "timeline" field.
-func (_u *DisputeUpdate) AppendTimeline(v []disputes.TimelineEntry) *DisputeUpdate {
+func (_u *DisputeUpdate) AppendTimeline(v []timeline.Entry) *DisputeUpdate {
 	_u.mutation.AppendTimeline(v)
 	return _u
 }
@@ -569,13 +570,13 @@ func (_u *DisputeUpdateOne) SetNillableGatewayReference(v *string) *DisputeUpdat
 }
 
 // SetTimeline sets the "timeline" field.
-func (_u *DisputeUpdateOne) SetTimeline(v []disputes.TimelineEntry) *DisputeUpdateOne {
+func (_u *DisputeUpdateOne) SetTimeline(v []timeline.Entry) *DisputeUpdateOne {
 	_u.mutation.SetTimeline(v)
 	return _u
 }
 
 // AppendTimeline appends value to the "timeline" field.
-func (_u *DisputeUpdateOne) AppendTimeline(v []disputes.TimelineEntry) *DisputeUpdateOne {
+func (_u *DisputeUpdateOne) AppendTimeline(v []timeline.Entry) *DisputeUpdateOne {
 	_u.mutation.AppendTimeline(v)
 	return _u
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/payments-platform/payments/ent/refreshtoken"
 	"github.com/payments-platform/payments/ent/refund"
 	"github.com/payments-platform/payments/ent/sandboxobject"
+	"github.com/payments-platform/payments/ent/transaction"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -96,6 +97,7 @@ func checkColumn(t, c string) error {
 			refreshtoken.Table:       refreshtoken.ValidColumn,
 			refund.Table:             refund.ValidColumn,
 			sandboxobject.Table:      sandboxobject.ValidColumn,
+			transaction.Table:        transaction.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

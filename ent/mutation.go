@@ -24,7 +24,9 @@ import (
 	"github.com/payments-platform/payments/ent/refreshtoken"
 	"github.com/payments-platform/payments/ent/refund"
 	"github.com/payments-platform/payments/ent/sandboxobject"
+	"github.com/payments-platform/payments/ent/transaction"
 	"github.com/payments-platform/payments/internal/disputes"
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 const (
@@ -48,6 +50,7 @@ const (
 	TypeRefreshToken       = "RefreshToken"
 	TypeRefund             = "Refund"
 	TypeSandboxObject      = "SandboxObject"
+	TypeTransaction        = "Transaction"
 )
 
 // APIKeyMutation represents an operation that mutates the APIKey nodes in the graph.
@@ -1770,8 +1773,8 @@ type DisputeMutation struct {
 	gateway                     *string
 	gateway_reference           *string
 	workflow_id                 *string
-	timeline                    *[]disputes.TimelineEntry
-	appendtimeline              []disputes.TimelineEntry
+	timeline                    *[]timeline.Entry
+	appendtimeline              []timeline.Entry
 	needs_attention             *bool
 	attention_reason            *string
 	version                     *int64
@@ -2686,13 +2689,13 @@ func (m *DisputeMutation) ResetWorkflowID() {
 }
 
 // SetTimeline sets the "timeline" field.
-func (m *DisputeMutation) SetTimeline(de []disputes.TimelineEntry) {
-	m.timeline = &de
+func (m *DisputeMutation) SetTimeline(t []timeline.Entry) {
+	m.timeline = &t
 	m.appendtimeline = nil
 }
 
 // Timeline returns the value of the "timeline" field in the mutation.
-func (m *DisputeMutation) Timeline() (r []disputes.TimelineEntry, exists bool) {
+func (m *DisputeMutation) Timeline() (r []timeline.Entry, exists bool) {
 	v := m.timeline
 	if v == nil {
 		return
@@ -2703,7 +2706,7 @@ func (m *DisputeMutation) Timeline() (r []disputes.TimelineEntry, exists bool) {
 // OldTimeline returns the old "timeline" field's value of the Dispute entity.
 // If the Dispute object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *DisputeMutation) OldTimeline(ctx context.Context) (v []disputes.TimelineEntry, err error) {
+func (m *DisputeMutation) OldTimeline(ctx context.Context) (v []timeline.Entry, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldTimeline is only allowed on UpdateOne operations")
 	}
@@ -2717,13 +2720,13 @@ func (m *DisputeMutation) OldTimeline(ctx context.Context) (v []disputes.Timelin
 	return oldValue.Timeline, nil
 }
 
-// AppendTimeline adds de to the "timeline" field.
-func (m *DisputeMutation) AppendTimeline(de []disputes.TimelineEntry) {
-	m.appendtimeline = append(m.appendtimeline, de...)
+// AppendTimeline adds t to the "timeline" field.
+func (m *DisputeMutation) AppendTimeline(t []timeline.Entry) {
+	m.appendtimeline = append(m.appendtimeline, t...)
 }
 
 // AppendedTimeline returns the list of values that were appended to the "timeline" field in this mutation.
-func (m *DisputeMutation) AppendedTimeline() ([]disputes.TimelineEntry, bool) {
+func (m *DisputeMutation) AppendedTimeline() ([]timeline.Entry, bool) {
 	if len(m.appendtimeline) == 0 {
 		return nil, false
 	}
@@ -3390,7 +3393,7 @@ func (m *DisputeMutation) SetField(name string, value ent.Value) error {
 		m.SetWorkflowID(v)
 		return nil
 	case dispute.FieldTimeline:
-		v, ok := value.([]disputes.TimelineEntry)
+		v, ok := value.([]timeline.Entry)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
@@ -6360,6 +6363,8 @@ type PaymentMutation struct {
 	addversion               *int64
 	created_at               *time.Time
 	updated_at               *time.Time
+	timeline                 *[]timeline.Entry
+	appendtimeline           []timeline.Entry
 	clearedFields            map[string]struct{}
 	done                     bool
 	oldValue                 func(context.Context) (*Payment, error)
@@ -7880,6 +7885,71 @@ func (m *PaymentMutation) ResetUpdatedAt() {
 	m.updated_at = nil
 }
 
+// SetTimeline sets the "timeline" field.
+func (m *PaymentMutation) SetTimeline(t []timeline.Entry) {
+	m.timeline = &t
+	m.appendtimeline = nil
+}
+
+// Timeline returns the value of the "timeline" field in the mutation.
+func (m *PaymentMutation) Timeline() (r []timeline.Entry, exists bool) {
+	v := m.timeline
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTimeline returns the old "timeline" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldTimeline(ctx context.Context) (v []timeline.Entry, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTimeline is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTimeline requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTimeline: %w", err)
+	}
+	return oldValue.Timeline, nil
+}
+
+// AppendTimeline adds t to the "timeline" field.
+func (m *PaymentMutation) AppendTimeline(t []timeline.Entry) {
+	m.appendtimeline = append(m.appendtimeline, t...)
+}
+
+// AppendedTimeline returns the list of values that were appended to the "timeline" field in this mutation.
+func (m *PaymentMutation) AppendedTimeline() ([]timeline.Entry, bool) {
+	if len(m.appendtimeline) == 0 {
+		return nil, false
+	}
+	return m.appendtimeline, true
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (m *PaymentMutation) ClearTimeline() {
+	m.timeline = nil
+	m.appendtimeline = nil
+	m.clearedFields[payment.FieldTimeline] = struct{}{}
+}
+
+// TimelineCleared returns if the "timeline" field was cleared in this mutation.
+func (m *PaymentMutation) TimelineCleared() bool {
+	_, ok := m.clearedFields[payment.FieldTimeline]
+	return ok
+}
+
+// ResetTimeline resets all changes to the "timeline" field.
+func (m *PaymentMutation) ResetTimeline() {
+	m.timeline = nil
+	m.appendtimeline = nil
+	delete(m.clearedFields, payment.FieldTimeline)
+}
+
 // Where appends a list predicates to the PaymentMutation builder.
 func (m *PaymentMutation) Where(ps ...predicate.Payment) {
 	m.predicates = append(m.predicates, ps...)
@@ -7914,7 +7984,7 @@ func (m *PaymentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PaymentMutation) Fields() []string {
-	fields := make([]string, 0, 34)
+	fields := make([]string, 0, 35)
 	if m.merchant_id != nil {
 		fields = append(fields, payment.FieldMerchantID)
 	}
@@ -8017,6 +8087,9 @@ func (m *PaymentMutation) Fields() []string {
 	if m.updated_at != nil {
 		fields = append(fields, payment.FieldUpdatedAt)
 	}
+	if m.timeline != nil {
+		fields = append(fields, payment.FieldTimeline)
+	}
 	return fields
 }
 
@@ -8093,6 +8166,8 @@ func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case payment.FieldUpdatedAt:
 		return m.UpdatedAt()
+	case payment.FieldTimeline:
+		return m.Timeline()
 	}
 	return nil, false
 }
@@ -8170,6 +8245,8 @@ func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldCreatedAt(ctx)
 	case payment.FieldUpdatedAt:
 		return m.OldUpdatedAt(ctx)
+	case payment.FieldTimeline:
+		return m.OldTimeline(ctx)
 	}
 	return nil, fmt.Errorf("unknown Payment field %s", name)
 }
@@ -8417,6 +8494,13 @@ func (m *PaymentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetUpdatedAt(v)
 		return nil
+	case payment.FieldTimeline:
+		v, ok := value.([]timeline.Entry)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTimeline(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Payment field %s", name)
 }
@@ -8552,6 +8636,9 @@ func (m *PaymentMutation) ClearedFields() []string {
 	if m.FieldCleared(payment.FieldAuthorizationExpiresAt) {
 		fields = append(fields, payment.FieldAuthorizationExpiresAt)
 	}
+	if m.FieldCleared(payment.FieldTimeline) {
+		fields = append(fields, payment.FieldTimeline)
+	}
 	return fields
 }
 
@@ -8571,6 +8658,9 @@ func (m *PaymentMutation) ClearField(name string) error {
 		return nil
 	case payment.FieldAuthorizationExpiresAt:
 		m.ClearAuthorizationExpiresAt()
+		return nil
+	case payment.FieldTimeline:
+		m.ClearTimeline()
 		return nil
 	}
 	return fmt.Errorf("unknown Payment nullable field %s", name)
@@ -8681,6 +8771,9 @@ func (m *PaymentMutation) ResetField(name string) error {
 		return nil
 	case payment.FieldUpdatedAt:
 		m.ResetUpdatedAt()
+		return nil
+	case payment.FieldTimeline:
+		m.ResetTimeline()
 		return nil
 	}
 	return fmt.Errorf("unknown Payment field %s", name)
@@ -10761,6 +10854,8 @@ type RefundMutation struct {
 	addversion        *int64
 	created_at        *time.Time
 	updated_at        *time.Time
+	timeline          *[]timeline.Entry
+	appendtimeline    []timeline.Entry
 	clearedFields     map[string]struct{}
 	done              bool
 	oldValue          func(context.Context) (*Refund, error)
@@ -11523,6 +11618,71 @@ func (m *RefundMutation) ResetUpdatedAt() {
 	m.updated_at = nil
 }
 
+// SetTimeline sets the "timeline" field.
+func (m *RefundMutation) SetTimeline(t []timeline.Entry) {
+	m.timeline = &t
+	m.appendtimeline = nil
+}
+
+// Timeline returns the value of the "timeline" field in the mutation.
+func (m *RefundMutation) Timeline() (r []timeline.Entry, exists bool) {
+	v := m.timeline
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTimeline returns the old "timeline" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldTimeline(ctx context.Context) (v []timeline.Entry, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTimeline is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTimeline requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTimeline: %w", err)
+	}
+	return oldValue.Timeline, nil
+}
+
+// AppendTimeline adds t to the "timeline" field.
+func (m *RefundMutation) AppendTimeline(t []timeline.Entry) {
+	m.appendtimeline = append(m.appendtimeline, t...)
+}
+
+// AppendedTimeline returns the list of values that were appended to the "timeline" field in this mutation.
+func (m *RefundMutation) AppendedTimeline() ([]timeline.Entry, bool) {
+	if len(m.appendtimeline) == 0 {
+		return nil, false
+	}
+	return m.appendtimeline, true
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (m *RefundMutation) ClearTimeline() {
+	m.timeline = nil
+	m.appendtimeline = nil
+	m.clearedFields[refund.FieldTimeline] = struct{}{}
+}
+
+// TimelineCleared returns if the "timeline" field was cleared in this mutation.
+func (m *RefundMutation) TimelineCleared() bool {
+	_, ok := m.clearedFields[refund.FieldTimeline]
+	return ok
+}
+
+// ResetTimeline resets all changes to the "timeline" field.
+func (m *RefundMutation) ResetTimeline() {
+	m.timeline = nil
+	m.appendtimeline = nil
+	delete(m.clearedFields, refund.FieldTimeline)
+}
+
 // Where appends a list predicates to the RefundMutation builder.
 func (m *RefundMutation) Where(ps ...predicate.Refund) {
 	m.predicates = append(m.predicates, ps...)
@@ -11557,7 +11717,7 @@ func (m *RefundMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RefundMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 18)
 	if m.payment_id != nil {
 		fields = append(fields, refund.FieldPaymentID)
 	}
@@ -11609,6 +11769,9 @@ func (m *RefundMutation) Fields() []string {
 	if m.updated_at != nil {
 		fields = append(fields, refund.FieldUpdatedAt)
 	}
+	if m.timeline != nil {
+		fields = append(fields, refund.FieldTimeline)
+	}
 	return fields
 }
 
@@ -11651,6 +11814,8 @@ func (m *RefundMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case refund.FieldUpdatedAt:
 		return m.UpdatedAt()
+	case refund.FieldTimeline:
+		return m.Timeline()
 	}
 	return nil, false
 }
@@ -11694,6 +11859,8 @@ func (m *RefundMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldCreatedAt(ctx)
 	case refund.FieldUpdatedAt:
 		return m.OldUpdatedAt(ctx)
+	case refund.FieldTimeline:
+		return m.OldTimeline(ctx)
 	}
 	return nil, fmt.Errorf("unknown Refund field %s", name)
 }
@@ -11822,6 +11989,13 @@ func (m *RefundMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetUpdatedAt(v)
 		return nil
+	case refund.FieldTimeline:
+		v, ok := value.([]timeline.Entry)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTimeline(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Refund field %s", name)
 }
@@ -11878,7 +12052,11 @@ func (m *RefundMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *RefundMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(refund.FieldTimeline) {
+		fields = append(fields, refund.FieldTimeline)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -11891,6 +12069,11 @@ func (m *RefundMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *RefundMutation) ClearField(name string) error {
+	switch name {
+	case refund.FieldTimeline:
+		m.ClearTimeline()
+		return nil
+	}
 	return fmt.Errorf("unknown Refund nullable field %s", name)
 }
 
@@ -11948,6 +12131,9 @@ func (m *RefundMutation) ResetField(name string) error {
 		return nil
 	case refund.FieldUpdatedAt:
 		m.ResetUpdatedAt()
+		return nil
+	case refund.FieldTimeline:
+		m.ResetTimeline()
 		return nil
 	}
 	return fmt.Errorf("unknown Refund field %s", name)
@@ -12637,4 +12823,1074 @@ func (m *SandboxObjectMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *SandboxObjectMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown SandboxObject edge %s", name)
+}
+
+// TransactionMutation represents an operation that mutates the Transaction nodes in the graph.
+type TransactionMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	_type         *transaction.Type
+	movement      *transaction.Movement
+	source_id     *string
+	payment_id    *string
+	amount        *int64
+	addamount     *int64
+	currency      *string
+	status        *transaction.Status
+	merchant_id   *string
+	customer_id   *string
+	description   *string
+	journal_id    *string
+	workflow_id   *string
+	created_at    *time.Time
+	updated_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*Transaction, error)
+	predicates    []predicate.Transaction
+}
+
+var _ ent.Mutation = (*TransactionMutation)(nil)
+
+// transactionOption allows management of the mutation configuration using functional options.
+type transactionOption func(*TransactionMutation)
+
+// newTransactionMutation creates new mutation for the Transaction entity.
+func newTransactionMutation(c config, op Op, opts ...transactionOption) *TransactionMutation {
+	m := &TransactionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTransaction,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTransactionID sets the ID field of the mutation.
+func withTransactionID(id string) transactionOption {
+	return func(m *TransactionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Transaction
+		)
+		m.oldValue = func(ctx context.Context) (*Transaction, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Transaction.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTransaction sets the old Transaction of the mutation.
+func withTransaction(node *Transaction) transactionOption {
+	return func(m *TransactionMutation) {
+		m.oldValue = func(context.Context) (*Transaction, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TransactionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TransactionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Transaction entities.
+func (m *TransactionMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TransactionMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TransactionMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Transaction.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetType sets the "type" field.
+func (m *TransactionMutation) SetType(t transaction.Type) {
+	m._type = &t
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *TransactionMutation) GetType() (r transaction.Type, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldType(ctx context.Context) (v transaction.Type, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *TransactionMutation) ResetType() {
+	m._type = nil
+}
+
+// SetMovement sets the "movement" field.
+func (m *TransactionMutation) SetMovement(t transaction.Movement) {
+	m.movement = &t
+}
+
+// Movement returns the value of the "movement" field in the mutation.
+func (m *TransactionMutation) Movement() (r transaction.Movement, exists bool) {
+	v := m.movement
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMovement returns the old "movement" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldMovement(ctx context.Context) (v transaction.Movement, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMovement is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMovement requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMovement: %w", err)
+	}
+	return oldValue.Movement, nil
+}
+
+// ResetMovement resets all changes to the "movement" field.
+func (m *TransactionMutation) ResetMovement() {
+	m.movement = nil
+}
+
+// SetSourceID sets the "source_id" field.
+func (m *TransactionMutation) SetSourceID(s string) {
+	m.source_id = &s
+}
+
+// SourceID returns the value of the "source_id" field in the mutation.
+func (m *TransactionMutation) SourceID() (r string, exists bool) {
+	v := m.source_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSourceID returns the old "source_id" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldSourceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSourceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSourceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSourceID: %w", err)
+	}
+	return oldValue.SourceID, nil
+}
+
+// ResetSourceID resets all changes to the "source_id" field.
+func (m *TransactionMutation) ResetSourceID() {
+	m.source_id = nil
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *TransactionMutation) SetPaymentID(s string) {
+	m.payment_id = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *TransactionMutation) PaymentID() (r string, exists bool) {
+	v := m.payment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldPaymentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *TransactionMutation) ResetPaymentID() {
+	m.payment_id = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *TransactionMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *TransactionMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *TransactionMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *TransactionMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *TransactionMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *TransactionMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *TransactionMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *TransactionMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *TransactionMutation) SetStatus(t transaction.Status) {
+	m.status = &t
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *TransactionMutation) Status() (r transaction.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldStatus(ctx context.Context) (v transaction.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *TransactionMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetMerchantID sets the "merchant_id" field.
+func (m *TransactionMutation) SetMerchantID(s string) {
+	m.merchant_id = &s
+}
+
+// MerchantID returns the value of the "merchant_id" field in the mutation.
+func (m *TransactionMutation) MerchantID() (r string, exists bool) {
+	v := m.merchant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMerchantID returns the old "merchant_id" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldMerchantID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMerchantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMerchantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMerchantID: %w", err)
+	}
+	return oldValue.MerchantID, nil
+}
+
+// ResetMerchantID resets all changes to the "merchant_id" field.
+func (m *TransactionMutation) ResetMerchantID() {
+	m.merchant_id = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *TransactionMutation) SetCustomerID(s string) {
+	m.customer_id = &s
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *TransactionMutation) CustomerID() (r string, exists bool) {
+	v := m.customer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldCustomerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *TransactionMutation) ResetCustomerID() {
+	m.customer_id = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *TransactionMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *TransactionMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *TransactionMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetJournalID sets the "journal_id" field.
+func (m *TransactionMutation) SetJournalID(s string) {
+	m.journal_id = &s
+}
+
+// JournalID returns the value of the "journal_id" field in the mutation.
+func (m *TransactionMutation) JournalID() (r string, exists bool) {
+	v := m.journal_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJournalID returns the old "journal_id" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldJournalID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJournalID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJournalID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJournalID: %w", err)
+	}
+	return oldValue.JournalID, nil
+}
+
+// ResetJournalID resets all changes to the "journal_id" field.
+func (m *TransactionMutation) ResetJournalID() {
+	m.journal_id = nil
+}
+
+// SetWorkflowID sets the "workflow_id" field.
+func (m *TransactionMutation) SetWorkflowID(s string) {
+	m.workflow_id = &s
+}
+
+// WorkflowID returns the value of the "workflow_id" field in the mutation.
+func (m *TransactionMutation) WorkflowID() (r string, exists bool) {
+	v := m.workflow_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWorkflowID returns the old "workflow_id" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldWorkflowID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWorkflowID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWorkflowID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWorkflowID: %w", err)
+	}
+	return oldValue.WorkflowID, nil
+}
+
+// ResetWorkflowID resets all changes to the "workflow_id" field.
+func (m *TransactionMutation) ResetWorkflowID() {
+	m.workflow_id = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *TransactionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *TransactionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *TransactionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *TransactionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *TransactionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Transaction entity.
+// If the Transaction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TransactionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *TransactionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// Where appends a list predicates to the TransactionMutation builder.
+func (m *TransactionMutation) Where(ps ...predicate.Transaction) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TransactionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TransactionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Transaction, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TransactionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TransactionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Transaction).
+func (m *TransactionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TransactionMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m._type != nil {
+		fields = append(fields, transaction.FieldType)
+	}
+	if m.movement != nil {
+		fields = append(fields, transaction.FieldMovement)
+	}
+	if m.source_id != nil {
+		fields = append(fields, transaction.FieldSourceID)
+	}
+	if m.payment_id != nil {
+		fields = append(fields, transaction.FieldPaymentID)
+	}
+	if m.amount != nil {
+		fields = append(fields, transaction.FieldAmount)
+	}
+	if m.currency != nil {
+		fields = append(fields, transaction.FieldCurrency)
+	}
+	if m.status != nil {
+		fields = append(fields, transaction.FieldStatus)
+	}
+	if m.merchant_id != nil {
+		fields = append(fields, transaction.FieldMerchantID)
+	}
+	if m.customer_id != nil {
+		fields = append(fields, transaction.FieldCustomerID)
+	}
+	if m.description != nil {
+		fields = append(fields, transaction.FieldDescription)
+	}
+	if m.journal_id != nil {
+		fields = append(fields, transaction.FieldJournalID)
+	}
+	if m.workflow_id != nil {
+		fields = append(fields, transaction.FieldWorkflowID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, transaction.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, transaction.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TransactionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case transaction.FieldType:
+		return m.GetType()
+	case transaction.FieldMovement:
+		return m.Movement()
+	case transaction.FieldSourceID:
+		return m.SourceID()
+	case transaction.FieldPaymentID:
+		return m.PaymentID()
+	case transaction.FieldAmount:
+		return m.Amount()
+	case transaction.FieldCurrency:
+		return m.Currency()
+	case transaction.FieldStatus:
+		return m.Status()
+	case transaction.FieldMerchantID:
+		return m.MerchantID()
+	case transaction.FieldCustomerID:
+		return m.CustomerID()
+	case transaction.FieldDescription:
+		return m.Description()
+	case transaction.FieldJournalID:
+		return m.JournalID()
+	case transaction.FieldWorkflowID:
+		return m.WorkflowID()
+	case transaction.FieldCreatedAt:
+		return m.CreatedAt()
+	case transaction.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TransactionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case transaction.FieldType:
+		return m.OldType(ctx)
+	case transaction.FieldMovement:
+		return m.OldMovement(ctx)
+	case transaction.FieldSourceID:
+		return m.OldSourceID(ctx)
+	case transaction.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case transaction.FieldAmount:
+		return m.OldAmount(ctx)
+	case transaction.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case transaction.FieldStatus:
+		return m.OldStatus(ctx)
+	case transaction.FieldMerchantID:
+		return m.OldMerchantID(ctx)
+	case transaction.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case transaction.FieldDescription:
+		return m.OldDescription(ctx)
+	case transaction.FieldJournalID:
+		return m.OldJournalID(ctx)
+	case transaction.FieldWorkflowID:
+		return m.OldWorkflowID(ctx)
+	case transaction.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case transaction.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Transaction field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TransactionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case transaction.FieldType:
+		v, ok := value.(transaction.Type)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case transaction.FieldMovement:
+		v, ok := value.(transaction.Movement)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMovement(v)
+		return nil
+	case transaction.FieldSourceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSourceID(v)
+		return nil
+	case transaction.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case transaction.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case transaction.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case transaction.FieldStatus:
+		v, ok := value.(transaction.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case transaction.FieldMerchantID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMerchantID(v)
+		return nil
+	case transaction.FieldCustomerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case transaction.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case transaction.FieldJournalID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJournalID(v)
+		return nil
+	case transaction.FieldWorkflowID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWorkflowID(v)
+		return nil
+	case transaction.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case transaction.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Transaction field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TransactionMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, transaction.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TransactionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case transaction.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TransactionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case transaction.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Transaction numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TransactionMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TransactionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TransactionMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Transaction nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TransactionMutation) ResetField(name string) error {
+	switch name {
+	case transaction.FieldType:
+		m.ResetType()
+		return nil
+	case transaction.FieldMovement:
+		m.ResetMovement()
+		return nil
+	case transaction.FieldSourceID:
+		m.ResetSourceID()
+		return nil
+	case transaction.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case transaction.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case transaction.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case transaction.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case transaction.FieldMerchantID:
+		m.ResetMerchantID()
+		return nil
+	case transaction.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case transaction.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case transaction.FieldJournalID:
+		m.ResetJournalID()
+		return nil
+	case transaction.FieldWorkflowID:
+		m.ResetWorkflowID()
+		return nil
+	case transaction.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case transaction.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Transaction field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TransactionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TransactionMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TransactionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TransactionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TransactionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TransactionMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TransactionMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Transaction unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TransactionMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Transaction edge %s", name)
 }

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/payments-platform/payments/ent/payment"
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // Payment is the model entity for the Payment schema.
@@ -85,7 +86,9 @@ type Payment struct {
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
-	UpdatedAt    time.Time `json:"updated_at,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitempty"`
+	// Timeline holds the value of the "timeline" field.
+	Timeline     []timeline.Entry `json:"timeline,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -94,7 +97,7 @@ func (*Payment) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case payment.FieldMetadata:
+		case payment.FieldMetadata, payment.FieldTimeline:
 			values[i] = new([]byte)
 		case payment.FieldNeedsAttention:
 			values[i] = new(sql.NullBool)
@@ -333,6 +336,14 @@ func (_m *Payment) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.UpdatedAt = value.Time
 			}
+		case payment.FieldTimeline:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field timeline", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Timeline); err != nil {
+					return fmt.Errorf("unmarshal field timeline: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -474,6 +485,9 @@ func (_m *Payment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("updated_at=")
 	builder.WriteString(_m.UpdatedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	builder.WriteString("timeline=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Timeline))
 	builder.WriteByte(')')
 	return builder.String()
 }

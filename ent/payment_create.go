@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/payments-platform/payments/ent/payment"
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // PaymentCreate is the builder for creating a Payment entity.
@@ -432,6 +433,12 @@ func (_c *PaymentCreate) SetCreatedAt(v time.Time) *PaymentCreate {
 // SetUpdatedAt sets the "updated_at" field.
 func (_c *PaymentCreate) SetUpdatedAt(v time.Time) *PaymentCreate {
 	_c.mutation.SetUpdatedAt(v)
+	return _c
+}
+
+// SetTimeline sets the "timeline" field.
+func (_c *PaymentCreate) SetTimeline(v []timeline.Entry) *PaymentCreate {
+	_c.mutation.SetTimeline(v)
 	return _c
 }
 
@@ -989,6 +996,10 @@ func (_c *PaymentCreate) createSpec() (*Payment, *sqlgraph.CreateSpec) {
 		_spec.SetField(payment.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
 	}
+	if value, ok := _c.mutation.Timeline(); ok {
+		_spec.SetField(payment.FieldTimeline, field.TypeJSON, value)
+		_node.Timeline = value
+	}
 	return _node, _spec
 }
 
@@ -1470,6 +1481,24 @@ func (u *PaymentUpsert) SetUpdatedAt(v time.Time) *PaymentUpsert {
 // UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
 func (u *PaymentUpsert) UpdateUpdatedAt() *PaymentUpsert {
 	u.SetExcluded(payment.FieldUpdatedAt)
+	return u
+}
+
+// SetTimeline sets the "timeline" field.
+func (u *PaymentUpsert) SetTimeline(v []timeline.Entry) *PaymentUpsert {
+	u.Set(payment.FieldTimeline, v)
+	return u
+}
+
+// UpdateTimeline sets the "timeline" field to the value that was provided on create.
+func (u *PaymentUpsert) UpdateTimeline() *PaymentUpsert {
+	u.SetExcluded(payment.FieldTimeline)
+	return u
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (u *PaymentUpsert) ClearTimeline() *PaymentUpsert {
+	u.SetNull(payment.FieldTimeline)
 	return u
 }
 
@@ -2031,6 +2060,27 @@ func (u *PaymentUpsertOne) SetUpdatedAt(v time.Time) *PaymentUpsertOne {
 func (u *PaymentUpsertOne) UpdateUpdatedAt() *PaymentUpsertOne {
 	return u.Update(func(s *PaymentUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetTimeline sets the "timeline" field.
+func (u *PaymentUpsertOne) SetTimeline(v []timeline.Entry) *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetTimeline(v)
+	})
+}
+
+// UpdateTimeline sets the "timeline" field to the value that was provided on create.
+func (u *PaymentUpsertOne) UpdateTimeline() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateTimeline()
+	})
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (u *PaymentUpsertOne) ClearTimeline() *PaymentUpsertOne {
+	return u.Update(func(s *PaymentUpsert) {
+		s.ClearTimeline()
 	})
 }
 
@@ -2759,6 +2809,27 @@ func (u *PaymentUpsertBulk) SetUpdatedAt(v time.Time) *PaymentUpsertBulk {
 func (u *PaymentUpsertBulk) UpdateUpdatedAt() *PaymentUpsertBulk {
 	return u.Update(func(s *PaymentUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetTimeline sets the "timeline" field.
+func (u *PaymentUpsertBulk) SetTimeline(v []timeline.Entry) *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.SetTimeline(v)
+	})
+}
+
+// UpdateTimeline sets the "timeline" field to the value that was provided on create.
+func (u *PaymentUpsertBulk) UpdateTimeline() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.UpdateTimeline()
+	})
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (u *PaymentUpsertBulk) ClearTimeline() *PaymentUpsertBulk {
+	return u.Update(func(s *PaymentUpsert) {
+		s.ClearTimeline()
 	})
 }
 

@@ -10,9 +10,11 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/predicate"
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // PaymentUpdate is the builder for updating Payment entities.
@@ -522,6 +524,24 @@ func (_u *PaymentUpdate) SetNillableUpdatedAt(v *time.Time) *PaymentUpdate {
 	return _u
 }
 
+// SetTimeline sets the "timeline" field.
+func (_u *PaymentUpdate) SetTimeline(v []timeline.Entry) *PaymentUpdate {
+	_u.mutation.SetTimeline(v)
+	return _u
+}
+
+// AppendTimeline appends value to the "timeline" field.
+func (_u *PaymentUpdate) AppendTimeline(v []timeline.Entry) *PaymentUpdate {
+	_u.mutation.AppendTimeline(v)
+	return _u
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (_u *PaymentUpdate) ClearTimeline() *PaymentUpdate {
+	_u.mutation.ClearTimeline()
+	return _u
+}
+
 // Mutation returns the PaymentMutation object of the builder.
 func (_u *PaymentUpdate) Mutation() *PaymentMutation {
 	return _u.mutation
@@ -823,6 +843,17 @@ func (_u *PaymentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(payment.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Timeline(); ok {
+		_spec.SetField(payment.FieldTimeline, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTimeline(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, payment.FieldTimeline, value)
+		})
+	}
+	if _u.mutation.TimelineCleared() {
+		_spec.ClearField(payment.FieldTimeline, field.TypeJSON)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1338,6 +1369,24 @@ func (_u *PaymentUpdateOne) SetNillableUpdatedAt(v *time.Time) *PaymentUpdateOne
 	return _u
 }
 
+// SetTimeline sets the "timeline" field.
+func (_u *PaymentUpdateOne) SetTimeline(v []timeline.Entry) *PaymentUpdateOne {
+	_u.mutation.SetTimeline(v)
+	return _u
+}
+
+// AppendTimeline appends value to the "timeline" field.
+func (_u *PaymentUpdateOne) AppendTimeline(v []timeline.Entry) *PaymentUpdateOne {
+	_u.mutation.AppendTimeline(v)
+	return _u
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (_u *PaymentUpdateOne) ClearTimeline() *PaymentUpdateOne {
+	_u.mutation.ClearTimeline()
+	return _u
+}
+
 // Mutation returns the PaymentMutation object of the builder.
 func (_u *PaymentUpdateOne) Mutation() *PaymentMutation {
 	return _u.mutation
@@ -1669,6 +1718,17 @@ func (_u *PaymentUpdateOne) sqlSave(ctx context.Context) (_node *Payment, err er
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(payment.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Timeline(); ok {
+		_spec.SetField(payment.FieldTimeline, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTimeline(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, payment.FieldTimeline, value)
+		})
+	}
+	if _u.mutation.TimelineCleared() {
+		_spec.ClearField(payment.FieldTimeline, field.TypeJSON)
 	}
 	_node = &Payment{config: _u.config}
 	_spec.Assign = _node.assignValues

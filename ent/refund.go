@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/payments-platform/payments/ent/refund"
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // Refund is the model entity for the Refund schema.
@@ -51,7 +52,9 @@ type Refund struct {
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
-	UpdatedAt    time.Time `json:"updated_at,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitempty"`
+	// Timeline holds the value of the "timeline" field.
+	Timeline     []timeline.Entry `json:"timeline,omitempty"`
 	selectValues sql.SelectValues
 }
 
@@ -60,7 +63,7 @@ func (*Refund) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case refund.FieldMetadata:
+		case refund.FieldMetadata, refund.FieldTimeline:
 			values[i] = new([]byte)
 		case refund.FieldNeedsAttention:
 			values[i] = new(sql.NullBool)
@@ -195,6 +198,14 @@ func (_m *Refund) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.UpdatedAt = value.Time
 			}
+		case refund.FieldTimeline:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field timeline", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Timeline); err != nil {
+					return fmt.Errorf("unmarshal field timeline: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -281,6 +292,9 @@ func (_m *Refund) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("updated_at=")
 	builder.WriteString(_m.UpdatedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	builder.WriteString("timeline=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Timeline))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/payments-platform/payments/ent/refund"
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // RefundCreate is the builder for creating a Refund entity.
@@ -178,6 +179,12 @@ func (_c *RefundCreate) SetCreatedAt(v time.Time) *RefundCreate {
 // SetUpdatedAt sets the "updated_at" field.
 func (_c *RefundCreate) SetUpdatedAt(v time.Time) *RefundCreate {
 	_c.mutation.SetUpdatedAt(v)
+	return _c
+}
+
+// SetTimeline sets the "timeline" field.
+func (_c *RefundCreate) SetTimeline(v []timeline.Entry) *RefundCreate {
+	_c.mutation.SetTimeline(v)
 	return _c
 }
 
@@ -479,6 +486,10 @@ func (_c *RefundCreate) createSpec() (*Refund, *sqlgraph.CreateSpec) {
 		_spec.SetField(refund.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
 	}
+	if value, ok := _c.mutation.Timeline(); ok {
+		_spec.SetField(refund.FieldTimeline, field.TypeJSON, value)
+		_node.Timeline = value
+	}
 	return _node, _spec
 }
 
@@ -618,6 +629,24 @@ func (u *RefundUpsert) SetUpdatedAt(v time.Time) *RefundUpsert {
 // UpdateUpdatedAt sets the "updated_at" field to the value that was provided on create.
 func (u *RefundUpsert) UpdateUpdatedAt() *RefundUpsert {
 	u.SetExcluded(refund.FieldUpdatedAt)
+	return u
+}
+
+// SetTimeline sets the "timeline" field.
+func (u *RefundUpsert) SetTimeline(v []timeline.Entry) *RefundUpsert {
+	u.Set(refund.FieldTimeline, v)
+	return u
+}
+
+// UpdateTimeline sets the "timeline" field to the value that was provided on create.
+func (u *RefundUpsert) UpdateTimeline() *RefundUpsert {
+	u.SetExcluded(refund.FieldTimeline)
+	return u
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (u *RefundUpsert) ClearTimeline() *RefundUpsert {
+	u.SetNull(refund.FieldTimeline)
 	return u
 }
 
@@ -801,6 +830,27 @@ func (u *RefundUpsertOne) SetUpdatedAt(v time.Time) *RefundUpsertOne {
 func (u *RefundUpsertOne) UpdateUpdatedAt() *RefundUpsertOne {
 	return u.Update(func(s *RefundUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetTimeline sets the "timeline" field.
+func (u *RefundUpsertOne) SetTimeline(v []timeline.Entry) *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetTimeline(v)
+	})
+}
+
+// UpdateTimeline sets the "timeline" field to the value that was provided on create.
+func (u *RefundUpsertOne) UpdateTimeline() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateTimeline()
+	})
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (u *RefundUpsertOne) ClearTimeline() *RefundUpsertOne {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearTimeline()
 	})
 }
 
@@ -1151,6 +1201,27 @@ func (u *RefundUpsertBulk) SetUpdatedAt(v time.Time) *RefundUpsertBulk {
 func (u *RefundUpsertBulk) UpdateUpdatedAt() *RefundUpsertBulk {
 	return u.Update(func(s *RefundUpsert) {
 		s.UpdateUpdatedAt()
+	})
+}
+
+// SetTimeline sets the "timeline" field.
+func (u *RefundUpsertBulk) SetTimeline(v []timeline.Entry) *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.SetTimeline(v)
+	})
+}
+
+// UpdateTimeline sets the "timeline" field to the value that was provided on create.
+func (u *RefundUpsertBulk) UpdateTimeline() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.UpdateTimeline()
+	})
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (u *RefundUpsertBulk) ClearTimeline() *RefundUpsertBulk {
+	return u.Update(func(s *RefundUpsert) {
+		s.ClearTimeline()
 	})
 }
 

@@ -10,9 +10,11 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/ent/refund"
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // RefundUpdate is the builder for updating Refund entities.
@@ -133,6 +135,24 @@ func (_u *RefundUpdate) SetNillableUpdatedAt(v *time.Time) *RefundUpdate {
 	return _u
 }
 
+// SetTimeline sets the "timeline" field.
+func (_u *RefundUpdate) SetTimeline(v []timeline.Entry) *RefundUpdate {
+	_u.mutation.SetTimeline(v)
+	return _u
+}
+
+// AppendTimeline appends value to the "timeline" field.
+func (_u *RefundUpdate) AppendTimeline(v []timeline.Entry) *RefundUpdate {
+	_u.mutation.AppendTimeline(v)
+	return _u
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (_u *RefundUpdate) ClearTimeline() *RefundUpdate {
+	_u.mutation.ClearTimeline()
+	return _u
+}
+
 // Mutation returns the RefundMutation object of the builder.
 func (_u *RefundUpdate) Mutation() *RefundMutation {
 	return _u.mutation
@@ -230,6 +250,17 @@ func (_u *RefundUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(refund.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Timeline(); ok {
+		_spec.SetField(refund.FieldTimeline, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTimeline(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, refund.FieldTimeline, value)
+		})
+	}
+	if _u.mutation.TimelineCleared() {
+		_spec.ClearField(refund.FieldTimeline, field.TypeJSON)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -353,6 +384,24 @@ func (_u *RefundUpdateOne) SetNillableUpdatedAt(v *time.Time) *RefundUpdateOne {
 	if v != nil {
 		_u.SetUpdatedAt(*v)
 	}
+	return _u
+}
+
+// SetTimeline sets the "timeline" field.
+func (_u *RefundUpdateOne) SetTimeline(v []timeline.Entry) *RefundUpdateOne {
+	_u.mutation.SetTimeline(v)
+	return _u
+}
+
+// AppendTimeline appends value to the "timeline" field.
+func (_u *RefundUpdateOne) AppendTimeline(v []timeline.Entry) *RefundUpdateOne {
+	_u.mutation.AppendTimeline(v)
+	return _u
+}
+
+// ClearTimeline clears the value of the "timeline" field.
+func (_u *RefundUpdateOne) ClearTimeline() *RefundUpdateOne {
+	_u.mutation.ClearTimeline()
 	return _u
 }
 
@@ -483,6 +532,17 @@ func (_u *RefundUpdateOne) sqlSave(ctx context.Context) (_node *Refund, err erro
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(refund.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Timeline(); ok {
+		_spec.SetField(refund.FieldTimeline, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedTimeline(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, refund.FieldTimeline, value)
+		})
+	}
+	if _u.mutation.TimelineCleared() {
+		_spec.ClearField(refund.FieldTimeline, field.TypeJSON)
 	}
 	_node = &Refund{config: _u.config}
 	_spec.Assign = _node.assignValues

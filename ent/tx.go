@@ -38,6 +38,8 @@ type Tx struct {
 	Refund *RefundClient
 	// SandboxObject is the client for interacting with the SandboxObject builders.
 	SandboxObject *SandboxObjectClient
+	// Transaction is the client for interacting with the Transaction builders.
+	Transaction *TransactionClient
 
 	// lazily loaded.
 	client     *Client
@@ -181,6 +183,7 @@ func (tx *Tx) init() {
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)
 	tx.SandboxObject = NewSandboxObjectClient(tx.config)
+	tx.Transaction = NewTransactionClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

@@ -164,6 +164,7 @@ func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logg
 		Sandbox:               sbx,
 		Store:                 st,
 		Tokens:                auth.NewTokens(cfg.JWTSigningKey, cfg.JWTPreviousKeys, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, nil),
+		PageTokenSecret:       cfg.JWTSigningKey,
 		Logger:                log,
 		RefreshTokenTTL:       cfg.RefreshTokenTTL,
 

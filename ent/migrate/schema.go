@@ -35,9 +35,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "apikey_account_id_id",
+				Name:    "apikey_account_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{APIKeysColumns[7], APIKeysColumns[0]},
+				Columns: []*schema.Column{APIKeysColumns[7], APIKeysColumns[4], APIKeysColumns[0]},
 			},
 		},
 	}
@@ -99,29 +99,34 @@ var (
 		PrimaryKey: []*schema.Column{DisputesColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "dispute_payment_id_id",
+				Name:    "dispute_payment_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{DisputesColumns[1], DisputesColumns[0]},
+				Columns: []*schema.Column{DisputesColumns[1], DisputesColumns[26], DisputesColumns[0]},
 			},
 			{
-				Name:    "dispute_merchant_id_id",
+				Name:    "dispute_merchant_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{DisputesColumns[2], DisputesColumns[0]},
+				Columns: []*schema.Column{DisputesColumns[2], DisputesColumns[26], DisputesColumns[0]},
 			},
 			{
-				Name:    "dispute_customer_id_id",
+				Name:    "dispute_customer_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{DisputesColumns[3], DisputesColumns[0]},
+				Columns: []*schema.Column{DisputesColumns[3], DisputesColumns[26], DisputesColumns[0]},
 			},
 			{
-				Name:    "dispute_status_id",
+				Name:    "dispute_status_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{DisputesColumns[10], DisputesColumns[0]},
+				Columns: []*schema.Column{DisputesColumns[10], DisputesColumns[26], DisputesColumns[0]},
 			},
 			{
 				Name:    "dispute_status_response_due_by",
 				Unique:  false,
 				Columns: []*schema.Column{DisputesColumns[10], DisputesColumns[15]},
+			},
+			{
+				Name:    "dispute_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{DisputesColumns[26], DisputesColumns[0]},
 			},
 			{
 				Name:    "dispute_gateway_reference",
@@ -275,6 +280,7 @@ var (
 		{Name: "version", Type: field.TypeInt64},
 		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "timeline", Type: field.TypeJSON, Nullable: true},
 	}
 	// PaymentsTable holds the schema information for the "payments" table.
 	PaymentsTable = &schema.Table{
@@ -283,24 +289,29 @@ var (
 		PrimaryKey: []*schema.Column{PaymentsColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "payment_merchant_id_id",
+				Name:    "payment_merchant_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[1], PaymentsColumns[0]},
+				Columns: []*schema.Column{PaymentsColumns[1], PaymentsColumns[33], PaymentsColumns[0]},
 			},
 			{
-				Name:    "payment_customer_id_id",
+				Name:    "payment_customer_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[2], PaymentsColumns[0]},
+				Columns: []*schema.Column{PaymentsColumns[2], PaymentsColumns[33], PaymentsColumns[0]},
 			},
 			{
-				Name:    "payment_status_id",
+				Name:    "payment_status_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[10], PaymentsColumns[0]},
+				Columns: []*schema.Column{PaymentsColumns[10], PaymentsColumns[33], PaymentsColumns[0]},
 			},
 			{
-				Name:    "payment_currency_id",
+				Name:    "payment_currency_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[9], PaymentsColumns[0]},
+				Columns: []*schema.Column{PaymentsColumns[9], PaymentsColumns[33], PaymentsColumns[0]},
+			},
+			{
+				Name:    "payment_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[33], PaymentsColumns[0]},
 			},
 			{
 				Name:    "payment_gateway_reference",
@@ -336,14 +347,19 @@ var (
 		PrimaryKey: []*schema.Column{ReconciliationCasesColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "reconciliationcase_status_id",
+				Name:    "reconciliationcase_status_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ReconciliationCasesColumns[3], ReconciliationCasesColumns[0]},
+				Columns: []*schema.Column{ReconciliationCasesColumns[3], ReconciliationCasesColumns[15], ReconciliationCasesColumns[0]},
 			},
 			{
-				Name:    "reconciliationcase_payment_id_id",
+				Name:    "reconciliationcase_payment_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{ReconciliationCasesColumns[1], ReconciliationCasesColumns[0]},
+				Columns: []*schema.Column{ReconciliationCasesColumns[1], ReconciliationCasesColumns[15], ReconciliationCasesColumns[0]},
+			},
+			{
+				Name:    "reconciliationcase_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReconciliationCasesColumns[15], ReconciliationCasesColumns[0]},
 			},
 		},
 	}
@@ -410,6 +426,7 @@ var (
 		{Name: "version", Type: field.TypeInt64},
 		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "timeline", Type: field.TypeJSON, Nullable: true},
 	}
 	// RefundsTable holds the schema information for the "refunds" table.
 	RefundsTable = &schema.Table{
@@ -418,24 +435,29 @@ var (
 		PrimaryKey: []*schema.Column{RefundsColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "refund_payment_id_id",
+				Name:    "refund_payment_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{RefundsColumns[1], RefundsColumns[0]},
+				Columns: []*schema.Column{RefundsColumns[1], RefundsColumns[16], RefundsColumns[0]},
 			},
 			{
-				Name:    "refund_merchant_id_id",
+				Name:    "refund_merchant_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{RefundsColumns[2], RefundsColumns[0]},
+				Columns: []*schema.Column{RefundsColumns[2], RefundsColumns[16], RefundsColumns[0]},
 			},
 			{
-				Name:    "refund_customer_id_id",
+				Name:    "refund_customer_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{RefundsColumns[3], RefundsColumns[0]},
+				Columns: []*schema.Column{RefundsColumns[3], RefundsColumns[16], RefundsColumns[0]},
 			},
 			{
-				Name:    "refund_status_id",
+				Name:    "refund_status_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{RefundsColumns[6], RefundsColumns[0]},
+				Columns: []*schema.Column{RefundsColumns[6], RefundsColumns[16], RefundsColumns[0]},
+			},
+			{
+				Name:    "refund_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefundsColumns[16], RefundsColumns[0]},
 			},
 			{
 				Name:    "refund_gateway_reference",
@@ -467,6 +489,77 @@ var (
 			},
 		},
 	}
+	// TransactionsColumns holds the columns for the "transactions" table.
+	TransactionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"payment", "refund", "dispute"}},
+		{Name: "movement", Type: field.TypeEnum, Enums: []string{"payment", "refund", "refund_failure", "dispute", "dispute_reversal"}},
+		{Name: "source_id", Type: field.TypeString, Size: 40},
+		{Name: "payment_id", Type: field.TypeString, Size: 40},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "currency", Type: field.TypeString, Size: 3},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "succeeded", "failed"}},
+		{Name: "merchant_id", Type: field.TypeString, Size: 40},
+		{Name: "customer_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "description", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "journal_id", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "workflow_id", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// TransactionsTable holds the schema information for the "transactions" table.
+	TransactionsTable = &schema.Table{
+		Name:       "transactions",
+		Columns:    TransactionsColumns,
+		PrimaryKey: []*schema.Column{TransactionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "transaction_source_id_movement",
+				Unique:  true,
+				Columns: []*schema.Column{TransactionsColumns[3], TransactionsColumns[2]},
+			},
+			{
+				Name:    "transaction_merchant_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{TransactionsColumns[8], TransactionsColumns[13], TransactionsColumns[0]},
+			},
+			{
+				Name:    "transaction_merchant_id_status_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{TransactionsColumns[8], TransactionsColumns[7], TransactionsColumns[13], TransactionsColumns[0]},
+			},
+			{
+				Name:    "transaction_merchant_id_type_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{TransactionsColumns[8], TransactionsColumns[1], TransactionsColumns[13], TransactionsColumns[0]},
+			},
+			{
+				Name:    "transaction_customer_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{TransactionsColumns[9], TransactionsColumns[13], TransactionsColumns[0]},
+			},
+			{
+				Name:    "transaction_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{TransactionsColumns[13], TransactionsColumns[0]},
+			},
+			{
+				Name:    "transaction_status_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{TransactionsColumns[7], TransactionsColumns[13], TransactionsColumns[0]},
+			},
+			{
+				Name:    "transaction_type_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{TransactionsColumns[1], TransactionsColumns[13], TransactionsColumns[0]},
+			},
+			{
+				Name:    "transaction_journal_id",
+				Unique:  false,
+				Columns: []*schema.Column{TransactionsColumns[11]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APIKeysTable,
@@ -481,6 +574,7 @@ var (
 		RefreshTokensTable,
 		RefundsTable,
 		SandboxObjectsTable,
+		TransactionsTable,
 	}
 )
 
@@ -568,5 +662,12 @@ func init() {
 	}
 	SandboxObjectsTable.Annotation.Checks = map[string]string{
 		"sandbox_objects_version_check": "version >= 0",
+	}
+	TransactionsTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
+	TransactionsTable.Annotation.Checks = map[string]string{
+		"transactions_amount_check": "amount <> 0",
 	}
 }

@@ -1939,6 +1939,16 @@ func UpdatedAtLTE(v time.Time) predicate.Payment {
 	return predicate.Payment(sql.FieldLTE(FieldUpdatedAt, v))
 }
 
+// TimelineIsNil applies the IsNil predicate on the "timeline" field.
+func TimelineIsNil() predicate.Payment {
+	return predicate.Payment(sql.FieldIsNull(FieldTimeline))
+}
+
+// TimelineNotNil applies the NotNil predicate on the "timeline" field.
+func TimelineNotNil() predicate.Payment {
+	return predicate.Payment(sql.FieldNotNull(FieldTimeline))
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Payment) predicate.Payment {
 	return predicate.Payment(sql.AndPredicates(predicates...))

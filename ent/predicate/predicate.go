@@ -41,3 +41,6 @@ type Refund func(*sql.Selector)
 
 // SandboxObject is the predicate function for sandboxobject builders.
 type SandboxObject func(*sql.Selector)
+
+// Transaction is the predicate function for transaction builders.
+type Transaction func(*sql.Selector)

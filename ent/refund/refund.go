@@ -47,6 +47,8 @@ const (
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
 	FieldUpdatedAt = "updated_at"
+	// FieldTimeline holds the string denoting the timeline field in the database.
+	FieldTimeline = "timeline"
 	// Table holds the table name of the refund in the database.
 	Table = "refunds"
 )
@@ -71,6 +73,7 @@ var Columns = []string{
 	FieldVersion,
 	FieldCreatedAt,
 	FieldUpdatedAt,
+	FieldTimeline,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).

@@ -929,6 +929,16 @@ func UpdatedAtLTE(v time.Time) predicate.Refund {
 	return predicate.Refund(sql.FieldLTE(FieldUpdatedAt, v))
 }
 
+// TimelineIsNil applies the IsNil predicate on the "timeline" field.
+func TimelineIsNil() predicate.Refund {
+	return predicate.Refund(sql.FieldIsNull(FieldTimeline))
+}
+
+// TimelineNotNil applies the NotNil predicate on the "timeline" field.
+func TimelineNotNil() predicate.Refund {
+	return predicate.Refund(sql.FieldNotNull(FieldTimeline))
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Refund) predicate.Refund {
 	return predicate.Refund(sql.AndPredicates(predicates...))

@@ -16,6 +16,7 @@ import (
 	"github.com/payments-platform/payments/ent/refund"
 	"github.com/payments-platform/payments/ent/sandboxobject"
 	"github.com/payments-platform/payments/ent/schema"
+	"github.com/payments-platform/payments/ent/transaction"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -1132,6 +1133,123 @@ func init() {
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	transactionFields := schema.Transaction{}.Fields()
+	_ = transactionFields
+	// transactionDescSourceID is the schema descriptor for source_id field.
+	transactionDescSourceID := transactionFields[3].Descriptor()
+	// transaction.SourceIDValidator is a validator for the "source_id" field. It is called by the builders before save.
+	transaction.SourceIDValidator = func() func(string) error {
+		validators := transactionDescSourceID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(source_id string) error {
+			for _, fn := range fns {
+				if err := fn(source_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// transactionDescPaymentID is the schema descriptor for payment_id field.
+	transactionDescPaymentID := transactionFields[4].Descriptor()
+	// transaction.PaymentIDValidator is a validator for the "payment_id" field. It is called by the builders before save.
+	transaction.PaymentIDValidator = func() func(string) error {
+		validators := transactionDescPaymentID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(payment_id string) error {
+			for _, fn := range fns {
+				if err := fn(payment_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// transactionDescCurrency is the schema descriptor for currency field.
+	transactionDescCurrency := transactionFields[6].Descriptor()
+	// transaction.CurrencyValidator is a validator for the "currency" field. It is called by the builders before save.
+	transaction.CurrencyValidator = func() func(string) error {
+		validators := transactionDescCurrency.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(currency string) error {
+			for _, fn := range fns {
+				if err := fn(currency); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// transactionDescMerchantID is the schema descriptor for merchant_id field.
+	transactionDescMerchantID := transactionFields[8].Descriptor()
+	// transaction.MerchantIDValidator is a validator for the "merchant_id" field. It is called by the builders before save.
+	transaction.MerchantIDValidator = func() func(string) error {
+		validators := transactionDescMerchantID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(merchant_id string) error {
+			for _, fn := range fns {
+				if err := fn(merchant_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// transactionDescCustomerID is the schema descriptor for customer_id field.
+	transactionDescCustomerID := transactionFields[9].Descriptor()
+	// transaction.DefaultCustomerID holds the default value on creation for the customer_id field.
+	transaction.DefaultCustomerID = transactionDescCustomerID.Default.(string)
+	// transaction.CustomerIDValidator is a validator for the "customer_id" field. It is called by the builders before save.
+	transaction.CustomerIDValidator = transactionDescCustomerID.Validators[0].(func(string) error)
+	// transactionDescDescription is the schema descriptor for description field.
+	transactionDescDescription := transactionFields[10].Descriptor()
+	// transaction.DefaultDescription holds the default value on creation for the description field.
+	transaction.DefaultDescription = transactionDescDescription.Default.(string)
+	// transaction.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	transaction.DescriptionValidator = transactionDescDescription.Validators[0].(func(string) error)
+	// transactionDescJournalID is the schema descriptor for journal_id field.
+	transactionDescJournalID := transactionFields[11].Descriptor()
+	// transaction.DefaultJournalID holds the default value on creation for the journal_id field.
+	transaction.DefaultJournalID = transactionDescJournalID.Default.(string)
+	// transaction.JournalIDValidator is a validator for the "journal_id" field. It is called by the builders before save.
+	transaction.JournalIDValidator = transactionDescJournalID.Validators[0].(func(string) error)
+	// transactionDescWorkflowID is the schema descriptor for workflow_id field.
+	transactionDescWorkflowID := transactionFields[12].Descriptor()
+	// transaction.DefaultWorkflowID holds the default value on creation for the workflow_id field.
+	transaction.DefaultWorkflowID = transactionDescWorkflowID.Default.(string)
+	// transaction.WorkflowIDValidator is a validator for the "workflow_id" field. It is called by the builders before save.
+	transaction.WorkflowIDValidator = transactionDescWorkflowID.Validators[0].(func(string) error)
+	// transactionDescID is the schema descriptor for id field.
+	transactionDescID := transactionFields[0].Descriptor()
+	// transaction.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	transaction.IDValidator = func() func(string) error {
+		validators := transactionDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
 		}
 		return func(id string) error {
 			for _, fn := range fns {

@@ -48,6 +48,6 @@ func (APIKey) Edges() []ent.Edge {
 // account's keys (and the foreign key).
 func (APIKey) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("account_id", "id"),
+		index.Fields("account_id", "created_at", "id"),
 	}
 }

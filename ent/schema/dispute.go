@@ -88,17 +88,19 @@ func (Dispute) Fields() []ent.Field {
 	}
 }
 
-// Indexes serve the keyset listings (newest first by id) of one payment's,
-// one merchant's, one customer's and one status's disputes; "due before"
+// Indexes serve the keyset listings (newest first by created_at, id) of one
+// payment's, one merchant's, one customer's, one status's and everyone's
+// disputes; "due before"
 // within a status (what a support team must answer this week); and the
 // lookup of a gateway's event by the dispute's reference.
 func (Dispute) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("payment_id", "id"),
-		index.Fields("merchant_id", "id"),
-		index.Fields("customer_id", "id"),
-		index.Fields("status", "id"),
+		index.Fields("payment_id", "created_at", "id"),
+		index.Fields("merchant_id", "created_at", "id"),
+		index.Fields("customer_id", "created_at", "id"),
+		index.Fields("status", "created_at", "id"),
 		index.Fields("status", "response_due_by"),
+		index.Fields("created_at", "id"),
 		index.Fields("gateway_reference"),
 	}
 }

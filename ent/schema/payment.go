@@ -8,6 +8,8 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // Payment is the read model and durable record of one payment. Its workflow
@@ -100,19 +102,24 @@ func (Payment) Fields() []ent.Field {
 		field.Int64("version").NonNegative(),
 		field.Time("created_at").SchemaType(mysqlTime).Immutable(),
 		field.Time("updated_at").SchemaType(mysqlTime),
+		// What happened, oldest first: each change of status, the capture,
+		// attention raised and cleared (the store appends on save).
+		field.JSON("timeline", []timeline.Entry{}).Optional(),
 	}
 }
 
-// Indexes serve the keyset listings (newest first by id) of one merchant's
-// or one customer's payments, of one status and of one currency, so each
-// page reads only its own rows in index order; and the lookup of a gateway's
-// webhook by its reference.
+// Indexes serve the keyset listings (newest first by created_at, id: the
+// order every list shares) of one merchant's or one customer's payments, of
+// one status, of one currency and of everyone's, so each page reads only its
+// own rows in index order; and the lookup of a gateway's webhook by its
+// reference.
 func (Payment) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("merchant_id", "id"),
-		index.Fields("customer_id", "id"),
-		index.Fields("status", "id"),
-		index.Fields("currency", "id"),
+		index.Fields("merchant_id", "created_at", "id"),
+		index.Fields("customer_id", "created_at", "id"),
+		index.Fields("status", "created_at", "id"),
+		index.Fields("currency", "created_at", "id"),
+		index.Fields("created_at", "id"),
 		index.Fields("gateway_reference"),
 	}
 }

@@ -64,11 +64,12 @@ func (ReconciliationCase) Fields() []ent.Field {
 	}
 }
 
-// Indexes serve the admins' listing (open cases first, newest first by id)
-// and the cases of one payment.
+// Indexes serve the admins' listing (newest first by created_at, id: all
+// cases, one status's) and the cases of one payment.
 func (ReconciliationCase) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("status", "id"),
-		index.Fields("payment_id", "id"),
+		index.Fields("status", "created_at", "id"),
+		index.Fields("payment_id", "created_at", "id"),
+		index.Fields("created_at", "id"),
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/payments-platform/payments/internal/timeline"
 )
 
 // Refund is the read model and durable record of one refund. It is created,
@@ -58,18 +60,21 @@ func (Refund) Fields() []ent.Field {
 		field.Int64("version").Positive(),
 		field.Time("created_at").SchemaType(mysqlTime).Immutable(),
 		field.Time("updated_at").SchemaType(mysqlTime),
+		// What happened, oldest first (the store appends on save).
+		field.JSON("timeline", []timeline.Entry{}).Optional(),
 	}
 }
 
-// Indexes serve the keyset listings (newest first by id) of one payment's,
-// one merchant's, one customer's and one status's refunds, and the lookup of
-// a gateway webhook by the refund's reference.
+// Indexes serve the keyset listings (newest first by created_at, id) of one
+// payment's, one merchant's, one customer's, one status's and everyone's
+// refunds, and the lookup of a gateway webhook by the refund's reference.
 func (Refund) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("payment_id", "id"),
-		index.Fields("merchant_id", "id"),
-		index.Fields("customer_id", "id"),
-		index.Fields("status", "id"),
+		index.Fields("payment_id", "created_at", "id"),
+		index.Fields("merchant_id", "created_at", "id"),
+		index.Fields("customer_id", "created_at", "id"),
+		index.Fields("status", "created_at", "id"),
+		index.Fields("created_at", "id"),
 		index.Fields("gateway_reference"),
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
+
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/apikey"
@@ -44,27 +46,23 @@ func (s *Store) CreateAPIKey(ctx context.Context, accountID, name, prefix, keyHa
 	return nil, fmt.Errorf("create API key: %w", err)
 }
 
-// ListAPIKeys returns up to limit keys of an account, revoked ones included,
-// newest first. afterID is the last id of the previous page (keyset
-// pagination over the (account_id, id) index); "" starts at the newest.
-func (s *Store) ListAPIKeys(ctx context.Context, accountID string, limit int, afterID string) ([]*ent.APIKey, error) {
-	if limit <= 0 {
-		return nil, errs.InvalidArgument("page_size", "page size must be positive")
-	}
-	preds := []predicate.APIKey{apikey.AccountID(accountID)}
-	if afterID != "" {
-		preds = append(preds, apikey.IDLT(afterID))
-	}
-	keys, err := s.Client.APIKey.Query().
-		Where(preds...).
-		Order(ent.Desc(apikey.FieldID)).
-		Limit(limit).
-		All(ctx)
+// ListAPIKeys returns a page of an account's keys, revoked ones included,
+// newest first (see list).
+func (s *Store) ListAPIKeys(ctx context.Context, accountID string, p Page) ([]*ent.APIKey, error) {
+	var w where
+	w = append(w, sql.FieldEQ(apikey.FieldAccountID, accountID))
+	keys, err := list(ctx, w, Filter{}, p, APIKeyCursor,
+		func(ctx context.Context, cond func(*sql.Selector), limit int) ([]*ent.APIKey, error) {
+			return s.Client.APIKey.Query().Where(predicate.APIKey(cond)).Order(newestFirst).Limit(limit).All(ctx)
+		})
 	if err != nil {
-		return nil, fmt.Errorf("list API keys: %w", err)
+		return nil, wrap(err, "list API keys")
 	}
 	return keys, nil
 }
+
+// APIKeyCursor is a key's position in a list.
+func APIKeyCursor(k *ent.APIKey) Cursor { return Cursor{k.CreatedAt, k.ID} }
 
 // RevokeAPIKey revokes one of the account's keys and returns it. Another
 // account's key is NotFound. Revoking again keeps the first revocation time,

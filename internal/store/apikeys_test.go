@@ -131,17 +131,17 @@ func TestListAPIKeysPages(t *testing.T) {
 		}
 
 		var pages [][]*ent.APIKey
-		after := ""
+		var after *store.Cursor
 		for range 5 {
-			page, err := s.ListAPIKeys(ctx, a.ID, 3, after)
+			page, err := s.ListAPIKeys(ctx, a.ID, store.Page{Limit: 3, After: after})
 			if err != nil {
-				t.Fatalf("ListAPIKeys(after %q): %v", after, err)
+				t.Fatalf("ListAPIKeys(after %v): %v", after, err)
 			}
 			pages = append(pages, page)
 			if len(page) < 3 {
 				break
 			}
-			after = page[len(page)-1].ID
+			after = ptr(store.APIKeyCursor(page[len(page)-1]))
 		}
 		wantSizes := []int{3, 3, 1}
 		if len(pages) != len(wantSizes) {
@@ -166,15 +166,15 @@ func TestListAPIKeysPages(t *testing.T) {
 			t.Errorf("revoked keys are listed with their revoked_at")
 		}
 
-		page, err := s.ListAPIKeys(ctx, a.ID, 100, "")
+		page, err := s.ListAPIKeys(ctx, a.ID, store.Page{Limit: 100})
 		if err != nil || len(page) != 7 {
 			t.Fatalf("one big page: %d keys, %v", len(page), err)
 		}
-		page, err = s.ListAPIKeys(ctx, a.ID, 3, want[6])
+		page, err = s.ListAPIKeys(ctx, a.ID, store.Page{Limit: 3, After: ptr(store.APIKeyCursor(page[6]))})
 		if err != nil || len(page) != 0 {
 			t.Fatalf("after the last key: %d keys, %v", len(page), err)
 		}
-		_, err = s.ListAPIKeys(ctx, a.ID, 0, "")
+		_, err = s.ListAPIKeys(ctx, a.ID, store.Page{})
 		wantErr(t, err, errs.ErrInvalidArgument, "")
 	})
 }

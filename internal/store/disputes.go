@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
 
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/dispute"
@@ -193,10 +194,14 @@ func (s *Store) CreateDispute(ctx context.Context, rec DisputeRecord, openerID s
 		if created, err = c.Save(ctx); err != nil {
 			return err
 		}
-		if network {
-			return postJournal(ctx, tx, normalizeJournal(*DisputeFundsWithdrawnJournal(DisputeRecordOf(created), rec.CreatedAt)))
+		if !network {
+			return recordMovement(ctx, tx, disputeMovement(created, ""))
 		}
-		return nil
+		j := normalizeJournal(*DisputeFundsWithdrawnJournal(DisputeRecordOf(created), rec.CreatedAt))
+		if err := postJournal(ctx, tx, j); err != nil {
+			return err
+		}
+		return recordMovement(ctx, tx, disputeMovement(created, j.ID))
 	})
 	if err != nil {
 		return nil, wrap(disputeErr(err), "open dispute of payment "+rec.PaymentID)
@@ -327,13 +332,22 @@ func (s *Store) SaveDispute(ctx context.Context, rec DisputeRecord, journal *Jou
 			}
 		}
 		if journal == nil {
-			return nil
+			return recordMovement(ctx, tx, disputeMovement(saved, ""))
 		}
 		if j.Currency != saved.Currency {
 			return errs.InvalidArgument("journal.currency",
 				"journal %s is in %s, dispute %s in %s", j.ID, j.Currency, saved.ID, saved.Currency)
 		}
-		return postJournal(ctx, tx, j)
+		if err := postJournal(ctx, tx, j); err != nil {
+			return err
+		}
+		if j.ID == saved.ID+fundsReinstatedSuffix {
+			if err := recordMovement(ctx, tx, disputeMovement(saved, "")); err != nil {
+				return err
+			}
+			return recordMovement(ctx, tx, disputeReversalMovement(saved, j))
+		}
+		return recordMovement(ctx, tx, disputeMovement(saved, j.ID))
 	})
 	if err != nil {
 		return nil, wrap(disputeErr(err), "save dispute "+rec.ID)
@@ -476,19 +490,19 @@ func DisputeRecordOf(d *ent.Dispute) DisputeRecord {
 // prevails in a dispute opened on the platform: the refund journal's
 // lines.
 func DisputeRefundJournal(d DisputeRecord, at time.Time) *Journal {
-	return moneyBack(d.ID+"/refund", d.PaymentID, d.Currency, d.MerchantID, d.CustomerID, d.Gateway, d.AmountHeld, at, false)
+	return moneyBack(d.ID+refundSuffix, d.PaymentID, d.Currency, d.MerchantID, d.CustomerID, d.Gateway, d.AmountHeld, at, false)
 }
 
 // DisputeFundsWithdrawnJournal is the journal of the funds the card
 // network takes back from the merchant when it opens a dispute.
 func DisputeFundsWithdrawnJournal(d DisputeRecord, at time.Time) *Journal {
-	return moneyBack(d.ID+"/funds_withdrawn", d.PaymentID, d.Currency, d.MerchantID, d.CustomerID, d.Gateway, d.Amount, at, false)
+	return moneyBack(d.ID+fundsWithdrawnSuffix, d.PaymentID, d.Currency, d.MerchantID, d.CustomerID, d.Gateway, d.Amount, at, false)
 }
 
 // DisputeFundsReinstatedJournal gives the merchant back what
 // DisputeFundsWithdrawnJournal took, when the merchant wins.
 func DisputeFundsReinstatedJournal(d DisputeRecord, at time.Time) *Journal {
-	return moneyBack(d.ID+"/funds_reinstated", d.PaymentID, d.Currency, d.MerchantID, d.CustomerID, d.Gateway, d.Amount, at, true)
+	return moneyBack(d.ID+fundsReinstatedSuffix, d.PaymentID, d.Currency, d.MerchantID, d.CustomerID, d.Gateway, d.Amount, at, true)
 }
 
 // DisputeFilter selects disputes; empty fields match everything.
@@ -503,52 +517,27 @@ type DisputeFilter struct {
 	CreatedAfter, CreatedBefore *time.Time // [after, before)
 }
 
-// ListDisputes returns up to limit disputes that match f, newest first (by
-// id), after afterID; a party's listing merges its two keyset queries as
-// ListPayments does.
-func (s *Store) ListDisputes(ctx context.Context, f DisputeFilter, limit int, afterID string) ([]*ent.Dispute, error) {
-	if limit <= 0 {
-		return nil, errs.InvalidArgument("page_size", "page size must be positive")
+// ListDisputes returns a page of the disputes that match f, newest first
+// (see list).
+func (s *Store) ListDisputes(ctx context.Context, f DisputeFilter, p Page) ([]*ent.Dispute, error) {
+	var w where
+	w.eq(dispute.FieldMerchantID, f.MerchantID)
+	w.eq(dispute.FieldPaymentID, f.PaymentID)
+	w.eq(dispute.FieldStatus, string(f.Status))
+	w.eq(dispute.FieldOpenedBy, string(f.OpenedBy))
+	w.before(dispute.FieldResponseDueBy, f.DueBefore)
+	ds, err := list(ctx, w, Filter{f.Party, f.CreatedAfter, f.CreatedBefore}, p, DisputeCursor,
+		func(ctx context.Context, cond func(*sql.Selector), limit int) ([]*ent.Dispute, error) {
+			return s.Client.Dispute.Query().Where(predicate.Dispute(cond)).Order(newestFirst).Limit(limit).All(ctx)
+		})
+	if err != nil {
+		return nil, wrap(err, "list disputes")
 	}
-	var preds []predicate.Dispute
-	if f.MerchantID != "" {
-		preds = append(preds, dispute.MerchantID(f.MerchantID))
-	}
-	if f.PaymentID != "" {
-		preds = append(preds, dispute.PaymentID(f.PaymentID))
-	}
-	if f.Status != "" {
-		preds = append(preds, dispute.StatusEQ(f.Status))
-	}
-	if f.OpenedBy != "" {
-		preds = append(preds, dispute.OpenedByEQ(f.OpenedBy))
-	}
-	if f.DueBefore != nil {
-		preds = append(preds, dispute.ResponseDueByLT(utc(*f.DueBefore)))
-	}
-	if f.CreatedAfter != nil {
-		preds = append(preds, dispute.CreatedAtGTE(utc(*f.CreatedAfter)))
-	}
-	if f.CreatedBefore != nil {
-		preds = append(preds, dispute.CreatedAtLT(utc(*f.CreatedBefore)))
-	}
-	if afterID != "" {
-		preds = append(preds, dispute.IDLT(afterID))
-	}
-	page := func(extra ...predicate.Dispute) ([]*ent.Dispute, error) {
-		ds, err := s.Client.Dispute.Query().
-			Where(append(preds[:len(preds):len(preds)], extra...)...).
-			Order(ent.Desc(dispute.FieldID)).
-			Limit(limit).
-			All(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list disputes: %w", err)
-		}
-		return ds, nil
-	}
-	return partyPage(f.Party, limit, func(d *ent.Dispute) string { return d.ID },
-		dispute.MerchantID, dispute.CustomerID, page)
+	return ds, nil
 }
+
+// DisputeCursor is a dispute's position in a list.
+func DisputeCursor(d *ent.Dispute) Cursor { return Cursor{d.CreatedAt, d.ID} }
 
 // Respondent is the party that answers the dispute.
 func (d DisputeRecord) Respondent() dispute.OpenedBy { return Respondent(d.OpenedBy) }

@@ -395,7 +395,7 @@ func TestCreateDisputeRoundTripsTimesAndTimeline(t *testing.T) {
 			due  time.Time
 			want int
 		}{{wantDue, 0}, {wantDue.Add(time.Microsecond), 1}} {
-			ds, err := s.ListDisputes(ctx, store.DisputeFilter{DueBefore: &tt.due}, 10, "")
+			ds, err := s.ListDisputes(ctx, store.DisputeFilter{DueBefore: &tt.due}, store.Page{Limit: 10})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1698,9 +1698,9 @@ func TestListDisputes(t *testing.T) {
 				}
 				for _, size := range []int{1, 3, 7, 100} {
 					var got []string
-					after := ""
+					var after *store.Cursor
 					for page := 0; ; page++ {
-						ds, err := s.ListDisputes(ctx, f, size, after)
+						ds, err := s.ListDisputes(ctx, f, store.Page{Limit: size, After: after})
 						if err != nil {
 							t.Fatalf("ListDisputes: %v", err)
 						}
@@ -1708,11 +1708,12 @@ func TestListDisputes(t *testing.T) {
 							t.Fatalf("page of %d with size %d", len(ds), size)
 						}
 						for _, d := range ds {
-							if after != "" && d.ID >= after {
-								t.Fatalf("size %d: %s after %s is not older", size, d.ID, after)
+							if after != nil && !olderThan(store.DisputeCursor(d), *after) {
+								t.Fatalf("size %d: %s after %s is not older", size, d.ID, after.ID)
 							}
 							wantDispute(t, "listed "+d.ID, d, byID[d.ID].rec)
-							after = d.ID
+							c := store.DisputeCursor(d)
+							after = &c
 							got = append(got, d.ID)
 						}
 						if len(ds) < size || page > count {
@@ -1725,7 +1726,7 @@ func TestListDisputes(t *testing.T) {
 				}
 			})
 		}
-		_, err := s.ListDisputes(ctx, store.DisputeFilter{}, 0, "")
+		_, err := s.ListDisputes(ctx, store.DisputeFilter{}, store.Page{})
 		wantErr(t, err, errs.ErrInvalidArgument, "page size must be positive")
 	})
 }

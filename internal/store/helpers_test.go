@@ -87,3 +87,9 @@ func containsAll(s string, parts ...string) bool {
 	}
 	return true
 }
+
+// olderThan reports whether c comes after prev in a list's newest-first
+// order (created_at, then id, descending).
+func olderThan(c, prev store.Cursor) bool {
+	return c.CreatedAt.Before(prev.CreatedAt) || c.CreatedAt.Equal(prev.CreatedAt) && c.ID < prev.ID
+}

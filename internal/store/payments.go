@@ -1,14 +1,13 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/go-sql-driver/mysql"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -87,14 +86,25 @@ func (s *Store) SavePayment(ctx context.Context, rec PaymentRecord, journal *Jou
 	err := s.ledgerTx(ctx, func(tx *ent.Tx) error {
 		var err error
 		saved, err = savePayment(ctx, tx, rec)
-		if err != nil || journal == nil {
+		if err != nil {
 			return err
+		}
+		if journal == nil {
+			return recordMovement(ctx, tx, paymentMovement(saved, ""))
 		}
 		if j.Currency != saved.Currency {
 			return errs.InvalidArgument("journal.currency",
 				"journal %s is in %s, payment %s in %s", j.ID, j.Currency, saved.ID, saved.Currency)
 		}
-		return postJournal(ctx, tx, j)
+		if err := postJournal(ctx, tx, j); err != nil {
+			return err
+		}
+		if j.ID != saved.ID+captureSuffix {
+			// Not a movement of the history (CheckHistory would say so);
+			// the payment workflow posts only its capture here.
+			return recordMovement(ctx, tx, paymentMovement(saved, ""))
+		}
+		return recordMovement(ctx, tx, paymentMovement(saved, j.ID))
 	})
 	if err != nil {
 		return nil, wrap(paymentErr(err), "save payment "+rec.ID)
@@ -161,6 +171,7 @@ func savePayment(ctx context.Context, tx *ent.Tx, rec PaymentRecord) (*ent.Payme
 		SetCurrency(rec.Currency).
 		SetCreatedAt(rec.CreatedAt)
 	setMutable(create.Mutation(), rec, false)
+	create.SetTimeline(paymentSteps(nil, nil, rec))
 	err := create.OnConflictColumns(payment.FieldID).Ignore().Exec(ctx)
 	if err != nil {
 		return nil, err
@@ -168,10 +179,17 @@ func savePayment(ctx context.Context, tx *ent.Tx, rec PaymentRecord) (*ent.Payme
 
 	// Replace an older version. Right after our own insert the versions are
 	// equal and nothing happens.
-	up := tx.Payment.Update().Where(payment.ID(rec.ID), payment.VersionLT(rec.Version))
-	setMutable(up.Mutation(), rec, true)
-	if _, err := up.Save(ctx); err != nil {
-		return nil, err
+	prev, err := tx.Payment.Get(ctx, rec.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read payment: %w", err)
+	}
+	if prev.Version < rec.Version {
+		up := tx.Payment.Update().Where(payment.ID(rec.ID), payment.VersionLT(rec.Version))
+		setMutable(up.Mutation(), rec, true)
+		up.SetTimeline(paymentSteps(prev.Timeline, prev, rec))
+		if _, err := up.Save(ctx); err != nil {
+			return nil, err
+		}
 	}
 
 	p, err := tx.Payment.Get(ctx, rec.ID)
@@ -304,87 +322,26 @@ type PaymentFilter struct {
 	CreatedAfter, CreatedBefore      *time.Time     // [after, before)
 }
 
-// ListPayments returns up to limit payments that match f, newest first (by
-// id: ids are time-ordered ULIDs). afterID is the last id of the previous
-// page; "" starts at the newest.
-//
-// A party's listing runs as two keyset queries, one on the (merchant_id, id)
-// index and one on the (customer_id, id) index, each reading at most limit
-// rows, merged here: in effect a UNION. A single "merchant_id = ? OR
-// customer_id = ?" query would make both databases collect and sort every
-// payment of the party before the first row of a page.
-func (s *Store) ListPayments(ctx context.Context, f PaymentFilter, limit int, afterID string) ([]*ent.Payment, error) {
-	if limit <= 0 {
-		return nil, errs.InvalidArgument("page_size", "page size must be positive")
-	}
-	var preds []predicate.Payment
-	if f.MerchantID != "" {
-		preds = append(preds, payment.MerchantID(f.MerchantID))
-	}
-	if f.CustomerID != "" {
-		preds = append(preds, payment.CustomerID(f.CustomerID))
-	}
-	if f.Currency != "" {
-		preds = append(preds, payment.Currency(strings.ToUpper(f.Currency)))
-	}
-	if f.Status != "" {
-		preds = append(preds, payment.StatusEQ(f.Status))
-	}
-	if f.CreatedAfter != nil {
-		preds = append(preds, payment.CreatedAtGTE(utc(*f.CreatedAfter)))
-	}
-	if f.CreatedBefore != nil {
-		preds = append(preds, payment.CreatedAtLT(utc(*f.CreatedBefore)))
-	}
-	if afterID != "" {
-		preds = append(preds, payment.IDLT(afterID))
-	}
-	page := func(extra ...predicate.Payment) ([]*ent.Payment, error) {
-		return s.Client.Payment.Query().
-			Where(append(slices.Clone(preds), extra...)...).
-			Order(ent.Desc(payment.FieldID)).
-			Limit(limit).
-			All(ctx)
-	}
-	ps, err := partyPage(f.Party, limit, func(p *ent.Payment) string { return p.ID },
-		payment.MerchantID, payment.CustomerID, page)
+// ListPayments returns a page of the payments that match f, newest first
+// (see list).
+func (s *Store) ListPayments(ctx context.Context, f PaymentFilter, p Page) ([]*ent.Payment, error) {
+	var w where
+	w.eq(payment.FieldMerchantID, f.MerchantID)
+	w.eq(payment.FieldCustomerID, f.CustomerID)
+	w.upper(payment.FieldCurrency, f.Currency)
+	w.eq(payment.FieldStatus, string(f.Status))
+	ps, err := list(ctx, w, Filter{f.Party, f.CreatedAfter, f.CreatedBefore}, p, PaymentCursor,
+		func(ctx context.Context, cond func(*sql.Selector), limit int) ([]*ent.Payment, error) {
+			return s.Client.Payment.Query().Where(predicate.Payment(cond)).Order(newestFirst).Limit(limit).All(ctx)
+		})
 	if err != nil {
-		return nil, fmt.Errorf("list payments: %w", err)
+		return nil, wrap(err, "list payments")
 	}
 	return ps, nil
 }
 
-// partyPage is every listing's page, newest first by id: the filter's
-// keyset query, or for a party (an account that sees what it is the
-// merchant or the customer of) that query as merchant and as customer,
-// merged (mergeNewest). page runs the query with extra predicates.
-func partyPage[T any, P any](party string, limit int, id func(T) string,
-	asMerchant, asCustomer func(string) P, page func(extra ...P) ([]T, error),
-) ([]T, error) {
-	if party == "" {
-		return page()
-	}
-	m, err := page(asMerchant(party))
-	if err != nil {
-		return nil, err
-	}
-	c, err := page(asCustomer(party))
-	if err != nil {
-		return nil, err
-	}
-	return mergeNewest(m, c, limit, id), nil
-}
-
-// mergeNewest merges the two keyset pages of a party's listing (as merchant,
-// as customer), each newest first by id, into one page of at most limit
-// rows: in effect a UNION. An object of an account with itself comes from
-// both queries and is kept once.
-func mergeNewest[T any](a, b []T, limit int, id func(T) string) []T {
-	all := append(slices.Clip(a), b...)
-	slices.SortFunc(all, func(x, y T) int { return cmp.Compare(id(y), id(x)) })
-	all = slices.CompactFunc(all, func(x, y T) bool { return id(x) == id(y) })
-	return all[:min(len(all), limit)]
-}
+// PaymentCursor is a payment's position in a list.
+func PaymentCursor(p *ent.Payment) Cursor { return Cursor{p.CreatedAt, p.ID} }
 
 // RecordGatewayEvent remembers a gateway's webhook event by the provider's
 // event id. fresh is false when the id was recorded before: the delivery is

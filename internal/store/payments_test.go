@@ -488,9 +488,9 @@ func TestListPayments(t *testing.T) {
 				}
 				for _, size := range []int{1, 3, 100} {
 					var got []string
-					after := ""
+					var after *store.Cursor
 					for page := 0; ; page++ {
-						ps, err := s.ListPayments(ctx, f, size, after)
+						ps, err := s.ListPayments(ctx, f, store.Page{Limit: size, After: after})
 						if err != nil {
 							t.Fatalf("ListPayments: %v", err)
 						}
@@ -503,7 +503,8 @@ func TestListPayments(t *testing.T) {
 						if len(ps) < size || page > len(all) {
 							break
 						}
-						after = ps[len(ps)-1].ID
+						c := store.PaymentCursor(ps[len(ps)-1])
+						after = &c
 					}
 					if !slices.Equal(got, want) {
 						t.Fatalf("size %d: got %v, want %v", size, got, want)
@@ -514,7 +515,7 @@ func TestListPayments(t *testing.T) {
 
 		// Isolation, stated plainly: m2 never sees a payment of m1's unless
 		// it is the customer of it, and then m2 is not m1's merchant.
-		ps, err := s.ListPayments(ctx, store.PaymentFilter{Party: m2}, 100, "")
+		ps, err := s.ListPayments(ctx, store.PaymentFilter{Party: m2}, store.Page{Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -524,7 +525,7 @@ func TestListPayments(t *testing.T) {
 			}
 		}
 
-		_, err = s.ListPayments(ctx, store.PaymentFilter{}, 0, "")
+		_, err = s.ListPayments(ctx, store.PaymentFilter{}, store.Page{})
 		wantErr(t, err, errs.ErrInvalidArgument, "page size must be positive")
 	})
 }

@@ -2,9 +2,10 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
+
+	"entgo.io/ent/dialect/sql"
 
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/predicate"
@@ -109,33 +110,24 @@ type ReconciliationFilter struct {
 	PaymentID string
 }
 
-// ListReconciliationCases returns up to limit cases matching f, by id
-// descending (case ids begin with their payment's time-ordered id, so the
-// newest payments come first); afterID is the last id of the previous page.
-func (s *Store) ListReconciliationCases(ctx context.Context, f ReconciliationFilter, limit int, afterID string) ([]*ent.ReconciliationCase, error) {
-	if limit <= 0 {
-		return nil, errs.InvalidArgument("page_size", "page size must be positive")
-	}
-	var preds []predicate.ReconciliationCase
-	if f.Status != "" {
-		preds = append(preds, reconciliationcase.StatusEQ(f.Status))
-	}
-	if f.PaymentID != "" {
-		preds = append(preds, reconciliationcase.PaymentID(f.PaymentID))
-	}
-	if afterID != "" {
-		preds = append(preds, reconciliationcase.IDLT(afterID))
-	}
-	cs, err := s.Client.ReconciliationCase.Query().
-		Where(preds...).
-		Order(ent.Desc(reconciliationcase.FieldID)).
-		Limit(limit).
-		All(ctx)
+// ListReconciliationCases returns a page of the cases that match f, newest
+// first (see list).
+func (s *Store) ListReconciliationCases(ctx context.Context, f ReconciliationFilter, p Page) ([]*ent.ReconciliationCase, error) {
+	var w where
+	w.eq(reconciliationcase.FieldStatus, string(f.Status))
+	w.eq(reconciliationcase.FieldPaymentID, f.PaymentID)
+	cs, err := list(ctx, w, Filter{}, p, ReconciliationCaseCursor,
+		func(ctx context.Context, cond func(*sql.Selector), limit int) ([]*ent.ReconciliationCase, error) {
+			return s.Client.ReconciliationCase.Query().Where(predicate.ReconciliationCase(cond)).Order(newestFirst).Limit(limit).All(ctx)
+		})
 	if err != nil {
-		return nil, fmt.Errorf("list reconciliation cases: %w", err)
+		return nil, wrap(err, "list reconciliation cases")
 	}
 	return cs, nil
 }
+
+// ReconciliationCaseCursor is a case's position in a list.
+func ReconciliationCaseCursor(c *ent.ReconciliationCase) Cursor { return Cursor{c.CreatedAt, c.ID} }
 
 // ResolveReconciliationCase closes an open case with the admin's note;
 // NotFound for an unknown id, FailedPrecondition for a resolved case.

@@ -59,7 +59,7 @@ func TestRecordReconciliationIsAtomicAndIdempotent(t *testing.T) {
 		if err := s.RecordReconciliation(ctx, c, js); err != nil {
 			t.Fatal(err)
 		}
-		cs, err := s.ListReconciliationCases(ctx, store.ReconciliationFilter{PaymentID: rec.ID}, 10, "")
+		cs, err := s.ListReconciliationCases(ctx, store.ReconciliationFilter{PaymentID: rec.ID}, store.Page{Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func TestRecordReconciliationIsAtomicAndIdempotent(t *testing.T) {
 		if err := s.RecordReconciliation(ctx, bad, js2); !errsIs(err, errs.ErrAlreadyExists) {
 			t.Fatalf("contradicting journal: %v", err)
 		}
-		if cs, _ := s.ListReconciliationCases(ctx, store.ReconciliationFilter{}, 10, ""); len(cs) != 1 {
+		if cs, _ := s.ListReconciliationCases(ctx, store.ReconciliationFilter{}, store.Page{Limit: 10}); len(cs) != 1 {
 			t.Fatalf("a refused record left a case: %d cases", len(cs))
 		}
 		// An unbalanced journal or one of another payment is refused before
@@ -104,11 +104,11 @@ func TestResolveAndListReconciliationCases(t *testing.T) {
 			all = append(all, c.ID)
 		}
 		// Newest payment first, two per page.
-		page1, err := s.ListReconciliationCases(ctx, store.ReconciliationFilter{}, 2, "")
+		page1, err := s.ListReconciliationCases(ctx, store.ReconciliationFilter{}, store.Page{Limit: 2})
 		if err != nil || len(page1) != 2 || page1[0].ID != all[2] || page1[1].ID != all[1] {
 			t.Fatalf("page 1 %v %v", page1, err)
 		}
-		page2, err := s.ListReconciliationCases(ctx, store.ReconciliationFilter{}, 2, page1[1].ID)
+		page2, err := s.ListReconciliationCases(ctx, store.ReconciliationFilter{}, store.Page{Limit: 2, After: ptr(store.ReconciliationCaseCursor(page1[1]))})
 		if err != nil || len(page2) != 1 || page2[0].ID != all[0] {
 			t.Fatalf("page 2 %v %v", page2, err)
 		}
@@ -123,7 +123,7 @@ func TestResolveAndListReconciliationCases(t *testing.T) {
 		if _, err := s.ResolveReconciliationCase(ctx, "rcn_nope", "x", t0); !errsIs(err, errs.ErrNotFound) {
 			t.Fatalf("unknown case: %v", err)
 		}
-		open, err := s.ListReconciliationCases(ctx, store.ReconciliationFilter{Status: reconciliationcase.StatusOpen}, 10, "")
+		open, err := s.ListReconciliationCases(ctx, store.ReconciliationFilter{Status: reconciliationcase.StatusOpen}, store.Page{Limit: 10})
 		if err != nil || len(open) != 2 {
 			t.Fatalf("open cases %v %v", open, err)
 		}
@@ -133,10 +133,10 @@ func TestResolveAndListReconciliationCases(t *testing.T) {
 		if err := s.RecordReconciliation(ctx, c, nil); err != nil {
 			t.Fatal(err)
 		}
-		if cs, _ := s.ListReconciliationCases(ctx, store.ReconciliationFilter{Status: reconciliationcase.StatusResolved}, 10, ""); len(cs) != 1 || cs[0].Action != "refund_pending" {
+		if cs, _ := s.ListReconciliationCases(ctx, store.ReconciliationFilter{Status: reconciliationcase.StatusResolved}, store.Page{Limit: 10}); len(cs) != 1 || cs[0].Action != "refund_pending" {
 			t.Fatalf("a resolved case changed: %+v", cs)
 		}
-		if _, err := s.ListReconciliationCases(ctx, store.ReconciliationFilter{}, 0, ""); !errsIs(err, errs.ErrInvalidArgument) {
+		if _, err := s.ListReconciliationCases(ctx, store.ReconciliationFilter{}, store.Page{}); !errsIs(err, errs.ErrInvalidArgument) {
 			t.Fatalf("page size 0: %v", err)
 		}
 	})

@@ -137,8 +137,12 @@ func (s *Store) CreateRefund(ctx context.Context, rec RefundRecord) (*ent.Refund
 			SetAmount(amount).SetCurrency(p.Currency).SetStatus(refund.StatusPending).
 			SetReason(reasonOr(rec.Reason)).SetGateway(p.Gateway).SetWorkflowID(rec.WorkflowID).
 			SetMetadata(metadataOr(rec.Metadata)).SetVersion(1).
+			SetTimeline(refundSteps(nil, nil, RefundRecord{ID: rec.ID, PaymentID: p.ID, Amount: amount, Currency: p.Currency, CreatedAt: utc(rec.CreatedAt)})).
 			SetCreatedAt(utc(rec.CreatedAt)).SetUpdatedAt(utc(rec.CreatedAt))
 		if created, err = r.Save(ctx); err != nil {
+			return err
+		}
+		if err := recordMovement(ctx, tx, refundMovement(created, "")); err != nil {
 			return err
 		}
 		after, err = tx.Payment.Get(ctx, p.ID)
@@ -262,7 +266,8 @@ func (s *Store) SaveRefund(ctx context.Context, rec RefundRecord, journal *Journ
 				SetStatus(rec.Status).SetFailureReason(rec.FailureReason).
 				SetGatewayReference(rec.GatewayReference).
 				SetNeedsAttention(rec.NeedsAttention).SetAttentionReason(rec.AttentionReason).
-				SetVersion(rec.Version).SetUpdatedAt(utc(rec.UpdatedAt))
+				SetVersion(rec.Version).SetUpdatedAt(utc(rec.UpdatedAt)).
+				SetTimeline(refundSteps(old.Timeline, old, rec))
 			if saved, err = up.Save(ctx); err != nil {
 				return err
 			}
@@ -280,13 +285,22 @@ func (s *Store) SaveRefund(ctx context.Context, rec RefundRecord, journal *Journ
 			}
 		}
 		if journal == nil {
-			return nil
+			return recordMovement(ctx, tx, refundMovement(saved, ""))
 		}
 		if j.Currency != saved.Currency {
 			return errs.InvalidArgument("journal.currency",
 				"journal %s is in %s, refund %s in %s", j.ID, j.Currency, saved.ID, saved.Currency)
 		}
-		return postJournal(ctx, tx, j)
+		if err := postJournal(ctx, tx, j); err != nil {
+			return err
+		}
+		if j.ID == saved.ID+refundFailedSuffix {
+			if err := recordMovement(ctx, tx, refundMovement(saved, "")); err != nil {
+				return err
+			}
+			return recordMovement(ctx, tx, refundFailureMovement(saved, j))
+		}
+		return recordMovement(ctx, tx, refundMovement(saved, j.ID))
 	})
 	if err != nil {
 		return nil, wrap(refundErr(err), "save refund "+rec.ID)
@@ -351,14 +365,23 @@ func RefundRecordOf(r *ent.Refund) RefundRecord {
 // customer's funding source, the capture journal's lines reversed. It is
 // posted when the gateway accepts the refund (pending or succeeded).
 func RefundJournal(r RefundRecord, at time.Time) *Journal {
-	return moneyBack(r.ID+"/refund", r.PaymentID, r.Currency, r.MerchantID, r.CustomerID, r.Gateway, r.Amount, at, false)
+	return moneyBack(r.ID+refundSuffix, r.PaymentID, r.Currency, r.MerchantID, r.CustomerID, r.Gateway, r.Amount, at, false)
 }
 
 // RefundReversalJournal compensates RefundJournal when an accepted refund
 // fails later at the gateway: the money is back with the merchant.
 func RefundReversalJournal(r RefundRecord, at time.Time) *Journal {
-	return moneyBack(r.ID+"/refund_failed", r.PaymentID, r.Currency, r.MerchantID, r.CustomerID, r.Gateway, r.Amount, at, true)
+	return moneyBack(r.ID+refundFailedSuffix, r.PaymentID, r.Currency, r.MerchantID, r.CustomerID, r.Gateway, r.Amount, at, true)
 }
+
+// The journals' ids are the source's id and one of these.
+const (
+	captureSuffix         = "/capture"
+	refundSuffix          = "/refund"
+	refundFailedSuffix    = "/refund_failed"
+	fundsWithdrawnSuffix  = "/funds_withdrawn"
+	fundsReinstatedSuffix = "/funds_reinstated"
+)
 
 // moneyBack is the one journal of money going from a payment's merchant
 // back to its customer (refunds, disputes the customer wins, funds a card
@@ -388,7 +411,7 @@ func partyAccounts(merchantID, customerID, gw string) (merchant, clearing, fundi
 	if customerID == "" {
 		customerID = "guest"
 	}
-	return "merchant_balance:" + merchantID, "gateway_clearing:" + gw, "customer_funding:" + customerID
+	return merchantAccountPrefix + merchantID, "gateway_clearing:" + gw, "customer_funding:" + customerID
 }
 
 // RefundFilter selects refunds; empty fields match everything.
@@ -401,43 +424,22 @@ type RefundFilter struct {
 	CreatedAfter, CreatedBefore *time.Time // [after, before)
 }
 
-// ListRefunds returns up to limit refunds that match f, newest first (by
-// id), after afterID; a party's listing merges its two keyset queries as
-// ListPayments does.
-func (s *Store) ListRefunds(ctx context.Context, f RefundFilter, limit int, afterID string) ([]*ent.Refund, error) {
-	if limit <= 0 {
-		return nil, errs.InvalidArgument("page_size", "page size must be positive")
+// ListRefunds returns a page of the refunds that match f, newest first (see
+// list).
+func (s *Store) ListRefunds(ctx context.Context, f RefundFilter, p Page) ([]*ent.Refund, error) {
+	var w where
+	w.eq(refund.FieldMerchantID, f.MerchantID)
+	w.eq(refund.FieldPaymentID, f.PaymentID)
+	w.eq(refund.FieldStatus, string(f.Status))
+	rs, err := list(ctx, w, Filter{f.Party, f.CreatedAfter, f.CreatedBefore}, p, RefundCursor,
+		func(ctx context.Context, cond func(*sql.Selector), limit int) ([]*ent.Refund, error) {
+			return s.Client.Refund.Query().Where(predicate.Refund(cond)).Order(newestFirst).Limit(limit).All(ctx)
+		})
+	if err != nil {
+		return nil, wrap(err, "list refunds")
 	}
-	var preds []predicate.Refund
-	if f.MerchantID != "" {
-		preds = append(preds, refund.MerchantID(f.MerchantID))
-	}
-	if f.PaymentID != "" {
-		preds = append(preds, refund.PaymentID(f.PaymentID))
-	}
-	if f.Status != "" {
-		preds = append(preds, refund.StatusEQ(f.Status))
-	}
-	if f.CreatedAfter != nil {
-		preds = append(preds, refund.CreatedAtGTE(utc(*f.CreatedAfter)))
-	}
-	if f.CreatedBefore != nil {
-		preds = append(preds, refund.CreatedAtLT(utc(*f.CreatedBefore)))
-	}
-	if afterID != "" {
-		preds = append(preds, refund.IDLT(afterID))
-	}
-	page := func(extra ...predicate.Refund) ([]*ent.Refund, error) {
-		rs, err := s.Client.Refund.Query().
-			Where(append(preds[:len(preds):len(preds)], extra...)...).
-			Order(ent.Desc(refund.FieldID)).
-			Limit(limit).
-			All(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list refunds: %w", err)
-		}
-		return rs, nil
-	}
-	return partyPage(f.Party, limit, func(r *ent.Refund) string { return r.ID },
-		refund.MerchantID, refund.CustomerID, page)
+	return rs, nil
 }
+
+// RefundCursor is a refund's position in a list.
+func RefundCursor(r *ent.Refund) Cursor { return Cursor{r.CreatedAt, r.ID} }

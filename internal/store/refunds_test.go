@@ -1063,9 +1063,9 @@ func TestListRefunds(t *testing.T) {
 				for _, size := range []int{1, 2, 5, 100} {
 					var got []string
 					seen := map[string]bool{}
-					after := ""
+					var after *store.Cursor
 					for page := 0; ; page++ {
-						rs, err := s.ListRefunds(ctx, f, size, after)
+						rs, err := s.ListRefunds(ctx, f, store.Page{Limit: size, After: after})
 						if err != nil {
 							t.Fatalf("ListRefunds: %v", err)
 						}
@@ -1077,15 +1077,16 @@ func TestListRefunds(t *testing.T) {
 								t.Fatalf("size %d: %s listed twice", size, r.ID)
 							}
 							seen[r.ID] = true
-							if after != "" && r.ID >= after {
-								t.Fatalf("size %d: %s after %s is not older", size, r.ID, after)
+							if after != nil && !olderThan(store.RefundCursor(r), *after) {
+								t.Fatalf("size %d: %s after %s is not older", size, r.ID, after.ID)
 							}
 							got = append(got, r.ID)
 						}
 						if len(rs) < size || page > len(all) {
 							break
 						}
-						after = rs[len(rs)-1].ID
+						c := store.RefundCursor(rs[len(rs)-1])
+						after = &c
 					}
 					if !slices.Equal(got, want) {
 						t.Fatalf("size %d: got %v, want %v", size, got, want)
@@ -1095,7 +1096,7 @@ func TestListRefunds(t *testing.T) {
 		}
 
 		// Each listed refund carries its payment's parties.
-		rs, err := s.ListRefunds(ctx, store.RefundFilter{Party: c1}, 100, "")
+		rs, err := s.ListRefunds(ctx, store.RefundFilter{Party: c1}, store.Page{Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1104,7 +1105,7 @@ func TestListRefunds(t *testing.T) {
 				t.Fatalf("c1 sees %s of merchant %s and customer %s", r.ID, r.MerchantID, r.CustomerID)
 			}
 		}
-		_, err = s.ListRefunds(ctx, store.RefundFilter{}, 0, "")
+		_, err = s.ListRefunds(ctx, store.RefundFilter{}, store.Page{})
 		wantErr(t, err, errs.ErrInvalidArgument, "page size must be positive")
 	})
 }

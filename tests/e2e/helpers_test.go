@@ -316,11 +316,15 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// checkLedger fails t unless every currency and journal balances.
+// checkLedger fails t unless every currency and journal balances and the
+// transaction history agrees with the ledger.
 func (e *E) checkLedger(t *testing.T) {
 	t.Helper()
 	if err := e.Store.CheckLedger(ctxT(t)); err != nil {
 		t.Errorf("CheckLedger: %v", err)
+	}
+	if err := e.Store.CheckHistory(ctxT(t)); err != nil {
+		t.Errorf("CheckHistory: %v", err)
 	}
 }
 

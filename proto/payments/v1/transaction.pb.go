@@ -77,7 +77,12 @@ func (TransactionType) EnumDescriptor() ([]byte, []int) {
 	return file_payments_v1_transaction_proto_rawDescGZIP(), []int{0}
 }
 
-// TransactionStatus is pending, success or failure.
+// TransactionStatus is pending, success or failure: PENDING while the
+// movement is under way (a payment not yet paid, a refund the gateway has
+// not settled, a dispute not decided), SUCCEEDED once the money moved,
+// FAILED when it did not (a failed or canceled payment, a failed refund, a
+// dispute the merchant won) or, for a refund's failure, the money that came
+// back.
 type TransactionStatus int32
 
 const (
@@ -130,8 +135,59 @@ func (TransactionStatus) EnumDescriptor() ([]byte, []int) {
 	return file_payments_v1_transaction_proto_rawDescGZIP(), []int{1}
 }
 
-// Transaction is one money movement: a payment, a refund, a dispute debit or
-// credit.
+// LedgerDirection is the side of a ledger line.
+type LedgerDirection int32
+
+const (
+	LedgerDirection_LEDGER_DIRECTION_UNSPECIFIED LedgerDirection = 0
+	LedgerDirection_LEDGER_DIRECTION_DEBIT       LedgerDirection = 1
+	LedgerDirection_LEDGER_DIRECTION_CREDIT      LedgerDirection = 2
+)
+
+// Enum value maps for LedgerDirection.
+var (
+	LedgerDirection_name = map[int32]string{
+		0: "LEDGER_DIRECTION_UNSPECIFIED",
+		1: "LEDGER_DIRECTION_DEBIT",
+		2: "LEDGER_DIRECTION_CREDIT",
+	}
+	LedgerDirection_value = map[string]int32{
+		"LEDGER_DIRECTION_UNSPECIFIED": 0,
+		"LEDGER_DIRECTION_DEBIT":       1,
+		"LEDGER_DIRECTION_CREDIT":      2,
+	}
+)
+
+func (x LedgerDirection) Enum() *LedgerDirection {
+	p := new(LedgerDirection)
+	*p = x
+	return p
+}
+
+func (x LedgerDirection) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LedgerDirection) Descriptor() protoreflect.EnumDescriptor {
+	return file_payments_v1_transaction_proto_enumTypes[2].Descriptor()
+}
+
+func (LedgerDirection) Type() protoreflect.EnumType {
+	return &file_payments_v1_transaction_proto_enumTypes[2]
+}
+
+func (x LedgerDirection) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LedgerDirection.Descriptor instead.
+func (LedgerDirection) EnumDescriptor() ([]byte, []int) {
+	return file_payments_v1_transaction_proto_rawDescGZIP(), []int{2}
+}
+
+// Transaction is one money movement on a merchant's balance: a payment, a
+// refund, a refund's failure (type REFUND, positive), a dispute's debit or
+// its reversal (type DISPUTE).
 type Transaction struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `txn_...`
@@ -152,8 +208,12 @@ type Transaction struct {
 	CustomerId string `protobuf:"bytes,8,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// A human description.
 	Description string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
-	// When the movement happened.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When the movement started; the history's order, never changes.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The payment the movement concerns (the source itself for payments).
+	PaymentId string `protobuf:"bytes,11,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
+	// When the status last changed.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -258,12 +318,27 @@ func (x *Transaction) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Transaction) GetPaymentId() string {
+	if x != nil {
+		return x.PaymentId
+	}
+	return ""
+}
+
+func (x *Transaction) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
 // ListTransactionsRequest filters and pages the history.
 type ListTransactionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 1..100, default 20.
+	// 1..100, default 20. It may change from page to page.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// From the last page's next_page_token.
+	// From the last page's next_page_token: opaque, signed, and valid only
+	// for the same account and the same filters (invalid_argument otherwise).
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only this kind.
 	Type TransactionType `protobuf:"varint,3,opt,name=type,proto3,enum=payments.v1.TransactionType" json:"type,omitempty"`
@@ -273,15 +348,17 @@ type ListTransactionsRequest struct {
 	Currency string `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
 	// Created at or after.
 	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
-	// Created before.
+	// Created before; not earlier than created_after.
 	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
-	// Amount at least, in minor units.
+	// Signed amount at least, in minor units (refunds and dispute debits are
+	// negative).
 	AmountMin *int64 `protobuf:"varint,8,opt,name=amount_min,json=amountMin,proto3,oneof" json:"amount_min,omitempty"`
-	// Amount at most, in minor units.
+	// Signed amount at most, in minor units.
 	AmountMax *int64 `protobuf:"varint,9,opt,name=amount_max,json=amountMax,proto3,oneof" json:"amount_max,omitempty"`
-	// Only this customer.
+	// Only this customer (`acct_...`).
 	CustomerId string `protobuf:"bytes,10,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// Only this merchant.
+	// Only this merchant (`acct_...`); within the caller's own movements for
+	// merchants and customers, any merchant's for admins.
 	MerchantId    string `protobuf:"bytes,11,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -508,8 +585,17 @@ type GetTransactionResponse struct {
 	//	*GetTransactionResponse_Refund
 	//	*GetTransactionResponse_Dispute
 	Source isGetTransactionResponse_Source `protobuf_oneof:"source"`
-	// The source's steps, oldest first.
-	Timeline      []*TimelineEntry `protobuf:"bytes,5,rep,name=timeline,proto3" json:"timeline,omitempty"`
+	// The source's steps, oldest first: its creation, the gateway's answers,
+	// each change of status, money moved, attention raised and cleared (and,
+	// for disputes, evidence, reminders and deadlines).
+	Timeline []*TimelineEntry `protobuf:"bytes,5,rep,name=timeline,proto3" json:"timeline,omitempty"`
+	// The ledger lines of the movement's journal, in order; none while no
+	// money moved.
+	LedgerEntries []*LedgerEntry `protobuf:"bytes,6,rep,name=ledger_entries,json=ledgerEntries,proto3" json:"ledger_entries,omitempty"`
+	// The source's workflow (`payment/<id>`, `refund/<id>`, `dispute/<id>`).
+	WorkflowId string `protobuf:"bytes,7,opt,name=workflow_id,json=workflowId,proto3" json:"workflow_id,omitempty"`
+	// The workflow in the Temporal UI, for admins (every role in dev mode).
+	WorkflowUrl   string `protobuf:"bytes,8,opt,name=workflow_url,json=workflowUrl,proto3" json:"workflow_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -592,6 +678,27 @@ func (x *GetTransactionResponse) GetTimeline() []*TimelineEntry {
 	return nil
 }
 
+func (x *GetTransactionResponse) GetLedgerEntries() []*LedgerEntry {
+	if x != nil {
+		return x.LedgerEntries
+	}
+	return nil
+}
+
+func (x *GetTransactionResponse) GetWorkflowId() string {
+	if x != nil {
+		return x.WorkflowId
+	}
+	return ""
+}
+
+func (x *GetTransactionResponse) GetWorkflowUrl() string {
+	if x != nil {
+		return x.WorkflowUrl
+	}
+	return ""
+}
+
 type isGetTransactionResponse_Source interface {
 	isGetTransactionResponse_Source()
 }
@@ -617,11 +724,113 @@ func (*GetTransactionResponse_Refund) isGetTransactionResponse_Source() {}
 
 func (*GetTransactionResponse_Dispute) isGetTransactionResponse_Source() {}
 
+// LedgerEntry is one line of a double-entry journal. A journal's debits
+// equal its credits; lines are never changed.
+type LedgerEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The journal, e.g. `pay_.../capture`, `re_.../refund`.
+	JournalId string `protobuf:"bytes,1,opt,name=journal_id,json=journalId,proto3" json:"journal_id,omitempty"`
+	// The line's position in its journal, from 0.
+	Line int32 `protobuf:"varint,2,opt,name=line,proto3" json:"line,omitempty"`
+	// The ledger account, e.g. `merchant_balance:acct_...`,
+	// `gateway_clearing:sandbox`, `customer_funding:acct_...`.
+	Account string `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"`
+	// Debit or credit.
+	Direction LedgerDirection `protobuf:"varint,4,opt,name=direction,proto3,enum=payments.v1.LedgerDirection" json:"direction,omitempty"`
+	// Positive, in minor units.
+	Amount int64 `protobuf:"varint,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	// ISO 4217, upper case.
+	Currency string `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
+	// When the money moved.
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LedgerEntry) Reset() {
+	*x = LedgerEntry{}
+	mi := &file_payments_v1_transaction_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LedgerEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LedgerEntry) ProtoMessage() {}
+
+func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_transaction_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
+func (*LedgerEntry) Descriptor() ([]byte, []int) {
+	return file_payments_v1_transaction_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LedgerEntry) GetJournalId() string {
+	if x != nil {
+		return x.JournalId
+	}
+	return ""
+}
+
+func (x *LedgerEntry) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *LedgerEntry) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *LedgerEntry) GetDirection() LedgerDirection {
+	if x != nil {
+		return x.Direction
+	}
+	return LedgerDirection_LEDGER_DIRECTION_UNSPECIFIED
+}
+
+func (x *LedgerEntry) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *LedgerEntry) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *LedgerEntry) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
 var File_payments_v1_transaction_proto protoreflect.FileDescriptor
 
 const file_payments_v1_transaction_proto_rawDesc = "" +
 	"\n" +
-	"\x1dpayments/v1/transaction.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18payments/v1/common.proto\x1a\x19payments/v1/dispute.proto\x1a\x19payments/v1/payment.proto\x1a\x18payments/v1/refund.proto\"\xf7\x02\n" +
+	"\x1dpayments/v1/transaction.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18payments/v1/common.proto\x1a\x19payments/v1/dispute.proto\x1a\x19payments/v1/payment.proto\x1a\x18payments/v1/refund.proto\"\xd1\x03\n" +
 	"\vTransaction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1c.payments.v1.TransactionTypeR\x04type\x12\x1b\n" +
@@ -636,7 +845,11 @@ const file_payments_v1_transaction_proto_rawDesc = "" +
 	"\vdescription\x18\t \x01(\tR\vdescription\x129\n" +
 	"\n" +
 	"created_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xf3\x05\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"payment_id\x18\v \x01(\tR\tpaymentId\x129\n" +
+	"\n" +
+	"updated_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xf3\x05\n" +
 	"\x17ListTransactionsRequest\x12)\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\f\xbaH\t\xd8\x01\x01\x1a\x04\x18d(\x01R\bpageSize\x12'\n" +
 	"\n" +
@@ -663,14 +876,28 @@ const file_payments_v1_transaction_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"6\n" +
 	"\x15GetTransactionRequest\x12\x1d\n" +
 	"\x02id\x18\x01 \x01(\tB\r\xbaH\n" +
-	"r\b\x18@:\x04txn_R\x02id\"\xa9\x02\n" +
+	"r\b\x18@:\x04txn_R\x02id\"\xae\x03\n" +
 	"\x16GetTransactionResponse\x12:\n" +
 	"\vtransaction\x18\x01 \x01(\v2\x18.payments.v1.TransactionR\vtransaction\x120\n" +
 	"\apayment\x18\x02 \x01(\v2\x14.payments.v1.PaymentH\x00R\apayment\x12-\n" +
 	"\x06refund\x18\x03 \x01(\v2\x13.payments.v1.RefundH\x00R\x06refund\x120\n" +
 	"\adispute\x18\x04 \x01(\v2\x14.payments.v1.DisputeH\x00R\adispute\x126\n" +
-	"\btimeline\x18\x05 \x03(\v2\x1a.payments.v1.TimelineEntryR\btimelineB\b\n" +
-	"\x06source*\x8c\x01\n" +
+	"\btimeline\x18\x05 \x03(\v2\x1a.payments.v1.TimelineEntryR\btimeline\x12?\n" +
+	"\x0eledger_entries\x18\x06 \x03(\v2\x18.payments.v1.LedgerEntryR\rledgerEntries\x12\x1f\n" +
+	"\vworkflow_id\x18\a \x01(\tR\n" +
+	"workflowId\x12!\n" +
+	"\fworkflow_url\x18\b \x01(\tR\vworkflowUrlB\b\n" +
+	"\x06source\"\x85\x02\n" +
+	"\vLedgerEntry\x12\x1d\n" +
+	"\n" +
+	"journal_id\x18\x01 \x01(\tR\tjournalId\x12\x12\n" +
+	"\x04line\x18\x02 \x01(\x05R\x04line\x12\x18\n" +
+	"\aaccount\x18\x03 \x01(\tR\aaccount\x12:\n" +
+	"\tdirection\x18\x04 \x01(\x0e2\x1c.payments.v1.LedgerDirectionR\tdirection\x12\x16\n" +
+	"\x06amount\x18\x05 \x01(\x03R\x06amount\x12\x1a\n" +
+	"\bcurrency\x18\x06 \x01(\tR\bcurrency\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt*\x8c\x01\n" +
 	"\x0fTransactionType\x12 \n" +
 	"\x1cTRANSACTION_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18TRANSACTION_TYPE_PAYMENT\x10\x01\x12\x1b\n" +
@@ -680,7 +907,11 @@ const file_payments_v1_transaction_proto_rawDesc = "" +
 	"\x1eTRANSACTION_STATUS_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aTRANSACTION_STATUS_PENDING\x10\x01\x12 \n" +
 	"\x1cTRANSACTION_STATUS_SUCCEEDED\x10\x02\x12\x1d\n" +
-	"\x19TRANSACTION_STATUS_FAILED\x10\x032\x8f\x02\n" +
+	"\x19TRANSACTION_STATUS_FAILED\x10\x03*l\n" +
+	"\x0fLedgerDirection\x12 \n" +
+	"\x1cLEDGER_DIRECTION_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16LEDGER_DIRECTION_DEBIT\x10\x01\x12\x1b\n" +
+	"\x17LEDGER_DIRECTION_CREDIT\x10\x022\x8f\x02\n" +
 	"\x12TransactionService\x12|\n" +
 	"\x10ListTransactions\x12$.payments.v1.ListTransactionsRequest\x1a%.payments.v1.ListTransactionsResponse\"\x1b\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/transactions\x90\x02\x01\x12{\n" +
 	"\x0eGetTransaction\x12\".payments.v1.GetTransactionRequest\x1a#.payments.v1.GetTransactionResponse\" \x82\xd3\xe4\x93\x02\x17\x12\x15/v1/transactions/{id}\x90\x02\x01BDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
@@ -697,45 +928,51 @@ func file_payments_v1_transaction_proto_rawDescGZIP() []byte {
 	return file_payments_v1_transaction_proto_rawDescData
 }
 
-var file_payments_v1_transaction_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_payments_v1_transaction_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_payments_v1_transaction_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_payments_v1_transaction_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_payments_v1_transaction_proto_goTypes = []any{
 	(TransactionType)(0),             // 0: payments.v1.TransactionType
 	(TransactionStatus)(0),           // 1: payments.v1.TransactionStatus
-	(*Transaction)(nil),              // 2: payments.v1.Transaction
-	(*ListTransactionsRequest)(nil),  // 3: payments.v1.ListTransactionsRequest
-	(*ListTransactionsResponse)(nil), // 4: payments.v1.ListTransactionsResponse
-	(*GetTransactionRequest)(nil),    // 5: payments.v1.GetTransactionRequest
-	(*GetTransactionResponse)(nil),   // 6: payments.v1.GetTransactionResponse
-	(*timestamppb.Timestamp)(nil),    // 7: google.protobuf.Timestamp
-	(*Payment)(nil),                  // 8: payments.v1.Payment
-	(*Refund)(nil),                   // 9: payments.v1.Refund
-	(*Dispute)(nil),                  // 10: payments.v1.Dispute
-	(*TimelineEntry)(nil),            // 11: payments.v1.TimelineEntry
+	(LedgerDirection)(0),             // 2: payments.v1.LedgerDirection
+	(*Transaction)(nil),              // 3: payments.v1.Transaction
+	(*ListTransactionsRequest)(nil),  // 4: payments.v1.ListTransactionsRequest
+	(*ListTransactionsResponse)(nil), // 5: payments.v1.ListTransactionsResponse
+	(*GetTransactionRequest)(nil),    // 6: payments.v1.GetTransactionRequest
+	(*GetTransactionResponse)(nil),   // 7: payments.v1.GetTransactionResponse
+	(*LedgerEntry)(nil),              // 8: payments.v1.LedgerEntry
+	(*timestamppb.Timestamp)(nil),    // 9: google.protobuf.Timestamp
+	(*Payment)(nil),                  // 10: payments.v1.Payment
+	(*Refund)(nil),                   // 11: payments.v1.Refund
+	(*Dispute)(nil),                  // 12: payments.v1.Dispute
+	(*TimelineEntry)(nil),            // 13: payments.v1.TimelineEntry
 }
 var file_payments_v1_transaction_proto_depIdxs = []int32{
 	0,  // 0: payments.v1.Transaction.type:type_name -> payments.v1.TransactionType
 	1,  // 1: payments.v1.Transaction.status:type_name -> payments.v1.TransactionStatus
-	7,  // 2: payments.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
-	0,  // 3: payments.v1.ListTransactionsRequest.type:type_name -> payments.v1.TransactionType
-	1,  // 4: payments.v1.ListTransactionsRequest.status:type_name -> payments.v1.TransactionStatus
-	7,  // 5: payments.v1.ListTransactionsRequest.created_after:type_name -> google.protobuf.Timestamp
-	7,  // 6: payments.v1.ListTransactionsRequest.created_before:type_name -> google.protobuf.Timestamp
-	2,  // 7: payments.v1.ListTransactionsResponse.transactions:type_name -> payments.v1.Transaction
-	2,  // 8: payments.v1.GetTransactionResponse.transaction:type_name -> payments.v1.Transaction
-	8,  // 9: payments.v1.GetTransactionResponse.payment:type_name -> payments.v1.Payment
-	9,  // 10: payments.v1.GetTransactionResponse.refund:type_name -> payments.v1.Refund
-	10, // 11: payments.v1.GetTransactionResponse.dispute:type_name -> payments.v1.Dispute
-	11, // 12: payments.v1.GetTransactionResponse.timeline:type_name -> payments.v1.TimelineEntry
-	3,  // 13: payments.v1.TransactionService.ListTransactions:input_type -> payments.v1.ListTransactionsRequest
-	5,  // 14: payments.v1.TransactionService.GetTransaction:input_type -> payments.v1.GetTransactionRequest
-	4,  // 15: payments.v1.TransactionService.ListTransactions:output_type -> payments.v1.ListTransactionsResponse
-	6,  // 16: payments.v1.TransactionService.GetTransaction:output_type -> payments.v1.GetTransactionResponse
-	15, // [15:17] is the sub-list for method output_type
-	13, // [13:15] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	9,  // 2: payments.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
+	9,  // 3: payments.v1.Transaction.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 4: payments.v1.ListTransactionsRequest.type:type_name -> payments.v1.TransactionType
+	1,  // 5: payments.v1.ListTransactionsRequest.status:type_name -> payments.v1.TransactionStatus
+	9,  // 6: payments.v1.ListTransactionsRequest.created_after:type_name -> google.protobuf.Timestamp
+	9,  // 7: payments.v1.ListTransactionsRequest.created_before:type_name -> google.protobuf.Timestamp
+	3,  // 8: payments.v1.ListTransactionsResponse.transactions:type_name -> payments.v1.Transaction
+	3,  // 9: payments.v1.GetTransactionResponse.transaction:type_name -> payments.v1.Transaction
+	10, // 10: payments.v1.GetTransactionResponse.payment:type_name -> payments.v1.Payment
+	11, // 11: payments.v1.GetTransactionResponse.refund:type_name -> payments.v1.Refund
+	12, // 12: payments.v1.GetTransactionResponse.dispute:type_name -> payments.v1.Dispute
+	13, // 13: payments.v1.GetTransactionResponse.timeline:type_name -> payments.v1.TimelineEntry
+	8,  // 14: payments.v1.GetTransactionResponse.ledger_entries:type_name -> payments.v1.LedgerEntry
+	2,  // 15: payments.v1.LedgerEntry.direction:type_name -> payments.v1.LedgerDirection
+	9,  // 16: payments.v1.LedgerEntry.created_at:type_name -> google.protobuf.Timestamp
+	4,  // 17: payments.v1.TransactionService.ListTransactions:input_type -> payments.v1.ListTransactionsRequest
+	6,  // 18: payments.v1.TransactionService.GetTransaction:input_type -> payments.v1.GetTransactionRequest
+	5,  // 19: payments.v1.TransactionService.ListTransactions:output_type -> payments.v1.ListTransactionsResponse
+	7,  // 20: payments.v1.TransactionService.GetTransaction:output_type -> payments.v1.GetTransactionResponse
+	19, // [19:21] is the sub-list for method output_type
+	17, // [17:19] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_transaction_proto_init() }
@@ -758,8 +995,8 @@ func file_payments_v1_transaction_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payments_v1_transaction_proto_rawDesc), len(file_payments_v1_transaction_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   5,
+			NumEnums:      3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
