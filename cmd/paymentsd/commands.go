@@ -209,7 +209,14 @@ func runMigrate(ctx context.Context, args []string, e env) error {
 	if err := st.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	n, err := st.BackfillHistory(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	fmt.Fprintf(e.stdout, "schema of %s is up to date\n", config.Redact(cfg.DatabaseURL))
+	if n > 0 {
+		fmt.Fprintf(e.stdout, "transaction history backfilled for %d payments, refunds and disputes\n", n)
+	}
 	return nil
 }
 

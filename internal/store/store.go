@@ -249,7 +249,9 @@ func newStore(db *sql.DB, name string) *Store {
 // Migrate creates or updates the schema to match ent/schema. It adds tables,
 // columns and indexes and drops indexes the schema no longer has, but never
 // drops a column or table, so running an older binary's migration cannot lose
-// data. Running it again is a no-op.
+// data. Running it again is a no-op. On the first start after the upgrade
+// that added the transaction history (an empty history, payments saved),
+// it backfills the history (BackfillHistory).
 func (s *Store) Migrate(ctx context.Context) error {
 	// ent's migration writes package-level table definitions, so two
 	// migrations in one process (parallel tests) must not overlap.
@@ -258,7 +260,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.Client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
 		return fmt.Errorf("migrate the %s schema: %w", s.dialect, err)
 	}
-	return nil
+	history, err := s.Client.Transaction.Query().Exist(ctx)
+	if err != nil || history {
+		return err
+	}
+	if payments, err := s.Client.Payment.Query().Exist(ctx); err != nil || !payments {
+		return err
+	}
+	_, err = s.BackfillHistory(ctx)
+	return err
 }
 
 var migrateMu sync.Mutex
