@@ -129,7 +129,7 @@ func (s *Server) decodePageToken(kind, account string, digest []byte, token stri
 	if token == "" {
 		return nil, nil
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(raw) < 9+1+pageTokenTagSize || len(raw) > 9+pageTokenMaxID+pageTokenTagSize || raw[0] != pageTokenVersion {
 		return nil, errPageToken()
 	}

@@ -68,14 +68,25 @@ func (w *where) upper(column, v string) {
 	w.eq(column, strings.ToUpper(v))
 }
 
-// timeRange adds from <= column < to for the bounds that are set.
+// timeRange adds from <= column < to for the bounds that are set. The
+// databases keep microseconds, so a bound between two microseconds is
+// rounded up: a row at T is after T-1ns and before T+1ns.
 func (w *where) timeRange(column string, from, to *time.Time) {
 	if from != nil {
-		*w = append(*w, sql.FieldGTE(column, utc(*from)))
+		*w = append(*w, sql.FieldGTE(column, ceilMicro(*from)))
 	}
 	if to != nil {
-		*w = append(*w, sql.FieldLT(column, utc(*to)))
+		*w = append(*w, sql.FieldLT(column, ceilMicro(*to)))
 	}
+}
+
+// ceilMicro is t in UTC rounded up to the microsecond.
+func ceilMicro(t time.Time) time.Time {
+	u := utc(t)
+	if u.Before(t) {
+		u = u.Add(time.Microsecond)
+	}
+	return u
 }
 
 // before adds column < t when t is set.
