@@ -37,8 +37,8 @@ import (
 
 // movementRow is a transaction row as its source's save derives it.
 type movementRow struct {
-	movement                                                         transaction.Movement
-	typ                                                              transaction.Type
+	movement                                                        transaction.Movement
+	typ                                                             transaction.Type
 	sourceID, paymentID, merchantID, customerID, currency, workflow string
 	// amount is signed from the merchant's balance.
 	amount               int64
