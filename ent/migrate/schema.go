@@ -119,11 +119,6 @@ var (
 				Columns: []*schema.Column{DisputesColumns[10], DisputesColumns[26], DisputesColumns[0]},
 			},
 			{
-				Name:    "dispute_status_response_due_by",
-				Unique:  false,
-				Columns: []*schema.Column{DisputesColumns[10], DisputesColumns[15]},
-			},
-			{
 				Name:    "dispute_created_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{DisputesColumns[26], DisputesColumns[0]},
@@ -519,19 +514,9 @@ var (
 				Columns: []*schema.Column{TransactionsColumns[3], TransactionsColumns[2]},
 			},
 			{
-				Name:    "transaction_merchant_id_created_at_id",
+				Name:    "transaction_merchant_id_created_at_id_type_status_currency_amount",
 				Unique:  false,
-				Columns: []*schema.Column{TransactionsColumns[8], TransactionsColumns[13], TransactionsColumns[0]},
-			},
-			{
-				Name:    "transaction_merchant_id_status_created_at_id",
-				Unique:  false,
-				Columns: []*schema.Column{TransactionsColumns[8], TransactionsColumns[7], TransactionsColumns[13], TransactionsColumns[0]},
-			},
-			{
-				Name:    "transaction_merchant_id_type_created_at_id",
-				Unique:  false,
-				Columns: []*schema.Column{TransactionsColumns[8], TransactionsColumns[1], TransactionsColumns[13], TransactionsColumns[0]},
+				Columns: []*schema.Column{TransactionsColumns[8], TransactionsColumns[13], TransactionsColumns[0], TransactionsColumns[1], TransactionsColumns[7], TransactionsColumns[6], TransactionsColumns[5]},
 			},
 			{
 				Name:    "transaction_customer_id_created_at_id",

@@ -65,17 +65,20 @@ func (Transaction) Fields() []ent.Field {
 }
 
 // Indexes serve the history's keyset listing, newest first by (created_at,
-// id), within each scope (one merchant, one customer, everyone) with and
-// without the selective filters (status, type) as equality prefixes, so
-// that every page is an index range read in order and never a sort of the
-// matches; the other filters (currency, amount) are checked on the rows the
-// range yields. (source_id, movement) makes a movement's row one.
+// id), within each scope (one merchant, one customer, everyone), so that
+// every page is an index range read in order and never a sort of the
+// matches. A merchant's index also carries every other filter column after
+// the order, so that InnoDB checks type, status, currency and amount on the
+// index entries (index condition pushdown) and reads only the rows of the
+// page: a rare status costs index entries, not row lookups. (An index with
+// status or type before created_at would serve those filters as a range,
+// but MariaDB then picks it for the customer half of a party listing and
+// sorts.) Everyone's listing has status and type prefixes for the admins'
+// usual filters. (source_id, movement) makes a movement's row one.
 func (Transaction) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("source_id", "movement").Unique(),
-		index.Fields("merchant_id", "created_at", "id"),
-		index.Fields("merchant_id", "status", "created_at", "id"),
-		index.Fields("merchant_id", "type", "created_at", "id"),
+		index.Fields("merchant_id", "created_at", "id", "type", "status", "currency", "amount"),
 		index.Fields("customer_id", "created_at", "id"),
 		index.Fields("created_at", "id"),
 		index.Fields("status", "created_at", "id"),
