@@ -188,20 +188,14 @@ func (h *disputeService) ListDisputes(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	m := req.Msg
-	if m.PaymentId != "" && !strings.HasPrefix(m.PaymentId, ids.Payment) {
-		return nil, errs.InvalidArgument("payment_id", "payment_id must start with %s", ids.Payment)
-	}
-	if m.MerchantId != "" && !strings.HasPrefix(m.MerchantId, ids.Account) {
-		return nil, errs.InvalidArgument("merchant_id", "merchant_id must start with %s", ids.Account)
+	if err := checkIDFilters(idFilter{"payment_id", m.PaymentId, ids.Payment}, idFilter{"merchant_id", m.MerchantId, ids.Account}); err != nil {
+		return nil, err
 	}
 	f := store.DisputeFilter{
 		PaymentID: m.PaymentId, MerchantID: m.MerchantId,
 		Status: disputeStatusFromProto[m.Status], OpenedBy: disputePartyFromProto[m.OpenedBy],
 	}
-	if p.Role != roleAdmin {
-		f.Party = p.AccountID
-	}
-	if f.CreatedAfter, f.CreatedBefore, err = timeRange(m.CreatedAfter, m.CreatedBefore); err != nil {
+	if f.Party, f.CreatedAfter, f.CreatedBefore, err = listScope(p, m.CreatedAfter, m.CreatedBefore); err != nil {
 		return nil, err
 	}
 	if m.ResponseDueBefore != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/errs"
+	"github.com/payments-platform/payments/internal/money"
 	"github.com/payments-platform/payments/internal/store"
 )
 
@@ -163,6 +165,45 @@ func listPage[T any](s *Server, kind string, caller auth.Principal, req listRequ
 	}
 	rows = rows[:n]
 	return rows, s.encodePageToken(kind, caller.AccountID, digest, cursor(rows[n-1])), nil
+}
+
+// listScope reads what every list of payments, refunds, disputes and
+// transactions reads alike: the caller's scope (admins see everyone's,
+// others what they are the merchant or the customer of: party) and the
+// created range.
+func listScope(caller auth.Principal, after, before *timestamppb.Timestamp) (party string, from, to *time.Time, err error) {
+	if caller.Role != roleAdmin {
+		party = caller.AccountID
+	}
+	from, to, err = timeRange(after, before)
+	return party, from, to, err
+}
+
+// idFilter is an id a list filters by and the prefix it must have.
+type idFilter struct{ field, value, prefix string }
+
+// checkIDFilters refuses a filter id without its prefix (invalid_argument
+// naming the field); empty ids do not filter.
+func checkIDFilters(fs ...idFilter) error {
+	for _, f := range fs {
+		if f.value != "" && !strings.HasPrefix(f.value, f.prefix) {
+			return errs.InvalidArgument(f.field, "%s must start with %s", f.field, f.prefix)
+		}
+	}
+	return nil
+}
+
+// currencyFilter is a list's currency filter as stored (upper case); ""
+// does not filter.
+func currencyFilter(code string) (string, error) {
+	if code == "" {
+		return "", nil
+	}
+	cur, err := money.Normalize("currency", code)
+	if err != nil {
+		return "", err
+	}
+	return cur.Code, nil
 }
 
 // timeRange is a list's created_after / created_before filter, [after,

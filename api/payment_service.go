@@ -394,17 +394,10 @@ func (h *paymentService) ListPayments(ctx context.Context, req *connect.Request[
 	}
 	m := req.Msg
 	f := store.PaymentFilter{MerchantID: m.MerchantId, CustomerID: m.CustomerId, Status: statusFromProto[m.Status]}
-	if p.Role != roleAdmin {
-		f.Party = p.AccountID
+	if f.Party, f.CreatedAfter, f.CreatedBefore, err = listScope(p, m.CreatedAfter, m.CreatedBefore); err != nil {
+		return nil, err
 	}
-	if m.Currency != "" {
-		cur, err := money.Normalize("currency", m.Currency)
-		if err != nil {
-			return nil, err
-		}
-		f.Currency = cur.Code
-	}
-	if f.CreatedAfter, f.CreatedBefore, err = timeRange(m.CreatedAfter, m.CreatedBefore); err != nil {
+	if f.Currency, err = currencyFilter(m.Currency); err != nil {
 		return nil, err
 	}
 	pays, next, err := listPage(h.s, "payments", p, m, store.PaymentCursor,

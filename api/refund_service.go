@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -219,14 +218,11 @@ func (h *refundService) ListRefunds(ctx context.Context, req *connect.Request[pa
 		return nil, err
 	}
 	m := req.Msg
+	if err := checkIDFilters(idFilter{"payment_id", m.PaymentId, ids.Payment}); err != nil {
+		return nil, err
+	}
 	f := store.RefundFilter{PaymentID: m.PaymentId, Status: refundStatusFromProto[m.Status]}
-	if p.Role != roleAdmin {
-		f.Party = p.AccountID
-	}
-	if m.PaymentId != "" && !strings.HasPrefix(m.PaymentId, ids.Payment) {
-		return nil, errs.InvalidArgument("payment_id", "payment_id must start with %s", ids.Payment)
-	}
-	if f.CreatedAfter, f.CreatedBefore, err = timeRange(m.CreatedAfter, m.CreatedBefore); err != nil {
+	if f.Party, f.CreatedAfter, f.CreatedBefore, err = listScope(p, m.CreatedAfter, m.CreatedBefore); err != nil {
 		return nil, err
 	}
 	rs, next, err := listPage(h.s, "refunds", p, m, store.RefundCursor,

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"strings"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -13,7 +12,6 @@ import (
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/ids"
-	"github.com/payments-platform/payments/internal/money"
 	"github.com/payments-platform/payments/internal/store"
 	"github.com/payments-platform/payments/internal/timeline"
 	paymentsv1 "github.com/payments-platform/payments/proto/payments/v1"
@@ -49,27 +47,18 @@ func (h *transactionService) ListTransactions(ctx context.Context, req *connect.
 		return nil, err
 	}
 	m := req.Msg
-	for _, f := range []struct{ name, value string }{{"customer_id", m.CustomerId}, {"merchant_id", m.MerchantId}} {
-		if f.value != "" && !strings.HasPrefix(f.value, ids.Account) {
-			return nil, errs.InvalidArgument(f.name, "%s must start with %s", f.name, ids.Account)
-		}
+	if err := checkIDFilters(idFilter{"customer_id", m.CustomerId, ids.Account}, idFilter{"merchant_id", m.MerchantId, ids.Account}); err != nil {
+		return nil, err
 	}
 	f := store.TransactionFilter{
 		MerchantID: m.MerchantId, CustomerID: m.CustomerId,
 		Type: txnTypeFromProto[m.Type], Status: txnStatusFromProto[m.Status],
 		AmountMin: m.AmountMin, AmountMax: m.AmountMax,
 	}
-	if p.Role != roleAdmin {
-		f.Party = p.AccountID
+	if f.Party, f.CreatedAfter, f.CreatedBefore, err = listScope(p, m.CreatedAfter, m.CreatedBefore); err != nil {
+		return nil, err
 	}
-	if m.Currency != "" {
-		cur, err := money.Normalize("currency", m.Currency)
-		if err != nil {
-			return nil, err
-		}
-		f.Currency = cur.Code
-	}
-	if f.CreatedAfter, f.CreatedBefore, err = timeRange(m.CreatedAfter, m.CreatedBefore); err != nil {
+	if f.Currency, err = currencyFilter(m.Currency); err != nil {
 		return nil, err
 	}
 	ts, next, err := listPage(h.s, "transactions", p, m, store.TransactionCursor,
