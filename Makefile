@@ -26,11 +26,23 @@ test: bin/temporal bin/stripe-mock
 	go vet ./...
 	go test -race -count=1 ./...
 
-## bench: payments/s through CreatePayment against empty workflows/s on one Temporal dev server (docs/PERFORMANCE.md)
+## bench: payments/s through CreatePayment against empty workflows/s on one Temporal dev server (docs/PERFORMANCE.md), then the transaction history on MySQL (BenchmarkHistory)
 BENCH_CLIENTS ?= 16
 BENCH_SECONDS ?= 20
+# BenchmarkHistory seeds a fresh database on the MySQL/MariaDB server of
+# PAYMENTS_TEST_MYSQL_DSN (root@tcp(127.0.0.1:3306)/test when unset; it fails
+# when the server is unreachable) with 10,000 then BENCH_HISTORY_ROWS rows,
+# and reports ListTransactions' p50 latencies (first page at 10k, deep page
+# at BENCH_HISTORY_ROWS) and its throughput through the API against a bare
+# net/http + database/sql handler, with BENCH_HISTORY_CLIENTS clients for
+# BENCH_HISTORY_SECONDS per side. More knobs atop tests/bench/history_test.go.
+BENCH_HISTORY_ROWS    ?= 1000000
+BENCH_HISTORY_CLIENTS ?= 8
+BENCH_HISTORY_SECONDS ?= 6
 bench: bin/temporal
 	BENCH_CLIENTS=$(BENCH_CLIENTS) BENCH_SECONDS=$(BENCH_SECONDS) go test -run '^$$' -bench BenchmarkPlatform -benchtime 1x -count 1 ./tests/bench/
+	BENCH_HISTORY_ROWS=$(BENCH_HISTORY_ROWS) BENCH_HISTORY_CLIENTS=$(BENCH_HISTORY_CLIENTS) BENCH_HISTORY_SECONDS=$(BENCH_HISTORY_SECONDS) \
+	  go test -timeout 60m -run '^$$' -bench BenchmarkHistory -benchtime 1x -count 1 ./tests/bench/
 
 ## mutate: mutation testing with gremlins, slow and not part of CI; writes each package's figures to docs/TESTING.md (MUTATE_PKGS='./internal/money ./internal/store' for a subset)
 # Each path is given to gremlins as a directory, which it walks with its
