@@ -194,14 +194,16 @@ func (s *Store) CreateDispute(ctx context.Context, rec DisputeRecord, openerID s
 		if created, err = c.Save(ctx); err != nil {
 			return err
 		}
-		if !network {
-			return recordMovement(ctx, tx, disputeMovement(created, ""))
+		var posted *Journal
+		if network {
+			j := normalizeJournal(*DisputeFundsWithdrawnJournal(DisputeRecordOf(created), rec.CreatedAt))
+			if err := postJournal(ctx, tx, j); err != nil {
+				return err
+			}
+			posted = &j
 		}
-		j := normalizeJournal(*DisputeFundsWithdrawnJournal(DisputeRecordOf(created), rec.CreatedAt))
-		if err := postJournal(ctx, tx, j); err != nil {
-			return err
-		}
-		return recordMovement(ctx, tx, disputeMovement(created, j.ID))
+		return recordMovements(ctx, tx, created.ID, posted,
+			func(journalID string) movementRow { return disputeMovement(created, journalID) }, nil)
 	})
 	if err != nil {
 		return nil, wrap(disputeErr(err), "open dispute of payment "+rec.PaymentID)
@@ -331,23 +333,20 @@ func (s *Store) SaveDispute(ctx context.Context, rec DisputeRecord, journal *Jou
 				return err
 			}
 		}
-		if journal == nil {
-			return recordMovement(ctx, tx, disputeMovement(saved, ""))
-		}
-		if j.Currency != saved.Currency {
-			return errs.InvalidArgument("journal.currency",
-				"journal %s is in %s, dispute %s in %s", j.ID, j.Currency, saved.ID, saved.Currency)
-		}
-		if err := postJournal(ctx, tx, j); err != nil {
-			return err
-		}
-		if j.ID == saved.ID+fundsReinstatedSuffix {
-			if err := recordMovement(ctx, tx, disputeMovement(saved, "")); err != nil {
+		var posted *Journal
+		if journal != nil {
+			if j.Currency != saved.Currency {
+				return errs.InvalidArgument("journal.currency",
+					"journal %s is in %s, dispute %s in %s", j.ID, j.Currency, saved.ID, saved.Currency)
+			}
+			if err := postJournal(ctx, tx, j); err != nil {
 				return err
 			}
-			return recordMovement(ctx, tx, disputeReversalMovement(saved, j))
+			posted = &j
 		}
-		return recordMovement(ctx, tx, disputeMovement(saved, j.ID))
+		return recordMovements(ctx, tx, saved.ID, posted,
+			func(journalID string) movementRow { return disputeMovement(saved, journalID) },
+			func(j Journal) movementRow { return disputeReversalMovement(saved, j) })
 	})
 	if err != nil {
 		return nil, wrap(disputeErr(err), "save dispute "+rec.ID)

@@ -89,22 +89,19 @@ func (s *Store) SavePayment(ctx context.Context, rec PaymentRecord, journal *Jou
 		if err != nil {
 			return err
 		}
-		if journal == nil {
-			return recordMovement(ctx, tx, paymentMovement(saved, ""))
+		var posted *Journal
+		if journal != nil {
+			if j.Currency != saved.Currency {
+				return errs.InvalidArgument("journal.currency",
+					"journal %s is in %s, payment %s in %s", j.ID, j.Currency, saved.ID, saved.Currency)
+			}
+			if err := postJournal(ctx, tx, j); err != nil {
+				return err
+			}
+			posted = &j
 		}
-		if j.Currency != saved.Currency {
-			return errs.InvalidArgument("journal.currency",
-				"journal %s is in %s, payment %s in %s", j.ID, j.Currency, saved.ID, saved.Currency)
-		}
-		if err := postJournal(ctx, tx, j); err != nil {
-			return err
-		}
-		if j.ID != saved.ID+captureSuffix {
-			// Not a movement of the history (CheckHistory would say so);
-			// the payment workflow posts only its capture here.
-			return recordMovement(ctx, tx, paymentMovement(saved, ""))
-		}
-		return recordMovement(ctx, tx, paymentMovement(saved, j.ID))
+		return recordMovements(ctx, tx, saved.ID, posted,
+			func(journalID string) movementRow { return paymentMovement(saved, journalID) }, nil)
 	})
 	if err != nil {
 		return nil, wrap(paymentErr(err), "save payment "+rec.ID)

@@ -284,23 +284,20 @@ func (s *Store) SaveRefund(ctx context.Context, rec RefundRecord, journal *Journ
 				}
 			}
 		}
-		if journal == nil {
-			return recordMovement(ctx, tx, refundMovement(saved, ""))
-		}
-		if j.Currency != saved.Currency {
-			return errs.InvalidArgument("journal.currency",
-				"journal %s is in %s, refund %s in %s", j.ID, j.Currency, saved.ID, saved.Currency)
-		}
-		if err := postJournal(ctx, tx, j); err != nil {
-			return err
-		}
-		if j.ID == saved.ID+refundFailedSuffix {
-			if err := recordMovement(ctx, tx, refundMovement(saved, "")); err != nil {
+		var posted *Journal
+		if journal != nil {
+			if j.Currency != saved.Currency {
+				return errs.InvalidArgument("journal.currency",
+					"journal %s is in %s, refund %s in %s", j.ID, j.Currency, saved.ID, saved.Currency)
+			}
+			if err := postJournal(ctx, tx, j); err != nil {
 				return err
 			}
-			return recordMovement(ctx, tx, refundFailureMovement(saved, j))
+			posted = &j
 		}
-		return recordMovement(ctx, tx, refundMovement(saved, j.ID))
+		return recordMovements(ctx, tx, saved.ID, posted,
+			func(journalID string) movementRow { return refundMovement(saved, journalID) },
+			func(j Journal) movementRow { return refundFailureMovement(saved, j) })
 	})
 	if err != nil {
 		return nil, wrap(refundErr(err), "save refund "+rec.ID)

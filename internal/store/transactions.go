@@ -84,6 +84,36 @@ func recordMovement(ctx context.Context, tx *ent.Tx, m movementRow) error {
 	return nil
 }
 
+// recordMovements records the movement rows of a source after its save, in
+// the transaction that posted j (nil: the save posted no journal): its own
+// row, naming j when j is the movement's own journal (a capture, a refund,
+// the funds a chargeback withdrew); and, when j reverses the movement (a
+// refund that failed after it was accepted, a chargeback's funds
+// reinstated), the reversal's row from reversal (nil for payments, which
+// have none). A journal of neither kind names no row: it is not a movement
+// of a merchant's balance (CheckHistory would say so).
+func recordMovements(ctx context.Context, tx *ent.Tx, sourceID string, j *Journal,
+	own func(journalID string) movementRow, reversal func(Journal) movementRow,
+) error {
+	kind := ""
+	if j != nil {
+		kind = strings.TrimPrefix(j.ID, sourceID)
+	}
+	switch kind {
+	case captureSuffix, refundSuffix, fundsWithdrawnSuffix:
+		return recordMovement(ctx, tx, own(j.ID))
+	case refundFailedSuffix, fundsReinstatedSuffix:
+		if reversal == nil {
+			break
+		}
+		if err := recordMovement(ctx, tx, own("")); err != nil {
+			return err
+		}
+		return recordMovement(ctx, tx, reversal(*j))
+	}
+	return recordMovement(ctx, tx, own(""))
+}
+
 func truncateRunes(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
@@ -91,6 +121,10 @@ func truncateRunes(s string, n int) string {
 	}
 	return string(r[:n])
 }
+
+// words writes an enum value for people: "product_not_received" is
+// "product not received".
+func words(v string) string { return strings.ReplaceAll(v, "_", " ") }
 
 // paymentMovement is a payment's row: pending until it succeeds (the
 // received amount, with the capture journal) or fails or is canceled
@@ -151,7 +185,7 @@ func refundMovement(r *ent.Refund, journalID string) movementRow {
 		m.status = transaction.StatusFailed
 	}
 	if r.Reason != refund.ReasonUnspecified && r.Reason != "" {
-		m.description += " (" + strings.ReplaceAll(string(r.Reason), "_", " ") + ")"
+		m.description += " (" + words(string(r.Reason)) + ")"
 	}
 	if r.Status == refund.StatusCanceled {
 		m.description += " — canceled"
@@ -184,19 +218,18 @@ func disputeMovement(d *ent.Dispute, journalID string) movementRow {
 		currency: d.Currency, workflow: d.WorkflowID, amount: -d.AmountHeld,
 		status: transaction.StatusPending, journalID: journalID,
 		createdAt: d.CreatedAt, updatedAt: d.UpdatedAt,
-		description: "Dispute of " + d.PaymentID + " (" + strings.ReplaceAll(string(d.Reason), "_", " ") + ")",
+		description: "Dispute of " + d.PaymentID + " (" + words(string(d.Reason)) + ")",
 	}
 	switch {
 	case d.OpenedBy == dispute.OpenedByNetwork:
+		// The whole amount left the balance, even when less than that was
+		// left of the payment to hold (amount_held).
 		m.amount, m.status = -d.Amount, transaction.StatusSucceeded
-		m.description = "Chargeback of " + d.PaymentID + " (" + strings.ReplaceAll(string(d.Reason), "_", " ") + ")"
+		m.description = "Chargeback of " + d.PaymentID + " (" + words(string(d.Reason)) + ")"
 	case d.Settlement == dispute.SettlementRefunded:
 		m.status = transaction.StatusSucceeded
 	case !IsOpen(d.Status) && d.Settlement != dispute.SettlementPending:
 		m.status = transaction.StatusFailed
-	}
-	if m.amount == 0 {
-		m.amount = -d.Amount
 	}
 	return m
 }
