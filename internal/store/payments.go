@@ -174,24 +174,20 @@ func savePayment(ctx context.Context, tx *ent.Tx, rec PaymentRecord) (*ent.Payme
 		return nil, err
 	}
 
-	// Replace an older version. Right after our own insert the versions are
-	// equal and nothing happens.
-	prev, err := tx.Payment.Get(ctx, rec.ID)
-	if err != nil {
-		return nil, fmt.Errorf("read payment: %w", err)
-	}
-	if prev.Version < rec.Version {
-		up := tx.Payment.Update().Where(payment.ID(rec.ID), payment.VersionLT(rec.Version))
-		setMutable(up.Mutation(), rec, true)
-		up.SetTimeline(paymentSteps(prev.Timeline, prev, rec))
-		if _, err := up.Save(ctx); err != nil {
-			return nil, err
-		}
-	}
-
+	// Replace an older version (the row is ours, so the version read is the
+	// one the update sees). Right after our own insert the versions are
+	// equal and the row read is the one saved.
 	p, err := tx.Payment.Get(ctx, rec.ID)
 	if err != nil {
 		return nil, fmt.Errorf("read payment: %w", err)
+	}
+	if p.Version < rec.Version {
+		up := tx.Payment.UpdateOneID(rec.ID).Where(payment.VersionLT(rec.Version))
+		setMutable(up.Mutation(), rec, true)
+		up.SetTimeline(paymentSteps(p.Timeline, p, rec))
+		if p, err = up.Save(ctx); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case p.MerchantID != rec.MerchantID:
