@@ -110,10 +110,7 @@ func (s *Store) backfillPayments(ctx context.Context, after string) (n int, last
 		}
 		for _, p := range ps {
 			if len(p.Timeline) == 0 {
-				steps := paymentSteps(nil, nil, PaymentRecord{ID: p.ID, Amount: p.Amount, Currency: p.Currency,
-					CustomerID: p.CustomerID, Status: p.Status, AmountCapturable: p.AmountCapturable,
-					AmountReceived: p.AmountReceived, FailureMessage: p.FailureMessage, Gateway: p.Gateway,
-					GatewayReference: p.GatewayReference, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt})
+				steps := paymentSteps(nil, nil, PaymentRecordOf(p))
 				if err := tx.Payment.UpdateOneID(p.ID).SetTimeline(steps).Exec(ctx); err != nil {
 					return err
 				}
@@ -154,8 +151,11 @@ func (s *Store) backfillRefunds(ctx context.Context, after string) (n int, last 
 		}
 		for _, r := range rs {
 			if len(r.Timeline) == 0 {
-				steps := refundSteps(nil, nil, RefundRecordOf(r))
-				steps = refundSteps(steps, &ent.Refund{Status: refund.StatusPending, Gateway: r.Gateway}, RefundRecordOf(r))
+				// Created, then from the state CreateRefund stored (pending,
+				// no reference) to the state now.
+				rec := RefundRecordOf(r)
+				created := &ent.Refund{Status: refund.StatusPending, Gateway: r.Gateway}
+				steps := refundSteps(refundSteps(nil, nil, rec), created, rec)
 				if err := tx.Refund.UpdateOneID(r.ID).SetTimeline(steps).Exec(ctx); err != nil {
 					return err
 				}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -58,6 +59,9 @@ func TestBackfillHistoryRebuildsWhatTheSavesWrote(t *testing.T) {
 		if _, err := s.Client.Payment.Update().ClearTimeline().Save(ctx); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := s.Client.Refund.Update().ClearTimeline().Save(ctx); err != nil {
+			t.Fatal(err)
+		}
 		if err := s.CheckHistory(ctx); err == nil {
 			t.Fatal("CheckHistory agrees with an empty history over a ledger of merchant movements")
 		}
@@ -95,12 +99,32 @@ func TestBackfillHistoryRebuildsWhatTheSavesWrote(t *testing.T) {
 			t.Errorf("succeeded payment's backfilled timeline ends with %v", tl[len(tl)-1])
 		}
 
+		var kinds []string
+		for _, e := range s.Client.Refund.GetX(ctx, r.ID).Timeline {
+			kinds = append(kinds, e.Kind)
+		}
+		if want := "[refund.created refund.submitted refund.failed]"; fmt.Sprint(kinds) != want {
+			t.Errorf("refund's backfilled timeline = %v, want %s", kinds, want)
+		}
+
 		n, err := s.BackfillHistory(ctx)
 		if err != nil || n != 0 {
 			t.Errorf("second BackfillHistory = %d, %v; want 0, nil", n, err)
 		}
 		if again := historyRows(t, s); len(again) != len(got) {
 			t.Errorf("second BackfillHistory changed the row count: %d, was %d", len(again), len(got))
+		}
+
+		// Run by hand, it counts the sources it completed: 3 payments, the
+		// refund, the dispute.
+		if _, err := s.Client.Transaction.Delete().Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.BackfillHistory(ctx); err != nil || n != 5 {
+			t.Errorf("BackfillHistory of an empty history = %d, %v; want 5 sources", n, err)
+		}
+		if again := historyRows(t, s); len(again) != len(want) {
+			t.Errorf("BackfillHistory by hand wrote %d rows, the saves %d", len(again), len(want))
 		}
 	})
 }

@@ -165,6 +165,11 @@ func (s *Store) PaymentRecord(ctx context.Context, id string) (PaymentRecord, er
 	if err != nil {
 		return PaymentRecord{}, err
 	}
+	return PaymentRecordOf(p), nil
+}
+
+// PaymentRecordOf is the stored payment as its workflow sees it.
+func PaymentRecordOf(p *ent.Payment) PaymentRecord {
 	return PaymentRecord{
 		ID: p.ID, MerchantID: p.MerchantID, CustomerID: p.CustomerID,
 		Amount: p.Amount, AmountCapturable: p.AmountCapturable, AmountReceived: p.AmountReceived,
@@ -180,5 +185,5 @@ func (s *Store) PaymentRecord(ctx context.Context, id string) (PaymentRecord, er
 		AuthorizationExpiresAt: p.AuthorizationExpiresAt,
 		NeedsAttention:         p.NeedsAttention, AttentionReason: p.AttentionReason,
 		Version: p.Version, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
-	}, nil
+	}
 }
