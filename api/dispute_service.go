@@ -195,9 +195,7 @@ func (h *disputeService) ListDisputes(ctx context.Context, req *connect.Request[
 		PaymentID: m.PaymentId, MerchantID: m.MerchantId,
 		Status: disputeStatusFromProto[m.Status], OpenedBy: disputePartyFromProto[m.OpenedBy],
 	}
-	if f.Party, f.CreatedAfter, f.CreatedBefore, err = listScope(p, m.CreatedAfter, m.CreatedBefore); err != nil {
-		return nil, err
-	}
+	f.Party, f.CreatedAfter, f.CreatedBefore = listScope(p, m.CreatedAfter, m.CreatedBefore)
 	if m.ResponseDueBefore != nil {
 		t := m.ResponseDueBefore.AsTime()
 		f.DueBefore = &t

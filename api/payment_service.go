@@ -394,9 +394,7 @@ func (h *paymentService) ListPayments(ctx context.Context, req *connect.Request[
 	}
 	m := req.Msg
 	f := store.PaymentFilter{MerchantID: m.MerchantId, CustomerID: m.CustomerId, Status: statusFromProto[m.Status]}
-	if f.Party, f.CreatedAfter, f.CreatedBefore, err = listScope(p, m.CreatedAfter, m.CreatedBefore); err != nil {
-		return nil, err
-	}
+	f.Party, f.CreatedAfter, f.CreatedBefore = listScope(p, m.CreatedAfter, m.CreatedBefore)
 	if f.Currency, err = currencyFilter(m.Currency); err != nil {
 		return nil, err
 	}

@@ -222,9 +222,7 @@ func (h *refundService) ListRefunds(ctx context.Context, req *connect.Request[pa
 		return nil, err
 	}
 	f := store.RefundFilter{PaymentID: m.PaymentId, Status: refundStatusFromProto[m.Status]}
-	if f.Party, f.CreatedAfter, f.CreatedBefore, err = listScope(p, m.CreatedAfter, m.CreatedBefore); err != nil {
-		return nil, err
-	}
+	f.Party, f.CreatedAfter, f.CreatedBefore = listScope(p, m.CreatedAfter, m.CreatedBefore)
 	rs, next, err := listPage(h.s, "refunds", p, m, store.RefundCursor,
 		func(page store.Page) ([]*ent.Refund, error) { return h.s.d.Store.ListRefunds(ctx, f, page) })
 	if err != nil {

@@ -55,9 +55,7 @@ func (h *transactionService) ListTransactions(ctx context.Context, req *connect.
 		Type: txnTypeFromProto[m.Type], Status: txnStatusFromProto[m.Status],
 		AmountMin: m.AmountMin, AmountMax: m.AmountMax,
 	}
-	if f.Party, f.CreatedAfter, f.CreatedBefore, err = listScope(p, m.CreatedAfter, m.CreatedBefore); err != nil {
-		return nil, err
-	}
+	f.Party, f.CreatedAfter, f.CreatedBefore = listScope(p, m.CreatedAfter, m.CreatedBefore)
 	if f.Currency, err = currencyFilter(m.Currency); err != nil {
 		return nil, err
 	}
