@@ -127,14 +127,10 @@ func badPlan(table string, r planRow) string {
 	return strings.Join(bad, ", ")
 }
 
-// listingScope is who lists: an admin, a merchant or a customer (Party).
-type listingScope[F any] struct {
-	name string
-	set  func(f *F)
-}
-
-// listingFilter is one filter a listing offers, set to one value.
-type listingFilter[F any] struct {
+// setting is one named change to a listing's filter: who lists (an
+// admin, a merchant or a customer, as Party), or one filter it offers set
+// to one value.
+type setting[F any] struct {
 	name string
 	set  func(f *F)
 }
@@ -144,8 +140,8 @@ type listingFilter[F any] struct {
 // most tempted by another index).
 type valueSet[F any] struct {
 	name    string
-	scopes  []listingScope[F]
-	filters []listingFilter[F]
+	scopes  []setting[F]
+	filters []setting[F]
 	cursor  store.Cursor
 }
 
@@ -410,12 +406,12 @@ func TestExplainListTransactions(t *testing.T) {
 	c0, cRare := parties.customers[0], parties.customers[len(parties.customers)-1]
 	sets := []valueSet[F]{{
 		name: "busiest",
-		scopes: []listingScope[F]{
+		scopes: []setting[F]{
 			{"admin", func(f *F) {}},
 			{"merchant " + m0, func(f *F) { f.Party = m0 }},
 			{"customer " + c0, func(f *F) { f.Party = c0 }},
 		},
-		filters: []listingFilter[F]{
+		filters: []setting[F]{
 			{"type payment", func(f *F) { f.Type = transaction.TypePayment }},
 			{"status succeeded", func(f *F) { f.Status = transaction.StatusSucceeded }},
 			{"currency usd", func(f *F) { f.Currency = "usd" }},
@@ -427,12 +423,12 @@ func TestExplainListTransactions(t *testing.T) {
 		cursor: midCursor(),
 	}, {
 		name: "rare",
-		scopes: []listingScope[F]{
+		scopes: []setting[F]{
 			{"admin", func(f *F) {}},
 			{"merchant " + mRare, func(f *F) { f.Party = mRare }},
 			{"customer " + cRare, func(f *F) { f.Party = cRare }},
 		},
-		filters: []listingFilter[F]{
+		filters: []setting[F]{
 			{"type dispute", func(f *F) { f.Type = transaction.TypeDispute }},
 			{"status pending", func(f *F) { f.Status = transaction.StatusPending }},
 			{"currency kwd", func(f *F) { f.Currency = "kwd" }},
@@ -487,12 +483,12 @@ func TestExplainListPayments(t *testing.T) {
 	mid.ID = ids.NewAt(ids.Payment, mid.CreatedAt)
 	sets := []valueSet[F]{{
 		name: "busiest",
-		scopes: []listingScope[F]{
+		scopes: []setting[F]{
 			{"admin", func(f *F) {}},
 			{"merchant " + m0, func(f *F) { f.Party = m0 }},
 			{"customer " + c0, func(f *F) { f.Party = c0 }},
 		},
-		filters: []listingFilter[F]{
+		filters: []setting[F]{
 			{"merchant " + m0, func(f *F) { f.MerchantID = m0 }},
 			{"customer " + c0, func(f *F) { f.CustomerID = c0 }},
 			{"currency usd", func(f *F) { f.Currency = "usd" }},
@@ -502,12 +498,12 @@ func TestExplainListPayments(t *testing.T) {
 		cursor: mid,
 	}, {
 		name: "rare",
-		scopes: []listingScope[F]{
+		scopes: []setting[F]{
 			{"admin", func(f *F) {}},
 			{"merchant " + mRare, func(f *F) { f.Party = mRare }},
 			{"customer " + cRare, func(f *F) { f.Party = cRare }},
 		},
-		filters: []listingFilter[F]{
+		filters: []setting[F]{
 			{"merchant " + mRare, func(f *F) { f.MerchantID = mRare }},
 			{"customer " + cRare, func(f *F) { f.CustomerID = cRare }},
 			{"currency kwd", func(f *F) { f.Currency = "kwd" }},
@@ -590,12 +586,12 @@ func TestExplainListRefunds(t *testing.T) {
 	mid.ID = ids.NewAt(ids.Refund, mid.CreatedAt)
 	sets := []valueSet[F]{{
 		name: "busiest",
-		scopes: []listingScope[F]{
+		scopes: []setting[F]{
 			{"admin", func(f *F) {}},
 			{"merchant " + m0, func(f *F) { f.Party = m0 }},
 			{"customer " + c0, func(f *F) { f.Party = c0 }},
 		},
-		filters: []listingFilter[F]{
+		filters: []setting[F]{
 			{"merchant " + m0, func(f *F) { f.MerchantID = m0 }},
 			{"payment " + ps[0].ID, func(f *F) { f.PaymentID = ps[0].ID }},
 			{"status succeeded", func(f *F) { f.Status = refund.StatusSucceeded }},
@@ -604,12 +600,12 @@ func TestExplainListRefunds(t *testing.T) {
 		cursor: mid,
 	}, {
 		name: "rare",
-		scopes: []listingScope[F]{
+		scopes: []setting[F]{
 			{"admin", func(f *F) {}},
 			{"merchant " + mRare, func(f *F) { f.Party = mRare }},
 			{"customer " + cRare, func(f *F) { f.Party = cRare }},
 		},
-		filters: []listingFilter[F]{
+		filters: []setting[F]{
 			{"merchant " + mRare, func(f *F) { f.MerchantID = mRare }},
 			{"payment " + ps[len(ps)-1].ID, func(f *F) { f.PaymentID = ps[len(ps)-1].ID }},
 			{"status canceled", func(f *F) { f.Status = refund.StatusCanceled }},
@@ -669,12 +665,12 @@ func TestExplainListDisputes(t *testing.T) {
 	mid.ID = ids.NewAt(ids.Dispute, mid.CreatedAt)
 	sets := []valueSet[F]{{
 		name: "busiest",
-		scopes: []listingScope[F]{
+		scopes: []setting[F]{
 			{"admin", func(f *F) {}},
 			{"merchant " + m0, func(f *F) { f.Party = m0 }},
 			{"customer " + c0, func(f *F) { f.Party = c0 }},
 		},
-		filters: []listingFilter[F]{
+		filters: []setting[F]{
 			{"merchant " + m0, func(f *F) { f.MerchantID = m0 }},
 			{"payment " + ps[0].ID, func(f *F) { f.PaymentID = ps[0].ID }},
 			{"status won", func(f *F) { f.Status = dispute.StatusWon }},
@@ -685,12 +681,12 @@ func TestExplainListDisputes(t *testing.T) {
 		cursor: mid,
 	}, {
 		name: "rare",
-		scopes: []listingScope[F]{
+		scopes: []setting[F]{
 			{"admin", func(f *F) {}},
 			{"merchant " + mRare, func(f *F) { f.Party = mRare }},
 			{"customer " + cRare, func(f *F) { f.Party = cRare }},
 		},
-		filters: []listingFilter[F]{
+		filters: []setting[F]{
 			{"merchant " + mRare, func(f *F) { f.MerchantID = mRare }},
 			{"payment " + ps[len(ps)-1].ID, func(f *F) { f.PaymentID = ps[len(ps)-1].ID }},
 			{"status needs_response", func(f *F) { f.Status = dispute.StatusNeedsResponse }},
