@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"time"
 
@@ -73,9 +74,7 @@ func errPageToken() error {
 func pageTokenKey(secret []byte) []byte {
 	if len(secret) == 0 {
 		k := make([]byte, 32)
-		if _, err := rand.Read(k); err != nil {
-			panic("page token key: " + err.Error())
-		}
+		_, _ = rand.Read(k) // never fails (crypto/rand, Go 1.24 on)
 		return k
 	}
 	m := hmac.New(sha256.New, secret)
@@ -85,7 +84,7 @@ func pageTokenKey(secret []byte) []byte {
 
 // queryDigest is a digest of the request's filters: every field but the
 // page token and the page size, deterministically encoded.
-func queryDigest(req listRequest) []byte {
+func queryDigest(req listRequest) ([]byte, error) {
 	q := proto.Clone(req)
 	r := q.ProtoReflect()
 	fields := r.Descriptor().Fields()
@@ -96,11 +95,10 @@ func queryDigest(req listRequest) []byte {
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(q)
 	if err != nil {
-		// A message that was just unmarshaled always marshals.
-		panic("page token digest: " + err.Error())
+		return nil, fmt.Errorf("page token digest: %w", err)
 	}
 	sum := sha256.Sum256(b)
-	return sum[:]
+	return sum[:], nil
 }
 
 // pageTokenTag authenticates a token's position for a list kind, an
@@ -153,7 +151,10 @@ func (s *Server) decodePageToken(kind, account string, digest []byte, token stri
 func listPage[T any](s *Server, kind string, caller auth.Principal, req listRequest,
 	cursor func(T) store.Cursor, fetch func(store.Page) ([]T, error),
 ) ([]T, string, error) {
-	digest := queryDigest(req)
+	digest, err := queryDigest(req)
+	if err != nil {
+		return nil, "", err
+	}
 	after, err := s.decodePageToken(kind, caller.AccountID, digest, req.GetPageToken())
 	if err != nil {
 		return nil, "", err
@@ -232,5 +233,9 @@ func (s *Server) PageTokenAt(kind string, caller auth.Principal, req proto.Messa
 	if !ok {
 		return "", errs.InvalidArgument("request", "%T is not a list request", req)
 	}
-	return s.encodePageToken(kind, caller.AccountID, queryDigest(lr), c), nil
+	digest, err := queryDigest(lr)
+	if err != nil {
+		return "", err
+	}
+	return s.encodePageToken(kind, caller.AccountID, digest, c), nil
 }
