@@ -24,12 +24,10 @@ func paymentSteps(tl []timeline.Entry, prev *ent.Payment, rec PaymentRecord) []t
 			Note: fmt.Sprintf("%s from %s", FormatAmount(rec.Amount, rec.Currency), partyName(rec.CustomerID))})
 	}
 	at := rec.UpdatedAt
-	var was PaymentRecord
-	if prev != nil {
-		was = PaymentRecord{Status: prev.Status, GatewayReference: prev.GatewayReference,
-			NeedsAttention: prev.NeedsAttention, AmountReceived: prev.AmountReceived}
-	} else {
-		was.Status = payment.StatusProcessing
+	was := prev
+	if was == nil {
+		// A payment starts processing, with no reference and no mark.
+		was = &ent.Payment{Status: payment.StatusProcessing}
 	}
 	if was.GatewayReference == "" && rec.GatewayReference != "" {
 		tl = timeline.Append(tl, timeline.Entry{At: at, Kind: "payment.submitted", Actor: timeline.ActorGateway,
