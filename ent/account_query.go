@@ -304,8 +304,9 @@ func (_q *AccountQuery) Clone() *AccountQuery {
 		withRefreshTokens: _q.withRefreshTokens.Clone(),
 		withAPIKeys:       _q.withAPIKeys.Clone(),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -626,6 +627,12 @@ func (_q *AccountQuery) ForShare(opts ...sql.LockOption) *AccountQuery {
 	return _q
 }
 
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *AccountQuery) Modify(modifiers ...func(s *sql.Selector)) *AccountSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
+}
+
 // AccountGroupBy is the group-by builder for Account entities.
 type AccountGroupBy struct {
 	selector
@@ -714,4 +721,10 @@ func (_s *AccountSelect) sqlScan(ctx context.Context, root *AccountQuery, v any)
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *AccountSelect) Modify(modifiers ...func(s *sql.Selector)) *AccountSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

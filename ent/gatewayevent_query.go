@@ -253,8 +253,9 @@ func (_q *GatewayEventQuery) Clone() *GatewayEventQuery {
 		inters:     append([]Interceptor{}, _q.inters...),
 		predicates: append([]predicate.GatewayEvent{}, _q.predicates...),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -473,6 +474,12 @@ func (_q *GatewayEventQuery) ForShare(opts ...sql.LockOption) *GatewayEventQuery
 	return _q
 }
 
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *GatewayEventQuery) Modify(modifiers ...func(s *sql.Selector)) *GatewayEventSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
+}
+
 // GatewayEventGroupBy is the group-by builder for GatewayEvent entities.
 type GatewayEventGroupBy struct {
 	selector
@@ -561,4 +568,10 @@ func (_s *GatewayEventSelect) sqlScan(ctx context.Context, root *GatewayEventQue
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *GatewayEventSelect) Modify(modifiers ...func(s *sql.Selector)) *GatewayEventSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

@@ -17,8 +17,9 @@ import (
 // GatewayEventUpdate is the builder for updating GatewayEvent entities.
 type GatewayEventUpdate struct {
 	config
-	hooks    []Hook
-	mutation *GatewayEventMutation
+	hooks     []Hook
+	mutation  *GatewayEventMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // Where appends a list predicates to the GatewayEventUpdate builder.
@@ -59,6 +60,12 @@ func (_u *GatewayEventUpdate) ExecX(ctx context.Context) {
 	}
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *GatewayEventUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *GatewayEventUpdate {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *GatewayEventUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	_spec := sqlgraph.NewUpdateSpec(gatewayevent.Table, gatewayevent.Columns, sqlgraph.NewFieldSpec(gatewayevent.FieldID, field.TypeString))
 	if ps := _u.mutation.predicates; len(ps) > 0 {
@@ -68,6 +75,7 @@ func (_u *GatewayEventUpdate) sqlSave(ctx context.Context) (_node int, err error
 			}
 		}
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{gatewayevent.Label}
@@ -83,9 +91,10 @@ func (_u *GatewayEventUpdate) sqlSave(ctx context.Context) (_node int, err error
 // GatewayEventUpdateOne is the builder for updating a single GatewayEvent entity.
 type GatewayEventUpdateOne struct {
 	config
-	fields   []string
-	hooks    []Hook
-	mutation *GatewayEventMutation
+	fields    []string
+	hooks     []Hook
+	mutation  *GatewayEventMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // Mutation returns the GatewayEventMutation object of the builder.
@@ -133,6 +142,12 @@ func (_u *GatewayEventUpdateOne) ExecX(ctx context.Context) {
 	}
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *GatewayEventUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *GatewayEventUpdateOne {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *GatewayEventUpdateOne) sqlSave(ctx context.Context) (_node *GatewayEvent, err error) {
 	_spec := sqlgraph.NewUpdateSpec(gatewayevent.Table, gatewayevent.Columns, sqlgraph.NewFieldSpec(gatewayevent.FieldID, field.TypeString))
 	id, ok := _u.mutation.ID()
@@ -159,6 +174,7 @@ func (_u *GatewayEventUpdateOne) sqlSave(ctx context.Context) (_node *GatewayEve
 			}
 		}
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	_node = &GatewayEvent{config: _u.config}
 	_spec.Assign = _node.assignValues
 	_spec.ScanValues = _node.scanValues

@@ -2,4 +2,4 @@
 // ./schema; run `go generate ./ent` after changing it and commit the result.
 package ent
 
-//go:generate go run entgo.io/ent/cmd/ent generate --feature sql/upsert,sql/lock,sql/execquery ./schema
+//go:generate go run entgo.io/ent/cmd/ent generate --feature sql/upsert,sql/lock,sql/execquery,sql/modifier ./schema

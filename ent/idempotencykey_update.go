@@ -18,8 +18,9 @@ import (
 // IdempotencyKeyUpdate is the builder for updating IdempotencyKey entities.
 type IdempotencyKeyUpdate struct {
 	config
-	hooks    []Hook
-	mutation *IdempotencyKeyMutation
+	hooks     []Hook
+	mutation  *IdempotencyKeyMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // Where appends a list predicates to the IdempotencyKeyUpdate builder.
@@ -150,6 +151,12 @@ func (_u *IdempotencyKeyUpdate) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *IdempotencyKeyUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *IdempotencyKeyUpdate {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *IdempotencyKeyUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -183,6 +190,7 @@ func (_u *IdempotencyKeyUpdate) sqlSave(ctx context.Context) (_node int, err err
 	if value, ok := _u.mutation.ExpiresAt(); ok {
 		_spec.SetField(idempotencykey.FieldExpiresAt, field.TypeTime, value)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{idempotencykey.Label}
@@ -198,9 +206,10 @@ func (_u *IdempotencyKeyUpdate) sqlSave(ctx context.Context) (_node int, err err
 // IdempotencyKeyUpdateOne is the builder for updating a single IdempotencyKey entity.
 type IdempotencyKeyUpdateOne struct {
 	config
-	fields   []string
-	hooks    []Hook
-	mutation *IdempotencyKeyMutation
+	fields    []string
+	hooks     []Hook
+	mutation  *IdempotencyKeyMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // SetState sets the "state" field.
@@ -338,6 +347,12 @@ func (_u *IdempotencyKeyUpdateOne) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *IdempotencyKeyUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *IdempotencyKeyUpdateOne {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *IdempotencyKeyUpdateOne) sqlSave(ctx context.Context) (_node *IdempotencyKey, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -388,6 +403,7 @@ func (_u *IdempotencyKeyUpdateOne) sqlSave(ctx context.Context) (_node *Idempote
 	if value, ok := _u.mutation.ExpiresAt(); ok {
 		_spec.SetField(idempotencykey.FieldExpiresAt, field.TypeTime, value)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	_node = &IdempotencyKey{config: _u.config}
 	_spec.Assign = _node.assignValues
 	_spec.ScanValues = _node.scanValues

@@ -253,8 +253,9 @@ func (_q *ReconciliationCaseQuery) Clone() *ReconciliationCaseQuery {
 		inters:     append([]Interceptor{}, _q.inters...),
 		predicates: append([]predicate.ReconciliationCase{}, _q.predicates...),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -473,6 +474,12 @@ func (_q *ReconciliationCaseQuery) ForShare(opts ...sql.LockOption) *Reconciliat
 	return _q
 }
 
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *ReconciliationCaseQuery) Modify(modifiers ...func(s *sql.Selector)) *ReconciliationCaseSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
+}
+
 // ReconciliationCaseGroupBy is the group-by builder for ReconciliationCase entities.
 type ReconciliationCaseGroupBy struct {
 	selector
@@ -561,4 +568,10 @@ func (_s *ReconciliationCaseSelect) sqlScan(ctx context.Context, root *Reconcili
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *ReconciliationCaseSelect) Modify(modifiers ...func(s *sql.Selector)) *ReconciliationCaseSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

@@ -18,8 +18,9 @@ import (
 // ReconciliationCaseUpdate is the builder for updating ReconciliationCase entities.
 type ReconciliationCaseUpdate struct {
 	config
-	hooks    []Hook
-	mutation *ReconciliationCaseMutation
+	hooks     []Hook
+	mutation  *ReconciliationCaseMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // Where appends a list predicates to the ReconciliationCaseUpdate builder.
@@ -314,6 +315,12 @@ func (_u *ReconciliationCaseUpdate) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *ReconciliationCaseUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *ReconciliationCaseUpdate {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *ReconciliationCaseUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -368,6 +375,7 @@ func (_u *ReconciliationCaseUpdate) sqlSave(ctx context.Context) (_node int, err
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(reconciliationcase.FieldUpdatedAt, field.TypeTime, value)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{reconciliationcase.Label}
@@ -383,9 +391,10 @@ func (_u *ReconciliationCaseUpdate) sqlSave(ctx context.Context) (_node int, err
 // ReconciliationCaseUpdateOne is the builder for updating a single ReconciliationCase entity.
 type ReconciliationCaseUpdateOne struct {
 	config
-	fields   []string
-	hooks    []Hook
-	mutation *ReconciliationCaseMutation
+	fields    []string
+	hooks     []Hook
+	mutation  *ReconciliationCaseMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // SetStatus sets the "status" field.
@@ -687,6 +696,12 @@ func (_u *ReconciliationCaseUpdateOne) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *ReconciliationCaseUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *ReconciliationCaseUpdateOne {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *ReconciliationCaseUpdateOne) sqlSave(ctx context.Context) (_node *ReconciliationCase, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -758,6 +773,7 @@ func (_u *ReconciliationCaseUpdateOne) sqlSave(ctx context.Context) (_node *Reco
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(reconciliationcase.FieldUpdatedAt, field.TypeTime, value)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	_node = &ReconciliationCase{config: _u.config}
 	_spec.Assign = _node.assignValues
 	_spec.ScanValues = _node.scanValues

@@ -253,8 +253,9 @@ func (_q *SandboxObjectQuery) Clone() *SandboxObjectQuery {
 		inters:     append([]Interceptor{}, _q.inters...),
 		predicates: append([]predicate.SandboxObject{}, _q.predicates...),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -473,6 +474,12 @@ func (_q *SandboxObjectQuery) ForShare(opts ...sql.LockOption) *SandboxObjectQue
 	return _q
 }
 
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *SandboxObjectQuery) Modify(modifiers ...func(s *sql.Selector)) *SandboxObjectSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
+}
+
 // SandboxObjectGroupBy is the group-by builder for SandboxObject entities.
 type SandboxObjectGroupBy struct {
 	selector
@@ -561,4 +568,10 @@ func (_s *SandboxObjectSelect) sqlScan(ctx context.Context, root *SandboxObjectQ
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *SandboxObjectSelect) Modify(modifiers ...func(s *sql.Selector)) *SandboxObjectSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

@@ -104,14 +104,14 @@ var (
 				Columns: []*schema.Column{DisputesColumns[1], DisputesColumns[26], DisputesColumns[0]},
 			},
 			{
-				Name:    "dispute_merchant_id_created_at_id",
-				Unique:  false,
-				Columns: []*schema.Column{DisputesColumns[2], DisputesColumns[26], DisputesColumns[0]},
-			},
-			{
 				Name:    "dispute_customer_id_created_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{DisputesColumns[3], DisputesColumns[26], DisputesColumns[0]},
+			},
+			{
+				Name:    "dispute_merchant_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{DisputesColumns[2], DisputesColumns[26], DisputesColumns[0]},
 			},
 			{
 				Name:    "dispute_status_created_at_id",
@@ -284,14 +284,14 @@ var (
 		PrimaryKey: []*schema.Column{PaymentsColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "payment_merchant_id_created_at_id",
-				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[1], PaymentsColumns[33], PaymentsColumns[0]},
-			},
-			{
 				Name:    "payment_customer_id_created_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{PaymentsColumns[2], PaymentsColumns[33], PaymentsColumns[0]},
+			},
+			{
+				Name:    "payment_merchant_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[1], PaymentsColumns[33], PaymentsColumns[0]},
 			},
 			{
 				Name:    "payment_status_created_at_id",
@@ -342,14 +342,14 @@ var (
 		PrimaryKey: []*schema.Column{ReconciliationCasesColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "reconciliationcase_status_created_at_id",
-				Unique:  false,
-				Columns: []*schema.Column{ReconciliationCasesColumns[3], ReconciliationCasesColumns[15], ReconciliationCasesColumns[0]},
-			},
-			{
 				Name:    "reconciliationcase_payment_id_created_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{ReconciliationCasesColumns[1], ReconciliationCasesColumns[15], ReconciliationCasesColumns[0]},
+			},
+			{
+				Name:    "reconciliationcase_status_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{ReconciliationCasesColumns[3], ReconciliationCasesColumns[15], ReconciliationCasesColumns[0]},
 			},
 			{
 				Name:    "reconciliationcase_created_at_id",
@@ -435,14 +435,14 @@ var (
 				Columns: []*schema.Column{RefundsColumns[1], RefundsColumns[16], RefundsColumns[0]},
 			},
 			{
-				Name:    "refund_merchant_id_created_at_id",
-				Unique:  false,
-				Columns: []*schema.Column{RefundsColumns[2], RefundsColumns[16], RefundsColumns[0]},
-			},
-			{
 				Name:    "refund_customer_id_created_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{RefundsColumns[3], RefundsColumns[16], RefundsColumns[0]},
+			},
+			{
+				Name:    "refund_merchant_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefundsColumns[2], RefundsColumns[16], RefundsColumns[0]},
 			},
 			{
 				Name:    "refund_status_created_at_id",
@@ -514,19 +514,14 @@ var (
 				Columns: []*schema.Column{TransactionsColumns[3], TransactionsColumns[2]},
 			},
 			{
-				Name:    "transaction_merchant_id_created_at_id_type_status_currency_amount",
-				Unique:  false,
-				Columns: []*schema.Column{TransactionsColumns[8], TransactionsColumns[13], TransactionsColumns[0], TransactionsColumns[1], TransactionsColumns[7], TransactionsColumns[6], TransactionsColumns[5]},
-			},
-			{
 				Name:    "transaction_customer_id_created_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{TransactionsColumns[9], TransactionsColumns[13], TransactionsColumns[0]},
 			},
 			{
-				Name:    "transaction_created_at_id",
+				Name:    "transaction_merchant_id_created_at_id_filters",
 				Unique:  false,
-				Columns: []*schema.Column{TransactionsColumns[13], TransactionsColumns[0]},
+				Columns: []*schema.Column{TransactionsColumns[8], TransactionsColumns[13], TransactionsColumns[0], TransactionsColumns[1], TransactionsColumns[7], TransactionsColumns[6], TransactionsColumns[5]},
 			},
 			{
 				Name:    "transaction_status_created_at_id",
@@ -537,6 +532,11 @@ var (
 				Name:    "transaction_type_created_at_id",
 				Unique:  false,
 				Columns: []*schema.Column{TransactionsColumns[1], TransactionsColumns[13], TransactionsColumns[0]},
+			},
+			{
+				Name:    "transaction_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{TransactionsColumns[13], TransactionsColumns[0]},
 			},
 			{
 				Name:    "transaction_journal_id",

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"entgo.io/ent/dialect/sql"
-
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/migrate"
 	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/ids"
@@ -50,10 +49,10 @@ func (s *Store) CreateAPIKey(ctx context.Context, accountID, name, prefix, keyHa
 // newest first (see list).
 func (s *Store) ListAPIKeys(ctx context.Context, accountID string, p Page) ([]*ent.APIKey, error) {
 	var w where
-	w = append(w, sql.FieldEQ(apikey.FieldAccountID, accountID))
-	keys, err := list(ctx, w, Filter{}, p, APIKeyCursor,
-		func(ctx context.Context, cond func(*sql.Selector), limit int) ([]*ent.APIKey, error) {
-			return s.Client.APIKey.Query().Where(predicate.APIKey(cond)).Order(newestFirst).Limit(limit).All(ctx)
+	w.is(apikey.FieldAccountID, accountID)
+	keys, err := list(ctx, migrate.APIKeysTable, w, Filter{}, p, APIKeyCursor,
+		func(ctx context.Context, q keyset) ([]*ent.APIKey, error) {
+			return s.Client.APIKey.Query().Where(predicate.APIKey(q.Where)).Order(newestFirst).Limit(q.Limit).Modify(q.Index).All(ctx)
 		})
 	if err != nil {
 		return nil, wrap(err, "list API keys")

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	"entgo.io/ent/dialect/sql"
 
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/dispute"
+	"github.com/payments-platform/payments/ent/migrate"
 	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/internal/disputes"
@@ -525,9 +525,9 @@ func (s *Store) ListDisputes(ctx context.Context, f DisputeFilter, p Page) ([]*e
 	w.eq(dispute.FieldStatus, string(f.Status))
 	w.eq(dispute.FieldOpenedBy, string(f.OpenedBy))
 	w.before(dispute.FieldResponseDueBy, f.DueBefore)
-	ds, err := list(ctx, w, Filter{f.Party, f.CreatedAfter, f.CreatedBefore}, p, DisputeCursor,
-		func(ctx context.Context, cond func(*sql.Selector), limit int) ([]*ent.Dispute, error) {
-			return s.Client.Dispute.Query().Where(predicate.Dispute(cond)).Order(newestFirst).Limit(limit).All(ctx)
+	ds, err := list(ctx, migrate.DisputesTable, w, Filter{f.Party, f.CreatedAfter, f.CreatedBefore}, p, DisputeCursor,
+		func(ctx context.Context, q keyset) ([]*ent.Dispute, error) {
+			return s.Client.Dispute.Query().Where(predicate.Dispute(q.Where)).Order(newestFirst).Limit(q.Limit).Modify(q.Index).All(ctx)
 		})
 	if err != nil {
 		return nil, wrap(err, "list disputes")

@@ -7,13 +7,13 @@ import (
 	"strings"
 	"time"
 
-	"entgo.io/ent/dialect/sql"
 	"github.com/go-sql-driver/mysql"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/gatewayevent"
+	"github.com/payments-platform/payments/ent/migrate"
 	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/internal/errs"
@@ -323,9 +323,9 @@ func (s *Store) ListPayments(ctx context.Context, f PaymentFilter, p Page) ([]*e
 	w.eq(payment.FieldCustomerID, f.CustomerID)
 	w.upper(payment.FieldCurrency, f.Currency)
 	w.eq(payment.FieldStatus, string(f.Status))
-	ps, err := list(ctx, w, Filter{f.Party, f.CreatedAfter, f.CreatedBefore}, p, PaymentCursor,
-		func(ctx context.Context, cond func(*sql.Selector), limit int) ([]*ent.Payment, error) {
-			return s.Client.Payment.Query().Where(predicate.Payment(cond)).Order(newestFirst).Limit(limit).All(ctx)
+	ps, err := list(ctx, migrate.PaymentsTable, w, Filter{f.Party, f.CreatedAfter, f.CreatedBefore}, p, PaymentCursor,
+		func(ctx context.Context, q keyset) ([]*ent.Payment, error) {
+			return s.Client.Payment.Query().Where(predicate.Payment(q.Where)).Order(newestFirst).Limit(q.Limit).Modify(q.Index).All(ctx)
 		})
 	if err != nil {
 		return nil, wrap(err, "list payments")

@@ -5,9 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"entgo.io/ent/dialect/sql"
-
 	"github.com/payments-platform/payments/ent"
+	"github.com/payments-platform/payments/ent/migrate"
 	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/ent/reconciliationcase"
 	"github.com/payments-platform/payments/internal/errs"
@@ -116,9 +115,9 @@ func (s *Store) ListReconciliationCases(ctx context.Context, f ReconciliationFil
 	var w where
 	w.eq(reconciliationcase.FieldStatus, string(f.Status))
 	w.eq(reconciliationcase.FieldPaymentID, f.PaymentID)
-	cs, err := list(ctx, w, Filter{}, p, ReconciliationCaseCursor,
-		func(ctx context.Context, cond func(*sql.Selector), limit int) ([]*ent.ReconciliationCase, error) {
-			return s.Client.ReconciliationCase.Query().Where(predicate.ReconciliationCase(cond)).Order(newestFirst).Limit(limit).All(ctx)
+	cs, err := list(ctx, migrate.ReconciliationCasesTable, w, Filter{}, p, ReconciliationCaseCursor,
+		func(ctx context.Context, q keyset) ([]*ent.ReconciliationCase, error) {
+			return s.Client.ReconciliationCase.Query().Where(predicate.ReconciliationCase(q.Where)).Order(newestFirst).Limit(q.Limit).Modify(q.Index).All(ctx)
 		})
 	if err != nil {
 		return nil, wrap(err, "list reconciliation cases")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/ledgerentry"
+	"github.com/payments-platform/payments/ent/migrate"
 	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/ent/refund"
@@ -428,9 +429,9 @@ func (s *Store) ListRefunds(ctx context.Context, f RefundFilter, p Page) ([]*ent
 	w.eq(refund.FieldMerchantID, f.MerchantID)
 	w.eq(refund.FieldPaymentID, f.PaymentID)
 	w.eq(refund.FieldStatus, string(f.Status))
-	rs, err := list(ctx, w, Filter{f.Party, f.CreatedAfter, f.CreatedBefore}, p, RefundCursor,
-		func(ctx context.Context, cond func(*sql.Selector), limit int) ([]*ent.Refund, error) {
-			return s.Client.Refund.Query().Where(predicate.Refund(cond)).Order(newestFirst).Limit(limit).All(ctx)
+	rs, err := list(ctx, migrate.RefundsTable, w, Filter{f.Party, f.CreatedAfter, f.CreatedBefore}, p, RefundCursor,
+		func(ctx context.Context, q keyset) ([]*ent.Refund, error) {
+			return s.Client.Refund.Query().Where(predicate.Refund(q.Where)).Order(newestFirst).Limit(q.Limit).Modify(q.Index).All(ctx)
 		})
 	if err != nil {
 		return nil, wrap(err, "list refunds")

@@ -6,11 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"entgo.io/ent/dialect/sql"
-
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/ent/ledgerentry"
+	"github.com/payments-platform/payments/ent/migrate"
 	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/ent/refund"
@@ -270,9 +269,9 @@ func (s *Store) ListTransactions(ctx context.Context, f TransactionFilter, p Pag
 	w.eq(transaction.FieldType, string(f.Type))
 	w.eq(transaction.FieldStatus, string(f.Status))
 	w.intRange(transaction.FieldAmount, f.AmountMin, f.AmountMax)
-	ts, err := list(ctx, w, Filter{f.Party, f.CreatedAfter, f.CreatedBefore}, p, TransactionCursor,
-		func(ctx context.Context, cond func(*sql.Selector), limit int) ([]*ent.Transaction, error) {
-			return s.Client.Transaction.Query().Where(predicate.Transaction(cond)).Order(newestFirst).Limit(limit).All(ctx)
+	ts, err := list(ctx, migrate.TransactionsTable, w, Filter{f.Party, f.CreatedAfter, f.CreatedBefore}, p, TransactionCursor,
+		func(ctx context.Context, q keyset) ([]*ent.Transaction, error) {
+			return s.Client.Transaction.Query().Where(predicate.Transaction(q.Where)).Order(newestFirst).Limit(q.Limit).Modify(q.Index).All(ctx)
 		})
 	if err != nil {
 		return nil, wrap(err, "list transactions")

@@ -1064,10 +1064,15 @@ func bareQueries(req *paymentsv1.ListTransactionsRequest, c *store.Cursor, party
 	qualify := func(col string) string { return "`transactions`.`" + col + "`" }
 	conds, args := bareCondsQ(req, c, qualify)
 	var out []recordedQuery
-	for _, scope := range []string{"merchant_id", "customer_id"} {
-		where := strings.Join(append(slices.Clip(conds), qualify(scope)+" = ?"), " AND ")
+	// Each through its scope's index, named as the store's hint names it
+	// (on MySQL).
+	for _, scope := range []struct{ column, index string }{
+		{"merchant_id", "transaction_merchant_id_created_at_id_filters"},
+		{"customer_id", "transaction_customer_id_created_at_id"},
+	} {
+		where := strings.Join(append(slices.Clip(conds), qualify(scope.column)+" = ?"), " AND ")
 		out = append(out, recordedQuery{
-			sql: "SELECT " + bareColumns + " FROM `transactions` WHERE " + where +
+			sql: "SELECT " + bareColumns + " FROM `transactions` FORCE INDEX (`" + scope.index + "`) WHERE " + where +
 				" ORDER BY `transactions`.`created_at` DESC, `transactions`.`id` DESC LIMIT " + fmt.Sprint(historyPageSize+1),
 			args: append(slices.Clip(args), party),
 		})
