@@ -22,6 +22,7 @@ import (
 
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/store"
+	"github.com/payments-platform/payments/internal/webhooks"
 	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
 	"github.com/payments-platform/payments/workflows/dispute"
 )
@@ -82,6 +83,13 @@ type Deps struct {
 	// signing key, so every instance accepts the others' tokens); a random
 	// key when empty.
 	PageTokenSecret []byte
+	// WebhookURLs decides which endpoint URLs are allowed (https to public
+	// addresses unless AllowInsecure).
+	WebhookURLs webhooks.URLPolicy
+	// WebhookSealer encrypts endpoints' signing secrets; the worker opens
+	// them with the same key. Derived from PageTokenSecret when nil (a
+	// random key when that is empty too).
+	WebhookSealer *webhooks.Sealer
 }
 
 // Server holds the handlers' shared state.
@@ -95,6 +103,8 @@ type Server struct {
 	guards *authGuards
 	// pageKey tags page tokens (paging.go).
 	pageKey []byte
+	// sealer encrypts webhook endpoints' secrets.
+	sealer *webhooks.Sealer
 }
 
 // New builds the API from its dependencies.
@@ -123,8 +133,17 @@ func New(d Deps) *Server {
 	if d.RefreshTokenTTL == 0 {
 		d.RefreshTokenTTL = 30 * 24 * time.Hour
 	}
-	return &Server{d: d, log: d.Logger, dummyHash: auth.DummyHash(d.PasswordParams), guards: newAuthGuards(d),
-		pageKey: pageTokenKey(d.PageTokenSecret)}
+	s := &Server{d: d, log: d.Logger, dummyHash: auth.DummyHash(d.PasswordParams), guards: newAuthGuards(d),
+		pageKey: pageTokenKey(d.PageTokenSecret), sealer: d.WebhookSealer}
+	if s.sealer == nil {
+		key := d.PageTokenSecret
+		if len(key) == 0 {
+			key = s.pageKey // random
+		}
+		// Cannot fail: the key is not empty.
+		s.sealer, _ = webhooks.NewSealer(key)
+	}
+	return s
 }
 
 func (s *Server) now() time.Time { return s.d.Now().UTC() }
@@ -149,7 +168,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(paymentsv1connect.NewDisputeServiceHandler(&disputeService{s}, opts...))
 	// Later issues implement these; until then every RPC answers unimplemented.
 	mux.Handle(paymentsv1connect.NewTransactionServiceHandler(&transactionService{s: s}, opts...))
-	mux.Handle(paymentsv1connect.NewWebhookServiceHandler(paymentsv1connect.UnimplementedWebhookServiceHandler{}, opts...))
+	mux.Handle(paymentsv1connect.NewWebhookServiceHandler(&webhookService{s: s}, opts...))
 	mux.Handle(paymentsv1connect.NewAdminServiceHandler(&adminService{s: s}, opts...))
 
 	mux.Handle(grpchealth.NewHandler(&healthChecker{s}))

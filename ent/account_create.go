@@ -99,6 +99,12 @@ func (_c *AccountCreate) SetNillableStatus(v *account.Status) *AccountCreate {
 	return _c
 }
 
+// SetEmailOptOut sets the "email_opt_out" field.
+func (_c *AccountCreate) SetEmailOptOut(v []string) *AccountCreate {
+	_c.mutation.SetEmailOptOut(v)
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *AccountCreate) SetCreatedAt(v time.Time) *AccountCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -333,6 +339,10 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 		_spec.SetField(account.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
 	}
+	if value, ok := _c.mutation.EmailOptOut(); ok {
+		_spec.SetField(account.FieldEmailOptOut, field.TypeJSON, value)
+		_node.EmailOptOut = value
+	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(account.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
@@ -509,6 +519,24 @@ func (u *AccountUpsert) UpdateStatus() *AccountUpsert {
 	return u
 }
 
+// SetEmailOptOut sets the "email_opt_out" field.
+func (u *AccountUpsert) SetEmailOptOut(v []string) *AccountUpsert {
+	u.Set(account.FieldEmailOptOut, v)
+	return u
+}
+
+// UpdateEmailOptOut sets the "email_opt_out" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateEmailOptOut() *AccountUpsert {
+	u.SetExcluded(account.FieldEmailOptOut)
+	return u
+}
+
+// ClearEmailOptOut clears the value of the "email_opt_out" field.
+func (u *AccountUpsert) ClearEmailOptOut() *AccountUpsert {
+	u.SetNull(account.FieldEmailOptOut)
+	return u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (u *AccountUpsert) SetUpdatedAt(v time.Time) *AccountUpsert {
 	u.Set(account.FieldUpdatedAt, v)
@@ -667,6 +695,27 @@ func (u *AccountUpsertOne) SetStatus(v account.Status) *AccountUpsertOne {
 func (u *AccountUpsertOne) UpdateStatus() *AccountUpsertOne {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetEmailOptOut sets the "email_opt_out" field.
+func (u *AccountUpsertOne) SetEmailOptOut(v []string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetEmailOptOut(v)
+	})
+}
+
+// UpdateEmailOptOut sets the "email_opt_out" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateEmailOptOut() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateEmailOptOut()
+	})
+}
+
+// ClearEmailOptOut clears the value of the "email_opt_out" field.
+func (u *AccountUpsertOne) ClearEmailOptOut() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearEmailOptOut()
 	})
 }
 
@@ -997,6 +1046,27 @@ func (u *AccountUpsertBulk) SetStatus(v account.Status) *AccountUpsertBulk {
 func (u *AccountUpsertBulk) UpdateStatus() *AccountUpsertBulk {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetEmailOptOut sets the "email_opt_out" field.
+func (u *AccountUpsertBulk) SetEmailOptOut(v []string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetEmailOptOut(v)
+	})
+}
+
+// UpdateEmailOptOut sets the "email_opt_out" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateEmailOptOut() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateEmailOptOut()
+	})
+}
+
+// ClearEmailOptOut clears the value of the "email_opt_out" field.
+func (u *AccountUpsertBulk) ClearEmailOptOut() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearEmailOptOut()
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/apikey"
@@ -126,6 +127,24 @@ func (_u *AccountUpdate) SetNillableStatus(v *account.Status) *AccountUpdate {
 	if v != nil {
 		_u.SetStatus(*v)
 	}
+	return _u
+}
+
+// SetEmailOptOut sets the "email_opt_out" field.
+func (_u *AccountUpdate) SetEmailOptOut(v []string) *AccountUpdate {
+	_u.mutation.SetEmailOptOut(v)
+	return _u
+}
+
+// AppendEmailOptOut appends value to the "email_opt_out" field.
+func (_u *AccountUpdate) AppendEmailOptOut(v []string) *AccountUpdate {
+	_u.mutation.AppendEmailOptOut(v)
+	return _u
+}
+
+// ClearEmailOptOut clears the value of the "email_opt_out" field.
+func (_u *AccountUpdate) ClearEmailOptOut() *AccountUpdate {
+	_u.mutation.ClearEmailOptOut()
 	return _u
 }
 
@@ -325,6 +344,17 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(account.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.EmailOptOut(); ok {
+		_spec.SetField(account.FieldEmailOptOut, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedEmailOptOut(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, account.FieldEmailOptOut, value)
+		})
+	}
+	if _u.mutation.EmailOptOutCleared() {
+		_spec.ClearField(account.FieldEmailOptOut, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(account.FieldUpdatedAt, field.TypeTime, value)
@@ -536,6 +566,24 @@ func (_u *AccountUpdateOne) SetNillableStatus(v *account.Status) *AccountUpdateO
 	if v != nil {
 		_u.SetStatus(*v)
 	}
+	return _u
+}
+
+// SetEmailOptOut sets the "email_opt_out" field.
+func (_u *AccountUpdateOne) SetEmailOptOut(v []string) *AccountUpdateOne {
+	_u.mutation.SetEmailOptOut(v)
+	return _u
+}
+
+// AppendEmailOptOut appends value to the "email_opt_out" field.
+func (_u *AccountUpdateOne) AppendEmailOptOut(v []string) *AccountUpdateOne {
+	_u.mutation.AppendEmailOptOut(v)
+	return _u
+}
+
+// ClearEmailOptOut clears the value of the "email_opt_out" field.
+func (_u *AccountUpdateOne) ClearEmailOptOut() *AccountUpdateOne {
+	_u.mutation.ClearEmailOptOut()
 	return _u
 }
 
@@ -765,6 +813,17 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(account.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.EmailOptOut(); ok {
+		_spec.SetField(account.FieldEmailOptOut, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedEmailOptOut(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, account.FieldEmailOptOut, value)
+		})
+	}
+	if _u.mutation.EmailOptOutCleared() {
+		_spec.ClearField(account.FieldEmailOptOut, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(account.FieldUpdatedAt, field.TypeTime, value)

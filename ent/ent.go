@@ -14,7 +14,10 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/delivery"
 	"github.com/payments-platform/payments/ent/dispute"
+	"github.com/payments-platform/payments/ent/emailmessage"
+	"github.com/payments-platform/payments/ent/event"
 	"github.com/payments-platform/payments/ent/gatewayevent"
 	"github.com/payments-platform/payments/ent/idempotencykey"
 	"github.com/payments-platform/payments/ent/ledgerentry"
@@ -25,6 +28,7 @@ import (
 	"github.com/payments-platform/payments/ent/refund"
 	"github.com/payments-platform/payments/ent/sandboxobject"
 	"github.com/payments-platform/payments/ent/transaction"
+	"github.com/payments-platform/payments/ent/webhookendpoint"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -87,7 +91,10 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			apikey.Table:             apikey.ValidColumn,
 			account.Table:            account.ValidColumn,
+			delivery.Table:           delivery.ValidColumn,
 			dispute.Table:            dispute.ValidColumn,
+			emailmessage.Table:       emailmessage.ValidColumn,
+			event.Table:              event.ValidColumn,
 			gatewayevent.Table:       gatewayevent.ValidColumn,
 			idempotencykey.Table:     idempotencykey.ValidColumn,
 			ledgerentry.Table:        ledgerentry.ValidColumn,
@@ -98,6 +105,7 @@ func checkColumn(t, c string) error {
 			refund.Table:             refund.ValidColumn,
 			sandboxobject.Table:      sandboxobject.ValidColumn,
 			transaction.Table:        transaction.ValidColumn,
+			webhookendpoint.Table:    webhookendpoint.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -18,8 +18,14 @@ type Tx struct {
 	APIKey *APIKeyClient
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// Delivery is the client for interacting with the Delivery builders.
+	Delivery *DeliveryClient
 	// Dispute is the client for interacting with the Dispute builders.
 	Dispute *DisputeClient
+	// EmailMessage is the client for interacting with the EmailMessage builders.
+	EmailMessage *EmailMessageClient
+	// Event is the client for interacting with the Event builders.
+	Event *EventClient
 	// GatewayEvent is the client for interacting with the GatewayEvent builders.
 	GatewayEvent *GatewayEventClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
@@ -40,6 +46,8 @@ type Tx struct {
 	SandboxObject *SandboxObjectClient
 	// Transaction is the client for interacting with the Transaction builders.
 	Transaction *TransactionClient
+	// WebhookEndpoint is the client for interacting with the WebhookEndpoint builders.
+	WebhookEndpoint *WebhookEndpointClient
 
 	// lazily loaded.
 	client     *Client
@@ -173,7 +181,10 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.APIKey = NewAPIKeyClient(tx.config)
 	tx.Account = NewAccountClient(tx.config)
+	tx.Delivery = NewDeliveryClient(tx.config)
 	tx.Dispute = NewDisputeClient(tx.config)
+	tx.EmailMessage = NewEmailMessageClient(tx.config)
+	tx.Event = NewEventClient(tx.config)
 	tx.GatewayEvent = NewGatewayEventClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.LedgerEntry = NewLedgerEntryClient(tx.config)
@@ -184,6 +195,7 @@ func (tx *Tx) init() {
 	tx.Refund = NewRefundClient(tx.config)
 	tx.SandboxObject = NewSandboxObjectClient(tx.config)
 	tx.Transaction = NewTransactionClient(tx.config)
+	tx.WebhookEndpoint = NewWebhookEndpointClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

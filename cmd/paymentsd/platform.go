@@ -19,8 +19,10 @@ import (
 	"github.com/payments-platform/payments/internal/gateway"
 	"github.com/payments-platform/payments/internal/gateway/sandbox"
 	stripegw "github.com/payments-platform/payments/internal/gateway/stripe"
+	"github.com/payments-platform/payments/internal/mail"
 	"github.com/payments-platform/payments/internal/platform"
 	"github.com/payments-platform/payments/internal/store"
+	"github.com/payments-platform/payments/internal/webhooks"
 )
 
 // drainTimeout bounds how long shutdown waits for in-flight requests.
@@ -134,9 +136,21 @@ func startWorker(ctx context.Context, c client.Client, cfg config.Config, st *st
 	if err != nil {
 		return nil, err
 	}
+	// The API seals endpoints' secrets with a key derived from the JWT
+	// signing key (api.Deps.PageTokenSecret); the worker opens them with it.
+	sealer, err := webhooks.NewSealer(cfg.JWTSigningKey)
+	if err != nil {
+		return nil, err
+	}
+	mailer, err := mail.New(cfg.SMTPURL, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	return platform.StartWorker(ctx, c, platform.WorkerOptions{
 		Namespace: cfg.TemporalNamespace, TaskQueue: cfg.TemporalTaskQueue,
 		Store: st, Gateway: gw, Logger: log, Schedules: true,
+		WebhookURLs: webhooks.URLPolicy{AllowInsecure: cfg.WebhookAllowInsecure}, WebhookSealer: sealer,
+		Mailer: mailer, MailFrom: cfg.MailFrom, Relay: true,
 	})
 }
 
@@ -165,6 +179,7 @@ func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logg
 		Store:                 st,
 		Tokens:                auth.NewTokens(cfg.JWTSigningKey, cfg.JWTPreviousKeys, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, nil),
 		PageTokenSecret:       cfg.JWTSigningKey,
+		WebhookURLs:           webhooks.URLPolicy{AllowInsecure: cfg.WebhookAllowInsecure},
 		Logger:                log,
 		RefreshTokenTTL:       cfg.RefreshTokenTTL,
 

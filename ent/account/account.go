@@ -28,6 +28,8 @@ const (
 	FieldDefaultCurrency = "default_currency"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldEmailOptOut holds the string denoting the email_opt_out field in the database.
+	FieldEmailOptOut = "email_opt_out"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
@@ -64,6 +66,7 @@ var Columns = []string{
 	FieldBusinessName,
 	FieldDefaultCurrency,
 	FieldStatus,
+	FieldEmailOptOut,
 	FieldCreatedAt,
 	FieldUpdatedAt,
 }

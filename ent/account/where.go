@@ -465,6 +465,16 @@ func StatusNotIn(vs ...Status) predicate.Account {
 	return predicate.Account(sql.FieldNotIn(FieldStatus, vs...))
 }
 
+// EmailOptOutIsNil applies the IsNil predicate on the "email_opt_out" field.
+func EmailOptOutIsNil() predicate.Account {
+	return predicate.Account(sql.FieldIsNull(FieldEmailOptOut))
+}
+
+// EmailOptOutNotNil applies the NotNil predicate on the "email_opt_out" field.
+func EmailOptOutNotNil() predicate.Account {
+	return predicate.Account(sql.FieldNotNull(FieldEmailOptOut))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldCreatedAt, v))

@@ -51,6 +51,7 @@ var (
 		{Name: "business_name", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "default_currency", Type: field.TypeString, Size: 3, Default: "USD"},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"active", "disabled"}, Default: "active"},
+		{Name: "email_opt_out", Type: field.TypeJSON, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 	}
@@ -59,6 +60,50 @@ var (
 		Name:       "accounts",
 		Columns:    AccountsColumns,
 		PrimaryKey: []*schema.Column{AccountsColumns[0]},
+	}
+	// DeliveriesColumns holds the columns for the "deliveries" table.
+	DeliveriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "event_id", Type: field.TypeString, Size: 40},
+		{Name: "endpoint_id", Type: field.TypeString, Size: 40},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+		{Name: "attempt", Type: field.TypeInt},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "succeeded", "failed"}, Default: "pending"},
+		{Name: "response_status", Type: field.TypeInt, Default: 0},
+		{Name: "error", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "response_body", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "workflow_id", Type: field.TypeString, Size: 255},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// DeliveriesTable holds the schema information for the "deliveries" table.
+	DeliveriesTable = &schema.Table{
+		Name:       "deliveries",
+		Columns:    DeliveriesColumns,
+		PrimaryKey: []*schema.Column{DeliveriesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "delivery_event_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{DeliveriesColumns[1], DeliveriesColumns[11], DeliveriesColumns[0]},
+			},
+			{
+				Name:    "delivery_endpoint_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{DeliveriesColumns[2], DeliveriesColumns[11], DeliveriesColumns[0]},
+			},
+			{
+				Name:    "delivery_account_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{DeliveriesColumns[3], DeliveriesColumns[11], DeliveriesColumns[0]},
+			},
+			{
+				Name:    "delivery_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{DeliveriesColumns[11], DeliveriesColumns[0]},
+			},
+		},
 	}
 	// DisputesColumns holds the columns for the "disputes" table.
 	DisputesColumns = []*schema.Column{
@@ -127,6 +172,82 @@ var (
 				Name:    "dispute_gateway_reference",
 				Unique:  false,
 				Columns: []*schema.Column{DisputesColumns[20]},
+			},
+		},
+	}
+	// EmailMessagesColumns holds the columns for the "email_messages" table.
+	EmailMessagesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "event_id", Type: field.TypeString, Size: 40},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+		{Name: "recipient", Type: field.TypeString, Size: 320},
+		{Name: "subject", Type: field.TypeString, Size: 300},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"sending", "sent", "failed"}, Default: "sending"},
+		{Name: "detail", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// EmailMessagesTable holds the schema information for the "email_messages" table.
+	EmailMessagesTable = &schema.Table{
+		Name:       "email_messages",
+		Columns:    EmailMessagesColumns,
+		PrimaryKey: []*schema.Column{EmailMessagesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "emailmessage_event_id_account_id",
+				Unique:  true,
+				Columns: []*schema.Column{EmailMessagesColumns[1], EmailMessagesColumns[2]},
+			},
+		},
+	}
+	// EventsColumns holds the columns for the "events" table.
+	EventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "type", Type: field.TypeString, Size: 64},
+		{Name: "object_type", Type: field.TypeEnum, Enums: []string{"payment", "refund", "dispute"}},
+		{Name: "object_id", Type: field.TypeString, Size: 40},
+		{Name: "sequence", Type: field.TypeInt64},
+		{Name: "merchant_id", Type: field.TypeString, Size: 40},
+		{Name: "customer_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "data", Type: field.TypeJSON},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "dispatched_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// EventsTable holds the schema information for the "events" table.
+	EventsTable = &schema.Table{
+		Name:       "events",
+		Columns:    EventsColumns,
+		PrimaryKey: []*schema.Column{EventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "event_object_id_sequence",
+				Unique:  true,
+				Columns: []*schema.Column{EventsColumns[3], EventsColumns[4]},
+			},
+			{
+				Name:    "event_object_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[3], EventsColumns[8], EventsColumns[0]},
+			},
+			{
+				Name:    "event_merchant_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[5], EventsColumns[8], EventsColumns[0]},
+			},
+			{
+				Name:    "event_type_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[1], EventsColumns[8], EventsColumns[0]},
+			},
+			{
+				Name:    "event_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[8], EventsColumns[0]},
+			},
+			{
+				Name:    "event_dispatched_at_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[9], EventsColumns[8]},
 			},
 		},
 	}
@@ -545,11 +666,53 @@ var (
 			},
 		},
 	}
+	// WebhookEndpointsColumns holds the columns for the "webhook_endpoints" table.
+	WebhookEndpointsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+		{Name: "all_merchants", Type: field.TypeBool, Default: false},
+		{Name: "url", Type: field.TypeString, Size: 2048},
+		{Name: "enabled_events", Type: field.TypeJSON},
+		{Name: "description", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"enabled", "disabled"}, Default: "enabled"},
+		{Name: "disabled_reason", Type: field.TypeString, Size: 32, Default: ""},
+		{Name: "secret", Type: field.TypeString, Size: 255},
+		{Name: "previous_secret", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "previous_secret_expires_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// WebhookEndpointsTable holds the schema information for the "webhook_endpoints" table.
+	WebhookEndpointsTable = &schema.Table{
+		Name:       "webhook_endpoints",
+		Columns:    WebhookEndpointsColumns,
+		PrimaryKey: []*schema.Column{WebhookEndpointsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "webhookendpoint_account_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookEndpointsColumns[1], WebhookEndpointsColumns[11], WebhookEndpointsColumns[0]},
+			},
+			{
+				Name:    "webhookendpoint_all_merchants",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookEndpointsColumns[2]},
+			},
+			{
+				Name:    "webhookendpoint_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookEndpointsColumns[11], WebhookEndpointsColumns[0]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APIKeysTable,
 		AccountsTable,
+		DeliveriesTable,
 		DisputesTable,
+		EmailMessagesTable,
+		EventsTable,
 		GatewayEventsTable,
 		IdempotencyKeysTable,
 		LedgerEntriesTable,
@@ -560,6 +723,7 @@ var (
 		RefundsTable,
 		SandboxObjectsTable,
 		TransactionsTable,
+		WebhookEndpointsTable,
 	}
 )
 
@@ -573,6 +737,10 @@ func init() {
 		Charset:   "utf8mb4",
 		Collation: "utf8mb4_bin",
 	}
+	DeliveriesTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
 	DisputesTable.Annotation = &entsql.Annotation{
 		Charset:   "utf8mb4",
 		Collation: "utf8mb4_bin",
@@ -581,6 +749,14 @@ func init() {
 		"disputes_amount_check":  "amount > 0",
 		"disputes_held_check":    "amount_held >= 0 AND amount_held <= amount",
 		"disputes_version_check": "version >= 1",
+	}
+	EmailMessagesTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
+	EventsTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
 	}
 	GatewayEventsTable.Annotation = &entsql.Annotation{
 		Charset:   "utf8mb4",
@@ -654,5 +830,9 @@ func init() {
 	}
 	TransactionsTable.Annotation.Checks = map[string]string{
 		"transactions_amount_check": "amount <> 0",
+	}
+	WebhookEndpointsTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
 	}
 }

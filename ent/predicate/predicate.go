@@ -12,8 +12,17 @@ type APIKey func(*sql.Selector)
 // Account is the predicate function for account builders.
 type Account func(*sql.Selector)
 
+// Delivery is the predicate function for delivery builders.
+type Delivery func(*sql.Selector)
+
 // Dispute is the predicate function for dispute builders.
 type Dispute func(*sql.Selector)
+
+// EmailMessage is the predicate function for emailmessage builders.
+type EmailMessage func(*sql.Selector)
+
+// Event is the predicate function for event builders.
+type Event func(*sql.Selector)
 
 // GatewayEvent is the predicate function for gatewayevent builders.
 type GatewayEvent func(*sql.Selector)
@@ -44,3 +53,6 @@ type SandboxObject func(*sql.Selector)
 
 // Transaction is the predicate function for transaction builders.
 type Transaction func(*sql.Selector)
+
+// WebhookEndpoint is the predicate function for webhookendpoint builders.
+type WebhookEndpoint func(*sql.Selector)

@@ -5,7 +5,10 @@ package runtime
 import (
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/delivery"
 	"github.com/payments-platform/payments/ent/dispute"
+	"github.com/payments-platform/payments/ent/emailmessage"
+	"github.com/payments-platform/payments/ent/event"
 	"github.com/payments-platform/payments/ent/gatewayevent"
 	"github.com/payments-platform/payments/ent/idempotencykey"
 	"github.com/payments-platform/payments/ent/ledgerentry"
@@ -17,6 +20,7 @@ import (
 	"github.com/payments-platform/payments/ent/sandboxobject"
 	"github.com/payments-platform/payments/ent/schema"
 	"github.com/payments-platform/payments/ent/transaction"
+	"github.com/payments-platform/payments/ent/webhookendpoint"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -203,6 +207,119 @@ func init() {
 			return nil
 		}
 	}()
+	deliveryFields := schema.Delivery{}.Fields()
+	_ = deliveryFields
+	// deliveryDescEventID is the schema descriptor for event_id field.
+	deliveryDescEventID := deliveryFields[1].Descriptor()
+	// delivery.EventIDValidator is a validator for the "event_id" field. It is called by the builders before save.
+	delivery.EventIDValidator = func() func(string) error {
+		validators := deliveryDescEventID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(event_id string) error {
+			for _, fn := range fns {
+				if err := fn(event_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// deliveryDescEndpointID is the schema descriptor for endpoint_id field.
+	deliveryDescEndpointID := deliveryFields[2].Descriptor()
+	// delivery.EndpointIDValidator is a validator for the "endpoint_id" field. It is called by the builders before save.
+	delivery.EndpointIDValidator = func() func(string) error {
+		validators := deliveryDescEndpointID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(endpoint_id string) error {
+			for _, fn := range fns {
+				if err := fn(endpoint_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// deliveryDescAccountID is the schema descriptor for account_id field.
+	deliveryDescAccountID := deliveryFields[3].Descriptor()
+	// delivery.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	delivery.AccountIDValidator = func() func(string) error {
+		validators := deliveryDescAccountID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account_id string) error {
+			for _, fn := range fns {
+				if err := fn(account_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// deliveryDescAttempt is the schema descriptor for attempt field.
+	deliveryDescAttempt := deliveryFields[4].Descriptor()
+	// delivery.AttemptValidator is a validator for the "attempt" field. It is called by the builders before save.
+	delivery.AttemptValidator = deliveryDescAttempt.Validators[0].(func(int) error)
+	// deliveryDescResponseStatus is the schema descriptor for response_status field.
+	deliveryDescResponseStatus := deliveryFields[6].Descriptor()
+	// delivery.DefaultResponseStatus holds the default value on creation for the response_status field.
+	delivery.DefaultResponseStatus = deliveryDescResponseStatus.Default.(int)
+	// deliveryDescError is the schema descriptor for error field.
+	deliveryDescError := deliveryFields[7].Descriptor()
+	// delivery.DefaultError holds the default value on creation for the error field.
+	delivery.DefaultError = deliveryDescError.Default.(string)
+	// delivery.ErrorValidator is a validator for the "error" field. It is called by the builders before save.
+	delivery.ErrorValidator = deliveryDescError.Validators[0].(func(string) error)
+	// deliveryDescResponseBody is the schema descriptor for response_body field.
+	deliveryDescResponseBody := deliveryFields[8].Descriptor()
+	// delivery.DefaultResponseBody holds the default value on creation for the response_body field.
+	delivery.DefaultResponseBody = deliveryDescResponseBody.Default.(string)
+	// delivery.ResponseBodyValidator is a validator for the "response_body" field. It is called by the builders before save.
+	delivery.ResponseBodyValidator = deliveryDescResponseBody.Validators[0].(func(string) error)
+	// deliveryDescWorkflowID is the schema descriptor for workflow_id field.
+	deliveryDescWorkflowID := deliveryFields[10].Descriptor()
+	// delivery.WorkflowIDValidator is a validator for the "workflow_id" field. It is called by the builders before save.
+	delivery.WorkflowIDValidator = func() func(string) error {
+		validators := deliveryDescWorkflowID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(workflow_id string) error {
+			for _, fn := range fns {
+				if err := fn(workflow_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// deliveryDescID is the schema descriptor for id field.
+	deliveryDescID := deliveryFields[0].Descriptor()
+	// delivery.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	delivery.IDValidator = func() func(string) error {
+		validators := deliveryDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	disputeFields := schema.Dispute{}.Fields()
 	_ = disputeFields
 	// disputeDescPaymentID is the schema descriptor for payment_id field.
@@ -334,6 +451,175 @@ func init() {
 	// dispute.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	dispute.IDValidator = func() func(string) error {
 		validators := disputeDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	emailmessageFields := schema.EmailMessage{}.Fields()
+	_ = emailmessageFields
+	// emailmessageDescEventID is the schema descriptor for event_id field.
+	emailmessageDescEventID := emailmessageFields[1].Descriptor()
+	// emailmessage.EventIDValidator is a validator for the "event_id" field. It is called by the builders before save.
+	emailmessage.EventIDValidator = func() func(string) error {
+		validators := emailmessageDescEventID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(event_id string) error {
+			for _, fn := range fns {
+				if err := fn(event_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// emailmessageDescAccountID is the schema descriptor for account_id field.
+	emailmessageDescAccountID := emailmessageFields[2].Descriptor()
+	// emailmessage.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	emailmessage.AccountIDValidator = func() func(string) error {
+		validators := emailmessageDescAccountID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account_id string) error {
+			for _, fn := range fns {
+				if err := fn(account_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// emailmessageDescRecipient is the schema descriptor for recipient field.
+	emailmessageDescRecipient := emailmessageFields[3].Descriptor()
+	// emailmessage.RecipientValidator is a validator for the "recipient" field. It is called by the builders before save.
+	emailmessage.RecipientValidator = func() func(string) error {
+		validators := emailmessageDescRecipient.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(recipient string) error {
+			for _, fn := range fns {
+				if err := fn(recipient); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// emailmessageDescSubject is the schema descriptor for subject field.
+	emailmessageDescSubject := emailmessageFields[4].Descriptor()
+	// emailmessage.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	emailmessage.SubjectValidator = emailmessageDescSubject.Validators[0].(func(string) error)
+	// emailmessageDescDetail is the schema descriptor for detail field.
+	emailmessageDescDetail := emailmessageFields[6].Descriptor()
+	// emailmessage.DefaultDetail holds the default value on creation for the detail field.
+	emailmessage.DefaultDetail = emailmessageDescDetail.Default.(string)
+	// emailmessage.DetailValidator is a validator for the "detail" field. It is called by the builders before save.
+	emailmessage.DetailValidator = emailmessageDescDetail.Validators[0].(func(string) error)
+	// emailmessageDescID is the schema descriptor for id field.
+	emailmessageDescID := emailmessageFields[0].Descriptor()
+	// emailmessage.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	emailmessage.IDValidator = func() func(string) error {
+		validators := emailmessageDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	eventFields := schema.Event{}.Fields()
+	_ = eventFields
+	// eventDescType is the schema descriptor for type field.
+	eventDescType := eventFields[1].Descriptor()
+	// event.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	event.TypeValidator = func() func(string) error {
+		validators := eventDescType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_type string) error {
+			for _, fn := range fns {
+				if err := fn(_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// eventDescObjectID is the schema descriptor for object_id field.
+	eventDescObjectID := eventFields[3].Descriptor()
+	// event.ObjectIDValidator is a validator for the "object_id" field. It is called by the builders before save.
+	event.ObjectIDValidator = func() func(string) error {
+		validators := eventDescObjectID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(object_id string) error {
+			for _, fn := range fns {
+				if err := fn(object_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// eventDescSequence is the schema descriptor for sequence field.
+	eventDescSequence := eventFields[4].Descriptor()
+	// event.SequenceValidator is a validator for the "sequence" field. It is called by the builders before save.
+	event.SequenceValidator = eventDescSequence.Validators[0].(func(int64) error)
+	// eventDescMerchantID is the schema descriptor for merchant_id field.
+	eventDescMerchantID := eventFields[5].Descriptor()
+	// event.MerchantIDValidator is a validator for the "merchant_id" field. It is called by the builders before save.
+	event.MerchantIDValidator = func() func(string) error {
+		validators := eventDescMerchantID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(merchant_id string) error {
+			for _, fn := range fns {
+				if err := fn(merchant_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// eventDescCustomerID is the schema descriptor for customer_id field.
+	eventDescCustomerID := eventFields[6].Descriptor()
+	// event.DefaultCustomerID holds the default value on creation for the customer_id field.
+	event.DefaultCustomerID = eventDescCustomerID.Default.(string)
+	// event.CustomerIDValidator is a validator for the "customer_id" field. It is called by the builders before save.
+	event.CustomerIDValidator = eventDescCustomerID.Validators[0].(func(string) error)
+	// eventDescID is the schema descriptor for id field.
+	eventDescID := eventFields[0].Descriptor()
+	// event.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	event.IDValidator = func() func(string) error {
+		validators := eventDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
@@ -1246,6 +1532,103 @@ func init() {
 	// transaction.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	transaction.IDValidator = func() func(string) error {
 		validators := transactionDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	webhookendpointFields := schema.WebhookEndpoint{}.Fields()
+	_ = webhookendpointFields
+	// webhookendpointDescAccountID is the schema descriptor for account_id field.
+	webhookendpointDescAccountID := webhookendpointFields[1].Descriptor()
+	// webhookendpoint.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	webhookendpoint.AccountIDValidator = func() func(string) error {
+		validators := webhookendpointDescAccountID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account_id string) error {
+			for _, fn := range fns {
+				if err := fn(account_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// webhookendpointDescAllMerchants is the schema descriptor for all_merchants field.
+	webhookendpointDescAllMerchants := webhookendpointFields[2].Descriptor()
+	// webhookendpoint.DefaultAllMerchants holds the default value on creation for the all_merchants field.
+	webhookendpoint.DefaultAllMerchants = webhookendpointDescAllMerchants.Default.(bool)
+	// webhookendpointDescURL is the schema descriptor for url field.
+	webhookendpointDescURL := webhookendpointFields[3].Descriptor()
+	// webhookendpoint.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	webhookendpoint.URLValidator = func() func(string) error {
+		validators := webhookendpointDescURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(url string) error {
+			for _, fn := range fns {
+				if err := fn(url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// webhookendpointDescDescription is the schema descriptor for description field.
+	webhookendpointDescDescription := webhookendpointFields[5].Descriptor()
+	// webhookendpoint.DefaultDescription holds the default value on creation for the description field.
+	webhookendpoint.DefaultDescription = webhookendpointDescDescription.Default.(string)
+	// webhookendpoint.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	webhookendpoint.DescriptionValidator = webhookendpointDescDescription.Validators[0].(func(string) error)
+	// webhookendpointDescDisabledReason is the schema descriptor for disabled_reason field.
+	webhookendpointDescDisabledReason := webhookendpointFields[7].Descriptor()
+	// webhookendpoint.DefaultDisabledReason holds the default value on creation for the disabled_reason field.
+	webhookendpoint.DefaultDisabledReason = webhookendpointDescDisabledReason.Default.(string)
+	// webhookendpoint.DisabledReasonValidator is a validator for the "disabled_reason" field. It is called by the builders before save.
+	webhookendpoint.DisabledReasonValidator = webhookendpointDescDisabledReason.Validators[0].(func(string) error)
+	// webhookendpointDescSecret is the schema descriptor for secret field.
+	webhookendpointDescSecret := webhookendpointFields[8].Descriptor()
+	// webhookendpoint.SecretValidator is a validator for the "secret" field. It is called by the builders before save.
+	webhookendpoint.SecretValidator = func() func(string) error {
+		validators := webhookendpointDescSecret.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(secret string) error {
+			for _, fn := range fns {
+				if err := fn(secret); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// webhookendpointDescPreviousSecret is the schema descriptor for previous_secret field.
+	webhookendpointDescPreviousSecret := webhookendpointFields[9].Descriptor()
+	// webhookendpoint.DefaultPreviousSecret holds the default value on creation for the previous_secret field.
+	webhookendpoint.DefaultPreviousSecret = webhookendpointDescPreviousSecret.Default.(string)
+	// webhookendpoint.PreviousSecretValidator is a validator for the "previous_secret" field. It is called by the builders before save.
+	webhookendpoint.PreviousSecretValidator = webhookendpointDescPreviousSecret.Validators[0].(func(string) error)
+	// webhookendpointDescID is the schema descriptor for id field.
+	webhookendpointDescID := webhookendpointFields[0].Descriptor()
+	// webhookendpoint.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	webhookendpoint.IDValidator = func() func(string) error {
+		validators := webhookendpointDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

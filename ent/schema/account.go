@@ -35,6 +35,9 @@ func (Account) Fields() []ent.Field {
 		field.String("default_currency").MaxLen(3).Default("USD").
 			Match(regexp.MustCompile(`^[A-Z]{3}$`)),
 		field.Enum("status").Values("active", "disabled").Default("active"),
+		// The email categories (payments, refunds, disputes) the account
+		// turned off; none by default.
+		field.JSON("email_opt_out", []string{}).Optional(),
 		field.Time("created_at").SchemaType(mysqlTime).Immutable(),
 		field.Time("updated_at").SchemaType(mysqlTime),
 	}

@@ -80,9 +80,14 @@ type Config struct {
 	StripeWebhookSecret string // STRIPE_WEBHOOK_SECRET
 	StripeAPIBase       string // STRIPE_API_BASE
 
-	SMTPURL      string // SMTP_URL
-	SentryDSN    string // SENTRY_DSN
-	OTLPEndpoint string // OTEL_EXPORTER_OTLP_ENDPOINT
+	SMTPURL string // SMTP_URL
+	// MailFrom is the sender of the platform's emails.
+	MailFrom string // PAYMENTS_MAIL_FROM
+	// WebhookAllowInsecure allows webhook endpoints over plain http and on
+	// loopback or private addresses (on in dev, off elsewhere).
+	WebhookAllowInsecure bool   // PAYMENTS_WEBHOOK_ALLOW_INSECURE
+	SentryDSN            string // SENTRY_DSN
+	OTLPEndpoint         string // OTEL_EXPORTER_OTLP_ENDPOINT
 
 	// PublicURL is how browsers reach the API (redirects, links in email).
 	PublicURL string // PAYMENTS_PUBLIC_URL
@@ -151,6 +156,7 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		StripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET", ""),
 		StripeAPIBase:       get("STRIPE_API_BASE", ""),
 		SMTPURL:             get("SMTP_URL", ""),
+		MailFrom:            get("PAYMENTS_MAIL_FROM", "Payments <no-reply@payments.local>"),
 		SentryDSN:           get("SENTRY_DSN", ""),
 		OTLPEndpoint:        get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 	}
@@ -189,6 +195,12 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 	}
 	if c.AllowSandbox, err = boolean(getenv, "PAYMENTS_ALLOW_SANDBOX"); err != nil {
 		problems = append(problems, err)
+	}
+	c.WebhookAllowInsecure = mode == ModeDev
+	if getenv("PAYMENTS_WEBHOOK_ALLOW_INSECURE") != "" {
+		if c.WebhookAllowInsecure, err = boolean(getenv, "PAYMENTS_WEBHOOK_ALLOW_INSECURE"); err != nil {
+			problems = append(problems, err)
+		}
 	}
 	if c.TrustedProxies, err = prefixes(getenv, "PAYMENTS_TRUSTED_PROXIES"); err != nil {
 		problems = append(problems, err)

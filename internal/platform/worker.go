@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -17,10 +18,15 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/payments-platform/payments/activities"
+	"github.com/payments-platform/payments/api"
+	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/internal/gateway"
+	"github.com/payments-platform/payments/internal/mail"
 	"github.com/payments-platform/payments/internal/store"
+	"github.com/payments-platform/payments/internal/webhooks"
 	"github.com/payments-platform/payments/workflows/dispute"
 	"github.com/payments-platform/payments/workflows/maintenance"
+	"github.com/payments-platform/payments/workflows/notify"
 	"github.com/payments-platform/payments/workflows/payment"
 	"github.com/payments-platform/payments/workflows/refund"
 )
@@ -34,6 +40,38 @@ type WorkerOptions struct {
 	Logger    *slog.Logger
 	// Schedules creates the housekeeping schedules (off in most tests).
 	Schedules bool
+
+	// WebhookURLs is where deliveries may go (checked again at send time).
+	WebhookURLs webhooks.URLPolicy
+	// WebhookSealer opens the endpoints' signing secrets: the API's key.
+	WebhookSealer *webhooks.Sealer
+	// RenderEvent is a webhook's body; api.EventPayload when nil.
+	RenderEvent func(*ent.Event) ([]byte, error)
+	// Mailer sends the events' emails; without one no email is sent.
+	Mailer   mail.Mailer
+	MailFrom string
+	// Relay runs the outbox relay in this worker: every worker process of
+	// the platform does (see notify.Relay).
+	Relay bool
+}
+
+// deliveryTimeout bounds one webhook attempt (connect, TLS, answer).
+const deliveryTimeout = 15 * time.Second
+
+// platformWorker is the Temporal worker and, with WorkerOptions.Relay, the
+// outbox relay: Stop stops both.
+type platformWorker struct {
+	worker.Worker
+	stopRelay context.CancelFunc
+	relayDone chan struct{}
+}
+
+func (w *platformWorker) Stop() {
+	if w.stopRelay != nil {
+		w.stopRelay()
+		<-w.relayDone
+	}
+	w.Worker.Stop()
 }
 
 // SearchAttributeTypes names every custom search attribute of the
@@ -90,6 +128,17 @@ func StartWorker(ctx context.Context, c client.Client, o WorkerOptions) (worker.
 	w.RegisterWorkflowWithOptions(dispute.Workflow, workflow.RegisterOptions{Name: dispute.WorkflowName})
 	w.RegisterActivity(&activities.Store{DB: o.Store, Logger: o.Logger})
 	w.RegisterActivity(&activities.Gateway{GW: o.Gateway, Logger: o.Logger})
+	w.RegisterWorkflowWithOptions(notify.DeliveryWorkflow, workflow.RegisterOptions{Name: notify.DeliveryWorkflowName})
+	w.RegisterWorkflowWithOptions(notify.EmailWorkflow, workflow.RegisterOptions{Name: notify.EmailWorkflowName})
+	render := o.RenderEvent
+	if render == nil {
+		render = api.EventPayload
+	}
+	w.RegisterActivity(&activities.Webhooks{
+		DB: o.Store, Client: o.WebhookURLs.Client(deliveryTimeout), Policy: o.WebhookURLs,
+		Sealer: o.WebhookSealer, Render: render, Logger: o.Logger,
+	})
+	w.RegisterActivity(&activities.Mail{DB: o.Store, Mailer: o.Mailer, From: o.MailFrom, Platform: "Payments", Logger: o.Logger})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %q: %w", o.TaskQueue, err)
 	}
@@ -99,5 +148,16 @@ func StartWorker(ctx context.Context, c client.Client, o WorkerOptions) (worker.
 			return nil, err
 		}
 	}
-	return w, nil
+	pw := &platformWorker{Worker: w}
+	if o.Relay {
+		relay := &notify.Relay{Store: o.Store, Temporal: c, TaskQueue: o.TaskQueue, Logger: o.Logger, Emails: o.Mailer != nil}
+		var relayCtx context.Context
+		relayCtx, pw.stopRelay = context.WithCancel(context.WithoutCancel(ctx))
+		pw.relayDone = make(chan struct{})
+		go func() {
+			defer close(pw.relayDone)
+			relay.Run(relayCtx)
+		}()
+	}
+	return pw, nil
 }

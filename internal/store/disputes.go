@@ -194,6 +194,9 @@ func (s *Store) CreateDispute(ctx context.Context, rec DisputeRecord, openerID s
 		if created, err = c.Save(ctx); err != nil {
 			return err
 		}
+		if err := recordEvents(ctx, tx, disputeEvents(created, 0)); err != nil {
+			return err
+		}
 		var posted *Journal
 		if network {
 			j := normalizeJournal(*DisputeFundsWithdrawnJournal(DisputeRecordOf(created), rec.CreatedAt))
@@ -327,6 +330,9 @@ func (s *Store) SaveDispute(ctx context.Context, rec DisputeRecord, journal *Jou
 				up = up.SetClosedAt(utc(rec.UpdatedAt))
 			}
 			if saved, err = up.Save(ctx); err != nil {
+				return err
+			}
+			if err := recordEvents(ctx, tx, disputeEvents(saved, len(old.Timeline))); err != nil {
 				return err
 			}
 			if err := moveDisputeBalance(ctx, tx, old, rec); err != nil {

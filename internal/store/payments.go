@@ -181,13 +181,20 @@ func savePayment(ctx context.Context, tx *ent.Tx, rec PaymentRecord) (*ent.Payme
 	if err != nil {
 		return nil, fmt.Errorf("read payment: %w", err)
 	}
-	if p.Version < rec.Version {
+	// The steps this save adds: after the old row's on an update; all of
+	// them after our insert (or when a save is repeated, whose events are
+	// there already); none when the save is stale.
+	from := len(p.Timeline)
+	switch {
+	case p.Version < rec.Version:
 		up := tx.Payment.UpdateOneID(rec.ID).Where(payment.VersionLT(rec.Version))
 		setMutable(up.Mutation(), rec, true)
 		up.SetTimeline(paymentSteps(p.Timeline, p, rec))
 		if p, err = up.Save(ctx); err != nil {
 			return nil, err
 		}
+	case p.Version == rec.Version:
+		from = 0
 	}
 	switch {
 	case p.MerchantID != rec.MerchantID:
@@ -196,6 +203,9 @@ func savePayment(ctx context.Context, tx *ent.Tx, rec PaymentRecord) (*ent.Payme
 	case p.Currency != rec.Currency:
 		return nil, errs.InvalidArgument("currency",
 			"payment %s is in %s, not %s", p.ID, p.Currency, rec.Currency)
+	}
+	if err := recordEvents(ctx, tx, paymentEvents(p, from)); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -143,6 +143,9 @@ func (s *Store) CreateRefund(ctx context.Context, rec RefundRecord) (*ent.Refund
 		if created, err = r.Save(ctx); err != nil {
 			return err
 		}
+		if err := recordEvents(ctx, tx, refundEvents(created, 0)); err != nil {
+			return err
+		}
 		if err := recordMovement(ctx, tx, refundMovement(created, "")); err != nil {
 			return err
 		}
@@ -270,6 +273,9 @@ func (s *Store) SaveRefund(ctx context.Context, rec RefundRecord, journal *Journ
 				SetVersion(rec.Version).SetUpdatedAt(utc(rec.UpdatedAt)).
 				SetTimeline(refundSteps(old.Timeline, old, rec))
 			if saved, err = up.Save(ctx); err != nil {
+				return err
+			}
+			if err := recordEvents(ctx, tx, refundEvents(saved, len(old.Timeline))); err != nil {
 				return err
 			}
 			if Holds(old.Status) && !Holds(rec.Status) {

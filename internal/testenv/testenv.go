@@ -28,9 +28,11 @@ import (
 	"github.com/payments-platform/payments/internal/devserver"
 	"github.com/payments-platform/payments/internal/gateway"
 	"github.com/payments-platform/payments/internal/gateway/sandbox"
+	"github.com/payments-platform/payments/internal/mail"
 	"github.com/payments-platform/payments/internal/platform"
 	"github.com/payments-platform/payments/internal/store"
 	"github.com/payments-platform/payments/internal/store/storetest"
+	"github.com/payments-platform/payments/internal/webhooks"
 )
 
 // Options shape an environment.
@@ -58,6 +60,13 @@ type Options struct {
 	// DisputeReminders are the reminder leads; nil means the default
 	// (72 h and 24 h before the deadline).
 	DisputeReminders []time.Duration
+	// Mailer receives the events' emails; nil sends none (and starts no
+	// email workflow).
+	Mailer mail.Mailer
+	// StrictWebhookURLs applies the production URL policy (https, public
+	// addresses only); by default, as in dev, receivers on 127.0.0.1 over
+	// http are allowed.
+	StrictWebhookURLs bool
 }
 
 // Env is a running platform.
@@ -174,8 +183,17 @@ func Start(t testing.TB, o Options) *Env {
 	if o.WrapGateway != nil {
 		gw = o.WrapGateway(sbx)
 	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sealer, err := webhooks.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := webhooks.URLPolicy{AllowInsecure: !o.StrictWebhookURLs}
 	wopts := platform.WorkerOptions{
 		Namespace: "default", TaskQueue: taskQueue, Store: st, Gateway: gw, Logger: log,
+		WebhookURLs: urls, WebhookSealer: sealer, Mailer: o.Mailer, MailFrom: "Payments <no-reply@payments.test>",
+		Relay: true,
 	}
 	w, err := platform.StartWorker(ctx, tc, wopts)
 	if err != nil {
@@ -184,8 +202,6 @@ func Start(t testing.TB, o Options) *Env {
 	env := &Env{worker: w, workerOpts: wopts}
 	t.Cleanup(env.stopWorkerAtCleanup)
 
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
 	uiURL := "http://127.0.0.1:8233"
 	server := api.New(api.Deps{
 		Store:  st,
@@ -204,6 +220,8 @@ func Start(t testing.TB, o Options) *Env {
 		DisputeReminders:      o.DisputeReminders,
 		Now:                   o.Now,
 		StripeWebhookSecret:   secret,
+		WebhookURLs:           urls,
+		WebhookSealer:         sealer,
 		// As in paymentsd dev, every role sees workflow_url; who sees the
 		// gateway reference does not depend on it.
 		ShowWorkflowURLs: true,

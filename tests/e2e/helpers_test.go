@@ -35,6 +35,7 @@ import (
 
 	"github.com/payments-platform/payments/internal/gateway"
 	"github.com/payments-platform/payments/internal/gateway/sandbox"
+	"github.com/payments-platform/payments/internal/mail"
 	"github.com/payments-platform/payments/internal/store"
 	"github.com/payments-platform/payments/internal/store/storetest"
 	"github.com/payments-platform/payments/internal/testenv"
@@ -234,6 +235,9 @@ func withLogs() envOption { return func(c *envConfig) { c.logs = true } }
 func withCreateHook(fn func(context.Context, gateway.CreateRequest) error) envOption {
 	return func(c *envConfig) { c.hook = fn }
 }
+
+// withMailer sends the events' emails to m.
+func withMailer(m mail.Mailer) envOption { return func(c *envConfig) { c.opts.Mailer = m } }
 
 // recording lets the env write histories when PAYMENTS_RECORD_HISTORIES=1.
 func recording() envOption { return func(c *envConfig) { c.record = true } }

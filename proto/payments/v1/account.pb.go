@@ -94,9 +94,11 @@ type Account struct {
 	// When the account was created.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// When the account last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Which emails the account receives.
+	EmailPreferences *EmailPreferences `protobuf:"bytes,10,opt,name=email_preferences,json=emailPreferences,proto3" json:"email_preferences,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -188,6 +190,13 @@ func (x *Account) GetCreatedAt() *timestamppb.Timestamp {
 func (x *Account) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Account) GetEmailPreferences() *EmailPreferences {
+	if x != nil {
+		return x.EmailPreferences
 	}
 	return nil
 }
@@ -288,8 +297,10 @@ type UpdateMeRequest struct {
 	NewPassword *string `protobuf:"bytes,4,opt,name=new_password,json=newPassword,proto3,oneof" json:"new_password,omitempty"`
 	// The current password, required with new_password.
 	CurrentPassword *string `protobuf:"bytes,5,opt,name=current_password,json=currentPassword,proto3,oneof" json:"current_password,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// New email preferences, replacing the old ones when set.
+	EmailPreferences *EmailPreferences `protobuf:"bytes,6,opt,name=email_preferences,json=emailPreferences,proto3" json:"email_preferences,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *UpdateMeRequest) Reset() {
@@ -357,6 +368,61 @@ func (x *UpdateMeRequest) GetCurrentPassword() string {
 	return ""
 }
 
+func (x *UpdateMeRequest) GetEmailPreferences() *EmailPreferences {
+	if x != nil {
+		return x.EmailPreferences
+	}
+	return nil
+}
+
+// EmailPreferences turn off emails by category: `payments` (confirmations
+// and failures), `refunds` (created, succeeded, failed) and `disputes`
+// (every step). Every category is on by default.
+type EmailPreferences struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The categories turned off.
+	DisabledCategories []string `protobuf:"bytes,1,rep,name=disabled_categories,json=disabledCategories,proto3" json:"disabled_categories,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *EmailPreferences) Reset() {
+	*x = EmailPreferences{}
+	mi := &file_payments_v1_account_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmailPreferences) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmailPreferences) ProtoMessage() {}
+
+func (x *EmailPreferences) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmailPreferences.ProtoReflect.Descriptor instead.
+func (*EmailPreferences) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *EmailPreferences) GetDisabledCategories() []string {
+	if x != nil {
+		return x.DisabledCategories
+	}
+	return nil
+}
+
 // UpdateMeResponse holds the updated account.
 type UpdateMeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -368,7 +434,7 @@ type UpdateMeResponse struct {
 
 func (x *UpdateMeResponse) Reset() {
 	*x = UpdateMeResponse{}
-	mi := &file_payments_v1_account_proto_msgTypes[4]
+	mi := &file_payments_v1_account_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +446,7 @@ func (x *UpdateMeResponse) String() string {
 func (*UpdateMeResponse) ProtoMessage() {}
 
 func (x *UpdateMeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[4]
+	mi := &file_payments_v1_account_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +459,7 @@ func (x *UpdateMeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMeResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMeResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UpdateMeResponse) GetAccount() *Account {
@@ -424,7 +490,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_payments_v1_account_proto_msgTypes[5]
+	mi := &file_payments_v1_account_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +502,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[5]
+	mi := &file_payments_v1_account_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +515,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{5}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ApiKey) GetId() string {
@@ -505,7 +571,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_payments_v1_account_proto_msgTypes[6]
+	mi := &file_payments_v1_account_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -517,7 +583,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[6]
+	mi := &file_payments_v1_account_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -530,7 +596,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{6}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateApiKeyRequest) GetName() string {
@@ -553,7 +619,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_payments_v1_account_proto_msgTypes[7]
+	mi := &file_payments_v1_account_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +631,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[7]
+	mi := &file_payments_v1_account_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +644,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{7}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -608,7 +674,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_payments_v1_account_proto_msgTypes[8]
+	mi := &file_payments_v1_account_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +686,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[8]
+	mi := &file_payments_v1_account_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +699,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{8}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListApiKeysRequest) GetPageSize() int32 {
@@ -663,7 +729,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_payments_v1_account_proto_msgTypes[9]
+	mi := &file_payments_v1_account_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +741,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[9]
+	mi := &file_payments_v1_account_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +754,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{9}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -716,7 +782,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_payments_v1_account_proto_msgTypes[10]
+	mi := &file_payments_v1_account_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +794,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[10]
+	mi := &file_payments_v1_account_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +807,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{10}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RevokeApiKeyRequest) GetId() string {
@@ -762,7 +828,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_payments_v1_account_proto_msgTypes[11]
+	mi := &file_payments_v1_account_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +840,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[11]
+	mi := &file_payments_v1_account_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +853,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{11}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RevokeApiKeyResponse) GetApiKey() *ApiKey {
@@ -801,7 +867,7 @@ var File_payments_v1_account_proto protoreflect.FileDescriptor
 
 const file_payments_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x19payments/v1/account.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18payments/v1/common.proto\"\xf3\x02\n" +
+	"\x19payments/v1/account.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18payments/v1/common.proto\"\xbf\x03\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12%\n" +
@@ -813,23 +879,28 @@ const file_payments_v1_account_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x0e\n" +
+	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12J\n" +
+	"\x11email_preferences\x18\n" +
+	" \x01(\v2\x1d.payments.v1.EmailPreferencesR\x10emailPreferences\"\x0e\n" +
 	"\fGetMeRequest\"?\n" +
 	"\rGetMeResponse\x12.\n" +
-	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount\"\x96\x04\n" +
+	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount\"\xe2\x04\n" +
 	"\x0fUpdateMeRequest\x12/\n" +
 	"\fdisplay_name\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18dH\x00R\vdisplayName\x88\x01\x01\x122\n" +
 	"\rbusiness_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01H\x01R\fbusinessName\x88\x01\x01\x12D\n" +
 	"\x10default_currency\x18\x03 \x01(\tB\x14\xbaH\x11r\x0f2\r^[A-Za-z]{3}$H\x02R\x0fdefaultCurrency\x88\x01\x01\x122\n" +
 	"\fnew_password\x18\x04 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\f\x18\x80\x02H\x03R\vnewPassword\x88\x01\x01\x128\n" +
-	"\x10current_password\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02H\x04R\x0fcurrentPassword\x88\x01\x01:\x8b\x01\xbaH\x87\x01\x1a\x84\x01\n" +
+	"\x10current_password\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02H\x04R\x0fcurrentPassword\x88\x01\x01\x12J\n" +
+	"\x11email_preferences\x18\x06 \x01(\v2\x1d.payments.v1.EmailPreferencesR\x10emailPreferences:\x8b\x01\xbaH\x87\x01\x1a\x84\x01\n" +
 	"\x19current_password_required\x120current_password is required to set new_password\x1a5!has(this.new_password) || has(this.current_password)B\x0f\n" +
 	"\r_display_nameB\x10\n" +
 	"\x0e_business_nameB\x13\n" +
 	"\x11_default_currencyB\x0f\n" +
 	"\r_new_passwordB\x13\n" +
-	"\x11_current_password\"B\n" +
+	"\x11_current_password\"p\n" +
+	"\x10EmailPreferences\x12\\\n" +
+	"\x13disabled_categories\x18\x01 \x03(\tB+\xbaH(\x92\x01%\x10\x03\x18\x01\"\x1fr\x1dR\bpaymentsR\arefundsR\bdisputesR\x12disabledCategories\"B\n" +
 	"\x10UpdateMeResponse\x12.\n" +
 	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount\"\xf8\x01\n" +
 	"\x06ApiKey\x12\x0e\n" +
@@ -883,52 +954,55 @@ func file_payments_v1_account_proto_rawDescGZIP() []byte {
 }
 
 var file_payments_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_payments_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_payments_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_payments_v1_account_proto_goTypes = []any{
 	(AccountStatus)(0),            // 0: payments.v1.AccountStatus
 	(*Account)(nil),               // 1: payments.v1.Account
 	(*GetMeRequest)(nil),          // 2: payments.v1.GetMeRequest
 	(*GetMeResponse)(nil),         // 3: payments.v1.GetMeResponse
 	(*UpdateMeRequest)(nil),       // 4: payments.v1.UpdateMeRequest
-	(*UpdateMeResponse)(nil),      // 5: payments.v1.UpdateMeResponse
-	(*ApiKey)(nil),                // 6: payments.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),   // 7: payments.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),  // 8: payments.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),    // 9: payments.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),   // 10: payments.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),   // 11: payments.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),  // 12: payments.v1.RevokeApiKeyResponse
-	(Role)(0),                     // 13: payments.v1.Role
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*EmailPreferences)(nil),      // 5: payments.v1.EmailPreferences
+	(*UpdateMeResponse)(nil),      // 6: payments.v1.UpdateMeResponse
+	(*ApiKey)(nil),                // 7: payments.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),   // 8: payments.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),  // 9: payments.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),    // 10: payments.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),   // 11: payments.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),   // 12: payments.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),  // 13: payments.v1.RevokeApiKeyResponse
+	(Role)(0),                     // 14: payments.v1.Role
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_payments_v1_account_proto_depIdxs = []int32{
-	13, // 0: payments.v1.Account.role:type_name -> payments.v1.Role
+	14, // 0: payments.v1.Account.role:type_name -> payments.v1.Role
 	0,  // 1: payments.v1.Account.status:type_name -> payments.v1.AccountStatus
-	14, // 2: payments.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	14, // 3: payments.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 4: payments.v1.GetMeResponse.account:type_name -> payments.v1.Account
-	1,  // 5: payments.v1.UpdateMeResponse.account:type_name -> payments.v1.Account
-	14, // 6: payments.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	14, // 7: payments.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
-	14, // 8: payments.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
-	6,  // 9: payments.v1.CreateApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
-	6,  // 10: payments.v1.ListApiKeysResponse.api_keys:type_name -> payments.v1.ApiKey
-	6,  // 11: payments.v1.RevokeApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
-	2,  // 12: payments.v1.AccountService.GetMe:input_type -> payments.v1.GetMeRequest
-	4,  // 13: payments.v1.AccountService.UpdateMe:input_type -> payments.v1.UpdateMeRequest
-	7,  // 14: payments.v1.AccountService.CreateApiKey:input_type -> payments.v1.CreateApiKeyRequest
-	9,  // 15: payments.v1.AccountService.ListApiKeys:input_type -> payments.v1.ListApiKeysRequest
-	11, // 16: payments.v1.AccountService.RevokeApiKey:input_type -> payments.v1.RevokeApiKeyRequest
-	3,  // 17: payments.v1.AccountService.GetMe:output_type -> payments.v1.GetMeResponse
-	5,  // 18: payments.v1.AccountService.UpdateMe:output_type -> payments.v1.UpdateMeResponse
-	8,  // 19: payments.v1.AccountService.CreateApiKey:output_type -> payments.v1.CreateApiKeyResponse
-	10, // 20: payments.v1.AccountService.ListApiKeys:output_type -> payments.v1.ListApiKeysResponse
-	12, // 21: payments.v1.AccountService.RevokeApiKey:output_type -> payments.v1.RevokeApiKeyResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	15, // 2: payments.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	15, // 3: payments.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	5,  // 4: payments.v1.Account.email_preferences:type_name -> payments.v1.EmailPreferences
+	1,  // 5: payments.v1.GetMeResponse.account:type_name -> payments.v1.Account
+	5,  // 6: payments.v1.UpdateMeRequest.email_preferences:type_name -> payments.v1.EmailPreferences
+	1,  // 7: payments.v1.UpdateMeResponse.account:type_name -> payments.v1.Account
+	15, // 8: payments.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	15, // 9: payments.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
+	15, // 10: payments.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	7,  // 11: payments.v1.CreateApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
+	7,  // 12: payments.v1.ListApiKeysResponse.api_keys:type_name -> payments.v1.ApiKey
+	7,  // 13: payments.v1.RevokeApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
+	2,  // 14: payments.v1.AccountService.GetMe:input_type -> payments.v1.GetMeRequest
+	4,  // 15: payments.v1.AccountService.UpdateMe:input_type -> payments.v1.UpdateMeRequest
+	8,  // 16: payments.v1.AccountService.CreateApiKey:input_type -> payments.v1.CreateApiKeyRequest
+	10, // 17: payments.v1.AccountService.ListApiKeys:input_type -> payments.v1.ListApiKeysRequest
+	12, // 18: payments.v1.AccountService.RevokeApiKey:input_type -> payments.v1.RevokeApiKeyRequest
+	3,  // 19: payments.v1.AccountService.GetMe:output_type -> payments.v1.GetMeResponse
+	6,  // 20: payments.v1.AccountService.UpdateMe:output_type -> payments.v1.UpdateMeResponse
+	9,  // 21: payments.v1.AccountService.CreateApiKey:output_type -> payments.v1.CreateApiKeyResponse
+	11, // 22: payments.v1.AccountService.ListApiKeys:output_type -> payments.v1.ListApiKeysResponse
+	13, // 23: payments.v1.AccountService.RevokeApiKey:output_type -> payments.v1.RevokeApiKeyResponse
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_account_proto_init() }
@@ -944,7 +1018,7 @@ func file_payments_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payments_v1_account_proto_rawDesc), len(file_payments_v1_account_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

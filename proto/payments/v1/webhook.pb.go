@@ -11,6 +11,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -145,7 +146,15 @@ type WebhookEndpoint struct {
 	// When it was created.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// When it last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Why it is disabled: `owner` (UpdateWebhookEndpoint) or `gone` (the
+	// receiver answered 410); empty while enabled.
+	DisabledReason string `protobuf:"bytes,8,opt,name=disabled_reason,json=disabledReason,proto3" json:"disabled_reason,omitempty"`
+	// Until when the previous secret also signs, after a rotation with an
+	// overlap.
+	PreviousSecretExpiresAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=previous_secret_expires_at,json=previousSecretExpiresAt,proto3" json:"previous_secret_expires_at,omitempty"`
+	// Set on an admin's endpoint: it receives every merchant's events.
+	AllMerchants  bool `protobuf:"varint,10,opt,name=all_merchants,json=allMerchants,proto3" json:"all_merchants,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -227,6 +236,27 @@ func (x *WebhookEndpoint) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *WebhookEndpoint) GetDisabledReason() string {
+	if x != nil {
+		return x.DisabledReason
+	}
+	return ""
+}
+
+func (x *WebhookEndpoint) GetPreviousSecretExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreviousSecretExpiresAt
+	}
+	return nil
+}
+
+func (x *WebhookEndpoint) GetAllMerchants() bool {
+	if x != nil {
+		return x.AllMerchants
+	}
+	return false
 }
 
 // Event is one announced change.
@@ -976,9 +1006,13 @@ func (*DeleteWebhookEndpointResponse) Descriptor() ([]byte, []int) {
 type RotateWebhookSecretRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `we_...`
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// How long the previous secret keeps signing beside the new one (both
+	// signatures in `webhook-signature`), so receivers can switch without
+	// missing an event: 0 or unset stops it at once; at most 24 h.
+	PreviousSecretOverlap *durationpb.Duration `protobuf:"bytes,2,opt,name=previous_secret_overlap,json=previousSecretOverlap,proto3" json:"previous_secret_overlap,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *RotateWebhookSecretRequest) Reset() {
@@ -1016,6 +1050,13 @@ func (x *RotateWebhookSecretRequest) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *RotateWebhookSecretRequest) GetPreviousSecretOverlap() *durationpb.Duration {
+	if x != nil {
+		return x.PreviousSecretOverlap
+	}
+	return nil
 }
 
 // RotateWebhookSecretResponse holds the endpoint and, once, its new secret.
@@ -1082,8 +1123,12 @@ type ListEventsRequest struct {
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only this type.
 	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
-	// Only events about this object.
-	ObjectId      string `protobuf:"bytes,4,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	// Only events about this object (`pay_...`, `re_...` or `dp_...`).
+	ObjectId string `protobuf:"bytes,4,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	// Only events at or after this time.
+	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
+	// Only events before this time.
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1144,6 +1189,20 @@ func (x *ListEventsRequest) GetObjectId() string {
 		return x.ObjectId
 	}
 	return ""
+}
+
+func (x *ListEventsRequest) GetCreatedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAfter
+	}
+	return nil
+}
+
+func (x *ListEventsRequest) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
 }
 
 // ListEventsResponse is one page of events.
@@ -1526,7 +1585,7 @@ var File_payments_v1_webhook_proto protoreflect.FileDescriptor
 
 const file_payments_v1_webhook_proto_rawDesc = "" +
 	"\n" +
-	"\x19payments/v1/webhook.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x02\n" +
+	"\x19payments/v1/webhook.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd5\x03\n" +
 	"\x0fWebhookEndpoint\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12%\n" +
@@ -1536,7 +1595,11 @@ const file_payments_v1_webhook_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xcc\x01\n" +
+	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12'\n" +
+	"\x0fdisabled_reason\x18\b \x01(\tR\x0edisabledReason\x12W\n" +
+	"\x1aprevious_secret_expires_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x17previousSecretExpiresAt\x12#\n" +
+	"\rall_merchants\x18\n" +
+	" \x01(\bR\fallMerchants\"\xcc\x01\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x129\n" +
@@ -1588,18 +1651,21 @@ const file_payments_v1_webhook_proto_rawDesc = "" +
 	"\x10webhook_endpoint\x18\x01 \x01(\v2\x1c.payments.v1.WebhookEndpointR\x0fwebhookEndpoint\"<\n" +
 	"\x1cDeleteWebhookEndpointRequest\x12\x1c\n" +
 	"\x02id\x18\x01 \x01(\tB\f\xbaH\tr\a\x18@:\x03we_R\x02id\"\x1f\n" +
-	"\x1dDeleteWebhookEndpointResponse\":\n" +
+	"\x1dDeleteWebhookEndpointResponse\"\x9d\x01\n" +
 	"\x1aRotateWebhookSecretRequest\x12\x1c\n" +
-	"\x02id\x18\x01 \x01(\tB\f\xbaH\tr\a\x18@:\x03we_R\x02id\"~\n" +
+	"\x02id\x18\x01 \x01(\tB\f\xbaH\tr\a\x18@:\x03we_R\x02id\x12a\n" +
+	"\x17previous_secret_overlap\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x0e\xbaH\v\xaa\x01\b\"\x04\b\x80\xa3\x052\x00R\x15previousSecretOverlap\"~\n" +
 	"\x1bRotateWebhookSecretResponse\x12G\n" +
 	"\x10webhook_endpoint\x18\x01 \x01(\v2\x1c.payments.v1.WebhookEndpointR\x0fwebhookEndpoint\x12\x16\n" +
-	"\x06secret\x18\x02 \x01(\tR\x06secret\"\xaa\x01\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\xae\x02\n" +
 	"\x11ListEventsRequest\x12)\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\f\xbaH\t\xd8\x01\x01\x1a\x04\x18d(\x01R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12\x1b\n" +
 	"\x04type\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04type\x12$\n" +
-	"\tobject_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\bobjectId\"h\n" +
+	"\tobject_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\bobjectId\x12?\n" +
+	"\rcreated_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
+	"\x0ecreated_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\"h\n" +
 	"\x12ListEventsResponse\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.payments.v1.EventR\x06events\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"0\n" +
@@ -1695,50 +1761,55 @@ var file_payments_v1_webhook_proto_goTypes = []any{
 	(*RedeliverEventResponse)(nil),        // 24: payments.v1.RedeliverEventResponse
 	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
 	(*structpb.Struct)(nil),               // 26: google.protobuf.Struct
+	(*durationpb.Duration)(nil),           // 27: google.protobuf.Duration
 }
 var file_payments_v1_webhook_proto_depIdxs = []int32{
 	0,  // 0: payments.v1.WebhookEndpoint.status:type_name -> payments.v1.WebhookEndpointStatus
 	25, // 1: payments.v1.WebhookEndpoint.created_at:type_name -> google.protobuf.Timestamp
 	25, // 2: payments.v1.WebhookEndpoint.updated_at:type_name -> google.protobuf.Timestamp
-	25, // 3: payments.v1.Event.created_at:type_name -> google.protobuf.Timestamp
-	26, // 4: payments.v1.Event.data:type_name -> google.protobuf.Struct
-	1,  // 5: payments.v1.Delivery.status:type_name -> payments.v1.DeliveryStatus
-	25, // 6: payments.v1.Delivery.next_attempt_at:type_name -> google.protobuf.Timestamp
-	25, // 7: payments.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
-	2,  // 8: payments.v1.CreateWebhookEndpointResponse.webhook_endpoint:type_name -> payments.v1.WebhookEndpoint
-	2,  // 9: payments.v1.GetWebhookEndpointResponse.webhook_endpoint:type_name -> payments.v1.WebhookEndpoint
-	2,  // 10: payments.v1.ListWebhookEndpointsResponse.webhook_endpoints:type_name -> payments.v1.WebhookEndpoint
-	2,  // 11: payments.v1.UpdateWebhookEndpointResponse.webhook_endpoint:type_name -> payments.v1.WebhookEndpoint
-	2,  // 12: payments.v1.RotateWebhookSecretResponse.webhook_endpoint:type_name -> payments.v1.WebhookEndpoint
-	3,  // 13: payments.v1.ListEventsResponse.events:type_name -> payments.v1.Event
-	3,  // 14: payments.v1.GetEventResponse.event:type_name -> payments.v1.Event
-	4,  // 15: payments.v1.ListDeliveriesResponse.deliveries:type_name -> payments.v1.Delivery
-	4,  // 16: payments.v1.RedeliverEventResponse.deliveries:type_name -> payments.v1.Delivery
-	5,  // 17: payments.v1.WebhookService.CreateWebhookEndpoint:input_type -> payments.v1.CreateWebhookEndpointRequest
-	7,  // 18: payments.v1.WebhookService.GetWebhookEndpoint:input_type -> payments.v1.GetWebhookEndpointRequest
-	9,  // 19: payments.v1.WebhookService.ListWebhookEndpoints:input_type -> payments.v1.ListWebhookEndpointsRequest
-	11, // 20: payments.v1.WebhookService.UpdateWebhookEndpoint:input_type -> payments.v1.UpdateWebhookEndpointRequest
-	13, // 21: payments.v1.WebhookService.DeleteWebhookEndpoint:input_type -> payments.v1.DeleteWebhookEndpointRequest
-	15, // 22: payments.v1.WebhookService.RotateWebhookSecret:input_type -> payments.v1.RotateWebhookSecretRequest
-	17, // 23: payments.v1.WebhookService.ListEvents:input_type -> payments.v1.ListEventsRequest
-	19, // 24: payments.v1.WebhookService.GetEvent:input_type -> payments.v1.GetEventRequest
-	21, // 25: payments.v1.WebhookService.ListDeliveries:input_type -> payments.v1.ListDeliveriesRequest
-	23, // 26: payments.v1.WebhookService.RedeliverEvent:input_type -> payments.v1.RedeliverEventRequest
-	6,  // 27: payments.v1.WebhookService.CreateWebhookEndpoint:output_type -> payments.v1.CreateWebhookEndpointResponse
-	8,  // 28: payments.v1.WebhookService.GetWebhookEndpoint:output_type -> payments.v1.GetWebhookEndpointResponse
-	10, // 29: payments.v1.WebhookService.ListWebhookEndpoints:output_type -> payments.v1.ListWebhookEndpointsResponse
-	12, // 30: payments.v1.WebhookService.UpdateWebhookEndpoint:output_type -> payments.v1.UpdateWebhookEndpointResponse
-	14, // 31: payments.v1.WebhookService.DeleteWebhookEndpoint:output_type -> payments.v1.DeleteWebhookEndpointResponse
-	16, // 32: payments.v1.WebhookService.RotateWebhookSecret:output_type -> payments.v1.RotateWebhookSecretResponse
-	18, // 33: payments.v1.WebhookService.ListEvents:output_type -> payments.v1.ListEventsResponse
-	20, // 34: payments.v1.WebhookService.GetEvent:output_type -> payments.v1.GetEventResponse
-	22, // 35: payments.v1.WebhookService.ListDeliveries:output_type -> payments.v1.ListDeliveriesResponse
-	24, // 36: payments.v1.WebhookService.RedeliverEvent:output_type -> payments.v1.RedeliverEventResponse
-	27, // [27:37] is the sub-list for method output_type
-	17, // [17:27] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	25, // 3: payments.v1.WebhookEndpoint.previous_secret_expires_at:type_name -> google.protobuf.Timestamp
+	25, // 4: payments.v1.Event.created_at:type_name -> google.protobuf.Timestamp
+	26, // 5: payments.v1.Event.data:type_name -> google.protobuf.Struct
+	1,  // 6: payments.v1.Delivery.status:type_name -> payments.v1.DeliveryStatus
+	25, // 7: payments.v1.Delivery.next_attempt_at:type_name -> google.protobuf.Timestamp
+	25, // 8: payments.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
+	2,  // 9: payments.v1.CreateWebhookEndpointResponse.webhook_endpoint:type_name -> payments.v1.WebhookEndpoint
+	2,  // 10: payments.v1.GetWebhookEndpointResponse.webhook_endpoint:type_name -> payments.v1.WebhookEndpoint
+	2,  // 11: payments.v1.ListWebhookEndpointsResponse.webhook_endpoints:type_name -> payments.v1.WebhookEndpoint
+	2,  // 12: payments.v1.UpdateWebhookEndpointResponse.webhook_endpoint:type_name -> payments.v1.WebhookEndpoint
+	27, // 13: payments.v1.RotateWebhookSecretRequest.previous_secret_overlap:type_name -> google.protobuf.Duration
+	2,  // 14: payments.v1.RotateWebhookSecretResponse.webhook_endpoint:type_name -> payments.v1.WebhookEndpoint
+	25, // 15: payments.v1.ListEventsRequest.created_after:type_name -> google.protobuf.Timestamp
+	25, // 16: payments.v1.ListEventsRequest.created_before:type_name -> google.protobuf.Timestamp
+	3,  // 17: payments.v1.ListEventsResponse.events:type_name -> payments.v1.Event
+	3,  // 18: payments.v1.GetEventResponse.event:type_name -> payments.v1.Event
+	4,  // 19: payments.v1.ListDeliveriesResponse.deliveries:type_name -> payments.v1.Delivery
+	4,  // 20: payments.v1.RedeliverEventResponse.deliveries:type_name -> payments.v1.Delivery
+	5,  // 21: payments.v1.WebhookService.CreateWebhookEndpoint:input_type -> payments.v1.CreateWebhookEndpointRequest
+	7,  // 22: payments.v1.WebhookService.GetWebhookEndpoint:input_type -> payments.v1.GetWebhookEndpointRequest
+	9,  // 23: payments.v1.WebhookService.ListWebhookEndpoints:input_type -> payments.v1.ListWebhookEndpointsRequest
+	11, // 24: payments.v1.WebhookService.UpdateWebhookEndpoint:input_type -> payments.v1.UpdateWebhookEndpointRequest
+	13, // 25: payments.v1.WebhookService.DeleteWebhookEndpoint:input_type -> payments.v1.DeleteWebhookEndpointRequest
+	15, // 26: payments.v1.WebhookService.RotateWebhookSecret:input_type -> payments.v1.RotateWebhookSecretRequest
+	17, // 27: payments.v1.WebhookService.ListEvents:input_type -> payments.v1.ListEventsRequest
+	19, // 28: payments.v1.WebhookService.GetEvent:input_type -> payments.v1.GetEventRequest
+	21, // 29: payments.v1.WebhookService.ListDeliveries:input_type -> payments.v1.ListDeliveriesRequest
+	23, // 30: payments.v1.WebhookService.RedeliverEvent:input_type -> payments.v1.RedeliverEventRequest
+	6,  // 31: payments.v1.WebhookService.CreateWebhookEndpoint:output_type -> payments.v1.CreateWebhookEndpointResponse
+	8,  // 32: payments.v1.WebhookService.GetWebhookEndpoint:output_type -> payments.v1.GetWebhookEndpointResponse
+	10, // 33: payments.v1.WebhookService.ListWebhookEndpoints:output_type -> payments.v1.ListWebhookEndpointsResponse
+	12, // 34: payments.v1.WebhookService.UpdateWebhookEndpoint:output_type -> payments.v1.UpdateWebhookEndpointResponse
+	14, // 35: payments.v1.WebhookService.DeleteWebhookEndpoint:output_type -> payments.v1.DeleteWebhookEndpointResponse
+	16, // 36: payments.v1.WebhookService.RotateWebhookSecret:output_type -> payments.v1.RotateWebhookSecretResponse
+	18, // 37: payments.v1.WebhookService.ListEvents:output_type -> payments.v1.ListEventsResponse
+	20, // 38: payments.v1.WebhookService.GetEvent:output_type -> payments.v1.GetEventResponse
+	22, // 39: payments.v1.WebhookService.ListDeliveries:output_type -> payments.v1.ListDeliveriesResponse
+	24, // 40: payments.v1.WebhookService.RedeliverEvent:output_type -> payments.v1.RedeliverEventResponse
+	31, // [31:41] is the sub-list for method output_type
+	21, // [21:31] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_webhook_proto_init() }

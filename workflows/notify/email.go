@@ -1,0 +1,35 @@
+package notify
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/payments-platform/payments/activities"
+)
+
+// EmailWorkflowName is the registered email workflow type.
+const EmailWorkflowName = "notify.Email"
+
+// EmailWorkflowID is the id of an event's email workflow.
+func EmailWorkflowID(eventID string) string { return "email/" + eventID }
+
+// EmailWorkflow sends an event's emails to the parties. The activity
+// retries with backoff for a day while the mail server is away; each
+// message is claimed in the database before it is sent, so a retry never
+// sends one twice.
+func EmailWorkflow(ctx workflow.Context, eventID string) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        5 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeStoreInvalid},
+		},
+		ScheduleToCloseTimeout: 24 * time.Hour,
+	})
+	var a *activities.Mail
+	return workflow.ExecuteActivity(ctx, a.SendEventEmails, eventID).Get(ctx, nil)
+}

@@ -1,0 +1,120 @@
+// Package notify is the durable delivery of the platform's events: one
+// workflow per (event, endpoint) that POSTs the event on API.md's
+// schedule, and the relay that starts them, and the events' emails, from
+// the store's outbox.
+//
+// One workflow per delivery rather than one per endpoint with ordering: an
+// event's attempts then follow their own schedule whatever the endpoint's
+// other events do, so one event a receiver keeps refusing (a 400 on a
+// payload it cannot parse) never holds the others back, and a delivery's
+// whole story (every attempt, every timer) is one short history an
+// operator opens by its id, webhook/<evt_id>/<we_id>. Receivers order an
+// object's events by their sequence, as API.md promises, rather than by
+// arrival: Standard Webhooks makes no ordering promise either, and retries
+// reorder events anyway.
+package notify
+
+import (
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/payments-platform/payments/activities"
+	"github.com/payments-platform/payments/internal/ids"
+)
+
+// Names other code relies on.
+const (
+	// DeliveryWorkflowName is the registered delivery workflow type.
+	DeliveryWorkflowName = "notify.Deliver"
+)
+
+// Schedule is API.md's: when each attempt follows the previous one, ten
+// attempts over about three days and four hours.
+var Schedule = []time.Duration{
+	0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
+	5 * time.Hour, 10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour,
+}
+
+// DeliveryWorkflowID is the id of an event's delivery to an endpoint.
+func DeliveryWorkflowID(eventID, endpointID string) string {
+	return "webhook/" + eventID + "/" + endpointID
+}
+
+// RedeliveryWorkflowID is the id of a redelivery asked for at a time (each
+// RedeliverEvent is a delivery of its own).
+func RedeliveryWorkflowID(eventID, endpointID, nonce string) string {
+	return DeliveryWorkflowID(eventID, endpointID) + "/redeliver/" + nonce
+}
+
+// DeliveryID is the row of a delivery's attempt.
+func DeliveryID(workflowID string, attempt int, at time.Time) string {
+	return ids.Derive(ids.Delivery, at, []byte(workflowID+"#"+strconv.Itoa(attempt)))
+}
+
+// DeliveryInput starts a delivery.
+type DeliveryInput struct {
+	EventID, EndpointID string
+	// FirstDeliveryID and FirstAt name the first attempt's row when it was
+	// written before the workflow started (RedeliverEvent's pending row).
+	FirstDeliveryID string
+	FirstAt         time.Time
+}
+
+// DeliveryResult is how a delivery ended.
+type DeliveryResult struct {
+	// Status of the last attempt: succeeded or failed.
+	Status   string
+	Attempts int
+}
+
+// DeliveryWorkflow makes the attempts of one delivery: the first at once,
+// each further one on a durable timer after a failure that is worth a
+// retry, until one succeeds, one fails for good (a 4xx other than 408,
+// 409 and 429; a 410, which disables the endpoint), the endpoint is
+// deleted or disabled, or the schedule runs out.
+func DeliveryWorkflow(ctx workflow.Context, in DeliveryInput) (DeliveryResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		// The HTTP attempt is bounded at 15 s; the rest is the database.
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeStoreInvalid, activities.ErrTypeNotFound},
+		},
+	})
+	var a *activities.Webhooks
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	var out activities.DeliverOutput
+	for i, wait := range Schedule {
+		if wait > 0 {
+			if err := workflow.Sleep(ctx, wait); err != nil {
+				return DeliveryResult{}, err
+			}
+		}
+		attempt := i + 1
+		at := workflow.Now(ctx).UTC()
+		rowID := DeliveryID(id, attempt, at)
+		if attempt == 1 && in.FirstDeliveryID != "" {
+			rowID, at = in.FirstDeliveryID, in.FirstAt
+		}
+		var next time.Duration
+		if attempt < len(Schedule) {
+			next = Schedule[attempt]
+		}
+		err := workflow.ExecuteActivity(ctx, a.DeliverWebhook, activities.DeliverInput{
+			EventID: in.EventID, EndpointID: in.EndpointID, WorkflowID: id,
+			Attempt: attempt, DeliveryID: rowID, At: at, NextDelay: next,
+		}).Get(ctx, &out)
+		if err != nil {
+			return DeliveryResult{}, err
+		}
+		if out.Done {
+			return DeliveryResult{Status: out.Status, Attempts: attempt}, nil
+		}
+	}
+	return DeliveryResult{Status: out.Status, Attempts: len(Schedule)}, nil
+}
