@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -49,6 +50,14 @@ func (h *accountService) UpdateMe(ctx context.Context, req *connect.Request[paym
 			return nil, err
 		}
 		u.DefaultCurrency = &cur.Code
+	}
+	if m.EmailPreferences != nil {
+		off := slices.Clone(m.EmailPreferences.GetDisabledCategories())
+		slices.Sort(off)
+		if off == nil {
+			off = []string{}
+		}
+		u.EmailOptOut = &off
 	}
 	if m.NewPassword != nil {
 		acct, err := h.s.d.Store.AccountByID(ctx, p.AccountID)

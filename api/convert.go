@@ -36,6 +36,9 @@ func accountToProto(a *ent.Account) *paymentsv1.Account {
 		Status:          status,
 		CreatedAt:       timestamppb.New(a.CreatedAt),
 		UpdatedAt:       timestamppb.New(a.UpdatedAt),
+		EmailPreferences: &paymentsv1.EmailPreferences{
+			DisabledCategories: a.EmailOptOut,
+		},
 	}
 }
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -111,6 +112,12 @@ func (h *transactionService) GetTransaction(ctx context.Context, req *connect.Re
 		res.Source = &paymentsv1.GetTransactionResponse_Dispute{Dispute: h.s.disputeToProto(d, p)}
 		steps = d.Timeline
 	}
+	notes, err := h.s.d.Store.NotificationSteps(ctx, t.SourceID)
+	if err != nil {
+		return nil, err
+	}
+	steps = append(slices.Clip(steps), notes...)
+	slices.SortStableFunc(steps, func(a, b timeline.Entry) int { return a.At.Compare(b.At) })
 	res.Timeline = timelineToProto(steps)
 	entries, err := h.s.d.Store.JournalEntries(ctx, t.JournalID)
 	if err != nil {

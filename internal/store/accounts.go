@@ -79,6 +79,8 @@ type AccountUpdate struct {
 	DefaultCurrency *string
 	// PasswordHash, when set, also signs the account out everywhere.
 	PasswordHash *string
+	// EmailOptOut, when not nil, replaces the email categories turned off.
+	EmailOptOut *[]string
 }
 
 // UpdateAccount changes an account's profile or password. A new password
@@ -95,6 +97,9 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u AccountUpdate, n
 			SetUpdatedAt(now)
 		if u.DefaultCurrency != nil {
 			up.SetDefaultCurrency(strings.ToUpper(*u.DefaultCurrency))
+		}
+		if u.EmailOptOut != nil {
+			up.SetEmailOptOut(*u.EmailOptOut)
 		}
 		var err error
 		if acc, err = up.Save(ctx); err != nil {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/payments-platform/payments/ent"
+	"github.com/payments-platform/payments/ent/delivery"
+	"github.com/payments-platform/payments/ent/emailmessage"
 	"github.com/payments-platform/payments/ent/event"
 	"github.com/payments-platform/payments/ent/migrate"
 	"github.com/payments-platform/payments/ent/predicate"
@@ -164,4 +167,58 @@ func (s *Store) MarkDispatched(ctx context.Context, id string, at time.Time) err
 		return fmt.Errorf("mark event %s dispatched: %w", id, err)
 	}
 	return nil
+}
+
+// Timeline kinds of the notifications NotificationSteps lists.
+const (
+	KindWebhookAttempt = "notification.webhook_attempt"
+	KindEmailSent      = "notification.email_sent"
+)
+
+// NotificationSteps are the notifications about an object as timeline
+// steps, oldest first: every webhook attempt for its events and every email
+// sent, so that a detailed record shows what was announced, to whom, and
+// how it went.
+func (s *Store) NotificationSteps(ctx context.Context, objectID string) ([]timeline.Entry, error) {
+	evs, err := s.Client.Event.Query().Where(event.ObjectID(objectID)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", objectID, err)
+	}
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	typeOf := make(map[string]string, len(evs))
+	evIDs := make([]string, 0, len(evs))
+	for _, e := range evs {
+		typeOf[e.ID] = e.Type
+		evIDs = append(evIDs, e.ID)
+	}
+	ds, err := s.Client.Delivery.Query().Where(delivery.EventIDIn(evIDs...)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("deliveries of %s: %w", objectID, err)
+	}
+	ms, err := s.Client.EmailMessage.Query().
+		Where(emailmessage.EventIDIn(evIDs...), emailmessage.StatusEQ(emailmessage.StatusSent)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("emails of %s: %w", objectID, err)
+	}
+	var steps []timeline.Entry
+	for _, d := range ds {
+		note := fmt.Sprintf("%s to endpoint %s, attempt %d: %s", typeOf[d.EventID], d.EndpointID, d.Attempt, d.Status)
+		if d.ResponseStatus != 0 {
+			note += fmt.Sprintf(" (HTTP %d)", d.ResponseStatus)
+		} else if d.Error != "" {
+			note += " (" + d.Error + ")"
+		}
+		if d.NextAttemptAt != nil {
+			note += ", next attempt " + d.NextAttemptAt.UTC().Format(time.RFC3339)
+		}
+		steps = append(steps, timeline.Entry{At: d.CreatedAt, Kind: KindWebhookAttempt, Actor: timeline.ActorSystem, Note: note})
+	}
+	for _, m := range ms {
+		steps = append(steps, timeline.Entry{At: m.UpdatedAt, Kind: KindEmailSent, Actor: timeline.ActorSystem,
+			Note: fmt.Sprintf("%s emailed to account %s", typeOf[m.EventID], m.AccountID)})
+	}
+	slices.SortStableFunc(steps, func(a, b timeline.Entry) int { return a.At.Compare(b.At) })
+	return steps, nil
 }

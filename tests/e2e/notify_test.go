@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +40,10 @@ type receiver struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	secret string
+	// also verifies with a second secret (a rotation's old one) when set.
+	also   string
+	status int // answered; 204 when 0
+	hits   int
 	got    []receivedEvent
 	bad    []string
 	notify chan struct{}
@@ -60,9 +65,16 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	wh, err := standardwebhooks.NewWebhook(r.secret)
-	if err == nil {
-		err = wh.Verify(body, req.Header)
+	r.hits++
+	defer func() {
+		select {
+		case r.notify <- struct{}{}:
+		default:
+		}
+	}()
+	err := verifyWith(r.secret, body, req.Header)
+	if err == nil && r.also != "" {
+		err = verifyWith(r.also, body, req.Header)
 	}
 	if err != nil {
 		r.bad = append(r.bad, err.Error())
@@ -75,11 +87,83 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	r.got = append(r.got, receivedEvent{id: ev.GetId(), msgID: req.Header.Get("webhook-id"), event: ev})
-	w.WriteHeader(http.StatusNoContent)
-	select {
-	case r.notify <- struct{}{}:
-	default:
+	status := r.status
+	if status == 0 {
+		status = http.StatusNoContent
+		r.got = append(r.got, receivedEvent{id: ev.GetId(), msgID: req.Header.Get("webhook-id"), event: ev})
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, "receiver-private-detail")
+}
+
+// verifyWith checks a request's signature with one secret, using the
+// Standard Webhooks library.
+func verifyWith(secret string, body []byte, h http.Header) error {
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		return err
+	}
+	return wh.Verify(body, h)
+}
+
+// set changes what the receiver answers and which secrets it checks.
+func (r *receiver) set(secret, also string, status int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secret, r.also, r.status = secret, also, status
+}
+
+// endpoint registers the receiver for merchant u and returns its id.
+func (e *E) endpoint(t *testing.T, u user, r *receiver, types ...string) string {
+	t.Helper()
+	res := e.post(t, u.Token, procCreateEndpoint, map[string]any{"url": r.srv.URL + "/hooks", "enabled_events": types})
+	if res.status != http.StatusOK {
+		t.Fatalf("CreateWebhookEndpoint: %s", res)
+	}
+	var created pb.CreateWebhookEndpointResponse
+	if err := protojson.Unmarshal(res.body, &created); err != nil {
+		t.Fatal(err)
+	}
+	r.set(created.GetSecret(), "", 0)
+	return created.GetWebhookEndpoint().GetId()
+}
+
+// deliveries polls ListDeliveries (with a deadline) until ok accepts them.
+func (e *E) deliveries(t *testing.T, u user, filter map[string]any, ok func([]*pb.Delivery) bool) []*pb.Delivery {
+	t.Helper()
+	deadline := time.Now().Add(webhookWaitDeadline)
+	for {
+		r := e.post(t, u.Token, procListDeliveries, filter)
+		var ds pb.ListDeliveriesResponse
+		if r.status != http.StatusOK || protojson.Unmarshal(r.body, &ds) != nil {
+			t.Fatalf("ListDeliveries: %s", r)
+		}
+		if ok(ds.GetDeliveries()) {
+			return ds.GetDeliveries()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries never as wanted: %s", r.body)
+		}
+		time.Sleep(pollEvery) // polling with a deadline
+	}
+}
+
+// waitHits waits until the receiver was called at least n times.
+func (r *receiver) waitHits(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(webhookWaitDeadline)
+	for {
+		r.mu.Lock()
+		hits := r.hits
+		r.mu.Unlock()
+		if hits >= n {
+			return
+		}
+		select {
+		case <-r.notify:
+		case <-deadline:
+			t.Fatalf("receiver called %d times, want %d", hits, n)
+		}
 	}
 }
 
@@ -205,6 +289,180 @@ func TestWebhookPaymentSucceededIsSignedAndListed(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("emails to %v", to)
+		}
+		time.Sleep(pollEvery) // polling with a deadline
+	}
+}
+
+// A 410 answer disables the endpoint at once: the attempt is failed with
+// the status, no next attempt, and the endpoint shows why. A 400 fails the
+// delivery without a retry; a 500 schedules the next attempt 5 s later.
+// The receiver's body is never echoed in the attempt's error.
+func TestWebhookReceiverAnswers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, tc := range []struct {
+		status   int
+		retry    bool
+		disabled bool
+	}{
+		{http.StatusGone, false, true},
+		{http.StatusBadRequest, false, false},
+		{http.StatusInternalServerError, true, false},
+		{http.StatusTooManyRequests, true, false},
+	} {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			m, c := e.merchant(t), e.customer(t)
+			rcv := newReceiver(t)
+			epID := e.endpoint(t, m, rcv, "*")
+			rcv.mu.Lock()
+			rcv.status = tc.status
+			rcv.mu.Unlock()
+			e.create(t, c, pay(m, 500, "EUR", "pm_card_visa"))
+			ds := e.deliveries(t, m, map[string]any{"endpoint_id": epID}, func(ds []*pb.Delivery) bool {
+				return len(ds) > 0 && ds[len(ds)-1].GetStatus() == pb.DeliveryStatus_DELIVERY_STATUS_FAILED
+			})
+			first := ds[len(ds)-1]
+			if first.GetResponseStatus() != int32(tc.status) || first.GetAttempt() != 1 {
+				t.Fatalf("attempt %v", first)
+			}
+			if strings.Contains(first.GetError(), "receiver-private-detail") {
+				t.Fatalf("the receiver's body is echoed: %q", first.GetError())
+			}
+			if got := first.GetNextAttemptAt() != nil; got != tc.retry {
+				t.Fatalf("next attempt set = %v, want %v: %v", got, tc.retry, first)
+			}
+			if tc.retry {
+				if d := first.GetNextAttemptAt().AsTime().Sub(first.GetCreatedAt().AsTime()); d < 4*time.Second || d > 30*time.Second {
+					t.Fatalf("next attempt %v after the first, want about 5 s", d)
+				}
+			}
+			r := e.post(t, m.Token, procGetEndpoint, map[string]any{"id": epID})
+			var got pb.GetWebhookEndpointResponse
+			if r.status != http.StatusOK || protojson.Unmarshal(r.body, &got) != nil {
+				t.Fatalf("GetWebhookEndpoint: %s", r)
+			}
+			disabled := got.GetWebhookEndpoint().GetStatus() == pb.WebhookEndpointStatus_WEBHOOK_ENDPOINT_STATUS_DISABLED
+			if disabled != tc.disabled || (tc.disabled && got.GetWebhookEndpoint().GetDisabledReason() != "gone") {
+				t.Fatalf("endpoint after HTTP %d: %v", tc.status, got.GetWebhookEndpoint())
+			}
+		})
+	}
+}
+
+// During a rotation's overlap every delivery is signed with both secrets
+// (each verifies on its own); RedeliverEvent sends the same event again
+// under the same webhook-id, as a new delivery listed beside the first.
+func TestWebhookRotationAndRedelivery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m, c := e.merchant(t), e.customer(t)
+	rcv := newReceiver(t)
+	epID := e.endpoint(t, m, rcv, "payment.succeeded")
+	rcv.mu.Lock()
+	oldSecret := rcv.secret
+	rcv.mu.Unlock()
+
+	r := e.post(t, m.Token, procRotateSecret, map[string]any{"id": epID, "previous_secret_overlap": "3600s"})
+	var rot pb.RotateWebhookSecretResponse
+	if r.status != http.StatusOK || protojson.Unmarshal(r.body, &rot) != nil {
+		t.Fatalf("RotateWebhookSecret: %s", r)
+	}
+	if rot.GetSecret() == oldSecret || !strings.HasPrefix(rot.GetSecret(), "whsec_") || rot.GetWebhookEndpoint().GetPreviousSecretExpiresAt() == nil {
+		t.Fatalf("rotation: %s", r.body)
+	}
+	rcv.set(rot.GetSecret(), oldSecret, 0)
+
+	p := e.create(t, c, pay(m, 900, "USD", "pm_card_visa"))
+	got := rcv.waitFor(t, "payment.succeeded")
+	evID := got[0].id
+
+	r = e.post(t, m.Token, procRedeliverEvent, map[string]any{"event_id": evID})
+	var red pb.RedeliverEventResponse
+	if r.status != http.StatusOK || protojson.Unmarshal(r.body, &red) != nil || len(red.GetDeliveries()) != 1 {
+		t.Fatalf("RedeliverEvent: %s", r)
+	}
+	if d := red.GetDeliveries()[0]; d.GetStatus() != pb.DeliveryStatus_DELIVERY_STATUS_PENDING || d.GetEndpointId() != epID || d.GetAttempt() != 1 {
+		t.Fatalf("redelivery %v", d)
+	}
+	rcv.waitHits(t, 2)
+	rcv.mu.Lock()
+	all := slices.Clone(rcv.got)
+	rcv.mu.Unlock()
+	if len(all) != 2 || all[1].id != evID || all[1].msgID != evID || all[1].event.GetObjectId() != p.GetId() {
+		t.Fatalf("redelivered: %v", all)
+	}
+	e.deliveries(t, m, map[string]any{"event_id": evID}, func(ds []*pb.Delivery) bool {
+		n := 0
+		for _, d := range ds {
+			if d.GetStatus() == pb.DeliveryStatus_DELIVERY_STATUS_SUCCEEDED {
+				n++
+			}
+		}
+		return n == 2
+	})
+}
+
+// An account that turns payment emails off gets none; the other party
+// still does. The detailed record of the payment lists the webhook attempt
+// and the email among its steps.
+func TestEmailPreferencesAndNotificationTimeline(t *testing.T) {
+	t.Parallel()
+	mailer := &memMailer{}
+	e := newEnv(t, withMailer(mailer))
+	m, c := e.merchant(t), e.customer(t)
+	r := e.post(t, c.Token, "/payments.v1.AccountService/UpdateMe", map[string]any{"email_preferences": map[string]any{"disabled_categories": []string{"payments"}}})
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"disabledCategories":["payments"]`) {
+		t.Fatalf("UpdateMe: %s", r)
+	}
+	rcv := newReceiver(t)
+	e.endpoint(t, m, rcv, "*")
+	p := e.create(t, c, pay(m, 2500, "JPY", "pm_card_visa"))
+	rcv.waitFor(t, "payment.succeeded")
+
+	var txnID string
+	deadline := time.Now().Add(webhookWaitDeadline)
+	for {
+		mailer.mu.Lock()
+		var to []string
+		var subject string
+		for _, msg := range mailer.sent {
+			to = append(to, msg.To)
+			subject = msg.Subject
+		}
+		mailer.mu.Unlock()
+		if len(to) > 0 {
+			if len(to) != 1 || to[0] != m.Email || subject != "Payment received: 2500 JPY" {
+				t.Fatalf("emails to %v (%q), want only the merchant's", to, subject)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no email")
+		}
+		time.Sleep(pollEvery) // polling with a deadline
+	}
+	for _, tx := range e.listAll(t, m, map[string]any{}) {
+		if tx.GetSourceId() == p.GetId() {
+			txnID = tx.GetId()
+		}
+	}
+	deadline = time.Now().Add(webhookWaitDeadline)
+	for {
+		r := e.post(t, m.Token, procGetTransaction, map[string]any{"id": txnID})
+		var res pb.GetTransactionResponse
+		if r.status != http.StatusOK || protojson.Unmarshal(r.body, &res) != nil {
+			t.Fatalf("GetTransaction: %s", r)
+		}
+		var kinds []string
+		for _, s := range res.GetTimeline() {
+			kinds = append(kinds, s.GetKind())
+		}
+		if slices.Contains(kinds, "notification.webhook_attempt") && slices.Contains(kinds, "notification.email_sent") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timeline kinds %v", kinds)
 		}
 		time.Sleep(pollEvery) // polling with a deadline
 	}

@@ -1,12 +1,10 @@
 package notify
 
 import (
-	"time"
-
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/payments-platform/payments/activities"
+	"github.com/payments-platform/payments/workflows/presets"
 )
 
 // EmailWorkflowName is the registered email workflow type.
@@ -20,16 +18,7 @@ func EmailWorkflowID(eventID string) string { return "email/" + eventID }
 // message is claimed in the database before it is sent, so a retry never
 // sends one twice.
 func EmailWorkflow(ctx workflow.Context, eventID string) error {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 2 * time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        5 * time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeStoreInvalid},
-		},
-		ScheduleToCloseTimeout: 24 * time.Hour,
-	})
+	ctx = presets.EventEmails(ctx)
 	var a *activities.Mail
 	return workflow.ExecuteActivity(ctx, a.SendEventEmails, eventID).Get(ctx, nil)
 }

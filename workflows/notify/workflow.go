@@ -18,11 +18,11 @@ import (
 	"strconv"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/payments-platform/payments/activities"
 	"github.com/payments-platform/payments/internal/ids"
+	"github.com/payments-platform/payments/workflows/presets"
 )
 
 // Names other code relies on.
@@ -76,16 +76,7 @@ type DeliveryResult struct {
 // 409 and 429; a 410, which disables the endpoint), the endpoint is
 // deleted or disabled, or the schedule runs out.
 func DeliveryWorkflow(ctx workflow.Context, in DeliveryInput) (DeliveryResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		// The HTTP attempt is bounded at 15 s; the rest is the database.
-		StartToCloseTimeout: time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        5 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeStoreInvalid, activities.ErrTypeNotFound},
-		},
-	})
+	ctx = presets.WebhookAttempt(ctx)
 	var a *activities.Webhooks
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
 	var out activities.DeliverOutput

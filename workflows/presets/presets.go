@@ -166,3 +166,36 @@ func GatewayFastPath(ctx workflow.Context) workflow.Context {
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
 }
+
+// WebhookAttempt is for one attempt of a webhook delivery: the HTTP call
+// is bounded at 15 s (its failures are the delivery's outcome, returned,
+// not errors); errors are the database's, retried with backoff until it
+// answers. An attempt the store refuses for good, or about an event that
+// is not there, is not retried.
+func WebhookAttempt(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeStoreInvalid, activities.ErrTypeNotFound},
+		},
+	})
+}
+
+// EventEmails is for sending an event's emails: retried with backoff for a
+// day while the mail server or the database is away (each message is
+// claimed before it is sent, so retries never send one twice).
+func EventEmails(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    2 * time.Minute,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        5 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeStoreInvalid},
+		},
+	})
+}
