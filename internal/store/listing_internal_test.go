@@ -40,6 +40,14 @@ func TestListingIndex(t *testing.T) {
 		{migrate.DisputesTable, []string{"status", "customer_id"}, "dispute_customer_id_created_at_id"},
 		{migrate.ReconciliationCasesTable, []string{"status", "payment_id"}, "reconciliationcase_payment_id_created_at_id"},
 		{migrate.APIKeysTable, []string{"account_id"}, "apikey_account_id_created_at_id"},
+		// (dispatched_at, created_at) ends at created_at: it does not serve.
+		{migrate.EventsTable, []string{"dispatched_at"}, "event_created_at_id"},
+		{migrate.EventsTable, []string{"merchant_id", "object_id"}, "event_object_id_created_at_id"},
+		{migrate.DeliveriesTable, []string{"account_id", "endpoint_id"}, "delivery_endpoint_id_created_at_id"},
+		{&schema.Table{Name: "t", Indexes: []*schema.Index{
+			{Name: "ends_at_created_at", Columns: []*schema.Column{{Name: "a"}, {Name: "created_at"}}},
+			{Name: "created_at_then_other", Columns: []*schema.Column{{Name: "created_at"}, {Name: "a"}}},
+		}}, []string{"a"}, ""},
 		// A table with no (created_at, id) index gets no hint.
 		{migrate.APIKeysTable, nil, ""},
 		{migrate.LedgerEntriesTable, nil, ""},
