@@ -336,7 +336,9 @@ func (h *webhookService) RedeliverEvent(ctx context.Context, req *connect.Reques
 			return nil, err
 		}
 		for _, ep := range eps {
-			if ownsEndpoint(p, ep) && events.Subscribed(ep.EnabledEvents, ev.Type) {
+			// The caller's own endpoints: an admin's redelivery goes to the
+			// admins' all-merchant endpoints, never to the merchant's.
+			if ep.AccountID == p.AccountID && events.Subscribed(ep.EnabledEvents, ev.Type) {
 				targets = append(targets, ep)
 			}
 		}
