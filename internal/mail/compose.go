@@ -182,7 +182,10 @@ func words(f Facts, role Role, amount, other string) (subject, headline string, 
 	case "dispute.lost":
 		return "Dispute decided: the customer won", "The dispute of " + amount + " with " + other + " was decided in the customer's favour.", nil
 	case "dispute.accepted":
-		return "Dispute accepted", "The merchant accepted the dispute of " + amount + "; the customer is refunded.", nil
+		if merchant {
+			return "Dispute accepted", "You accepted the dispute of " + amount + " with " + other + "; " + other + " is refunded.", nil
+		}
+		return "Dispute accepted", other + " accepted the dispute of " + amount + "; you are refunded.", nil
 	case "dispute.withdrawn":
 		return "Dispute withdrawn", "The dispute of " + amount + " with " + other + " was withdrawn.", nil
 	}

@@ -60,6 +60,11 @@ func (m Message) Bytes() ([]byte, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
+	for name, v := range map[string]string{"From": m.From, "To": m.To, "Subject": m.Subject, "Message-ID": m.MessageID} {
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("mail header %s holds a line break", name)
+		}
+	}
 	var out bytes.Buffer
 	for _, h := range [][2]string{
 		{"From", m.From},
@@ -174,9 +179,12 @@ func (s *SMTP) Send(ctx context.Context, m Message) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("smtp address %q: %w", s.Addr, err)
 	}
-	tlsConf := s.TLSConfig
-	if tlsConf == nil {
-		tlsConf = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.TLSConfig != nil {
+		tlsConf = s.TLSConfig.Clone()
+	}
+	if tlsConf.ServerName == "" {
+		tlsConf.ServerName = host
 	}
 	d := net.Dialer{Timeout: 30 * time.Second}
 	var conn net.Conn

@@ -93,7 +93,7 @@ type Result struct {
 // Send makes one attempt with client (URLPolicy.Client).
 func Send(ctx context.Context, client *http.Client, m Message) Result {
 	sig, err := SignatureHeader(m.Secrets, m.ID, m.At, m.Body)
-	if err != nil {
+	if err != nil || len(m.Secrets) == 0 {
 		return Result{Verdict: Stop, Error: "the endpoint's signing secret is unusable"}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.URL, bytes.NewReader(m.Body))

@@ -55,6 +55,8 @@ var blockedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
 	netip.MustParsePrefix("2001:db8::/32"),   // documentation
 	netip.MustParsePrefix("100::/64"),        // discard-only
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated; carries an IPv4 inside)
+	netip.MustParsePrefix("2002::/16"),       // 6to4 (carries an IPv4 inside)
 }
 
 // Blocked reports whether a delivery must never reach addr, and why.
