@@ -45,7 +45,7 @@ func (a *Mail) now() time.Time {
 func (a *Mail) SendEventEmails(ctx context.Context, eventID string) error {
 	ev, err := a.DB.EventByID(ctx, eventID)
 	if err != nil {
-		return refusedForGood(err)
+		return eventGone(err)
 	}
 	roles := mail.Recipients(ev.Type)
 	if len(roles) == 0 {

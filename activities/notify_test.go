@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/delivery"
@@ -290,5 +292,26 @@ func TestDeliverWebhookRefusesInternalAddressAtSendTime(t *testing.T) {
 		if len(ds) != 1 || !strings.HasPrefix(ds[0].Error, "refused") {
 			t.Fatalf("rows %+v", ds)
 		}
+	})
+}
+
+// An event that is not there fails the activities for good (ErrTypeNotFound,
+// not retried) rather than being retried forever.
+func TestNotifyActivitiesFailForGoodWithoutTheEvent(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, db *store.Store) {
+		ctx := context.Background()
+		missing := ids.New(ids.Event)
+		check := func(what string, err error) {
+			t.Helper()
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != ErrTypeNotFound || !appErr.NonRetryable() {
+				t.Fatalf("%s of a missing event: %v, want a non-retryable %s", what, err, ErrTypeNotFound)
+			}
+		}
+		w := &Webhooks{DB: db, Logger: slog.New(slog.DiscardHandler)}
+		_, err := w.DeliverWebhook(ctx, DeliverInput{EventID: missing, EndpointID: ids.New(ids.Endpoint), Attempt: 1})
+		check("DeliverWebhook", err)
+		m := &Mail{DB: db, Mailer: &flakyMailer{}, Logger: slog.New(slog.DiscardHandler)}
+		check("SendEventEmails", m.SendEventEmails(ctx, missing))
 	})
 }

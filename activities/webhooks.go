@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/delivery"
 	"github.com/payments-platform/payments/ent/webhookendpoint"
@@ -73,7 +75,7 @@ func (a *Webhooks) now() time.Time {
 func (a *Webhooks) DeliverWebhook(ctx context.Context, in DeliverInput) (DeliverOutput, error) {
 	ev, err := a.DB.EventByID(ctx, in.EventID)
 	if err != nil {
-		return DeliverOutput{}, refusedForGood(err)
+		return DeliverOutput{}, eventGone(err)
 	}
 	ep, err := a.DB.EndpointByID(ctx, in.EndpointID)
 	if errs.KindOf(err) == errs.KindNotFound {
@@ -140,6 +142,16 @@ func (a *Webhooks) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliver
 	}
 	out.Status = string(rec.Status)
 	return out, nil
+}
+
+// eventGone makes a missing event final (it never comes back: events are
+// not deleted, so this is a bug to see, not to retry forever); other
+// errors are the store's.
+func eventGone(err error) error {
+	if errs.KindOf(err) == errs.KindNotFound {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeNotFound, err)
+	}
+	return refusedForGood(err)
 }
 
 // secrets are the endpoint's signing secrets, current first, then the

@@ -195,7 +195,7 @@ func EventEmails(ctx workflow.Context) workflow.Context {
 			InitialInterval:        5 * time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        30 * time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeStoreInvalid},
+			NonRetryableErrorTypes: []string{activities.ErrTypeStoreInvalid, activities.ErrTypeNotFound},
 		},
 	})
 }
