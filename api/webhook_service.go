@@ -364,7 +364,14 @@ func (h *webhookService) RedeliverEvent(ctx context.Context, req *connect.Reques
 		_, err = h.s.d.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wfID, TaskQueue: h.s.d.TaskQueue},
 			notify.DeliveryWorkflowName, notify.DeliveryInput{EventID: ev.ID, EndpointID: ep.ID, FirstDeliveryID: rowID, FirstAt: at})
 		if err != nil {
-			return nil, fmt.Errorf("start redelivery %s: %w", wfID, err)
+			// The pending row would wait forever: it says what happened.
+			if _, serr := h.s.d.Store.SaveDelivery(ctx, store.DeliveryRecord{
+				ID: rowID, EventID: ev.ID, EndpointID: ep.ID, AccountID: ep.AccountID, WorkflowID: wfID,
+				Attempt: 1, Status: delivery.StatusFailed, Error: "the redelivery could not be started; ask again", At: at,
+			}); serr != nil {
+				h.s.log.ErrorContext(ctx, "redelivery row left pending", "delivery_id", rowID, "error", serr)
+			}
+			return nil, errs.Unavailable("the redelivery could not be started; try again", err)
 		}
 		res.Deliveries = append(res.Deliveries, deliveryToProto(d))
 	}

@@ -10,6 +10,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -498,10 +500,8 @@ func TestWebhookRedeliverEventWithoutEndpointChoosesTheCallersEndpoints(t *testi
 	for _, tc := range cases {
 		r := whCall(t, e, httpJSON, tc.u.authz(), &pb.RedeliverEventRequest{EventId: evA})
 		if r.code != tc.code {
-			t.Errorf("BUG: %s: RedeliverEvent{%s} without endpoint_id = %v (%q), want %v %q. docs/API.md says it goes to "+
-				"\"every enabled endpoint of the caller subscribed to it\"; the admin's only endpoint %s takes dispute.opened only, "+
-				"yet merchant A's endpoint %s is taken as the admin's target, because RedeliverEvent filters EndpointsFor "+
-				"with ownsEndpoint, which is true for every endpoint when the caller is an admin (api/webhook_service.go)",
+			t.Errorf("%s: RedeliverEvent{%s} without endpoint_id = %v (%q), want %v %q: it goes to the caller's own "+
+				"subscribed endpoints only (the admin's %s takes dispute.opened only; merchant A's %s is not the admin's)",
 				tc.name, evA, codeName(r.code), r.msg, tc.code, tc.msg, adminOther.GetId(), epA.GetId())
 			continue
 		}
@@ -834,4 +834,28 @@ func TestWebhookEndpointUpdate(t *testing.T) {
 			t.Fatalf("the endpoint is still stored: %v", err)
 		}
 	})
+}
+
+// failingStarter is a Temporal client whose workflow starts fail.
+type failingStarter struct{ client.Client }
+
+func (failingStarter) ExecuteWorkflow(context.Context, client.StartWorkflowOptions, any, ...any) (client.WorkflowRun, error) {
+	return nil, errors.New("temporal: connection refused")
+}
+
+// A redelivery whose workflow cannot be started answers unavailable and
+// leaves its attempt failed, saying so, rather than pending forever.
+func TestWebhookRedeliveryThatCannotStartIsNotLeftPending(t *testing.T) {
+	e := newEnv(t, withWebhookDeps(t), func(d *api.Deps) { d.Temporal = failingStarter{} })
+	m, cust := e.merchant(t), e.customer(t)
+	_, ev := paidAt(t, e, m, cust, e.clock.Now())
+	createEndpoint(t, e, m, "payment.succeeded")
+	r := whCall(t, e, httpJSON, m.authz(), &pb.RedeliverEventRequest{EventId: ev})
+	if r.code != connect.CodeUnavailable {
+		t.Fatalf("RedeliverEvent with Temporal away = %v %q, want unavailable", codeName(r.code), r.msg)
+	}
+	ds, err := e.st.ListDeliveries(ctxT(t), store.DeliveryFilter{EventID: ev}, store.Page{Limit: 10})
+	if err != nil || len(ds) != 1 || ds[0].Status != "failed" || !strings.Contains(ds[0].Error, "could not be started") {
+		t.Fatalf("attempts after a failed start: %+v %v", ds, err)
+	}
 }
