@@ -166,3 +166,84 @@ func TestRelayDispatchesEachEventOnce(t *testing.T) {
 		}
 	})
 }
+
+// Run dispatches at once and then on every tick until its context ends; a
+// round that fails is logged and tried again on the next tick.
+func TestRelayRunDispatchesUntilCanceled(t *testing.T) {
+	db := storetest.NewSQLite(t)
+	ctx := context.Background()
+	m, err := db.CreateAccount(ctx, store.NewAccount{Email: "m@x.test", PasswordHash: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Role: account.RoleMerchant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := db.CreateEndpoint(ctx, store.EndpointRecord{ID: ids.New(ids.Endpoint), AccountID: m.ID, URL: "https://example.com/h",
+		Secret: "v1:x", EnabledEvents: []string{"*"}, CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	save := func() string {
+		at := time.Now().UTC()
+		id := ids.NewAt(ids.Payment, at)
+		rec := store.PaymentRecord{ID: id, MerchantID: m.ID, Amount: 100, Currency: "USD", Status: payment.StatusSucceeded,
+			AmountReceived: 100, CaptureMethod: payment.CaptureMethodAutomatic, PaymentMethod: "pm_card_visa", Gateway: "sandbox",
+			WorkflowID: "payment/" + id, Version: 1, CreatedAt: at, UpdatedAt: at}
+		if _, err := db.SavePayment(ctx, rec, nil); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := db.ListEvents(ctx, store.EventFilter{ObjectID: id}, store.Page{Limit: 5})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("events %v %v", evs, err)
+		}
+		return notify.DeliveryWorkflowID(evs[0].ID, ep.ID)
+	}
+	first := save()
+	var logs strings.Builder
+	var logMu sync.Mutex
+	starter := &fakeStarter{fail: errors.New("temporal unavailable")}
+	relay := &notify.Relay{Store: db, Temporal: starter, TaskQueue: "q", Interval: 5 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		relay.Run(runCtx)
+	}()
+	waitUntil := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("never: %s", what)
+			}
+			time.Sleep(5 * time.Millisecond) // polling with a deadline
+		}
+	}
+	waitUntil("a failed round logged", func() bool {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return strings.Contains(logs.String(), "event relay: will retry")
+	})
+	starter.mu.Lock()
+	starter.fail = nil
+	starter.mu.Unlock()
+	waitUntil("the first event dispatched", func() bool { return slices.Contains(starter.ids(), first) })
+	second := save()
+	waitUntil("an event saved while running dispatched", func() bool { return slices.Contains(starter.ids(), second) })
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+type lockedWriter struct {
+	w  *strings.Builder
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
