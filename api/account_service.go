@@ -2,14 +2,17 @@ package api
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/errs"
+	"github.com/payments-platform/payments/internal/ids"
 	"github.com/payments-platform/payments/internal/money"
 	"github.com/payments-platform/payments/internal/store"
 	paymentsv1 "github.com/payments-platform/payments/proto/payments/v1"
@@ -64,9 +67,9 @@ func (h *accountService) UpdateMe(ctx context.Context, req *connect.Request[paym
 		if err != nil {
 			return nil, err
 		}
-		ok, err := h.s.guards.hasher.CheckPassword(ctx, m.GetCurrentPassword(), acct.PasswordHash)
+		ok, err := h.checkCurrentPassword(ctx, req.Peer().Addr, req.Header(), acct, m.GetCurrentPassword())
 		if err != nil {
-			return nil, hashErr("check password of "+acct.ID, err)
+			return nil, err
 		}
 		if !ok {
 			return nil, errs.InvalidArgument("current_password", "current_password is incorrect")
@@ -129,4 +132,116 @@ func (h *accountService) RevokeApiKey(ctx context.Context, req *connect.Request[
 	}
 	h.s.log.InfoContext(ctx, "api key revoked", "account_id", p.AccountID, "api_key_id", key.ID)
 	return connect.NewResponse(&paymentsv1.RevokeApiKeyResponse{ApiKey: apiKeyToProto(key)}), nil
+}
+
+// ChangePassword checks the current password as a login does (the attempt
+// counts against the email's and the address's failed-login limits), sets
+// the new one, signs every session of the account out (in the same
+// transaction) and starts a fresh one for the caller.
+func (h *accountService) ChangePassword(ctx context.Context, req *connect.Request[paymentsv1.ChangePasswordRequest]) (*connect.Response[paymentsv1.ChangePasswordResponse], error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := h.s.d.Store.AccountByID(ctx, p.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := h.checkCurrentPassword(ctx, req.Peer().Addr, req.Header(), acct, req.Msg.CurrentPassword)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		h.s.log.WarnContext(ctx, "password change refused: wrong current password", "account_id", acct.ID)
+		return nil, errs.Unauthenticated("current_password is incorrect")
+	}
+	now := h.s.now()
+	hash, err := h.s.guards.hasher.HashPassword(ctx, req.Msg.NewPassword)
+	if err != nil {
+		return nil, hashErr("hash password", err)
+	}
+	if acct, err = h.s.d.Store.UpdateAccount(ctx, acct.ID, store.AccountUpdate{PasswordHash: &hash}, now); err != nil {
+		return nil, err
+	}
+	pair, err := h.s.newSession(ctx, acct, ids.New(ids.Family), h.s.sessionClient(req.Peer().Addr, req.Header()))
+	if err != nil {
+		return nil, err
+	}
+	h.s.log.InfoContext(ctx, "password changed; every other session signed out", "account_id", acct.ID)
+	return connect.NewResponse(&paymentsv1.ChangePasswordResponse{
+		AccessToken: pair.access, RefreshToken: pair.refresh,
+		AccessTokenExpiresAt: timestamppb.New(pair.accessExpires), RefreshTokenExpiresAt: timestamppb.New(pair.refreshExpires),
+	}), nil
+}
+
+// checkCurrentPassword checks a signed-in person's password as Login checks
+// one: the attempt is reserved on the email's and the client address's
+// failed-login counters first (resource_exhausted while they are blocked),
+// a wrong password stays counted, a right one clears the email's failures.
+func (h *accountService) checkCurrentPassword(ctx context.Context, peer string, hdr http.Header, acct *ent.Account, password string) (bool, error) {
+	now := h.s.now()
+	emailKey := throttleKey(acct.Email)
+	limits := []store.ThrottleLimit{{Key: emailKey, Policy: h.s.d.LoginThrottle}}
+	var ipKey string
+	if ip := clientIP(peer, hdr, h.s.d.TrustedProxies); ip.IsValid() {
+		ipKey = ipThrottleKey(ip)
+		limits = append(limits, store.ThrottleLimit{Key: ipKey, Policy: h.s.guards.ipThrottle})
+	}
+	res, err := h.s.d.Store.ReserveLoginAttempt(ctx, now, limits...)
+	if err != nil {
+		return false, err
+	}
+	if res.Blocked() {
+		return false, throttled(res.BlockedUntil.Sub(now), ipKey != "" && res.BlockedKey == ipKey)
+	}
+	login := &authService{s: h.s}
+	ok, err := h.s.guards.hasher.CheckPassword(ctx, password, acct.PasswordHash)
+	if err != nil {
+		login.release(ctx, res, emailKey, ipKey)
+		return false, hashErr("check password of "+acct.ID, err)
+	}
+	if !ok {
+		return false, nil
+	}
+	if err := h.s.d.Store.ResetLoginFailures(ctx, emailKey); err != nil {
+		return false, err
+	}
+	login.release(ctx, res, ipKey)
+	return true, nil
+}
+
+func (h *accountService) ListSessions(ctx context.Context, req *connect.Request[paymentsv1.ListSessionsRequest]) (*connect.Response[paymentsv1.ListSessionsResponse], error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := h.s.now()
+	rts, next, err := listPage(h.s, "sessions", p, req.Msg, store.SessionCursor,
+		func(page store.Page) ([]*ent.RefreshToken, error) {
+			return h.s.d.Store.ListSessions(ctx, p.AccountID, now, page)
+		})
+	if err != nil {
+		return nil, err
+	}
+	res := &paymentsv1.ListSessionsResponse{NextPageToken: next}
+	for _, rt := range rts {
+		res.Sessions = append(res.Sessions, &paymentsv1.Session{
+			Id: rt.FamilyID, UserAgent: rt.UserAgent, ClientIp: rt.ClientIP,
+			CreatedAt: timestamppb.New(store.SessionStartedAt(rt)), LastUsedAt: timestamppb.New(rt.CreatedAt),
+			ExpiresAt: timestamppb.New(rt.ExpiresAt),
+		})
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (h *accountService) RevokeSession(ctx context.Context, req *connect.Request[paymentsv1.RevokeSessionRequest]) (*connect.Response[paymentsv1.RevokeSessionResponse], error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.s.d.Store.RevokeSession(ctx, p.AccountID, req.Msg.Id, h.s.now()); err != nil {
+		return nil, err
+	}
+	h.s.log.InfoContext(ctx, "session revoked", "account_id", p.AccountID, "session_id", req.Msg.Id)
+	return connect.NewResponse(&paymentsv1.RevokeSessionResponse{}), nil
 }

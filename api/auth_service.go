@@ -2,11 +2,14 @@ package api
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"strings"
 	"time"
 
@@ -156,7 +159,7 @@ func (h *authService) Login(ctx context.Context, req *connect.Request[paymentsv1
 		return nil, err
 	}
 	h.release(ctx, res, ipKey)
-	pair, err := h.s.newSession(ctx, acct, ids.New(ids.Family))
+	pair, err := h.s.newSession(ctx, acct, ids.New(ids.Family), h.s.sessionClient(req.Peer().Addr, req.Header()))
 	if err != nil {
 		return nil, err
 	}
@@ -225,8 +228,27 @@ type tokenPair struct {
 	accessExpires, refreshExpires time.Time
 }
 
+// sessionClient is who is calling, as a session records it.
+func (s *Server) sessionClient(peer string, h http.Header) store.SessionClient {
+	c := store.SessionClient{UserAgent: h.Get("User-Agent")}
+	if ip := clientIP(peer, h, s.d.TrustedProxies); ip.IsValid() {
+		c.IP = ip.String()
+	}
+	return c
+}
+
+// rotatedToken is the successor of a refresh token: derived from it with
+// the server's key, so that the same token presented twice within the
+// reuse grace names the same successor (store.RotateRefreshToken), and
+// unguessable without the key.
+func (s *Server) rotatedToken(presented string) string {
+	m := hmac.New(sha256.New, s.pageKey)
+	m.Write([]byte("refresh token rotation\x00" + presented))
+	return auth.RefreshTokenPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
 // newSession issues an access token and the first refresh token of a family.
-func (s *Server) newSession(ctx context.Context, acct *ent.Account, family string) (tokenPair, error) {
+func (s *Server) newSession(ctx context.Context, acct *ent.Account, family string, client store.SessionClient) (tokenPair, error) {
 	now := s.now()
 	access, accessExp, err := s.d.Tokens.Issue(acct.ID, string(acct.Role))
 	if err != nil {
@@ -237,7 +259,7 @@ func (s *Server) newSession(ctx context.Context, acct *ent.Account, family strin
 		return tokenPair{}, err
 	}
 	refreshExp := now.Add(s.d.RefreshTokenTTL)
-	if _, err := s.d.Store.CreateRefreshToken(ctx, acct.ID, family, hash, refreshExp, now); err != nil {
+	if _, err := s.d.Store.CreateRefreshToken(ctx, acct.ID, family, hash, refreshExp, now, client); err != nil {
 		return tokenPair{}, err
 	}
 	return tokenPair{access: access, refresh: refresh, accessExpires: accessExp, refreshExpires: refreshExp}, nil
@@ -245,12 +267,10 @@ func (s *Server) newSession(ctx context.Context, acct *ent.Account, family strin
 
 func (h *authService) RefreshToken(ctx context.Context, req *connect.Request[paymentsv1.RefreshTokenRequest]) (*connect.Response[paymentsv1.RefreshTokenResponse], error) {
 	now := h.s.now()
-	next, nextHash, err := auth.NewSecret(auth.RefreshTokenPrefix)
-	if err != nil {
-		return nil, err
-	}
+	next := h.s.rotatedToken(req.Msg.RefreshToken)
 	refreshExp := now.Add(h.s.d.RefreshTokenTTL)
-	_, acct, err := h.s.d.Store.RotateRefreshToken(ctx, auth.HashSecret(req.Msg.RefreshToken), nextHash, refreshExp, now)
+	rt, acct, err := h.s.d.Store.RotateRefreshToken(ctx, auth.HashSecret(req.Msg.RefreshToken), auth.HashSecret(next), refreshExp, now,
+		h.s.d.RefreshReuseGrace, h.s.sessionClient(req.Peer().Addr, req.Header()))
 	if err != nil {
 		if errs.KindOf(err) == errs.KindUnauthenticated {
 			h.s.log.WarnContext(ctx, "refresh token refused", "reason", err.Error())
@@ -265,7 +285,7 @@ func (h *authService) RefreshToken(ctx context.Context, req *connect.Request[pay
 		AccessToken:           access,
 		RefreshToken:          next,
 		AccessTokenExpiresAt:  timestamppb.New(accessExp),
-		RefreshTokenExpiresAt: timestamppb.New(refreshExp),
+		RefreshTokenExpiresAt: timestamppb.New(rt.ExpiresAt),
 		Account:               accountToProto(acct),
 	}), nil
 }

@@ -262,9 +262,18 @@ func TestRefreshToken(t *testing.T) {
 			if got := wantOK[*pb.GetMeResponse](t, e.me(t, tr, bearer(r1.GetAccessToken()))); got.GetAccount().GetId() != u.acct.GetId() {
 				t.Fatalf("GetMe with the rotated access token = %v", got)
 			}
+			// Presented again within the reuse grace (two tabs, a request
+			// retried after its answer was lost): the same successor, and
+			// nobody is signed out.
+			again := wantOK[*pb.RefreshTokenResponse](t, e.call(t, tr, "", &pb.RefreshTokenRequest{RefreshToken: u.refresh}))
+			if again.GetRefreshToken() != r1.GetRefreshToken() || again.GetRefreshTokenExpiresAt().AsTime() != r1.GetRefreshTokenExpiresAt().AsTime() {
+				t.Fatalf("repeat within the grace = %q (expires %v), want the first rotation's %q (%v)", again.GetRefreshToken(),
+					again.GetRefreshTokenExpiresAt().AsTime(), r1.GetRefreshToken(), r1.GetRefreshTokenExpiresAt().AsTime())
+			}
 			r2 := wantOK[*pb.RefreshTokenResponse](t, e.call(t, tr, "", &pb.RefreshTokenRequest{RefreshToken: r1.GetRefreshToken()}))
 
-			// Reusing the first, rotated, token revokes the family...
+			// After the grace, reusing the first, rotated, token revokes the family...
+			e.clock.Advance(11 * time.Second)
 			e.call(t, tr, "", &pb.RefreshTokenRequest{RefreshToken: u.refresh}).wantErr(t, reused)
 			// ...so the newest token of that family is dead too.
 			e.call(t, tr, "", &pb.RefreshTokenRequest{RefreshToken: r2.GetRefreshToken()}).wantErr(t, invalid)
@@ -364,6 +373,7 @@ func TestAccountsOnEachDB(t *testing.T) {
 					t.Fatalf("GetMe = %v, want %s", me, reg.GetId())
 				}
 				rot := wantOK[*pb.RefreshTokenResponse](t, e.call(t, tr, "", &pb.RefreshTokenRequest{RefreshToken: login.GetRefreshToken()}))
+				e.clock.Advance(11 * time.Second) // past the reuse grace
 				e.call(t, tr, "", &pb.RefreshTokenRequest{RefreshToken: login.GetRefreshToken()}).
 					wantErr(t, want{code: connect.CodeUnauthenticated, msg: "already used"})
 				e.call(t, tr, "", &pb.RefreshTokenRequest{RefreshToken: rot.GetRefreshToken()}).

@@ -37,6 +37,10 @@ type Deps struct {
 	Logger *slog.Logger
 	// RefreshTokenTTL is how long an unused refresh token stays valid.
 	RefreshTokenTTL time.Duration
+	// RefreshReuseGrace is how long after its rotation a refresh token
+	// presented again gets the same successor instead of counting as reuse
+	// (two tabs, a retried request); 10 s when zero, none when negative.
+	RefreshReuseGrace time.Duration
 	// Checks are readiness probes by name (database, temporal); /readyz is 503
 	// while any fails.
 	Checks map[string]func(context.Context) error
@@ -132,6 +136,9 @@ func New(d Deps) *Server {
 	}
 	if d.RefreshTokenTTL == 0 {
 		d.RefreshTokenTTL = 30 * 24 * time.Hour
+	}
+	if d.RefreshReuseGrace == 0 {
+		d.RefreshReuseGrace = 10 * time.Second
 	}
 	s := &Server{d: d, log: d.Logger, dummyHash: auth.DummyHash(d.PasswordParams), guards: newAuthGuards(d),
 		pageKey: pageTokenKey(d.PageTokenSecret), sealer: d.WebhookSealer}

@@ -12675,22 +12675,25 @@ func (m *ReconciliationCaseMutation) ResetEdge(name string) error {
 // RefreshTokenMutation represents an operation that mutates the RefreshToken nodes in the graph.
 type RefreshTokenMutation struct {
 	config
-	op             Op
-	typ            string
-	id             *string
-	family_id      *string
-	token_hash     *string
-	created_at     *time.Time
-	expires_at     *time.Time
-	rotated_at     *time.Time
-	revoked_at     *time.Time
-	replaced_by    *string
-	clearedFields  map[string]struct{}
-	account        *string
-	clearedaccount bool
-	done           bool
-	oldValue       func(context.Context) (*RefreshToken, error)
-	predicates     []predicate.RefreshToken
+	op                Op
+	typ               string
+	id                *string
+	family_id         *string
+	token_hash        *string
+	created_at        *time.Time
+	expires_at        *time.Time
+	rotated_at        *time.Time
+	revoked_at        *time.Time
+	replaced_by       *string
+	family_created_at *time.Time
+	user_agent        *string
+	client_ip         *string
+	clearedFields     map[string]struct{}
+	account           *string
+	clearedaccount    bool
+	done              bool
+	oldValue          func(context.Context) (*RefreshToken, error)
+	predicates        []predicate.RefreshToken
 }
 
 var _ ent.Mutation = (*RefreshTokenMutation)(nil)
@@ -13124,6 +13127,127 @@ func (m *RefreshTokenMutation) ResetReplacedBy() {
 	delete(m.clearedFields, refreshtoken.FieldReplacedBy)
 }
 
+// SetFamilyCreatedAt sets the "family_created_at" field.
+func (m *RefreshTokenMutation) SetFamilyCreatedAt(t time.Time) {
+	m.family_created_at = &t
+}
+
+// FamilyCreatedAt returns the value of the "family_created_at" field in the mutation.
+func (m *RefreshTokenMutation) FamilyCreatedAt() (r time.Time, exists bool) {
+	v := m.family_created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFamilyCreatedAt returns the old "family_created_at" field's value of the RefreshToken entity.
+// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefreshTokenMutation) OldFamilyCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFamilyCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFamilyCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFamilyCreatedAt: %w", err)
+	}
+	return oldValue.FamilyCreatedAt, nil
+}
+
+// ClearFamilyCreatedAt clears the value of the "family_created_at" field.
+func (m *RefreshTokenMutation) ClearFamilyCreatedAt() {
+	m.family_created_at = nil
+	m.clearedFields[refreshtoken.FieldFamilyCreatedAt] = struct{}{}
+}
+
+// FamilyCreatedAtCleared returns if the "family_created_at" field was cleared in this mutation.
+func (m *RefreshTokenMutation) FamilyCreatedAtCleared() bool {
+	_, ok := m.clearedFields[refreshtoken.FieldFamilyCreatedAt]
+	return ok
+}
+
+// ResetFamilyCreatedAt resets all changes to the "family_created_at" field.
+func (m *RefreshTokenMutation) ResetFamilyCreatedAt() {
+	m.family_created_at = nil
+	delete(m.clearedFields, refreshtoken.FieldFamilyCreatedAt)
+}
+
+// SetUserAgent sets the "user_agent" field.
+func (m *RefreshTokenMutation) SetUserAgent(s string) {
+	m.user_agent = &s
+}
+
+// UserAgent returns the value of the "user_agent" field in the mutation.
+func (m *RefreshTokenMutation) UserAgent() (r string, exists bool) {
+	v := m.user_agent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserAgent returns the old "user_agent" field's value of the RefreshToken entity.
+// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefreshTokenMutation) OldUserAgent(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserAgent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserAgent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserAgent: %w", err)
+	}
+	return oldValue.UserAgent, nil
+}
+
+// ResetUserAgent resets all changes to the "user_agent" field.
+func (m *RefreshTokenMutation) ResetUserAgent() {
+	m.user_agent = nil
+}
+
+// SetClientIP sets the "client_ip" field.
+func (m *RefreshTokenMutation) SetClientIP(s string) {
+	m.client_ip = &s
+}
+
+// ClientIP returns the value of the "client_ip" field in the mutation.
+func (m *RefreshTokenMutation) ClientIP() (r string, exists bool) {
+	v := m.client_ip
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClientIP returns the old "client_ip" field's value of the RefreshToken entity.
+// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefreshTokenMutation) OldClientIP(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClientIP is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClientIP requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClientIP: %w", err)
+	}
+	return oldValue.ClientIP, nil
+}
+
+// ResetClientIP resets all changes to the "client_ip" field.
+func (m *RefreshTokenMutation) ResetClientIP() {
+	m.client_ip = nil
+}
+
 // ClearAccount clears the "account" edge to the Account entity.
 func (m *RefreshTokenMutation) ClearAccount() {
 	m.clearedaccount = true
@@ -13185,7 +13309,7 @@ func (m *RefreshTokenMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RefreshTokenMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 11)
 	if m.account != nil {
 		fields = append(fields, refreshtoken.FieldAccountID)
 	}
@@ -13209,6 +13333,15 @@ func (m *RefreshTokenMutation) Fields() []string {
 	}
 	if m.replaced_by != nil {
 		fields = append(fields, refreshtoken.FieldReplacedBy)
+	}
+	if m.family_created_at != nil {
+		fields = append(fields, refreshtoken.FieldFamilyCreatedAt)
+	}
+	if m.user_agent != nil {
+		fields = append(fields, refreshtoken.FieldUserAgent)
+	}
+	if m.client_ip != nil {
+		fields = append(fields, refreshtoken.FieldClientIP)
 	}
 	return fields
 }
@@ -13234,6 +13367,12 @@ func (m *RefreshTokenMutation) Field(name string) (ent.Value, bool) {
 		return m.RevokedAt()
 	case refreshtoken.FieldReplacedBy:
 		return m.ReplacedBy()
+	case refreshtoken.FieldFamilyCreatedAt:
+		return m.FamilyCreatedAt()
+	case refreshtoken.FieldUserAgent:
+		return m.UserAgent()
+	case refreshtoken.FieldClientIP:
+		return m.ClientIP()
 	}
 	return nil, false
 }
@@ -13259,6 +13398,12 @@ func (m *RefreshTokenMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldRevokedAt(ctx)
 	case refreshtoken.FieldReplacedBy:
 		return m.OldReplacedBy(ctx)
+	case refreshtoken.FieldFamilyCreatedAt:
+		return m.OldFamilyCreatedAt(ctx)
+	case refreshtoken.FieldUserAgent:
+		return m.OldUserAgent(ctx)
+	case refreshtoken.FieldClientIP:
+		return m.OldClientIP(ctx)
 	}
 	return nil, fmt.Errorf("unknown RefreshToken field %s", name)
 }
@@ -13324,6 +13469,27 @@ func (m *RefreshTokenMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetReplacedBy(v)
 		return nil
+	case refreshtoken.FieldFamilyCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFamilyCreatedAt(v)
+		return nil
+	case refreshtoken.FieldUserAgent:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserAgent(v)
+		return nil
+	case refreshtoken.FieldClientIP:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClientIP(v)
+		return nil
 	}
 	return fmt.Errorf("unknown RefreshToken field %s", name)
 }
@@ -13363,6 +13529,9 @@ func (m *RefreshTokenMutation) ClearedFields() []string {
 	if m.FieldCleared(refreshtoken.FieldReplacedBy) {
 		fields = append(fields, refreshtoken.FieldReplacedBy)
 	}
+	if m.FieldCleared(refreshtoken.FieldFamilyCreatedAt) {
+		fields = append(fields, refreshtoken.FieldFamilyCreatedAt)
+	}
 	return fields
 }
 
@@ -13385,6 +13554,9 @@ func (m *RefreshTokenMutation) ClearField(name string) error {
 		return nil
 	case refreshtoken.FieldReplacedBy:
 		m.ClearReplacedBy()
+		return nil
+	case refreshtoken.FieldFamilyCreatedAt:
+		m.ClearFamilyCreatedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown RefreshToken nullable field %s", name)
@@ -13417,6 +13589,15 @@ func (m *RefreshTokenMutation) ResetField(name string) error {
 		return nil
 	case refreshtoken.FieldReplacedBy:
 		m.ResetReplacedBy()
+		return nil
+	case refreshtoken.FieldFamilyCreatedAt:
+		m.ResetFamilyCreatedAt()
+		return nil
+	case refreshtoken.FieldUserAgent:
+		m.ResetUserAgent()
+		return nil
+	case refreshtoken.FieldClientIP:
+		m.ResetClientIP()
 		return nil
 	}
 	return fmt.Errorf("unknown RefreshToken field %s", name)

@@ -34,6 +34,12 @@ type RefreshToken struct {
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	// ReplacedBy holds the value of the "replaced_by" field.
 	ReplacedBy *string `json:"replaced_by,omitempty"`
+	// FamilyCreatedAt holds the value of the "family_created_at" field.
+	FamilyCreatedAt time.Time `json:"family_created_at,omitempty"`
+	// UserAgent holds the value of the "user_agent" field.
+	UserAgent string `json:"user_agent,omitempty"`
+	// ClientIP holds the value of the "client_ip" field.
+	ClientIP string `json:"client_ip,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RefreshTokenQuery when eager-loading is set.
 	Edges        RefreshTokenEdges `json:"edges"`
@@ -65,9 +71,9 @@ func (*RefreshToken) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case refreshtoken.FieldID, refreshtoken.FieldAccountID, refreshtoken.FieldFamilyID, refreshtoken.FieldTokenHash, refreshtoken.FieldReplacedBy:
+		case refreshtoken.FieldID, refreshtoken.FieldAccountID, refreshtoken.FieldFamilyID, refreshtoken.FieldTokenHash, refreshtoken.FieldReplacedBy, refreshtoken.FieldUserAgent, refreshtoken.FieldClientIP:
 			values[i] = new(sql.NullString)
-		case refreshtoken.FieldCreatedAt, refreshtoken.FieldExpiresAt, refreshtoken.FieldRotatedAt, refreshtoken.FieldRevokedAt:
+		case refreshtoken.FieldCreatedAt, refreshtoken.FieldExpiresAt, refreshtoken.FieldRotatedAt, refreshtoken.FieldRevokedAt, refreshtoken.FieldFamilyCreatedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -141,6 +147,24 @@ func (_m *RefreshToken) assignValues(columns []string, values []any) error {
 				_m.ReplacedBy = new(string)
 				*_m.ReplacedBy = value.String
 			}
+		case refreshtoken.FieldFamilyCreatedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field family_created_at", values[i])
+			} else if value.Valid {
+				_m.FamilyCreatedAt = value.Time
+			}
+		case refreshtoken.FieldUserAgent:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field user_agent", values[i])
+			} else if value.Valid {
+				_m.UserAgent = value.String
+			}
+		case refreshtoken.FieldClientIP:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field client_ip", values[i])
+			} else if value.Valid {
+				_m.ClientIP = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -211,6 +235,15 @@ func (_m *RefreshToken) String() string {
 		builder.WriteString("replaced_by=")
 		builder.WriteString(*v)
 	}
+	builder.WriteString(", ")
+	builder.WriteString("family_created_at=")
+	builder.WriteString(_m.FamilyCreatedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	builder.WriteString("user_agent=")
+	builder.WriteString(_m.UserAgent)
+	builder.WriteString(", ")
+	builder.WriteString("client_ip=")
+	builder.WriteString(_m.ClientIP)
 	builder.WriteByte(')')
 	return builder.String()
 }

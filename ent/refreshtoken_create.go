@@ -96,6 +96,48 @@ func (_c *RefreshTokenCreate) SetNillableReplacedBy(v *string) *RefreshTokenCrea
 	return _c
 }
 
+// SetFamilyCreatedAt sets the "family_created_at" field.
+func (_c *RefreshTokenCreate) SetFamilyCreatedAt(v time.Time) *RefreshTokenCreate {
+	_c.mutation.SetFamilyCreatedAt(v)
+	return _c
+}
+
+// SetNillableFamilyCreatedAt sets the "family_created_at" field if the given value is not nil.
+func (_c *RefreshTokenCreate) SetNillableFamilyCreatedAt(v *time.Time) *RefreshTokenCreate {
+	if v != nil {
+		_c.SetFamilyCreatedAt(*v)
+	}
+	return _c
+}
+
+// SetUserAgent sets the "user_agent" field.
+func (_c *RefreshTokenCreate) SetUserAgent(v string) *RefreshTokenCreate {
+	_c.mutation.SetUserAgent(v)
+	return _c
+}
+
+// SetNillableUserAgent sets the "user_agent" field if the given value is not nil.
+func (_c *RefreshTokenCreate) SetNillableUserAgent(v *string) *RefreshTokenCreate {
+	if v != nil {
+		_c.SetUserAgent(*v)
+	}
+	return _c
+}
+
+// SetClientIP sets the "client_ip" field.
+func (_c *RefreshTokenCreate) SetClientIP(v string) *RefreshTokenCreate {
+	_c.mutation.SetClientIP(v)
+	return _c
+}
+
+// SetNillableClientIP sets the "client_ip" field if the given value is not nil.
+func (_c *RefreshTokenCreate) SetNillableClientIP(v *string) *RefreshTokenCreate {
+	if v != nil {
+		_c.SetClientIP(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *RefreshTokenCreate) SetID(v string) *RefreshTokenCreate {
 	_c.mutation.SetID(v)
@@ -114,6 +156,7 @@ func (_c *RefreshTokenCreate) Mutation() *RefreshTokenMutation {
 
 // Save creates the RefreshToken in the database.
 func (_c *RefreshTokenCreate) Save(ctx context.Context) (*RefreshToken, error) {
+	_c.defaults()
 	return withHooks(ctx, _c.sqlSave, _c.mutation, _c.hooks)
 }
 
@@ -136,6 +179,18 @@ func (_c *RefreshTokenCreate) Exec(ctx context.Context) error {
 func (_c *RefreshTokenCreate) ExecX(ctx context.Context) {
 	if err := _c.Exec(ctx); err != nil {
 		panic(err)
+	}
+}
+
+// defaults sets the default values of the builder before save.
+func (_c *RefreshTokenCreate) defaults() {
+	if _, ok := _c.mutation.UserAgent(); !ok {
+		v := refreshtoken.DefaultUserAgent
+		_c.mutation.SetUserAgent(v)
+	}
+	if _, ok := _c.mutation.ClientIP(); !ok {
+		v := refreshtoken.DefaultClientIP
+		_c.mutation.SetClientIP(v)
 	}
 }
 
@@ -174,6 +229,22 @@ func (_c *RefreshTokenCreate) check() error {
 	if v, ok := _c.mutation.ReplacedBy(); ok {
 		if err := refreshtoken.ReplacedByValidator(v); err != nil {
 			return &ValidationError{Name: "replaced_by", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.replaced_by": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.UserAgent(); !ok {
+		return &ValidationError{Name: "user_agent", err: errors.New(`ent: missing required field "RefreshToken.user_agent"`)}
+	}
+	if v, ok := _c.mutation.UserAgent(); ok {
+		if err := refreshtoken.UserAgentValidator(v); err != nil {
+			return &ValidationError{Name: "user_agent", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.user_agent": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ClientIP(); !ok {
+		return &ValidationError{Name: "client_ip", err: errors.New(`ent: missing required field "RefreshToken.client_ip"`)}
+	}
+	if v, ok := _c.mutation.ClientIP(); ok {
+		if err := refreshtoken.ClientIPValidator(v); err != nil {
+			return &ValidationError{Name: "client_ip", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.client_ip": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -247,6 +318,18 @@ func (_c *RefreshTokenCreate) createSpec() (*RefreshToken, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.ReplacedBy(); ok {
 		_spec.SetField(refreshtoken.FieldReplacedBy, field.TypeString, value)
 		_node.ReplacedBy = &value
+	}
+	if value, ok := _c.mutation.FamilyCreatedAt(); ok {
+		_spec.SetField(refreshtoken.FieldFamilyCreatedAt, field.TypeTime, value)
+		_node.FamilyCreatedAt = value
+	}
+	if value, ok := _c.mutation.UserAgent(); ok {
+		_spec.SetField(refreshtoken.FieldUserAgent, field.TypeString, value)
+		_node.UserAgent = value
+	}
+	if value, ok := _c.mutation.ClientIP(); ok {
+		_spec.SetField(refreshtoken.FieldClientIP, field.TypeString, value)
+		_node.ClientIP = value
 	}
 	if nodes := _c.mutation.AccountIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -403,6 +486,15 @@ func (u *RefreshTokenUpsertOne) UpdateNewValues() *RefreshTokenUpsertOne {
 		if _, exists := u.create.mutation.ExpiresAt(); exists {
 			s.SetIgnore(refreshtoken.FieldExpiresAt)
 		}
+		if _, exists := u.create.mutation.FamilyCreatedAt(); exists {
+			s.SetIgnore(refreshtoken.FieldFamilyCreatedAt)
+		}
+		if _, exists := u.create.mutation.UserAgent(); exists {
+			s.SetIgnore(refreshtoken.FieldUserAgent)
+		}
+		if _, exists := u.create.mutation.ClientIP(); exists {
+			s.SetIgnore(refreshtoken.FieldClientIP)
+		}
 	}))
 	return u
 }
@@ -554,6 +646,7 @@ func (_c *RefreshTokenCreateBulk) Save(ctx context.Context) ([]*RefreshToken, er
 	for i := range _c.builders {
 		func(i int, root context.Context) {
 			builder := _c.builders[i]
+			builder.defaults()
 			var mut Mutator = MutateFunc(func(ctx context.Context, m Mutation) (Value, error) {
 				mutation, ok := m.(*RefreshTokenMutation)
 				if !ok {
@@ -693,6 +786,15 @@ func (u *RefreshTokenUpsertBulk) UpdateNewValues() *RefreshTokenUpsertBulk {
 			}
 			if _, exists := b.mutation.ExpiresAt(); exists {
 				s.SetIgnore(refreshtoken.FieldExpiresAt)
+			}
+			if _, exists := b.mutation.FamilyCreatedAt(); exists {
+				s.SetIgnore(refreshtoken.FieldFamilyCreatedAt)
+			}
+			if _, exists := b.mutation.UserAgent(); exists {
+				s.SetIgnore(refreshtoken.FieldUserAgent)
+			}
+			if _, exists := b.mutation.ClientIP(); exists {
+				s.SetIgnore(refreshtoken.FieldClientIP)
 			}
 		}
 	}))

@@ -170,6 +170,9 @@ func (_u *RefreshTokenUpdate) sqlSave(ctx context.Context) (_node int, err error
 	if _u.mutation.ReplacedByCleared() {
 		_spec.ClearField(refreshtoken.FieldReplacedBy, field.TypeString)
 	}
+	if _u.mutation.FamilyCreatedAtCleared() {
+		_spec.ClearField(refreshtoken.FieldFamilyCreatedAt, field.TypeTime)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -362,6 +365,9 @@ func (_u *RefreshTokenUpdateOne) sqlSave(ctx context.Context) (_node *RefreshTok
 	}
 	if _u.mutation.ReplacedByCleared() {
 		_spec.ClearField(refreshtoken.FieldReplacedBy, field.TypeString)
+	}
+	if _u.mutation.FamilyCreatedAtCleared() {
+		_spec.ClearField(refreshtoken.FieldFamilyCreatedAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &RefreshToken{config: _u.config}

@@ -489,6 +489,9 @@ var (
 		{Name: "rotated_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "replaced_by", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "family_created_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "user_agent", Type: field.TypeString, Size: 512, Default: ""},
+		{Name: "client_ip", Type: field.TypeString, Size: 64, Default: ""},
 		{Name: "account_id", Type: field.TypeString, Size: 40},
 	}
 	// RefreshTokensTable holds the schema information for the "refresh_tokens" table.
@@ -499,7 +502,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "refresh_tokens_accounts_refresh_tokens",
-				Columns:    []*schema.Column{RefreshTokensColumns[8]},
+				Columns:    []*schema.Column{RefreshTokensColumns[11]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -513,7 +516,12 @@ var (
 			{
 				Name:    "refreshtoken_account_id",
 				Unique:  false,
-				Columns: []*schema.Column{RefreshTokensColumns[8]},
+				Columns: []*schema.Column{RefreshTokensColumns[11]},
+			},
+			{
+				Name:    "refreshtoken_account_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefreshTokensColumns[11], RefreshTokensColumns[3], RefreshTokensColumns[0]},
 			},
 			{
 				Name:    "refreshtoken_expires_at",

@@ -28,6 +28,12 @@ const (
 	FieldRevokedAt = "revoked_at"
 	// FieldReplacedBy holds the string denoting the replaced_by field in the database.
 	FieldReplacedBy = "replaced_by"
+	// FieldFamilyCreatedAt holds the string denoting the family_created_at field in the database.
+	FieldFamilyCreatedAt = "family_created_at"
+	// FieldUserAgent holds the string denoting the user_agent field in the database.
+	FieldUserAgent = "user_agent"
+	// FieldClientIP holds the string denoting the client_ip field in the database.
+	FieldClientIP = "client_ip"
 	// EdgeAccount holds the string denoting the account edge name in mutations.
 	EdgeAccount = "account"
 	// Table holds the table name of the refreshtoken in the database.
@@ -52,6 +58,9 @@ var Columns = []string{
 	FieldRotatedAt,
 	FieldRevokedAt,
 	FieldReplacedBy,
+	FieldFamilyCreatedAt,
+	FieldUserAgent,
+	FieldClientIP,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -73,6 +82,14 @@ var (
 	TokenHashValidator func(string) error
 	// ReplacedByValidator is a validator for the "replaced_by" field. It is called by the builders before save.
 	ReplacedByValidator func(string) error
+	// DefaultUserAgent holds the default value on creation for the "user_agent" field.
+	DefaultUserAgent string
+	// UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	UserAgentValidator func(string) error
+	// DefaultClientIP holds the default value on creation for the "client_ip" field.
+	DefaultClientIP string
+	// ClientIPValidator is a validator for the "client_ip" field. It is called by the builders before save.
+	ClientIPValidator func(string) error
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
 	IDValidator func(string) error
 )
@@ -123,6 +140,21 @@ func ByRevokedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByReplacedBy orders the results by the replaced_by field.
 func ByReplacedBy(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReplacedBy, opts...).ToFunc()
+}
+
+// ByFamilyCreatedAt orders the results by the family_created_at field.
+func ByFamilyCreatedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFamilyCreatedAt, opts...).ToFunc()
+}
+
+// ByUserAgent orders the results by the user_agent field.
+func ByUserAgent(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUserAgent, opts...).ToFunc()
+}
+
+// ByClientIP orders the results by the client_ip field.
+func ByClientIP(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClientIP, opts...).ToFunc()
 }
 
 // ByAccountField orders the results by account field.

@@ -1240,6 +1240,18 @@ func init() {
 	refreshtokenDescReplacedBy := refreshtokenFields[8].Descriptor()
 	// refreshtoken.ReplacedByValidator is a validator for the "replaced_by" field. It is called by the builders before save.
 	refreshtoken.ReplacedByValidator = refreshtokenDescReplacedBy.Validators[0].(func(string) error)
+	// refreshtokenDescUserAgent is the schema descriptor for user_agent field.
+	refreshtokenDescUserAgent := refreshtokenFields[10].Descriptor()
+	// refreshtoken.DefaultUserAgent holds the default value on creation for the user_agent field.
+	refreshtoken.DefaultUserAgent = refreshtokenDescUserAgent.Default.(string)
+	// refreshtoken.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	refreshtoken.UserAgentValidator = refreshtokenDescUserAgent.Validators[0].(func(string) error)
+	// refreshtokenDescClientIP is the schema descriptor for client_ip field.
+	refreshtokenDescClientIP := refreshtokenFields[11].Descriptor()
+	// refreshtoken.DefaultClientIP holds the default value on creation for the client_ip field.
+	refreshtoken.DefaultClientIP = refreshtokenDescClientIP.Default.(string)
+	// refreshtoken.ClientIPValidator is a validator for the "client_ip" field. It is called by the builders before save.
+	refreshtoken.ClientIPValidator = refreshtokenDescClientIP.Validators[0].(func(string) error)
 	// refreshtokenDescID is the schema descriptor for id field.
 	refreshtokenDescID := refreshtokenFields[0].Descriptor()
 	// refreshtoken.IDValidator is a validator for the "id" field. It is called by the builders before save.

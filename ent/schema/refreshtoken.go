@@ -37,6 +37,12 @@ func (RefreshToken) Fields() []ent.Field {
 		field.Time("revoked_at").SchemaType(mysqlTime).Optional().Nillable(),
 		// The id of the successor token.
 		field.String("replaced_by").MaxLen(idMaxLen).Optional().Nillable(),
+		// When the family's login happened (copied along rotations), and
+		// the User-Agent and client address of the request that created
+		// this token: ListSessions shows them.
+		field.Time("family_created_at").SchemaType(mysqlTime).Optional().Immutable(),
+		field.String("user_agent").MaxRuneLen(512).Default("").Immutable(),
+		field.String("client_ip").MaxLen(64).Default("").Immutable(),
 	}
 }
 
@@ -54,6 +60,8 @@ func (RefreshToken) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("family_id"),
 		index.Fields("account_id"),
+		// The live tokens of an account, newest first: its sessions.
+		index.Fields("account_id", "created_at", "id"),
 		index.Fields("expires_at"),
 	}
 }

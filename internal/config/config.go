@@ -80,6 +80,11 @@ type Config struct {
 	StripeWebhookSecret string // STRIPE_WEBHOOK_SECRET
 	StripeAPIBase       string // STRIPE_API_BASE
 
+	// RefreshReuseGrace is how long after its rotation a refresh token
+	// presented again gets the same successor (two tabs, a retried
+	// request) instead of revoking its login; 0 turns it off.
+	RefreshReuseGrace time.Duration // PAYMENTS_REFRESH_REUSE_GRACE
+
 	SMTPURL string // SMTP_URL
 	// MailFrom is the sender of the platform's emails.
 	MailFrom string // PAYMENTS_MAIL_FROM
@@ -176,6 +181,19 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 	}
 	if c.RefreshTokenTTL, err = duration(getenv, "PAYMENTS_REFRESH_TOKEN_TTL", 30*24*time.Hour); err != nil {
 		problems = append(problems, err)
+	}
+	c.RefreshReuseGrace = 10 * time.Second
+	if v := strings.TrimSpace(getenv("PAYMENTS_REFRESH_REUSE_GRACE")); v != "" {
+		d, err := time.ParseDuration(v)
+		if v == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 || d > 5*time.Minute {
+			problems = append(problems, fmt.Errorf("PAYMENTS_REFRESH_REUSE_GRACE: %q is not a duration from 0s (off) to 5m: "+
+				"the longer it is, the longer a stolen refresh token replayed right after its owner's refresh goes unnoticed", v))
+		} else {
+			c.RefreshReuseGrace = d
+		}
 	}
 	if key := getenv("JWT_SIGNING_KEY"); key != "" {
 		c.JWTSigningKey = []byte(key)

@@ -260,3 +260,39 @@ func TestDisputeSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestNotificationAndSessionSettings(t *testing.T) {
+	dir := t.TempDir()
+	c, err := FromEnv(ModeDev, envOf(map[string]string{"PAYMENTS_DATA_DIR": dir}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RefreshReuseGrace != 10*time.Second || !c.WebhookAllowInsecure || c.MailFrom != "Payments <no-reply@payments.local>" {
+		t.Fatalf("dev defaults: grace %v, insecure webhooks %v, from %q", c.RefreshReuseGrace, c.WebhookAllowInsecure, c.MailFrom)
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "0s": 0, "30s": 30 * time.Second, "5m": 5 * time.Minute} {
+		c, err := FromEnv(ModeDev, envOf(map[string]string{"PAYMENTS_DATA_DIR": dir, "PAYMENTS_REFRESH_REUSE_GRACE": v}))
+		if err != nil || c.RefreshReuseGrace != want {
+			t.Errorf("PAYMENTS_REFRESH_REUSE_GRACE=%s: %v %v, want %v", v, c.RefreshReuseGrace, err, want)
+		}
+	}
+	for _, bad := range []map[string]string{
+		{"PAYMENTS_REFRESH_REUSE_GRACE": "-1s"},
+		{"PAYMENTS_REFRESH_REUSE_GRACE": "6m"},
+		{"PAYMENTS_REFRESH_REUSE_GRACE": "soon"},
+		{"PAYMENTS_WEBHOOK_ALLOW_INSECURE": "perhaps"},
+	} {
+		var name string
+		for k := range bad {
+			name = k
+		}
+		bad["PAYMENTS_DATA_DIR"] = dir
+		if _, err := FromEnv(ModeDev, envOf(bad)); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v: %v, want an error naming %s", bad, err, name)
+		}
+	}
+	c, err = FromEnv(ModeDev, envOf(map[string]string{"PAYMENTS_DATA_DIR": dir, "PAYMENTS_WEBHOOK_ALLOW_INSECURE": "false", "PAYMENTS_MAIL_FROM": "Shop <a@b.test>"}))
+	if err != nil || c.WebhookAllowInsecure || c.MailFrom != "Shop <a@b.test>" {
+		t.Fatalf("overrides: %v %v %q", err, c.WebhookAllowInsecure, c.MailFrom)
+	}
+}

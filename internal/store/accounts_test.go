@@ -195,7 +195,7 @@ func TestPasswordChangeRevokesSessions(t *testing.T) {
 		other := mustAccount(t, s, "bystander@example.com")
 		exp := t0.Add(30 * 24 * time.Hour)
 		for i, a := range []*ent.Account{acc, acc, other} {
-			if _, err := s.CreateRefreshToken(ctx, a.ID, ids.New(ids.Family), hash(string(rune('a'+i))), exp, t0); err != nil {
+			if _, err := s.CreateRefreshToken(ctx, a.ID, ids.New(ids.Family), hash(string(rune('a'+i))), exp, t0, store.SessionClient{}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -204,7 +204,7 @@ func TestPasswordChangeRevokesSessions(t *testing.T) {
 		if _, err := s.UpdateAccount(ctx, acc.ID, store.AccountUpdate{DisplayName: ptr("x")}, t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.RotateRefreshToken(ctx, hash("a"), hash("a2"), exp, t0.Add(2*time.Minute)); err != nil {
+		if _, _, err := s.RotateRefreshToken(ctx, hash("a"), hash("a2"), exp, t0.Add(2*time.Minute), 0, store.SessionClient{}); err != nil {
 			t.Fatalf("rotation after a profile change: %v", err)
 		}
 
@@ -217,7 +217,7 @@ func TestPasswordChangeRevokesSessions(t *testing.T) {
 			t.Errorf("password hash = %q", got.PasswordHash)
 		}
 		for _, h := range []string{hash("a2"), hash("b")} {
-			_, _, err := s.RotateRefreshToken(ctx, h, hash(h+"next"), exp, changed.Add(time.Minute))
+			_, _, err := s.RotateRefreshToken(ctx, h, hash(h+"next"), exp, changed.Add(time.Minute), 0, store.SessionClient{})
 			wantErr(t, err, errs.ErrUnauthenticated, "invalid or expired refresh token")
 		}
 		rt, err := s.Client.RefreshToken.Query().All(ctx)
@@ -232,7 +232,7 @@ func TestPasswordChangeRevokesSessions(t *testing.T) {
 				t.Errorf("token %s: revoked_at = %v, want %v", r.ID, r.RevokedAt, changed)
 			}
 		}
-		if _, _, err := s.RotateRefreshToken(ctx, hash("c"), hash("c2"), exp, changed); err != nil {
+		if _, _, err := s.RotateRefreshToken(ctx, hash("c"), hash("c2"), exp, changed, 0, store.SessionClient{}); err != nil {
 			t.Fatalf("the other account's session: %v", err)
 		}
 	})

@@ -94,7 +94,7 @@ func TestRotationLostToAConcurrentRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CreateRefreshToken(ctx, acc.ID, ids.New(ids.Family), tokenHash("old"), exp, now); err != nil {
+		if _, err := s.CreateRefreshToken(ctx, acc.ID, ids.New(ids.Family), tokenHash("old"), exp, now, SessionClient{}); err != nil {
 			t.Fatal(err)
 		}
 		return s, acc.ID
@@ -104,9 +104,9 @@ func TestRotationLostToAConcurrentRotation(t *testing.T) {
 		s, _ := setup(t)
 		var winErr error
 		raceRotation(t, s, func(ctx context.Context) {
-			_, _, winErr = s.RotateRefreshToken(ctx, tokenHash("old"), tokenHash("winner"), exp, now)
+			_, _, winErr = s.RotateRefreshToken(ctx, tokenHash("old"), tokenHash("winner"), exp, now, 0, SessionClient{})
 		})
-		_, _, err := s.RotateRefreshToken(ctx, tokenHash("old"), tokenHash("loser"), exp, now)
+		_, _, err := s.RotateRefreshToken(ctx, tokenHash("old"), tokenHash("loser"), exp, now, 0, SessionClient{})
 		if winErr != nil {
 			t.Fatalf("the winning rotation: %v", winErr)
 		}
@@ -125,7 +125,7 @@ func TestRotationLostToAConcurrentRotation(t *testing.T) {
 		raceRotation(t, s, func(ctx context.Context) {
 			revErr = s.RevokeAllRefreshTokens(ctx, accountID, now)
 		})
-		_, _, err := s.RotateRefreshToken(ctx, tokenHash("old"), tokenHash("late"), exp, now)
+		_, _, err := s.RotateRefreshToken(ctx, tokenHash("old"), tokenHash("late"), exp, now, 0, SessionClient{})
 		if revErr != nil {
 			t.Fatal(revErr)
 		}
@@ -141,7 +141,7 @@ func TestRotationLostToAConcurrentRotation(t *testing.T) {
 				t.Error(err)
 			}
 		})
-		_, _, err := s.RotateRefreshToken(ctx, tokenHash("old"), tokenHash("late"), exp, now)
+		_, _, err := s.RotateRefreshToken(ctx, tokenHash("old"), tokenHash("late"), exp, now, 0, SessionClient{})
 		if !errors.Is(err, errs.ErrUnauthenticated) || !strings.Contains(err.Error(), msgInvalidRefresh) {
 			t.Fatalf("rotation of a token deleted meanwhile = %v, want %q", err, msgInvalidRefresh)
 		}

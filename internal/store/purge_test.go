@@ -42,7 +42,7 @@ func TestPurgeExpired(t *testing.T) {
 			"revoked-but-ok": now.Add(time.Hour),
 		}
 		for h, exp := range tokens {
-			if _, err := s.CreateRefreshToken(ctx, acc.ID, ids.New(ids.Family), hash(h), exp, exp.Add(-refreshTTL)); err != nil {
+			if _, err := s.CreateRefreshToken(ctx, acc.ID, ids.New(ids.Family), hash(h), exp, exp.Add(-refreshTTL), store.SessionClient{}); err != nil {
 				t.Fatal(err)
 			}
 		}

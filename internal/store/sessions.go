@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
+
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/ent/migrate"
+	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/ent/refreshtoken"
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/ids"
@@ -21,9 +25,15 @@ const (
 	msgAccountDisabled = "this account is disabled"
 )
 
+// SessionClient is who made the request that created a refresh token, as
+// ListSessions shows it.
+type SessionClient struct {
+	UserAgent, IP string
+}
+
 // CreateRefreshToken stores the hash of a new refresh token that starts the
-// family familyID (a login) or continues it. An unknown account is NotFound.
-func (s *Store) CreateRefreshToken(ctx context.Context, accountID, familyID, tokenHash string, expiresAt, now time.Time) (*ent.RefreshToken, error) {
+// family familyID (a login, at now). An unknown account is NotFound.
+func (s *Store) CreateRefreshToken(ctx context.Context, accountID, familyID, tokenHash string, expiresAt, now time.Time, client SessionClient) (*ent.RefreshToken, error) {
 	now = utc(now)
 	rt, err := s.Client.RefreshToken.Create().
 		SetID(ids.NewAt(ids.Refresh, now)).
@@ -32,6 +42,9 @@ func (s *Store) CreateRefreshToken(ctx context.Context, accountID, familyID, tok
 		SetTokenHash(tokenHash).
 		SetCreatedAt(now).
 		SetExpiresAt(utc(expiresAt)).
+		SetFamilyCreatedAt(now).
+		SetUserAgent(truncateRunes(client.UserAgent, 512)).
+		SetClientIP(truncateBytes(client.IP, 64)).
 		Save(ctx)
 	return rt, createTokenErr(err)
 }
@@ -63,7 +76,15 @@ var errReused = errors.New("refresh token reused")
 // the token handed out by the first rotation dies too, and the revocation is
 // committed although the call fails. Of two concurrent rotations of one token
 // exactly one wins, decided by a conditional update; the other is reuse.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash, newHash string, newExpiresAt, now time.Time) (*ent.RefreshToken, *ent.Account, error) {
+//
+// Except within grace of the first rotation: two tabs refreshing at once, or
+// a request retried after its answer was lost, present the same token
+// twice. The caller derives the successor from the presented token (so both
+// presentations name the same successor, newHash); when the token's
+// successor has that hash and is not revoked, the repeat gets it back
+// rather than signing the person out. After grace, reuse revokes the family
+// as before.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash, newHash string, newExpiresAt, now time.Time, grace time.Duration, client SessionClient) (*ent.RefreshToken, *ent.Account, error) {
 	now = utc(now)
 	old, err := s.Client.RefreshToken.Query().
 		Where(refreshtoken.TokenHash(oldHash)).
@@ -75,7 +96,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash, newHash string,
 	case err != nil:
 		return nil, nil, fmt.Errorf("read refresh token: %w", err)
 	case old.RotatedAt != nil:
-		return nil, nil, s.refreshReused(ctx, old, now)
+		return s.repeatedRefresh(ctx, old, old.Edges.Account, newHash, now, grace)
 	case old.RevokedAt != nil || !now.Before(old.ExpiresAt):
 		return nil, nil, errs.Unauthenticated(msgInvalidRefresh)
 	case old.Edges.Account.Status != account.StatusActive:
@@ -107,6 +128,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash, newHash string,
 			SetTokenHash(newHash).
 			SetCreatedAt(now).
 			SetExpiresAt(utc(newExpiresAt)).
+			SetFamilyCreatedAt(familyStart(old)).
+			SetUserAgent(truncateRunes(client.UserAgent, 512)).
+			SetClientIP(truncateBytes(client.IP, 64)).
 			Save(ctx)
 		return createTokenErr(err)
 	})
@@ -119,7 +143,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash, newHash string,
 		case rerr != nil:
 			return nil, nil, fmt.Errorf("read refresh token: %w", rerr)
 		case cur.RotatedAt != nil:
-			return nil, nil, s.refreshReused(ctx, cur, now)
+			return s.repeatedRefresh(ctx, cur, old.Edges.Account, newHash, now, grace)
 		}
 		return nil, nil, errs.Unauthenticated(msgInvalidRefresh)
 	}
@@ -127,6 +151,32 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash, newHash string,
 		return nil, nil, err
 	}
 	return next, old.Edges.Account, nil
+}
+
+// familyStart is when a token's login happened (tokens stored before the
+// field was: their own creation).
+func familyStart(rt *ent.RefreshToken) time.Time {
+	if rt.FamilyCreatedAt.IsZero() {
+		return utc(rt.CreatedAt)
+	}
+	return utc(rt.FamilyCreatedAt)
+}
+
+// repeatedRefresh answers a token presented again after its rotation: its
+// successor when the repeat comes within grace and names that successor
+// (newHash), reuse (the family revoked) otherwise.
+func (s *Store) repeatedRefresh(ctx context.Context, rt *ent.RefreshToken, acct *ent.Account, newHash string, now time.Time, grace time.Duration) (*ent.RefreshToken, *ent.Account, error) {
+	if grace > 0 && rt.RevokedAt == nil && rt.ReplacedBy != nil && !now.After(rt.RotatedAt.Add(grace)) &&
+		acct.Status == account.StatusActive {
+		next, err := s.Client.RefreshToken.Get(ctx, *rt.ReplacedBy)
+		switch {
+		case err != nil && !ent.IsNotFound(err):
+			return nil, nil, fmt.Errorf("read refresh token: %w", err)
+		case err == nil && next.TokenHash == newHash && next.RevokedAt == nil:
+			return next, acct, nil
+		}
+	}
+	return nil, nil, s.refreshReused(ctx, rt, now)
 }
 
 // refreshReused revokes the family of a reused token and returns the error to
@@ -171,4 +221,45 @@ func (s *Store) RevokeAllRefreshTokens(ctx context.Context, accountID string, no
 		return fmt.Errorf("revoke refresh tokens of %s: %w", accountID, err)
 	}
 	return nil
+}
+
+// ListSessions returns one page of an account's sessions: the live refresh
+// token of each login (neither rotated, revoked nor expired at now), the
+// most recently used first.
+func (s *Store) ListSessions(ctx context.Context, accountID string, now time.Time, p Page) ([]*ent.RefreshToken, error) {
+	var w where
+	w.is(refreshtoken.FieldAccountID, accountID)
+	w.add(sql.FieldIsNull(refreshtoken.FieldRotatedAt))
+	w.add(sql.FieldIsNull(refreshtoken.FieldRevokedAt))
+	w.add(sql.FieldGT(refreshtoken.FieldExpiresAt, utc(now)))
+	rts, err := list(ctx, migrate.RefreshTokensTable, w, Filter{}, p, SessionCursor,
+		func(ctx context.Context, q keyset) ([]*ent.RefreshToken, error) {
+			return s.Client.RefreshToken.Query().Where(predicate.RefreshToken(q.Where)).
+				Order(newestFirst).Limit(q.Limit).Modify(q.Index).All(ctx)
+		})
+	if err != nil {
+		return nil, wrap(err, "list sessions")
+	}
+	return rts, nil
+}
+
+// SessionCursor is a session's position in a list: its live token's.
+func SessionCursor(rt *ent.RefreshToken) Cursor { return Cursor{rt.CreatedAt, rt.ID} }
+
+// SessionStartedAt is when a session's login happened.
+func SessionStartedAt(rt *ent.RefreshToken) time.Time { return familyStart(rt) }
+
+// RevokeSession signs out one login (family) of the account; another
+// account's, or one that never existed, is NotFound. Revoking twice is fine.
+func (s *Store) RevokeSession(ctx context.Context, accountID, familyID string, now time.Time) error {
+	ok, err := s.Client.RefreshToken.Query().
+		Where(refreshtoken.FamilyID(familyID), refreshtoken.AccountID(accountID)).
+		Exist(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("read session %s: %w", familyID, err)
+	case !ok:
+		return errs.NotFound("session")
+	}
+	return s.revokeFamily(ctx, familyID, utc(now))
 }

@@ -375,6 +375,418 @@ func (x *UpdateMeRequest) GetEmailPreferences() *EmailPreferences {
 	return nil
 }
 
+// ChangePasswordRequest holds the current and the new password.
+type ChangePasswordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The password in use now.
+	CurrentPassword string `protobuf:"bytes,1,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
+	// At least 12 characters.
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePasswordRequest) Reset() {
+	*x = ChangePasswordRequest{}
+	mi := &file_payments_v1_account_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordRequest) ProtoMessage() {}
+
+func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
+func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ChangePasswordRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
+}
+
+func (x *ChangePasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+// ChangePasswordResponse holds the tokens of the session that changed it.
+type ChangePasswordResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A JWT for the Authorization header.
+	AccessToken string `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	// The session's new refresh token; every earlier one is revoked.
+	RefreshToken string `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// When the access token stops working.
+	AccessTokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=access_token_expires_at,json=accessTokenExpiresAt,proto3" json:"access_token_expires_at,omitempty"`
+	// When the refresh token stops working if it is not used.
+	RefreshTokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=refresh_token_expires_at,json=refreshTokenExpiresAt,proto3" json:"refresh_token_expires_at,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *ChangePasswordResponse) Reset() {
+	*x = ChangePasswordResponse{}
+	mi := &file_payments_v1_account_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordResponse) ProtoMessage() {}
+
+func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
+func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ChangePasswordResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *ChangePasswordResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *ChangePasswordResponse) GetAccessTokenExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AccessTokenExpiresAt
+	}
+	return nil
+}
+
+func (x *ChangePasswordResponse) GetRefreshTokenExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RefreshTokenExpiresAt
+	}
+	return nil
+}
+
+// Session is one login of the account, as long as its refresh token lives.
+type Session struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `rtf_...`: the login's id, the same across refreshes.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The User-Agent of the request that last used it.
+	UserAgent string `protobuf:"bytes,2,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// The client address of that request.
+	ClientIp string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	// When the login happened.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When its refresh token was last exchanged (the login itself at first).
+	LastUsedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	// When it ends if its refresh token is not used.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Session) Reset() {
+	*x = Session{}
+	mi := &file_payments_v1_account_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Session) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Session) ProtoMessage() {}
+
+func (x *Session) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Session.ProtoReflect.Descriptor instead.
+func (*Session) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Session) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Session) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *Session) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+func (x *Session) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Session) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+func (x *Session) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+// ListSessionsRequest pages the caller's sessions.
+type ListSessionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1..100, default 20.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the last page's next_page_token.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsRequest) Reset() {
+	*x = ListSessionsRequest{}
+	mi := &file_payments_v1_account_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsRequest) ProtoMessage() {}
+
+func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListSessionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSessionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListSessionsResponse is one page of sessions.
+type ListSessionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Most recently used first.
+	Sessions []*Session `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	// Empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsResponse) Reset() {
+	*x = ListSessionsResponse{}
+	mi := &file_payments_v1_account_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsResponse) ProtoMessage() {}
+
+func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListSessionsResponse) GetSessions() []*Session {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+func (x *ListSessionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// RevokeSessionRequest names a session.
+type RevokeSessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `rtf_...`
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionRequest) Reset() {
+	*x = RevokeSessionRequest{}
+	mi := &file_payments_v1_account_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionRequest) ProtoMessage() {}
+
+func (x *RevokeSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionRequest.ProtoReflect.Descriptor instead.
+func (*RevokeSessionRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RevokeSessionRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RevokeSessionResponse is empty.
+type RevokeSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeSessionResponse) Reset() {
+	*x = RevokeSessionResponse{}
+	mi := &file_payments_v1_account_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeSessionResponse) ProtoMessage() {}
+
+func (x *RevokeSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeSessionResponse.ProtoReflect.Descriptor instead.
+func (*RevokeSessionResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{10}
+}
+
 // EmailPreferences turn off emails by category: `payments` (confirmations
 // and failures), `refunds` (created, succeeded, failed) and `disputes`
 // (every step). Every category is on by default.
@@ -388,7 +800,7 @@ type EmailPreferences struct {
 
 func (x *EmailPreferences) Reset() {
 	*x = EmailPreferences{}
-	mi := &file_payments_v1_account_proto_msgTypes[4]
+	mi := &file_payments_v1_account_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +812,7 @@ func (x *EmailPreferences) String() string {
 func (*EmailPreferences) ProtoMessage() {}
 
 func (x *EmailPreferences) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[4]
+	mi := &file_payments_v1_account_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +825,7 @@ func (x *EmailPreferences) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmailPreferences.ProtoReflect.Descriptor instead.
 func (*EmailPreferences) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EmailPreferences) GetDisabledCategories() []string {
@@ -434,7 +846,7 @@ type UpdateMeResponse struct {
 
 func (x *UpdateMeResponse) Reset() {
 	*x = UpdateMeResponse{}
-	mi := &file_payments_v1_account_proto_msgTypes[5]
+	mi := &file_payments_v1_account_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +858,7 @@ func (x *UpdateMeResponse) String() string {
 func (*UpdateMeResponse) ProtoMessage() {}
 
 func (x *UpdateMeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[5]
+	mi := &file_payments_v1_account_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +871,7 @@ func (x *UpdateMeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMeResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMeResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{5}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateMeResponse) GetAccount() *Account {
@@ -490,7 +902,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_payments_v1_account_proto_msgTypes[6]
+	mi := &file_payments_v1_account_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +914,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[6]
+	mi := &file_payments_v1_account_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +927,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{6}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApiKey) GetId() string {
@@ -571,7 +983,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_payments_v1_account_proto_msgTypes[7]
+	mi := &file_payments_v1_account_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +995,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[7]
+	mi := &file_payments_v1_account_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +1008,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{7}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateApiKeyRequest) GetName() string {
@@ -619,7 +1031,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_payments_v1_account_proto_msgTypes[8]
+	mi := &file_payments_v1_account_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -631,7 +1043,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[8]
+	mi := &file_payments_v1_account_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -644,7 +1056,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{8}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -674,7 +1086,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_payments_v1_account_proto_msgTypes[9]
+	mi := &file_payments_v1_account_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +1098,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[9]
+	mi := &file_payments_v1_account_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +1111,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{9}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListApiKeysRequest) GetPageSize() int32 {
@@ -729,7 +1141,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_payments_v1_account_proto_msgTypes[10]
+	mi := &file_payments_v1_account_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +1153,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[10]
+	mi := &file_payments_v1_account_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +1166,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{10}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -782,7 +1194,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_payments_v1_account_proto_msgTypes[11]
+	mi := &file_payments_v1_account_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +1206,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[11]
+	mi := &file_payments_v1_account_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +1219,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{11}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RevokeApiKeyRequest) GetId() string {
@@ -828,7 +1240,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_payments_v1_account_proto_msgTypes[12]
+	mi := &file_payments_v1_account_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +1252,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_account_proto_msgTypes[12]
+	mi := &file_payments_v1_account_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +1265,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_account_proto_rawDescGZIP(), []int{12}
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RevokeApiKeyResponse) GetApiKey() *ApiKey {
@@ -898,7 +1310,39 @@ const file_payments_v1_account_proto_rawDesc = "" +
 	"\x0e_business_nameB\x13\n" +
 	"\x11_default_currencyB\x0f\n" +
 	"\r_new_passwordB\x13\n" +
-	"\x11_current_password\"p\n" +
+	"\x11_current_password\"}\n" +
+	"\x15ChangePasswordRequest\x125\n" +
+	"\x10current_password\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x0fcurrentPassword\x12-\n" +
+	"\fnew_password\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x02R\vnewPassword\"\x88\x02\n" +
+	"\x16ChangePasswordResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12#\n" +
+	"\rrefresh_token\x18\x02 \x01(\tR\frefreshToken\x12Q\n" +
+	"\x17access_token_expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x14accessTokenExpiresAt\x12S\n" +
+	"\x18refresh_token_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x15refreshTokenExpiresAt\"\x89\x02\n" +
+	"\aSession\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\x02 \x01(\tR\tuserAgent\x12\x1b\n" +
+	"\tclient_ip\x18\x03 \x01(\tR\bclientIp\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12<\n" +
+	"\flast_used_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"i\n" +
+	"\x13ListSessionsRequest\x12)\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\f\xbaH\t\xd8\x01\x01\x1a\x04\x18d(\x01R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"p\n" +
+	"\x14ListSessionsResponse\x120\n" +
+	"\bsessions\x18\x01 \x03(\v2\x14.payments.v1.SessionR\bsessions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"5\n" +
+	"\x14RevokeSessionRequest\x12\x1d\n" +
+	"\x02id\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x18@:\x04rtf_R\x02id\"\x17\n" +
+	"\x15RevokeSessionResponse\"p\n" +
 	"\x10EmailPreferences\x12\\\n" +
 	"\x13disabled_categories\x18\x01 \x03(\tB+\xbaH(\x92\x01%\x10\x03\x18\x01\"\x1fr\x1dR\bpaymentsR\arefundsR\bdisputesR\x12disabledCategories\"B\n" +
 	"\x10UpdateMeResponse\x12.\n" +
@@ -933,13 +1377,16 @@ const file_payments_v1_account_proto_rawDesc = "" +
 	"\rAccountStatus\x12\x1e\n" +
 	"\x1aACCOUNT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ACCOUNT_STATUS_ACTIVE\x10\x01\x12\x1b\n" +
-	"\x17ACCOUNT_STATUS_DISABLED\x10\x022\x92\x04\n" +
+	"\x17ACCOUNT_STATUS_DISABLED\x10\x022\xfa\x06\n" +
 	"\x0eAccountService\x12Q\n" +
 	"\x05GetMe\x12\x19.payments.v1.GetMeRequest\x1a\x1a.payments.v1.GetMeResponse\"\x11\x82\xd3\xe4\x93\x02\b\x12\x06/v1/me\x90\x02\x01\x12Z\n" +
 	"\bUpdateMe\x12\x1c.payments.v1.UpdateMeRequest\x1a\x1d.payments.v1.UpdateMeResponse\"\x11\x82\xd3\xe4\x93\x02\v:\x01*2\x06/v1/me\x12l\n" +
 	"\fCreateApiKey\x12 .payments.v1.CreateApiKeyRequest\x1a!.payments.v1.CreateApiKeyResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/api_keys\x12i\n" +
 	"\vListApiKeys\x12\x1f.payments.v1.ListApiKeysRequest\x1a .payments.v1.ListApiKeysResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/api_keys\x90\x02\x01\x12x\n" +
-	"\fRevokeApiKey\x12 .payments.v1.RevokeApiKeyRequest\x1a!.payments.v1.RevokeApiKeyResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/api_keys/{id}/revokeBDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
+	"\fRevokeApiKey\x12 .payments.v1.RevokeApiKeyRequest\x1a!.payments.v1.RevokeApiKeyResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/api_keys/{id}/revoke\x12u\n" +
+	"\x0eChangePassword\x12\".payments.v1.ChangePasswordRequest\x1a#.payments.v1.ChangePasswordResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/me/password\x12o\n" +
+	"\fListSessions\x12 .payments.v1.ListSessionsRequest\x1a!.payments.v1.ListSessionsResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/me/sessions\x90\x02\x01\x12~\n" +
+	"\rRevokeSession\x12!.payments.v1.RevokeSessionRequest\x1a\".payments.v1.RevokeSessionResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/me/sessions/{id}/revokeBDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
 
 var (
 	file_payments_v1_account_proto_rawDescOnce sync.Once
@@ -954,55 +1401,74 @@ func file_payments_v1_account_proto_rawDescGZIP() []byte {
 }
 
 var file_payments_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_payments_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_payments_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_payments_v1_account_proto_goTypes = []any{
-	(AccountStatus)(0),            // 0: payments.v1.AccountStatus
-	(*Account)(nil),               // 1: payments.v1.Account
-	(*GetMeRequest)(nil),          // 2: payments.v1.GetMeRequest
-	(*GetMeResponse)(nil),         // 3: payments.v1.GetMeResponse
-	(*UpdateMeRequest)(nil),       // 4: payments.v1.UpdateMeRequest
-	(*EmailPreferences)(nil),      // 5: payments.v1.EmailPreferences
-	(*UpdateMeResponse)(nil),      // 6: payments.v1.UpdateMeResponse
-	(*ApiKey)(nil),                // 7: payments.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),   // 8: payments.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),  // 9: payments.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),    // 10: payments.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),   // 11: payments.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),   // 12: payments.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),  // 13: payments.v1.RevokeApiKeyResponse
-	(Role)(0),                     // 14: payments.v1.Role
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(AccountStatus)(0),             // 0: payments.v1.AccountStatus
+	(*Account)(nil),                // 1: payments.v1.Account
+	(*GetMeRequest)(nil),           // 2: payments.v1.GetMeRequest
+	(*GetMeResponse)(nil),          // 3: payments.v1.GetMeResponse
+	(*UpdateMeRequest)(nil),        // 4: payments.v1.UpdateMeRequest
+	(*ChangePasswordRequest)(nil),  // 5: payments.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil), // 6: payments.v1.ChangePasswordResponse
+	(*Session)(nil),                // 7: payments.v1.Session
+	(*ListSessionsRequest)(nil),    // 8: payments.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),   // 9: payments.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),   // 10: payments.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),  // 11: payments.v1.RevokeSessionResponse
+	(*EmailPreferences)(nil),       // 12: payments.v1.EmailPreferences
+	(*UpdateMeResponse)(nil),       // 13: payments.v1.UpdateMeResponse
+	(*ApiKey)(nil),                 // 14: payments.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),    // 15: payments.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),   // 16: payments.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),     // 17: payments.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),    // 18: payments.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),    // 19: payments.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),   // 20: payments.v1.RevokeApiKeyResponse
+	(Role)(0),                      // 21: payments.v1.Role
+	(*timestamppb.Timestamp)(nil),  // 22: google.protobuf.Timestamp
 }
 var file_payments_v1_account_proto_depIdxs = []int32{
-	14, // 0: payments.v1.Account.role:type_name -> payments.v1.Role
+	21, // 0: payments.v1.Account.role:type_name -> payments.v1.Role
 	0,  // 1: payments.v1.Account.status:type_name -> payments.v1.AccountStatus
-	15, // 2: payments.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	15, // 3: payments.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
-	5,  // 4: payments.v1.Account.email_preferences:type_name -> payments.v1.EmailPreferences
+	22, // 2: payments.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	22, // 3: payments.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	12, // 4: payments.v1.Account.email_preferences:type_name -> payments.v1.EmailPreferences
 	1,  // 5: payments.v1.GetMeResponse.account:type_name -> payments.v1.Account
-	5,  // 6: payments.v1.UpdateMeRequest.email_preferences:type_name -> payments.v1.EmailPreferences
-	1,  // 7: payments.v1.UpdateMeResponse.account:type_name -> payments.v1.Account
-	15, // 8: payments.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	15, // 9: payments.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
-	15, // 10: payments.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
-	7,  // 11: payments.v1.CreateApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
-	7,  // 12: payments.v1.ListApiKeysResponse.api_keys:type_name -> payments.v1.ApiKey
-	7,  // 13: payments.v1.RevokeApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
-	2,  // 14: payments.v1.AccountService.GetMe:input_type -> payments.v1.GetMeRequest
-	4,  // 15: payments.v1.AccountService.UpdateMe:input_type -> payments.v1.UpdateMeRequest
-	8,  // 16: payments.v1.AccountService.CreateApiKey:input_type -> payments.v1.CreateApiKeyRequest
-	10, // 17: payments.v1.AccountService.ListApiKeys:input_type -> payments.v1.ListApiKeysRequest
-	12, // 18: payments.v1.AccountService.RevokeApiKey:input_type -> payments.v1.RevokeApiKeyRequest
-	3,  // 19: payments.v1.AccountService.GetMe:output_type -> payments.v1.GetMeResponse
-	6,  // 20: payments.v1.AccountService.UpdateMe:output_type -> payments.v1.UpdateMeResponse
-	9,  // 21: payments.v1.AccountService.CreateApiKey:output_type -> payments.v1.CreateApiKeyResponse
-	11, // 22: payments.v1.AccountService.ListApiKeys:output_type -> payments.v1.ListApiKeysResponse
-	13, // 23: payments.v1.AccountService.RevokeApiKey:output_type -> payments.v1.RevokeApiKeyResponse
-	19, // [19:24] is the sub-list for method output_type
-	14, // [14:19] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	12, // 6: payments.v1.UpdateMeRequest.email_preferences:type_name -> payments.v1.EmailPreferences
+	22, // 7: payments.v1.ChangePasswordResponse.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	22, // 8: payments.v1.ChangePasswordResponse.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	22, // 9: payments.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	22, // 10: payments.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	22, // 11: payments.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	7,  // 12: payments.v1.ListSessionsResponse.sessions:type_name -> payments.v1.Session
+	1,  // 13: payments.v1.UpdateMeResponse.account:type_name -> payments.v1.Account
+	22, // 14: payments.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	22, // 15: payments.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
+	22, // 16: payments.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	14, // 17: payments.v1.CreateApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
+	14, // 18: payments.v1.ListApiKeysResponse.api_keys:type_name -> payments.v1.ApiKey
+	14, // 19: payments.v1.RevokeApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
+	2,  // 20: payments.v1.AccountService.GetMe:input_type -> payments.v1.GetMeRequest
+	4,  // 21: payments.v1.AccountService.UpdateMe:input_type -> payments.v1.UpdateMeRequest
+	15, // 22: payments.v1.AccountService.CreateApiKey:input_type -> payments.v1.CreateApiKeyRequest
+	17, // 23: payments.v1.AccountService.ListApiKeys:input_type -> payments.v1.ListApiKeysRequest
+	19, // 24: payments.v1.AccountService.RevokeApiKey:input_type -> payments.v1.RevokeApiKeyRequest
+	5,  // 25: payments.v1.AccountService.ChangePassword:input_type -> payments.v1.ChangePasswordRequest
+	8,  // 26: payments.v1.AccountService.ListSessions:input_type -> payments.v1.ListSessionsRequest
+	10, // 27: payments.v1.AccountService.RevokeSession:input_type -> payments.v1.RevokeSessionRequest
+	3,  // 28: payments.v1.AccountService.GetMe:output_type -> payments.v1.GetMeResponse
+	13, // 29: payments.v1.AccountService.UpdateMe:output_type -> payments.v1.UpdateMeResponse
+	16, // 30: payments.v1.AccountService.CreateApiKey:output_type -> payments.v1.CreateApiKeyResponse
+	18, // 31: payments.v1.AccountService.ListApiKeys:output_type -> payments.v1.ListApiKeysResponse
+	20, // 32: payments.v1.AccountService.RevokeApiKey:output_type -> payments.v1.RevokeApiKeyResponse
+	6,  // 33: payments.v1.AccountService.ChangePassword:output_type -> payments.v1.ChangePasswordResponse
+	9,  // 34: payments.v1.AccountService.ListSessions:output_type -> payments.v1.ListSessionsResponse
+	11, // 35: payments.v1.AccountService.RevokeSession:output_type -> payments.v1.RevokeSessionResponse
+	28, // [28:36] is the sub-list for method output_type
+	20, // [20:28] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_account_proto_init() }
@@ -1018,7 +1484,7 @@ func file_payments_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payments_v1_account_proto_rawDesc), len(file_payments_v1_account_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

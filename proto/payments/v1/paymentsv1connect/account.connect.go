@@ -46,6 +46,15 @@ const (
 	// AccountServiceRevokeApiKeyProcedure is the fully-qualified name of the AccountService's
 	// RevokeApiKey RPC.
 	AccountServiceRevokeApiKeyProcedure = "/payments.v1.AccountService/RevokeApiKey"
+	// AccountServiceChangePasswordProcedure is the fully-qualified name of the AccountService's
+	// ChangePassword RPC.
+	AccountServiceChangePasswordProcedure = "/payments.v1.AccountService/ChangePassword"
+	// AccountServiceListSessionsProcedure is the fully-qualified name of the AccountService's
+	// ListSessions RPC.
+	AccountServiceListSessionsProcedure = "/payments.v1.AccountService/ListSessions"
+	// AccountServiceRevokeSessionProcedure is the fully-qualified name of the AccountService's
+	// RevokeSession RPC.
+	AccountServiceRevokeSessionProcedure = "/payments.v1.AccountService/RevokeSession"
 )
 
 // AccountServiceClient is a client for the payments.v1.AccountService service.
@@ -63,6 +72,20 @@ type AccountServiceClient interface {
 	// RevokeApiKey makes a key stop working at once. Revoking a revoked key
 	// returns it unchanged.
 	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
+	// ChangePassword sets a new password after checking the current one (a
+	// wrong one is `unauthenticated` and counts as a failed login for the
+	// account's email). Every session of the account is signed out, and this
+	// one continues with the fresh tokens of the answer. People only: an API
+	// key cannot call it.
+	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// ListSessions lists the caller's signed-in sessions (one per login that
+	// still holds a live refresh token), most recently used first.
+	ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error)
+	// RevokeSession signs one session out (a lost device): its refresh token
+	// stops working at once, its access token when it expires (at most the
+	// access token lifetime, 15 minutes by default). Revoking a revoked
+	// session is fine; another account's is `not_found`.
+	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
 }
 
 // NewAccountServiceClient constructs a client for the payments.v1.AccountService service. By
@@ -108,16 +131,38 @@ func NewAccountServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(accountServiceMethods.ByName("RevokeApiKey")),
 			connect.WithClientOptions(opts...),
 		),
+		changePassword: connect.NewClient[v1.ChangePasswordRequest, v1.ChangePasswordResponse](
+			httpClient,
+			baseURL+AccountServiceChangePasswordProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("ChangePassword")),
+			connect.WithClientOptions(opts...),
+		),
+		listSessions: connect.NewClient[v1.ListSessionsRequest, v1.ListSessionsResponse](
+			httpClient,
+			baseURL+AccountServiceListSessionsProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("ListSessions")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		revokeSession: connect.NewClient[v1.RevokeSessionRequest, v1.RevokeSessionResponse](
+			httpClient,
+			baseURL+AccountServiceRevokeSessionProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("RevokeSession")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // accountServiceClient implements AccountServiceClient.
 type accountServiceClient struct {
-	getMe        *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
-	updateMe     *connect.Client[v1.UpdateMeRequest, v1.UpdateMeResponse]
-	createApiKey *connect.Client[v1.CreateApiKeyRequest, v1.CreateApiKeyResponse]
-	listApiKeys  *connect.Client[v1.ListApiKeysRequest, v1.ListApiKeysResponse]
-	revokeApiKey *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
+	getMe          *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
+	updateMe       *connect.Client[v1.UpdateMeRequest, v1.UpdateMeResponse]
+	createApiKey   *connect.Client[v1.CreateApiKeyRequest, v1.CreateApiKeyResponse]
+	listApiKeys    *connect.Client[v1.ListApiKeysRequest, v1.ListApiKeysResponse]
+	revokeApiKey   *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
+	changePassword *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
+	listSessions   *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
+	revokeSession  *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
 }
 
 // GetMe calls payments.v1.AccountService.GetMe.
@@ -145,6 +190,21 @@ func (c *accountServiceClient) RevokeApiKey(ctx context.Context, req *connect.Re
 	return c.revokeApiKey.CallUnary(ctx, req)
 }
 
+// ChangePassword calls payments.v1.AccountService.ChangePassword.
+func (c *accountServiceClient) ChangePassword(ctx context.Context, req *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
+	return c.changePassword.CallUnary(ctx, req)
+}
+
+// ListSessions calls payments.v1.AccountService.ListSessions.
+func (c *accountServiceClient) ListSessions(ctx context.Context, req *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error) {
+	return c.listSessions.CallUnary(ctx, req)
+}
+
+// RevokeSession calls payments.v1.AccountService.RevokeSession.
+func (c *accountServiceClient) RevokeSession(ctx context.Context, req *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error) {
+	return c.revokeSession.CallUnary(ctx, req)
+}
+
 // AccountServiceHandler is an implementation of the payments.v1.AccountService service.
 type AccountServiceHandler interface {
 	// GetMe returns the caller's account.
@@ -160,6 +220,20 @@ type AccountServiceHandler interface {
 	// RevokeApiKey makes a key stop working at once. Revoking a revoked key
 	// returns it unchanged.
 	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
+	// ChangePassword sets a new password after checking the current one (a
+	// wrong one is `unauthenticated` and counts as a failed login for the
+	// account's email). Every session of the account is signed out, and this
+	// one continues with the fresh tokens of the answer. People only: an API
+	// key cannot call it.
+	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
+	// ListSessions lists the caller's signed-in sessions (one per login that
+	// still holds a live refresh token), most recently used first.
+	ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error)
+	// RevokeSession signs one session out (a lost device): its refresh token
+	// stops working at once, its access token when it expires (at most the
+	// access token lifetime, 15 minutes by default). Revoking a revoked
+	// session is fine; another account's is `not_found`.
+	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
 }
 
 // NewAccountServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -201,6 +275,25 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 		connect.WithSchema(accountServiceMethods.ByName("RevokeApiKey")),
 		connect.WithHandlerOptions(opts...),
 	)
+	accountServiceChangePasswordHandler := connect.NewUnaryHandler(
+		AccountServiceChangePasswordProcedure,
+		svc.ChangePassword,
+		connect.WithSchema(accountServiceMethods.ByName("ChangePassword")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accountServiceListSessionsHandler := connect.NewUnaryHandler(
+		AccountServiceListSessionsProcedure,
+		svc.ListSessions,
+		connect.WithSchema(accountServiceMethods.ByName("ListSessions")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	accountServiceRevokeSessionHandler := connect.NewUnaryHandler(
+		AccountServiceRevokeSessionProcedure,
+		svc.RevokeSession,
+		connect.WithSchema(accountServiceMethods.ByName("RevokeSession")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/payments.v1.AccountService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AccountServiceGetMeProcedure:
@@ -213,6 +306,12 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 			accountServiceListApiKeysHandler.ServeHTTP(w, r)
 		case AccountServiceRevokeApiKeyProcedure:
 			accountServiceRevokeApiKeyHandler.ServeHTTP(w, r)
+		case AccountServiceChangePasswordProcedure:
+			accountServiceChangePasswordHandler.ServeHTTP(w, r)
+		case AccountServiceListSessionsProcedure:
+			accountServiceListSessionsHandler.ServeHTTP(w, r)
+		case AccountServiceRevokeSessionProcedure:
+			accountServiceRevokeSessionHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -240,4 +339,16 @@ func (UnimplementedAccountServiceHandler) ListApiKeys(context.Context, *connect.
 
 func (UnimplementedAccountServiceHandler) RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AccountService.RevokeApiKey is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AccountService.ChangePassword is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AccountService.ListSessions is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AccountService.RevokeSession is not implemented"))
 }
