@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/schema"
 
+	"github.com/payments-platform/payments/ent/migrate"
 	"github.com/payments-platform/payments/internal/errs"
 )
 
@@ -186,7 +187,7 @@ func list[T any](ctx context.Context, table *schema.Table, w where, f Filter, p 
 		w.add(after(*p.After))
 	}
 	query := func(w where) keyset {
-		return keyset{Where: w.all(), Index: useIndex(table, w.eqs), Limit: p.Limit}
+		return keyset{Where: w.all(), Index: useIndex(listingTables[table], w.eqs), Limit: p.Limit}
 	}
 	if f.Party == "" {
 		return run(ctx, query(w))
@@ -202,6 +203,42 @@ func list[T any](ctx context.Context, table *schema.Table, w where, f Filter, p 
 	return mergeNewest(m, c, p.Limit, cursor), nil
 }
 
+// listingTable is what the index hints need of a table: its name and its
+// indexes' names and columns.
+type listingTable struct {
+	name    string
+	indexes []listingTableIndex
+}
+
+type listingTableIndex struct {
+	name    string
+	columns []string
+}
+
+// tableOf copies what the hints need of one of ent's tables.
+func tableOf(t *schema.Table) listingTable {
+	lt := listingTable{name: t.Name}
+	for _, idx := range t.Indexes {
+		li := listingTableIndex{name: idx.Name}
+		for _, c := range idx.Columns {
+			li.columns = append(li.columns, c.Name)
+		}
+		lt.indexes = append(lt.indexes, li)
+	}
+	return lt
+}
+
+// listingTables are ent's tables as the hints see them, copied when the
+// package starts: ent's migration writes to its schema tables, so reading
+// them while another store migrates (tests do, in parallel) would race.
+var listingTables = func() map[*schema.Table]listingTable {
+	m := make(map[*schema.Table]listingTable, len(migrate.Tables))
+	for _, t := range migrate.Tables {
+		m[t] = tableOf(t)
+	}
+	return m
+}()
+
 // listingIndex is the index that serves a listing of table whose equality
 // columns are eqs: the first of the table's indexes laid out as (equality
 // columns..., created_at, id, ...) whose equality columns are all among
@@ -210,18 +247,15 @@ func list[T any](ctx context.Context, table *schema.Table, w where, f Filter, p 
 // indexes most selective first (a payment's, a customer's, a merchant's,
 // then status and the like, then (created_at, id) last, which serves any
 // listing).
-func listingIndex(table *schema.Table, eqs []string) string {
-	for _, idx := range table.Indexes {
-		cols := make([]string, len(idx.Columns))
-		for i, c := range idx.Columns {
-			cols[i] = c.Name
-		}
+func listingIndex(table listingTable, eqs []string) string {
+	for _, idx := range table.indexes {
+		cols := idx.columns
 		i := slices.Index(cols, colCreatedAt)
 		if i < 0 || i+1 == len(cols) || cols[i+1] != colID {
 			continue
 		}
 		if !slices.ContainsFunc(cols[:i], func(c string) bool { return !slices.Contains(eqs, c) }) {
-			return idx.Name
+			return idx.name
 		}
 	}
 	return ""
@@ -236,7 +270,7 @@ func listingIndex(table *schema.Table, eqs []string) string {
 // gets starts at the cursor (22 entries, under a millisecond). Naming more
 // than one index brings the "ref" plan back, so the hint names exactly one.
 // SQLite plans these queries well by itself and gets no hint.
-func useIndex(table *schema.Table, eqs []string) func(*sql.Selector) {
+func useIndex(table listingTable, eqs []string) func(*sql.Selector) {
 	name := listingIndex(table, eqs)
 	return func(s *sql.Selector) {
 		if name == "" || s.Dialect() != dialect.MySQL {
@@ -244,7 +278,7 @@ func useIndex(table *schema.Table, eqs []string) func(*sql.Selector) {
 		}
 		var b sql.Builder
 		b.SetDialect(dialect.MySQL)
-		b.Ident(table.Name).WriteString(" FORCE INDEX (").Ident(name).WriteByte(')')
+		b.Ident(table.name).WriteString(" FORCE INDEX (").Ident(name).WriteByte(')')
 		s.FromExpr(sql.Expr(b.String()))
 	}
 }
