@@ -117,6 +117,9 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 
 // StartWorker registers every workflow and activity and starts polling.
 func StartWorker(ctx context.Context, c client.Client, o WorkerOptions) (worker.Worker, error) {
+	if o.WebhookSealer == nil {
+		return nil, errors.New("start worker: no WebhookSealer to open the webhook endpoints' secrets with")
+	}
 	if err := EnsureSearchAttributes(ctx, c, o.Namespace); err != nil {
 		return nil, err
 	}
