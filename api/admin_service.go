@@ -2,11 +2,13 @@ package api
 
 import (
 	"context"
+	"strings"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/payments-platform/payments/ent"
+	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/reconciliationcase"
 	"github.com/payments-platform/payments/internal/store"
 	paymentsv1 "github.com/payments-platform/payments/proto/payments/v1"
@@ -74,4 +76,26 @@ func caseToProto(c *ent.ReconciliationCase) *paymentsv1.ReconciliationCase {
 		Details: c.Details, ResolutionNote: c.ResolutionNote,
 		CreatedAt: timestamppb.New(c.CreatedAt), UpdatedAt: timestamppb.New(c.UpdatedAt),
 	}
+}
+
+// CreateAdmin makes another admin, hashed like any password.
+func (h *adminService) CreateAdmin(ctx context.Context, req *connect.Request[paymentsv1.CreateAdminRequest]) (*connect.Response[paymentsv1.CreateAdminResponse], error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	hash, err := h.s.guards.hasher.HashPassword(ctx, m.Password)
+	if err != nil {
+		return nil, hashErr("hash password", err)
+	}
+	acct, err := h.s.d.Store.CreateAccount(ctx, store.NewAccount{
+		Email: strings.TrimSpace(m.Email), PasswordHash: hash, Role: account.RoleAdmin,
+		DisplayName: strings.TrimSpace(m.DisplayName), DefaultCurrency: "USD",
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.s.log.InfoContext(ctx, "admin created", "account_id", acct.ID, "by", p.AccountID)
+	return connect.NewResponse(&paymentsv1.CreateAdminResponse{Account: accountToProto(acct)}), nil
 }

@@ -94,4 +94,5 @@ var policies = map[string]policy{
 
 	c.AdminServiceListReconciliationCasesProcedure:   {roles: []string{roleAdmin}, userOnly: true},
 	c.AdminServiceResolveReconciliationCaseProcedure: {roles: []string{roleAdmin}, userOnly: true},
+	c.AdminServiceCreateAdminProcedure:               {roles: []string{roleAdmin}, userOnly: true},
 }

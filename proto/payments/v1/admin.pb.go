@@ -129,6 +129,116 @@ func (ReconciliationCaseStatus) EnumDescriptor() ([]byte, []int) {
 	return file_payments_v1_admin_proto_rawDescGZIP(), []int{1}
 }
 
+// CreateAdminRequest describes the new admin.
+type CreateAdminRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The login email, unique across the platform (compared case-insensitively).
+	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	// At least 12 characters; the new admin should change it (ChangePassword).
+	Password string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// The name shown in the audit of what the admin does.
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAdminRequest) Reset() {
+	*x = CreateAdminRequest{}
+	mi := &file_payments_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAdminRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAdminRequest) ProtoMessage() {}
+
+func (x *CreateAdminRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAdminRequest.ProtoReflect.Descriptor instead.
+func (*CreateAdminRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateAdminRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *CreateAdminRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *CreateAdminRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+// CreateAdminResponse holds the new admin's account.
+type CreateAdminResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new account, ROLE_ADMIN.
+	Account       *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAdminResponse) Reset() {
+	*x = CreateAdminResponse{}
+	mi := &file_payments_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAdminResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAdminResponse) ProtoMessage() {}
+
+func (x *CreateAdminResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAdminResponse.ProtoReflect.Descriptor instead.
+func (*CreateAdminResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateAdminResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
 // ReconciliationCase is one disagreement between the platform and the
 // gateway about a payment.
 type ReconciliationCase struct {
@@ -173,7 +283,7 @@ type ReconciliationCase struct {
 
 func (x *ReconciliationCase) Reset() {
 	*x = ReconciliationCase{}
-	mi := &file_payments_v1_admin_proto_msgTypes[0]
+	mi := &file_payments_v1_admin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -185,7 +295,7 @@ func (x *ReconciliationCase) String() string {
 func (*ReconciliationCase) ProtoMessage() {}
 
 func (x *ReconciliationCase) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[0]
+	mi := &file_payments_v1_admin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -198,7 +308,7 @@ func (x *ReconciliationCase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconciliationCase.ProtoReflect.Descriptor instead.
 func (*ReconciliationCase) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ReconciliationCase) GetId() string {
@@ -337,7 +447,7 @@ type ListReconciliationCasesRequest struct {
 
 func (x *ListReconciliationCasesRequest) Reset() {
 	*x = ListReconciliationCasesRequest{}
-	mi := &file_payments_v1_admin_proto_msgTypes[1]
+	mi := &file_payments_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +459,7 @@ func (x *ListReconciliationCasesRequest) String() string {
 func (*ListReconciliationCasesRequest) ProtoMessage() {}
 
 func (x *ListReconciliationCasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[1]
+	mi := &file_payments_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +472,7 @@ func (x *ListReconciliationCasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationCasesRequest.ProtoReflect.Descriptor instead.
 func (*ListReconciliationCasesRequest) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListReconciliationCasesRequest) GetPageSize() int32 {
@@ -406,7 +516,7 @@ type ListReconciliationCasesResponse struct {
 
 func (x *ListReconciliationCasesResponse) Reset() {
 	*x = ListReconciliationCasesResponse{}
-	mi := &file_payments_v1_admin_proto_msgTypes[2]
+	mi := &file_payments_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +528,7 @@ func (x *ListReconciliationCasesResponse) String() string {
 func (*ListReconciliationCasesResponse) ProtoMessage() {}
 
 func (x *ListReconciliationCasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[2]
+	mi := &file_payments_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +541,7 @@ func (x *ListReconciliationCasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationCasesResponse.ProtoReflect.Descriptor instead.
 func (*ListReconciliationCasesResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListReconciliationCasesResponse) GetReconciliationCases() []*ReconciliationCase {
@@ -461,7 +571,7 @@ type ResolveReconciliationCaseRequest struct {
 
 func (x *ResolveReconciliationCaseRequest) Reset() {
 	*x = ResolveReconciliationCaseRequest{}
-	mi := &file_payments_v1_admin_proto_msgTypes[3]
+	mi := &file_payments_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -473,7 +583,7 @@ func (x *ResolveReconciliationCaseRequest) String() string {
 func (*ResolveReconciliationCaseRequest) ProtoMessage() {}
 
 func (x *ResolveReconciliationCaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[3]
+	mi := &file_payments_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -486,7 +596,7 @@ func (x *ResolveReconciliationCaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveReconciliationCaseRequest.ProtoReflect.Descriptor instead.
 func (*ResolveReconciliationCaseRequest) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ResolveReconciliationCaseRequest) GetId() string {
@@ -514,7 +624,7 @@ type ResolveReconciliationCaseResponse struct {
 
 func (x *ResolveReconciliationCaseResponse) Reset() {
 	*x = ResolveReconciliationCaseResponse{}
-	mi := &file_payments_v1_admin_proto_msgTypes[4]
+	mi := &file_payments_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +636,7 @@ func (x *ResolveReconciliationCaseResponse) String() string {
 func (*ResolveReconciliationCaseResponse) ProtoMessage() {}
 
 func (x *ResolveReconciliationCaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[4]
+	mi := &file_payments_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +649,7 @@ func (x *ResolveReconciliationCaseResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ResolveReconciliationCaseResponse.ProtoReflect.Descriptor instead.
 func (*ResolveReconciliationCaseResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ResolveReconciliationCaseResponse) GetReconciliationCase() *ReconciliationCase {
@@ -553,7 +663,15 @@ var File_payments_v1_admin_proto protoreflect.FileDescriptor
 
 const file_payments_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x17payments/v1/admin.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x05\n" +
+	"\x17payments/v1/admin.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19payments/v1/account.proto\"\x8a\x01\n" +
+	"\x12CreateAdminRequest\x12 \n" +
+	"\x05email\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
+	"\bpassword\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\x12*\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18dR\vdisplayName\"E\n" +
+	"\x13CreateAdminResponse\x12.\n" +
+	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount\"\x9b\x05\n" +
 	"\x12ReconciliationCase\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -600,10 +718,11 @@ const file_payments_v1_admin_proto_rawDesc = "" +
 	"\x18ReconciliationCaseStatus\x12*\n" +
 	"&RECONCILIATION_CASE_STATUS_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fRECONCILIATION_CASE_STATUS_OPEN\x10\x01\x12'\n" +
-	"#RECONCILIATION_CASE_STATUS_RESOLVED\x10\x022\xe5\x02\n" +
+	"#RECONCILIATION_CASE_STATUS_RESOLVED\x10\x022\xd4\x03\n" +
 	"\fAdminService\x12\x9f\x01\n" +
 	"\x17ListReconciliationCases\x12+.payments.v1.ListReconciliationCasesRequest\x1a,.payments.v1.ListReconciliationCasesResponse\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/admin/reconciliation_cases\x90\x02\x01\x12\xb2\x01\n" +
-	"\x19ResolveReconciliationCase\x12-.payments.v1.ResolveReconciliationCaseRequest\x1a..payments.v1.ResolveReconciliationCaseResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/admin/reconciliation_cases/{id}/resolveBDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
+	"\x19ResolveReconciliationCase\x12-.payments.v1.ResolveReconciliationCaseRequest\x1a..payments.v1.ResolveReconciliationCaseResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/admin/reconciliation_cases/{id}/resolve\x12m\n" +
+	"\vCreateAdmin\x12\x1f.payments.v1.CreateAdminRequest\x1a .payments.v1.CreateAdminResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/admin/adminsBDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
 
 var (
 	file_payments_v1_admin_proto_rawDescOnce sync.Once
@@ -618,34 +737,40 @@ func file_payments_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_payments_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_payments_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_payments_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_payments_v1_admin_proto_goTypes = []any{
 	(ReconciliationCaseKind)(0),               // 0: payments.v1.ReconciliationCaseKind
 	(ReconciliationCaseStatus)(0),             // 1: payments.v1.ReconciliationCaseStatus
-	(*ReconciliationCase)(nil),                // 2: payments.v1.ReconciliationCase
-	(*ListReconciliationCasesRequest)(nil),    // 3: payments.v1.ListReconciliationCasesRequest
-	(*ListReconciliationCasesResponse)(nil),   // 4: payments.v1.ListReconciliationCasesResponse
-	(*ResolveReconciliationCaseRequest)(nil),  // 5: payments.v1.ResolveReconciliationCaseRequest
-	(*ResolveReconciliationCaseResponse)(nil), // 6: payments.v1.ResolveReconciliationCaseResponse
-	(*timestamppb.Timestamp)(nil),             // 7: google.protobuf.Timestamp
+	(*CreateAdminRequest)(nil),                // 2: payments.v1.CreateAdminRequest
+	(*CreateAdminResponse)(nil),               // 3: payments.v1.CreateAdminResponse
+	(*ReconciliationCase)(nil),                // 4: payments.v1.ReconciliationCase
+	(*ListReconciliationCasesRequest)(nil),    // 5: payments.v1.ListReconciliationCasesRequest
+	(*ListReconciliationCasesResponse)(nil),   // 6: payments.v1.ListReconciliationCasesResponse
+	(*ResolveReconciliationCaseRequest)(nil),  // 7: payments.v1.ResolveReconciliationCaseRequest
+	(*ResolveReconciliationCaseResponse)(nil), // 8: payments.v1.ResolveReconciliationCaseResponse
+	(*Account)(nil),                           // 9: payments.v1.Account
+	(*timestamppb.Timestamp)(nil),             // 10: google.protobuf.Timestamp
 }
 var file_payments_v1_admin_proto_depIdxs = []int32{
-	0, // 0: payments.v1.ReconciliationCase.kind:type_name -> payments.v1.ReconciliationCaseKind
-	1, // 1: payments.v1.ReconciliationCase.status:type_name -> payments.v1.ReconciliationCaseStatus
-	7, // 2: payments.v1.ReconciliationCase.created_at:type_name -> google.protobuf.Timestamp
-	7, // 3: payments.v1.ReconciliationCase.updated_at:type_name -> google.protobuf.Timestamp
-	1, // 4: payments.v1.ListReconciliationCasesRequest.status:type_name -> payments.v1.ReconciliationCaseStatus
-	2, // 5: payments.v1.ListReconciliationCasesResponse.reconciliation_cases:type_name -> payments.v1.ReconciliationCase
-	2, // 6: payments.v1.ResolveReconciliationCaseResponse.reconciliation_case:type_name -> payments.v1.ReconciliationCase
-	3, // 7: payments.v1.AdminService.ListReconciliationCases:input_type -> payments.v1.ListReconciliationCasesRequest
-	5, // 8: payments.v1.AdminService.ResolveReconciliationCase:input_type -> payments.v1.ResolveReconciliationCaseRequest
-	4, // 9: payments.v1.AdminService.ListReconciliationCases:output_type -> payments.v1.ListReconciliationCasesResponse
-	6, // 10: payments.v1.AdminService.ResolveReconciliationCase:output_type -> payments.v1.ResolveReconciliationCaseResponse
-	9, // [9:11] is the sub-list for method output_type
-	7, // [7:9] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	9,  // 0: payments.v1.CreateAdminResponse.account:type_name -> payments.v1.Account
+	0,  // 1: payments.v1.ReconciliationCase.kind:type_name -> payments.v1.ReconciliationCaseKind
+	1,  // 2: payments.v1.ReconciliationCase.status:type_name -> payments.v1.ReconciliationCaseStatus
+	10, // 3: payments.v1.ReconciliationCase.created_at:type_name -> google.protobuf.Timestamp
+	10, // 4: payments.v1.ReconciliationCase.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 5: payments.v1.ListReconciliationCasesRequest.status:type_name -> payments.v1.ReconciliationCaseStatus
+	4,  // 6: payments.v1.ListReconciliationCasesResponse.reconciliation_cases:type_name -> payments.v1.ReconciliationCase
+	4,  // 7: payments.v1.ResolveReconciliationCaseResponse.reconciliation_case:type_name -> payments.v1.ReconciliationCase
+	5,  // 8: payments.v1.AdminService.ListReconciliationCases:input_type -> payments.v1.ListReconciliationCasesRequest
+	7,  // 9: payments.v1.AdminService.ResolveReconciliationCase:input_type -> payments.v1.ResolveReconciliationCaseRequest
+	2,  // 10: payments.v1.AdminService.CreateAdmin:input_type -> payments.v1.CreateAdminRequest
+	6,  // 11: payments.v1.AdminService.ListReconciliationCases:output_type -> payments.v1.ListReconciliationCasesResponse
+	8,  // 12: payments.v1.AdminService.ResolveReconciliationCase:output_type -> payments.v1.ResolveReconciliationCaseResponse
+	3,  // 13: payments.v1.AdminService.CreateAdmin:output_type -> payments.v1.CreateAdminResponse
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_admin_proto_init() }
@@ -653,13 +778,14 @@ func file_payments_v1_admin_proto_init() {
 	if File_payments_v1_admin_proto != nil {
 		return
 	}
+	file_payments_v1_account_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payments_v1_admin_proto_rawDesc), len(file_payments_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

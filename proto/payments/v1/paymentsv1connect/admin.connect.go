@@ -39,6 +39,9 @@ const (
 	// AdminServiceResolveReconciliationCaseProcedure is the fully-qualified name of the AdminService's
 	// ResolveReconciliationCase RPC.
 	AdminServiceResolveReconciliationCaseProcedure = "/payments.v1.AdminService/ResolveReconciliationCase"
+	// AdminServiceCreateAdminProcedure is the fully-qualified name of the AdminService's CreateAdmin
+	// RPC.
+	AdminServiceCreateAdminProcedure = "/payments.v1.AdminService/CreateAdmin"
 )
 
 // AdminServiceClient is a client for the payments.v1.AdminService service.
@@ -51,6 +54,9 @@ type AdminServiceClient interface {
 	// ResolveReconciliationCase closes an open case with a note saying what
 	// was done. Resolving a resolved case is `failed_precondition`.
 	ResolveReconciliationCase(context.Context, *connect.Request[v1.ResolveReconciliationCaseRequest]) (*connect.Response[v1.ResolveReconciliationCaseResponse], error)
+	// CreateAdmin makes another admin (the first one comes from `paymentsd
+	// admin create`). An email already in use is `already_exists`.
+	CreateAdmin(context.Context, *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the payments.v1.AdminService service. By default,
@@ -77,6 +83,12 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("ResolveReconciliationCase")),
 			connect.WithClientOptions(opts...),
 		),
+		createAdmin: connect.NewClient[v1.CreateAdminRequest, v1.CreateAdminResponse](
+			httpClient,
+			baseURL+AdminServiceCreateAdminProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("CreateAdmin")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -84,6 +96,7 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 type adminServiceClient struct {
 	listReconciliationCases   *connect.Client[v1.ListReconciliationCasesRequest, v1.ListReconciliationCasesResponse]
 	resolveReconciliationCase *connect.Client[v1.ResolveReconciliationCaseRequest, v1.ResolveReconciliationCaseResponse]
+	createAdmin               *connect.Client[v1.CreateAdminRequest, v1.CreateAdminResponse]
 }
 
 // ListReconciliationCases calls payments.v1.AdminService.ListReconciliationCases.
@@ -96,6 +109,11 @@ func (c *adminServiceClient) ResolveReconciliationCase(ctx context.Context, req 
 	return c.resolveReconciliationCase.CallUnary(ctx, req)
 }
 
+// CreateAdmin calls payments.v1.AdminService.CreateAdmin.
+func (c *adminServiceClient) CreateAdmin(ctx context.Context, req *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error) {
+	return c.createAdmin.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the payments.v1.AdminService service.
 type AdminServiceHandler interface {
 	// ListReconciliationCases lists the disagreements between the platform and
@@ -106,6 +124,9 @@ type AdminServiceHandler interface {
 	// ResolveReconciliationCase closes an open case with a note saying what
 	// was done. Resolving a resolved case is `failed_precondition`.
 	ResolveReconciliationCase(context.Context, *connect.Request[v1.ResolveReconciliationCaseRequest]) (*connect.Response[v1.ResolveReconciliationCaseResponse], error)
+	// CreateAdmin makes another admin (the first one comes from `paymentsd
+	// admin create`). An email already in use is `already_exists`.
+	CreateAdmin(context.Context, *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -128,12 +149,20 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("ResolveReconciliationCase")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceCreateAdminHandler := connect.NewUnaryHandler(
+		AdminServiceCreateAdminProcedure,
+		svc.CreateAdmin,
+		connect.WithSchema(adminServiceMethods.ByName("CreateAdmin")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/payments.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceListReconciliationCasesProcedure:
 			adminServiceListReconciliationCasesHandler.ServeHTTP(w, r)
 		case AdminServiceResolveReconciliationCaseProcedure:
 			adminServiceResolveReconciliationCaseHandler.ServeHTTP(w, r)
+		case AdminServiceCreateAdminProcedure:
+			adminServiceCreateAdminHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -149,4 +178,8 @@ func (UnimplementedAdminServiceHandler) ListReconciliationCases(context.Context,
 
 func (UnimplementedAdminServiceHandler) ResolveReconciliationCase(context.Context, *connect.Request[v1.ResolveReconciliationCaseRequest]) (*connect.Response[v1.ResolveReconciliationCaseResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AdminService.ResolveReconciliationCase is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) CreateAdmin(context.Context, *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AdminService.CreateAdmin is not implemented"))
 }
