@@ -88,3 +88,12 @@ func (c *accountStatusCache) evict(now time.Time) {
 		delete(c.entries, oldestID)
 	}
 }
+
+// forget drops what the cache knows of an account, so this instance sees a
+// change of its status (a suspension, a reactivation) at once; other
+// instances see it within the TTL.
+func (c *accountStatusCache) forget(accountID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, accountID)
+}

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -10,6 +12,7 @@ import (
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/reconciliationcase"
+	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/store"
 	paymentsv1 "github.com/payments-platform/payments/proto/payments/v1"
 	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
@@ -98,4 +101,101 @@ func (h *adminService) CreateAdmin(ctx context.Context, req *connect.Request[pay
 	}
 	h.s.log.InfoContext(ctx, "admin created", "account_id", acct.ID, "by", p.AccountID)
 	return connect.NewResponse(&paymentsv1.CreateAdminResponse{Account: accountToProto(acct)}), nil
+}
+
+var (
+	suspensionToProto = map[string]paymentsv1.SuspensionReason{
+		"fraud":              paymentsv1.SuspensionReason_SUSPENSION_REASON_FRAUD,
+		"terms_violation":    paymentsv1.SuspensionReason_SUSPENSION_REASON_TERMS_VIOLATION,
+		"excessive_disputes": paymentsv1.SuspensionReason_SUSPENSION_REASON_EXCESSIVE_DISPUTES,
+		"requested_by_owner": paymentsv1.SuspensionReason_SUSPENSION_REASON_REQUESTED_BY_OWNER,
+		"other":              paymentsv1.SuspensionReason_SUSPENSION_REASON_OTHER,
+	}
+	suspensionFromProto    = inverse(suspensionToProto)
+	accountStatusFromProto = map[paymentsv1.AccountStatus]account.Status{
+		paymentsv1.AccountStatus_ACCOUNT_STATUS_ACTIVE:   account.StatusActive,
+		paymentsv1.AccountStatus_ACCOUNT_STATUS_DISABLED: account.StatusDisabled,
+	}
+)
+
+func (h *adminService) ListAccounts(ctx context.Context, req *connect.Request[paymentsv1.ListAccountsRequest]) (*connect.Response[paymentsv1.ListAccountsResponse], error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	f := store.AccountFilter{Status: accountStatusFromProto[m.Status], EmailPrefix: strings.TrimSpace(m.EmailPrefix)}
+	if m.Role != paymentsv1.Role_ROLE_UNSPECIFIED {
+		f.Role = inverse(roleToProto)[m.Role]
+	}
+	_, f.CreatedAfter, f.CreatedBefore = listScope(p, m.CreatedAfter, m.CreatedBefore)
+	as, next, err := listPage(h.s, "accounts", p, m, store.AccountCursor,
+		func(page store.Page) ([]*ent.Account, error) { return h.s.d.Store.ListAccounts(ctx, f, page) })
+	if err != nil {
+		return nil, err
+	}
+	res := &paymentsv1.ListAccountsResponse{NextPageToken: next}
+	for _, a := range as {
+		res.Accounts = append(res.Accounts, accountToProto(a))
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (h *adminService) GetAccount(ctx context.Context, req *connect.Request[paymentsv1.GetAccountRequest]) (*connect.Response[paymentsv1.GetAccountResponse], error) {
+	a, err := h.s.d.Store.AccountByID(ctx, req.Msg.Id)
+	if err != nil {
+		return nil, err
+	}
+	act, err := h.s.d.Store.AccountActivityOf(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(adminAccountView(a, act)), nil
+}
+
+// adminAccountView is an account as admins see it, with its activity.
+func adminAccountView(a *ent.Account, act store.AccountActivity) *paymentsv1.GetAccountResponse {
+	res := &paymentsv1.GetAccountResponse{
+		Account: accountToProto(a), PaymentsCount: int64(act.Payments), OpenDisputesCount: int64(act.OpenDisputes),
+		SuspensionReason: suspensionToProto[a.SuspensionReason], SuspensionNote: a.SuspensionNote,
+		SuspendedAt: optTime(a.SuspendedAt), SuspendedBy: a.SuspendedBy,
+	}
+	for _, cur := range slices.Sorted(maps.Keys(act.Balances)) {
+		res.Balances = append(res.Balances, &paymentsv1.Balance{Amount: act.Balances[cur], Currency: cur})
+	}
+	return res
+}
+
+func (h *adminService) SuspendAccount(ctx context.Context, req *connect.Request[paymentsv1.SuspendAccountRequest]) (*connect.Response[paymentsv1.SuspendAccountResponse], error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := req.Msg
+	if m.Id == p.AccountID {
+		return nil, errs.FailedPrecondition("an admin cannot suspend itself")
+	}
+	a, err := h.s.d.Store.SuspendAccount(ctx, m.Id, store.Suspension{
+		Reason: suspensionFromProto[m.Reason], Note: strings.TrimSpace(m.Note), By: p.AccountID, At: h.s.now(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.s.guards.status.forget(a.ID)
+	h.s.log.InfoContext(ctx, "account suspended", "account_id", a.ID, "reason", a.SuspensionReason, "by", p.AccountID)
+	return connect.NewResponse(&paymentsv1.SuspendAccountResponse{Account: accountToProto(a)}), nil
+}
+
+func (h *adminService) ReactivateAccount(ctx context.Context, req *connect.Request[paymentsv1.ReactivateAccountRequest]) (*connect.Response[paymentsv1.ReactivateAccountResponse], error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := h.s.d.Store.ReactivateAccount(ctx, req.Msg.Id, h.s.now())
+	if err != nil {
+		return nil, err
+	}
+	h.s.guards.status.forget(a.ID)
+	h.s.log.InfoContext(ctx, "account reactivated", "account_id", a.ID, "by", p.AccountID)
+	return connect.NewResponse(&paymentsv1.ReactivateAccountResponse{Account: accountToProto(a)}), nil
 }

@@ -95,4 +95,8 @@ var policies = map[string]policy{
 	c.AdminServiceListReconciliationCasesProcedure:   {roles: []string{roleAdmin}, userOnly: true},
 	c.AdminServiceResolveReconciliationCaseProcedure: {roles: []string{roleAdmin}, userOnly: true},
 	c.AdminServiceCreateAdminProcedure:               {roles: []string{roleAdmin}, userOnly: true},
+	c.AdminServiceListAccountsProcedure:              {roles: []string{roleAdmin}, userOnly: true},
+	c.AdminServiceGetAccountProcedure:                {roles: []string{roleAdmin}, userOnly: true},
+	c.AdminServiceSuspendAccountProcedure:            {roles: []string{roleAdmin}, userOnly: true},
+	c.AdminServiceReactivateAccountProcedure:         {roles: []string{roleAdmin}, userOnly: true},
 }

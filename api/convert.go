@@ -39,6 +39,7 @@ func accountToProto(a *ent.Account) *paymentsv1.Account {
 		EmailPreferences: &paymentsv1.EmailPreferences{
 			DisabledCategories: a.EmailOptOut,
 		},
+		SuspensionReason: a.SuspensionReason,
 	}
 }
 

@@ -33,6 +33,14 @@ import (
 
 type paymentService struct{ s *Server }
 
+// reasonOr is a suspension's reason code, "other" when none was recorded.
+func reasonOr(code string) string {
+	if code == "" {
+		return "other"
+	}
+	return code
+}
+
 // resolveParties decides merchant and customer from the caller's role: a
 // customer pays a merchant; a merchant charges one of its customers.
 func (h *paymentService) resolveParties(ctx context.Context, role, caller, merchantID, customerID string) (string, string, error) {
@@ -57,11 +65,15 @@ func (h *paymentService) resolveParties(ctx context.Context, role, caller, merch
 		return "", "", errs.InvalidArgument("merchant_id", "a payment needs two different parties")
 	}
 	m, err := h.s.d.Store.AccountByID(ctx, merchantID)
-	if errors.Is(err, errs.ErrNotFound) || (err == nil && (m.Role != account.RoleMerchant || m.Status != account.StatusActive)) {
+	if errors.Is(err, errs.ErrNotFound) || (err == nil && m.Role != account.RoleMerchant) {
 		return "", "", errs.InvalidArgument("merchant_id", "no such merchant")
 	}
 	if err != nil {
 		return "", "", err
+	}
+	if m.Status != account.StatusActive {
+		// The reason's code, never the admin's note.
+		return "", "", errs.FailedPrecondition("merchant %s is suspended (%s) and cannot be paid", m.ID, reasonOr(m.SuspensionReason))
 	}
 	if customerID != "" {
 		c, err := h.s.d.Store.AccountByID(ctx, customerID)

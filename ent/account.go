@@ -32,6 +32,14 @@ type Account struct {
 	DefaultCurrency string `json:"default_currency,omitempty"`
 	// Status holds the value of the "status" field.
 	Status account.Status `json:"status,omitempty"`
+	// SuspensionReason holds the value of the "suspension_reason" field.
+	SuspensionReason string `json:"suspension_reason,omitempty"`
+	// SuspensionNote holds the value of the "suspension_note" field.
+	SuspensionNote string `json:"suspension_note,omitempty"`
+	// SuspendedAt holds the value of the "suspended_at" field.
+	SuspendedAt *time.Time `json:"suspended_at,omitempty"`
+	// SuspendedBy holds the value of the "suspended_by" field.
+	SuspendedBy string `json:"suspended_by,omitempty"`
 	// EmailOptOut holds the value of the "email_opt_out" field.
 	EmailOptOut []string `json:"email_opt_out,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
@@ -80,9 +88,9 @@ func (*Account) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case account.FieldEmailOptOut:
 			values[i] = new([]byte)
-		case account.FieldID, account.FieldEmail, account.FieldPasswordHash, account.FieldRole, account.FieldDisplayName, account.FieldBusinessName, account.FieldDefaultCurrency, account.FieldStatus:
+		case account.FieldID, account.FieldEmail, account.FieldPasswordHash, account.FieldRole, account.FieldDisplayName, account.FieldBusinessName, account.FieldDefaultCurrency, account.FieldStatus, account.FieldSuspensionReason, account.FieldSuspensionNote, account.FieldSuspendedBy:
 			values[i] = new(sql.NullString)
-		case account.FieldCreatedAt, account.FieldUpdatedAt:
+		case account.FieldSuspendedAt, account.FieldCreatedAt, account.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -146,6 +154,31 @@ func (_m *Account) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field status", values[i])
 			} else if value.Valid {
 				_m.Status = account.Status(value.String)
+			}
+		case account.FieldSuspensionReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field suspension_reason", values[i])
+			} else if value.Valid {
+				_m.SuspensionReason = value.String
+			}
+		case account.FieldSuspensionNote:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field suspension_note", values[i])
+			} else if value.Valid {
+				_m.SuspensionNote = value.String
+			}
+		case account.FieldSuspendedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field suspended_at", values[i])
+			} else if value.Valid {
+				_m.SuspendedAt = new(time.Time)
+				*_m.SuspendedAt = value.Time
+			}
+		case account.FieldSuspendedBy:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field suspended_by", values[i])
+			} else if value.Valid {
+				_m.SuspendedBy = value.String
 			}
 		case account.FieldEmailOptOut:
 			if value, ok := values[i].(*[]byte); !ok {
@@ -232,6 +265,20 @@ func (_m *Account) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	builder.WriteString("suspension_reason=")
+	builder.WriteString(_m.SuspensionReason)
+	builder.WriteString(", ")
+	builder.WriteString("suspension_note=")
+	builder.WriteString(_m.SuspensionNote)
+	builder.WriteString(", ")
+	if v := _m.SuspendedAt; v != nil {
+		builder.WriteString("suspended_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("suspended_by=")
+	builder.WriteString(_m.SuspendedBy)
 	builder.WriteString(", ")
 	builder.WriteString("email_opt_out=")
 	builder.WriteString(fmt.Sprintf("%v", _m.EmailOptOut))

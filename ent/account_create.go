@@ -99,6 +99,62 @@ func (_c *AccountCreate) SetNillableStatus(v *account.Status) *AccountCreate {
 	return _c
 }
 
+// SetSuspensionReason sets the "suspension_reason" field.
+func (_c *AccountCreate) SetSuspensionReason(v string) *AccountCreate {
+	_c.mutation.SetSuspensionReason(v)
+	return _c
+}
+
+// SetNillableSuspensionReason sets the "suspension_reason" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableSuspensionReason(v *string) *AccountCreate {
+	if v != nil {
+		_c.SetSuspensionReason(*v)
+	}
+	return _c
+}
+
+// SetSuspensionNote sets the "suspension_note" field.
+func (_c *AccountCreate) SetSuspensionNote(v string) *AccountCreate {
+	_c.mutation.SetSuspensionNote(v)
+	return _c
+}
+
+// SetNillableSuspensionNote sets the "suspension_note" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableSuspensionNote(v *string) *AccountCreate {
+	if v != nil {
+		_c.SetSuspensionNote(*v)
+	}
+	return _c
+}
+
+// SetSuspendedAt sets the "suspended_at" field.
+func (_c *AccountCreate) SetSuspendedAt(v time.Time) *AccountCreate {
+	_c.mutation.SetSuspendedAt(v)
+	return _c
+}
+
+// SetNillableSuspendedAt sets the "suspended_at" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableSuspendedAt(v *time.Time) *AccountCreate {
+	if v != nil {
+		_c.SetSuspendedAt(*v)
+	}
+	return _c
+}
+
+// SetSuspendedBy sets the "suspended_by" field.
+func (_c *AccountCreate) SetSuspendedBy(v string) *AccountCreate {
+	_c.mutation.SetSuspendedBy(v)
+	return _c
+}
+
+// SetNillableSuspendedBy sets the "suspended_by" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableSuspendedBy(v *string) *AccountCreate {
+	if v != nil {
+		_c.SetSuspendedBy(*v)
+	}
+	return _c
+}
+
 // SetEmailOptOut sets the "email_opt_out" field.
 func (_c *AccountCreate) SetEmailOptOut(v []string) *AccountCreate {
 	_c.mutation.SetEmailOptOut(v)
@@ -204,6 +260,18 @@ func (_c *AccountCreate) defaults() {
 		v := account.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.SuspensionReason(); !ok {
+		v := account.DefaultSuspensionReason
+		_c.mutation.SetSuspensionReason(v)
+	}
+	if _, ok := _c.mutation.SuspensionNote(); !ok {
+		v := account.DefaultSuspensionNote
+		_c.mutation.SetSuspensionNote(v)
+	}
+	if _, ok := _c.mutation.SuspendedBy(); !ok {
+		v := account.DefaultSuspendedBy
+		_c.mutation.SetSuspendedBy(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -262,6 +330,30 @@ func (_c *AccountCreate) check() error {
 	if v, ok := _c.mutation.Status(); ok {
 		if err := account.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Account.status": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SuspensionReason(); !ok {
+		return &ValidationError{Name: "suspension_reason", err: errors.New(`ent: missing required field "Account.suspension_reason"`)}
+	}
+	if v, ok := _c.mutation.SuspensionReason(); ok {
+		if err := account.SuspensionReasonValidator(v); err != nil {
+			return &ValidationError{Name: "suspension_reason", err: fmt.Errorf(`ent: validator failed for field "Account.suspension_reason": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SuspensionNote(); !ok {
+		return &ValidationError{Name: "suspension_note", err: errors.New(`ent: missing required field "Account.suspension_note"`)}
+	}
+	if v, ok := _c.mutation.SuspensionNote(); ok {
+		if err := account.SuspensionNoteValidator(v); err != nil {
+			return &ValidationError{Name: "suspension_note", err: fmt.Errorf(`ent: validator failed for field "Account.suspension_note": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SuspendedBy(); !ok {
+		return &ValidationError{Name: "suspended_by", err: errors.New(`ent: missing required field "Account.suspended_by"`)}
+	}
+	if v, ok := _c.mutation.SuspendedBy(); ok {
+		if err := account.SuspendedByValidator(v); err != nil {
+			return &ValidationError{Name: "suspended_by", err: fmt.Errorf(`ent: validator failed for field "Account.suspended_by": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
@@ -338,6 +430,22 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(account.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
+	}
+	if value, ok := _c.mutation.SuspensionReason(); ok {
+		_spec.SetField(account.FieldSuspensionReason, field.TypeString, value)
+		_node.SuspensionReason = value
+	}
+	if value, ok := _c.mutation.SuspensionNote(); ok {
+		_spec.SetField(account.FieldSuspensionNote, field.TypeString, value)
+		_node.SuspensionNote = value
+	}
+	if value, ok := _c.mutation.SuspendedAt(); ok {
+		_spec.SetField(account.FieldSuspendedAt, field.TypeTime, value)
+		_node.SuspendedAt = &value
+	}
+	if value, ok := _c.mutation.SuspendedBy(); ok {
+		_spec.SetField(account.FieldSuspendedBy, field.TypeString, value)
+		_node.SuspendedBy = value
 	}
 	if value, ok := _c.mutation.EmailOptOut(); ok {
 		_spec.SetField(account.FieldEmailOptOut, field.TypeJSON, value)
@@ -519,6 +627,60 @@ func (u *AccountUpsert) UpdateStatus() *AccountUpsert {
 	return u
 }
 
+// SetSuspensionReason sets the "suspension_reason" field.
+func (u *AccountUpsert) SetSuspensionReason(v string) *AccountUpsert {
+	u.Set(account.FieldSuspensionReason, v)
+	return u
+}
+
+// UpdateSuspensionReason sets the "suspension_reason" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateSuspensionReason() *AccountUpsert {
+	u.SetExcluded(account.FieldSuspensionReason)
+	return u
+}
+
+// SetSuspensionNote sets the "suspension_note" field.
+func (u *AccountUpsert) SetSuspensionNote(v string) *AccountUpsert {
+	u.Set(account.FieldSuspensionNote, v)
+	return u
+}
+
+// UpdateSuspensionNote sets the "suspension_note" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateSuspensionNote() *AccountUpsert {
+	u.SetExcluded(account.FieldSuspensionNote)
+	return u
+}
+
+// SetSuspendedAt sets the "suspended_at" field.
+func (u *AccountUpsert) SetSuspendedAt(v time.Time) *AccountUpsert {
+	u.Set(account.FieldSuspendedAt, v)
+	return u
+}
+
+// UpdateSuspendedAt sets the "suspended_at" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateSuspendedAt() *AccountUpsert {
+	u.SetExcluded(account.FieldSuspendedAt)
+	return u
+}
+
+// ClearSuspendedAt clears the value of the "suspended_at" field.
+func (u *AccountUpsert) ClearSuspendedAt() *AccountUpsert {
+	u.SetNull(account.FieldSuspendedAt)
+	return u
+}
+
+// SetSuspendedBy sets the "suspended_by" field.
+func (u *AccountUpsert) SetSuspendedBy(v string) *AccountUpsert {
+	u.Set(account.FieldSuspendedBy, v)
+	return u
+}
+
+// UpdateSuspendedBy sets the "suspended_by" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateSuspendedBy() *AccountUpsert {
+	u.SetExcluded(account.FieldSuspendedBy)
+	return u
+}
+
 // SetEmailOptOut sets the "email_opt_out" field.
 func (u *AccountUpsert) SetEmailOptOut(v []string) *AccountUpsert {
 	u.Set(account.FieldEmailOptOut, v)
@@ -695,6 +857,69 @@ func (u *AccountUpsertOne) SetStatus(v account.Status) *AccountUpsertOne {
 func (u *AccountUpsertOne) UpdateStatus() *AccountUpsertOne {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetSuspensionReason sets the "suspension_reason" field.
+func (u *AccountUpsertOne) SetSuspensionReason(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSuspensionReason(v)
+	})
+}
+
+// UpdateSuspensionReason sets the "suspension_reason" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateSuspensionReason() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSuspensionReason()
+	})
+}
+
+// SetSuspensionNote sets the "suspension_note" field.
+func (u *AccountUpsertOne) SetSuspensionNote(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSuspensionNote(v)
+	})
+}
+
+// UpdateSuspensionNote sets the "suspension_note" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateSuspensionNote() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSuspensionNote()
+	})
+}
+
+// SetSuspendedAt sets the "suspended_at" field.
+func (u *AccountUpsertOne) SetSuspendedAt(v time.Time) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSuspendedAt(v)
+	})
+}
+
+// UpdateSuspendedAt sets the "suspended_at" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateSuspendedAt() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSuspendedAt()
+	})
+}
+
+// ClearSuspendedAt clears the value of the "suspended_at" field.
+func (u *AccountUpsertOne) ClearSuspendedAt() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearSuspendedAt()
+	})
+}
+
+// SetSuspendedBy sets the "suspended_by" field.
+func (u *AccountUpsertOne) SetSuspendedBy(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSuspendedBy(v)
+	})
+}
+
+// UpdateSuspendedBy sets the "suspended_by" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateSuspendedBy() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSuspendedBy()
 	})
 }
 
@@ -1046,6 +1271,69 @@ func (u *AccountUpsertBulk) SetStatus(v account.Status) *AccountUpsertBulk {
 func (u *AccountUpsertBulk) UpdateStatus() *AccountUpsertBulk {
 	return u.Update(func(s *AccountUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetSuspensionReason sets the "suspension_reason" field.
+func (u *AccountUpsertBulk) SetSuspensionReason(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSuspensionReason(v)
+	})
+}
+
+// UpdateSuspensionReason sets the "suspension_reason" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateSuspensionReason() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSuspensionReason()
+	})
+}
+
+// SetSuspensionNote sets the "suspension_note" field.
+func (u *AccountUpsertBulk) SetSuspensionNote(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSuspensionNote(v)
+	})
+}
+
+// UpdateSuspensionNote sets the "suspension_note" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateSuspensionNote() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSuspensionNote()
+	})
+}
+
+// SetSuspendedAt sets the "suspended_at" field.
+func (u *AccountUpsertBulk) SetSuspendedAt(v time.Time) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSuspendedAt(v)
+	})
+}
+
+// UpdateSuspendedAt sets the "suspended_at" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateSuspendedAt() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSuspendedAt()
+	})
+}
+
+// ClearSuspendedAt clears the value of the "suspended_at" field.
+func (u *AccountUpsertBulk) ClearSuspendedAt() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearSuspendedAt()
+	})
+}
+
+// SetSuspendedBy sets the "suspended_by" field.
+func (u *AccountUpsertBulk) SetSuspendedBy(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetSuspendedBy(v)
+	})
+}
+
+// UpdateSuspendedBy sets the "suspended_by" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateSuspendedBy() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateSuspendedBy()
 	})
 }
 

@@ -130,6 +130,68 @@ func (_u *AccountUpdate) SetNillableStatus(v *account.Status) *AccountUpdate {
 	return _u
 }
 
+// SetSuspensionReason sets the "suspension_reason" field.
+func (_u *AccountUpdate) SetSuspensionReason(v string) *AccountUpdate {
+	_u.mutation.SetSuspensionReason(v)
+	return _u
+}
+
+// SetNillableSuspensionReason sets the "suspension_reason" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableSuspensionReason(v *string) *AccountUpdate {
+	if v != nil {
+		_u.SetSuspensionReason(*v)
+	}
+	return _u
+}
+
+// SetSuspensionNote sets the "suspension_note" field.
+func (_u *AccountUpdate) SetSuspensionNote(v string) *AccountUpdate {
+	_u.mutation.SetSuspensionNote(v)
+	return _u
+}
+
+// SetNillableSuspensionNote sets the "suspension_note" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableSuspensionNote(v *string) *AccountUpdate {
+	if v != nil {
+		_u.SetSuspensionNote(*v)
+	}
+	return _u
+}
+
+// SetSuspendedAt sets the "suspended_at" field.
+func (_u *AccountUpdate) SetSuspendedAt(v time.Time) *AccountUpdate {
+	_u.mutation.SetSuspendedAt(v)
+	return _u
+}
+
+// SetNillableSuspendedAt sets the "suspended_at" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableSuspendedAt(v *time.Time) *AccountUpdate {
+	if v != nil {
+		_u.SetSuspendedAt(*v)
+	}
+	return _u
+}
+
+// ClearSuspendedAt clears the value of the "suspended_at" field.
+func (_u *AccountUpdate) ClearSuspendedAt() *AccountUpdate {
+	_u.mutation.ClearSuspendedAt()
+	return _u
+}
+
+// SetSuspendedBy sets the "suspended_by" field.
+func (_u *AccountUpdate) SetSuspendedBy(v string) *AccountUpdate {
+	_u.mutation.SetSuspendedBy(v)
+	return _u
+}
+
+// SetNillableSuspendedBy sets the "suspended_by" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableSuspendedBy(v *string) *AccountUpdate {
+	if v != nil {
+		_u.SetSuspendedBy(*v)
+	}
+	return _u
+}
+
 // SetEmailOptOut sets the "email_opt_out" field.
 func (_u *AccountUpdate) SetEmailOptOut(v []string) *AccountUpdate {
 	_u.mutation.SetEmailOptOut(v)
@@ -303,6 +365,21 @@ func (_u *AccountUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Account.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SuspensionReason(); ok {
+		if err := account.SuspensionReasonValidator(v); err != nil {
+			return &ValidationError{Name: "suspension_reason", err: fmt.Errorf(`ent: validator failed for field "Account.suspension_reason": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SuspensionNote(); ok {
+		if err := account.SuspensionNoteValidator(v); err != nil {
+			return &ValidationError{Name: "suspension_note", err: fmt.Errorf(`ent: validator failed for field "Account.suspension_note": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SuspendedBy(); ok {
+		if err := account.SuspendedByValidator(v); err != nil {
+			return &ValidationError{Name: "suspended_by", err: fmt.Errorf(`ent: validator failed for field "Account.suspended_by": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -344,6 +421,21 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(account.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.SuspensionReason(); ok {
+		_spec.SetField(account.FieldSuspensionReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SuspensionNote(); ok {
+		_spec.SetField(account.FieldSuspensionNote, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SuspendedAt(); ok {
+		_spec.SetField(account.FieldSuspendedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SuspendedAtCleared() {
+		_spec.ClearField(account.FieldSuspendedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.SuspendedBy(); ok {
+		_spec.SetField(account.FieldSuspendedBy, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.EmailOptOut(); ok {
 		_spec.SetField(account.FieldEmailOptOut, field.TypeJSON, value)
@@ -569,6 +661,68 @@ func (_u *AccountUpdateOne) SetNillableStatus(v *account.Status) *AccountUpdateO
 	return _u
 }
 
+// SetSuspensionReason sets the "suspension_reason" field.
+func (_u *AccountUpdateOne) SetSuspensionReason(v string) *AccountUpdateOne {
+	_u.mutation.SetSuspensionReason(v)
+	return _u
+}
+
+// SetNillableSuspensionReason sets the "suspension_reason" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableSuspensionReason(v *string) *AccountUpdateOne {
+	if v != nil {
+		_u.SetSuspensionReason(*v)
+	}
+	return _u
+}
+
+// SetSuspensionNote sets the "suspension_note" field.
+func (_u *AccountUpdateOne) SetSuspensionNote(v string) *AccountUpdateOne {
+	_u.mutation.SetSuspensionNote(v)
+	return _u
+}
+
+// SetNillableSuspensionNote sets the "suspension_note" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableSuspensionNote(v *string) *AccountUpdateOne {
+	if v != nil {
+		_u.SetSuspensionNote(*v)
+	}
+	return _u
+}
+
+// SetSuspendedAt sets the "suspended_at" field.
+func (_u *AccountUpdateOne) SetSuspendedAt(v time.Time) *AccountUpdateOne {
+	_u.mutation.SetSuspendedAt(v)
+	return _u
+}
+
+// SetNillableSuspendedAt sets the "suspended_at" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableSuspendedAt(v *time.Time) *AccountUpdateOne {
+	if v != nil {
+		_u.SetSuspendedAt(*v)
+	}
+	return _u
+}
+
+// ClearSuspendedAt clears the value of the "suspended_at" field.
+func (_u *AccountUpdateOne) ClearSuspendedAt() *AccountUpdateOne {
+	_u.mutation.ClearSuspendedAt()
+	return _u
+}
+
+// SetSuspendedBy sets the "suspended_by" field.
+func (_u *AccountUpdateOne) SetSuspendedBy(v string) *AccountUpdateOne {
+	_u.mutation.SetSuspendedBy(v)
+	return _u
+}
+
+// SetNillableSuspendedBy sets the "suspended_by" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableSuspendedBy(v *string) *AccountUpdateOne {
+	if v != nil {
+		_u.SetSuspendedBy(*v)
+	}
+	return _u
+}
+
 // SetEmailOptOut sets the "email_opt_out" field.
 func (_u *AccountUpdateOne) SetEmailOptOut(v []string) *AccountUpdateOne {
 	_u.mutation.SetEmailOptOut(v)
@@ -755,6 +909,21 @@ func (_u *AccountUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Account.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SuspensionReason(); ok {
+		if err := account.SuspensionReasonValidator(v); err != nil {
+			return &ValidationError{Name: "suspension_reason", err: fmt.Errorf(`ent: validator failed for field "Account.suspension_reason": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SuspensionNote(); ok {
+		if err := account.SuspensionNoteValidator(v); err != nil {
+			return &ValidationError{Name: "suspension_note", err: fmt.Errorf(`ent: validator failed for field "Account.suspension_note": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SuspendedBy(); ok {
+		if err := account.SuspendedByValidator(v); err != nil {
+			return &ValidationError{Name: "suspended_by", err: fmt.Errorf(`ent: validator failed for field "Account.suspended_by": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -813,6 +982,21 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(account.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.SuspensionReason(); ok {
+		_spec.SetField(account.FieldSuspensionReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SuspensionNote(); ok {
+		_spec.SetField(account.FieldSuspensionNote, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SuspendedAt(); ok {
+		_spec.SetField(account.FieldSuspendedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SuspendedAtCleared() {
+		_spec.ClearField(account.FieldSuspendedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.SuspendedBy(); ok {
+		_spec.SetField(account.FieldSuspendedBy, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.EmailOptOut(); ok {
 		_spec.SetField(account.FieldEmailOptOut, field.TypeJSON, value)

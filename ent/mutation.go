@@ -826,6 +826,10 @@ type AccountMutation struct {
 	business_name         *string
 	default_currency      *string
 	status                *account.Status
+	suspension_reason     *string
+	suspension_note       *string
+	suspended_at          *time.Time
+	suspended_by          *string
 	email_opt_out         *[]string
 	appendemail_opt_out   []string
 	created_at            *time.Time
@@ -1198,6 +1202,163 @@ func (m *AccountMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetSuspensionReason sets the "suspension_reason" field.
+func (m *AccountMutation) SetSuspensionReason(s string) {
+	m.suspension_reason = &s
+}
+
+// SuspensionReason returns the value of the "suspension_reason" field in the mutation.
+func (m *AccountMutation) SuspensionReason() (r string, exists bool) {
+	v := m.suspension_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSuspensionReason returns the old "suspension_reason" field's value of the Account entity.
+// If the Account object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountMutation) OldSuspensionReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSuspensionReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSuspensionReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSuspensionReason: %w", err)
+	}
+	return oldValue.SuspensionReason, nil
+}
+
+// ResetSuspensionReason resets all changes to the "suspension_reason" field.
+func (m *AccountMutation) ResetSuspensionReason() {
+	m.suspension_reason = nil
+}
+
+// SetSuspensionNote sets the "suspension_note" field.
+func (m *AccountMutation) SetSuspensionNote(s string) {
+	m.suspension_note = &s
+}
+
+// SuspensionNote returns the value of the "suspension_note" field in the mutation.
+func (m *AccountMutation) SuspensionNote() (r string, exists bool) {
+	v := m.suspension_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSuspensionNote returns the old "suspension_note" field's value of the Account entity.
+// If the Account object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountMutation) OldSuspensionNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSuspensionNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSuspensionNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSuspensionNote: %w", err)
+	}
+	return oldValue.SuspensionNote, nil
+}
+
+// ResetSuspensionNote resets all changes to the "suspension_note" field.
+func (m *AccountMutation) ResetSuspensionNote() {
+	m.suspension_note = nil
+}
+
+// SetSuspendedAt sets the "suspended_at" field.
+func (m *AccountMutation) SetSuspendedAt(t time.Time) {
+	m.suspended_at = &t
+}
+
+// SuspendedAt returns the value of the "suspended_at" field in the mutation.
+func (m *AccountMutation) SuspendedAt() (r time.Time, exists bool) {
+	v := m.suspended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSuspendedAt returns the old "suspended_at" field's value of the Account entity.
+// If the Account object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountMutation) OldSuspendedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSuspendedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSuspendedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSuspendedAt: %w", err)
+	}
+	return oldValue.SuspendedAt, nil
+}
+
+// ClearSuspendedAt clears the value of the "suspended_at" field.
+func (m *AccountMutation) ClearSuspendedAt() {
+	m.suspended_at = nil
+	m.clearedFields[account.FieldSuspendedAt] = struct{}{}
+}
+
+// SuspendedAtCleared returns if the "suspended_at" field was cleared in this mutation.
+func (m *AccountMutation) SuspendedAtCleared() bool {
+	_, ok := m.clearedFields[account.FieldSuspendedAt]
+	return ok
+}
+
+// ResetSuspendedAt resets all changes to the "suspended_at" field.
+func (m *AccountMutation) ResetSuspendedAt() {
+	m.suspended_at = nil
+	delete(m.clearedFields, account.FieldSuspendedAt)
+}
+
+// SetSuspendedBy sets the "suspended_by" field.
+func (m *AccountMutation) SetSuspendedBy(s string) {
+	m.suspended_by = &s
+}
+
+// SuspendedBy returns the value of the "suspended_by" field in the mutation.
+func (m *AccountMutation) SuspendedBy() (r string, exists bool) {
+	v := m.suspended_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSuspendedBy returns the old "suspended_by" field's value of the Account entity.
+// If the Account object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AccountMutation) OldSuspendedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSuspendedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSuspendedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSuspendedBy: %w", err)
+	}
+	return oldValue.SuspendedBy, nil
+}
+
+// ResetSuspendedBy resets all changes to the "suspended_by" field.
+func (m *AccountMutation) ResetSuspendedBy() {
+	m.suspended_by = nil
+}
+
 // SetEmailOptOut sets the "email_opt_out" field.
 func (m *AccountMutation) SetEmailOptOut(s []string) {
 	m.email_opt_out = &s
@@ -1477,7 +1638,7 @@ func (m *AccountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AccountMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 14)
 	if m.email != nil {
 		fields = append(fields, account.FieldEmail)
 	}
@@ -1498,6 +1659,18 @@ func (m *AccountMutation) Fields() []string {
 	}
 	if m.status != nil {
 		fields = append(fields, account.FieldStatus)
+	}
+	if m.suspension_reason != nil {
+		fields = append(fields, account.FieldSuspensionReason)
+	}
+	if m.suspension_note != nil {
+		fields = append(fields, account.FieldSuspensionNote)
+	}
+	if m.suspended_at != nil {
+		fields = append(fields, account.FieldSuspendedAt)
+	}
+	if m.suspended_by != nil {
+		fields = append(fields, account.FieldSuspendedBy)
 	}
 	if m.email_opt_out != nil {
 		fields = append(fields, account.FieldEmailOptOut)
@@ -1530,6 +1703,14 @@ func (m *AccountMutation) Field(name string) (ent.Value, bool) {
 		return m.DefaultCurrency()
 	case account.FieldStatus:
 		return m.Status()
+	case account.FieldSuspensionReason:
+		return m.SuspensionReason()
+	case account.FieldSuspensionNote:
+		return m.SuspensionNote()
+	case account.FieldSuspendedAt:
+		return m.SuspendedAt()
+	case account.FieldSuspendedBy:
+		return m.SuspendedBy()
 	case account.FieldEmailOptOut:
 		return m.EmailOptOut()
 	case account.FieldCreatedAt:
@@ -1559,6 +1740,14 @@ func (m *AccountMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldDefaultCurrency(ctx)
 	case account.FieldStatus:
 		return m.OldStatus(ctx)
+	case account.FieldSuspensionReason:
+		return m.OldSuspensionReason(ctx)
+	case account.FieldSuspensionNote:
+		return m.OldSuspensionNote(ctx)
+	case account.FieldSuspendedAt:
+		return m.OldSuspendedAt(ctx)
+	case account.FieldSuspendedBy:
+		return m.OldSuspendedBy(ctx)
 	case account.FieldEmailOptOut:
 		return m.OldEmailOptOut(ctx)
 	case account.FieldCreatedAt:
@@ -1623,6 +1812,34 @@ func (m *AccountMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStatus(v)
 		return nil
+	case account.FieldSuspensionReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSuspensionReason(v)
+		return nil
+	case account.FieldSuspensionNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSuspensionNote(v)
+		return nil
+	case account.FieldSuspendedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSuspendedAt(v)
+		return nil
+	case account.FieldSuspendedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSuspendedBy(v)
+		return nil
 	case account.FieldEmailOptOut:
 		v, ok := value.([]string)
 		if !ok {
@@ -1674,6 +1891,9 @@ func (m *AccountMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *AccountMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(account.FieldSuspendedAt) {
+		fields = append(fields, account.FieldSuspendedAt)
+	}
 	if m.FieldCleared(account.FieldEmailOptOut) {
 		fields = append(fields, account.FieldEmailOptOut)
 	}
@@ -1691,6 +1911,9 @@ func (m *AccountMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *AccountMutation) ClearField(name string) error {
 	switch name {
+	case account.FieldSuspendedAt:
+		m.ClearSuspendedAt()
+		return nil
 	case account.FieldEmailOptOut:
 		m.ClearEmailOptOut()
 		return nil
@@ -1722,6 +1945,18 @@ func (m *AccountMutation) ResetField(name string) error {
 		return nil
 	case account.FieldStatus:
 		m.ResetStatus()
+		return nil
+	case account.FieldSuspensionReason:
+		m.ResetSuspensionReason()
+		return nil
+	case account.FieldSuspensionNote:
+		m.ResetSuspensionNote()
+		return nil
+	case account.FieldSuspendedAt:
+		m.ResetSuspendedAt()
+		return nil
+	case account.FieldSuspendedBy:
+		m.ResetSuspendedBy()
 		return nil
 	case account.FieldEmailOptOut:
 		m.ResetEmailOptOut()

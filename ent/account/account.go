@@ -28,6 +28,14 @@ const (
 	FieldDefaultCurrency = "default_currency"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldSuspensionReason holds the string denoting the suspension_reason field in the database.
+	FieldSuspensionReason = "suspension_reason"
+	// FieldSuspensionNote holds the string denoting the suspension_note field in the database.
+	FieldSuspensionNote = "suspension_note"
+	// FieldSuspendedAt holds the string denoting the suspended_at field in the database.
+	FieldSuspendedAt = "suspended_at"
+	// FieldSuspendedBy holds the string denoting the suspended_by field in the database.
+	FieldSuspendedBy = "suspended_by"
 	// FieldEmailOptOut holds the string denoting the email_opt_out field in the database.
 	FieldEmailOptOut = "email_opt_out"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
@@ -66,6 +74,10 @@ var Columns = []string{
 	FieldBusinessName,
 	FieldDefaultCurrency,
 	FieldStatus,
+	FieldSuspensionReason,
+	FieldSuspensionNote,
+	FieldSuspendedAt,
+	FieldSuspendedBy,
 	FieldEmailOptOut,
 	FieldCreatedAt,
 	FieldUpdatedAt,
@@ -98,6 +110,18 @@ var (
 	DefaultDefaultCurrency string
 	// DefaultCurrencyValidator is a validator for the "default_currency" field. It is called by the builders before save.
 	DefaultCurrencyValidator func(string) error
+	// DefaultSuspensionReason holds the default value on creation for the "suspension_reason" field.
+	DefaultSuspensionReason string
+	// SuspensionReasonValidator is a validator for the "suspension_reason" field. It is called by the builders before save.
+	SuspensionReasonValidator func(string) error
+	// DefaultSuspensionNote holds the default value on creation for the "suspension_note" field.
+	DefaultSuspensionNote string
+	// SuspensionNoteValidator is a validator for the "suspension_note" field. It is called by the builders before save.
+	SuspensionNoteValidator func(string) error
+	// DefaultSuspendedBy holds the default value on creation for the "suspended_by" field.
+	DefaultSuspendedBy string
+	// SuspendedByValidator is a validator for the "suspended_by" field. It is called by the builders before save.
+	SuspendedByValidator func(string) error
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
 	IDValidator func(string) error
 )
@@ -193,6 +217,26 @@ func ByDefaultCurrency(opts ...sql.OrderTermOption) OrderOption {
 // ByStatus orders the results by the status field.
 func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// BySuspensionReason orders the results by the suspension_reason field.
+func BySuspensionReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSuspensionReason, opts...).ToFunc()
+}
+
+// BySuspensionNote orders the results by the suspension_note field.
+func BySuspensionNote(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSuspensionNote, opts...).ToFunc()
+}
+
+// BySuspendedAt orders the results by the suspended_at field.
+func BySuspendedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSuspendedAt, opts...).ToFunc()
+}
+
+// BySuspendedBy orders the results by the suspended_by field.
+func BySuspendedBy(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSuspendedBy, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

@@ -90,6 +90,26 @@ func DefaultCurrency(v string) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldDefaultCurrency, v))
 }
 
+// SuspensionReason applies equality check predicate on the "suspension_reason" field. It's identical to SuspensionReasonEQ.
+func SuspensionReason(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldSuspensionReason, v))
+}
+
+// SuspensionNote applies equality check predicate on the "suspension_note" field. It's identical to SuspensionNoteEQ.
+func SuspensionNote(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldSuspensionNote, v))
+}
+
+// SuspendedAt applies equality check predicate on the "suspended_at" field. It's identical to SuspendedAtEQ.
+func SuspendedAt(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldSuspendedAt, v))
+}
+
+// SuspendedBy applies equality check predicate on the "suspended_by" field. It's identical to SuspendedByEQ.
+func SuspendedBy(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldSuspendedBy, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldCreatedAt, v))
@@ -463,6 +483,251 @@ func StatusIn(vs ...Status) predicate.Account {
 // StatusNotIn applies the NotIn predicate on the "status" field.
 func StatusNotIn(vs ...Status) predicate.Account {
 	return predicate.Account(sql.FieldNotIn(FieldStatus, vs...))
+}
+
+// SuspensionReasonEQ applies the EQ predicate on the "suspension_reason" field.
+func SuspensionReasonEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldSuspensionReason, v))
+}
+
+// SuspensionReasonNEQ applies the NEQ predicate on the "suspension_reason" field.
+func SuspensionReasonNEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldSuspensionReason, v))
+}
+
+// SuspensionReasonIn applies the In predicate on the "suspension_reason" field.
+func SuspensionReasonIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldSuspensionReason, vs...))
+}
+
+// SuspensionReasonNotIn applies the NotIn predicate on the "suspension_reason" field.
+func SuspensionReasonNotIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldSuspensionReason, vs...))
+}
+
+// SuspensionReasonGT applies the GT predicate on the "suspension_reason" field.
+func SuspensionReasonGT(v string) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldSuspensionReason, v))
+}
+
+// SuspensionReasonGTE applies the GTE predicate on the "suspension_reason" field.
+func SuspensionReasonGTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldSuspensionReason, v))
+}
+
+// SuspensionReasonLT applies the LT predicate on the "suspension_reason" field.
+func SuspensionReasonLT(v string) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldSuspensionReason, v))
+}
+
+// SuspensionReasonLTE applies the LTE predicate on the "suspension_reason" field.
+func SuspensionReasonLTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldSuspensionReason, v))
+}
+
+// SuspensionReasonContains applies the Contains predicate on the "suspension_reason" field.
+func SuspensionReasonContains(v string) predicate.Account {
+	return predicate.Account(sql.FieldContains(FieldSuspensionReason, v))
+}
+
+// SuspensionReasonHasPrefix applies the HasPrefix predicate on the "suspension_reason" field.
+func SuspensionReasonHasPrefix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasPrefix(FieldSuspensionReason, v))
+}
+
+// SuspensionReasonHasSuffix applies the HasSuffix predicate on the "suspension_reason" field.
+func SuspensionReasonHasSuffix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasSuffix(FieldSuspensionReason, v))
+}
+
+// SuspensionReasonEqualFold applies the EqualFold predicate on the "suspension_reason" field.
+func SuspensionReasonEqualFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldEqualFold(FieldSuspensionReason, v))
+}
+
+// SuspensionReasonContainsFold applies the ContainsFold predicate on the "suspension_reason" field.
+func SuspensionReasonContainsFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldContainsFold(FieldSuspensionReason, v))
+}
+
+// SuspensionNoteEQ applies the EQ predicate on the "suspension_note" field.
+func SuspensionNoteEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldSuspensionNote, v))
+}
+
+// SuspensionNoteNEQ applies the NEQ predicate on the "suspension_note" field.
+func SuspensionNoteNEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldSuspensionNote, v))
+}
+
+// SuspensionNoteIn applies the In predicate on the "suspension_note" field.
+func SuspensionNoteIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldSuspensionNote, vs...))
+}
+
+// SuspensionNoteNotIn applies the NotIn predicate on the "suspension_note" field.
+func SuspensionNoteNotIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldSuspensionNote, vs...))
+}
+
+// SuspensionNoteGT applies the GT predicate on the "suspension_note" field.
+func SuspensionNoteGT(v string) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldSuspensionNote, v))
+}
+
+// SuspensionNoteGTE applies the GTE predicate on the "suspension_note" field.
+func SuspensionNoteGTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldSuspensionNote, v))
+}
+
+// SuspensionNoteLT applies the LT predicate on the "suspension_note" field.
+func SuspensionNoteLT(v string) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldSuspensionNote, v))
+}
+
+// SuspensionNoteLTE applies the LTE predicate on the "suspension_note" field.
+func SuspensionNoteLTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldSuspensionNote, v))
+}
+
+// SuspensionNoteContains applies the Contains predicate on the "suspension_note" field.
+func SuspensionNoteContains(v string) predicate.Account {
+	return predicate.Account(sql.FieldContains(FieldSuspensionNote, v))
+}
+
+// SuspensionNoteHasPrefix applies the HasPrefix predicate on the "suspension_note" field.
+func SuspensionNoteHasPrefix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasPrefix(FieldSuspensionNote, v))
+}
+
+// SuspensionNoteHasSuffix applies the HasSuffix predicate on the "suspension_note" field.
+func SuspensionNoteHasSuffix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasSuffix(FieldSuspensionNote, v))
+}
+
+// SuspensionNoteEqualFold applies the EqualFold predicate on the "suspension_note" field.
+func SuspensionNoteEqualFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldEqualFold(FieldSuspensionNote, v))
+}
+
+// SuspensionNoteContainsFold applies the ContainsFold predicate on the "suspension_note" field.
+func SuspensionNoteContainsFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldContainsFold(FieldSuspensionNote, v))
+}
+
+// SuspendedAtEQ applies the EQ predicate on the "suspended_at" field.
+func SuspendedAtEQ(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldSuspendedAt, v))
+}
+
+// SuspendedAtNEQ applies the NEQ predicate on the "suspended_at" field.
+func SuspendedAtNEQ(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldSuspendedAt, v))
+}
+
+// SuspendedAtIn applies the In predicate on the "suspended_at" field.
+func SuspendedAtIn(vs ...time.Time) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldSuspendedAt, vs...))
+}
+
+// SuspendedAtNotIn applies the NotIn predicate on the "suspended_at" field.
+func SuspendedAtNotIn(vs ...time.Time) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldSuspendedAt, vs...))
+}
+
+// SuspendedAtGT applies the GT predicate on the "suspended_at" field.
+func SuspendedAtGT(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldSuspendedAt, v))
+}
+
+// SuspendedAtGTE applies the GTE predicate on the "suspended_at" field.
+func SuspendedAtGTE(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldSuspendedAt, v))
+}
+
+// SuspendedAtLT applies the LT predicate on the "suspended_at" field.
+func SuspendedAtLT(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldSuspendedAt, v))
+}
+
+// SuspendedAtLTE applies the LTE predicate on the "suspended_at" field.
+func SuspendedAtLTE(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldSuspendedAt, v))
+}
+
+// SuspendedAtIsNil applies the IsNil predicate on the "suspended_at" field.
+func SuspendedAtIsNil() predicate.Account {
+	return predicate.Account(sql.FieldIsNull(FieldSuspendedAt))
+}
+
+// SuspendedAtNotNil applies the NotNil predicate on the "suspended_at" field.
+func SuspendedAtNotNil() predicate.Account {
+	return predicate.Account(sql.FieldNotNull(FieldSuspendedAt))
+}
+
+// SuspendedByEQ applies the EQ predicate on the "suspended_by" field.
+func SuspendedByEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldSuspendedBy, v))
+}
+
+// SuspendedByNEQ applies the NEQ predicate on the "suspended_by" field.
+func SuspendedByNEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldSuspendedBy, v))
+}
+
+// SuspendedByIn applies the In predicate on the "suspended_by" field.
+func SuspendedByIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldSuspendedBy, vs...))
+}
+
+// SuspendedByNotIn applies the NotIn predicate on the "suspended_by" field.
+func SuspendedByNotIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldSuspendedBy, vs...))
+}
+
+// SuspendedByGT applies the GT predicate on the "suspended_by" field.
+func SuspendedByGT(v string) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldSuspendedBy, v))
+}
+
+// SuspendedByGTE applies the GTE predicate on the "suspended_by" field.
+func SuspendedByGTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldSuspendedBy, v))
+}
+
+// SuspendedByLT applies the LT predicate on the "suspended_by" field.
+func SuspendedByLT(v string) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldSuspendedBy, v))
+}
+
+// SuspendedByLTE applies the LTE predicate on the "suspended_by" field.
+func SuspendedByLTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldSuspendedBy, v))
+}
+
+// SuspendedByContains applies the Contains predicate on the "suspended_by" field.
+func SuspendedByContains(v string) predicate.Account {
+	return predicate.Account(sql.FieldContains(FieldSuspendedBy, v))
+}
+
+// SuspendedByHasPrefix applies the HasPrefix predicate on the "suspended_by" field.
+func SuspendedByHasPrefix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasPrefix(FieldSuspendedBy, v))
+}
+
+// SuspendedByHasSuffix applies the HasSuffix predicate on the "suspended_by" field.
+func SuspendedByHasSuffix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasSuffix(FieldSuspendedBy, v))
+}
+
+// SuspendedByEqualFold applies the EqualFold predicate on the "suspended_by" field.
+func SuspendedByEqualFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldEqualFold(FieldSuspendedBy, v))
+}
+
+// SuspendedByContainsFold applies the ContainsFold predicate on the "suspended_by" field.
+func SuspendedByContainsFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldContainsFold(FieldSuspendedBy, v))
 }
 
 // EmailOptOutIsNil applies the IsNil predicate on the "email_opt_out" field.

@@ -51,6 +51,10 @@ var (
 		{Name: "business_name", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "default_currency", Type: field.TypeString, Size: 3, Default: "USD"},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"active", "disabled"}, Default: "active"},
+		{Name: "suspension_reason", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "suspension_note", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "suspended_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "suspended_by", Type: field.TypeString, Size: 40, Default: ""},
 		{Name: "email_opt_out", Type: field.TypeJSON, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
@@ -60,6 +64,23 @@ var (
 		Name:       "accounts",
 		Columns:    AccountsColumns,
 		PrimaryKey: []*schema.Column{AccountsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "account_role_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{AccountsColumns[3], AccountsColumns[13], AccountsColumns[0]},
+			},
+			{
+				Name:    "account_status_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{AccountsColumns[7], AccountsColumns[13], AccountsColumns[0]},
+			},
+			{
+				Name:    "account_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{AccountsColumns[13], AccountsColumns[0]},
+			},
+		},
 	}
 	// DeliveriesColumns holds the columns for the "deliveries" table.
 	DeliveriesColumns = []*schema.Column{

@@ -189,6 +189,24 @@ func init() {
 			return nil
 		}
 	}()
+	// accountDescSuspensionReason is the schema descriptor for suspension_reason field.
+	accountDescSuspensionReason := accountFields[8].Descriptor()
+	// account.DefaultSuspensionReason holds the default value on creation for the suspension_reason field.
+	account.DefaultSuspensionReason = accountDescSuspensionReason.Default.(string)
+	// account.SuspensionReasonValidator is a validator for the "suspension_reason" field. It is called by the builders before save.
+	account.SuspensionReasonValidator = accountDescSuspensionReason.Validators[0].(func(string) error)
+	// accountDescSuspensionNote is the schema descriptor for suspension_note field.
+	accountDescSuspensionNote := accountFields[9].Descriptor()
+	// account.DefaultSuspensionNote holds the default value on creation for the suspension_note field.
+	account.DefaultSuspensionNote = accountDescSuspensionNote.Default.(string)
+	// account.SuspensionNoteValidator is a validator for the "suspension_note" field. It is called by the builders before save.
+	account.SuspensionNoteValidator = accountDescSuspensionNote.Validators[0].(func(string) error)
+	// accountDescSuspendedBy is the schema descriptor for suspended_by field.
+	accountDescSuspendedBy := accountFields[11].Descriptor()
+	// account.DefaultSuspendedBy holds the default value on creation for the suspended_by field.
+	account.DefaultSuspendedBy = accountDescSuspendedBy.Default.(string)
+	// account.SuspendedByValidator is a validator for the "suspended_by" field. It is called by the builders before save.
+	account.SuspendedByValidator = accountDescSuspendedBy.Validators[0].(func(string) error)
 	// accountDescID is the schema descriptor for id field.
 	accountDescID := accountFields[0].Descriptor()
 	// account.IDValidator is a validator for the "id" field. It is called by the builders before save.

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 )
 
 // Account is a merchant, customer or admin: the tenant that owns every other
@@ -35,11 +36,30 @@ func (Account) Fields() []ent.Field {
 		field.String("default_currency").MaxLen(3).Default("USD").
 			Match(regexp.MustCompile(`^[A-Z]{3}$`)),
 		field.Enum("status").Values("active", "disabled").Default("active"),
+		// Why an admin suspended the account (a code: fraud,
+		// terms_violation, excessive_disputes, requested_by_owner, other),
+		// the admin's note (admins only), when and by whom; cleared when
+		// it is reactivated.
+		field.String("suspension_reason").MaxLen(40).Default(""),
+		field.String("suspension_note").MaxRuneLen(1000).Default(""),
+		field.Time("suspended_at").SchemaType(mysqlTime).Optional().Nillable(),
+		field.String("suspended_by").MaxLen(idMaxLen).Default(""),
 		// The email categories (payments, refunds, disputes) the account
 		// turned off; none by default.
 		field.JSON("email_opt_out", []string{}).Optional(),
 		field.Time("created_at").SchemaType(mysqlTime).Immutable(),
 		field.Time("updated_at").SchemaType(mysqlTime),
+	}
+}
+
+// Indexes serve the admins' keyset listing of accounts (newest first by
+// created_at, id) by role, by status and all, most selective first (the
+// store's listingIndex).
+func (Account) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("role", "created_at", "id"),
+		index.Fields("status", "created_at", "id"),
+		index.Fields("created_at", "id"),
 	}
 }
 

@@ -97,6 +97,9 @@ type Account struct {
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Which emails the account receives.
 	EmailPreferences *EmailPreferences `protobuf:"bytes,10,opt,name=email_preferences,json=emailPreferences,proto3" json:"email_preferences,omitempty"`
+	// Why an admin suspended it (fraud, terms_violation, excessive_disputes,
+	// requested_by_owner, other); empty while active.
+	SuspensionReason string `protobuf:"bytes,11,opt,name=suspension_reason,json=suspensionReason,proto3" json:"suspension_reason,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -199,6 +202,13 @@ func (x *Account) GetEmailPreferences() *EmailPreferences {
 		return x.EmailPreferences
 	}
 	return nil
+}
+
+func (x *Account) GetSuspensionReason() string {
+	if x != nil {
+		return x.SuspensionReason
+	}
+	return ""
 }
 
 // GetMeRequest is empty: the caller is known from its token.
@@ -1279,7 +1289,7 @@ var File_payments_v1_account_proto protoreflect.FileDescriptor
 
 const file_payments_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x19payments/v1/account.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18payments/v1/common.proto\"\xbf\x03\n" +
+	"\x19payments/v1/account.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18payments/v1/common.proto\"\xec\x03\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12%\n" +
@@ -1293,7 +1303,8 @@ const file_payments_v1_account_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12J\n" +
 	"\x11email_preferences\x18\n" +
-	" \x01(\v2\x1d.payments.v1.EmailPreferencesR\x10emailPreferences\"\x0e\n" +
+	" \x01(\v2\x1d.payments.v1.EmailPreferencesR\x10emailPreferences\x12+\n" +
+	"\x11suspension_reason\x18\v \x01(\tR\x10suspensionReason\"\x0e\n" +
 	"\fGetMeRequest\"?\n" +
 	"\rGetMeResponse\x12.\n" +
 	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount\"\xe2\x04\n" +

@@ -24,6 +24,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SuspensionReason is why an admin suspended an account.
+type SuspensionReason int32
+
+const (
+	SuspensionReason_SUSPENSION_REASON_UNSPECIFIED        SuspensionReason = 0
+	SuspensionReason_SUSPENSION_REASON_FRAUD              SuspensionReason = 1
+	SuspensionReason_SUSPENSION_REASON_TERMS_VIOLATION    SuspensionReason = 2
+	SuspensionReason_SUSPENSION_REASON_EXCESSIVE_DISPUTES SuspensionReason = 3
+	SuspensionReason_SUSPENSION_REASON_REQUESTED_BY_OWNER SuspensionReason = 4
+	SuspensionReason_SUSPENSION_REASON_OTHER              SuspensionReason = 5
+)
+
+// Enum value maps for SuspensionReason.
+var (
+	SuspensionReason_name = map[int32]string{
+		0: "SUSPENSION_REASON_UNSPECIFIED",
+		1: "SUSPENSION_REASON_FRAUD",
+		2: "SUSPENSION_REASON_TERMS_VIOLATION",
+		3: "SUSPENSION_REASON_EXCESSIVE_DISPUTES",
+		4: "SUSPENSION_REASON_REQUESTED_BY_OWNER",
+		5: "SUSPENSION_REASON_OTHER",
+	}
+	SuspensionReason_value = map[string]int32{
+		"SUSPENSION_REASON_UNSPECIFIED":        0,
+		"SUSPENSION_REASON_FRAUD":              1,
+		"SUSPENSION_REASON_TERMS_VIOLATION":    2,
+		"SUSPENSION_REASON_EXCESSIVE_DISPUTES": 3,
+		"SUSPENSION_REASON_REQUESTED_BY_OWNER": 4,
+		"SUSPENSION_REASON_OTHER":              5,
+	}
+)
+
+func (x SuspensionReason) Enum() *SuspensionReason {
+	p := new(SuspensionReason)
+	*p = x
+	return p
+}
+
+func (x SuspensionReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SuspensionReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_payments_v1_admin_proto_enumTypes[0].Descriptor()
+}
+
+func (SuspensionReason) Type() protoreflect.EnumType {
+	return &file_payments_v1_admin_proto_enumTypes[0]
+}
+
+func (x SuspensionReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SuspensionReason.Descriptor instead.
+func (SuspensionReason) EnumDescriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
 // ReconciliationCaseKind says what the platform and the gateway disagree on.
 type ReconciliationCaseKind int32
 
@@ -63,11 +122,11 @@ func (x ReconciliationCaseKind) String() string {
 }
 
 func (ReconciliationCaseKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_payments_v1_admin_proto_enumTypes[0].Descriptor()
+	return file_payments_v1_admin_proto_enumTypes[1].Descriptor()
 }
 
 func (ReconciliationCaseKind) Type() protoreflect.EnumType {
-	return &file_payments_v1_admin_proto_enumTypes[0]
+	return &file_payments_v1_admin_proto_enumTypes[1]
 }
 
 func (x ReconciliationCaseKind) Number() protoreflect.EnumNumber {
@@ -76,7 +135,7 @@ func (x ReconciliationCaseKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReconciliationCaseKind.Descriptor instead.
 func (ReconciliationCaseKind) EnumDescriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{1}
 }
 
 // ReconciliationCaseStatus is whether someone still has to look at a case.
@@ -113,11 +172,11 @@ func (x ReconciliationCaseStatus) String() string {
 }
 
 func (ReconciliationCaseStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_payments_v1_admin_proto_enumTypes[1].Descriptor()
+	return file_payments_v1_admin_proto_enumTypes[2].Descriptor()
 }
 
 func (ReconciliationCaseStatus) Type() protoreflect.EnumType {
-	return &file_payments_v1_admin_proto_enumTypes[1]
+	return &file_payments_v1_admin_proto_enumTypes[2]
 }
 
 func (x ReconciliationCaseStatus) Number() protoreflect.EnumNumber {
@@ -126,7 +185,575 @@ func (x ReconciliationCaseStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReconciliationCaseStatus.Descriptor instead.
 func (ReconciliationCaseStatus) EnumDescriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+// ListAccountsRequest filters and pages accounts.
+type ListAccountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1..100, default 20.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the last page's next_page_token.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only this role.
+	Role Role `protobuf:"varint,3,opt,name=role,proto3,enum=payments.v1.Role" json:"role,omitempty"`
+	// Only this status (ACCOUNT_STATUS_DISABLED: the suspended ones).
+	Status AccountStatus `protobuf:"varint,4,opt,name=status,proto3,enum=payments.v1.AccountStatus" json:"status,omitempty"`
+	// Only emails starting with this (case-insensitive).
+	EmailPrefix string `protobuf:"bytes,5,opt,name=email_prefix,json=emailPrefix,proto3" json:"email_prefix,omitempty"`
+	// Only accounts created at or after this time.
+	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
+	// Only accounts created before this time.
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountsRequest) Reset() {
+	*x = ListAccountsRequest{}
+	mi := &file_payments_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountsRequest) ProtoMessage() {}
+
+func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
+func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListAccountsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAccountsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAccountsRequest) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *ListAccountsRequest) GetStatus() AccountStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AccountStatus_ACCOUNT_STATUS_UNSPECIFIED
+}
+
+func (x *ListAccountsRequest) GetEmailPrefix() string {
+	if x != nil {
+		return x.EmailPrefix
+	}
+	return ""
+}
+
+func (x *ListAccountsRequest) GetCreatedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAfter
+	}
+	return nil
+}
+
+func (x *ListAccountsRequest) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
+}
+
+// ListAccountsResponse is one page of accounts.
+type ListAccountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Accounts []*Account `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// Empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountsResponse) Reset() {
+	*x = ListAccountsResponse{}
+	mi := &file_payments_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountsResponse) ProtoMessage() {}
+
+func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
+func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
 	return file_payments_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListAccountsResponse) GetAccounts() []*Account {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *ListAccountsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetAccountRequest names an account.
+type GetAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `acct_...`
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccountRequest) Reset() {
+	*x = GetAccountRequest{}
+	mi := &file_payments_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccountRequest) ProtoMessage() {}
+
+func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
+func (*GetAccountRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetAccountRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Balance is an amount in one currency.
+type Balance struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Minor units.
+	Amount int64 `protobuf:"varint,1,opt,name=amount,proto3" json:"amount,omitempty"`
+	// ISO 4217 code.
+	Currency      string `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Balance) Reset() {
+	*x = Balance{}
+	mi := &file_payments_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Balance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Balance) ProtoMessage() {}
+
+func (x *Balance) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Balance.ProtoReflect.Descriptor instead.
+func (*Balance) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Balance) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *Balance) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+// GetAccountResponse is an account and its activity.
+type GetAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account.
+	Account *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// Payments it is the merchant or the customer of.
+	PaymentsCount int64 `protobuf:"varint,2,opt,name=payments_count,json=paymentsCount,proto3" json:"payments_count,omitempty"`
+	// Its disputes still waiting for an outcome.
+	OpenDisputesCount int64 `protobuf:"varint,3,opt,name=open_disputes_count,json=openDisputesCount,proto3" json:"open_disputes_count,omitempty"`
+	// What the platform owes a merchant, per currency (its ledger balance);
+	// empty for customers and admins.
+	Balances []*Balance `protobuf:"bytes,4,rep,name=balances,proto3" json:"balances,omitempty"`
+	// Why it is suspended; unset while active.
+	SuspensionReason SuspensionReason `protobuf:"varint,5,opt,name=suspension_reason,json=suspensionReason,proto3,enum=payments.v1.SuspensionReason" json:"suspension_reason,omitempty"`
+	// The suspending admin's note.
+	SuspensionNote string `protobuf:"bytes,6,opt,name=suspension_note,json=suspensionNote,proto3" json:"suspension_note,omitempty"`
+	// When it was suspended.
+	SuspendedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=suspended_at,json=suspendedAt,proto3" json:"suspended_at,omitempty"`
+	// The admin who suspended it.
+	SuspendedBy   string `protobuf:"bytes,8,opt,name=suspended_by,json=suspendedBy,proto3" json:"suspended_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccountResponse) Reset() {
+	*x = GetAccountResponse{}
+	mi := &file_payments_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccountResponse) ProtoMessage() {}
+
+func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccountResponse.ProtoReflect.Descriptor instead.
+func (*GetAccountResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetAccountResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *GetAccountResponse) GetPaymentsCount() int64 {
+	if x != nil {
+		return x.PaymentsCount
+	}
+	return 0
+}
+
+func (x *GetAccountResponse) GetOpenDisputesCount() int64 {
+	if x != nil {
+		return x.OpenDisputesCount
+	}
+	return 0
+}
+
+func (x *GetAccountResponse) GetBalances() []*Balance {
+	if x != nil {
+		return x.Balances
+	}
+	return nil
+}
+
+func (x *GetAccountResponse) GetSuspensionReason() SuspensionReason {
+	if x != nil {
+		return x.SuspensionReason
+	}
+	return SuspensionReason_SUSPENSION_REASON_UNSPECIFIED
+}
+
+func (x *GetAccountResponse) GetSuspensionNote() string {
+	if x != nil {
+		return x.SuspensionNote
+	}
+	return ""
+}
+
+func (x *GetAccountResponse) GetSuspendedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SuspendedAt
+	}
+	return nil
+}
+
+func (x *GetAccountResponse) GetSuspendedBy() string {
+	if x != nil {
+		return x.SuspendedBy
+	}
+	return ""
+}
+
+// SuspendAccountRequest names the account and says why.
+type SuspendAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `acct_...`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Why; the account's owner and its payers see this code.
+	Reason SuspensionReason `protobuf:"varint,2,opt,name=reason,proto3,enum=payments.v1.SuspensionReason" json:"reason,omitempty"`
+	// For admins only.
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendAccountRequest) Reset() {
+	*x = SuspendAccountRequest{}
+	mi := &file_payments_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendAccountRequest) ProtoMessage() {}
+
+func (x *SuspendAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendAccountRequest.ProtoReflect.Descriptor instead.
+func (*SuspendAccountRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SuspendAccountRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SuspendAccountRequest) GetReason() SuspensionReason {
+	if x != nil {
+		return x.Reason
+	}
+	return SuspensionReason_SUSPENSION_REASON_UNSPECIFIED
+}
+
+func (x *SuspendAccountRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// SuspendAccountResponse holds the suspended account.
+type SuspendAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account, ACCOUNT_STATUS_DISABLED.
+	Account       *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendAccountResponse) Reset() {
+	*x = SuspendAccountResponse{}
+	mi := &file_payments_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendAccountResponse) ProtoMessage() {}
+
+func (x *SuspendAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendAccountResponse.ProtoReflect.Descriptor instead.
+func (*SuspendAccountResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SuspendAccountResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+// ReactivateAccountRequest names the account.
+type ReactivateAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `acct_...`
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactivateAccountRequest) Reset() {
+	*x = ReactivateAccountRequest{}
+	mi := &file_payments_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactivateAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactivateAccountRequest) ProtoMessage() {}
+
+func (x *ReactivateAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactivateAccountRequest.ProtoReflect.Descriptor instead.
+func (*ReactivateAccountRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ReactivateAccountRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// ReactivateAccountResponse holds the reactivated account.
+type ReactivateAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account, ACCOUNT_STATUS_ACTIVE.
+	Account       *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactivateAccountResponse) Reset() {
+	*x = ReactivateAccountResponse{}
+	mi := &file_payments_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactivateAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactivateAccountResponse) ProtoMessage() {}
+
+func (x *ReactivateAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactivateAccountResponse.ProtoReflect.Descriptor instead.
+func (*ReactivateAccountResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReactivateAccountResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
 }
 
 // CreateAdminRequest describes the new admin.
@@ -144,7 +771,7 @@ type CreateAdminRequest struct {
 
 func (x *CreateAdminRequest) Reset() {
 	*x = CreateAdminRequest{}
-	mi := &file_payments_v1_admin_proto_msgTypes[0]
+	mi := &file_payments_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -156,7 +783,7 @@ func (x *CreateAdminRequest) String() string {
 func (*CreateAdminRequest) ProtoMessage() {}
 
 func (x *CreateAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[0]
+	mi := &file_payments_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -169,7 +796,7 @@ func (x *CreateAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAdminRequest.ProtoReflect.Descriptor instead.
 func (*CreateAdminRequest) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateAdminRequest) GetEmail() string {
@@ -204,7 +831,7 @@ type CreateAdminResponse struct {
 
 func (x *CreateAdminResponse) Reset() {
 	*x = CreateAdminResponse{}
-	mi := &file_payments_v1_admin_proto_msgTypes[1]
+	mi := &file_payments_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +843,7 @@ func (x *CreateAdminResponse) String() string {
 func (*CreateAdminResponse) ProtoMessage() {}
 
 func (x *CreateAdminResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[1]
+	mi := &file_payments_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +856,7 @@ func (x *CreateAdminResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAdminResponse.ProtoReflect.Descriptor instead.
 func (*CreateAdminResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateAdminResponse) GetAccount() *Account {
@@ -283,7 +910,7 @@ type ReconciliationCase struct {
 
 func (x *ReconciliationCase) Reset() {
 	*x = ReconciliationCase{}
-	mi := &file_payments_v1_admin_proto_msgTypes[2]
+	mi := &file_payments_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +922,7 @@ func (x *ReconciliationCase) String() string {
 func (*ReconciliationCase) ProtoMessage() {}
 
 func (x *ReconciliationCase) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[2]
+	mi := &file_payments_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +935,7 @@ func (x *ReconciliationCase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconciliationCase.ProtoReflect.Descriptor instead.
 func (*ReconciliationCase) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReconciliationCase) GetId() string {
@@ -447,7 +1074,7 @@ type ListReconciliationCasesRequest struct {
 
 func (x *ListReconciliationCasesRequest) Reset() {
 	*x = ListReconciliationCasesRequest{}
-	mi := &file_payments_v1_admin_proto_msgTypes[3]
+	mi := &file_payments_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +1086,7 @@ func (x *ListReconciliationCasesRequest) String() string {
 func (*ListReconciliationCasesRequest) ProtoMessage() {}
 
 func (x *ListReconciliationCasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[3]
+	mi := &file_payments_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +1099,7 @@ func (x *ListReconciliationCasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationCasesRequest.ProtoReflect.Descriptor instead.
 func (*ListReconciliationCasesRequest) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListReconciliationCasesRequest) GetPageSize() int32 {
@@ -516,7 +1143,7 @@ type ListReconciliationCasesResponse struct {
 
 func (x *ListReconciliationCasesResponse) Reset() {
 	*x = ListReconciliationCasesResponse{}
-	mi := &file_payments_v1_admin_proto_msgTypes[4]
+	mi := &file_payments_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +1155,7 @@ func (x *ListReconciliationCasesResponse) String() string {
 func (*ListReconciliationCasesResponse) ProtoMessage() {}
 
 func (x *ListReconciliationCasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[4]
+	mi := &file_payments_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +1168,7 @@ func (x *ListReconciliationCasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReconciliationCasesResponse.ProtoReflect.Descriptor instead.
 func (*ListReconciliationCasesResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListReconciliationCasesResponse) GetReconciliationCases() []*ReconciliationCase {
@@ -571,7 +1198,7 @@ type ResolveReconciliationCaseRequest struct {
 
 func (x *ResolveReconciliationCaseRequest) Reset() {
 	*x = ResolveReconciliationCaseRequest{}
-	mi := &file_payments_v1_admin_proto_msgTypes[5]
+	mi := &file_payments_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +1210,7 @@ func (x *ResolveReconciliationCaseRequest) String() string {
 func (*ResolveReconciliationCaseRequest) ProtoMessage() {}
 
 func (x *ResolveReconciliationCaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[5]
+	mi := &file_payments_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +1223,7 @@ func (x *ResolveReconciliationCaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveReconciliationCaseRequest.ProtoReflect.Descriptor instead.
 func (*ResolveReconciliationCaseRequest) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResolveReconciliationCaseRequest) GetId() string {
@@ -624,7 +1251,7 @@ type ResolveReconciliationCaseResponse struct {
 
 func (x *ResolveReconciliationCaseResponse) Reset() {
 	*x = ResolveReconciliationCaseResponse{}
-	mi := &file_payments_v1_admin_proto_msgTypes[6]
+	mi := &file_payments_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +1263,7 @@ func (x *ResolveReconciliationCaseResponse) String() string {
 func (*ResolveReconciliationCaseResponse) ProtoMessage() {}
 
 func (x *ResolveReconciliationCaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_payments_v1_admin_proto_msgTypes[6]
+	mi := &file_payments_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +1276,7 @@ func (x *ResolveReconciliationCaseResponse) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use ResolveReconciliationCaseResponse.ProtoReflect.Descriptor instead.
 func (*ResolveReconciliationCaseResponse) Descriptor() ([]byte, []int) {
-	return file_payments_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResolveReconciliationCaseResponse) GetReconciliationCase() *ReconciliationCase {
@@ -663,7 +1290,44 @@ var File_payments_v1_admin_proto protoreflect.FileDescriptor
 
 const file_payments_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x17payments/v1/admin.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19payments/v1/account.proto\"\x8a\x01\n" +
+	"\x17payments/v1/admin.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19payments/v1/account.proto\x1a\x18payments/v1/common.proto\"\x89\x03\n" +
+	"\x13ListAccountsRequest\x12)\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\f\xbaH\t\xd8\x01\x01\x1a\x04\x18d(\x01R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12/\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x11.payments.v1.RoleB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04role\x12<\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x1a.payments.v1.AccountStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12+\n" +
+	"\femail_prefix\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xfe\x01R\vemailPrefix\x12?\n" +
+	"\rcreated_after\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
+	"\x0ecreated_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\"p\n" +
+	"\x14ListAccountsResponse\x120\n" +
+	"\baccounts\x18\x01 \x03(\v2\x14.payments.v1.AccountR\baccounts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"3\n" +
+	"\x11GetAccountRequest\x12\x1e\n" +
+	"\x02id\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x18@:\x05acct_R\x02id\"=\n" +
+	"\aBalance\x12\x16\n" +
+	"\x06amount\x18\x01 \x01(\x03R\x06amount\x12\x1a\n" +
+	"\bcurrency\x18\x02 \x01(\tR\bcurrency\"\xa4\x03\n" +
+	"\x12GetAccountResponse\x12.\n" +
+	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount\x12%\n" +
+	"\x0epayments_count\x18\x02 \x01(\x03R\rpaymentsCount\x12.\n" +
+	"\x13open_disputes_count\x18\x03 \x01(\x03R\x11openDisputesCount\x120\n" +
+	"\bbalances\x18\x04 \x03(\v2\x14.payments.v1.BalanceR\bbalances\x12J\n" +
+	"\x11suspension_reason\x18\x05 \x01(\x0e2\x1d.payments.v1.SuspensionReasonR\x10suspensionReason\x12'\n" +
+	"\x0fsuspension_note\x18\x06 \x01(\tR\x0esuspensionNote\x12=\n" +
+	"\fsuspended_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vsuspendedAt\x12!\n" +
+	"\fsuspended_by\x18\b \x01(\tR\vsuspendedBy\"\x98\x01\n" +
+	"\x15SuspendAccountRequest\x12\x1e\n" +
+	"\x02id\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x18@:\x05acct_R\x02id\x12A\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\x1d.payments.v1.SuspensionReasonB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06reason\x12\x1c\n" +
+	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xe8\aR\x04note\"H\n" +
+	"\x16SuspendAccountResponse\x12.\n" +
+	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount\":\n" +
+	"\x18ReactivateAccountRequest\x12\x1e\n" +
+	"\x02id\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x18@:\x05acct_R\x02id\"K\n" +
+	"\x19ReactivateAccountResponse\x12.\n" +
+	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount\"\x8a\x01\n" +
 	"\x12CreateAdminRequest\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12&\n" +
@@ -710,7 +1374,14 @@ const file_payments_v1_admin_proto_rawDesc = "" +
 	"\x04note\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x04note\"u\n" +
 	"!ResolveReconciliationCaseResponse\x12P\n" +
-	"\x13reconciliation_case\x18\x01 \x01(\v2\x1f.payments.v1.ReconciliationCaseR\x12reconciliationCase*\xa4\x01\n" +
+	"\x13reconciliation_case\x18\x01 \x01(\v2\x1f.payments.v1.ReconciliationCaseR\x12reconciliationCase*\xea\x01\n" +
+	"\x10SuspensionReason\x12!\n" +
+	"\x1dSUSPENSION_REASON_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17SUSPENSION_REASON_FRAUD\x10\x01\x12%\n" +
+	"!SUSPENSION_REASON_TERMS_VIOLATION\x10\x02\x12(\n" +
+	"$SUSPENSION_REASON_EXCESSIVE_DISPUTES\x10\x03\x12(\n" +
+	"$SUSPENSION_REASON_REQUESTED_BY_OWNER\x10\x04\x12\x1b\n" +
+	"\x17SUSPENSION_REASON_OTHER\x10\x05*\xa4\x01\n" +
 	"\x16ReconciliationCaseKind\x12(\n" +
 	"$RECONCILIATION_CASE_KIND_UNSPECIFIED\x10\x00\x12.\n" +
 	"*RECONCILIATION_CASE_KIND_UNEXPECTED_CHARGE\x10\x01\x120\n" +
@@ -718,10 +1389,15 @@ const file_payments_v1_admin_proto_rawDesc = "" +
 	"\x18ReconciliationCaseStatus\x12*\n" +
 	"&RECONCILIATION_CASE_STATUS_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fRECONCILIATION_CASE_STATUS_OPEN\x10\x01\x12'\n" +
-	"#RECONCILIATION_CASE_STATUS_RESOLVED\x10\x022\xd4\x03\n" +
+	"#RECONCILIATION_CASE_STATUS_RESOLVED\x10\x022\xd7\a\n" +
 	"\fAdminService\x12\x9f\x01\n" +
 	"\x17ListReconciliationCases\x12+.payments.v1.ListReconciliationCasesRequest\x1a,.payments.v1.ListReconciliationCasesResponse\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/admin/reconciliation_cases\x90\x02\x01\x12\xb2\x01\n" +
-	"\x19ResolveReconciliationCase\x12-.payments.v1.ResolveReconciliationCaseRequest\x1a..payments.v1.ResolveReconciliationCaseResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/admin/reconciliation_cases/{id}/resolve\x12m\n" +
+	"\x19ResolveReconciliationCase\x12-.payments.v1.ResolveReconciliationCaseRequest\x1a..payments.v1.ResolveReconciliationCaseResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/admin/reconciliation_cases/{id}/resolve\x12r\n" +
+	"\fListAccounts\x12 .payments.v1.ListAccountsRequest\x1a!.payments.v1.ListAccountsResponse\"\x1d\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/admin/accounts\x90\x02\x01\x12q\n" +
+	"\n" +
+	"GetAccount\x12\x1e.payments.v1.GetAccountRequest\x1a\x1f.payments.v1.GetAccountResponse\"\"\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/admin/accounts/{id}\x90\x02\x01\x12\x85\x01\n" +
+	"\x0eSuspendAccount\x12\".payments.v1.SuspendAccountRequest\x1a#.payments.v1.SuspendAccountResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/admin/accounts/{id}/suspend\x12\x91\x01\n" +
+	"\x11ReactivateAccount\x12%.payments.v1.ReactivateAccountRequest\x1a&.payments.v1.ReactivateAccountResponse\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/admin/accounts/{id}/reactivate\x12m\n" +
 	"\vCreateAdmin\x12\x1f.payments.v1.CreateAdminRequest\x1a .payments.v1.CreateAdminResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/admin/adminsBDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
 
 var (
@@ -736,41 +1412,73 @@ func file_payments_v1_admin_proto_rawDescGZIP() []byte {
 	return file_payments_v1_admin_proto_rawDescData
 }
 
-var file_payments_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_payments_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_payments_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_payments_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_payments_v1_admin_proto_goTypes = []any{
-	(ReconciliationCaseKind)(0),               // 0: payments.v1.ReconciliationCaseKind
-	(ReconciliationCaseStatus)(0),             // 1: payments.v1.ReconciliationCaseStatus
-	(*CreateAdminRequest)(nil),                // 2: payments.v1.CreateAdminRequest
-	(*CreateAdminResponse)(nil),               // 3: payments.v1.CreateAdminResponse
-	(*ReconciliationCase)(nil),                // 4: payments.v1.ReconciliationCase
-	(*ListReconciliationCasesRequest)(nil),    // 5: payments.v1.ListReconciliationCasesRequest
-	(*ListReconciliationCasesResponse)(nil),   // 6: payments.v1.ListReconciliationCasesResponse
-	(*ResolveReconciliationCaseRequest)(nil),  // 7: payments.v1.ResolveReconciliationCaseRequest
-	(*ResolveReconciliationCaseResponse)(nil), // 8: payments.v1.ResolveReconciliationCaseResponse
-	(*Account)(nil),                           // 9: payments.v1.Account
-	(*timestamppb.Timestamp)(nil),             // 10: google.protobuf.Timestamp
+	(SuspensionReason)(0),                     // 0: payments.v1.SuspensionReason
+	(ReconciliationCaseKind)(0),               // 1: payments.v1.ReconciliationCaseKind
+	(ReconciliationCaseStatus)(0),             // 2: payments.v1.ReconciliationCaseStatus
+	(*ListAccountsRequest)(nil),               // 3: payments.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),              // 4: payments.v1.ListAccountsResponse
+	(*GetAccountRequest)(nil),                 // 5: payments.v1.GetAccountRequest
+	(*Balance)(nil),                           // 6: payments.v1.Balance
+	(*GetAccountResponse)(nil),                // 7: payments.v1.GetAccountResponse
+	(*SuspendAccountRequest)(nil),             // 8: payments.v1.SuspendAccountRequest
+	(*SuspendAccountResponse)(nil),            // 9: payments.v1.SuspendAccountResponse
+	(*ReactivateAccountRequest)(nil),          // 10: payments.v1.ReactivateAccountRequest
+	(*ReactivateAccountResponse)(nil),         // 11: payments.v1.ReactivateAccountResponse
+	(*CreateAdminRequest)(nil),                // 12: payments.v1.CreateAdminRequest
+	(*CreateAdminResponse)(nil),               // 13: payments.v1.CreateAdminResponse
+	(*ReconciliationCase)(nil),                // 14: payments.v1.ReconciliationCase
+	(*ListReconciliationCasesRequest)(nil),    // 15: payments.v1.ListReconciliationCasesRequest
+	(*ListReconciliationCasesResponse)(nil),   // 16: payments.v1.ListReconciliationCasesResponse
+	(*ResolveReconciliationCaseRequest)(nil),  // 17: payments.v1.ResolveReconciliationCaseRequest
+	(*ResolveReconciliationCaseResponse)(nil), // 18: payments.v1.ResolveReconciliationCaseResponse
+	(Role)(0),                     // 19: payments.v1.Role
+	(AccountStatus)(0),            // 20: payments.v1.AccountStatus
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*Account)(nil),               // 22: payments.v1.Account
 }
 var file_payments_v1_admin_proto_depIdxs = []int32{
-	9,  // 0: payments.v1.CreateAdminResponse.account:type_name -> payments.v1.Account
-	0,  // 1: payments.v1.ReconciliationCase.kind:type_name -> payments.v1.ReconciliationCaseKind
-	1,  // 2: payments.v1.ReconciliationCase.status:type_name -> payments.v1.ReconciliationCaseStatus
-	10, // 3: payments.v1.ReconciliationCase.created_at:type_name -> google.protobuf.Timestamp
-	10, // 4: payments.v1.ReconciliationCase.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 5: payments.v1.ListReconciliationCasesRequest.status:type_name -> payments.v1.ReconciliationCaseStatus
-	4,  // 6: payments.v1.ListReconciliationCasesResponse.reconciliation_cases:type_name -> payments.v1.ReconciliationCase
-	4,  // 7: payments.v1.ResolveReconciliationCaseResponse.reconciliation_case:type_name -> payments.v1.ReconciliationCase
-	5,  // 8: payments.v1.AdminService.ListReconciliationCases:input_type -> payments.v1.ListReconciliationCasesRequest
-	7,  // 9: payments.v1.AdminService.ResolveReconciliationCase:input_type -> payments.v1.ResolveReconciliationCaseRequest
-	2,  // 10: payments.v1.AdminService.CreateAdmin:input_type -> payments.v1.CreateAdminRequest
-	6,  // 11: payments.v1.AdminService.ListReconciliationCases:output_type -> payments.v1.ListReconciliationCasesResponse
-	8,  // 12: payments.v1.AdminService.ResolveReconciliationCase:output_type -> payments.v1.ResolveReconciliationCaseResponse
-	3,  // 13: payments.v1.AdminService.CreateAdmin:output_type -> payments.v1.CreateAdminResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	19, // 0: payments.v1.ListAccountsRequest.role:type_name -> payments.v1.Role
+	20, // 1: payments.v1.ListAccountsRequest.status:type_name -> payments.v1.AccountStatus
+	21, // 2: payments.v1.ListAccountsRequest.created_after:type_name -> google.protobuf.Timestamp
+	21, // 3: payments.v1.ListAccountsRequest.created_before:type_name -> google.protobuf.Timestamp
+	22, // 4: payments.v1.ListAccountsResponse.accounts:type_name -> payments.v1.Account
+	22, // 5: payments.v1.GetAccountResponse.account:type_name -> payments.v1.Account
+	6,  // 6: payments.v1.GetAccountResponse.balances:type_name -> payments.v1.Balance
+	0,  // 7: payments.v1.GetAccountResponse.suspension_reason:type_name -> payments.v1.SuspensionReason
+	21, // 8: payments.v1.GetAccountResponse.suspended_at:type_name -> google.protobuf.Timestamp
+	0,  // 9: payments.v1.SuspendAccountRequest.reason:type_name -> payments.v1.SuspensionReason
+	22, // 10: payments.v1.SuspendAccountResponse.account:type_name -> payments.v1.Account
+	22, // 11: payments.v1.ReactivateAccountResponse.account:type_name -> payments.v1.Account
+	22, // 12: payments.v1.CreateAdminResponse.account:type_name -> payments.v1.Account
+	1,  // 13: payments.v1.ReconciliationCase.kind:type_name -> payments.v1.ReconciliationCaseKind
+	2,  // 14: payments.v1.ReconciliationCase.status:type_name -> payments.v1.ReconciliationCaseStatus
+	21, // 15: payments.v1.ReconciliationCase.created_at:type_name -> google.protobuf.Timestamp
+	21, // 16: payments.v1.ReconciliationCase.updated_at:type_name -> google.protobuf.Timestamp
+	2,  // 17: payments.v1.ListReconciliationCasesRequest.status:type_name -> payments.v1.ReconciliationCaseStatus
+	14, // 18: payments.v1.ListReconciliationCasesResponse.reconciliation_cases:type_name -> payments.v1.ReconciliationCase
+	14, // 19: payments.v1.ResolveReconciliationCaseResponse.reconciliation_case:type_name -> payments.v1.ReconciliationCase
+	15, // 20: payments.v1.AdminService.ListReconciliationCases:input_type -> payments.v1.ListReconciliationCasesRequest
+	17, // 21: payments.v1.AdminService.ResolveReconciliationCase:input_type -> payments.v1.ResolveReconciliationCaseRequest
+	3,  // 22: payments.v1.AdminService.ListAccounts:input_type -> payments.v1.ListAccountsRequest
+	5,  // 23: payments.v1.AdminService.GetAccount:input_type -> payments.v1.GetAccountRequest
+	8,  // 24: payments.v1.AdminService.SuspendAccount:input_type -> payments.v1.SuspendAccountRequest
+	10, // 25: payments.v1.AdminService.ReactivateAccount:input_type -> payments.v1.ReactivateAccountRequest
+	12, // 26: payments.v1.AdminService.CreateAdmin:input_type -> payments.v1.CreateAdminRequest
+	16, // 27: payments.v1.AdminService.ListReconciliationCases:output_type -> payments.v1.ListReconciliationCasesResponse
+	18, // 28: payments.v1.AdminService.ResolveReconciliationCase:output_type -> payments.v1.ResolveReconciliationCaseResponse
+	4,  // 29: payments.v1.AdminService.ListAccounts:output_type -> payments.v1.ListAccountsResponse
+	7,  // 30: payments.v1.AdminService.GetAccount:output_type -> payments.v1.GetAccountResponse
+	9,  // 31: payments.v1.AdminService.SuspendAccount:output_type -> payments.v1.SuspendAccountResponse
+	11, // 32: payments.v1.AdminService.ReactivateAccount:output_type -> payments.v1.ReactivateAccountResponse
+	13, // 33: payments.v1.AdminService.CreateAdmin:output_type -> payments.v1.CreateAdminResponse
+	27, // [27:34] is the sub-list for method output_type
+	20, // [20:27] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_admin_proto_init() }
@@ -779,13 +1487,14 @@ func file_payments_v1_admin_proto_init() {
 		return
 	}
 	file_payments_v1_account_proto_init()
+	file_payments_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payments_v1_admin_proto_rawDesc), len(file_payments_v1_admin_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   7,
+			NumEnums:      3,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,17 @@ const (
 	// AdminServiceResolveReconciliationCaseProcedure is the fully-qualified name of the AdminService's
 	// ResolveReconciliationCase RPC.
 	AdminServiceResolveReconciliationCaseProcedure = "/payments.v1.AdminService/ResolveReconciliationCase"
+	// AdminServiceListAccountsProcedure is the fully-qualified name of the AdminService's ListAccounts
+	// RPC.
+	AdminServiceListAccountsProcedure = "/payments.v1.AdminService/ListAccounts"
+	// AdminServiceGetAccountProcedure is the fully-qualified name of the AdminService's GetAccount RPC.
+	AdminServiceGetAccountProcedure = "/payments.v1.AdminService/GetAccount"
+	// AdminServiceSuspendAccountProcedure is the fully-qualified name of the AdminService's
+	// SuspendAccount RPC.
+	AdminServiceSuspendAccountProcedure = "/payments.v1.AdminService/SuspendAccount"
+	// AdminServiceReactivateAccountProcedure is the fully-qualified name of the AdminService's
+	// ReactivateAccount RPC.
+	AdminServiceReactivateAccountProcedure = "/payments.v1.AdminService/ReactivateAccount"
 	// AdminServiceCreateAdminProcedure is the fully-qualified name of the AdminService's CreateAdmin
 	// RPC.
 	AdminServiceCreateAdminProcedure = "/payments.v1.AdminService/CreateAdmin"
@@ -54,6 +65,23 @@ type AdminServiceClient interface {
 	// ResolveReconciliationCase closes an open case with a note saying what
 	// was done. Resolving a resolved case is `failed_precondition`.
 	ResolveReconciliationCase(context.Context, *connect.Request[v1.ResolveReconciliationCaseRequest]) (*connect.Response[v1.ResolveReconciliationCaseResponse], error)
+	// ListAccounts lists accounts, newest first, filtered by role, status,
+	// email prefix and creation time.
+	ListAccounts(context.Context, *connect.Request[v1.ListAccountsRequest]) (*connect.Response[v1.ListAccountsResponse], error)
+	// GetAccount returns an account with its activity: how many payments it
+	// is a party to, its open disputes and, for a merchant, its balance per
+	// currency from the ledger.
+	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
+	// SuspendAccount stops an account: its access tokens and API keys stop
+	// working within seconds, its sessions are signed out, and a suspended
+	// merchant cannot be paid (`failed_precondition` naming the reason code,
+	// never the note). Workflows already running (captures, refunds,
+	// disputes) go on, so money already moving is not stranded. Suspending
+	// oneself or the last active admin is `failed_precondition`; suspending
+	// a suspended account changes nothing.
+	SuspendAccount(context.Context, *connect.Request[v1.SuspendAccountRequest]) (*connect.Response[v1.SuspendAccountResponse], error)
+	// ReactivateAccount lifts a suspension; the person signs in again.
+	ReactivateAccount(context.Context, *connect.Request[v1.ReactivateAccountRequest]) (*connect.Response[v1.ReactivateAccountResponse], error)
 	// CreateAdmin makes another admin (the first one comes from `paymentsd
 	// admin create`). An email already in use is `already_exists`.
 	CreateAdmin(context.Context, *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error)
@@ -83,6 +111,32 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("ResolveReconciliationCase")),
 			connect.WithClientOptions(opts...),
 		),
+		listAccounts: connect.NewClient[v1.ListAccountsRequest, v1.ListAccountsResponse](
+			httpClient,
+			baseURL+AdminServiceListAccountsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListAccounts")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getAccount: connect.NewClient[v1.GetAccountRequest, v1.GetAccountResponse](
+			httpClient,
+			baseURL+AdminServiceGetAccountProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GetAccount")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		suspendAccount: connect.NewClient[v1.SuspendAccountRequest, v1.SuspendAccountResponse](
+			httpClient,
+			baseURL+AdminServiceSuspendAccountProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("SuspendAccount")),
+			connect.WithClientOptions(opts...),
+		),
+		reactivateAccount: connect.NewClient[v1.ReactivateAccountRequest, v1.ReactivateAccountResponse](
+			httpClient,
+			baseURL+AdminServiceReactivateAccountProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ReactivateAccount")),
+			connect.WithClientOptions(opts...),
+		),
 		createAdmin: connect.NewClient[v1.CreateAdminRequest, v1.CreateAdminResponse](
 			httpClient,
 			baseURL+AdminServiceCreateAdminProcedure,
@@ -96,6 +150,10 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 type adminServiceClient struct {
 	listReconciliationCases   *connect.Client[v1.ListReconciliationCasesRequest, v1.ListReconciliationCasesResponse]
 	resolveReconciliationCase *connect.Client[v1.ResolveReconciliationCaseRequest, v1.ResolveReconciliationCaseResponse]
+	listAccounts              *connect.Client[v1.ListAccountsRequest, v1.ListAccountsResponse]
+	getAccount                *connect.Client[v1.GetAccountRequest, v1.GetAccountResponse]
+	suspendAccount            *connect.Client[v1.SuspendAccountRequest, v1.SuspendAccountResponse]
+	reactivateAccount         *connect.Client[v1.ReactivateAccountRequest, v1.ReactivateAccountResponse]
 	createAdmin               *connect.Client[v1.CreateAdminRequest, v1.CreateAdminResponse]
 }
 
@@ -107,6 +165,26 @@ func (c *adminServiceClient) ListReconciliationCases(ctx context.Context, req *c
 // ResolveReconciliationCase calls payments.v1.AdminService.ResolveReconciliationCase.
 func (c *adminServiceClient) ResolveReconciliationCase(ctx context.Context, req *connect.Request[v1.ResolveReconciliationCaseRequest]) (*connect.Response[v1.ResolveReconciliationCaseResponse], error) {
 	return c.resolveReconciliationCase.CallUnary(ctx, req)
+}
+
+// ListAccounts calls payments.v1.AdminService.ListAccounts.
+func (c *adminServiceClient) ListAccounts(ctx context.Context, req *connect.Request[v1.ListAccountsRequest]) (*connect.Response[v1.ListAccountsResponse], error) {
+	return c.listAccounts.CallUnary(ctx, req)
+}
+
+// GetAccount calls payments.v1.AdminService.GetAccount.
+func (c *adminServiceClient) GetAccount(ctx context.Context, req *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error) {
+	return c.getAccount.CallUnary(ctx, req)
+}
+
+// SuspendAccount calls payments.v1.AdminService.SuspendAccount.
+func (c *adminServiceClient) SuspendAccount(ctx context.Context, req *connect.Request[v1.SuspendAccountRequest]) (*connect.Response[v1.SuspendAccountResponse], error) {
+	return c.suspendAccount.CallUnary(ctx, req)
+}
+
+// ReactivateAccount calls payments.v1.AdminService.ReactivateAccount.
+func (c *adminServiceClient) ReactivateAccount(ctx context.Context, req *connect.Request[v1.ReactivateAccountRequest]) (*connect.Response[v1.ReactivateAccountResponse], error) {
+	return c.reactivateAccount.CallUnary(ctx, req)
 }
 
 // CreateAdmin calls payments.v1.AdminService.CreateAdmin.
@@ -124,6 +202,23 @@ type AdminServiceHandler interface {
 	// ResolveReconciliationCase closes an open case with a note saying what
 	// was done. Resolving a resolved case is `failed_precondition`.
 	ResolveReconciliationCase(context.Context, *connect.Request[v1.ResolveReconciliationCaseRequest]) (*connect.Response[v1.ResolveReconciliationCaseResponse], error)
+	// ListAccounts lists accounts, newest first, filtered by role, status,
+	// email prefix and creation time.
+	ListAccounts(context.Context, *connect.Request[v1.ListAccountsRequest]) (*connect.Response[v1.ListAccountsResponse], error)
+	// GetAccount returns an account with its activity: how many payments it
+	// is a party to, its open disputes and, for a merchant, its balance per
+	// currency from the ledger.
+	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
+	// SuspendAccount stops an account: its access tokens and API keys stop
+	// working within seconds, its sessions are signed out, and a suspended
+	// merchant cannot be paid (`failed_precondition` naming the reason code,
+	// never the note). Workflows already running (captures, refunds,
+	// disputes) go on, so money already moving is not stranded. Suspending
+	// oneself or the last active admin is `failed_precondition`; suspending
+	// a suspended account changes nothing.
+	SuspendAccount(context.Context, *connect.Request[v1.SuspendAccountRequest]) (*connect.Response[v1.SuspendAccountResponse], error)
+	// ReactivateAccount lifts a suspension; the person signs in again.
+	ReactivateAccount(context.Context, *connect.Request[v1.ReactivateAccountRequest]) (*connect.Response[v1.ReactivateAccountResponse], error)
 	// CreateAdmin makes another admin (the first one comes from `paymentsd
 	// admin create`). An email already in use is `already_exists`.
 	CreateAdmin(context.Context, *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error)
@@ -149,6 +244,32 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("ResolveReconciliationCase")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceListAccountsHandler := connect.NewUnaryHandler(
+		AdminServiceListAccountsProcedure,
+		svc.ListAccounts,
+		connect.WithSchema(adminServiceMethods.ByName("ListAccounts")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceGetAccountHandler := connect.NewUnaryHandler(
+		AdminServiceGetAccountProcedure,
+		svc.GetAccount,
+		connect.WithSchema(adminServiceMethods.ByName("GetAccount")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceSuspendAccountHandler := connect.NewUnaryHandler(
+		AdminServiceSuspendAccountProcedure,
+		svc.SuspendAccount,
+		connect.WithSchema(adminServiceMethods.ByName("SuspendAccount")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceReactivateAccountHandler := connect.NewUnaryHandler(
+		AdminServiceReactivateAccountProcedure,
+		svc.ReactivateAccount,
+		connect.WithSchema(adminServiceMethods.ByName("ReactivateAccount")),
+		connect.WithHandlerOptions(opts...),
+	)
 	adminServiceCreateAdminHandler := connect.NewUnaryHandler(
 		AdminServiceCreateAdminProcedure,
 		svc.CreateAdmin,
@@ -161,6 +282,14 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceListReconciliationCasesHandler.ServeHTTP(w, r)
 		case AdminServiceResolveReconciliationCaseProcedure:
 			adminServiceResolveReconciliationCaseHandler.ServeHTTP(w, r)
+		case AdminServiceListAccountsProcedure:
+			adminServiceListAccountsHandler.ServeHTTP(w, r)
+		case AdminServiceGetAccountProcedure:
+			adminServiceGetAccountHandler.ServeHTTP(w, r)
+		case AdminServiceSuspendAccountProcedure:
+			adminServiceSuspendAccountHandler.ServeHTTP(w, r)
+		case AdminServiceReactivateAccountProcedure:
+			adminServiceReactivateAccountHandler.ServeHTTP(w, r)
 		case AdminServiceCreateAdminProcedure:
 			adminServiceCreateAdminHandler.ServeHTTP(w, r)
 		default:
@@ -178,6 +307,22 @@ func (UnimplementedAdminServiceHandler) ListReconciliationCases(context.Context,
 
 func (UnimplementedAdminServiceHandler) ResolveReconciliationCase(context.Context, *connect.Request[v1.ResolveReconciliationCaseRequest]) (*connect.Response[v1.ResolveReconciliationCaseResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AdminService.ResolveReconciliationCase is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListAccounts(context.Context, *connect.Request[v1.ListAccountsRequest]) (*connect.Response[v1.ListAccountsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AdminService.ListAccounts is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AdminService.GetAccount is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) SuspendAccount(context.Context, *connect.Request[v1.SuspendAccountRequest]) (*connect.Response[v1.SuspendAccountResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AdminService.SuspendAccount is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ReactivateAccount(context.Context, *connect.Request[v1.ReactivateAccountRequest]) (*connect.Response[v1.ReactivateAccountResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AdminService.ReactivateAccount is not implemented"))
 }
 
 func (UnimplementedAdminServiceHandler) CreateAdmin(context.Context, *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error) {

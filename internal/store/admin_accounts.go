@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
+
+	"github.com/payments-platform/payments/ent"
+	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/ent/dispute"
+	"github.com/payments-platform/payments/ent/ledgerentry"
+	"github.com/payments-platform/payments/ent/migrate"
+	"github.com/payments-platform/payments/ent/payment"
+	"github.com/payments-platform/payments/ent/predicate"
+	"github.com/payments-platform/payments/ent/refreshtoken"
+	"github.com/payments-platform/payments/internal/errs"
+)
+
+// AccountFilter selects accounts for admins; the zero value selects all.
+type AccountFilter struct {
+	Role   account.Role
+	Status account.Status
+	// EmailPrefix keeps the emails that start with it (emails are stored
+	// lower-case).
+	EmailPrefix                 string
+	CreatedAfter, CreatedBefore *time.Time
+}
+
+// ListAccounts returns one page of accounts, newest first.
+func (s *Store) ListAccounts(ctx context.Context, f AccountFilter, p Page) ([]*ent.Account, error) {
+	var w where
+	w.eq(account.FieldRole, string(f.Role))
+	w.eq(account.FieldStatus, string(f.Status))
+	if f.EmailPrefix != "" {
+		w.add(sql.FieldHasPrefix(account.FieldEmail, strings.ToLower(f.EmailPrefix)))
+	}
+	as, err := list(ctx, migrate.AccountsTable, w, Filter{CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore}, p, AccountCursor,
+		func(ctx context.Context, q keyset) ([]*ent.Account, error) {
+			return s.Client.Account.Query().Where(predicate.Account(q.Where)).
+				Order(newestFirst).Limit(q.Limit).Modify(q.Index).All(ctx)
+		})
+	if err != nil {
+		return nil, wrap(err, "list accounts")
+	}
+	return as, nil
+}
+
+// AccountCursor is an account's position in a list.
+func AccountCursor(a *ent.Account) Cursor { return Cursor{a.CreatedAt, a.ID} }
+
+// AccountActivity is what an admin sees of an account's business.
+type AccountActivity struct {
+	// Payments it is the merchant or the customer of.
+	Payments int
+	// OpenDisputes it is a party to that wait for an outcome.
+	OpenDisputes int
+	// Balances is what the platform owes the account as a merchant, per
+	// currency (its merchant balance account in the ledger).
+	Balances map[string]int64
+}
+
+// AccountActivityOf counts an account's payments and open disputes and
+// sums its merchant balance per currency.
+func (s *Store) AccountActivityOf(ctx context.Context, id string) (AccountActivity, error) {
+	var a AccountActivity
+	var err error
+	if a.Payments, err = s.Client.Payment.Query().
+		Where(payment.Or(payment.MerchantID(id), payment.CustomerID(id))).Count(ctx); err != nil {
+		return a, fmt.Errorf("count payments of %s: %w", id, err)
+	}
+	if a.OpenDisputes, err = s.Client.Dispute.Query().
+		Where(dispute.Or(dispute.MerchantID(id), dispute.CustomerID(id)),
+			dispute.StatusIn(dispute.StatusNeedsResponse, dispute.StatusUnderReview)).Count(ctx); err != nil {
+		return a, fmt.Errorf("count disputes of %s: %w", id, err)
+	}
+	query := fmt.Sprintf("SELECT %s, COALESCE(SUM(%s), 0) FROM %s WHERE %s = ? GROUP BY %s ORDER BY %s",
+		ledgerentry.FieldCurrency, signedAmount, ledgerentry.Table, ledgerentry.FieldAccount,
+		ledgerentry.FieldCurrency, ledgerentry.FieldCurrency)
+	rows, err := s.Client.QueryContext(ctx, query, merchantAccountPrefix+id)
+	if err != nil {
+		return a, fmt.Errorf("balances of %s: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var currency string
+		var signed int64
+		if err := rows.Scan(&currency, &signed); err != nil {
+			return a, fmt.Errorf("balances of %s: %w", id, err)
+		}
+		if a.Balances == nil {
+			a.Balances = map[string]int64{}
+		}
+		// Debits minus credits; the platform owes the merchant its credits.
+		a.Balances[currency] = -signed
+	}
+	return a, rows.Err()
+}
+
+// Suspension is why, by whom and when an account is suspended.
+type Suspension struct {
+	Reason, Note, By string
+	At               time.Time
+}
+
+// SuspendAccount disables an account: its sessions are revoked in the same
+// transaction, and its access tokens and API keys stop at the next status
+// check (the API caches statuses for seconds). An account suspended
+// already is returned as it is; the last active admin cannot be
+// suspended (the admins' rows are locked meanwhile on MySQL, so two admins
+// suspending each other cannot both succeed).
+func (s *Store) SuspendAccount(ctx context.Context, id string, sus Suspension) (*ent.Account, error) {
+	var out *ent.Account
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		// The active admins' rows first, in id order, then the target:
+		// every suspension takes its locks in the same order, so two at
+		// once wait for each other instead of deadlocking.
+		admins := tx.Account.Query().
+			Where(account.RoleEQ(account.RoleAdmin), account.StatusEQ(account.StatusActive)).
+			Order(ent.Asc(account.FieldID))
+		q := tx.Account.Query().Where(account.ID(id))
+		if s.dialect == dialect.MySQL {
+			admins, q = admins.ForUpdate(), q.ForUpdate()
+		}
+		active, err := admins.All(ctx)
+		if err != nil {
+			return err
+		}
+		target, err := q.Only(ctx)
+		if err != nil {
+			return notFound(err, "account")
+		}
+		if target.Status == account.StatusDisabled {
+			out = target
+			return nil
+		}
+		if target.Role == account.RoleAdmin && len(active) <= 1 {
+			return errs.FailedPrecondition("%s is the last active admin: make another admin first", id)
+		}
+		at := utc(sus.At)
+		if out, err = tx.Account.UpdateOneID(id).
+			SetStatus(account.StatusDisabled).
+			SetSuspensionReason(sus.Reason).SetSuspensionNote(truncateRunes(sus.Note, 1000)).
+			SetSuspendedAt(at).SetSuspendedBy(sus.By).SetUpdatedAt(at).
+			Save(ctx); err != nil {
+			return err
+		}
+		if _, err := tx.RefreshToken.Update().
+			Where(refreshtoken.AccountID(id), refreshtoken.RevokedAtIsNil()).
+			SetRevokedAt(at).Save(ctx); err != nil {
+			return fmt.Errorf("revoke sessions of %s: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "suspend account "+id)
+	}
+	return out, nil
+}
+
+// ReactivateAccount lifts a suspension (on an active account it changes
+// only updated_at). The person signs in again: suspension revoked the
+// sessions.
+func (s *Store) ReactivateAccount(ctx context.Context, id string, now time.Time) (*ent.Account, error) {
+	a, err := s.Client.Account.UpdateOneID(id).
+		SetStatus(account.StatusActive).
+		SetSuspensionReason("").SetSuspensionNote("").ClearSuspendedAt().SetSuspendedBy("").
+		SetUpdatedAt(utc(now)).
+		Save(ctx)
+	if err != nil {
+		return nil, wrap(notFound(err, "account"), "reactivate account "+id)
+	}
+	return a, nil
+}
