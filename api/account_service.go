@@ -179,20 +179,9 @@ func (h *accountService) ChangePassword(ctx context.Context, req *connect.Reques
 // failed-login counters first (resource_exhausted while they are blocked),
 // a wrong password stays counted, a right one clears the email's failures.
 func (h *accountService) checkCurrentPassword(ctx context.Context, peer string, hdr http.Header, acct *ent.Account, password string) (bool, error) {
-	now := h.s.now()
-	emailKey := throttleKey(acct.Email)
-	limits := []store.ThrottleLimit{{Key: emailKey, Policy: h.s.d.LoginThrottle}}
-	var ipKey string
-	if ip := clientIP(peer, hdr, h.s.d.TrustedProxies); ip.IsValid() {
-		ipKey = ipThrottleKey(ip)
-		limits = append(limits, store.ThrottleLimit{Key: ipKey, Policy: h.s.guards.ipThrottle})
-	}
-	res, err := h.s.d.Store.ReserveLoginAttempt(ctx, now, limits...)
+	res, emailKey, ipKey, err := h.s.reserveLoginAttempt(ctx, h.s.now(), acct.Email, peer, hdr)
 	if err != nil {
 		return false, err
-	}
-	if res.Blocked() {
-		return false, throttled(res.BlockedUntil.Sub(now), ipKey != "" && res.BlockedKey == ipKey)
 	}
 	login := &authService{s: h.s}
 	ok, err := h.s.guards.hasher.CheckPassword(ctx, password, acct.PasswordHash)

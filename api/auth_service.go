@@ -127,19 +127,9 @@ func throttleKey(email string) string {
 // clear that counter by logging into an account of their own.
 func (h *authService) Login(ctx context.Context, req *connect.Request[paymentsv1.LoginRequest]) (*connect.Response[paymentsv1.LoginResponse], error) {
 	now := h.s.now()
-	emailKey := throttleKey(req.Msg.Email)
-	limits := []store.ThrottleLimit{{Key: emailKey, Policy: h.s.d.LoginThrottle}}
-	var ipKey string
-	if ip := clientIP(req.Peer().Addr, req.Header(), h.s.d.TrustedProxies); ip.IsValid() {
-		ipKey = ipThrottleKey(ip)
-		limits = append(limits, store.ThrottleLimit{Key: ipKey, Policy: h.s.guards.ipThrottle})
-	}
-	res, err := h.s.d.Store.ReserveLoginAttempt(ctx, now, limits...)
+	res, emailKey, ipKey, err := h.s.reserveLoginAttempt(ctx, now, req.Msg.Email, req.Peer().Addr, req.Header())
 	if err != nil {
 		return nil, err
-	}
-	if res.Blocked() {
-		return nil, throttled(res.BlockedUntil.Sub(now), ipKey != "" && res.BlockedKey == ipKey)
 	}
 	acct, ok, err := h.checkLogin(ctx, req.Msg.Email, req.Msg.Password)
 	if err != nil {
@@ -170,6 +160,28 @@ func (h *authService) Login(ctx context.Context, req *connect.Request[paymentsv1
 		RefreshTokenExpiresAt: timestamppb.New(pair.refreshExpires),
 		Account:               accountToProto(acct),
 	}), nil
+}
+
+// reserveLoginAttempt counts a password check before it happens, on the
+// email's failed-login counter and on the client address's, in one locked
+// transaction; resource_exhausted while either is blocked. It returns the
+// reservation and the counters' keys ("" for an address it cannot tell).
+func (s *Server) reserveLoginAttempt(ctx context.Context, now time.Time, email, peer string, hdr http.Header) (store.LoginReservation, string, string, error) {
+	emailKey := throttleKey(email)
+	limits := []store.ThrottleLimit{{Key: emailKey, Policy: s.d.LoginThrottle}}
+	var ipKey string
+	if ip := clientIP(peer, hdr, s.d.TrustedProxies); ip.IsValid() {
+		ipKey = ipThrottleKey(ip)
+		limits = append(limits, store.ThrottleLimit{Key: ipKey, Policy: s.guards.ipThrottle})
+	}
+	res, err := s.d.Store.ReserveLoginAttempt(ctx, now, limits...)
+	if err != nil {
+		return res, "", "", err
+	}
+	if res.Blocked() {
+		return res, "", "", throttled(res.BlockedUntil.Sub(now), ipKey != "" && res.BlockedKey == ipKey)
+	}
+	return res, emailKey, ipKey, nil
 }
 
 // checkLogin checks the password of email's account. An unknown email is
