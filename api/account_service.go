@@ -183,10 +183,9 @@ func (h *accountService) checkCurrentPassword(ctx context.Context, peer string, 
 	if err != nil {
 		return false, err
 	}
-	login := &authService{s: h.s}
 	ok, err := h.s.guards.hasher.CheckPassword(ctx, password, acct.PasswordHash)
 	if err != nil {
-		login.release(ctx, res, emailKey, ipKey)
+		h.s.releaseLoginAttempt(ctx, res, emailKey, ipKey)
 		return false, hashErr("check password of "+acct.ID, err)
 	}
 	if !ok {
@@ -195,7 +194,7 @@ func (h *accountService) checkCurrentPassword(ctx context.Context, peer string, 
 	if err := h.s.d.Store.ResetLoginFailures(ctx, emailKey); err != nil {
 		return false, err
 	}
-	login.release(ctx, res, ipKey)
+	h.s.releaseLoginAttempt(ctx, res, ipKey)
 	return true, nil
 }
 

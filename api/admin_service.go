@@ -111,7 +111,10 @@ var (
 		"requested_by_owner": paymentsv1.SuspensionReason_SUSPENSION_REASON_REQUESTED_BY_OWNER,
 		"other":              paymentsv1.SuspensionReason_SUSPENSION_REASON_OTHER,
 	}
-	suspensionFromProto    = inverse(suspensionToProto)
+	suspensionFromProto = inverse(suspensionToProto)
+	// anyRoleFromProto is every role (roleFromProto has the registrable
+	// ones only).
+	anyRoleFromProto       = inverse(roleToProto)
 	accountStatusFromProto = map[paymentsv1.AccountStatus]account.Status{
 		paymentsv1.AccountStatus_ACCOUNT_STATUS_ACTIVE:   account.StatusActive,
 		paymentsv1.AccountStatus_ACCOUNT_STATUS_DISABLED: account.StatusDisabled,
@@ -126,7 +129,7 @@ func (h *adminService) ListAccounts(ctx context.Context, req *connect.Request[pa
 	m := req.Msg
 	f := store.AccountFilter{Status: accountStatusFromProto[m.Status], EmailPrefix: strings.TrimSpace(m.EmailPrefix)}
 	if m.Role != paymentsv1.Role_ROLE_UNSPECIFIED {
-		f.Role = inverse(roleToProto)[m.Role]
+		f.Role = anyRoleFromProto[m.Role]
 	}
 	_, f.CreatedAfter, f.CreatedBefore = listScope(p, m.CreatedAfter, m.CreatedBefore)
 	as, next, err := listPage(h.s, "accounts", p, m, store.AccountCursor,

@@ -135,7 +135,7 @@ func (h *authService) Login(ctx context.Context, req *connect.Request[paymentsv1
 	if err != nil {
 		// The password was never checked (the hasher was busy, the
 		// account could not be read): give the attempt back.
-		h.release(ctx, res, emailKey, ipKey)
+		h.s.releaseLoginAttempt(ctx, res, emailKey, ipKey)
 		return nil, err
 	}
 	if !ok {
@@ -148,7 +148,7 @@ func (h *authService) Login(ctx context.Context, req *connect.Request[paymentsv1
 	if err := h.s.d.Store.ResetLoginFailures(ctx, emailKey); err != nil {
 		return nil, err
 	}
-	h.release(ctx, res, ipKey)
+	h.s.releaseLoginAttempt(ctx, res, ipKey)
 	pair, err := h.s.newSession(ctx, acct, ids.New(ids.Family), h.s.sessionClient(req.Peer().Addr, req.Header()))
 	if err != nil {
 		return nil, err
@@ -207,10 +207,10 @@ func (h *authService) checkLogin(ctx context.Context, email, password string) (*
 	return acct, ok, nil
 }
 
-// release gives back the reserved attempt on each non-empty key. It is best
+// releaseLoginAttempt gives back the reserved attempt on each non-empty key. It is best
 // effort: an attempt it fails to give back stays counted, which errs on the
 // side of the limit, so the failure is logged and not returned.
-func (h *authService) release(ctx context.Context, res store.LoginReservation, keys ...string) {
+func (s *Server) releaseLoginAttempt(ctx context.Context, res store.LoginReservation, keys ...string) {
 	// A caller that went away still gets its unchecked attempt back.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
@@ -218,8 +218,8 @@ func (h *authService) release(ctx context.Context, res store.LoginReservation, k
 		if k == "" {
 			continue
 		}
-		if err := h.s.d.Store.ReleaseLoginAttempt(ctx, res, k); err != nil {
-			h.s.log.WarnContext(ctx, "login attempt not given back", "err", err)
+		if err := s.d.Store.ReleaseLoginAttempt(ctx, res, k); err != nil {
+			s.log.WarnContext(ctx, "login attempt not given back", "err", err)
 		}
 	}
 }

@@ -74,7 +74,7 @@ func (s *Store) AccountActivityOf(ctx context.Context, id string) (AccountActivi
 	}
 	if a.OpenDisputes, err = s.Client.Dispute.Query().
 		Where(dispute.Or(dispute.MerchantID(id), dispute.CustomerID(id)),
-			dispute.StatusIn(dispute.StatusNeedsResponse, dispute.StatusUnderReview)).Count(ctx); err != nil {
+			dispute.StatusIn(openDisputeStatuses...)).Count(ctx); err != nil {
 		return a, fmt.Errorf("count disputes of %s: %w", id, err)
 	}
 	query := fmt.Sprintf("SELECT %s, COALESCE(SUM(%s), 0) FROM %s WHERE %s = ? GROUP BY %s ORDER BY %s",

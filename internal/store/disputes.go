@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,9 +65,13 @@ type DisputeRecord struct {
 	ClosedAt             *time.Time
 }
 
+// openDisputeStatuses are the statuses of a dispute still waiting for an
+// outcome.
+var openDisputeStatuses = []dispute.Status{dispute.StatusNeedsResponse, dispute.StatusUnderReview}
+
 // IsOpen reports whether a dispute in status st still waits for an outcome.
 func IsOpen(st dispute.Status) bool {
-	return st == dispute.StatusNeedsResponse || st == dispute.StatusUnderReview
+	return slices.Contains(openDisputeStatuses, st)
 }
 
 // Respondent is the party that answers a dispute: the merchant, unless the
@@ -398,7 +403,7 @@ func moveDisputeBalance(ctx context.Context, tx *ent.Tx, old *ent.Dispute, rec D
 		// payment stays disputed, now by it.
 		still, err := tx.Dispute.Query().
 			Where(dispute.PaymentID(old.PaymentID), dispute.IDNEQ(old.ID),
-				dispute.StatusIn(dispute.StatusNeedsResponse, dispute.StatusUnderReview)).
+				dispute.StatusIn(openDisputeStatuses...)).
 			Order(ent.Asc(dispute.FieldID)).FirstID(ctx)
 		if err != nil && !ent.IsNotFound(err) {
 			return err
