@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -10,7 +11,12 @@ import (
 	"time"
 
 	"github.com/payments-platform/payments/ent"
+	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/ent/accountnotice"
+	"github.com/payments-platform/payments/ent/accounttoken"
 	"github.com/payments-platform/payments/ent/event"
+	"github.com/payments-platform/payments/internal/auth"
+	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/events"
 	"github.com/payments-platform/payments/internal/mail"
 	"github.com/payments-platform/payments/internal/store"
@@ -154,4 +160,136 @@ func domainOf(from string) string {
 		return strings.TrimRight(from[i+1:], ">")
 	}
 	return "payments.local"
+}
+
+// How long mailed tokens are valid.
+const (
+	VerifyTokenTTL = 24 * time.Hour
+	ResetTokenTTL  = 30 * time.Minute
+)
+
+// The prefixes of mailed tokens: a token says what it is for.
+const (
+	VerifyTokenPrefix = "vfy_"
+	ResetTokenPrefix  = "rst_"
+)
+
+// SendAccountEmail sends an account notice's letter once. A password
+// reset notice names an email, not an account: an email without an
+// active account gets no letter (the API answered the same anyway). A
+// letter with a token (verification, reset) is claimed first, and its
+// token issued only by the call that claimed it, so a retry never mails
+// two working tokens; a letter the server refused is released, and the
+// retry issues a fresh token (the unsent one is superseded).
+func (a *Mail) SendAccountEmail(ctx context.Context, noticeID string) error {
+	n, err := a.DB.NoticeByID(ctx, noticeID)
+	if err != nil {
+		return eventGone(err)
+	}
+	var acct *ent.Account
+	if n.AccountID != "" {
+		acct, err = a.DB.AccountByID(ctx, n.AccountID)
+	} else {
+		acct, err = a.DB.AccountByEmail(ctx, n.Recipient)
+	}
+	switch {
+	case errors.Is(err, errs.ErrNotFound):
+		a.Logger.InfoContext(ctx, "account email not sent: no such account", "notice_id", n.ID, "kind", n.Kind)
+		return nil
+	case err != nil:
+		return err
+	}
+	facts := mail.AccountFacts{Kind: string(n.Kind), NewEmail: n.Data["new_email"], Reason: n.Data["reason"]}
+	// The token the letter carries, if any: its purpose and lifetime.
+	var purpose accounttoken.Purpose
+	var ttl time.Duration
+	switch n.Kind {
+	case accountnotice.KindVerifyEmail:
+		switch {
+		case acct.Status != account.StatusActive, n.Recipient != acct.Email && n.Recipient != acct.PendingEmail:
+			// Closed, suspended, or the change was replaced meanwhile.
+			return nil
+		case n.Recipient == acct.Email && acct.EmailVerified:
+			// Verified meanwhile (a resend raced the first link's use).
+			return nil
+		}
+		purpose, ttl = accounttoken.PurposeVerifyEmail, VerifyTokenTTL
+	case accountnotice.KindPasswordReset:
+		if acct.Status != account.StatusActive {
+			return nil
+		}
+		purpose, ttl = accounttoken.PurposeResetPassword, ResetTokenTTL
+		// Once per request, whether its letter goes out, is retried or is
+		// overtaken by a later request's.
+		if err := a.DB.RecordAudit(ctx, store.Audit{
+			ID: store.AuditID(n.ID, n.CreatedAt), Type: store.AuditPasswordResetAsked, TargetID: acct.ID, At: n.CreatedAt,
+			ClientIP: n.Data["client_ip"], RequestID: n.Data["request_id"],
+		}); err != nil {
+			return err
+		}
+	}
+	letterFor := func(tok string, expires time.Time) (mail.Letter, error) {
+		f := facts
+		f.Token, f.Expires = tok, expires
+		return mail.ComposeAccount(f, acct.DisplayName, a.Platform)
+	}
+	// The subject does not depend on the token: compose once to claim.
+	letter, err := letterFor("", a.now())
+	if err != nil {
+		return refusedForGood(err)
+	}
+	id, claimed, err := a.DB.ClaimEmail(ctx, store.EmailClaim{
+		EventID: n.ID, AccountID: acct.ID, Recipient: n.Recipient, Subject: letter.Subject,
+		EventAt: n.CreatedAt, At: a.now(),
+	})
+	if err != nil || !claimed {
+		return err
+	}
+	if purpose != "" {
+		prefix := VerifyTokenPrefix
+		if purpose == accounttoken.PurposeResetPassword {
+			prefix = ResetTokenPrefix
+		}
+		secret, hash, err := auth.NewSecret(prefix)
+		if err != nil {
+			return a.release(ctx, id, err)
+		}
+		now := a.now()
+		t := store.NewAccountToken{AccountID: acct.ID, Purpose: purpose, Email: n.Recipient, Hash: hash,
+			ExpiresAt: now.Add(ttl), At: now, RequestedAt: n.CreatedAt}
+		err = a.DB.IssueAccountToken(ctx, t, store.Records{})
+		if errors.Is(err, store.ErrStaleToken) {
+			// A later request's letter went out first: this one would
+			// carry a dead link, so it is not sent (and not retried).
+			a.Logger.InfoContext(ctx, "account email not sent: a newer one was sent", "notice_id", n.ID, "kind", n.Kind)
+			return a.release(ctx, id, nil)
+		}
+		if err != nil {
+			return a.release(ctx, id, err)
+		}
+		if letter, err = letterFor(secret, t.ExpiresAt); err != nil {
+			return a.release(ctx, id, refusedForGood(err))
+		}
+	}
+	detail, err := a.Mailer.Send(ctx, mail.Message{
+		From: a.From, To: n.Recipient, Subject: letter.Subject, Text: letter.Text, HTML: letter.HTML,
+		MessageID: id + "@" + domainOf(a.From), Date: a.now(),
+	})
+	if err != nil {
+		return a.release(ctx, id, fmt.Errorf("send %s to %s: %w", n.Kind, acct.ID, err))
+	}
+	if err := a.DB.EmailSent(ctx, id, detail, a.now()); err != nil {
+		return err
+	}
+	a.Logger.InfoContext(ctx, "account email sent", "notice_id", n.ID, "kind", n.Kind, "account_id", acct.ID, "to", detail)
+	return nil
+}
+
+// release gives a claimed message back after err, so the activity's retry
+// sends it.
+func (a *Mail) release(ctx context.Context, id string, err error) error {
+	if rerr := a.DB.ReleaseEmail(ctx, id); rerr != nil {
+		a.Logger.ErrorContext(ctx, "email claim not released: the message will not be retried", "email_id", id, "error", rerr)
+	}
+	return err
 }

@@ -18,7 +18,15 @@ import (
 type Store struct {
 	DB     *store.Store
 	Logger *slog.Logger
+	// ClosedAccountRetention is how long a closed account's name and
+	// email are kept (PAYMENTS_CLOSED_ACCOUNT_RETENTION); 90 days when
+	// zero.
+	ClosedAccountRetention time.Duration
 }
+
+// DefaultClosedAccountRetention keeps a closed account's personal data 90
+// days.
+const DefaultClosedAccountRetention = 90 * 24 * time.Hour
 
 // PurgeResult counts the rows a purge removed.
 type PurgeResult struct {
@@ -26,6 +34,8 @@ type PurgeResult struct {
 	RefreshTokens   int
 	LoginThrottles  int
 	GatewayEvents   int
+	AccountTokens   int
+	AccountNotices  int
 }
 
 // PurgeExpired deletes idempotency keys past their expiry, long-expired
@@ -38,6 +48,24 @@ func (a *Store) PurgeExpired(ctx context.Context, now time.Time) (PurgeResult, e
 	}
 	a.Logger.InfoContext(ctx, "purged expired rows", "idempotency_keys", r.IdempotencyKeys, "refresh_tokens", r.RefreshTokens, "login_throttles", r.LoginThrottles, "gateway_events", r.GatewayEvents)
 	return PurgeResult(r), nil
+}
+
+// AnonymizeClosedAccounts erases the name and email of every account
+// closed longer than the retention period ago (as of now, the workflow's
+// time), and returns how many.
+func (a *Store) AnonymizeClosedAccounts(ctx context.Context, now time.Time) (int, error) {
+	retention := a.ClosedAccountRetention
+	if retention <= 0 {
+		retention = DefaultClosedAccountRetention
+	}
+	n, err := a.DB.AnonymizeClosedAccounts(ctx, now.Add(-retention), now)
+	if err != nil {
+		return n, err
+	}
+	if n > 0 {
+		a.Logger.InfoContext(ctx, "closed accounts anonymized", "accounts", n)
+	}
+	return n, nil
 }
 
 // SavePayment stores a payment's whole state and, atomically with it, the

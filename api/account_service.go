@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/payments-platform/payments/ent"
+	"github.com/payments-platform/payments/ent/accountnotice"
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/ids"
@@ -62,7 +63,7 @@ func (h *accountService) UpdateMe(ctx context.Context, req *connect.Request[paym
 		}
 		u.EmailOptOut = &off
 	}
-	if m.NewPassword != nil {
+	if m.NewPassword != nil || m.Email != nil {
 		acct, err := h.s.d.Store.AccountByID(ctx, p.AccountID)
 		if err != nil {
 			return nil, err
@@ -74,11 +75,20 @@ func (h *accountService) UpdateMe(ctx context.Context, req *connect.Request[paym
 		if !ok {
 			return nil, errs.InvalidArgument("current_password", "current_password is incorrect")
 		}
-		hash, err := h.s.guards.hasher.HashPassword(ctx, m.GetNewPassword())
-		if err != nil {
-			return nil, hashErr("hash password", err)
+		who := h.s.whoOf(ctx, req)
+		if m.NewPassword != nil {
+			hash, err := h.s.guards.hasher.HashPassword(ctx, m.GetNewPassword())
+			if err != nil {
+				return nil, hashErr("hash password", err)
+			}
+			u.PasswordHash = &hash
+			r := passwordChanged(who, acct)
+			u.Records.Audits = append(u.Records.Audits, r.Audits...)
+			u.Records.Notices = append(u.Records.Notices, r.Notices...)
 		}
-		u.PasswordHash = &hash
+		if m.Email != nil {
+			emailChange(&u, who, acct, m.GetEmail())
+		}
 	}
 	acct, err := h.s.d.Store.UpdateAccount(ctx, p.AccountID, u, h.s.now())
 	if err != nil {
@@ -96,7 +106,7 @@ func (h *accountService) CreateApiKey(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	key, err := h.s.d.Store.CreateAPIKey(ctx, p.AccountID, strings.TrimSpace(req.Msg.Name), auth.ShownPrefix(secret), hash, h.s.now())
+	key, err := h.s.d.Store.CreateAPIKey(ctx, p.AccountID, strings.TrimSpace(req.Msg.Name), auth.ShownPrefix(secret), hash, h.s.now(), h.s.whoOf(ctx, req))
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +136,7 @@ func (h *accountService) RevokeApiKey(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	key, err := h.s.d.Store.RevokeAPIKey(ctx, p.AccountID, req.Msg.Id, h.s.now())
+	key, err := h.s.d.Store.RevokeAPIKey(ctx, p.AccountID, req.Msg.Id, h.s.now(), h.s.whoOf(ctx, req))
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +170,8 @@ func (h *accountService) ChangePassword(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, hashErr("hash password", err)
 	}
-	if acct, err = h.s.d.Store.UpdateAccount(ctx, acct.ID, store.AccountUpdate{PasswordHash: &hash}, now); err != nil {
+	u := store.AccountUpdate{PasswordHash: &hash, Records: passwordChanged(h.s.whoOf(ctx, req), acct)}
+	if acct, err = h.s.d.Store.UpdateAccount(ctx, acct.ID, u, now); err != nil {
 		return nil, err
 	}
 	pair, err := h.s.newSession(ctx, acct, ids.New(ids.Family), h.s.sessionClient(req.Peer().Addr, req.Header()))
@@ -189,6 +200,7 @@ func (h *accountService) checkCurrentPassword(ctx context.Context, peer string, 
 		return false, hashErr("check password of "+acct.ID, err)
 	}
 	if !ok {
+		h.s.auditLockout(ctx, h.s.who(ctx, peer, hdr), res, emailKey, ipKey, acct.ID)
 		return false, nil
 	}
 	if err := h.s.d.Store.ResetLoginFailures(ctx, emailKey); err != nil {
@@ -227,9 +239,36 @@ func (h *accountService) RevokeSession(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.d.Store.RevokeSession(ctx, p.AccountID, req.Msg.Id, h.s.now()); err != nil {
+	if err := h.s.d.Store.RevokeSession(ctx, p.AccountID, req.Msg.Id, h.s.now(), h.s.whoOf(ctx, req)); err != nil {
 		return nil, err
 	}
 	h.s.log.InfoContext(ctx, "session revoked", "account_id", p.AccountID, "session_id", req.Msg.Id)
 	return connect.NewResponse(&paymentsv1.RevokeSessionResponse{}), nil
+}
+
+// passwordChanged are the records of a password change: its audit row and
+// a letter to the owner (who learns of a change they did not make).
+func passwordChanged(who store.Audit, acct *ent.Account) store.Records {
+	return store.Records{
+		Audits:  []store.Audit{who.Of(store.AuditPasswordChanged, acct.ID, nil)},
+		Notices: []store.Notice{{Kind: accountnotice.KindPasswordChanged, AccountID: acct.ID, Recipient: acct.Email, At: who.At}},
+	}
+}
+
+// emailChange adds a change of the login email to u: the new address is
+// pending until its verification link is used; the old address is told.
+// The current email given again cancels a pending change.
+func emailChange(u *store.AccountUpdate, who store.Audit, acct *ent.Account, email string) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if email == acct.Email {
+		none := ""
+		u.PendingEmail = &none
+		return
+	}
+	u.PendingEmail = &email
+	u.Records.Audits = append(u.Records.Audits, who.Of(store.AuditEmailChangeRequested, acct.ID, nil))
+	u.Records.Notices = append(u.Records.Notices,
+		store.Notice{Kind: accountnotice.KindVerifyEmail, AccountID: acct.ID, Recipient: email, At: who.At},
+		store.Notice{Kind: accountnotice.KindEmailChangeRequested, AccountID: acct.ID, Recipient: acct.Email, At: who.At,
+			Data: map[string]string{"new_email": email}})
 }

@@ -95,6 +95,9 @@ func (h *adminService) CreateAdmin(ctx context.Context, req *connect.Request[pay
 	acct, err := h.s.d.Store.CreateAccount(ctx, store.NewAccount{
 		Email: strings.TrimSpace(m.Email), PasswordHash: hash, Role: account.RoleAdmin,
 		DisplayName: strings.TrimSpace(m.DisplayName), DefaultCurrency: "USD",
+		// An admin vouches for the address it gives.
+		EmailVerified: true,
+		Records:       store.Records{Audits: []store.Audit{h.s.whoOf(ctx, req).Of(store.AuditAdminCreated, "", nil)}},
 	})
 	if err != nil {
 		return nil, err
@@ -118,6 +121,7 @@ var (
 	accountStatusFromProto = map[paymentsv1.AccountStatus]account.Status{
 		paymentsv1.AccountStatus_ACCOUNT_STATUS_ACTIVE:   account.StatusActive,
 		paymentsv1.AccountStatus_ACCOUNT_STATUS_DISABLED: account.StatusDisabled,
+		paymentsv1.AccountStatus_ACCOUNT_STATUS_CLOSED:   account.StatusClosed,
 	}
 )
 
@@ -180,6 +184,7 @@ func (h *adminService) SuspendAccount(ctx context.Context, req *connect.Request[
 	}
 	a, err := h.s.d.Store.SuspendAccount(ctx, m.Id, store.Suspension{
 		Reason: suspensionFromProto[m.Reason], Note: strings.TrimSpace(m.Note), By: p.AccountID, At: h.s.now(),
+		Audit: h.s.whoOf(ctx, req),
 	})
 	if err != nil {
 		return nil, err
@@ -194,7 +199,7 @@ func (h *adminService) ReactivateAccount(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	a, err := h.s.d.Store.ReactivateAccount(ctx, req.Msg.Id, h.s.now())
+	a, err := h.s.d.Store.ReactivateAccount(ctx, req.Msg.Id, h.s.now(), h.s.whoOf(ctx, req))
 	if err != nil {
 		return nil, err
 	}

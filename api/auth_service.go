@@ -18,6 +18,7 @@ import (
 
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/ent/accountnotice"
 	"github.com/payments-platform/payments/internal/auth"
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/ids"
@@ -61,6 +62,10 @@ func (h *authService) Register(ctx context.Context, req *connect.Request[payment
 		DisplayName:     strings.TrimSpace(m.DisplayName),
 		BusinessName:    strings.TrimSpace(m.BusinessName),
 		DefaultCurrency: currency,
+		Records: store.Records{
+			Audits:  []store.Audit{h.s.whoOf(ctx, req).Of(store.AuditRegistered, "", map[string]string{"role": string(role)})},
+			Notices: []store.Notice{{Kind: accountnotice.KindVerifyEmail, Recipient: strings.TrimSpace(m.Email), At: h.s.now()}},
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -140,6 +145,11 @@ func (h *authService) Login(ctx context.Context, req *connect.Request[paymentsv1
 	}
 	if !ok {
 		// The reserved attempt stays counted: it was a failure.
+		target := ""
+		if acct != nil {
+			target = acct.ID
+		}
+		h.s.auditLockout(ctx, h.s.whoOf(ctx, req), res, emailKey, ipKey, target)
 		return nil, errs.Unauthenticated(badLogin)
 	}
 	if acct.Status != account.StatusActive {
@@ -182,6 +192,26 @@ func (s *Server) reserveLoginAttempt(ctx context.Context, now time.Time, email, 
 		return res, "", "", throttled(res.BlockedUntil.Sub(now), ipKey != "" && res.BlockedKey == ipKey)
 	}
 	return res, emailKey, ipKey, nil
+}
+
+// auditLockout records in the audit trail a failed attempt that started
+// (or lengthened) a block of the email's or the address's logins. Best
+// effort: the refusal stands if the row cannot be written.
+func (s *Server) auditLockout(ctx context.Context, who store.Audit, res store.LoginReservation, emailKey, ipKey, target string) {
+	var by []string
+	if res.Started(emailKey) {
+		by = append(by, "email")
+	}
+	if ipKey != "" && res.Started(ipKey) {
+		by = append(by, "address")
+	}
+	if len(by) == 0 {
+		return
+	}
+	a := who.Of(store.AuditLoginLocked, target, map[string]string{"by": strings.Join(by, ",")})
+	if err := s.d.Store.RecordAudit(context.WithoutCancel(ctx), a); err != nil {
+		s.log.WarnContext(ctx, "login lockout not audited", "err", err)
+	}
 }
 
 // checkLogin checks the password of email's account. An unknown email is

@@ -76,11 +76,16 @@ func parseHop(s string) (netip.Addr, bool) {
 // storing it. An IPv6 client counts by its /64: one subscriber usually holds
 // a whole /64, so counting single addresses would give a sprayer 2^64 fresh
 // allowances.
-func ipThrottleKey(a netip.Addr) string {
+func ipThrottleKey(a netip.Addr) string { return addrThrottleKey("login-ip", a) }
+
+// addrThrottleKey is the throttle key of a client address for one limit
+// (scope): an IPv6 address counts as its /64, which one client usually
+// holds whole.
+func addrThrottleKey(scope string, a netip.Addr) string {
 	id := a.String()
 	if a.Is6() {
 		id = netip.PrefixFrom(a, 64).Masked().String()
 	}
-	sum := sha256.Sum256([]byte("login-ip:" + id))
+	sum := sha256.Sum256([]byte(scope + ":" + id))
 	return hex.EncodeToString(sum[:])
 }

@@ -23,12 +23,24 @@ var roleFromProto = map[paymentsv1.Role]account.Role{
 
 func accountToProto(a *ent.Account) *paymentsv1.Account {
 	status := paymentsv1.AccountStatus_ACCOUNT_STATUS_ACTIVE
-	if a.Status == account.StatusDisabled {
+	email := a.Email
+	switch a.Status {
+	case account.StatusDisabled:
 		status = paymentsv1.AccountStatus_ACCOUNT_STATUS_DISABLED
+	case account.StatusClosed:
+		status = paymentsv1.AccountStatus_ACCOUNT_STATUS_CLOSED
+		// The address it had until it is anonymized; the placeholder after.
+		if a.ClosedEmail != "" {
+			email = a.ClosedEmail
+		}
+	}
+	var closedAt *timestamppb.Timestamp
+	if a.ClosedAt != nil {
+		closedAt = timestamppb.New(*a.ClosedAt)
 	}
 	return &paymentsv1.Account{
 		Id:              a.ID,
-		Email:           a.Email,
+		Email:           email,
 		Role:            roleToProto[a.Role],
 		DisplayName:     a.DisplayName,
 		BusinessName:    a.BusinessName,
@@ -40,6 +52,9 @@ func accountToProto(a *ent.Account) *paymentsv1.Account {
 			DisabledCategories: a.EmailOptOut,
 		},
 		SuspensionReason: a.SuspensionReason,
+		EmailVerified:    a.EmailVerified,
+		PendingEmail:     a.PendingEmail,
+		ClosedAt:         closedAt,
 	}
 }
 

@@ -71,9 +71,14 @@ func (h *paymentService) resolveParties(ctx context.Context, role, caller, merch
 	if err != nil {
 		return "", "", err
 	}
-	if m.Status != account.StatusActive {
+	switch {
+	case m.Status == account.StatusClosed:
+		return "", "", errs.FailedPrecondition("merchant %s has closed its account and cannot be paid", m.ID)
+	case m.Status != account.StatusActive:
 		// The reason's code, never the admin's note.
 		return "", "", errs.FailedPrecondition("merchant %s is suspended (%s) and cannot be paid", m.ID, reasonOr(m.SuspensionReason))
+	case h.s.d.RequireVerifiedMerchants && !m.EmailVerified:
+		return "", "", errs.FailedPrecondition("merchant %s has not verified its email (merchant_unverified) and cannot be paid until it does", m.ID)
 	}
 	if customerID != "" {
 		c, err := h.s.d.Store.AccountByID(ctx, customerID)

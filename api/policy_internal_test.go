@@ -85,7 +85,8 @@ func TestPoliciesCoverEveryProcedure(t *testing.T) {
 		}
 	}
 	slices.Sort(open)
-	wantOpen := []string{c.AuthServiceLoginProcedure, c.AuthServiceRefreshTokenProcedure, c.AuthServiceRegisterProcedure}
+	wantOpen := []string{c.AuthServiceLoginProcedure, c.AuthServiceRefreshTokenProcedure, c.AuthServiceRegisterProcedure,
+		c.AuthServiceVerifyEmailProcedure, c.AuthServiceRequestPasswordResetProcedure, c.AuthServiceResetPasswordProcedure}
 	slices.Sort(wantOpen)
 	if !slices.Equal(open, wantOpen) {
 		t.Errorf("open procedures = %v, want exactly %v", open, wantOpen)

@@ -90,6 +90,9 @@ type Deps struct {
 	// WebhookURLs decides which endpoint URLs are allowed (https to public
 	// addresses unless AllowInsecure).
 	WebhookURLs webhooks.URLPolicy
+	// RequireVerifiedMerchants refuses payments to merchants whose email
+	// is not verified (PAYMENTS_REQUIRE_VERIFIED_MERCHANTS).
+	RequireVerifiedMerchants bool
 	// WebhookSealer encrypts endpoints' signing secrets; the worker opens
 	// them with the same key. Derived from PageTokenSecret when nil (a
 	// random key when that is empty too).
@@ -185,7 +188,7 @@ func (s *Server) Handler() http.Handler {
 	if s.d.Sandbox != nil {
 		mux.Handle("/sandbox/", s.d.Sandbox)
 	}
-	return s.authenticate(mux)
+	return withRequestID(s.authenticate(mux))
 }
 
 // APIKey implements authenticator.

@@ -321,7 +321,9 @@ func TestServerSpeaksHTTP2AndHTTP1(t *testing.T) {
 }
 
 // TestEveryProcedureIsServed: every RPC of every service answers on its
-// path, and only Register, Login and RefreshToken without credentials.
+// path, and only Register, Login, RefreshToken and the mailed links'
+// RPCs (VerifyEmail, RequestPasswordReset, ResetPassword) without
+// credentials.
 func TestEveryProcedureIsServed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -329,6 +331,9 @@ func TestEveryProcedureIsServed(t *testing.T) {
 		paymentsv1connect.AuthServiceRegisterProcedure,
 		paymentsv1connect.AuthServiceLoginProcedure,
 		paymentsv1connect.AuthServiceRefreshTokenProcedure,
+		paymentsv1connect.AuthServiceVerifyEmailProcedure,
+		paymentsv1connect.AuthServiceRequestPasswordResetProcedure,
+		paymentsv1connect.AuthServiceResetPasswordProcedure,
 	}
 	n := 0
 	for _, m := range methods {

@@ -32,6 +32,10 @@ type Account struct {
 	DefaultCurrency string `json:"default_currency,omitempty"`
 	// Status holds the value of the "status" field.
 	Status account.Status `json:"status,omitempty"`
+	// EmailVerified holds the value of the "email_verified" field.
+	EmailVerified bool `json:"email_verified,omitempty"`
+	// PendingEmail holds the value of the "pending_email" field.
+	PendingEmail string `json:"pending_email,omitempty"`
 	// SuspensionReason holds the value of the "suspension_reason" field.
 	SuspensionReason string `json:"suspension_reason,omitempty"`
 	// SuspensionNote holds the value of the "suspension_note" field.
@@ -42,6 +46,12 @@ type Account struct {
 	SuspendedBy string `json:"suspended_by,omitempty"`
 	// EmailOptOut holds the value of the "email_opt_out" field.
 	EmailOptOut []string `json:"email_opt_out,omitempty"`
+	// ClosedAt holds the value of the "closed_at" field.
+	ClosedAt *time.Time `json:"closed_at,omitempty"`
+	// ClosedEmail holds the value of the "closed_email" field.
+	ClosedEmail string `json:"closed_email,omitempty"`
+	// AnonymizedAt holds the value of the "anonymized_at" field.
+	AnonymizedAt *time.Time `json:"anonymized_at,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
@@ -88,9 +98,11 @@ func (*Account) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case account.FieldEmailOptOut:
 			values[i] = new([]byte)
-		case account.FieldID, account.FieldEmail, account.FieldPasswordHash, account.FieldRole, account.FieldDisplayName, account.FieldBusinessName, account.FieldDefaultCurrency, account.FieldStatus, account.FieldSuspensionReason, account.FieldSuspensionNote, account.FieldSuspendedBy:
+		case account.FieldEmailVerified:
+			values[i] = new(sql.NullBool)
+		case account.FieldID, account.FieldEmail, account.FieldPasswordHash, account.FieldRole, account.FieldDisplayName, account.FieldBusinessName, account.FieldDefaultCurrency, account.FieldStatus, account.FieldPendingEmail, account.FieldSuspensionReason, account.FieldSuspensionNote, account.FieldSuspendedBy, account.FieldClosedEmail:
 			values[i] = new(sql.NullString)
-		case account.FieldSuspendedAt, account.FieldCreatedAt, account.FieldUpdatedAt:
+		case account.FieldSuspendedAt, account.FieldClosedAt, account.FieldAnonymizedAt, account.FieldCreatedAt, account.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -155,6 +167,18 @@ func (_m *Account) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Status = account.Status(value.String)
 			}
+		case account.FieldEmailVerified:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field email_verified", values[i])
+			} else if value.Valid {
+				_m.EmailVerified = value.Bool
+			}
+		case account.FieldPendingEmail:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field pending_email", values[i])
+			} else if value.Valid {
+				_m.PendingEmail = value.String
+			}
 		case account.FieldSuspensionReason:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field suspension_reason", values[i])
@@ -187,6 +211,26 @@ func (_m *Account) assignValues(columns []string, values []any) error {
 				if err := json.Unmarshal(*value, &_m.EmailOptOut); err != nil {
 					return fmt.Errorf("unmarshal field email_opt_out: %w", err)
 				}
+			}
+		case account.FieldClosedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field closed_at", values[i])
+			} else if value.Valid {
+				_m.ClosedAt = new(time.Time)
+				*_m.ClosedAt = value.Time
+			}
+		case account.FieldClosedEmail:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field closed_email", values[i])
+			} else if value.Valid {
+				_m.ClosedEmail = value.String
+			}
+		case account.FieldAnonymizedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field anonymized_at", values[i])
+			} else if value.Valid {
+				_m.AnonymizedAt = new(time.Time)
+				*_m.AnonymizedAt = value.Time
 			}
 		case account.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -266,6 +310,12 @@ func (_m *Account) String() string {
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
 	builder.WriteString(", ")
+	builder.WriteString("email_verified=")
+	builder.WriteString(fmt.Sprintf("%v", _m.EmailVerified))
+	builder.WriteString(", ")
+	builder.WriteString("pending_email=")
+	builder.WriteString(_m.PendingEmail)
+	builder.WriteString(", ")
 	builder.WriteString("suspension_reason=")
 	builder.WriteString(_m.SuspensionReason)
 	builder.WriteString(", ")
@@ -282,6 +332,19 @@ func (_m *Account) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("email_opt_out=")
 	builder.WriteString(fmt.Sprintf("%v", _m.EmailOptOut))
+	builder.WriteString(", ")
+	if v := _m.ClosedAt; v != nil {
+		builder.WriteString("closed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("closed_email=")
+	builder.WriteString(_m.ClosedEmail)
+	builder.WriteString(", ")
+	if v := _m.AnonymizedAt; v != nil {
+		builder.WriteString("anonymized_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

@@ -99,6 +99,34 @@ func (_c *AccountCreate) SetNillableStatus(v *account.Status) *AccountCreate {
 	return _c
 }
 
+// SetEmailVerified sets the "email_verified" field.
+func (_c *AccountCreate) SetEmailVerified(v bool) *AccountCreate {
+	_c.mutation.SetEmailVerified(v)
+	return _c
+}
+
+// SetNillableEmailVerified sets the "email_verified" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableEmailVerified(v *bool) *AccountCreate {
+	if v != nil {
+		_c.SetEmailVerified(*v)
+	}
+	return _c
+}
+
+// SetPendingEmail sets the "pending_email" field.
+func (_c *AccountCreate) SetPendingEmail(v string) *AccountCreate {
+	_c.mutation.SetPendingEmail(v)
+	return _c
+}
+
+// SetNillablePendingEmail sets the "pending_email" field if the given value is not nil.
+func (_c *AccountCreate) SetNillablePendingEmail(v *string) *AccountCreate {
+	if v != nil {
+		_c.SetPendingEmail(*v)
+	}
+	return _c
+}
+
 // SetSuspensionReason sets the "suspension_reason" field.
 func (_c *AccountCreate) SetSuspensionReason(v string) *AccountCreate {
 	_c.mutation.SetSuspensionReason(v)
@@ -158,6 +186,48 @@ func (_c *AccountCreate) SetNillableSuspendedBy(v *string) *AccountCreate {
 // SetEmailOptOut sets the "email_opt_out" field.
 func (_c *AccountCreate) SetEmailOptOut(v []string) *AccountCreate {
 	_c.mutation.SetEmailOptOut(v)
+	return _c
+}
+
+// SetClosedAt sets the "closed_at" field.
+func (_c *AccountCreate) SetClosedAt(v time.Time) *AccountCreate {
+	_c.mutation.SetClosedAt(v)
+	return _c
+}
+
+// SetNillableClosedAt sets the "closed_at" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableClosedAt(v *time.Time) *AccountCreate {
+	if v != nil {
+		_c.SetClosedAt(*v)
+	}
+	return _c
+}
+
+// SetClosedEmail sets the "closed_email" field.
+func (_c *AccountCreate) SetClosedEmail(v string) *AccountCreate {
+	_c.mutation.SetClosedEmail(v)
+	return _c
+}
+
+// SetNillableClosedEmail sets the "closed_email" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableClosedEmail(v *string) *AccountCreate {
+	if v != nil {
+		_c.SetClosedEmail(*v)
+	}
+	return _c
+}
+
+// SetAnonymizedAt sets the "anonymized_at" field.
+func (_c *AccountCreate) SetAnonymizedAt(v time.Time) *AccountCreate {
+	_c.mutation.SetAnonymizedAt(v)
+	return _c
+}
+
+// SetNillableAnonymizedAt sets the "anonymized_at" field if the given value is not nil.
+func (_c *AccountCreate) SetNillableAnonymizedAt(v *time.Time) *AccountCreate {
+	if v != nil {
+		_c.SetAnonymizedAt(*v)
+	}
 	return _c
 }
 
@@ -260,6 +330,14 @@ func (_c *AccountCreate) defaults() {
 		v := account.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.EmailVerified(); !ok {
+		v := account.DefaultEmailVerified
+		_c.mutation.SetEmailVerified(v)
+	}
+	if _, ok := _c.mutation.PendingEmail(); !ok {
+		v := account.DefaultPendingEmail
+		_c.mutation.SetPendingEmail(v)
+	}
 	if _, ok := _c.mutation.SuspensionReason(); !ok {
 		v := account.DefaultSuspensionReason
 		_c.mutation.SetSuspensionReason(v)
@@ -271,6 +349,10 @@ func (_c *AccountCreate) defaults() {
 	if _, ok := _c.mutation.SuspendedBy(); !ok {
 		v := account.DefaultSuspendedBy
 		_c.mutation.SetSuspendedBy(v)
+	}
+	if _, ok := _c.mutation.ClosedEmail(); !ok {
+		v := account.DefaultClosedEmail
+		_c.mutation.SetClosedEmail(v)
 	}
 }
 
@@ -332,6 +414,17 @@ func (_c *AccountCreate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Account.status": %w`, err)}
 		}
 	}
+	if _, ok := _c.mutation.EmailVerified(); !ok {
+		return &ValidationError{Name: "email_verified", err: errors.New(`ent: missing required field "Account.email_verified"`)}
+	}
+	if _, ok := _c.mutation.PendingEmail(); !ok {
+		return &ValidationError{Name: "pending_email", err: errors.New(`ent: missing required field "Account.pending_email"`)}
+	}
+	if v, ok := _c.mutation.PendingEmail(); ok {
+		if err := account.PendingEmailValidator(v); err != nil {
+			return &ValidationError{Name: "pending_email", err: fmt.Errorf(`ent: validator failed for field "Account.pending_email": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.SuspensionReason(); !ok {
 		return &ValidationError{Name: "suspension_reason", err: errors.New(`ent: missing required field "Account.suspension_reason"`)}
 	}
@@ -354,6 +447,14 @@ func (_c *AccountCreate) check() error {
 	if v, ok := _c.mutation.SuspendedBy(); ok {
 		if err := account.SuspendedByValidator(v); err != nil {
 			return &ValidationError{Name: "suspended_by", err: fmt.Errorf(`ent: validator failed for field "Account.suspended_by": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ClosedEmail(); !ok {
+		return &ValidationError{Name: "closed_email", err: errors.New(`ent: missing required field "Account.closed_email"`)}
+	}
+	if v, ok := _c.mutation.ClosedEmail(); ok {
+		if err := account.ClosedEmailValidator(v); err != nil {
+			return &ValidationError{Name: "closed_email", err: fmt.Errorf(`ent: validator failed for field "Account.closed_email": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
@@ -431,6 +532,14 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 		_spec.SetField(account.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
 	}
+	if value, ok := _c.mutation.EmailVerified(); ok {
+		_spec.SetField(account.FieldEmailVerified, field.TypeBool, value)
+		_node.EmailVerified = value
+	}
+	if value, ok := _c.mutation.PendingEmail(); ok {
+		_spec.SetField(account.FieldPendingEmail, field.TypeString, value)
+		_node.PendingEmail = value
+	}
 	if value, ok := _c.mutation.SuspensionReason(); ok {
 		_spec.SetField(account.FieldSuspensionReason, field.TypeString, value)
 		_node.SuspensionReason = value
@@ -450,6 +559,18 @@ func (_c *AccountCreate) createSpec() (*Account, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.EmailOptOut(); ok {
 		_spec.SetField(account.FieldEmailOptOut, field.TypeJSON, value)
 		_node.EmailOptOut = value
+	}
+	if value, ok := _c.mutation.ClosedAt(); ok {
+		_spec.SetField(account.FieldClosedAt, field.TypeTime, value)
+		_node.ClosedAt = &value
+	}
+	if value, ok := _c.mutation.ClosedEmail(); ok {
+		_spec.SetField(account.FieldClosedEmail, field.TypeString, value)
+		_node.ClosedEmail = value
+	}
+	if value, ok := _c.mutation.AnonymizedAt(); ok {
+		_spec.SetField(account.FieldAnonymizedAt, field.TypeTime, value)
+		_node.AnonymizedAt = &value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(account.FieldCreatedAt, field.TypeTime, value)
@@ -627,6 +748,30 @@ func (u *AccountUpsert) UpdateStatus() *AccountUpsert {
 	return u
 }
 
+// SetEmailVerified sets the "email_verified" field.
+func (u *AccountUpsert) SetEmailVerified(v bool) *AccountUpsert {
+	u.Set(account.FieldEmailVerified, v)
+	return u
+}
+
+// UpdateEmailVerified sets the "email_verified" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateEmailVerified() *AccountUpsert {
+	u.SetExcluded(account.FieldEmailVerified)
+	return u
+}
+
+// SetPendingEmail sets the "pending_email" field.
+func (u *AccountUpsert) SetPendingEmail(v string) *AccountUpsert {
+	u.Set(account.FieldPendingEmail, v)
+	return u
+}
+
+// UpdatePendingEmail sets the "pending_email" field to the value that was provided on create.
+func (u *AccountUpsert) UpdatePendingEmail() *AccountUpsert {
+	u.SetExcluded(account.FieldPendingEmail)
+	return u
+}
+
 // SetSuspensionReason sets the "suspension_reason" field.
 func (u *AccountUpsert) SetSuspensionReason(v string) *AccountUpsert {
 	u.Set(account.FieldSuspensionReason, v)
@@ -696,6 +841,54 @@ func (u *AccountUpsert) UpdateEmailOptOut() *AccountUpsert {
 // ClearEmailOptOut clears the value of the "email_opt_out" field.
 func (u *AccountUpsert) ClearEmailOptOut() *AccountUpsert {
 	u.SetNull(account.FieldEmailOptOut)
+	return u
+}
+
+// SetClosedAt sets the "closed_at" field.
+func (u *AccountUpsert) SetClosedAt(v time.Time) *AccountUpsert {
+	u.Set(account.FieldClosedAt, v)
+	return u
+}
+
+// UpdateClosedAt sets the "closed_at" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateClosedAt() *AccountUpsert {
+	u.SetExcluded(account.FieldClosedAt)
+	return u
+}
+
+// ClearClosedAt clears the value of the "closed_at" field.
+func (u *AccountUpsert) ClearClosedAt() *AccountUpsert {
+	u.SetNull(account.FieldClosedAt)
+	return u
+}
+
+// SetClosedEmail sets the "closed_email" field.
+func (u *AccountUpsert) SetClosedEmail(v string) *AccountUpsert {
+	u.Set(account.FieldClosedEmail, v)
+	return u
+}
+
+// UpdateClosedEmail sets the "closed_email" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateClosedEmail() *AccountUpsert {
+	u.SetExcluded(account.FieldClosedEmail)
+	return u
+}
+
+// SetAnonymizedAt sets the "anonymized_at" field.
+func (u *AccountUpsert) SetAnonymizedAt(v time.Time) *AccountUpsert {
+	u.Set(account.FieldAnonymizedAt, v)
+	return u
+}
+
+// UpdateAnonymizedAt sets the "anonymized_at" field to the value that was provided on create.
+func (u *AccountUpsert) UpdateAnonymizedAt() *AccountUpsert {
+	u.SetExcluded(account.FieldAnonymizedAt)
+	return u
+}
+
+// ClearAnonymizedAt clears the value of the "anonymized_at" field.
+func (u *AccountUpsert) ClearAnonymizedAt() *AccountUpsert {
+	u.SetNull(account.FieldAnonymizedAt)
 	return u
 }
 
@@ -860,6 +1053,34 @@ func (u *AccountUpsertOne) UpdateStatus() *AccountUpsertOne {
 	})
 }
 
+// SetEmailVerified sets the "email_verified" field.
+func (u *AccountUpsertOne) SetEmailVerified(v bool) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetEmailVerified(v)
+	})
+}
+
+// UpdateEmailVerified sets the "email_verified" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateEmailVerified() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateEmailVerified()
+	})
+}
+
+// SetPendingEmail sets the "pending_email" field.
+func (u *AccountUpsertOne) SetPendingEmail(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetPendingEmail(v)
+	})
+}
+
+// UpdatePendingEmail sets the "pending_email" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdatePendingEmail() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdatePendingEmail()
+	})
+}
+
 // SetSuspensionReason sets the "suspension_reason" field.
 func (u *AccountUpsertOne) SetSuspensionReason(v string) *AccountUpsertOne {
 	return u.Update(func(s *AccountUpsert) {
@@ -941,6 +1162,62 @@ func (u *AccountUpsertOne) UpdateEmailOptOut() *AccountUpsertOne {
 func (u *AccountUpsertOne) ClearEmailOptOut() *AccountUpsertOne {
 	return u.Update(func(s *AccountUpsert) {
 		s.ClearEmailOptOut()
+	})
+}
+
+// SetClosedAt sets the "closed_at" field.
+func (u *AccountUpsertOne) SetClosedAt(v time.Time) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetClosedAt(v)
+	})
+}
+
+// UpdateClosedAt sets the "closed_at" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateClosedAt() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateClosedAt()
+	})
+}
+
+// ClearClosedAt clears the value of the "closed_at" field.
+func (u *AccountUpsertOne) ClearClosedAt() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearClosedAt()
+	})
+}
+
+// SetClosedEmail sets the "closed_email" field.
+func (u *AccountUpsertOne) SetClosedEmail(v string) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetClosedEmail(v)
+	})
+}
+
+// UpdateClosedEmail sets the "closed_email" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateClosedEmail() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateClosedEmail()
+	})
+}
+
+// SetAnonymizedAt sets the "anonymized_at" field.
+func (u *AccountUpsertOne) SetAnonymizedAt(v time.Time) *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetAnonymizedAt(v)
+	})
+}
+
+// UpdateAnonymizedAt sets the "anonymized_at" field to the value that was provided on create.
+func (u *AccountUpsertOne) UpdateAnonymizedAt() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateAnonymizedAt()
+	})
+}
+
+// ClearAnonymizedAt clears the value of the "anonymized_at" field.
+func (u *AccountUpsertOne) ClearAnonymizedAt() *AccountUpsertOne {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearAnonymizedAt()
 	})
 }
 
@@ -1274,6 +1551,34 @@ func (u *AccountUpsertBulk) UpdateStatus() *AccountUpsertBulk {
 	})
 }
 
+// SetEmailVerified sets the "email_verified" field.
+func (u *AccountUpsertBulk) SetEmailVerified(v bool) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetEmailVerified(v)
+	})
+}
+
+// UpdateEmailVerified sets the "email_verified" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateEmailVerified() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateEmailVerified()
+	})
+}
+
+// SetPendingEmail sets the "pending_email" field.
+func (u *AccountUpsertBulk) SetPendingEmail(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetPendingEmail(v)
+	})
+}
+
+// UpdatePendingEmail sets the "pending_email" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdatePendingEmail() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdatePendingEmail()
+	})
+}
+
 // SetSuspensionReason sets the "suspension_reason" field.
 func (u *AccountUpsertBulk) SetSuspensionReason(v string) *AccountUpsertBulk {
 	return u.Update(func(s *AccountUpsert) {
@@ -1355,6 +1660,62 @@ func (u *AccountUpsertBulk) UpdateEmailOptOut() *AccountUpsertBulk {
 func (u *AccountUpsertBulk) ClearEmailOptOut() *AccountUpsertBulk {
 	return u.Update(func(s *AccountUpsert) {
 		s.ClearEmailOptOut()
+	})
+}
+
+// SetClosedAt sets the "closed_at" field.
+func (u *AccountUpsertBulk) SetClosedAt(v time.Time) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetClosedAt(v)
+	})
+}
+
+// UpdateClosedAt sets the "closed_at" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateClosedAt() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateClosedAt()
+	})
+}
+
+// ClearClosedAt clears the value of the "closed_at" field.
+func (u *AccountUpsertBulk) ClearClosedAt() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearClosedAt()
+	})
+}
+
+// SetClosedEmail sets the "closed_email" field.
+func (u *AccountUpsertBulk) SetClosedEmail(v string) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetClosedEmail(v)
+	})
+}
+
+// UpdateClosedEmail sets the "closed_email" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateClosedEmail() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateClosedEmail()
+	})
+}
+
+// SetAnonymizedAt sets the "anonymized_at" field.
+func (u *AccountUpsertBulk) SetAnonymizedAt(v time.Time) *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.SetAnonymizedAt(v)
+	})
+}
+
+// UpdateAnonymizedAt sets the "anonymized_at" field to the value that was provided on create.
+func (u *AccountUpsertBulk) UpdateAnonymizedAt() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.UpdateAnonymizedAt()
+	})
+}
+
+// ClearAnonymizedAt clears the value of the "anonymized_at" field.
+func (u *AccountUpsertBulk) ClearAnonymizedAt() *AccountUpsertBulk {
+	return u.Update(func(s *AccountUpsert) {
+		s.ClearAnonymizedAt()
 	})
 }
 

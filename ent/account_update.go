@@ -130,6 +130,34 @@ func (_u *AccountUpdate) SetNillableStatus(v *account.Status) *AccountUpdate {
 	return _u
 }
 
+// SetEmailVerified sets the "email_verified" field.
+func (_u *AccountUpdate) SetEmailVerified(v bool) *AccountUpdate {
+	_u.mutation.SetEmailVerified(v)
+	return _u
+}
+
+// SetNillableEmailVerified sets the "email_verified" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableEmailVerified(v *bool) *AccountUpdate {
+	if v != nil {
+		_u.SetEmailVerified(*v)
+	}
+	return _u
+}
+
+// SetPendingEmail sets the "pending_email" field.
+func (_u *AccountUpdate) SetPendingEmail(v string) *AccountUpdate {
+	_u.mutation.SetPendingEmail(v)
+	return _u
+}
+
+// SetNillablePendingEmail sets the "pending_email" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillablePendingEmail(v *string) *AccountUpdate {
+	if v != nil {
+		_u.SetPendingEmail(*v)
+	}
+	return _u
+}
+
 // SetSuspensionReason sets the "suspension_reason" field.
 func (_u *AccountUpdate) SetSuspensionReason(v string) *AccountUpdate {
 	_u.mutation.SetSuspensionReason(v)
@@ -207,6 +235,60 @@ func (_u *AccountUpdate) AppendEmailOptOut(v []string) *AccountUpdate {
 // ClearEmailOptOut clears the value of the "email_opt_out" field.
 func (_u *AccountUpdate) ClearEmailOptOut() *AccountUpdate {
 	_u.mutation.ClearEmailOptOut()
+	return _u
+}
+
+// SetClosedAt sets the "closed_at" field.
+func (_u *AccountUpdate) SetClosedAt(v time.Time) *AccountUpdate {
+	_u.mutation.SetClosedAt(v)
+	return _u
+}
+
+// SetNillableClosedAt sets the "closed_at" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableClosedAt(v *time.Time) *AccountUpdate {
+	if v != nil {
+		_u.SetClosedAt(*v)
+	}
+	return _u
+}
+
+// ClearClosedAt clears the value of the "closed_at" field.
+func (_u *AccountUpdate) ClearClosedAt() *AccountUpdate {
+	_u.mutation.ClearClosedAt()
+	return _u
+}
+
+// SetClosedEmail sets the "closed_email" field.
+func (_u *AccountUpdate) SetClosedEmail(v string) *AccountUpdate {
+	_u.mutation.SetClosedEmail(v)
+	return _u
+}
+
+// SetNillableClosedEmail sets the "closed_email" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableClosedEmail(v *string) *AccountUpdate {
+	if v != nil {
+		_u.SetClosedEmail(*v)
+	}
+	return _u
+}
+
+// SetAnonymizedAt sets the "anonymized_at" field.
+func (_u *AccountUpdate) SetAnonymizedAt(v time.Time) *AccountUpdate {
+	_u.mutation.SetAnonymizedAt(v)
+	return _u
+}
+
+// SetNillableAnonymizedAt sets the "anonymized_at" field if the given value is not nil.
+func (_u *AccountUpdate) SetNillableAnonymizedAt(v *time.Time) *AccountUpdate {
+	if v != nil {
+		_u.SetAnonymizedAt(*v)
+	}
+	return _u
+}
+
+// ClearAnonymizedAt clears the value of the "anonymized_at" field.
+func (_u *AccountUpdate) ClearAnonymizedAt() *AccountUpdate {
+	_u.mutation.ClearAnonymizedAt()
 	return _u
 }
 
@@ -365,6 +447,11 @@ func (_u *AccountUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Account.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PendingEmail(); ok {
+		if err := account.PendingEmailValidator(v); err != nil {
+			return &ValidationError{Name: "pending_email", err: fmt.Errorf(`ent: validator failed for field "Account.pending_email": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SuspensionReason(); ok {
 		if err := account.SuspensionReasonValidator(v); err != nil {
 			return &ValidationError{Name: "suspension_reason", err: fmt.Errorf(`ent: validator failed for field "Account.suspension_reason": %w`, err)}
@@ -378,6 +465,11 @@ func (_u *AccountUpdate) check() error {
 	if v, ok := _u.mutation.SuspendedBy(); ok {
 		if err := account.SuspendedByValidator(v); err != nil {
 			return &ValidationError{Name: "suspended_by", err: fmt.Errorf(`ent: validator failed for field "Account.suspended_by": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ClosedEmail(); ok {
+		if err := account.ClosedEmailValidator(v); err != nil {
+			return &ValidationError{Name: "closed_email", err: fmt.Errorf(`ent: validator failed for field "Account.closed_email": %w`, err)}
 		}
 	}
 	return nil
@@ -422,6 +514,12 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(account.FieldStatus, field.TypeEnum, value)
 	}
+	if value, ok := _u.mutation.EmailVerified(); ok {
+		_spec.SetField(account.FieldEmailVerified, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.PendingEmail(); ok {
+		_spec.SetField(account.FieldPendingEmail, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.SuspensionReason(); ok {
 		_spec.SetField(account.FieldSuspensionReason, field.TypeString, value)
 	}
@@ -447,6 +545,21 @@ func (_u *AccountUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.EmailOptOutCleared() {
 		_spec.ClearField(account.FieldEmailOptOut, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.ClosedAt(); ok {
+		_spec.SetField(account.FieldClosedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ClosedAtCleared() {
+		_spec.ClearField(account.FieldClosedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ClosedEmail(); ok {
+		_spec.SetField(account.FieldClosedEmail, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.AnonymizedAt(); ok {
+		_spec.SetField(account.FieldAnonymizedAt, field.TypeTime, value)
+	}
+	if _u.mutation.AnonymizedAtCleared() {
+		_spec.ClearField(account.FieldAnonymizedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(account.FieldUpdatedAt, field.TypeTime, value)
@@ -661,6 +774,34 @@ func (_u *AccountUpdateOne) SetNillableStatus(v *account.Status) *AccountUpdateO
 	return _u
 }
 
+// SetEmailVerified sets the "email_verified" field.
+func (_u *AccountUpdateOne) SetEmailVerified(v bool) *AccountUpdateOne {
+	_u.mutation.SetEmailVerified(v)
+	return _u
+}
+
+// SetNillableEmailVerified sets the "email_verified" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableEmailVerified(v *bool) *AccountUpdateOne {
+	if v != nil {
+		_u.SetEmailVerified(*v)
+	}
+	return _u
+}
+
+// SetPendingEmail sets the "pending_email" field.
+func (_u *AccountUpdateOne) SetPendingEmail(v string) *AccountUpdateOne {
+	_u.mutation.SetPendingEmail(v)
+	return _u
+}
+
+// SetNillablePendingEmail sets the "pending_email" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillablePendingEmail(v *string) *AccountUpdateOne {
+	if v != nil {
+		_u.SetPendingEmail(*v)
+	}
+	return _u
+}
+
 // SetSuspensionReason sets the "suspension_reason" field.
 func (_u *AccountUpdateOne) SetSuspensionReason(v string) *AccountUpdateOne {
 	_u.mutation.SetSuspensionReason(v)
@@ -738,6 +879,60 @@ func (_u *AccountUpdateOne) AppendEmailOptOut(v []string) *AccountUpdateOne {
 // ClearEmailOptOut clears the value of the "email_opt_out" field.
 func (_u *AccountUpdateOne) ClearEmailOptOut() *AccountUpdateOne {
 	_u.mutation.ClearEmailOptOut()
+	return _u
+}
+
+// SetClosedAt sets the "closed_at" field.
+func (_u *AccountUpdateOne) SetClosedAt(v time.Time) *AccountUpdateOne {
+	_u.mutation.SetClosedAt(v)
+	return _u
+}
+
+// SetNillableClosedAt sets the "closed_at" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableClosedAt(v *time.Time) *AccountUpdateOne {
+	if v != nil {
+		_u.SetClosedAt(*v)
+	}
+	return _u
+}
+
+// ClearClosedAt clears the value of the "closed_at" field.
+func (_u *AccountUpdateOne) ClearClosedAt() *AccountUpdateOne {
+	_u.mutation.ClearClosedAt()
+	return _u
+}
+
+// SetClosedEmail sets the "closed_email" field.
+func (_u *AccountUpdateOne) SetClosedEmail(v string) *AccountUpdateOne {
+	_u.mutation.SetClosedEmail(v)
+	return _u
+}
+
+// SetNillableClosedEmail sets the "closed_email" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableClosedEmail(v *string) *AccountUpdateOne {
+	if v != nil {
+		_u.SetClosedEmail(*v)
+	}
+	return _u
+}
+
+// SetAnonymizedAt sets the "anonymized_at" field.
+func (_u *AccountUpdateOne) SetAnonymizedAt(v time.Time) *AccountUpdateOne {
+	_u.mutation.SetAnonymizedAt(v)
+	return _u
+}
+
+// SetNillableAnonymizedAt sets the "anonymized_at" field if the given value is not nil.
+func (_u *AccountUpdateOne) SetNillableAnonymizedAt(v *time.Time) *AccountUpdateOne {
+	if v != nil {
+		_u.SetAnonymizedAt(*v)
+	}
+	return _u
+}
+
+// ClearAnonymizedAt clears the value of the "anonymized_at" field.
+func (_u *AccountUpdateOne) ClearAnonymizedAt() *AccountUpdateOne {
+	_u.mutation.ClearAnonymizedAt()
 	return _u
 }
 
@@ -909,6 +1104,11 @@ func (_u *AccountUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Account.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PendingEmail(); ok {
+		if err := account.PendingEmailValidator(v); err != nil {
+			return &ValidationError{Name: "pending_email", err: fmt.Errorf(`ent: validator failed for field "Account.pending_email": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SuspensionReason(); ok {
 		if err := account.SuspensionReasonValidator(v); err != nil {
 			return &ValidationError{Name: "suspension_reason", err: fmt.Errorf(`ent: validator failed for field "Account.suspension_reason": %w`, err)}
@@ -922,6 +1122,11 @@ func (_u *AccountUpdateOne) check() error {
 	if v, ok := _u.mutation.SuspendedBy(); ok {
 		if err := account.SuspendedByValidator(v); err != nil {
 			return &ValidationError{Name: "suspended_by", err: fmt.Errorf(`ent: validator failed for field "Account.suspended_by": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ClosedEmail(); ok {
+		if err := account.ClosedEmailValidator(v); err != nil {
+			return &ValidationError{Name: "closed_email", err: fmt.Errorf(`ent: validator failed for field "Account.closed_email": %w`, err)}
 		}
 	}
 	return nil
@@ -983,6 +1188,12 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(account.FieldStatus, field.TypeEnum, value)
 	}
+	if value, ok := _u.mutation.EmailVerified(); ok {
+		_spec.SetField(account.FieldEmailVerified, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.PendingEmail(); ok {
+		_spec.SetField(account.FieldPendingEmail, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.SuspensionReason(); ok {
 		_spec.SetField(account.FieldSuspensionReason, field.TypeString, value)
 	}
@@ -1008,6 +1219,21 @@ func (_u *AccountUpdateOne) sqlSave(ctx context.Context) (_node *Account, err er
 	}
 	if _u.mutation.EmailOptOutCleared() {
 		_spec.ClearField(account.FieldEmailOptOut, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.ClosedAt(); ok {
+		_spec.SetField(account.FieldClosedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ClosedAtCleared() {
+		_spec.ClearField(account.FieldClosedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ClosedEmail(); ok {
+		_spec.SetField(account.FieldClosedEmail, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.AnonymizedAt(); ok {
+		_spec.SetField(account.FieldAnonymizedAt, field.TypeTime, value)
+	}
+	if _u.mutation.AnonymizedAtCleared() {
+		_spec.ClearField(account.FieldAnonymizedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(account.FieldUpdatedAt, field.TypeTime, value)

@@ -16,7 +16,10 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/ent/accountnotice"
+	"github.com/payments-platform/payments/ent/accounttoken"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/auditevent"
 	"github.com/payments-platform/payments/ent/delivery"
 	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/ent/emailmessage"
@@ -45,6 +48,12 @@ type Client struct {
 	APIKey *APIKeyClient
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// AccountNotice is the client for interacting with the AccountNotice builders.
+	AccountNotice *AccountNoticeClient
+	// AccountToken is the client for interacting with the AccountToken builders.
+	AccountToken *AccountTokenClient
+	// AuditEvent is the client for interacting with the AuditEvent builders.
+	AuditEvent *AuditEventClient
 	// Delivery is the client for interacting with the Delivery builders.
 	Delivery *DeliveryClient
 	// Dispute is the client for interacting with the Dispute builders.
@@ -88,6 +97,9 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.APIKey = NewAPIKeyClient(c.config)
 	c.Account = NewAccountClient(c.config)
+	c.AccountNotice = NewAccountNoticeClient(c.config)
+	c.AccountToken = NewAccountTokenClient(c.config)
+	c.AuditEvent = NewAuditEventClient(c.config)
 	c.Delivery = NewDeliveryClient(c.config)
 	c.Dispute = NewDisputeClient(c.config)
 	c.EmailMessage = NewEmailMessageClient(c.config)
@@ -197,6 +209,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:             cfg,
 		APIKey:             NewAPIKeyClient(cfg),
 		Account:            NewAccountClient(cfg),
+		AccountNotice:      NewAccountNoticeClient(cfg),
+		AccountToken:       NewAccountTokenClient(cfg),
+		AuditEvent:         NewAuditEventClient(cfg),
 		Delivery:           NewDeliveryClient(cfg),
 		Dispute:            NewDisputeClient(cfg),
 		EmailMessage:       NewEmailMessageClient(cfg),
@@ -233,6 +248,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:             cfg,
 		APIKey:             NewAPIKeyClient(cfg),
 		Account:            NewAccountClient(cfg),
+		AccountNotice:      NewAccountNoticeClient(cfg),
+		AccountToken:       NewAccountTokenClient(cfg),
+		AuditEvent:         NewAuditEventClient(cfg),
 		Delivery:           NewDeliveryClient(cfg),
 		Dispute:            NewDisputeClient(cfg),
 		EmailMessage:       NewEmailMessageClient(cfg),
@@ -277,10 +295,10 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIKey, c.Account, c.Delivery, c.Dispute, c.EmailMessage, c.Event,
-		c.GatewayEvent, c.IdempotencyKey, c.LedgerEntry, c.LoginThrottle, c.Payment,
-		c.ReconciliationCase, c.RefreshToken, c.Refund, c.SandboxObject, c.Transaction,
-		c.WebhookEndpoint,
+		c.APIKey, c.Account, c.AccountNotice, c.AccountToken, c.AuditEvent, c.Delivery,
+		c.Dispute, c.EmailMessage, c.Event, c.GatewayEvent, c.IdempotencyKey,
+		c.LedgerEntry, c.LoginThrottle, c.Payment, c.ReconciliationCase,
+		c.RefreshToken, c.Refund, c.SandboxObject, c.Transaction, c.WebhookEndpoint,
 	} {
 		n.Use(hooks...)
 	}
@@ -290,10 +308,10 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIKey, c.Account, c.Delivery, c.Dispute, c.EmailMessage, c.Event,
-		c.GatewayEvent, c.IdempotencyKey, c.LedgerEntry, c.LoginThrottle, c.Payment,
-		c.ReconciliationCase, c.RefreshToken, c.Refund, c.SandboxObject, c.Transaction,
-		c.WebhookEndpoint,
+		c.APIKey, c.Account, c.AccountNotice, c.AccountToken, c.AuditEvent, c.Delivery,
+		c.Dispute, c.EmailMessage, c.Event, c.GatewayEvent, c.IdempotencyKey,
+		c.LedgerEntry, c.LoginThrottle, c.Payment, c.ReconciliationCase,
+		c.RefreshToken, c.Refund, c.SandboxObject, c.Transaction, c.WebhookEndpoint,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -306,6 +324,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.APIKey.mutate(ctx, m)
 	case *AccountMutation:
 		return c.Account.mutate(ctx, m)
+	case *AccountNoticeMutation:
+		return c.AccountNotice.mutate(ctx, m)
+	case *AccountTokenMutation:
+		return c.AccountToken.mutate(ctx, m)
+	case *AuditEventMutation:
+		return c.AuditEvent.mutate(ctx, m)
 	case *DeliveryMutation:
 		return c.Delivery.mutate(ctx, m)
 	case *DisputeMutation:
@@ -652,6 +676,406 @@ func (c *AccountClient) mutate(ctx context.Context, m *AccountMutation) (Value, 
 		return (&AccountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Account mutation op: %q", m.Op())
+	}
+}
+
+// AccountNoticeClient is a client for the AccountNotice schema.
+type AccountNoticeClient struct {
+	config
+}
+
+// NewAccountNoticeClient returns a client for the AccountNotice from the given config.
+func NewAccountNoticeClient(c config) *AccountNoticeClient {
+	return &AccountNoticeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `accountnotice.Hooks(f(g(h())))`.
+func (c *AccountNoticeClient) Use(hooks ...Hook) {
+	c.hooks.AccountNotice = append(c.hooks.AccountNotice, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `accountnotice.Intercept(f(g(h())))`.
+func (c *AccountNoticeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AccountNotice = append(c.inters.AccountNotice, interceptors...)
+}
+
+// Create returns a builder for creating a AccountNotice entity.
+func (c *AccountNoticeClient) Create() *AccountNoticeCreate {
+	mutation := newAccountNoticeMutation(c.config, OpCreate)
+	return &AccountNoticeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AccountNotice entities.
+func (c *AccountNoticeClient) CreateBulk(builders ...*AccountNoticeCreate) *AccountNoticeCreateBulk {
+	return &AccountNoticeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AccountNoticeClient) MapCreateBulk(slice any, setFunc func(*AccountNoticeCreate, int)) *AccountNoticeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AccountNoticeCreateBulk{err: fmt.Errorf("calling to AccountNoticeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AccountNoticeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AccountNoticeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AccountNotice.
+func (c *AccountNoticeClient) Update() *AccountNoticeUpdate {
+	mutation := newAccountNoticeMutation(c.config, OpUpdate)
+	return &AccountNoticeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AccountNoticeClient) UpdateOne(_m *AccountNotice) *AccountNoticeUpdateOne {
+	mutation := newAccountNoticeMutation(c.config, OpUpdateOne, withAccountNotice(_m))
+	return &AccountNoticeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AccountNoticeClient) UpdateOneID(id string) *AccountNoticeUpdateOne {
+	mutation := newAccountNoticeMutation(c.config, OpUpdateOne, withAccountNoticeID(id))
+	return &AccountNoticeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AccountNotice.
+func (c *AccountNoticeClient) Delete() *AccountNoticeDelete {
+	mutation := newAccountNoticeMutation(c.config, OpDelete)
+	return &AccountNoticeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AccountNoticeClient) DeleteOne(_m *AccountNotice) *AccountNoticeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AccountNoticeClient) DeleteOneID(id string) *AccountNoticeDeleteOne {
+	builder := c.Delete().Where(accountnotice.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AccountNoticeDeleteOne{builder}
+}
+
+// Query returns a query builder for AccountNotice.
+func (c *AccountNoticeClient) Query() *AccountNoticeQuery {
+	return &AccountNoticeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAccountNotice},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AccountNotice entity by its id.
+func (c *AccountNoticeClient) Get(ctx context.Context, id string) (*AccountNotice, error) {
+	return c.Query().Where(accountnotice.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AccountNoticeClient) GetX(ctx context.Context, id string) *AccountNotice {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AccountNoticeClient) Hooks() []Hook {
+	return c.hooks.AccountNotice
+}
+
+// Interceptors returns the client interceptors.
+func (c *AccountNoticeClient) Interceptors() []Interceptor {
+	return c.inters.AccountNotice
+}
+
+func (c *AccountNoticeClient) mutate(ctx context.Context, m *AccountNoticeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AccountNoticeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AccountNoticeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AccountNoticeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AccountNoticeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AccountNotice mutation op: %q", m.Op())
+	}
+}
+
+// AccountTokenClient is a client for the AccountToken schema.
+type AccountTokenClient struct {
+	config
+}
+
+// NewAccountTokenClient returns a client for the AccountToken from the given config.
+func NewAccountTokenClient(c config) *AccountTokenClient {
+	return &AccountTokenClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `accounttoken.Hooks(f(g(h())))`.
+func (c *AccountTokenClient) Use(hooks ...Hook) {
+	c.hooks.AccountToken = append(c.hooks.AccountToken, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `accounttoken.Intercept(f(g(h())))`.
+func (c *AccountTokenClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AccountToken = append(c.inters.AccountToken, interceptors...)
+}
+
+// Create returns a builder for creating a AccountToken entity.
+func (c *AccountTokenClient) Create() *AccountTokenCreate {
+	mutation := newAccountTokenMutation(c.config, OpCreate)
+	return &AccountTokenCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AccountToken entities.
+func (c *AccountTokenClient) CreateBulk(builders ...*AccountTokenCreate) *AccountTokenCreateBulk {
+	return &AccountTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AccountTokenClient) MapCreateBulk(slice any, setFunc func(*AccountTokenCreate, int)) *AccountTokenCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AccountTokenCreateBulk{err: fmt.Errorf("calling to AccountTokenClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AccountTokenCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AccountTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AccountToken.
+func (c *AccountTokenClient) Update() *AccountTokenUpdate {
+	mutation := newAccountTokenMutation(c.config, OpUpdate)
+	return &AccountTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AccountTokenClient) UpdateOne(_m *AccountToken) *AccountTokenUpdateOne {
+	mutation := newAccountTokenMutation(c.config, OpUpdateOne, withAccountToken(_m))
+	return &AccountTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AccountTokenClient) UpdateOneID(id string) *AccountTokenUpdateOne {
+	mutation := newAccountTokenMutation(c.config, OpUpdateOne, withAccountTokenID(id))
+	return &AccountTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AccountToken.
+func (c *AccountTokenClient) Delete() *AccountTokenDelete {
+	mutation := newAccountTokenMutation(c.config, OpDelete)
+	return &AccountTokenDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AccountTokenClient) DeleteOne(_m *AccountToken) *AccountTokenDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AccountTokenClient) DeleteOneID(id string) *AccountTokenDeleteOne {
+	builder := c.Delete().Where(accounttoken.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AccountTokenDeleteOne{builder}
+}
+
+// Query returns a query builder for AccountToken.
+func (c *AccountTokenClient) Query() *AccountTokenQuery {
+	return &AccountTokenQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAccountToken},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AccountToken entity by its id.
+func (c *AccountTokenClient) Get(ctx context.Context, id string) (*AccountToken, error) {
+	return c.Query().Where(accounttoken.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AccountTokenClient) GetX(ctx context.Context, id string) *AccountToken {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AccountTokenClient) Hooks() []Hook {
+	return c.hooks.AccountToken
+}
+
+// Interceptors returns the client interceptors.
+func (c *AccountTokenClient) Interceptors() []Interceptor {
+	return c.inters.AccountToken
+}
+
+func (c *AccountTokenClient) mutate(ctx context.Context, m *AccountTokenMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AccountTokenCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AccountTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AccountTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AccountTokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AccountToken mutation op: %q", m.Op())
+	}
+}
+
+// AuditEventClient is a client for the AuditEvent schema.
+type AuditEventClient struct {
+	config
+}
+
+// NewAuditEventClient returns a client for the AuditEvent from the given config.
+func NewAuditEventClient(c config) *AuditEventClient {
+	return &AuditEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `auditevent.Hooks(f(g(h())))`.
+func (c *AuditEventClient) Use(hooks ...Hook) {
+	c.hooks.AuditEvent = append(c.hooks.AuditEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `auditevent.Intercept(f(g(h())))`.
+func (c *AuditEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AuditEvent = append(c.inters.AuditEvent, interceptors...)
+}
+
+// Create returns a builder for creating a AuditEvent entity.
+func (c *AuditEventClient) Create() *AuditEventCreate {
+	mutation := newAuditEventMutation(c.config, OpCreate)
+	return &AuditEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AuditEvent entities.
+func (c *AuditEventClient) CreateBulk(builders ...*AuditEventCreate) *AuditEventCreateBulk {
+	return &AuditEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AuditEventClient) MapCreateBulk(slice any, setFunc func(*AuditEventCreate, int)) *AuditEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AuditEventCreateBulk{err: fmt.Errorf("calling to AuditEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AuditEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AuditEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AuditEvent.
+func (c *AuditEventClient) Update() *AuditEventUpdate {
+	mutation := newAuditEventMutation(c.config, OpUpdate)
+	return &AuditEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AuditEventClient) UpdateOne(_m *AuditEvent) *AuditEventUpdateOne {
+	mutation := newAuditEventMutation(c.config, OpUpdateOne, withAuditEvent(_m))
+	return &AuditEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AuditEventClient) UpdateOneID(id string) *AuditEventUpdateOne {
+	mutation := newAuditEventMutation(c.config, OpUpdateOne, withAuditEventID(id))
+	return &AuditEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AuditEvent.
+func (c *AuditEventClient) Delete() *AuditEventDelete {
+	mutation := newAuditEventMutation(c.config, OpDelete)
+	return &AuditEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AuditEventClient) DeleteOne(_m *AuditEvent) *AuditEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AuditEventClient) DeleteOneID(id string) *AuditEventDeleteOne {
+	builder := c.Delete().Where(auditevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AuditEventDeleteOne{builder}
+}
+
+// Query returns a query builder for AuditEvent.
+func (c *AuditEventClient) Query() *AuditEventQuery {
+	return &AuditEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAuditEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AuditEvent entity by its id.
+func (c *AuditEventClient) Get(ctx context.Context, id string) (*AuditEvent, error) {
+	return c.Query().Where(auditevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AuditEventClient) GetX(ctx context.Context, id string) *AuditEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AuditEventClient) Hooks() []Hook {
+	hooks := c.hooks.AuditEvent
+	return append(hooks[:len(hooks):len(hooks)], auditevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AuditEventClient) Interceptors() []Interceptor {
+	return c.inters.AuditEvent
+}
+
+func (c *AuditEventClient) mutate(ctx context.Context, m *AuditEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AuditEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AuditEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AuditEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AuditEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AuditEvent mutation op: %q", m.Op())
 	}
 }
 
@@ -2670,14 +3094,15 @@ func (c *WebhookEndpointClient) mutate(ctx context.Context, m *WebhookEndpointMu
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, Account, Delivery, Dispute, EmailMessage, Event, GatewayEvent,
-		IdempotencyKey, LedgerEntry, LoginThrottle, Payment, ReconciliationCase,
-		RefreshToken, Refund, SandboxObject, Transaction, WebhookEndpoint []ent.Hook
+		APIKey, Account, AccountNotice, AccountToken, AuditEvent, Delivery, Dispute,
+		EmailMessage, Event, GatewayEvent, IdempotencyKey, LedgerEntry, LoginThrottle,
+		Payment, ReconciliationCase, RefreshToken, Refund, SandboxObject, Transaction,
+		WebhookEndpoint []ent.Hook
 	}
 	inters struct {
-		APIKey, Account, Delivery, Dispute, EmailMessage, Event, GatewayEvent,
-		IdempotencyKey, LedgerEntry, LoginThrottle, Payment, ReconciliationCase,
-		RefreshToken, Refund, SandboxObject, Transaction,
+		APIKey, Account, AccountNotice, AccountToken, AuditEvent, Delivery, Dispute,
+		EmailMessage, Event, GatewayEvent, IdempotencyKey, LedgerEntry, LoginThrottle,
+		Payment, ReconciliationCase, RefreshToken, Refund, SandboxObject, Transaction,
 		WebhookEndpoint []ent.Interceptor
 	}
 )

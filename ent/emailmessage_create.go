@@ -319,6 +319,18 @@ type (
 	}
 )
 
+// SetRecipient sets the "recipient" field.
+func (u *EmailMessageUpsert) SetRecipient(v string) *EmailMessageUpsert {
+	u.Set(emailmessage.FieldRecipient, v)
+	return u
+}
+
+// UpdateRecipient sets the "recipient" field to the value that was provided on create.
+func (u *EmailMessageUpsert) UpdateRecipient() *EmailMessageUpsert {
+	u.SetExcluded(emailmessage.FieldRecipient)
+	return u
+}
+
 // SetStatus sets the "status" field.
 func (u *EmailMessageUpsert) SetStatus(v emailmessage.Status) *EmailMessageUpsert {
 	u.Set(emailmessage.FieldStatus, v)
@@ -378,9 +390,6 @@ func (u *EmailMessageUpsertOne) UpdateNewValues() *EmailMessageUpsertOne {
 		if _, exists := u.create.mutation.AccountID(); exists {
 			s.SetIgnore(emailmessage.FieldAccountID)
 		}
-		if _, exists := u.create.mutation.Recipient(); exists {
-			s.SetIgnore(emailmessage.FieldRecipient)
-		}
 		if _, exists := u.create.mutation.Subject(); exists {
 			s.SetIgnore(emailmessage.FieldSubject)
 		}
@@ -416,6 +425,20 @@ func (u *EmailMessageUpsertOne) Update(set func(*EmailMessageUpsert)) *EmailMess
 		set(&EmailMessageUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetRecipient sets the "recipient" field.
+func (u *EmailMessageUpsertOne) SetRecipient(v string) *EmailMessageUpsertOne {
+	return u.Update(func(s *EmailMessageUpsert) {
+		s.SetRecipient(v)
+	})
+}
+
+// UpdateRecipient sets the "recipient" field to the value that was provided on create.
+func (u *EmailMessageUpsertOne) UpdateRecipient() *EmailMessageUpsertOne {
+	return u.Update(func(s *EmailMessageUpsert) {
+		s.UpdateRecipient()
+	})
 }
 
 // SetStatus sets the "status" field.
@@ -649,9 +672,6 @@ func (u *EmailMessageUpsertBulk) UpdateNewValues() *EmailMessageUpsertBulk {
 			if _, exists := b.mutation.AccountID(); exists {
 				s.SetIgnore(emailmessage.FieldAccountID)
 			}
-			if _, exists := b.mutation.Recipient(); exists {
-				s.SetIgnore(emailmessage.FieldRecipient)
-			}
 			if _, exists := b.mutation.Subject(); exists {
 				s.SetIgnore(emailmessage.FieldSubject)
 			}
@@ -688,6 +708,20 @@ func (u *EmailMessageUpsertBulk) Update(set func(*EmailMessageUpsert)) *EmailMes
 		set(&EmailMessageUpsert{UpdateSet: update})
 	}))
 	return u
+}
+
+// SetRecipient sets the "recipient" field.
+func (u *EmailMessageUpsertBulk) SetRecipient(v string) *EmailMessageUpsertBulk {
+	return u.Update(func(s *EmailMessageUpsert) {
+		s.SetRecipient(v)
+	})
+}
+
+// UpdateRecipient sets the "recipient" field to the value that was provided on create.
+func (u *EmailMessageUpsertBulk) UpdateRecipient() *EmailMessageUpsertBulk {
+	return u.Update(func(s *EmailMessageUpsert) {
+		s.UpdateRecipient()
+	})
 }
 
 // SetStatus sets the "status" field.

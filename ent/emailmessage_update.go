@@ -29,6 +29,20 @@ func (_u *EmailMessageUpdate) Where(ps ...predicate.EmailMessage) *EmailMessageU
 	return _u
 }
 
+// SetRecipient sets the "recipient" field.
+func (_u *EmailMessageUpdate) SetRecipient(v string) *EmailMessageUpdate {
+	_u.mutation.SetRecipient(v)
+	return _u
+}
+
+// SetNillableRecipient sets the "recipient" field if the given value is not nil.
+func (_u *EmailMessageUpdate) SetNillableRecipient(v *string) *EmailMessageUpdate {
+	if v != nil {
+		_u.SetRecipient(*v)
+	}
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *EmailMessageUpdate) SetStatus(v emailmessage.Status) *EmailMessageUpdate {
 	_u.mutation.SetStatus(v)
@@ -105,6 +119,11 @@ func (_u *EmailMessageUpdate) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *EmailMessageUpdate) check() error {
+	if v, ok := _u.mutation.Recipient(); ok {
+		if err := emailmessage.RecipientValidator(v); err != nil {
+			return &ValidationError{Name: "recipient", err: fmt.Errorf(`ent: validator failed for field "EmailMessage.recipient": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := emailmessage.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "EmailMessage.status": %w`, err)}
@@ -136,6 +155,9 @@ func (_u *EmailMessageUpdate) sqlSave(ctx context.Context) (_node int, err error
 			}
 		}
 	}
+	if value, ok := _u.mutation.Recipient(); ok {
+		_spec.SetField(emailmessage.FieldRecipient, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(emailmessage.FieldStatus, field.TypeEnum, value)
 	}
@@ -165,6 +187,20 @@ type EmailMessageUpdateOne struct {
 	hooks     []Hook
 	mutation  *EmailMessageMutation
 	modifiers []func(*sql.UpdateBuilder)
+}
+
+// SetRecipient sets the "recipient" field.
+func (_u *EmailMessageUpdateOne) SetRecipient(v string) *EmailMessageUpdateOne {
+	_u.mutation.SetRecipient(v)
+	return _u
+}
+
+// SetNillableRecipient sets the "recipient" field if the given value is not nil.
+func (_u *EmailMessageUpdateOne) SetNillableRecipient(v *string) *EmailMessageUpdateOne {
+	if v != nil {
+		_u.SetRecipient(*v)
+	}
+	return _u
 }
 
 // SetStatus sets the "status" field.
@@ -256,6 +292,11 @@ func (_u *EmailMessageUpdateOne) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *EmailMessageUpdateOne) check() error {
+	if v, ok := _u.mutation.Recipient(); ok {
+		if err := emailmessage.RecipientValidator(v); err != nil {
+			return &ValidationError{Name: "recipient", err: fmt.Errorf(`ent: validator failed for field "EmailMessage.recipient": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := emailmessage.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "EmailMessage.status": %w`, err)}
@@ -303,6 +344,9 @@ func (_u *EmailMessageUpdateOne) sqlSave(ctx context.Context) (_node *EmailMessa
 				ps[i](selector)
 			}
 		}
+	}
+	if value, ok := _u.mutation.Recipient(); ok {
+		_spec.SetField(emailmessage.FieldRecipient, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(emailmessage.FieldStatus, field.TypeEnum, value)

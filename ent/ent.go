@@ -13,7 +13,10 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/ent/accountnotice"
+	"github.com/payments-platform/payments/ent/accounttoken"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/auditevent"
 	"github.com/payments-platform/payments/ent/delivery"
 	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/ent/emailmessage"
@@ -91,6 +94,9 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			apikey.Table:             apikey.ValidColumn,
 			account.Table:            account.ValidColumn,
+			accountnotice.Table:      accountnotice.ValidColumn,
+			accounttoken.Table:       accounttoken.ValidColumn,
+			auditevent.Table:         auditevent.ValidColumn,
 			delivery.Table:           delivery.ValidColumn,
 			dispute.Table:            dispute.ValidColumn,
 			emailmessage.Table:       emailmessage.ValidColumn,

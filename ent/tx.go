@@ -18,6 +18,12 @@ type Tx struct {
 	APIKey *APIKeyClient
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// AccountNotice is the client for interacting with the AccountNotice builders.
+	AccountNotice *AccountNoticeClient
+	// AccountToken is the client for interacting with the AccountToken builders.
+	AccountToken *AccountTokenClient
+	// AuditEvent is the client for interacting with the AuditEvent builders.
+	AuditEvent *AuditEventClient
 	// Delivery is the client for interacting with the Delivery builders.
 	Delivery *DeliveryClient
 	// Dispute is the client for interacting with the Dispute builders.
@@ -181,6 +187,9 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.APIKey = NewAPIKeyClient(tx.config)
 	tx.Account = NewAccountClient(tx.config)
+	tx.AccountNotice = NewAccountNoticeClient(tx.config)
+	tx.AccountToken = NewAccountTokenClient(tx.config)
+	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Delivery = NewDeliveryClient(tx.config)
 	tx.Dispute = NewDisputeClient(tx.config)
 	tx.EmailMessage = NewEmailMessageClient(tx.config)

@@ -151,6 +151,7 @@ func startWorker(ctx context.Context, c client.Client, cfg config.Config, st *st
 		Store: st, Gateway: gw, Logger: log, Schedules: true,
 		WebhookURLs: webhooks.URLPolicy{AllowInsecure: cfg.WebhookAllowInsecure}, WebhookSealer: sealer,
 		Mailer: mailer, MailFrom: cfg.MailFrom, Relay: true,
+		ClosedAccountRetention: cfg.ClosedAccountRetention,
 	})
 }
 
@@ -182,6 +183,10 @@ func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logg
 		WebhookURLs:           webhooks.URLPolicy{AllowInsecure: cfg.WebhookAllowInsecure},
 		Logger:                log,
 		RefreshTokenTTL:       cfg.RefreshTokenTTL,
+		RefreshReuseGrace:     reuseGrace(cfg.RefreshReuseGrace),
+
+		// Account policies.
+		RequireVerifiedMerchants: cfg.RequireVerifiedMerchants,
 
 		// Operators' links (workflow_url) go to every role only on a
 		// developer's machine.
@@ -216,4 +221,13 @@ func scheme(cfg config.Config) string {
 		return "https"
 	}
 	return "http"
+}
+
+// reuseGrace is the API's refresh reuse grace for the configured one: the
+// configuration's 0 (off) is the API's negative.
+func reuseGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -28,6 +28,10 @@ const (
 	FieldDefaultCurrency = "default_currency"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldEmailVerified holds the string denoting the email_verified field in the database.
+	FieldEmailVerified = "email_verified"
+	// FieldPendingEmail holds the string denoting the pending_email field in the database.
+	FieldPendingEmail = "pending_email"
 	// FieldSuspensionReason holds the string denoting the suspension_reason field in the database.
 	FieldSuspensionReason = "suspension_reason"
 	// FieldSuspensionNote holds the string denoting the suspension_note field in the database.
@@ -38,6 +42,12 @@ const (
 	FieldSuspendedBy = "suspended_by"
 	// FieldEmailOptOut holds the string denoting the email_opt_out field in the database.
 	FieldEmailOptOut = "email_opt_out"
+	// FieldClosedAt holds the string denoting the closed_at field in the database.
+	FieldClosedAt = "closed_at"
+	// FieldClosedEmail holds the string denoting the closed_email field in the database.
+	FieldClosedEmail = "closed_email"
+	// FieldAnonymizedAt holds the string denoting the anonymized_at field in the database.
+	FieldAnonymizedAt = "anonymized_at"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
@@ -74,11 +84,16 @@ var Columns = []string{
 	FieldBusinessName,
 	FieldDefaultCurrency,
 	FieldStatus,
+	FieldEmailVerified,
+	FieldPendingEmail,
 	FieldSuspensionReason,
 	FieldSuspensionNote,
 	FieldSuspendedAt,
 	FieldSuspendedBy,
 	FieldEmailOptOut,
+	FieldClosedAt,
+	FieldClosedEmail,
+	FieldAnonymizedAt,
 	FieldCreatedAt,
 	FieldUpdatedAt,
 }
@@ -110,6 +125,12 @@ var (
 	DefaultDefaultCurrency string
 	// DefaultCurrencyValidator is a validator for the "default_currency" field. It is called by the builders before save.
 	DefaultCurrencyValidator func(string) error
+	// DefaultEmailVerified holds the default value on creation for the "email_verified" field.
+	DefaultEmailVerified bool
+	// DefaultPendingEmail holds the default value on creation for the "pending_email" field.
+	DefaultPendingEmail string
+	// PendingEmailValidator is a validator for the "pending_email" field. It is called by the builders before save.
+	PendingEmailValidator func(string) error
 	// DefaultSuspensionReason holds the default value on creation for the "suspension_reason" field.
 	DefaultSuspensionReason string
 	// SuspensionReasonValidator is a validator for the "suspension_reason" field. It is called by the builders before save.
@@ -122,6 +143,10 @@ var (
 	DefaultSuspendedBy string
 	// SuspendedByValidator is a validator for the "suspended_by" field. It is called by the builders before save.
 	SuspendedByValidator func(string) error
+	// DefaultClosedEmail holds the default value on creation for the "closed_email" field.
+	DefaultClosedEmail string
+	// ClosedEmailValidator is a validator for the "closed_email" field. It is called by the builders before save.
+	ClosedEmailValidator func(string) error
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
 	IDValidator func(string) error
 )
@@ -160,6 +185,7 @@ const DefaultStatus = StatusActive
 const (
 	StatusActive   Status = "active"
 	StatusDisabled Status = "disabled"
+	StatusClosed   Status = "closed"
 )
 
 func (s Status) String() string {
@@ -169,7 +195,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusActive, StatusDisabled:
+	case StatusActive, StatusDisabled, StatusClosed:
 		return nil
 	default:
 		return fmt.Errorf("account: invalid enum value for status field: %q", s)
@@ -219,6 +245,16 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
 }
 
+// ByEmailVerified orders the results by the email_verified field.
+func ByEmailVerified(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmailVerified, opts...).ToFunc()
+}
+
+// ByPendingEmail orders the results by the pending_email field.
+func ByPendingEmail(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPendingEmail, opts...).ToFunc()
+}
+
 // BySuspensionReason orders the results by the suspension_reason field.
 func BySuspensionReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSuspensionReason, opts...).ToFunc()
@@ -237,6 +273,21 @@ func BySuspendedAt(opts ...sql.OrderTermOption) OrderOption {
 // BySuspendedBy orders the results by the suspended_by field.
 func BySuspendedBy(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSuspendedBy, opts...).ToFunc()
+}
+
+// ByClosedAt orders the results by the closed_at field.
+func ByClosedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClosedAt, opts...).ToFunc()
+}
+
+// ByClosedEmail orders the results by the closed_email field.
+func ByClosedEmail(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClosedEmail, opts...).ToFunc()
+}
+
+// ByAnonymizedAt orders the results by the anonymized_at field.
+func ByAnonymizedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAnonymizedAt, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

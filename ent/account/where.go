@@ -90,6 +90,16 @@ func DefaultCurrency(v string) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldDefaultCurrency, v))
 }
 
+// EmailVerified applies equality check predicate on the "email_verified" field. It's identical to EmailVerifiedEQ.
+func EmailVerified(v bool) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldEmailVerified, v))
+}
+
+// PendingEmail applies equality check predicate on the "pending_email" field. It's identical to PendingEmailEQ.
+func PendingEmail(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldPendingEmail, v))
+}
+
 // SuspensionReason applies equality check predicate on the "suspension_reason" field. It's identical to SuspensionReasonEQ.
 func SuspensionReason(v string) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldSuspensionReason, v))
@@ -108,6 +118,21 @@ func SuspendedAt(v time.Time) predicate.Account {
 // SuspendedBy applies equality check predicate on the "suspended_by" field. It's identical to SuspendedByEQ.
 func SuspendedBy(v string) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldSuspendedBy, v))
+}
+
+// ClosedAt applies equality check predicate on the "closed_at" field. It's identical to ClosedAtEQ.
+func ClosedAt(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldClosedAt, v))
+}
+
+// ClosedEmail applies equality check predicate on the "closed_email" field. It's identical to ClosedEmailEQ.
+func ClosedEmail(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldClosedEmail, v))
+}
+
+// AnonymizedAt applies equality check predicate on the "anonymized_at" field. It's identical to AnonymizedAtEQ.
+func AnonymizedAt(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldAnonymizedAt, v))
 }
 
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
@@ -485,6 +510,81 @@ func StatusNotIn(vs ...Status) predicate.Account {
 	return predicate.Account(sql.FieldNotIn(FieldStatus, vs...))
 }
 
+// EmailVerifiedEQ applies the EQ predicate on the "email_verified" field.
+func EmailVerifiedEQ(v bool) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldEmailVerified, v))
+}
+
+// EmailVerifiedNEQ applies the NEQ predicate on the "email_verified" field.
+func EmailVerifiedNEQ(v bool) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldEmailVerified, v))
+}
+
+// PendingEmailEQ applies the EQ predicate on the "pending_email" field.
+func PendingEmailEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldPendingEmail, v))
+}
+
+// PendingEmailNEQ applies the NEQ predicate on the "pending_email" field.
+func PendingEmailNEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldPendingEmail, v))
+}
+
+// PendingEmailIn applies the In predicate on the "pending_email" field.
+func PendingEmailIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldPendingEmail, vs...))
+}
+
+// PendingEmailNotIn applies the NotIn predicate on the "pending_email" field.
+func PendingEmailNotIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldPendingEmail, vs...))
+}
+
+// PendingEmailGT applies the GT predicate on the "pending_email" field.
+func PendingEmailGT(v string) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldPendingEmail, v))
+}
+
+// PendingEmailGTE applies the GTE predicate on the "pending_email" field.
+func PendingEmailGTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldPendingEmail, v))
+}
+
+// PendingEmailLT applies the LT predicate on the "pending_email" field.
+func PendingEmailLT(v string) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldPendingEmail, v))
+}
+
+// PendingEmailLTE applies the LTE predicate on the "pending_email" field.
+func PendingEmailLTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldPendingEmail, v))
+}
+
+// PendingEmailContains applies the Contains predicate on the "pending_email" field.
+func PendingEmailContains(v string) predicate.Account {
+	return predicate.Account(sql.FieldContains(FieldPendingEmail, v))
+}
+
+// PendingEmailHasPrefix applies the HasPrefix predicate on the "pending_email" field.
+func PendingEmailHasPrefix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasPrefix(FieldPendingEmail, v))
+}
+
+// PendingEmailHasSuffix applies the HasSuffix predicate on the "pending_email" field.
+func PendingEmailHasSuffix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasSuffix(FieldPendingEmail, v))
+}
+
+// PendingEmailEqualFold applies the EqualFold predicate on the "pending_email" field.
+func PendingEmailEqualFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldEqualFold(FieldPendingEmail, v))
+}
+
+// PendingEmailContainsFold applies the ContainsFold predicate on the "pending_email" field.
+func PendingEmailContainsFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldContainsFold(FieldPendingEmail, v))
+}
+
 // SuspensionReasonEQ applies the EQ predicate on the "suspension_reason" field.
 func SuspensionReasonEQ(v string) predicate.Account {
 	return predicate.Account(sql.FieldEQ(FieldSuspensionReason, v))
@@ -738,6 +838,171 @@ func EmailOptOutIsNil() predicate.Account {
 // EmailOptOutNotNil applies the NotNil predicate on the "email_opt_out" field.
 func EmailOptOutNotNil() predicate.Account {
 	return predicate.Account(sql.FieldNotNull(FieldEmailOptOut))
+}
+
+// ClosedAtEQ applies the EQ predicate on the "closed_at" field.
+func ClosedAtEQ(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldClosedAt, v))
+}
+
+// ClosedAtNEQ applies the NEQ predicate on the "closed_at" field.
+func ClosedAtNEQ(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldClosedAt, v))
+}
+
+// ClosedAtIn applies the In predicate on the "closed_at" field.
+func ClosedAtIn(vs ...time.Time) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldClosedAt, vs...))
+}
+
+// ClosedAtNotIn applies the NotIn predicate on the "closed_at" field.
+func ClosedAtNotIn(vs ...time.Time) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldClosedAt, vs...))
+}
+
+// ClosedAtGT applies the GT predicate on the "closed_at" field.
+func ClosedAtGT(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldClosedAt, v))
+}
+
+// ClosedAtGTE applies the GTE predicate on the "closed_at" field.
+func ClosedAtGTE(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldClosedAt, v))
+}
+
+// ClosedAtLT applies the LT predicate on the "closed_at" field.
+func ClosedAtLT(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldClosedAt, v))
+}
+
+// ClosedAtLTE applies the LTE predicate on the "closed_at" field.
+func ClosedAtLTE(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldClosedAt, v))
+}
+
+// ClosedAtIsNil applies the IsNil predicate on the "closed_at" field.
+func ClosedAtIsNil() predicate.Account {
+	return predicate.Account(sql.FieldIsNull(FieldClosedAt))
+}
+
+// ClosedAtNotNil applies the NotNil predicate on the "closed_at" field.
+func ClosedAtNotNil() predicate.Account {
+	return predicate.Account(sql.FieldNotNull(FieldClosedAt))
+}
+
+// ClosedEmailEQ applies the EQ predicate on the "closed_email" field.
+func ClosedEmailEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldClosedEmail, v))
+}
+
+// ClosedEmailNEQ applies the NEQ predicate on the "closed_email" field.
+func ClosedEmailNEQ(v string) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldClosedEmail, v))
+}
+
+// ClosedEmailIn applies the In predicate on the "closed_email" field.
+func ClosedEmailIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldClosedEmail, vs...))
+}
+
+// ClosedEmailNotIn applies the NotIn predicate on the "closed_email" field.
+func ClosedEmailNotIn(vs ...string) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldClosedEmail, vs...))
+}
+
+// ClosedEmailGT applies the GT predicate on the "closed_email" field.
+func ClosedEmailGT(v string) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldClosedEmail, v))
+}
+
+// ClosedEmailGTE applies the GTE predicate on the "closed_email" field.
+func ClosedEmailGTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldClosedEmail, v))
+}
+
+// ClosedEmailLT applies the LT predicate on the "closed_email" field.
+func ClosedEmailLT(v string) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldClosedEmail, v))
+}
+
+// ClosedEmailLTE applies the LTE predicate on the "closed_email" field.
+func ClosedEmailLTE(v string) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldClosedEmail, v))
+}
+
+// ClosedEmailContains applies the Contains predicate on the "closed_email" field.
+func ClosedEmailContains(v string) predicate.Account {
+	return predicate.Account(sql.FieldContains(FieldClosedEmail, v))
+}
+
+// ClosedEmailHasPrefix applies the HasPrefix predicate on the "closed_email" field.
+func ClosedEmailHasPrefix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasPrefix(FieldClosedEmail, v))
+}
+
+// ClosedEmailHasSuffix applies the HasSuffix predicate on the "closed_email" field.
+func ClosedEmailHasSuffix(v string) predicate.Account {
+	return predicate.Account(sql.FieldHasSuffix(FieldClosedEmail, v))
+}
+
+// ClosedEmailEqualFold applies the EqualFold predicate on the "closed_email" field.
+func ClosedEmailEqualFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldEqualFold(FieldClosedEmail, v))
+}
+
+// ClosedEmailContainsFold applies the ContainsFold predicate on the "closed_email" field.
+func ClosedEmailContainsFold(v string) predicate.Account {
+	return predicate.Account(sql.FieldContainsFold(FieldClosedEmail, v))
+}
+
+// AnonymizedAtEQ applies the EQ predicate on the "anonymized_at" field.
+func AnonymizedAtEQ(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldEQ(FieldAnonymizedAt, v))
+}
+
+// AnonymizedAtNEQ applies the NEQ predicate on the "anonymized_at" field.
+func AnonymizedAtNEQ(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldNEQ(FieldAnonymizedAt, v))
+}
+
+// AnonymizedAtIn applies the In predicate on the "anonymized_at" field.
+func AnonymizedAtIn(vs ...time.Time) predicate.Account {
+	return predicate.Account(sql.FieldIn(FieldAnonymizedAt, vs...))
+}
+
+// AnonymizedAtNotIn applies the NotIn predicate on the "anonymized_at" field.
+func AnonymizedAtNotIn(vs ...time.Time) predicate.Account {
+	return predicate.Account(sql.FieldNotIn(FieldAnonymizedAt, vs...))
+}
+
+// AnonymizedAtGT applies the GT predicate on the "anonymized_at" field.
+func AnonymizedAtGT(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldGT(FieldAnonymizedAt, v))
+}
+
+// AnonymizedAtGTE applies the GTE predicate on the "anonymized_at" field.
+func AnonymizedAtGTE(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldGTE(FieldAnonymizedAt, v))
+}
+
+// AnonymizedAtLT applies the LT predicate on the "anonymized_at" field.
+func AnonymizedAtLT(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldLT(FieldAnonymizedAt, v))
+}
+
+// AnonymizedAtLTE applies the LTE predicate on the "anonymized_at" field.
+func AnonymizedAtLTE(v time.Time) predicate.Account {
+	return predicate.Account(sql.FieldLTE(FieldAnonymizedAt, v))
+}
+
+// AnonymizedAtIsNil applies the IsNil predicate on the "anonymized_at" field.
+func AnonymizedAtIsNil() predicate.Account {
+	return predicate.Account(sql.FieldIsNull(FieldAnonymizedAt))
+}
+
+// AnonymizedAtNotNil applies the NotNil predicate on the "anonymized_at" field.
+func AnonymizedAtNotNil() predicate.Account {
+	return predicate.Account(sql.FieldNotNull(FieldAnonymizedAt))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.

@@ -50,12 +50,17 @@ var (
 		{Name: "display_name", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "business_name", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "default_currency", Type: field.TypeString, Size: 3, Default: "USD"},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"active", "disabled"}, Default: "active"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"active", "disabled", "closed"}, Default: "active"},
+		{Name: "email_verified", Type: field.TypeBool, Default: false},
+		{Name: "pending_email", Type: field.TypeString, Size: 254, Default: ""},
 		{Name: "suspension_reason", Type: field.TypeString, Size: 40, Default: ""},
 		{Name: "suspension_note", Type: field.TypeString, Size: 1000, Default: ""},
 		{Name: "suspended_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "suspended_by", Type: field.TypeString, Size: 40, Default: ""},
 		{Name: "email_opt_out", Type: field.TypeJSON, Nullable: true},
+		{Name: "closed_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "closed_email", Type: field.TypeString, Size: 254, Default: ""},
+		{Name: "anonymized_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 	}
@@ -68,17 +73,121 @@ var (
 			{
 				Name:    "account_role_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{AccountsColumns[3], AccountsColumns[13], AccountsColumns[0]},
+				Columns: []*schema.Column{AccountsColumns[3], AccountsColumns[18], AccountsColumns[0]},
 			},
 			{
 				Name:    "account_status_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{AccountsColumns[7], AccountsColumns[13], AccountsColumns[0]},
+				Columns: []*schema.Column{AccountsColumns[7], AccountsColumns[18], AccountsColumns[0]},
 			},
 			{
 				Name:    "account_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{AccountsColumns[13], AccountsColumns[0]},
+				Columns: []*schema.Column{AccountsColumns[18], AccountsColumns[0]},
+			},
+			{
+				Name:    "account_closed_at",
+				Unique:  false,
+				Columns: []*schema.Column{AccountsColumns[15]},
+			},
+		},
+	}
+	// AccountNoticesColumns holds the columns for the "account_notices" table.
+	AccountNoticesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"verify_email", "password_reset", "password_changed", "email_change_requested", "suspended", "closed"}},
+		{Name: "account_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "recipient", Type: field.TypeString, Size: 254},
+		{Name: "data", Type: field.TypeJSON, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "dispatched_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// AccountNoticesTable holds the schema information for the "account_notices" table.
+	AccountNoticesTable = &schema.Table{
+		Name:       "account_notices",
+		Columns:    AccountNoticesColumns,
+		PrimaryKey: []*schema.Column{AccountNoticesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "accountnotice_dispatched_at_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AccountNoticesColumns[6], AccountNoticesColumns[5]},
+			},
+			{
+				Name:    "accountnotice_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AccountNoticesColumns[5]},
+			},
+		},
+	}
+	// AccountTokensColumns holds the columns for the "account_tokens" table.
+	AccountTokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "account_id", Type: field.TypeString, Size: 40},
+		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"verify_email", "reset_password"}},
+		{Name: "email", Type: field.TypeString, Size: 254},
+		{Name: "token_hash", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "requested_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "expires_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "superseded_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// AccountTokensTable holds the schema information for the "account_tokens" table.
+	AccountTokensTable = &schema.Table{
+		Name:       "account_tokens",
+		Columns:    AccountTokensColumns,
+		PrimaryKey: []*schema.Column{AccountTokensColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "accounttoken_account_id_purpose",
+				Unique:  false,
+				Columns: []*schema.Column{AccountTokensColumns[1], AccountTokensColumns[2]},
+			},
+			{
+				Name:    "accounttoken_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{AccountTokensColumns[7]},
+			},
+		},
+	}
+	// AuditEventsColumns holds the columns for the "audit_events" table.
+	AuditEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 40},
+		{Name: "type", Type: field.TypeString, Size: 64},
+		{Name: "actor_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "api_key_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "target_id", Type: field.TypeString, Size: 40, Default: ""},
+		{Name: "client_ip", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "request_id", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "detail", Type: field.TypeJSON, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+	}
+	// AuditEventsTable holds the schema information for the "audit_events" table.
+	AuditEventsTable = &schema.Table{
+		Name:       "audit_events",
+		Columns:    AuditEventsColumns,
+		PrimaryKey: []*schema.Column{AuditEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditevent_target_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[4], AuditEventsColumns[8], AuditEventsColumns[0]},
+			},
+			{
+				Name:    "auditevent_actor_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[2], AuditEventsColumns[8], AuditEventsColumns[0]},
+			},
+			{
+				Name:    "auditevent_type_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[1], AuditEventsColumns[8], AuditEventsColumns[0]},
+			},
+			{
+				Name:    "auditevent_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[8], AuditEventsColumns[0]},
 			},
 		},
 	}
@@ -738,6 +847,9 @@ var (
 	Tables = []*schema.Table{
 		APIKeysTable,
 		AccountsTable,
+		AccountNoticesTable,
+		AccountTokensTable,
+		AuditEventsTable,
 		DeliveriesTable,
 		DisputesTable,
 		EmailMessagesTable,
@@ -763,6 +875,18 @@ func init() {
 		Collation: "utf8mb4_bin",
 	}
 	AccountsTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
+	AccountNoticesTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
+	AccountTokensTable.Annotation = &entsql.Annotation{
+		Charset:   "utf8mb4",
+		Collation: "utf8mb4_bin",
+	}
+	AuditEventsTable.Annotation = &entsql.Annotation{
 		Charset:   "utf8mb4",
 		Collation: "utf8mb4_bin",
 	}

@@ -12,6 +12,15 @@ type APIKey func(*sql.Selector)
 // Account is the predicate function for account builders.
 type Account func(*sql.Selector)
 
+// AccountNotice is the predicate function for accountnotice builders.
+type AccountNotice func(*sql.Selector)
+
+// AccountToken is the predicate function for accounttoken builders.
+type AccountToken func(*sql.Selector)
+
+// AuditEvent is the predicate function for auditevent builders.
+type AuditEvent func(*sql.Selector)
+
 // Delivery is the predicate function for delivery builders.
 type Delivery func(*sql.Selector)
 

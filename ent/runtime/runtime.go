@@ -4,7 +4,10 @@ package runtime
 
 import (
 	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/ent/accountnotice"
+	"github.com/payments-platform/payments/ent/accounttoken"
 	"github.com/payments-platform/payments/ent/apikey"
+	"github.com/payments-platform/payments/ent/auditevent"
 	"github.com/payments-platform/payments/ent/delivery"
 	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/ent/emailmessage"
@@ -189,29 +192,233 @@ func init() {
 			return nil
 		}
 	}()
+	// accountDescEmailVerified is the schema descriptor for email_verified field.
+	accountDescEmailVerified := accountFields[8].Descriptor()
+	// account.DefaultEmailVerified holds the default value on creation for the email_verified field.
+	account.DefaultEmailVerified = accountDescEmailVerified.Default.(bool)
+	// accountDescPendingEmail is the schema descriptor for pending_email field.
+	accountDescPendingEmail := accountFields[9].Descriptor()
+	// account.DefaultPendingEmail holds the default value on creation for the pending_email field.
+	account.DefaultPendingEmail = accountDescPendingEmail.Default.(string)
+	// account.PendingEmailValidator is a validator for the "pending_email" field. It is called by the builders before save.
+	account.PendingEmailValidator = accountDescPendingEmail.Validators[0].(func(string) error)
 	// accountDescSuspensionReason is the schema descriptor for suspension_reason field.
-	accountDescSuspensionReason := accountFields[8].Descriptor()
+	accountDescSuspensionReason := accountFields[10].Descriptor()
 	// account.DefaultSuspensionReason holds the default value on creation for the suspension_reason field.
 	account.DefaultSuspensionReason = accountDescSuspensionReason.Default.(string)
 	// account.SuspensionReasonValidator is a validator for the "suspension_reason" field. It is called by the builders before save.
 	account.SuspensionReasonValidator = accountDescSuspensionReason.Validators[0].(func(string) error)
 	// accountDescSuspensionNote is the schema descriptor for suspension_note field.
-	accountDescSuspensionNote := accountFields[9].Descriptor()
+	accountDescSuspensionNote := accountFields[11].Descriptor()
 	// account.DefaultSuspensionNote holds the default value on creation for the suspension_note field.
 	account.DefaultSuspensionNote = accountDescSuspensionNote.Default.(string)
 	// account.SuspensionNoteValidator is a validator for the "suspension_note" field. It is called by the builders before save.
 	account.SuspensionNoteValidator = accountDescSuspensionNote.Validators[0].(func(string) error)
 	// accountDescSuspendedBy is the schema descriptor for suspended_by field.
-	accountDescSuspendedBy := accountFields[11].Descriptor()
+	accountDescSuspendedBy := accountFields[13].Descriptor()
 	// account.DefaultSuspendedBy holds the default value on creation for the suspended_by field.
 	account.DefaultSuspendedBy = accountDescSuspendedBy.Default.(string)
 	// account.SuspendedByValidator is a validator for the "suspended_by" field. It is called by the builders before save.
 	account.SuspendedByValidator = accountDescSuspendedBy.Validators[0].(func(string) error)
+	// accountDescClosedEmail is the schema descriptor for closed_email field.
+	accountDescClosedEmail := accountFields[16].Descriptor()
+	// account.DefaultClosedEmail holds the default value on creation for the closed_email field.
+	account.DefaultClosedEmail = accountDescClosedEmail.Default.(string)
+	// account.ClosedEmailValidator is a validator for the "closed_email" field. It is called by the builders before save.
+	account.ClosedEmailValidator = accountDescClosedEmail.Validators[0].(func(string) error)
 	// accountDescID is the schema descriptor for id field.
 	accountDescID := accountFields[0].Descriptor()
 	// account.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	account.IDValidator = func() func(string) error {
 		validators := accountDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	accountnoticeFields := schema.AccountNotice{}.Fields()
+	_ = accountnoticeFields
+	// accountnoticeDescAccountID is the schema descriptor for account_id field.
+	accountnoticeDescAccountID := accountnoticeFields[2].Descriptor()
+	// accountnotice.DefaultAccountID holds the default value on creation for the account_id field.
+	accountnotice.DefaultAccountID = accountnoticeDescAccountID.Default.(string)
+	// accountnotice.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	accountnotice.AccountIDValidator = accountnoticeDescAccountID.Validators[0].(func(string) error)
+	// accountnoticeDescRecipient is the schema descriptor for recipient field.
+	accountnoticeDescRecipient := accountnoticeFields[3].Descriptor()
+	// accountnotice.RecipientValidator is a validator for the "recipient" field. It is called by the builders before save.
+	accountnotice.RecipientValidator = func() func(string) error {
+		validators := accountnoticeDescRecipient.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(recipient string) error {
+			for _, fn := range fns {
+				if err := fn(recipient); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// accountnoticeDescID is the schema descriptor for id field.
+	accountnoticeDescID := accountnoticeFields[0].Descriptor()
+	// accountnotice.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	accountnotice.IDValidator = func() func(string) error {
+		validators := accountnoticeDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	accounttokenFields := schema.AccountToken{}.Fields()
+	_ = accounttokenFields
+	// accounttokenDescAccountID is the schema descriptor for account_id field.
+	accounttokenDescAccountID := accounttokenFields[1].Descriptor()
+	// accounttoken.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	accounttoken.AccountIDValidator = func() func(string) error {
+		validators := accounttokenDescAccountID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account_id string) error {
+			for _, fn := range fns {
+				if err := fn(account_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// accounttokenDescEmail is the schema descriptor for email field.
+	accounttokenDescEmail := accounttokenFields[3].Descriptor()
+	// accounttoken.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	accounttoken.EmailValidator = func() func(string) error {
+		validators := accounttokenDescEmail.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(email string) error {
+			for _, fn := range fns {
+				if err := fn(email); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// accounttokenDescTokenHash is the schema descriptor for token_hash field.
+	accounttokenDescTokenHash := accounttokenFields[4].Descriptor()
+	// accounttoken.TokenHashValidator is a validator for the "token_hash" field. It is called by the builders before save.
+	accounttoken.TokenHashValidator = func() func(string) error {
+		validators := accounttokenDescTokenHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(token_hash string) error {
+			for _, fn := range fns {
+				if err := fn(token_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// accounttokenDescID is the schema descriptor for id field.
+	accounttokenDescID := accounttokenFields[0].Descriptor()
+	// accounttoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	accounttoken.IDValidator = func() func(string) error {
+		validators := accounttokenDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	auditeventHooks := schema.AuditEvent{}.Hooks()
+	auditevent.Hooks[0] = auditeventHooks[0]
+	auditeventFields := schema.AuditEvent{}.Fields()
+	_ = auditeventFields
+	// auditeventDescType is the schema descriptor for type field.
+	auditeventDescType := auditeventFields[1].Descriptor()
+	// auditevent.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	auditevent.TypeValidator = func() func(string) error {
+		validators := auditeventDescType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_type string) error {
+			for _, fn := range fns {
+				if err := fn(_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// auditeventDescActorID is the schema descriptor for actor_id field.
+	auditeventDescActorID := auditeventFields[2].Descriptor()
+	// auditevent.DefaultActorID holds the default value on creation for the actor_id field.
+	auditevent.DefaultActorID = auditeventDescActorID.Default.(string)
+	// auditevent.ActorIDValidator is a validator for the "actor_id" field. It is called by the builders before save.
+	auditevent.ActorIDValidator = auditeventDescActorID.Validators[0].(func(string) error)
+	// auditeventDescAPIKeyID is the schema descriptor for api_key_id field.
+	auditeventDescAPIKeyID := auditeventFields[3].Descriptor()
+	// auditevent.DefaultAPIKeyID holds the default value on creation for the api_key_id field.
+	auditevent.DefaultAPIKeyID = auditeventDescAPIKeyID.Default.(string)
+	// auditevent.APIKeyIDValidator is a validator for the "api_key_id" field. It is called by the builders before save.
+	auditevent.APIKeyIDValidator = auditeventDescAPIKeyID.Validators[0].(func(string) error)
+	// auditeventDescTargetID is the schema descriptor for target_id field.
+	auditeventDescTargetID := auditeventFields[4].Descriptor()
+	// auditevent.DefaultTargetID holds the default value on creation for the target_id field.
+	auditevent.DefaultTargetID = auditeventDescTargetID.Default.(string)
+	// auditevent.TargetIDValidator is a validator for the "target_id" field. It is called by the builders before save.
+	auditevent.TargetIDValidator = auditeventDescTargetID.Validators[0].(func(string) error)
+	// auditeventDescClientIP is the schema descriptor for client_ip field.
+	auditeventDescClientIP := auditeventFields[5].Descriptor()
+	// auditevent.DefaultClientIP holds the default value on creation for the client_ip field.
+	auditevent.DefaultClientIP = auditeventDescClientIP.Default.(string)
+	// auditevent.ClientIPValidator is a validator for the "client_ip" field. It is called by the builders before save.
+	auditevent.ClientIPValidator = auditeventDescClientIP.Validators[0].(func(string) error)
+	// auditeventDescRequestID is the schema descriptor for request_id field.
+	auditeventDescRequestID := auditeventFields[6].Descriptor()
+	// auditevent.DefaultRequestID holds the default value on creation for the request_id field.
+	auditevent.DefaultRequestID = auditeventDescRequestID.Default.(string)
+	// auditevent.RequestIDValidator is a validator for the "request_id" field. It is called by the builders before save.
+	auditevent.RequestIDValidator = auditeventDescRequestID.Validators[0].(func(string) error)
+	// auditeventDescID is the schema descriptor for id field.
+	auditeventDescID := auditeventFields[0].Descriptor()
+	// auditevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	auditevent.IDValidator = func() func(string) error {
+		validators := auditeventDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

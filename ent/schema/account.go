@@ -35,7 +35,13 @@ func (Account) Fields() []ent.Field {
 		// ISO 4217 code, upper case.
 		field.String("default_currency").MaxLen(3).Default("USD").
 			Match(regexp.MustCompile(`^[A-Z]{3}$`)),
-		field.Enum("status").Values("active", "disabled").Default("active"),
+		// closed is final: the owner closed it (CloseAccount).
+		field.Enum("status").Values("active", "disabled", "closed").Default("active"),
+		// Whether the owner proved the email is theirs (VerifyEmail).
+		field.Bool("email_verified").Default(false),
+		// A new email asked for by UpdateMe, waiting for its verification;
+		// it replaces email when its token is used.
+		field.String("pending_email").MaxLen(254).Default(""),
 		// Why an admin suspended the account (a code: fraud,
 		// terms_violation, excessive_disputes, requested_by_owner, other),
 		// the admin's note (admins only), when and by whom; cleared when
@@ -47,6 +53,14 @@ func (Account) Fields() []ent.Field {
 		// The email categories (payments, refunds, disputes) the account
 		// turned off; none by default.
 		field.JSON("email_opt_out", []string{}).Optional(),
+		// When the owner closed the account. Closing frees the email for a
+		// new registration at once (email becomes a placeholder) and keeps
+		// the address in closed_email until the retention period ends; then
+		// the maintenance workflow clears it and the names and sets
+		// anonymized_at.
+		field.Time("closed_at").SchemaType(mysqlTime).Optional().Nillable(),
+		field.String("closed_email").MaxLen(254).Default(""),
+		field.Time("anonymized_at").SchemaType(mysqlTime).Optional().Nillable(),
 		field.Time("created_at").SchemaType(mysqlTime).Immutable(),
 		field.Time("updated_at").SchemaType(mysqlTime),
 	}
@@ -60,6 +74,8 @@ func (Account) Indexes() []ent.Index {
 		index.Fields("role", "created_at", "id"),
 		index.Fields("status", "created_at", "id"),
 		index.Fields("created_at", "id"),
+		// The maintenance workflow's read of closed accounts past retention.
+		index.Fields("closed_at"),
 	}
 }
 

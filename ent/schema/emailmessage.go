@@ -27,7 +27,8 @@ func (EmailMessage) Fields() []ent.Field {
 		field.String("id").MaxLen(idMaxLen).NotEmpty().Immutable(),
 		field.String("event_id").MaxLen(idMaxLen).NotEmpty().Immutable(),
 		field.String("account_id").MaxLen(idMaxLen).NotEmpty().Immutable(),
-		field.String("recipient").MaxLen(320).NotEmpty().Immutable(),
+		// Replaced by a placeholder when a closed account is anonymized.
+		field.String("recipient").MaxLen(320).NotEmpty(),
 		field.String("subject").MaxRuneLen(300).Immutable(),
 		field.Enum("status").Values("sending", "sent", "failed").Default("sending"),
 		// Why sending failed; where a dev mailer wrote the message.

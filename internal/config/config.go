@@ -85,6 +85,13 @@ type Config struct {
 	// request) instead of revoking its login; 0 turns it off.
 	RefreshReuseGrace time.Duration // PAYMENTS_REFRESH_REUSE_GRACE
 
+	// ClosedAccountRetention is how long a closed account's name and email
+	// are kept before the maintenance workflow erases them.
+	ClosedAccountRetention time.Duration // PAYMENTS_CLOSED_ACCOUNT_RETENTION
+	// RequireVerifiedMerchants refuses payments to merchants whose email
+	// is not verified.
+	RequireVerifiedMerchants bool // PAYMENTS_REQUIRE_VERIFIED_MERCHANTS
+
 	SMTPURL string // SMTP_URL
 	// MailFrom is the sender of the platform's emails.
 	MailFrom string // PAYMENTS_MAIL_FROM
@@ -121,6 +128,9 @@ const (
 	// DefaultDisputeResponseWindow is PAYMENTS_DISPUTE_RESPONSE_WINDOW's
 	// default: seven days, as card networks give merchants about that.
 	DefaultDisputeResponseWindow = 7 * 24 * time.Hour
+	// DefaultClosedAccountRetention is PAYMENTS_CLOSED_ACCOUNT_RETENTION's
+	// default: 90 days.
+	DefaultClosedAccountRetention = 90 * 24 * time.Hour
 )
 
 // minSigningKeyBytes is the HS256 key size below which brute force becomes plausible.
@@ -194,6 +204,12 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		} else {
 			c.RefreshReuseGrace = d
 		}
+	}
+	if c.ClosedAccountRetention, err = retention(getenv, "PAYMENTS_CLOSED_ACCOUNT_RETENTION", DefaultClosedAccountRetention); err != nil {
+		problems = append(problems, err)
+	}
+	if c.RequireVerifiedMerchants, err = boolean(getenv, "PAYMENTS_REQUIRE_VERIFIED_MERCHANTS"); err != nil {
+		problems = append(problems, err)
 	}
 	if key := getenv("JWT_SIGNING_KEY"); key != "" {
 		c.JWTSigningKey = []byte(key)
@@ -352,6 +368,31 @@ func duration(getenv func(string) string, name string, def time.Duration) (time.
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("%s: %q is not a positive duration such as 15m", name, v)
+	}
+	return d, nil
+}
+
+// maxRetentionDays bounds retention periods (and keeps days*24h from
+// overflowing): 100 years.
+const maxRetentionDays = 36500
+
+// retention reads a duration that may also be written in whole days
+// ("90d"); at least an hour.
+func retention(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, perr := strconv.Atoi(days)
+		d, err = time.Duration(n)*24*time.Hour, perr
+		if n > maxRetentionDays {
+			err = errors.New("too long")
+		}
+	}
+	if err != nil || d < time.Hour || d > maxRetentionDays*24*time.Hour {
+		return 0, fmt.Errorf("%s: %q is not a duration from an hour to 100 years, such as 90d or 720h", name, v)
 	}
 	return d, nil
 }

@@ -53,6 +53,9 @@ type WorkerOptions struct {
 	// Relay runs the outbox relay in this worker: every worker process of
 	// the platform does (see notify.Relay).
 	Relay bool
+	// ClosedAccountRetention is how long closed accounts keep their name
+	// and email (activities.DefaultClosedAccountRetention when zero).
+	ClosedAccountRetention time.Duration
 }
 
 // deliveryTimeout bounds one webhook attempt (connect, TLS, answer).
@@ -129,10 +132,11 @@ func StartWorker(ctx context.Context, c client.Client, o WorkerOptions) (worker.
 	w.RegisterWorkflowWithOptions(payment.Reconcile, workflow.RegisterOptions{Name: payment.ReconcileWorkflowName})
 	w.RegisterWorkflowWithOptions(refund.Workflow, workflow.RegisterOptions{Name: refund.WorkflowName})
 	w.RegisterWorkflowWithOptions(dispute.Workflow, workflow.RegisterOptions{Name: dispute.WorkflowName})
-	w.RegisterActivity(&activities.Store{DB: o.Store, Logger: o.Logger})
+	w.RegisterActivity(&activities.Store{DB: o.Store, Logger: o.Logger, ClosedAccountRetention: o.ClosedAccountRetention})
 	w.RegisterActivity(&activities.Gateway{GW: o.Gateway, Logger: o.Logger})
 	w.RegisterWorkflowWithOptions(notify.DeliveryWorkflow, workflow.RegisterOptions{Name: notify.DeliveryWorkflowName})
 	w.RegisterWorkflowWithOptions(notify.EmailWorkflow, workflow.RegisterOptions{Name: notify.EmailWorkflowName})
+	w.RegisterWorkflowWithOptions(notify.AccountEmailWorkflow, workflow.RegisterOptions{Name: notify.AccountEmailWorkflowName})
 	render := o.RenderEvent
 	if render == nil {
 		render = api.EventPayload

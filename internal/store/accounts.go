@@ -23,6 +23,11 @@ type NewAccount struct {
 	BusinessName string
 	// DefaultCurrency is an ISO 4217 code in any case; empty means USD.
 	DefaultCurrency string
+	// EmailVerified is set for accounts an operator or admin vouches for.
+	EmailVerified bool
+	// Records are written with the account (its audit row, the
+	// verification letter); their empty account ids become its id.
+	Records Records
 }
 
 // CreateAccount stores a new active account. The email is lower-cased so that
@@ -30,19 +35,28 @@ type NewAccount struct {
 // registrations race: the loser gets AlreadyExists.
 func (s *Store) CreateAccount(ctx context.Context, a NewAccount) (*ent.Account, error) {
 	now := utc(time.Now())
-	c := s.Client.Account.Create().
-		SetID(ids.NewAt(ids.Account, now)).
-		SetEmail(normalizeEmail(a.Email)).
-		SetPasswordHash(a.PasswordHash).
-		SetRole(a.Role).
-		SetDisplayName(a.DisplayName).
-		SetBusinessName(a.BusinessName).
-		SetCreatedAt(now).
-		SetUpdatedAt(now)
-	if a.DefaultCurrency != "" {
-		c.SetDefaultCurrency(strings.ToUpper(a.DefaultCurrency))
-	}
-	acc, err := c.Save(ctx)
+	id := ids.NewAt(ids.Account, now)
+	var acc *ent.Account
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		c := tx.Account.Create().
+			SetID(id).
+			SetEmail(normalizeEmail(a.Email)).
+			SetPasswordHash(a.PasswordHash).
+			SetRole(a.Role).
+			SetDisplayName(a.DisplayName).
+			SetBusinessName(a.BusinessName).
+			SetEmailVerified(a.EmailVerified).
+			SetCreatedAt(now).
+			SetUpdatedAt(now)
+		if a.DefaultCurrency != "" {
+			c.SetDefaultCurrency(strings.ToUpper(a.DefaultCurrency))
+		}
+		var err error
+		if acc, err = c.Save(ctx); err != nil {
+			return err
+		}
+		return a.Records.write(ctx, tx, id)
+	})
 	switch {
 	case err == nil:
 		return acc, nil
@@ -81,6 +95,11 @@ type AccountUpdate struct {
 	PasswordHash *string
 	// EmailOptOut, when not nil, replaces the email categories turned off.
 	EmailOptOut *[]string
+	// PendingEmail, when set, is a new email waiting for verification
+	// (AlreadyExists when another account uses it); "" cancels a change.
+	PendingEmail *string
+	// Records are written with the change.
+	Records Records
 }
 
 // UpdateAccount changes an account's profile or password. A new password
@@ -101,6 +120,19 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u AccountUpdate, n
 		if u.EmailOptOut != nil {
 			up.SetEmailOptOut(*u.EmailOptOut)
 		}
+		if u.PendingEmail != nil {
+			pending := normalizeEmail(*u.PendingEmail)
+			if pending != "" {
+				taken, err := tx.Account.Query().Where(account.Email(pending)).Exist(ctx)
+				if err != nil {
+					return err
+				}
+				if taken {
+					return errs.AlreadyExists("an account with this email already exists")
+				}
+			}
+			up.SetPendingEmail(pending)
+		}
 		var err error
 		if acc, err = up.Save(ctx); err != nil {
 			return err
@@ -113,7 +145,7 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u AccountUpdate, n
 				return fmt.Errorf("revoke sessions: %w", err)
 			}
 		}
-		return nil
+		return u.Records.write(ctx, tx, id)
 	})
 	switch {
 	case err == nil:
@@ -122,6 +154,8 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u AccountUpdate, n
 		return nil, errs.NotFound("account")
 	case ent.IsValidationError(err):
 		return nil, invalid(err)
+	case errs.KindOf(err) != errs.KindInternal:
+		return nil, err
 	}
 	return nil, fmt.Errorf("update account %s: %w", id, err)
 }

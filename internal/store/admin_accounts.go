@@ -11,6 +11,7 @@ import (
 
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
+	"github.com/payments-platform/payments/ent/accountnotice"
 	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/ent/ledgerentry"
 	"github.com/payments-platform/payments/ent/migrate"
@@ -104,6 +105,8 @@ func (s *Store) AccountActivityOf(ctx context.Context, id string) (AccountActivi
 type Suspension struct {
 	Reason, Note, By string
 	At               time.Time
+	// Audit is the suspension's audit row, written with it.
+	Audit Audit
 }
 
 // SuspendAccount disables an account: its sessions are revoked in the same
@@ -133,9 +136,12 @@ func (s *Store) SuspendAccount(ctx context.Context, id string, sus Suspension) (
 		if err != nil {
 			return notFound(err, "account")
 		}
-		if target.Status == account.StatusDisabled {
+		switch target.Status {
+		case account.StatusDisabled:
 			out = target
 			return nil
+		case account.StatusClosed:
+			return errs.FailedPrecondition("account %s is closed", id)
 		}
 		if target.Role == account.RoleAdmin && len(active) <= 1 {
 			return errs.FailedPrecondition("%s is the last active admin: make another admin first", id)
@@ -153,7 +159,11 @@ func (s *Store) SuspendAccount(ctx context.Context, id string, sus Suspension) (
 			SetRevokedAt(at).Save(ctx); err != nil {
 			return fmt.Errorf("revoke sessions of %s: %w", id, err)
 		}
-		return nil
+		return Records{
+			Audits: []Audit{sus.Audit.Of(AuditSuspended, id, map[string]string{"reason": sus.Reason})},
+			Notices: []Notice{{Kind: accountnotice.KindSuspended, Recipient: target.Email, At: at,
+				Data: map[string]string{"reason": sus.Reason}}},
+		}.write(ctx, tx, id)
 	})
 	if err != nil {
 		return nil, wrap(err, "suspend account "+id)
@@ -162,16 +172,37 @@ func (s *Store) SuspendAccount(ctx context.Context, id string, sus Suspension) (
 }
 
 // ReactivateAccount lifts a suspension (on an active account it changes
-// only updated_at). The person signs in again: suspension revoked the
-// sessions.
-func (s *Store) ReactivateAccount(ctx context.Context, id string, now time.Time) (*ent.Account, error) {
-	a, err := s.Client.Account.UpdateOneID(id).
-		SetStatus(account.StatusActive).
-		SetSuspensionReason("").SetSuspensionNote("").ClearSuspendedAt().SetSuspendedBy("").
-		SetUpdatedAt(utc(now)).
-		Save(ctx)
+// only updated_at; a closed account stays closed: FailedPrecondition). The
+// person signs in again: suspension revoked the sessions.
+func (s *Store) ReactivateAccount(ctx context.Context, id string, now time.Time, audit Audit) (*ent.Account, error) {
+	now = utc(now)
+	var out *ent.Account
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		q := tx.Account.Query().Where(account.ID(id))
+		if s.dialect == dialect.MySQL {
+			q = q.ForUpdate()
+		}
+		target, err := q.Only(ctx)
+		if err != nil {
+			return notFound(err, "account")
+		}
+		if target.Status == account.StatusClosed {
+			return errs.FailedPrecondition("account %s is closed; a closed account cannot be reactivated", id)
+		}
+		if out, err = tx.Account.UpdateOneID(id).
+			SetStatus(account.StatusActive).
+			SetSuspensionReason("").SetSuspensionNote("").ClearSuspendedAt().SetSuspendedBy("").
+			SetUpdatedAt(now).
+			Save(ctx); err != nil {
+			return err
+		}
+		if target.Status == account.StatusActive {
+			return nil
+		}
+		return Records{Audits: []Audit{audit.Of(AuditReactivated, id, nil)}}.write(ctx, tx, id)
+	})
 	if err != nil {
-		return nil, wrap(notFound(err, "account"), "reactivate account "+id)
+		return nil, wrap(err, "reactivate account "+id)
 	}
-	return a, nil
+	return out, nil
 }

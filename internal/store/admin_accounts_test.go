@@ -75,11 +75,11 @@ func TestSuspendAndReactivateAccount(t *testing.T) {
 		if err != nil || again.SuspensionReason != "fraud" || !again.SuspendedAt.Equal(at) {
 			t.Fatalf("second suspension %+v %v", again, err)
 		}
-		re, err := s.ReactivateAccount(ctx, m.ID, at.Add(2*time.Hour))
+		re, err := s.ReactivateAccount(ctx, m.ID, at.Add(2*time.Hour), store.Audit{})
 		if err != nil || re.Status != account.StatusActive || re.SuspensionReason != "" || re.SuspensionNote != "" || re.SuspendedAt != nil || re.SuspendedBy != "" {
 			t.Fatalf("reactivated %+v %v", re, err)
 		}
-		_, err = s.ReactivateAccount(ctx, ids.New(ids.Account), at)
+		_, err = s.ReactivateAccount(ctx, ids.New(ids.Account), at, store.Audit{})
 		wantErr(t, err, errs.ErrNotFound, "")
 	})
 }

@@ -22,16 +22,24 @@ const msgInvalidAPIKey = "invalid API key"
 
 // CreateAPIKey stores a new API key of an account by the hash of its secret;
 // the secret itself is shown once by the caller and never stored.
-func (s *Store) CreateAPIKey(ctx context.Context, accountID, name, prefix, keyHash string, now time.Time) (*ent.APIKey, error) {
+func (s *Store) CreateAPIKey(ctx context.Context, accountID, name, prefix, keyHash string, now time.Time, audit Audit) (*ent.APIKey, error) {
 	now = utc(now)
-	k, err := s.Client.APIKey.Create().
-		SetID(ids.NewAt(ids.APIKey, now)).
-		SetAccountID(accountID).
-		SetName(name).
-		SetPrefix(prefix).
-		SetKeyHash(keyHash).
-		SetCreatedAt(now).
-		Save(ctx)
+	var k *ent.APIKey
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		var err error
+		if k, err = tx.APIKey.Create().
+			SetID(ids.NewAt(ids.APIKey, now)).
+			SetAccountID(accountID).
+			SetName(name).
+			SetPrefix(prefix).
+			SetKeyHash(keyHash).
+			SetCreatedAt(now).
+			Save(ctx); err != nil {
+			return err
+		}
+		audit = audit.Of(AuditAPIKeyCreated, accountID, map[string]string{"api_key_id": k.ID})
+		return Records{Audits: []Audit{audit}}.write(ctx, tx, accountID)
+	})
 	switch {
 	case err == nil:
 		return k, nil
@@ -66,11 +74,19 @@ func APIKeyCursor(k *ent.APIKey) Cursor { return Cursor{k.CreatedAt, k.ID} }
 // RevokeAPIKey revokes one of the account's keys and returns it. Another
 // account's key is NotFound. Revoking again keeps the first revocation time,
 // which is the one an audit needs.
-func (s *Store) RevokeAPIKey(ctx context.Context, accountID, id string, now time.Time) (*ent.APIKey, error) {
-	if _, err := s.Client.APIKey.Update().
-		Where(apikey.ID(id), apikey.AccountID(accountID), apikey.RevokedAtIsNil()).
-		SetRevokedAt(utc(now)).
-		Save(ctx); err != nil {
+func (s *Store) RevokeAPIKey(ctx context.Context, accountID, id string, now time.Time, audit Audit) (*ent.APIKey, error) {
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		n, err := tx.APIKey.Update().
+			Where(apikey.ID(id), apikey.AccountID(accountID), apikey.RevokedAtIsNil()).
+			SetRevokedAt(utc(now)).
+			Save(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		audit = audit.Of(AuditAPIKeyRevoked, accountID, map[string]string{"api_key_id": id})
+		return Records{Audits: []Audit{audit}}.write(ctx, tx, accountID)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("revoke API key: %w", err)
 	}
 	k, err := s.Client.APIKey.Query().

@@ -18,7 +18,7 @@ func TestCreateAPIKeyAndAuthenticate(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		acc := mustAccount(t, s, "keys@example.com")
-		k, err := s.CreateAPIKey(ctx, acc.ID, "checkout server", "sk_test_ab12", hash("sk_test_ab12secret"), t0)
+		k, err := s.CreateAPIKey(ctx, acc.ID, "checkout server", "sk_test_ab12", hash("sk_test_ab12secret"), t0, store.Audit{})
 		if err != nil {
 			t.Fatalf("CreateAPIKey: %v", err)
 		}
@@ -28,11 +28,11 @@ func TestCreateAPIKeyAndAuthenticate(t *testing.T) {
 			t.Errorf("created %+v", k)
 		}
 
-		_, err = s.CreateAPIKey(ctx, ids.New(ids.Account), "x", "sk_x", hash("x"), t0)
+		_, err = s.CreateAPIKey(ctx, ids.New(ids.Account), "x", "sk_x", hash("x"), t0, store.Audit{})
 		wantErr(t, err, errs.ErrNotFound, "account not found")
-		_, err = s.CreateAPIKey(ctx, acc.ID, "", "sk_x", hash("y"), t0)
+		_, err = s.CreateAPIKey(ctx, acc.ID, "", "sk_x", hash("y"), t0, store.Audit{})
 		wantErr(t, err, errs.ErrInvalidArgument, "")
-		_, err = s.CreateAPIKey(ctx, acc.ID, "dup", "sk_x", hash("sk_test_ab12secret"), t0)
+		_, err = s.CreateAPIKey(ctx, acc.ID, "dup", "sk_x", hash("sk_test_ab12secret"), t0, store.Audit{})
 		wantErr(t, err, errs.ErrAlreadyExists, "")
 
 		// last_used_at is written on first use, then at most once a minute.
@@ -68,29 +68,29 @@ func TestRevokeAPIKey(t *testing.T) {
 		ctx := context.Background()
 		a := mustAccount(t, s, "a@example.com")
 		b := mustAccount(t, s, "b@example.com")
-		ka, err := s.CreateAPIKey(ctx, a.ID, "a", "sk_a", hash("ka"), t0)
+		ka, err := s.CreateAPIKey(ctx, a.ID, "a", "sk_a", hash("ka"), t0, store.Audit{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CreateAPIKey(ctx, b.ID, "b", "sk_b", hash("kb"), t0); err != nil {
+		if _, err := s.CreateAPIKey(ctx, b.ID, "b", "sk_b", hash("kb"), t0, store.Audit{}); err != nil {
 			t.Fatal(err)
 		}
 
-		_, err = s.RevokeAPIKey(ctx, b.ID, ka.ID, t0.Add(time.Minute))
+		_, err = s.RevokeAPIKey(ctx, b.ID, ka.ID, t0.Add(time.Minute), store.Audit{})
 		wantErr(t, err, errs.ErrNotFound, "API key not found")
-		_, err = s.RevokeAPIKey(ctx, a.ID, ids.New(ids.APIKey), t0.Add(time.Minute))
+		_, err = s.RevokeAPIKey(ctx, a.ID, ids.New(ids.APIKey), t0.Add(time.Minute), store.Audit{})
 		wantErr(t, err, errs.ErrNotFound, "API key not found")
 		if _, _, err := s.AccountByAPIKeyHash(ctx, hash("ka"), t0.Add(time.Minute)); err != nil {
 			t.Fatalf("A's key after B's revoke attempt: %v", err)
 		}
 
 		revokedAt := t0.Add(time.Hour)
-		got, err := s.RevokeAPIKey(ctx, a.ID, ka.ID, revokedAt)
+		got, err := s.RevokeAPIKey(ctx, a.ID, ka.ID, revokedAt, store.Audit{})
 		if err != nil {
 			t.Fatalf("RevokeAPIKey: %v", err)
 		}
 		wantTime(t, "revoked_at", got.RevokedAt, revokedAt)
-		again, err := s.RevokeAPIKey(ctx, a.ID, ka.ID, revokedAt.Add(time.Hour))
+		again, err := s.RevokeAPIKey(ctx, a.ID, ka.ID, revokedAt.Add(time.Hour), store.Audit{})
 		if err != nil {
 			t.Fatalf("second RevokeAPIKey: %v", err)
 		}
@@ -116,17 +116,17 @@ func TestListAPIKeysPages(t *testing.T) {
 		var want []string // newest first
 		for i := range 7 {
 			at := t0.Add(time.Duration(i) * time.Second)
-			k, err := s.CreateAPIKey(ctx, a.ID, fmt.Sprint("key ", i), "sk_a", hash(fmt.Sprint("a", i)), at)
+			k, err := s.CreateAPIKey(ctx, a.ID, fmt.Sprint("key ", i), "sk_a", hash(fmt.Sprint("a", i)), at, store.Audit{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			want = append([]string{k.ID}, want...)
 			// Another account's keys, interleaved, must never show up.
-			if _, err := s.CreateAPIKey(ctx, b.ID, "b", "sk_b", hash(fmt.Sprint("b", i)), at); err != nil {
+			if _, err := s.CreateAPIKey(ctx, b.ID, "b", "sk_b", hash(fmt.Sprint("b", i)), at, store.Audit{}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := s.RevokeAPIKey(ctx, a.ID, want[1], t0.Add(time.Hour)); err != nil {
+		if _, err := s.RevokeAPIKey(ctx, a.ID, want[1], t0.Add(time.Hour), store.Audit{}); err != nil {
 			t.Fatal(err)
 		}
 

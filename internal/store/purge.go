@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/payments-platform/payments/ent/accountnotice"
+	"github.com/payments-platform/payments/ent/accounttoken"
 	"github.com/payments-platform/payments/ent/gatewayevent"
 	"github.com/payments-platform/payments/ent/idempotencykey"
 	"github.com/payments-platform/payments/ent/loginthrottle"
@@ -34,6 +36,8 @@ type PurgeResult struct {
 	RefreshTokens   int
 	LoginThrottles  int
 	GatewayEvents   int
+	AccountTokens   int
+	AccountNotices  int
 }
 
 // PurgeExpired deletes what has stopped mattering: expired idempotency keys,
@@ -103,8 +107,36 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time) (PurgeResult, e
 		}); err != nil {
 		return res, fmt.Errorf("purge gateway events: %w", err)
 	}
+
+	// Mailed tokens a day after they expired (like refresh tokens), and
+	// account notices a month after their letter was dispatched.
+	if res.AccountTokens, err = purge(ctx,
+		func(ctx context.Context) ([]string, error) {
+			return s.Client.AccountToken.Query().Where(accounttoken.ExpiresAtLTE(tokenCutoff)).Limit(purgeBatch).IDs(ctx)
+		},
+		func(ctx context.Context, ids []string) (int, error) {
+			return s.Client.AccountToken.Delete().
+				Where(accounttoken.IDIn(ids...), accounttoken.ExpiresAtLTE(tokenCutoff)).Exec(ctx)
+		}); err != nil {
+		return res, fmt.Errorf("purge account tokens: %w", err)
+	}
+	noticeCutoff := now.Add(-noticeRetention)
+	if res.AccountNotices, err = purge(ctx,
+		func(ctx context.Context) ([]string, error) {
+			return s.Client.AccountNotice.Query().Where(accountnotice.DispatchedAtLTE(noticeCutoff)).Limit(purgeBatch).IDs(ctx)
+		},
+		func(ctx context.Context, ids []string) (int, error) {
+			return s.Client.AccountNotice.Delete().
+				Where(accountnotice.IDIn(ids...), accountnotice.DispatchedAtLTE(noticeCutoff)).Exec(ctx)
+		}); err != nil {
+		return res, fmt.Errorf("purge account notices: %w", err)
+	}
 	return res, nil
 }
+
+// noticeRetention keeps a dispatched account notice (which holds an email
+// address, possibly one without an account) for 30 days.
+const noticeRetention = 30 * 24 * time.Hour
 
 // purge deletes in batches: it selects up to purgeBatch ids, deletes them
 // (re-checking the condition, as rows may have changed in between), and stops

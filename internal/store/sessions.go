@@ -251,7 +251,7 @@ func SessionStartedAt(rt *ent.RefreshToken) time.Time { return familyStart(rt) }
 
 // RevokeSession signs out one login (family) of the account; another
 // account's, or one that never existed, is NotFound. Revoking twice is fine.
-func (s *Store) RevokeSession(ctx context.Context, accountID, familyID string, now time.Time) error {
+func (s *Store) RevokeSession(ctx context.Context, accountID, familyID string, now time.Time, audit Audit) error {
 	ok, err := s.Client.RefreshToken.Query().
 		Where(refreshtoken.FamilyID(familyID), refreshtoken.AccountID(accountID)).
 		Exist(ctx)
@@ -261,5 +261,8 @@ func (s *Store) RevokeSession(ctx context.Context, accountID, familyID string, n
 	case !ok:
 		return errs.NotFound("session")
 	}
-	return s.revokeFamily(ctx, familyID, utc(now))
+	if err := s.revokeFamily(ctx, familyID, utc(now)); err != nil {
+		return err
+	}
+	return s.RecordAudit(ctx, audit.Of(AuditSessionRevoked, accountID, map[string]string{"session_id": familyID}))
 }

@@ -409,9 +409,9 @@ func TestListAndRevokeSessions(t *testing.T) {
 		if got, want := list(), []string{a + "/a2", b + "/b"}; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("sessions %v, want %v", got, want)
 		}
-		wantErr(t, s.RevokeSession(ctx, other.ID, a, now), errs.ErrNotFound, "")
-		wantErr(t, s.RevokeSession(ctx, acc.ID, ids.New(ids.Family), now), errs.ErrNotFound, "")
-		if err := s.RevokeSession(ctx, acc.ID, a, now); err != nil {
+		wantErr(t, s.RevokeSession(ctx, other.ID, a, now, store.Audit{}), errs.ErrNotFound, "")
+		wantErr(t, s.RevokeSession(ctx, acc.ID, ids.New(ids.Family), now, store.Audit{}), errs.ErrNotFound, "")
+		if err := s.RevokeSession(ctx, acc.ID, a, now, store.Audit{}); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := list(), []string{b + "/b"}; fmt.Sprint(got) != fmt.Sprint(want) {

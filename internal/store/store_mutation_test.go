@@ -25,7 +25,7 @@ func TestAPIKeyUseRecordedByAnother(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		acc := mustAccount(t, s, "race@example.com")
-		k, err := s.CreateAPIKey(ctx, acc.ID, "race", "sk_test_race", hash("sk_test_race_secret"), t0)
+		k, err := s.CreateAPIKey(ctx, acc.ID, "race", "sk_test_race", hash("sk_test_race_secret"), t0, store.Audit{})
 		if err != nil {
 			t.Fatal(err)
 		}

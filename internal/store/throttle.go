@@ -92,6 +92,10 @@ type charge struct {
 // Blocked reports whether the attempt was refused.
 func (r LoginReservation) Blocked() bool { return !r.BlockedUntil.IsZero() }
 
+// Started reports whether the attempt started (or lengthened) a block of
+// key: the lockout that the audit trail records.
+func (r LoginReservation) Started(key string) bool { return !r.charges[key].set.IsZero() }
+
 // LoginBlockedUntil returns when logins for key are allowed again, or the
 // zero time if they are allowed now.
 func (s *Store) LoginBlockedUntil(ctx context.Context, key string, now time.Time) (time.Time, error) {

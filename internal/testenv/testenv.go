@@ -67,6 +67,12 @@ type Options struct {
 	// addresses only); by default, as in dev, receivers on 127.0.0.1 over
 	// http are allowed.
 	StrictWebhookURLs bool
+	// RequireVerifiedMerchants refuses payments to unverified merchants
+	// (PAYMENTS_REQUIRE_VERIFIED_MERCHANTS).
+	RequireVerifiedMerchants bool
+	// ClosedAccountRetention is how long closed accounts keep their name
+	// and email (the maintenance workflow's cutoff); zero means 90 days.
+	ClosedAccountRetention time.Duration
 }
 
 // Env is a running platform.
@@ -193,7 +199,7 @@ func Start(t testing.TB, o Options) *Env {
 	wopts := platform.WorkerOptions{
 		Namespace: "default", TaskQueue: taskQueue, Store: st, Gateway: gw, Logger: log,
 		WebhookURLs: urls, WebhookSealer: sealer, Mailer: o.Mailer, MailFrom: "Payments <no-reply@payments.test>",
-		Relay: true,
+		Relay: true, ClosedAccountRetention: o.ClosedAccountRetention,
 	}
 	w, err := platform.StartWorker(ctx, tc, wopts)
 	if err != nil {
@@ -224,8 +230,9 @@ func Start(t testing.TB, o Options) *Env {
 		WebhookSealer:         sealer,
 		// As in paymentsd dev, every role sees workflow_url; who sees the
 		// gateway reference does not depend on it.
-		ShowWorkflowURLs: true,
-		Sandbox:          sbx.Handler(),
+		ShowWorkflowURLs:         true,
+		Sandbox:                  sbx.Handler(),
+		RequireVerifiedMerchants: o.RequireVerifiedMerchants,
 		Checks: map[string]func(context.Context) error{
 			"database": st.Ping,
 		},

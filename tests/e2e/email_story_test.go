@@ -138,10 +138,11 @@ func TestEmailsOfAPaymentRefundAndDisputeOverSMTP(t *testing.T) {
 	}
 	e.post(t, adm.Token, procResolveDispute, map[string]any{"dispute_id": d.GetId(), "outcome": "DISPUTE_OUTCOME_WON"}).dispute(t)
 
+	// Each registration mailed its verification link too.
 	want := map[string][]string{
-		m.Email: {"Payment received: 123.45 USD", "Refund started: 23.45 USD", "Refund completed: 23.45 USD",
+		m.Email: {"Verify your email address", "Payment received: 123.45 USD", "Refund started: 23.45 USD", "Refund completed: 23.45 USD",
 			"Dispute opened: 100.00 USD", "Dispute evidence submitted", "Dispute decided: the merchant won"},
-		c.Email: {"Payment confirmation: 123.45 USD", "Refund on its way: 23.45 USD", "Refund completed: 23.45 USD",
+		c.Email: {"Verify your email address", "Payment confirmation: 123.45 USD", "Refund on its way: 23.45 USD", "Refund completed: 23.45 USD",
 			"Dispute opened: 100.00 USD", "Dispute evidence submitted", "Dispute decided: the merchant won"},
 	}
 	deadline := time.Now().Add(webhookWaitDeadline)
@@ -165,6 +166,12 @@ func TestEmailsOfAPaymentRefundAndDisputeOverSMTP(t *testing.T) {
 	box.mu.Lock()
 	defer box.mu.Unlock()
 	for _, msg := range box.messages {
+		if msg.subject == "Verify your email address" {
+			if !strings.Contains(msg.text, "vfy_") || strings.Contains(msg.text, "email preferences (") {
+				t.Fatalf("verification letter to %s: %q", msg.to, msg.text)
+			}
+			continue
+		}
 		if msg.text == "" || !strings.Contains(msg.html, "<html") || !strings.Contains(msg.text, "USD") {
 			t.Fatalf("message %q to %s: text %q html %q", msg.subject, msg.to, msg.text, msg.html)
 		}

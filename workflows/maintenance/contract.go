@@ -1,6 +1,8 @@
 // Package maintenance is the platform's housekeeping process: a scheduled
-// workflow that purges expired idempotency keys, refresh tokens and login
-// throttles, so those tables stay small however long the platform runs.
+// workflow that purges expired idempotency keys, refresh tokens, login
+// throttles, mailed tokens and old notices, so those tables stay small
+// however long the platform runs, and erases the name and email of
+// accounts closed longer ago than the retention period.
 package maintenance
 
 import "time"

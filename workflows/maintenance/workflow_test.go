@@ -26,6 +26,12 @@ func TestPurgeCallsTheActivityWithWorkflowTime(t *testing.T) {
 			got = now
 			return activities.PurgeResult{IdempotencyKeys: 3, RefreshTokens: 2, LoginThrottles: 1}, nil
 		})
+	var anonymizedAt time.Time
+	env.OnActivity(a.AnonymizeClosedAccounts, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, now time.Time) (int, error) {
+			anonymizedAt = now
+			return 2, nil
+		}).Once()
 	env.ExecuteWorkflow(Purge, PurgeInput{})
 	if !env.IsWorkflowCompleted() {
 		t.Fatal("workflow did not complete")
@@ -43,6 +49,26 @@ func TestPurgeCallsTheActivityWithWorkflowTime(t *testing.T) {
 	if !got.Equal(start) {
 		t.Fatalf("activity got now=%v, want the workflow's start time %v", got, start)
 	}
+	if !anonymizedAt.Equal(start) {
+		t.Fatalf("closed accounts anonymized as of %v, want the workflow's start time %v", anonymizedAt, start)
+	}
+}
+
+// TestPurgeFailsWhenAnonymizingGivesUp: the anonymizing step's failure is
+// the run's, so the schedule's next run tries again and the failure shows.
+func TestPurgeFailsWhenAnonymizingGivesUp(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	var a *activities.Store
+	env.RegisterActivity(a)
+	env.OnActivity(a.PurgeExpired, mock.Anything, mock.Anything).Return(activities.PurgeResult{}, nil).Once()
+	env.OnActivity(a.AnonymizeClosedAccounts, mock.Anything, mock.Anything).Return(
+		0, temporal.NewNonRetryableApplicationError("accounts table is gone", "fatal", nil)).Once()
+	env.ExecuteWorkflow(Purge, PurgeInput{})
+	var app *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != "fatal" {
+		t.Fatalf("workflow error = %v, want the anonymizing step's fatal error", err)
+	}
 }
 
 func TestPurgeRetriesTransientFailures(t *testing.T) {
@@ -59,6 +85,7 @@ func TestPurgeRetriesTransientFailures(t *testing.T) {
 			}
 			return activities.PurgeResult{RefreshTokens: 1}, nil
 		})
+	env.OnActivity(a.AnonymizeClosedAccounts, mock.Anything, mock.Anything).Return(0, nil).Once()
 	env.ExecuteWorkflow(Purge, PurgeInput{})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed after transient errors: %v", err)

@@ -22,3 +22,18 @@ func EmailWorkflow(ctx workflow.Context, eventID string) error {
 	var a *activities.Mail
 	return workflow.ExecuteActivity(ctx, a.SendEventEmails, eventID).Get(ctx, nil)
 }
+
+// AccountEmailWorkflowName is the registered account email workflow type.
+const AccountEmailWorkflowName = "notify.AccountEmail"
+
+// AccountEmailWorkflowID is the id of an account notice's email workflow.
+func AccountEmailWorkflowID(noticeID string) string { return "account-email/" + noticeID }
+
+// AccountEmailWorkflow sends an account notice's letter (a verification or
+// reset token, a security notice), with the event emails' retries; the
+// activity claims the message before it sends, so it is sent once.
+func AccountEmailWorkflow(ctx workflow.Context, noticeID string) error {
+	ctx = presets.EventEmails(ctx)
+	var a *activities.Mail
+	return workflow.ExecuteActivity(ctx, a.SendAccountEmail, noticeID).Get(ctx, nil)
+}

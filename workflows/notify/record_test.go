@@ -92,6 +92,11 @@ func (s *script) sendEmails(ctx context.Context, eventID string) error {
 	return nil
 }
 
+// sendAccountEmail fails its first try like sendEmails.
+func (s *script) sendAccountEmail(ctx context.Context, noticeID string) error {
+	return s.sendEmails(ctx, noticeID)
+}
+
 func TestRecordHistories(t *testing.T) {
 	if os.Getenv(recordEnv) != "1" {
 		t.Skip("records histories only with " + recordEnv + "=1")
@@ -136,6 +141,12 @@ func TestRecordHistories(t *testing.T) {
 			start: func(ctx context.Context, c client.Client, id string) (client.WorkflowRun, error) {
 				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: recordQueue}, notify.EmailWorkflowName, "evt_rec_email")
 			}},
+		// Added with the account emails (the workflow's first version):
+		// record it alone with -run TestRecordHistories/account_email_retried.
+		{name: "account_email_retried", id: notify.AccountEmailWorkflowID("ntc_rec_account"),
+			start: func(ctx context.Context, c client.Client, id string) (client.WorkflowRun, error) {
+				return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: recordQueue}, notify.AccountEmailWorkflowName, "ntc_rec_account")
+			}},
 	}
 	s := &script{emails: map[string]int{}}
 	for _, r := range recs {
@@ -156,6 +167,8 @@ func TestRecordHistories(t *testing.T) {
 			w.RegisterWorkflowWithOptions(notify.EmailWorkflow, workflow.RegisterOptions{Name: notify.EmailWorkflowName})
 			w.RegisterActivityWithOptions(s.deliver, activity.RegisterOptions{Name: "DeliverWebhook"})
 			w.RegisterActivityWithOptions(s.sendEmails, activity.RegisterOptions{Name: "SendEventEmails"})
+			w.RegisterWorkflowWithOptions(notify.AccountEmailWorkflow, workflow.RegisterOptions{Name: notify.AccountEmailWorkflowName})
+			w.RegisterActivityWithOptions(s.sendAccountEmail, activity.RegisterOptions{Name: "SendAccountEmail"})
 			if err := w.Start(); err != nil {
 				t.Fatal(err)
 			}

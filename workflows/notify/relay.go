@@ -60,10 +60,50 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 }
 
-// Drain dispatches every event not yet dispatched and returns how many it
-// dispatched. It stops at the first event it cannot dispatch (the next
-// Drain starts there again).
+// Drain dispatches every event and account notice not yet dispatched and
+// returns how many it dispatched. It stops at the first it cannot
+// dispatch (the next Drain starts there again).
 func (r *Relay) Drain(ctx context.Context) (int, error) {
+	n, err := r.drainEvents(ctx)
+	if err != nil {
+		return n, err
+	}
+	m, err := r.drainNotices(ctx)
+	return n + m, err
+}
+
+// drainNotices starts the email workflow of every account notice not yet
+// dispatched, oldest first (none without a mailer: they are marked
+// dispatched all the same, as events are).
+func (r *Relay) drainNotices(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		ns, err := r.Store.UndispatchedNotices(ctx, relayBatch)
+		if err != nil || len(ns) == 0 {
+			return n, err
+		}
+		for _, nt := range ns {
+			if r.Emails {
+				if err := r.start(ctx, AccountEmailWorkflowID(nt.ID), AccountEmailWorkflowName, nt.ID); err != nil {
+					return n, err
+				}
+			}
+			if err := r.Store.MarkNoticeDispatched(ctx, nt.ID, r.now()); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+}
+
+func (r *Relay) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Relay) drainEvents(ctx context.Context) (int, error) {
 	n := 0
 	for {
 		evs, err := r.Store.UndispatchedEvents(ctx, relayBatch)
@@ -99,11 +139,7 @@ func (r *Relay) dispatch(ctx context.Context, ev *ent.Event) error {
 			return err
 		}
 	}
-	now := time.Now
-	if r.Now != nil {
-		now = r.Now
-	}
-	return r.Store.MarkDispatched(ctx, ev.ID, now())
+	return r.Store.MarkDispatched(ctx, ev.ID, r.now())
 }
 
 // start starts a workflow once: a workflow with its id, running or closed,

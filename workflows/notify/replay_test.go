@@ -50,12 +50,15 @@ var recorded = map[string]recordedShape{
 		&notify.DeliveryResult{Status: string(delivery.StatusSucceeded), Attempts: 1}},
 	// the emails, sent by the activity's second try
 	"v1/email_retried": {notify.EmailWorkflowName, 1, nil, nil},
+	// an account letter, sent by the activity's second try
+	"v1/account_email_retried": {notify.AccountEmailWorkflowName, 1, nil, nil},
 }
 
-func replayer(deliver, email any) worker.WorkflowReplayer {
+func replayer(deliver, email, accountEmail any) worker.WorkflowReplayer {
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(deliver, workflow.RegisterOptions{Name: notify.DeliveryWorkflowName})
 	r.RegisterWorkflowWithOptions(email, workflow.RegisterOptions{Name: notify.EmailWorkflowName})
+	r.RegisterWorkflowWithOptions(accountEmail, workflow.RegisterOptions{Name: notify.AccountEmailWorkflowName})
 	return r
 }
 
@@ -84,7 +87,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			if want, ok := recorded[name]; ok {
 				checkHistory(t, path, want)
 			}
-			if err := replayer(notify.DeliveryWorkflow, notify.EmailWorkflow).ReplayWorkflowHistoryFromJSONFile(quiet(), path); err != nil {
+			if err := replayer(notify.DeliveryWorkflow, notify.EmailWorkflow, notify.AccountEmailWorkflow).ReplayWorkflowHistoryFromJSONFile(quiet(), path); err != nil {
 				t.Fatalf("the workflows no longer replay %s: %v", path, err)
 			}
 		})
@@ -108,6 +111,10 @@ func TestReplayDetectsIncompatibleCode(t *testing.T) {
 		_ = workflow.Sleep(ctx, time.Second)
 		return notify.EmailWorkflow(ctx, eventID)
 	}
+	accountTimerFirst := func(ctx workflow.Context, noticeID string) error {
+		_ = workflow.Sleep(ctx, time.Second)
+		return notify.AccountEmailWorkflow(ctx, noticeID)
+	}
 	// A schedule of nine attempts: only a delivery that ran out of the
 	// schedule shows it.
 	nineAttempts := func(ctx workflow.Context, in notify.DeliveryInput) (notify.DeliveryResult, error) {
@@ -129,11 +136,11 @@ func TestReplayDetectsIncompatibleCode(t *testing.T) {
 	}
 	for _, path := range historyFiles(t) {
 		divergent := map[string]worker.WorkflowReplayer{
-			"no activity": replayer(noDelivery, noEmail),
-			"timer first": replayer(timerFirst, emailTimerFirst),
+			"no activity": replayer(noDelivery, noEmail, noEmail),
+			"timer first": replayer(timerFirst, emailTimerFirst, accountTimerFirst),
 		}
 		if strings.Contains(path, "exhausted") {
-			divergent["nine attempts"] = replayer(nineAttempts, notify.EmailWorkflow)
+			divergent["nine attempts"] = replayer(nineAttempts, notify.EmailWorkflow, notify.AccountEmailWorkflow)
 		}
 		for name, r := range divergent {
 			if err := r.ReplayWorkflowHistoryFromJSONFile(quiet(), path); err == nil {
@@ -176,12 +183,16 @@ func checkHistory(t *testing.T, path string, want recordedShape) {
 		t.Errorf("%s starts timers %v, want %v", path, timers, want.timers)
 	}
 	dc := converter.GetDefaultDataConverter()
-	if want.workflow == notify.EmailWorkflowName {
-		if !strings.HasPrefix(started.GetWorkflowId(), "email/evt_") {
+	emails := map[string][2]string{ // workflow: id prefix, activity
+		notify.EmailWorkflowName:        {"email/evt_", "SendEventEmails"},
+		notify.AccountEmailWorkflowName: {"account-email/ntc_", "SendAccountEmail"},
+	}
+	if e, ok := emails[want.workflow]; ok {
+		if !strings.HasPrefix(started.GetWorkflowId(), e[0]) {
 			t.Errorf("%s: workflow id %q", path, started.GetWorkflowId())
 		}
 		for _, a := range acts {
-			if a.GetActivityType().GetName() != "SendEventEmails" {
+			if a.GetActivityType().GetName() != e[1] {
 				t.Errorf("%s schedules %s", path, a.GetActivityType().GetName())
 			}
 		}

@@ -31,6 +31,8 @@ const (
 	AccountStatus_ACCOUNT_STATUS_UNSPECIFIED AccountStatus = 0
 	AccountStatus_ACCOUNT_STATUS_ACTIVE      AccountStatus = 1
 	AccountStatus_ACCOUNT_STATUS_DISABLED    AccountStatus = 2
+	// Closed by its owner (CloseAccount); final.
+	AccountStatus_ACCOUNT_STATUS_CLOSED AccountStatus = 3
 )
 
 // Enum value maps for AccountStatus.
@@ -39,11 +41,13 @@ var (
 		0: "ACCOUNT_STATUS_UNSPECIFIED",
 		1: "ACCOUNT_STATUS_ACTIVE",
 		2: "ACCOUNT_STATUS_DISABLED",
+		3: "ACCOUNT_STATUS_CLOSED",
 	}
 	AccountStatus_value = map[string]int32{
 		"ACCOUNT_STATUS_UNSPECIFIED": 0,
 		"ACCOUNT_STATUS_ACTIVE":      1,
 		"ACCOUNT_STATUS_DISABLED":    2,
+		"ACCOUNT_STATUS_CLOSED":      3,
 	}
 )
 
@@ -89,7 +93,8 @@ type Account struct {
 	BusinessName string `protobuf:"bytes,5,opt,name=business_name,json=businessName,proto3" json:"business_name,omitempty"`
 	// ISO 4217, upper case.
 	DefaultCurrency string `protobuf:"bytes,6,opt,name=default_currency,json=defaultCurrency,proto3" json:"default_currency,omitempty"`
-	// Whether the account may sign in.
+	// Whether the account may sign in: ACCOUNT_STATUS_DISABLED is suspended
+	// by an admin, ACCOUNT_STATUS_CLOSED closed by its owner.
 	Status AccountStatus `protobuf:"varint,7,opt,name=status,proto3,enum=payments.v1.AccountStatus" json:"status,omitempty"`
 	// When the account was created.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
@@ -100,8 +105,14 @@ type Account struct {
 	// Why an admin suspended it (fraud, terms_violation, excessive_disputes,
 	// requested_by_owner, other); empty while active.
 	SuspensionReason string `protobuf:"bytes,11,opt,name=suspension_reason,json=suspensionReason,proto3" json:"suspension_reason,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Whether the owner proved the email is theirs (AuthService.VerifyEmail).
+	EmailVerified bool `protobuf:"varint,12,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
+	// A new email asked for with UpdateMe, waiting for its verification.
+	PendingEmail string `protobuf:"bytes,13,opt,name=pending_email,json=pendingEmail,proto3" json:"pending_email,omitempty"`
+	// When the owner closed the account.
+	ClosedAt      *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=closed_at,json=closedAt,proto3" json:"closed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -211,6 +222,27 @@ func (x *Account) GetSuspensionReason() string {
 	return ""
 }
 
+func (x *Account) GetEmailVerified() bool {
+	if x != nil {
+		return x.EmailVerified
+	}
+	return false
+}
+
+func (x *Account) GetPendingEmail() string {
+	if x != nil {
+		return x.PendingEmail
+	}
+	return ""
+}
+
+func (x *Account) GetClosedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClosedAt
+	}
+	return nil
+}
+
 // GetMeRequest is empty: the caller is known from its token.
 type GetMeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -309,8 +341,11 @@ type UpdateMeRequest struct {
 	CurrentPassword *string `protobuf:"bytes,5,opt,name=current_password,json=currentPassword,proto3,oneof" json:"current_password,omitempty"`
 	// New email preferences, replacing the old ones when set.
 	EmailPreferences *EmailPreferences `protobuf:"bytes,6,opt,name=email_preferences,json=emailPreferences,proto3" json:"email_preferences,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// A new login email; needs current_password. It becomes the email once
+	// verified (see UpdateMe).
+	Email         *string `protobuf:"bytes,7,opt,name=email,proto3,oneof" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdateMeRequest) Reset() {
@@ -383,6 +418,13 @@ func (x *UpdateMeRequest) GetEmailPreferences() *EmailPreferences {
 		return x.EmailPreferences
 	}
 	return nil
+}
+
+func (x *UpdateMeRequest) GetEmail() string {
+	if x != nil && x.Email != nil {
+		return *x.Email
+	}
+	return ""
 }
 
 // ChangePasswordRequest holds the current and the new password.
@@ -1285,11 +1327,186 @@ func (x *RevokeApiKeyResponse) GetApiKey() *ApiKey {
 	return nil
 }
 
+// ResendVerificationRequest is empty: the caller is known from its token.
+type ResendVerificationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendVerificationRequest) Reset() {
+	*x = ResendVerificationRequest{}
+	mi := &file_payments_v1_account_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendVerificationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendVerificationRequest) ProtoMessage() {}
+
+func (x *ResendVerificationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendVerificationRequest.ProtoReflect.Descriptor instead.
+func (*ResendVerificationRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{20}
+}
+
+// ResendVerificationResponse says where the link went.
+type ResendVerificationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The address the link was mailed to.
+	Email         string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResendVerificationResponse) Reset() {
+	*x = ResendVerificationResponse{}
+	mi := &file_payments_v1_account_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResendVerificationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResendVerificationResponse) ProtoMessage() {}
+
+func (x *ResendVerificationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResendVerificationResponse.ProtoReflect.Descriptor instead.
+func (*ResendVerificationResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ResendVerificationResponse) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// CloseAccountRequest confirms the closure with the password.
+type CloseAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's password.
+	Password      string `protobuf:"bytes,1,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseAccountRequest) Reset() {
+	*x = CloseAccountRequest{}
+	mi := &file_payments_v1_account_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseAccountRequest) ProtoMessage() {}
+
+func (x *CloseAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseAccountRequest.ProtoReflect.Descriptor instead.
+func (*CloseAccountRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *CloseAccountRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+// CloseAccountResponse holds the closed account.
+type CloseAccountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account, ACCOUNT_STATUS_CLOSED.
+	Account       *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseAccountResponse) Reset() {
+	*x = CloseAccountResponse{}
+	mi := &file_payments_v1_account_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseAccountResponse) ProtoMessage() {}
+
+func (x *CloseAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_account_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseAccountResponse.ProtoReflect.Descriptor instead.
+func (*CloseAccountResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_account_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CloseAccountResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
 var File_payments_v1_account_proto protoreflect.FileDescriptor
 
 const file_payments_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x19payments/v1/account.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18payments/v1/common.proto\"\xec\x03\n" +
+	"\x19payments/v1/account.proto\x12\vpayments.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18payments/v1/common.proto\"\xf1\x04\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12%\n" +
@@ -1304,10 +1521,13 @@ const file_payments_v1_account_proto_rawDesc = "" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12J\n" +
 	"\x11email_preferences\x18\n" +
 	" \x01(\v2\x1d.payments.v1.EmailPreferencesR\x10emailPreferences\x12+\n" +
-	"\x11suspension_reason\x18\v \x01(\tR\x10suspensionReason\"\x0e\n" +
+	"\x11suspension_reason\x18\v \x01(\tR\x10suspensionReason\x12%\n" +
+	"\x0eemail_verified\x18\f \x01(\bR\remailVerified\x12#\n" +
+	"\rpending_email\x18\r \x01(\tR\fpendingEmail\x127\n" +
+	"\tclosed_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bclosedAt\"\x0e\n" +
 	"\fGetMeRequest\"?\n" +
 	"\rGetMeResponse\x12.\n" +
-	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount\"\xe2\x04\n" +
+	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount\"\x9d\x06\n" +
 	"\x0fUpdateMeRequest\x12/\n" +
 	"\fdisplay_name\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18dH\x00R\vdisplayName\x88\x01\x01\x122\n" +
 	"\rbusiness_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01H\x01R\fbusinessName\x88\x01\x01\x12D\n" +
@@ -1315,13 +1535,17 @@ const file_payments_v1_account_proto_rawDesc = "" +
 	"\fnew_password\x18\x04 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\f\x18\x80\x02H\x03R\vnewPassword\x88\x01\x01\x128\n" +
 	"\x10current_password\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02H\x04R\x0fcurrentPassword\x88\x01\x01\x12J\n" +
-	"\x11email_preferences\x18\x06 \x01(\v2\x1d.payments.v1.EmailPreferencesR\x10emailPreferences:\x8b\x01\xbaH\x87\x01\x1a\x84\x01\n" +
-	"\x19current_password_required\x120current_password is required to set new_password\x1a5!has(this.new_password) || has(this.current_password)B\x0f\n" +
+	"\x11email_preferences\x18\x06 \x01(\v2\x1d.payments.v1.EmailPreferencesR\x10emailPreferences\x12%\n" +
+	"\x05email\x18\a \x01(\tB\n" +
+	"\xbaH\ar\x05\x18\xfe\x01`\x01H\x05R\x05email\x88\x01\x01:\x95\x02\xbaH\x91\x02\x1a\x84\x01\n" +
+	"\x19current_password_required\x120current_password is required to set new_password\x1a5!has(this.new_password) || has(this.current_password)\x1a\x87\x01\n" +
+	"#current_password_required_for_email\x120current_password is required to change the email\x1a.!has(this.email) || has(this.current_password)B\x0f\n" +
 	"\r_display_nameB\x10\n" +
 	"\x0e_business_nameB\x13\n" +
 	"\x11_default_currencyB\x0f\n" +
 	"\r_new_passwordB\x13\n" +
-	"\x11_current_password\"}\n" +
+	"\x11_current_passwordB\b\n" +
+	"\x06_email\"}\n" +
 	"\x15ChangePasswordRequest\x125\n" +
 	"\x10current_password\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x0fcurrentPassword\x12-\n" +
@@ -1384,11 +1608,20 @@ const file_payments_v1_account_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tB\r\xbaH\n" +
 	"r\b\x18@:\x04key_R\x02id\"D\n" +
 	"\x14RevokeApiKeyResponse\x12,\n" +
-	"\aapi_key\x18\x01 \x01(\v2\x13.payments.v1.ApiKeyR\x06apiKey*g\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x13.payments.v1.ApiKeyR\x06apiKey\"\x1b\n" +
+	"\x19ResendVerificationRequest\"2\n" +
+	"\x1aResendVerificationResponse\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"=\n" +
+	"\x13CloseAccountRequest\x12&\n" +
+	"\bpassword\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\bpassword\"F\n" +
+	"\x14CloseAccountResponse\x12.\n" +
+	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount*\x82\x01\n" +
 	"\rAccountStatus\x12\x1e\n" +
 	"\x1aACCOUNT_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ACCOUNT_STATUS_ACTIVE\x10\x01\x12\x1b\n" +
-	"\x17ACCOUNT_STATUS_DISABLED\x10\x022\xfa\x06\n" +
+	"\x17ACCOUNT_STATUS_DISABLED\x10\x02\x12\x19\n" +
+	"\x15ACCOUNT_STATUS_CLOSED\x10\x032\xf0\b\n" +
 	"\x0eAccountService\x12Q\n" +
 	"\x05GetMe\x12\x19.payments.v1.GetMeRequest\x1a\x1a.payments.v1.GetMeResponse\"\x11\x82\xd3\xe4\x93\x02\b\x12\x06/v1/me\x90\x02\x01\x12Z\n" +
 	"\bUpdateMe\x12\x1c.payments.v1.UpdateMeRequest\x1a\x1d.payments.v1.UpdateMeResponse\"\x11\x82\xd3\xe4\x93\x02\v:\x01*2\x06/v1/me\x12l\n" +
@@ -1397,7 +1630,9 @@ const file_payments_v1_account_proto_rawDesc = "" +
 	"\fRevokeApiKey\x12 .payments.v1.RevokeApiKeyRequest\x1a!.payments.v1.RevokeApiKeyResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/api_keys/{id}/revoke\x12u\n" +
 	"\x0eChangePassword\x12\".payments.v1.ChangePasswordRequest\x1a#.payments.v1.ChangePasswordResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/me/password\x12o\n" +
 	"\fListSessions\x12 .payments.v1.ListSessionsRequest\x1a!.payments.v1.ListSessionsResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/me/sessions\x90\x02\x01\x12~\n" +
-	"\rRevokeSession\x12!.payments.v1.RevokeSessionRequest\x1a\".payments.v1.RevokeSessionResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/me/sessions/{id}/revokeBDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
+	"\rRevokeSession\x12!.payments.v1.RevokeSessionRequest\x1a\".payments.v1.RevokeSessionResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/me/sessions/{id}/revoke\x12\x85\x01\n" +
+	"\x12ResendVerification\x12&.payments.v1.ResendVerificationRequest\x1a'.payments.v1.ResendVerificationResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/me/verification\x12l\n" +
+	"\fCloseAccount\x12 .payments.v1.CloseAccountRequest\x1a!.payments.v1.CloseAccountResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/me/closeBDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
 
 var (
 	file_payments_v1_account_proto_rawDescOnce sync.Once
@@ -1412,74 +1647,84 @@ func file_payments_v1_account_proto_rawDescGZIP() []byte {
 }
 
 var file_payments_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_payments_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_payments_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_payments_v1_account_proto_goTypes = []any{
-	(AccountStatus)(0),             // 0: payments.v1.AccountStatus
-	(*Account)(nil),                // 1: payments.v1.Account
-	(*GetMeRequest)(nil),           // 2: payments.v1.GetMeRequest
-	(*GetMeResponse)(nil),          // 3: payments.v1.GetMeResponse
-	(*UpdateMeRequest)(nil),        // 4: payments.v1.UpdateMeRequest
-	(*ChangePasswordRequest)(nil),  // 5: payments.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil), // 6: payments.v1.ChangePasswordResponse
-	(*Session)(nil),                // 7: payments.v1.Session
-	(*ListSessionsRequest)(nil),    // 8: payments.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),   // 9: payments.v1.ListSessionsResponse
-	(*RevokeSessionRequest)(nil),   // 10: payments.v1.RevokeSessionRequest
-	(*RevokeSessionResponse)(nil),  // 11: payments.v1.RevokeSessionResponse
-	(*EmailPreferences)(nil),       // 12: payments.v1.EmailPreferences
-	(*UpdateMeResponse)(nil),       // 13: payments.v1.UpdateMeResponse
-	(*ApiKey)(nil),                 // 14: payments.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),    // 15: payments.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),   // 16: payments.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),     // 17: payments.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),    // 18: payments.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),    // 19: payments.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),   // 20: payments.v1.RevokeApiKeyResponse
-	(Role)(0),                      // 21: payments.v1.Role
-	(*timestamppb.Timestamp)(nil),  // 22: google.protobuf.Timestamp
+	(AccountStatus)(0),                 // 0: payments.v1.AccountStatus
+	(*Account)(nil),                    // 1: payments.v1.Account
+	(*GetMeRequest)(nil),               // 2: payments.v1.GetMeRequest
+	(*GetMeResponse)(nil),              // 3: payments.v1.GetMeResponse
+	(*UpdateMeRequest)(nil),            // 4: payments.v1.UpdateMeRequest
+	(*ChangePasswordRequest)(nil),      // 5: payments.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),     // 6: payments.v1.ChangePasswordResponse
+	(*Session)(nil),                    // 7: payments.v1.Session
+	(*ListSessionsRequest)(nil),        // 8: payments.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),       // 9: payments.v1.ListSessionsResponse
+	(*RevokeSessionRequest)(nil),       // 10: payments.v1.RevokeSessionRequest
+	(*RevokeSessionResponse)(nil),      // 11: payments.v1.RevokeSessionResponse
+	(*EmailPreferences)(nil),           // 12: payments.v1.EmailPreferences
+	(*UpdateMeResponse)(nil),           // 13: payments.v1.UpdateMeResponse
+	(*ApiKey)(nil),                     // 14: payments.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),        // 15: payments.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),       // 16: payments.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),         // 17: payments.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),        // 18: payments.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),        // 19: payments.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),       // 20: payments.v1.RevokeApiKeyResponse
+	(*ResendVerificationRequest)(nil),  // 21: payments.v1.ResendVerificationRequest
+	(*ResendVerificationResponse)(nil), // 22: payments.v1.ResendVerificationResponse
+	(*CloseAccountRequest)(nil),        // 23: payments.v1.CloseAccountRequest
+	(*CloseAccountResponse)(nil),       // 24: payments.v1.CloseAccountResponse
+	(Role)(0),                          // 25: payments.v1.Role
+	(*timestamppb.Timestamp)(nil),      // 26: google.protobuf.Timestamp
 }
 var file_payments_v1_account_proto_depIdxs = []int32{
-	21, // 0: payments.v1.Account.role:type_name -> payments.v1.Role
+	25, // 0: payments.v1.Account.role:type_name -> payments.v1.Role
 	0,  // 1: payments.v1.Account.status:type_name -> payments.v1.AccountStatus
-	22, // 2: payments.v1.Account.created_at:type_name -> google.protobuf.Timestamp
-	22, // 3: payments.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
+	26, // 2: payments.v1.Account.created_at:type_name -> google.protobuf.Timestamp
+	26, // 3: payments.v1.Account.updated_at:type_name -> google.protobuf.Timestamp
 	12, // 4: payments.v1.Account.email_preferences:type_name -> payments.v1.EmailPreferences
-	1,  // 5: payments.v1.GetMeResponse.account:type_name -> payments.v1.Account
-	12, // 6: payments.v1.UpdateMeRequest.email_preferences:type_name -> payments.v1.EmailPreferences
-	22, // 7: payments.v1.ChangePasswordResponse.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	22, // 8: payments.v1.ChangePasswordResponse.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	22, // 9: payments.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	22, // 10: payments.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
-	22, // 11: payments.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
-	7,  // 12: payments.v1.ListSessionsResponse.sessions:type_name -> payments.v1.Session
-	1,  // 13: payments.v1.UpdateMeResponse.account:type_name -> payments.v1.Account
-	22, // 14: payments.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	22, // 15: payments.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
-	22, // 16: payments.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
-	14, // 17: payments.v1.CreateApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
-	14, // 18: payments.v1.ListApiKeysResponse.api_keys:type_name -> payments.v1.ApiKey
-	14, // 19: payments.v1.RevokeApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
-	2,  // 20: payments.v1.AccountService.GetMe:input_type -> payments.v1.GetMeRequest
-	4,  // 21: payments.v1.AccountService.UpdateMe:input_type -> payments.v1.UpdateMeRequest
-	15, // 22: payments.v1.AccountService.CreateApiKey:input_type -> payments.v1.CreateApiKeyRequest
-	17, // 23: payments.v1.AccountService.ListApiKeys:input_type -> payments.v1.ListApiKeysRequest
-	19, // 24: payments.v1.AccountService.RevokeApiKey:input_type -> payments.v1.RevokeApiKeyRequest
-	5,  // 25: payments.v1.AccountService.ChangePassword:input_type -> payments.v1.ChangePasswordRequest
-	8,  // 26: payments.v1.AccountService.ListSessions:input_type -> payments.v1.ListSessionsRequest
-	10, // 27: payments.v1.AccountService.RevokeSession:input_type -> payments.v1.RevokeSessionRequest
-	3,  // 28: payments.v1.AccountService.GetMe:output_type -> payments.v1.GetMeResponse
-	13, // 29: payments.v1.AccountService.UpdateMe:output_type -> payments.v1.UpdateMeResponse
-	16, // 30: payments.v1.AccountService.CreateApiKey:output_type -> payments.v1.CreateApiKeyResponse
-	18, // 31: payments.v1.AccountService.ListApiKeys:output_type -> payments.v1.ListApiKeysResponse
-	20, // 32: payments.v1.AccountService.RevokeApiKey:output_type -> payments.v1.RevokeApiKeyResponse
-	6,  // 33: payments.v1.AccountService.ChangePassword:output_type -> payments.v1.ChangePasswordResponse
-	9,  // 34: payments.v1.AccountService.ListSessions:output_type -> payments.v1.ListSessionsResponse
-	11, // 35: payments.v1.AccountService.RevokeSession:output_type -> payments.v1.RevokeSessionResponse
-	28, // [28:36] is the sub-list for method output_type
-	20, // [20:28] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	26, // 5: payments.v1.Account.closed_at:type_name -> google.protobuf.Timestamp
+	1,  // 6: payments.v1.GetMeResponse.account:type_name -> payments.v1.Account
+	12, // 7: payments.v1.UpdateMeRequest.email_preferences:type_name -> payments.v1.EmailPreferences
+	26, // 8: payments.v1.ChangePasswordResponse.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	26, // 9: payments.v1.ChangePasswordResponse.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	26, // 10: payments.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	26, // 11: payments.v1.Session.last_used_at:type_name -> google.protobuf.Timestamp
+	26, // 12: payments.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	7,  // 13: payments.v1.ListSessionsResponse.sessions:type_name -> payments.v1.Session
+	1,  // 14: payments.v1.UpdateMeResponse.account:type_name -> payments.v1.Account
+	26, // 15: payments.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	26, // 16: payments.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
+	26, // 17: payments.v1.ApiKey.revoked_at:type_name -> google.protobuf.Timestamp
+	14, // 18: payments.v1.CreateApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
+	14, // 19: payments.v1.ListApiKeysResponse.api_keys:type_name -> payments.v1.ApiKey
+	14, // 20: payments.v1.RevokeApiKeyResponse.api_key:type_name -> payments.v1.ApiKey
+	1,  // 21: payments.v1.CloseAccountResponse.account:type_name -> payments.v1.Account
+	2,  // 22: payments.v1.AccountService.GetMe:input_type -> payments.v1.GetMeRequest
+	4,  // 23: payments.v1.AccountService.UpdateMe:input_type -> payments.v1.UpdateMeRequest
+	15, // 24: payments.v1.AccountService.CreateApiKey:input_type -> payments.v1.CreateApiKeyRequest
+	17, // 25: payments.v1.AccountService.ListApiKeys:input_type -> payments.v1.ListApiKeysRequest
+	19, // 26: payments.v1.AccountService.RevokeApiKey:input_type -> payments.v1.RevokeApiKeyRequest
+	5,  // 27: payments.v1.AccountService.ChangePassword:input_type -> payments.v1.ChangePasswordRequest
+	8,  // 28: payments.v1.AccountService.ListSessions:input_type -> payments.v1.ListSessionsRequest
+	10, // 29: payments.v1.AccountService.RevokeSession:input_type -> payments.v1.RevokeSessionRequest
+	21, // 30: payments.v1.AccountService.ResendVerification:input_type -> payments.v1.ResendVerificationRequest
+	23, // 31: payments.v1.AccountService.CloseAccount:input_type -> payments.v1.CloseAccountRequest
+	3,  // 32: payments.v1.AccountService.GetMe:output_type -> payments.v1.GetMeResponse
+	13, // 33: payments.v1.AccountService.UpdateMe:output_type -> payments.v1.UpdateMeResponse
+	16, // 34: payments.v1.AccountService.CreateApiKey:output_type -> payments.v1.CreateApiKeyResponse
+	18, // 35: payments.v1.AccountService.ListApiKeys:output_type -> payments.v1.ListApiKeysResponse
+	20, // 36: payments.v1.AccountService.RevokeApiKey:output_type -> payments.v1.RevokeApiKeyResponse
+	6,  // 37: payments.v1.AccountService.ChangePassword:output_type -> payments.v1.ChangePasswordResponse
+	9,  // 38: payments.v1.AccountService.ListSessions:output_type -> payments.v1.ListSessionsResponse
+	11, // 39: payments.v1.AccountService.RevokeSession:output_type -> payments.v1.RevokeSessionResponse
+	22, // 40: payments.v1.AccountService.ResendVerification:output_type -> payments.v1.ResendVerificationResponse
+	24, // 41: payments.v1.AccountService.CloseAccount:output_type -> payments.v1.CloseAccountResponse
+	32, // [32:42] is the sub-list for method output_type
+	22, // [22:32] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_account_proto_init() }
@@ -1495,7 +1740,7 @@ func file_payments_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payments_v1_account_proto_rawDesc), len(file_payments_v1_account_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

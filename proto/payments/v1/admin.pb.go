@@ -1286,6 +1286,285 @@ func (x *ResolveReconciliationCaseResponse) GetReconciliationCase() *Reconciliat
 	return nil
 }
 
+// AuditEvent is one admin action or security event.
+type AuditEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `aud_...`
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// What happened: account.registered, account.email_verified,
+	// account.email_change_requested, account.email_changed,
+	// account.password_changed, account.password_reset_requested,
+	// account.password_reset, account.login_locked, account.closed,
+	// account.anonymized, account.suspended, account.reactivated,
+	// admin.created, api_key.created, api_key.revoked, session.revoked.
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// The account that acted; empty for the platform itself or an
+	// unauthenticated caller.
+	ActorId string `protobuf:"bytes,3,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	// The API key the actor used, if any.
+	ApiKeyId string `protobuf:"bytes,4,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	// The account acted on.
+	TargetId string `protobuf:"bytes,5,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	// The client address of the request.
+	ClientIp string `protobuf:"bytes,6,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	// The request's X-Request-Id (every response carries one).
+	RequestId string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Ids and reason codes that say more (never secrets).
+	Detail map[string]string `protobuf:"bytes,8,rep,name=detail,proto3" json:"detail,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// When it happened.
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_payments_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AuditEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetApiKeyId() string {
+	if x != nil {
+		return x.ApiKeyId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetDetail() map[string]string {
+	if x != nil {
+		return x.Detail
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// ListAuditEventsRequest pages the audit trail.
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1..100, default 20.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the last page's next_page_token.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only events by this account (`acct_...`).
+	ActorId string `protobuf:"bytes,3,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	// Only events about this account (`acct_...`).
+	TargetId string `protobuf:"bytes,4,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
+	// Only this type.
+	Type string `protobuf:"bytes,5,opt,name=type,proto3" json:"type,omitempty"`
+	// Only events at or after this time.
+	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
+	// Only events before this time.
+	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_payments_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListAuditEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetTargetId() string {
+	if x != nil {
+		return x.TargetId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetCreatedAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAfter
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetCreatedBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedBefore
+	}
+	return nil
+}
+
+// ListAuditEventsResponse is one page of the trail.
+type ListAuditEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	AuditEvents []*AuditEvent `protobuf:"bytes,1,rep,name=audit_events,json=auditEvents,proto3" json:"audit_events,omitempty"`
+	// Empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_payments_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListAuditEventsResponse) GetAuditEvents() []*AuditEvent {
+	if x != nil {
+		return x.AuditEvents
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_payments_v1_admin_proto protoreflect.FileDescriptor
 
 const file_payments_v1_admin_proto_rawDesc = "" +
@@ -1374,7 +1653,36 @@ const file_payments_v1_admin_proto_rawDesc = "" +
 	"\x04note\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x04note\"u\n" +
 	"!ResolveReconciliationCaseResponse\x12P\n" +
-	"\x13reconciliation_case\x18\x01 \x01(\v2\x1f.payments.v1.ReconciliationCaseR\x12reconciliationCase*\xea\x01\n" +
+	"\x13reconciliation_case\x18\x01 \x01(\v2\x1f.payments.v1.ReconciliationCaseR\x12reconciliationCase\"\xf5\x02\n" +
+	"\n" +
+	"AuditEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x19\n" +
+	"\bactor_id\x18\x03 \x01(\tR\aactorId\x12\x1c\n" +
+	"\n" +
+	"api_key_id\x18\x04 \x01(\tR\bapiKeyId\x12\x1b\n" +
+	"\ttarget_id\x18\x05 \x01(\tR\btargetId\x12\x1b\n" +
+	"\tclient_ip\x18\x06 \x01(\tR\bclientIp\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestId\x12;\n" +
+	"\x06detail\x18\b \x03(\v2#.payments.v1.AuditEvent.DetailEntryR\x06detail\x129\n" +
+	"\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x1a9\n" +
+	"\vDetailEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd7\x02\n" +
+	"\x16ListAuditEventsRequest\x12)\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\f\xbaH\t\xd8\x01\x01\x1a\x04\x18d(\x01R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12\"\n" +
+	"\bactor_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\aactorId\x12$\n" +
+	"\ttarget_id\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\btargetId\x12\x1b\n" +
+	"\x04type\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04type\x12?\n" +
+	"\rcreated_after\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
+	"\x0ecreated_before\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\"}\n" +
+	"\x17ListAuditEventsResponse\x12:\n" +
+	"\faudit_events\x18\x01 \x03(\v2\x17.payments.v1.AuditEventR\vauditEvents\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xea\x01\n" +
 	"\x10SuspensionReason\x12!\n" +
 	"\x1dSUSPENSION_REASON_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17SUSPENSION_REASON_FRAUD\x10\x01\x12%\n" +
@@ -1389,7 +1697,7 @@ const file_payments_v1_admin_proto_rawDesc = "" +
 	"\x18ReconciliationCaseStatus\x12*\n" +
 	"&RECONCILIATION_CASE_STATUS_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fRECONCILIATION_CASE_STATUS_OPEN\x10\x01\x12'\n" +
-	"#RECONCILIATION_CASE_STATUS_RESOLVED\x10\x022\xd7\a\n" +
+	"#RECONCILIATION_CASE_STATUS_RESOLVED\x10\x022\xd8\b\n" +
 	"\fAdminService\x12\x9f\x01\n" +
 	"\x17ListReconciliationCases\x12+.payments.v1.ListReconciliationCasesRequest\x1a,.payments.v1.ListReconciliationCasesResponse\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/admin/reconciliation_cases\x90\x02\x01\x12\xb2\x01\n" +
 	"\x19ResolveReconciliationCase\x12-.payments.v1.ResolveReconciliationCaseRequest\x1a..payments.v1.ResolveReconciliationCaseResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/admin/reconciliation_cases/{id}/resolve\x12r\n" +
@@ -1398,7 +1706,8 @@ const file_payments_v1_admin_proto_rawDesc = "" +
 	"GetAccount\x12\x1e.payments.v1.GetAccountRequest\x1a\x1f.payments.v1.GetAccountResponse\"\"\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/admin/accounts/{id}\x90\x02\x01\x12\x85\x01\n" +
 	"\x0eSuspendAccount\x12\".payments.v1.SuspendAccountRequest\x1a#.payments.v1.SuspendAccountResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/admin/accounts/{id}/suspend\x12\x91\x01\n" +
 	"\x11ReactivateAccount\x12%.payments.v1.ReactivateAccountRequest\x1a&.payments.v1.ReactivateAccountResponse\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/admin/accounts/{id}/reactivate\x12m\n" +
-	"\vCreateAdmin\x12\x1f.payments.v1.CreateAdminRequest\x1a .payments.v1.CreateAdminResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/admin/adminsBDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
+	"\vCreateAdmin\x12\x1f.payments.v1.CreateAdminRequest\x1a .payments.v1.CreateAdminResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/admin/admins\x12\x7f\n" +
+	"\x0fListAuditEvents\x12#.payments.v1.ListAuditEventsRequest\x1a$.payments.v1.ListAuditEventsResponse\"!\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/admin/audit_events\x90\x02\x01BDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
 
 var (
 	file_payments_v1_admin_proto_rawDescOnce sync.Once
@@ -1413,7 +1722,7 @@ func file_payments_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_payments_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_payments_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_payments_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_payments_v1_admin_proto_goTypes = []any{
 	(SuspensionReason)(0),                     // 0: payments.v1.SuspensionReason
 	(ReconciliationCaseKind)(0),               // 1: payments.v1.ReconciliationCaseKind
@@ -1434,51 +1743,62 @@ var file_payments_v1_admin_proto_goTypes = []any{
 	(*ListReconciliationCasesResponse)(nil),   // 16: payments.v1.ListReconciliationCasesResponse
 	(*ResolveReconciliationCaseRequest)(nil),  // 17: payments.v1.ResolveReconciliationCaseRequest
 	(*ResolveReconciliationCaseResponse)(nil), // 18: payments.v1.ResolveReconciliationCaseResponse
-	(Role)(0),                     // 19: payments.v1.Role
-	(AccountStatus)(0),            // 20: payments.v1.AccountStatus
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*Account)(nil),               // 22: payments.v1.Account
+	(*AuditEvent)(nil),                        // 19: payments.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),            // 20: payments.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),           // 21: payments.v1.ListAuditEventsResponse
+	nil,                                       // 22: payments.v1.AuditEvent.DetailEntry
+	(Role)(0),                                 // 23: payments.v1.Role
+	(AccountStatus)(0),                        // 24: payments.v1.AccountStatus
+	(*timestamppb.Timestamp)(nil),             // 25: google.protobuf.Timestamp
+	(*Account)(nil),                           // 26: payments.v1.Account
 }
 var file_payments_v1_admin_proto_depIdxs = []int32{
-	19, // 0: payments.v1.ListAccountsRequest.role:type_name -> payments.v1.Role
-	20, // 1: payments.v1.ListAccountsRequest.status:type_name -> payments.v1.AccountStatus
-	21, // 2: payments.v1.ListAccountsRequest.created_after:type_name -> google.protobuf.Timestamp
-	21, // 3: payments.v1.ListAccountsRequest.created_before:type_name -> google.protobuf.Timestamp
-	22, // 4: payments.v1.ListAccountsResponse.accounts:type_name -> payments.v1.Account
-	22, // 5: payments.v1.GetAccountResponse.account:type_name -> payments.v1.Account
+	23, // 0: payments.v1.ListAccountsRequest.role:type_name -> payments.v1.Role
+	24, // 1: payments.v1.ListAccountsRequest.status:type_name -> payments.v1.AccountStatus
+	25, // 2: payments.v1.ListAccountsRequest.created_after:type_name -> google.protobuf.Timestamp
+	25, // 3: payments.v1.ListAccountsRequest.created_before:type_name -> google.protobuf.Timestamp
+	26, // 4: payments.v1.ListAccountsResponse.accounts:type_name -> payments.v1.Account
+	26, // 5: payments.v1.GetAccountResponse.account:type_name -> payments.v1.Account
 	6,  // 6: payments.v1.GetAccountResponse.balances:type_name -> payments.v1.Balance
 	0,  // 7: payments.v1.GetAccountResponse.suspension_reason:type_name -> payments.v1.SuspensionReason
-	21, // 8: payments.v1.GetAccountResponse.suspended_at:type_name -> google.protobuf.Timestamp
+	25, // 8: payments.v1.GetAccountResponse.suspended_at:type_name -> google.protobuf.Timestamp
 	0,  // 9: payments.v1.SuspendAccountRequest.reason:type_name -> payments.v1.SuspensionReason
-	22, // 10: payments.v1.SuspendAccountResponse.account:type_name -> payments.v1.Account
-	22, // 11: payments.v1.ReactivateAccountResponse.account:type_name -> payments.v1.Account
-	22, // 12: payments.v1.CreateAdminResponse.account:type_name -> payments.v1.Account
+	26, // 10: payments.v1.SuspendAccountResponse.account:type_name -> payments.v1.Account
+	26, // 11: payments.v1.ReactivateAccountResponse.account:type_name -> payments.v1.Account
+	26, // 12: payments.v1.CreateAdminResponse.account:type_name -> payments.v1.Account
 	1,  // 13: payments.v1.ReconciliationCase.kind:type_name -> payments.v1.ReconciliationCaseKind
 	2,  // 14: payments.v1.ReconciliationCase.status:type_name -> payments.v1.ReconciliationCaseStatus
-	21, // 15: payments.v1.ReconciliationCase.created_at:type_name -> google.protobuf.Timestamp
-	21, // 16: payments.v1.ReconciliationCase.updated_at:type_name -> google.protobuf.Timestamp
+	25, // 15: payments.v1.ReconciliationCase.created_at:type_name -> google.protobuf.Timestamp
+	25, // 16: payments.v1.ReconciliationCase.updated_at:type_name -> google.protobuf.Timestamp
 	2,  // 17: payments.v1.ListReconciliationCasesRequest.status:type_name -> payments.v1.ReconciliationCaseStatus
 	14, // 18: payments.v1.ListReconciliationCasesResponse.reconciliation_cases:type_name -> payments.v1.ReconciliationCase
 	14, // 19: payments.v1.ResolveReconciliationCaseResponse.reconciliation_case:type_name -> payments.v1.ReconciliationCase
-	15, // 20: payments.v1.AdminService.ListReconciliationCases:input_type -> payments.v1.ListReconciliationCasesRequest
-	17, // 21: payments.v1.AdminService.ResolveReconciliationCase:input_type -> payments.v1.ResolveReconciliationCaseRequest
-	3,  // 22: payments.v1.AdminService.ListAccounts:input_type -> payments.v1.ListAccountsRequest
-	5,  // 23: payments.v1.AdminService.GetAccount:input_type -> payments.v1.GetAccountRequest
-	8,  // 24: payments.v1.AdminService.SuspendAccount:input_type -> payments.v1.SuspendAccountRequest
-	10, // 25: payments.v1.AdminService.ReactivateAccount:input_type -> payments.v1.ReactivateAccountRequest
-	12, // 26: payments.v1.AdminService.CreateAdmin:input_type -> payments.v1.CreateAdminRequest
-	16, // 27: payments.v1.AdminService.ListReconciliationCases:output_type -> payments.v1.ListReconciliationCasesResponse
-	18, // 28: payments.v1.AdminService.ResolveReconciliationCase:output_type -> payments.v1.ResolveReconciliationCaseResponse
-	4,  // 29: payments.v1.AdminService.ListAccounts:output_type -> payments.v1.ListAccountsResponse
-	7,  // 30: payments.v1.AdminService.GetAccount:output_type -> payments.v1.GetAccountResponse
-	9,  // 31: payments.v1.AdminService.SuspendAccount:output_type -> payments.v1.SuspendAccountResponse
-	11, // 32: payments.v1.AdminService.ReactivateAccount:output_type -> payments.v1.ReactivateAccountResponse
-	13, // 33: payments.v1.AdminService.CreateAdmin:output_type -> payments.v1.CreateAdminResponse
-	27, // [27:34] is the sub-list for method output_type
-	20, // [20:27] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	22, // 20: payments.v1.AuditEvent.detail:type_name -> payments.v1.AuditEvent.DetailEntry
+	25, // 21: payments.v1.AuditEvent.created_at:type_name -> google.protobuf.Timestamp
+	25, // 22: payments.v1.ListAuditEventsRequest.created_after:type_name -> google.protobuf.Timestamp
+	25, // 23: payments.v1.ListAuditEventsRequest.created_before:type_name -> google.protobuf.Timestamp
+	19, // 24: payments.v1.ListAuditEventsResponse.audit_events:type_name -> payments.v1.AuditEvent
+	15, // 25: payments.v1.AdminService.ListReconciliationCases:input_type -> payments.v1.ListReconciliationCasesRequest
+	17, // 26: payments.v1.AdminService.ResolveReconciliationCase:input_type -> payments.v1.ResolveReconciliationCaseRequest
+	3,  // 27: payments.v1.AdminService.ListAccounts:input_type -> payments.v1.ListAccountsRequest
+	5,  // 28: payments.v1.AdminService.GetAccount:input_type -> payments.v1.GetAccountRequest
+	8,  // 29: payments.v1.AdminService.SuspendAccount:input_type -> payments.v1.SuspendAccountRequest
+	10, // 30: payments.v1.AdminService.ReactivateAccount:input_type -> payments.v1.ReactivateAccountRequest
+	12, // 31: payments.v1.AdminService.CreateAdmin:input_type -> payments.v1.CreateAdminRequest
+	20, // 32: payments.v1.AdminService.ListAuditEvents:input_type -> payments.v1.ListAuditEventsRequest
+	16, // 33: payments.v1.AdminService.ListReconciliationCases:output_type -> payments.v1.ListReconciliationCasesResponse
+	18, // 34: payments.v1.AdminService.ResolveReconciliationCase:output_type -> payments.v1.ResolveReconciliationCaseResponse
+	4,  // 35: payments.v1.AdminService.ListAccounts:output_type -> payments.v1.ListAccountsResponse
+	7,  // 36: payments.v1.AdminService.GetAccount:output_type -> payments.v1.GetAccountResponse
+	9,  // 37: payments.v1.AdminService.SuspendAccount:output_type -> payments.v1.SuspendAccountResponse
+	11, // 38: payments.v1.AdminService.ReactivateAccount:output_type -> payments.v1.ReactivateAccountResponse
+	13, // 39: payments.v1.AdminService.CreateAdmin:output_type -> payments.v1.CreateAdminResponse
+	21, // 40: payments.v1.AdminService.ListAuditEvents:output_type -> payments.v1.ListAuditEventsResponse
+	33, // [33:41] is the sub-list for method output_type
+	25, // [25:33] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_admin_proto_init() }
@@ -1494,7 +1814,7 @@ func file_payments_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payments_v1_admin_proto_rawDesc), len(file_payments_v1_admin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   16,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

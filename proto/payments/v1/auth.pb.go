@@ -509,6 +509,274 @@ func (*LogoutResponse) Descriptor() ([]byte, []int) {
 	return file_payments_v1_auth_proto_rawDescGZIP(), []int{7}
 }
 
+// VerifyEmailRequest holds a verification token.
+type VerifyEmailRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The `vfy_...` token of the verification email.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailRequest) Reset() {
+	*x = VerifyEmailRequest{}
+	mi := &file_payments_v1_auth_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailRequest) ProtoMessage() {}
+
+func (x *VerifyEmailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_auth_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailRequest.ProtoReflect.Descriptor instead.
+func (*VerifyEmailRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_auth_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *VerifyEmailRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// VerifyEmailResponse holds the account.
+type VerifyEmailResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account, email_verified.
+	Account       *Account `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyEmailResponse) Reset() {
+	*x = VerifyEmailResponse{}
+	mi := &file_payments_v1_auth_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyEmailResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyEmailResponse) ProtoMessage() {}
+
+func (x *VerifyEmailResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_auth_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyEmailResponse.ProtoReflect.Descriptor instead.
+func (*VerifyEmailResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_auth_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *VerifyEmailResponse) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+// RequestPasswordResetRequest names the account by its email.
+type RequestPasswordResetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The login email.
+	Email         string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetRequest) Reset() {
+	*x = RequestPasswordResetRequest{}
+	mi := &file_payments_v1_auth_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetRequest) ProtoMessage() {}
+
+func (x *RequestPasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_auth_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_auth_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RequestPasswordResetRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// RequestPasswordResetResponse is empty: it never says whether the email
+// has an account.
+type RequestPasswordResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestPasswordResetResponse) Reset() {
+	*x = RequestPasswordResetResponse{}
+	mi := &file_payments_v1_auth_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestPasswordResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestPasswordResetResponse) ProtoMessage() {}
+
+func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_auth_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
+func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_auth_proto_rawDescGZIP(), []int{11}
+}
+
+// ResetPasswordRequest holds a reset token and the new password.
+type ResetPasswordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The `rst_...` token of the reset email.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// At least 12 characters.
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordRequest) Reset() {
+	*x = ResetPasswordRequest{}
+	mi := &file_payments_v1_auth_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordRequest) ProtoMessage() {}
+
+func (x *ResetPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_auth_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordRequest.ProtoReflect.Descriptor instead.
+func (*ResetPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_payments_v1_auth_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ResetPasswordRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *ResetPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+// ResetPasswordResponse is empty: sign in with the new password.
+type ResetPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetPasswordResponse) Reset() {
+	*x = ResetPasswordResponse{}
+	mi := &file_payments_v1_auth_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetPasswordResponse) ProtoMessage() {}
+
+func (x *ResetPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_payments_v1_auth_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetPasswordResponse.ProtoReflect.Descriptor instead.
+func (*ResetPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_payments_v1_auth_proto_rawDescGZIP(), []int{13}
+}
+
 var File_payments_v1_auth_proto protoreflect.FileDescriptor
 
 const file_payments_v1_auth_proto_rawDesc = "" +
@@ -548,12 +816,30 @@ const file_payments_v1_auth_proto_rawDesc = "" +
 	"\x18refresh_token_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x15refreshTokenExpiresAt\">\n" +
 	"\rLogoutRequest\x12-\n" +
 	"\rrefresh_token\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\frefreshToken\"\x10\n" +
-	"\x0eLogoutResponse2\xa0\x03\n" +
+	"\x0eLogoutResponse\"6\n" +
+	"\x12VerifyEmailRequest\x12 \n" +
+	"\x05token\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x05token\"E\n" +
+	"\x13VerifyEmailResponse\x12.\n" +
+	"\aaccount\x18\x01 \x01(\v2\x14.payments.v1.AccountR\aaccount\"?\n" +
+	"\x1bRequestPasswordResetRequest\x12 \n" +
+	"\x05email\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\"\x1e\n" +
+	"\x1cRequestPasswordResetResponse\"g\n" +
+	"\x14ResetPasswordRequest\x12 \n" +
+	"\x05token\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x05token\x12-\n" +
+	"\fnew_password\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x02R\vnewPassword\"\x17\n" +
+	"\x15ResetPasswordResponse2\xab\x06\n" +
 	"\vAuthService\x12e\n" +
 	"\bRegister\x12\x1c.payments.v1.RegisterRequest\x1a\x1d.payments.v1.RegisterResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/auth/register\x12Y\n" +
 	"\x05Login\x12\x19.payments.v1.LoginRequest\x1a\x1a.payments.v1.LoginResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/login\x12p\n" +
 	"\fRefreshToken\x12 .payments.v1.RefreshTokenRequest\x1a!.payments.v1.RefreshTokenResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/auth/refresh\x12]\n" +
-	"\x06Logout\x12\x1a.payments.v1.LogoutRequest\x1a\x1b.payments.v1.LogoutResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/logoutBDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
+	"\x06Logout\x12\x1a.payments.v1.LogoutRequest\x1a\x1b.payments.v1.LogoutResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/logout\x12r\n" +
+	"\vVerifyEmail\x12\x1f.payments.v1.VerifyEmailRequest\x1a .payments.v1.VerifyEmailResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/auth/verify_email\x12\x8f\x01\n" +
+	"\x14RequestPasswordReset\x12(.payments.v1.RequestPasswordResetRequest\x1a).payments.v1.RequestPasswordResetResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/auth/password_reset\x12\x82\x01\n" +
+	"\rResetPassword\x12!.payments.v1.ResetPasswordRequest\x1a\".payments.v1.ResetPasswordResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/auth/password_reset/confirmBDZBgithub.com/payments-platform/payments/proto/payments/v1;paymentsv1b\x06proto3"
 
 var (
 	file_payments_v1_auth_proto_rawDescOnce sync.Once
@@ -567,42 +853,55 @@ func file_payments_v1_auth_proto_rawDescGZIP() []byte {
 	return file_payments_v1_auth_proto_rawDescData
 }
 
-var file_payments_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_payments_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_payments_v1_auth_proto_goTypes = []any{
-	(*RegisterRequest)(nil),       // 0: payments.v1.RegisterRequest
-	(*RegisterResponse)(nil),      // 1: payments.v1.RegisterResponse
-	(*LoginRequest)(nil),          // 2: payments.v1.LoginRequest
-	(*LoginResponse)(nil),         // 3: payments.v1.LoginResponse
-	(*RefreshTokenRequest)(nil),   // 4: payments.v1.RefreshTokenRequest
-	(*RefreshTokenResponse)(nil),  // 5: payments.v1.RefreshTokenResponse
-	(*LogoutRequest)(nil),         // 6: payments.v1.LogoutRequest
-	(*LogoutResponse)(nil),        // 7: payments.v1.LogoutResponse
-	(Role)(0),                     // 8: payments.v1.Role
-	(*Account)(nil),               // 9: payments.v1.Account
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*RegisterRequest)(nil),              // 0: payments.v1.RegisterRequest
+	(*RegisterResponse)(nil),             // 1: payments.v1.RegisterResponse
+	(*LoginRequest)(nil),                 // 2: payments.v1.LoginRequest
+	(*LoginResponse)(nil),                // 3: payments.v1.LoginResponse
+	(*RefreshTokenRequest)(nil),          // 4: payments.v1.RefreshTokenRequest
+	(*RefreshTokenResponse)(nil),         // 5: payments.v1.RefreshTokenResponse
+	(*LogoutRequest)(nil),                // 6: payments.v1.LogoutRequest
+	(*LogoutResponse)(nil),               // 7: payments.v1.LogoutResponse
+	(*VerifyEmailRequest)(nil),           // 8: payments.v1.VerifyEmailRequest
+	(*VerifyEmailResponse)(nil),          // 9: payments.v1.VerifyEmailResponse
+	(*RequestPasswordResetRequest)(nil),  // 10: payments.v1.RequestPasswordResetRequest
+	(*RequestPasswordResetResponse)(nil), // 11: payments.v1.RequestPasswordResetResponse
+	(*ResetPasswordRequest)(nil),         // 12: payments.v1.ResetPasswordRequest
+	(*ResetPasswordResponse)(nil),        // 13: payments.v1.ResetPasswordResponse
+	(Role)(0),                            // 14: payments.v1.Role
+	(*Account)(nil),                      // 15: payments.v1.Account
+	(*timestamppb.Timestamp)(nil),        // 16: google.protobuf.Timestamp
 }
 var file_payments_v1_auth_proto_depIdxs = []int32{
-	8,  // 0: payments.v1.RegisterRequest.role:type_name -> payments.v1.Role
-	9,  // 1: payments.v1.RegisterResponse.account:type_name -> payments.v1.Account
-	10, // 2: payments.v1.LoginResponse.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 3: payments.v1.LoginResponse.account:type_name -> payments.v1.Account
-	10, // 4: payments.v1.LoginResponse.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	10, // 5: payments.v1.RefreshTokenResponse.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 6: payments.v1.RefreshTokenResponse.account:type_name -> payments.v1.Account
-	10, // 7: payments.v1.RefreshTokenResponse.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 8: payments.v1.AuthService.Register:input_type -> payments.v1.RegisterRequest
-	2,  // 9: payments.v1.AuthService.Login:input_type -> payments.v1.LoginRequest
-	4,  // 10: payments.v1.AuthService.RefreshToken:input_type -> payments.v1.RefreshTokenRequest
-	6,  // 11: payments.v1.AuthService.Logout:input_type -> payments.v1.LogoutRequest
-	1,  // 12: payments.v1.AuthService.Register:output_type -> payments.v1.RegisterResponse
-	3,  // 13: payments.v1.AuthService.Login:output_type -> payments.v1.LoginResponse
-	5,  // 14: payments.v1.AuthService.RefreshToken:output_type -> payments.v1.RefreshTokenResponse
-	7,  // 15: payments.v1.AuthService.Logout:output_type -> payments.v1.LogoutResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	14, // 0: payments.v1.RegisterRequest.role:type_name -> payments.v1.Role
+	15, // 1: payments.v1.RegisterResponse.account:type_name -> payments.v1.Account
+	16, // 2: payments.v1.LoginResponse.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	15, // 3: payments.v1.LoginResponse.account:type_name -> payments.v1.Account
+	16, // 4: payments.v1.LoginResponse.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	16, // 5: payments.v1.RefreshTokenResponse.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	15, // 6: payments.v1.RefreshTokenResponse.account:type_name -> payments.v1.Account
+	16, // 7: payments.v1.RefreshTokenResponse.refresh_token_expires_at:type_name -> google.protobuf.Timestamp
+	15, // 8: payments.v1.VerifyEmailResponse.account:type_name -> payments.v1.Account
+	0,  // 9: payments.v1.AuthService.Register:input_type -> payments.v1.RegisterRequest
+	2,  // 10: payments.v1.AuthService.Login:input_type -> payments.v1.LoginRequest
+	4,  // 11: payments.v1.AuthService.RefreshToken:input_type -> payments.v1.RefreshTokenRequest
+	6,  // 12: payments.v1.AuthService.Logout:input_type -> payments.v1.LogoutRequest
+	8,  // 13: payments.v1.AuthService.VerifyEmail:input_type -> payments.v1.VerifyEmailRequest
+	10, // 14: payments.v1.AuthService.RequestPasswordReset:input_type -> payments.v1.RequestPasswordResetRequest
+	12, // 15: payments.v1.AuthService.ResetPassword:input_type -> payments.v1.ResetPasswordRequest
+	1,  // 16: payments.v1.AuthService.Register:output_type -> payments.v1.RegisterResponse
+	3,  // 17: payments.v1.AuthService.Login:output_type -> payments.v1.LoginResponse
+	5,  // 18: payments.v1.AuthService.RefreshToken:output_type -> payments.v1.RefreshTokenResponse
+	7,  // 19: payments.v1.AuthService.Logout:output_type -> payments.v1.LogoutResponse
+	9,  // 20: payments.v1.AuthService.VerifyEmail:output_type -> payments.v1.VerifyEmailResponse
+	11, // 21: payments.v1.AuthService.RequestPasswordReset:output_type -> payments.v1.RequestPasswordResetResponse
+	13, // 22: payments.v1.AuthService.ResetPassword:output_type -> payments.v1.ResetPasswordResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_payments_v1_auth_proto_init() }
@@ -618,7 +917,7 @@ func file_payments_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_payments_v1_auth_proto_rawDesc), len(file_payments_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -55,6 +55,12 @@ const (
 	// AccountServiceRevokeSessionProcedure is the fully-qualified name of the AccountService's
 	// RevokeSession RPC.
 	AccountServiceRevokeSessionProcedure = "/payments.v1.AccountService/RevokeSession"
+	// AccountServiceResendVerificationProcedure is the fully-qualified name of the AccountService's
+	// ResendVerification RPC.
+	AccountServiceResendVerificationProcedure = "/payments.v1.AccountService/ResendVerification"
+	// AccountServiceCloseAccountProcedure is the fully-qualified name of the AccountService's
+	// CloseAccount RPC.
+	AccountServiceCloseAccountProcedure = "/payments.v1.AccountService/CloseAccount"
 )
 
 // AccountServiceClient is a client for the payments.v1.AccountService service.
@@ -62,7 +68,12 @@ type AccountServiceClient interface {
 	// GetMe returns the caller's account.
 	GetMe(context.Context, *connect.Request[v1.GetMeRequest]) (*connect.Response[v1.GetMeResponse], error)
 	// UpdateMe changes the fields that are set. Changing the password needs the
-	// current one and revokes every refresh token of the account.
+	// current one and revokes every refresh token of the account. Changing the
+	// email needs the current password too, and does not change it at once:
+	// the new address gets a verification link (AuthService.VerifyEmail) and
+	// becomes the login email when it is used; until then it is
+	// `pending_email`, and the old address is told of the request. An email
+	// in use by another account is `already_exists`.
 	UpdateMe(context.Context, *connect.Request[v1.UpdateMeRequest]) (*connect.Response[v1.UpdateMeResponse], error)
 	// CreateApiKey makes a secret API key (merchants only). The secret is
 	// returned once; only its hash is kept.
@@ -86,6 +97,23 @@ type AccountServiceClient interface {
 	// access token lifetime, 15 minutes by default). Revoking a revoked
 	// session is fine; another account's is `not_found`.
 	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
+	// ResendVerification mails a new verification link for the account's
+	// email (or its pending new email); the earlier link stops working. An
+	// account whose email is verified and has no pending change is
+	// `failed_precondition`. Limited like password resets
+	// (`resource_exhausted`).
+	ResendVerification(context.Context, *connect.Request[v1.ResendVerificationRequest]) (*connect.Response[v1.ResendVerificationResponse], error)
+	// CloseAccount closes the caller's account for good, after checking its
+	// password (a wrong one is `unauthenticated` and counts as a failed
+	// login). It is `failed_precondition`, naming what is in the way, while
+	// the account is a party to an open dispute, a payment not final yet
+	// (an uncaptured authorization, one waiting for 3-D Secure or the
+	// gateway) or a refund in flight. Once closed, its tokens and API keys
+	// stop working at once and its email can register again; its name and
+	// email are erased after the retention period
+	// (`PAYMENTS_CLOSED_ACCOUNT_RETENTION`, 90 days by default), while its
+	// payments, refunds, disputes and ledger entries stay. People only.
+	CloseAccount(context.Context, *connect.Request[v1.CloseAccountRequest]) (*connect.Response[v1.CloseAccountResponse], error)
 }
 
 // NewAccountServiceClient constructs a client for the payments.v1.AccountService service. By
@@ -150,19 +178,33 @@ func NewAccountServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(accountServiceMethods.ByName("RevokeSession")),
 			connect.WithClientOptions(opts...),
 		),
+		resendVerification: connect.NewClient[v1.ResendVerificationRequest, v1.ResendVerificationResponse](
+			httpClient,
+			baseURL+AccountServiceResendVerificationProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("ResendVerification")),
+			connect.WithClientOptions(opts...),
+		),
+		closeAccount: connect.NewClient[v1.CloseAccountRequest, v1.CloseAccountResponse](
+			httpClient,
+			baseURL+AccountServiceCloseAccountProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("CloseAccount")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // accountServiceClient implements AccountServiceClient.
 type accountServiceClient struct {
-	getMe          *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
-	updateMe       *connect.Client[v1.UpdateMeRequest, v1.UpdateMeResponse]
-	createApiKey   *connect.Client[v1.CreateApiKeyRequest, v1.CreateApiKeyResponse]
-	listApiKeys    *connect.Client[v1.ListApiKeysRequest, v1.ListApiKeysResponse]
-	revokeApiKey   *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
-	changePassword *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
-	listSessions   *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
-	revokeSession  *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
+	getMe              *connect.Client[v1.GetMeRequest, v1.GetMeResponse]
+	updateMe           *connect.Client[v1.UpdateMeRequest, v1.UpdateMeResponse]
+	createApiKey       *connect.Client[v1.CreateApiKeyRequest, v1.CreateApiKeyResponse]
+	listApiKeys        *connect.Client[v1.ListApiKeysRequest, v1.ListApiKeysResponse]
+	revokeApiKey       *connect.Client[v1.RevokeApiKeyRequest, v1.RevokeApiKeyResponse]
+	changePassword     *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
+	listSessions       *connect.Client[v1.ListSessionsRequest, v1.ListSessionsResponse]
+	revokeSession      *connect.Client[v1.RevokeSessionRequest, v1.RevokeSessionResponse]
+	resendVerification *connect.Client[v1.ResendVerificationRequest, v1.ResendVerificationResponse]
+	closeAccount       *connect.Client[v1.CloseAccountRequest, v1.CloseAccountResponse]
 }
 
 // GetMe calls payments.v1.AccountService.GetMe.
@@ -205,12 +247,27 @@ func (c *accountServiceClient) RevokeSession(ctx context.Context, req *connect.R
 	return c.revokeSession.CallUnary(ctx, req)
 }
 
+// ResendVerification calls payments.v1.AccountService.ResendVerification.
+func (c *accountServiceClient) ResendVerification(ctx context.Context, req *connect.Request[v1.ResendVerificationRequest]) (*connect.Response[v1.ResendVerificationResponse], error) {
+	return c.resendVerification.CallUnary(ctx, req)
+}
+
+// CloseAccount calls payments.v1.AccountService.CloseAccount.
+func (c *accountServiceClient) CloseAccount(ctx context.Context, req *connect.Request[v1.CloseAccountRequest]) (*connect.Response[v1.CloseAccountResponse], error) {
+	return c.closeAccount.CallUnary(ctx, req)
+}
+
 // AccountServiceHandler is an implementation of the payments.v1.AccountService service.
 type AccountServiceHandler interface {
 	// GetMe returns the caller's account.
 	GetMe(context.Context, *connect.Request[v1.GetMeRequest]) (*connect.Response[v1.GetMeResponse], error)
 	// UpdateMe changes the fields that are set. Changing the password needs the
-	// current one and revokes every refresh token of the account.
+	// current one and revokes every refresh token of the account. Changing the
+	// email needs the current password too, and does not change it at once:
+	// the new address gets a verification link (AuthService.VerifyEmail) and
+	// becomes the login email when it is used; until then it is
+	// `pending_email`, and the old address is told of the request. An email
+	// in use by another account is `already_exists`.
 	UpdateMe(context.Context, *connect.Request[v1.UpdateMeRequest]) (*connect.Response[v1.UpdateMeResponse], error)
 	// CreateApiKey makes a secret API key (merchants only). The secret is
 	// returned once; only its hash is kept.
@@ -234,6 +291,23 @@ type AccountServiceHandler interface {
 	// access token lifetime, 15 minutes by default). Revoking a revoked
 	// session is fine; another account's is `not_found`.
 	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
+	// ResendVerification mails a new verification link for the account's
+	// email (or its pending new email); the earlier link stops working. An
+	// account whose email is verified and has no pending change is
+	// `failed_precondition`. Limited like password resets
+	// (`resource_exhausted`).
+	ResendVerification(context.Context, *connect.Request[v1.ResendVerificationRequest]) (*connect.Response[v1.ResendVerificationResponse], error)
+	// CloseAccount closes the caller's account for good, after checking its
+	// password (a wrong one is `unauthenticated` and counts as a failed
+	// login). It is `failed_precondition`, naming what is in the way, while
+	// the account is a party to an open dispute, a payment not final yet
+	// (an uncaptured authorization, one waiting for 3-D Secure or the
+	// gateway) or a refund in flight. Once closed, its tokens and API keys
+	// stop working at once and its email can register again; its name and
+	// email are erased after the retention period
+	// (`PAYMENTS_CLOSED_ACCOUNT_RETENTION`, 90 days by default), while its
+	// payments, refunds, disputes and ledger entries stay. People only.
+	CloseAccount(context.Context, *connect.Request[v1.CloseAccountRequest]) (*connect.Response[v1.CloseAccountResponse], error)
 }
 
 // NewAccountServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -294,6 +368,18 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 		connect.WithSchema(accountServiceMethods.ByName("RevokeSession")),
 		connect.WithHandlerOptions(opts...),
 	)
+	accountServiceResendVerificationHandler := connect.NewUnaryHandler(
+		AccountServiceResendVerificationProcedure,
+		svc.ResendVerification,
+		connect.WithSchema(accountServiceMethods.ByName("ResendVerification")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accountServiceCloseAccountHandler := connect.NewUnaryHandler(
+		AccountServiceCloseAccountProcedure,
+		svc.CloseAccount,
+		connect.WithSchema(accountServiceMethods.ByName("CloseAccount")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/payments.v1.AccountService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AccountServiceGetMeProcedure:
@@ -312,6 +398,10 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 			accountServiceListSessionsHandler.ServeHTTP(w, r)
 		case AccountServiceRevokeSessionProcedure:
 			accountServiceRevokeSessionHandler.ServeHTTP(w, r)
+		case AccountServiceResendVerificationProcedure:
+			accountServiceResendVerificationHandler.ServeHTTP(w, r)
+		case AccountServiceCloseAccountProcedure:
+			accountServiceCloseAccountHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -351,4 +441,12 @@ func (UnimplementedAccountServiceHandler) ListSessions(context.Context, *connect
 
 func (UnimplementedAccountServiceHandler) RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AccountService.RevokeSession is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) ResendVerification(context.Context, *connect.Request[v1.ResendVerificationRequest]) (*connect.Response[v1.ResendVerificationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AccountService.ResendVerification is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) CloseAccount(context.Context, *connect.Request[v1.CloseAccountRequest]) (*connect.Response[v1.CloseAccountResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AccountService.CloseAccount is not implemented"))
 }

@@ -53,6 +53,9 @@ const (
 	// AdminServiceCreateAdminProcedure is the fully-qualified name of the AdminService's CreateAdmin
 	// RPC.
 	AdminServiceCreateAdminProcedure = "/payments.v1.AdminService/CreateAdmin"
+	// AdminServiceListAuditEventsProcedure is the fully-qualified name of the AdminService's
+	// ListAuditEvents RPC.
+	AdminServiceListAuditEventsProcedure = "/payments.v1.AdminService/ListAuditEvents"
 )
 
 // AdminServiceClient is a client for the payments.v1.AdminService service.
@@ -85,6 +88,11 @@ type AdminServiceClient interface {
 	// CreateAdmin makes another admin (the first one comes from `paymentsd
 	// admin create`). An email already in use is `already_exists`.
 	CreateAdmin(context.Context, *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error)
+	// ListAuditEvents lists the audit trail, newest first: every admin
+	// action and security event (see AuditEvent.type), filtered by actor,
+	// target, type and time. The trail is append-only and never holds a
+	// secret, token or password.
+	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the payments.v1.AdminService service. By default,
@@ -143,6 +151,13 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("CreateAdmin")),
 			connect.WithClientOptions(opts...),
 		),
+		listAuditEvents: connect.NewClient[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse](
+			httpClient,
+			baseURL+AdminServiceListAuditEventsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListAuditEvents")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -155,6 +170,7 @@ type adminServiceClient struct {
 	suspendAccount            *connect.Client[v1.SuspendAccountRequest, v1.SuspendAccountResponse]
 	reactivateAccount         *connect.Client[v1.ReactivateAccountRequest, v1.ReactivateAccountResponse]
 	createAdmin               *connect.Client[v1.CreateAdminRequest, v1.CreateAdminResponse]
+	listAuditEvents           *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
 }
 
 // ListReconciliationCases calls payments.v1.AdminService.ListReconciliationCases.
@@ -192,6 +208,11 @@ func (c *adminServiceClient) CreateAdmin(ctx context.Context, req *connect.Reque
 	return c.createAdmin.CallUnary(ctx, req)
 }
 
+// ListAuditEvents calls payments.v1.AdminService.ListAuditEvents.
+func (c *adminServiceClient) ListAuditEvents(ctx context.Context, req *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error) {
+	return c.listAuditEvents.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the payments.v1.AdminService service.
 type AdminServiceHandler interface {
 	// ListReconciliationCases lists the disagreements between the platform and
@@ -222,6 +243,11 @@ type AdminServiceHandler interface {
 	// CreateAdmin makes another admin (the first one comes from `paymentsd
 	// admin create`). An email already in use is `already_exists`.
 	CreateAdmin(context.Context, *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error)
+	// ListAuditEvents lists the audit trail, newest first: every admin
+	// action and security event (see AuditEvent.type), filtered by actor,
+	// target, type and time. The trail is append-only and never holds a
+	// secret, token or password.
+	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -276,6 +302,13 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("CreateAdmin")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceListAuditEventsHandler := connect.NewUnaryHandler(
+		AdminServiceListAuditEventsProcedure,
+		svc.ListAuditEvents,
+		connect.WithSchema(adminServiceMethods.ByName("ListAuditEvents")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/payments.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceListReconciliationCasesProcedure:
@@ -292,6 +325,8 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceReactivateAccountHandler.ServeHTTP(w, r)
 		case AdminServiceCreateAdminProcedure:
 			adminServiceCreateAdminHandler.ServeHTTP(w, r)
+		case AdminServiceListAuditEventsProcedure:
+			adminServiceListAuditEventsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -327,4 +362,8 @@ func (UnimplementedAdminServiceHandler) ReactivateAccount(context.Context, *conn
 
 func (UnimplementedAdminServiceHandler) CreateAdmin(context.Context, *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AdminService.CreateAdmin is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("payments.v1.AdminService.ListAuditEvents is not implemented"))
 }
