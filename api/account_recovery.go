@@ -137,11 +137,7 @@ func (h *authService) VerifyEmail(ctx context.Context, req *connect.Request[paym
 // ResendVerification mails a new link for the address waiting to be
 // verified: a pending new email, else the account's own.
 func (h *accountService) ResendVerification(ctx context.Context, req *connect.Request[paymentsv1.ResendVerificationRequest]) (*connect.Response[paymentsv1.ResendVerificationResponse], error) {
-	p, err := mustPrincipal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	acct, err := h.s.d.Store.AccountByID(ctx, p.AccountID)
+	acct, err := h.callerAccount(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -169,20 +165,9 @@ func (h *accountService) ResendVerification(ctx context.Context, req *connect.Re
 // within seconds on the others (its sessions and API keys stop at once
 // everywhere: they are revoked in the same transaction).
 func (h *accountService) CloseAccount(ctx context.Context, req *connect.Request[paymentsv1.CloseAccountRequest]) (*connect.Response[paymentsv1.CloseAccountResponse], error) {
-	p, err := mustPrincipal(ctx)
+	acct, err := h.confirmPassword(ctx, req, req.Msg.Password, "password is incorrect")
 	if err != nil {
 		return nil, err
-	}
-	acct, err := h.s.d.Store.AccountByID(ctx, p.AccountID)
-	if err != nil {
-		return nil, err
-	}
-	ok, err := h.checkCurrentPassword(ctx, req.Peer().Addr, req.Header(), acct, req.Msg.Password)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, errs.Unauthenticated("password is incorrect")
 	}
 	closed, err := h.s.d.Store.CloseAccount(ctx, acct.ID, h.s.now(), h.s.whoOf(ctx, req))
 	if err != nil {

@@ -149,21 +149,9 @@ func (h *accountService) RevokeApiKey(ctx context.Context, req *connect.Request[
 // the new one, signs every session of the account out (in the same
 // transaction) and starts a fresh one for the caller.
 func (h *accountService) ChangePassword(ctx context.Context, req *connect.Request[paymentsv1.ChangePasswordRequest]) (*connect.Response[paymentsv1.ChangePasswordResponse], error) {
-	p, err := mustPrincipal(ctx)
+	acct, err := h.confirmPassword(ctx, req, req.Msg.CurrentPassword, "current_password is incorrect")
 	if err != nil {
 		return nil, err
-	}
-	acct, err := h.s.d.Store.AccountByID(ctx, p.AccountID)
-	if err != nil {
-		return nil, err
-	}
-	ok, err := h.checkCurrentPassword(ctx, req.Peer().Addr, req.Header(), acct, req.Msg.CurrentPassword)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		h.s.log.WarnContext(ctx, "password change refused: wrong current password", "account_id", acct.ID)
-		return nil, errs.Unauthenticated("current_password is incorrect")
 	}
 	now := h.s.now()
 	hash, err := h.s.guards.hasher.HashPassword(ctx, req.Msg.NewPassword)
@@ -183,6 +171,34 @@ func (h *accountService) ChangePassword(ctx context.Context, req *connect.Reques
 		AccessToken: pair.access, RefreshToken: pair.refresh,
 		AccessTokenExpiresAt: timestamppb.New(pair.accessExpires), RefreshTokenExpiresAt: timestamppb.New(pair.refreshExpires),
 	}), nil
+}
+
+// callerAccount is the signed-in caller's account.
+func (h *accountService) callerAccount(ctx context.Context) (*ent.Account, error) {
+	p, err := mustPrincipal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return h.s.d.Store.AccountByID(ctx, p.AccountID)
+}
+
+// confirmPassword is the caller's account once its password is confirmed
+// (checkCurrentPassword); a wrong one is unauthenticated with wrong as
+// the message.
+func (h *accountService) confirmPassword(ctx context.Context, req connect.AnyRequest, password, wrong string) (*ent.Account, error) {
+	acct, err := h.callerAccount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := h.checkCurrentPassword(ctx, req.Peer().Addr, req.Header(), acct, password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		h.s.log.WarnContext(ctx, "refused: wrong password", "procedure", req.Spec().Procedure, "account_id", acct.ID)
+		return nil, errs.Unauthenticated(wrong)
+	}
+	return acct, nil
 }
 
 // checkCurrentPassword checks a signed-in person's password as Login checks

@@ -34,6 +34,9 @@ type NewAccount struct {
 // the unique index rejects duplicates whatever their case, also when two
 // registrations race: the loser gets AlreadyExists.
 func (s *Store) CreateAccount(ctx context.Context, a NewAccount) (*ent.Account, error) {
+	if err := deliverable(a.Email); err != nil {
+		return nil, err
+	}
 	now := utc(time.Now())
 	id := ids.NewAt(ids.Account, now)
 	var acc *ent.Account
@@ -123,6 +126,9 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u AccountUpdate, n
 		if u.PendingEmail != nil {
 			pending := normalizeEmail(*u.PendingEmail)
 			if pending != "" {
+				if err := deliverable(pending); err != nil {
+					return err
+				}
 				taken, err := tx.Account.Query().Where(account.Email(pending)).Exist(ctx)
 				if err != nil {
 					return err
@@ -158,6 +164,16 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u AccountUpdate, n
 		return nil, err
 	}
 	return nil, fmt.Errorf("update account %s: %w", id, err)
+}
+
+// deliverable refuses addresses under the .invalid top-level domain
+// (RFC 2606): they can receive no mail, and closed accounts' placeholder
+// emails (ClosedEmail) live there, which nobody may take first.
+func deliverable(email string) error {
+	if strings.HasSuffix(normalizeEmail(strings.TrimSpace(email)), ".invalid") {
+		return errs.InvalidArgument("email", "addresses under .invalid cannot receive mail")
+	}
+	return nil
 }
 
 // normalizeEmail is the one canonical form of an email address we store and

@@ -178,13 +178,9 @@ func (s *Store) ReactivateAccount(ctx context.Context, id string, now time.Time,
 	now = utc(now)
 	var out *ent.Account
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
-		q := tx.Account.Query().Where(account.ID(id))
-		if s.dialect == dialect.MySQL {
-			q = q.ForUpdate()
-		}
-		target, err := q.Only(ctx)
+		target, err := s.lockAccount(ctx, tx, id)
 		if err != nil {
-			return notFound(err, "account")
+			return err
 		}
 		if target.Status == account.StatusClosed {
 			return errs.FailedPrecondition("account %s is closed; a closed account cannot be reactivated", id)

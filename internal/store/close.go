@@ -45,13 +45,9 @@ func (s *Store) CloseAccount(ctx context.Context, id string, now time.Time, audi
 	now = utc(now)
 	var out *ent.Account
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
-		q := tx.Account.Query().Where(account.ID(id))
-		if s.dialect == dialect.MySQL {
-			q = q.ForUpdate()
-		}
-		acct, err := q.Only(ctx)
+		acct, err := s.lockAccount(ctx, tx, id)
 		if err != nil {
-			return notFound(err, "account")
+			return err
 		}
 		if acct.Status != account.StatusActive {
 			return errs.FailedPrecondition("account %s is %s", id, acct.Status)
@@ -222,4 +218,18 @@ func (s *Store) anonymizeBatch(ctx context.Context, cutoff, now time.Time) (n in
 		}
 	}
 	return n, len(due) == purgeBatch, nil
+}
+
+// lockAccount reads an account in tx, its row locked until the end of tx
+// on MySQL (SQLite serializes writers), or NotFound.
+func (s *Store) lockAccount(ctx context.Context, tx *ent.Tx, id string) (*ent.Account, error) {
+	q := tx.Account.Query().Where(account.ID(id))
+	if s.dialect == dialect.MySQL {
+		q = q.ForUpdate()
+	}
+	acct, err := q.Only(ctx)
+	if err != nil {
+		return nil, notFound(err, "account")
+	}
+	return acct, nil
 }
