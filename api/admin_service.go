@@ -59,6 +59,8 @@ func (h *adminService) ResolveReconciliationCase(ctx context.Context, req *conne
 	if err != nil {
 		return nil, err
 	}
+	h.s.auditAfter(ctx, h.s.whoOf(ctx, req).Of(store.AuditReconciliationResolved, "",
+		map[string]string{"reconciliation_case_id": c.ID, "payment_id": c.PaymentID}))
 	return connect.NewResponse(&paymentsv1.ResolveReconciliationCaseResponse{ReconciliationCase: caseToProto(c)}), nil
 }
 

@@ -55,6 +55,15 @@ func (s *Server) who(ctx context.Context, peer string, hdr http.Header) store.Au
 	return a
 }
 
+// auditAfter records an admin action whose change was made elsewhere (a
+// workflow's update, a case resolved): best effort after the fact, logged
+// if the row cannot be written, since the action itself stands.
+func (s *Server) auditAfter(ctx context.Context, a store.Audit) {
+	if err := s.d.Store.RecordAudit(context.WithoutCancel(ctx), a); err != nil {
+		s.log.ErrorContext(ctx, "admin action not audited", "type", a.Type, "err", err)
+	}
+}
+
 // whoOf is who for a Connect request.
 func (s *Server) whoOf(ctx context.Context, req connect.AnyRequest) store.Audit {
 	return s.who(ctx, req.Peer().Addr, req.Header())

@@ -208,10 +208,7 @@ func (s *Server) auditLockout(ctx context.Context, who store.Audit, res store.Lo
 	if len(by) == 0 {
 		return
 	}
-	a := who.Of(store.AuditLoginLocked, target, map[string]string{"by": strings.Join(by, ",")})
-	if err := s.d.Store.RecordAudit(context.WithoutCancel(ctx), a); err != nil {
-		s.log.WarnContext(ctx, "login lockout not audited", "err", err)
-	}
+	s.auditAfter(ctx, who.Of(store.AuditLoginLocked, target, map[string]string{"by": strings.Join(by, ",")}))
 }
 
 // checkLogin checks the password of email's account. An unknown email is

@@ -255,6 +255,10 @@ func (h *disputeService) ResolveDispute(ctx context.Context, req *connect.Reques
 	return disputeAction(ctx, h, m.DisputeId, paymentsv1connect.DisputeServiceResolveDisputeProcedure, req.Header(), m,
 		dispute.UpdateResolve, func(a dispute.Actor) any { return dispute.Resolution{Actor: a, Outcome: outcome, Note: m.Note} },
 		func(d *paymentsv1.Dispute) *paymentsv1.ResolveDisputeResponse {
+			// An admin's decision: in the audit trail, once (a replay
+			// under the same Idempotency-Key does not come here).
+			h.s.auditAfter(ctx, h.s.whoOf(ctx, req).Of(store.AuditDisputeResolved, d.GetMerchantId(),
+				map[string]string{"dispute_id": d.GetId(), "outcome": outcome}))
 			return &paymentsv1.ResolveDisputeResponse{Dispute: d}
 		})
 }

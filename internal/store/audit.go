@@ -31,6 +31,9 @@ const (
 	AuditAPIKeyCreated        = "api_key.created"
 	AuditAPIKeyRevoked        = "api_key.revoked"
 	AuditSessionRevoked       = "session.revoked"
+	// Admins' decisions made by workflows or on cases.
+	AuditDisputeResolved        = "dispute.resolved"
+	AuditReconciliationResolved = "reconciliation_case.resolved"
 )
 
 // auditPrefix prefixes audit event ids.

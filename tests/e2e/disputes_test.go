@@ -150,6 +150,13 @@ func TestDisputeCustomerToAdminDecision(t *testing.T) {
 	if lost.GetStatus() != pb.DisputeStatus_DISPUTE_STATUS_LOST || lost.GetOutcomeNote() != "No proof of delivery to the customer's address." || lost.GetClosedAt() == nil {
 		t.Fatalf("resolved: %v", lost)
 	}
+	// The admin's decision is in the audit trail, with the admin as actor.
+	var trail pb.ListAuditEventsResponse
+	if r := e.post(t, adm.Token, "/payments.v1.AdminService/ListAuditEvents", map[string]any{"type": "dispute.resolved", "target_id": m.ID}); protojson.Unmarshal(r.body, &trail) != nil ||
+		len(trail.GetAuditEvents()) != 1 || trail.GetAuditEvents()[0].GetActorId() != adm.ID ||
+		trail.GetAuditEvents()[0].GetDetail()["dispute_id"] != d.GetId() || trail.GetAuditEvents()[0].GetDetail()["outcome"] != "lost" {
+		t.Fatalf("audit of the decision: %s", r)
+	}
 	done := e.waitDispute(t, c, d.GetId(), "refunded", func(d *pb.Dispute) bool {
 		return d.GetSettlement() == pb.DisputeSettlement_DISPUTE_SETTLEMENT_REFUNDED
 	})

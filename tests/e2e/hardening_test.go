@@ -169,6 +169,13 @@ func TestUnexpectedChargeIsRefundedAndRecorded(t *testing.T) {
 	}
 	wantCode(t, e.post(t, adm.Token, procResolveReconciliationCase, map[string]any{"id": got.GetId(), "note": "again"}), "failed_precondition")
 	wantCode(t, e.post(t, adm.Token, procResolveReconciliationCase, map[string]any{"id": got.GetId()}), "invalid_argument")
+	// The resolution, and only the one that happened, is in the audit trail.
+	var trail pb.ListAuditEventsResponse
+	r = e.post(t, adm.Token, "/payments.v1.AdminService/ListAuditEvents", map[string]any{"type": "reconciliation_case.resolved", "actor_id": adm.ID})
+	if err := protojson.Unmarshal(r.body, &trail); err != nil || len(trail.GetAuditEvents()) != 1 ||
+		trail.GetAuditEvents()[0].GetDetail()["reconciliation_case_id"] != got.GetId() || trail.GetAuditEvents()[0].GetDetail()["payment_id"] != p.GetId() {
+		t.Fatalf("audit of the resolution: %s %v", r, err)
+	}
 }
 
 // waitCases polls the admins' list of a payment's cases until ok.

@@ -1296,7 +1296,8 @@ type AuditEvent struct {
 	// account.password_changed, account.password_reset_requested,
 	// account.password_reset, account.login_locked, account.closed,
 	// account.anonymized, account.suspended, account.reactivated,
-	// admin.created, api_key.created, api_key.revoked, session.revoked.
+	// admin.created, api_key.created, api_key.revoked, session.revoked,
+	// dispute.resolved, reconciliation_case.resolved.
 	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
 	// The account that acted; empty for the platform itself or an
 	// unauthenticated caller.
