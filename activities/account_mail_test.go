@@ -362,7 +362,7 @@ func TestSendAccountEmailPasswordResetWithoutActiveAccount(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, db *store.Store) {
 		ctx := context.Background()
 		suspended := newMailAccount(t, db, "suspended@example.com")
-		if _, err := db.SuspendAccount(ctx, suspended.ID, store.Suspension{Reason: "fraud", By: "acct_admin", At: accountMailClock}); err != nil {
+		if _, err := db.SuspendAccount(ctx, suspended.ID, store.Suspension{Reason: "fraud", Audit: store.Audit{ActorID: "acct_admin", At: accountMailClock}}); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := db.AccountByID(ctx, suspended.ID); err != nil || got.Status != account.StatusDisabled {
@@ -514,7 +514,7 @@ func TestSendAccountEmailNoticesWithoutToken(t *testing.T) {
 		// The notices the store writes when an account is suspended or closed.
 		suspended := newMailAccount(t, db, "suspended@example.com")
 		before := noticeIDs(t, db)
-		if _, err := db.SuspendAccount(ctx, suspended.ID, store.Suspension{Reason: "excessive_disputes", By: "acct_admin", At: accountMailClock}); err != nil {
+		if _, err := db.SuspendAccount(ctx, suspended.ID, store.Suspension{Reason: "excessive_disputes", Audit: store.Audit{ActorID: "acct_admin", At: accountMailClock}}); err != nil {
 			t.Fatal(err)
 		}
 		ntc := newNoticeSince(t, db, before)

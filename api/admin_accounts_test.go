@@ -148,7 +148,7 @@ func TestAdminLastActiveAdminStays(t *testing.T) {
 	e := newEnv(t)
 	a1, a2 := e.admin(t), e.admin(t)
 	wantOK[*pb.SuspendAccountResponse](t, e.call(t, httpJSON, a1.authz(), &pb.SuspendAccountRequest{Id: a2.acct.GetId(), Reason: pb.SuspensionReason_SUSPENSION_REASON_REQUESTED_BY_OWNER}))
-	if _, err := e.st.SuspendAccount(ctxT(t), a1.acct.GetId(), store.Suspension{Reason: "other", At: time.Now()}); err == nil || !strings.Contains(err.Error(), "last active admin") {
+	if _, err := e.st.SuspendAccount(ctxT(t), a1.acct.GetId(), store.Suspension{Reason: "other", Audit: store.Audit{At: time.Now()}}); err == nil || !strings.Contains(err.Error(), "last active admin") {
 		t.Fatalf("suspending the last admin: %v", err)
 	}
 }

@@ -185,8 +185,7 @@ func (h *adminService) SuspendAccount(ctx context.Context, req *connect.Request[
 		return nil, errs.FailedPrecondition("an admin cannot suspend itself")
 	}
 	a, err := h.s.d.Store.SuspendAccount(ctx, m.Id, store.Suspension{
-		Reason: suspensionFromProto[m.Reason], Note: strings.TrimSpace(m.Note), By: p.AccountID, At: h.s.now(),
-		Audit: h.s.whoOf(ctx, req),
+		Reason: suspensionFromProto[m.Reason], Note: strings.TrimSpace(m.Note), Audit: h.s.whoOf(ctx, req),
 	})
 	if err != nil {
 		return nil, err

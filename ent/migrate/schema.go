@@ -114,9 +114,9 @@ var (
 				Columns: []*schema.Column{AccountNoticesColumns[6], AccountNoticesColumns[5]},
 			},
 			{
-				Name:    "accountnotice_created_at",
+				Name:    "accountnotice_account_id",
 				Unique:  false,
-				Columns: []*schema.Column{AccountNoticesColumns[5]},
+				Columns: []*schema.Column{AccountNoticesColumns[2]},
 			},
 		},
 	}
@@ -327,6 +327,11 @@ var (
 				Name:    "emailmessage_event_id_account_id",
 				Unique:  true,
 				Columns: []*schema.Column{EmailMessagesColumns[1], EmailMessagesColumns[2]},
+			},
+			{
+				Name:    "emailmessage_account_id",
+				Unique:  false,
+				Columns: []*schema.Column{EmailMessagesColumns[2]},
 			},
 		},
 	}

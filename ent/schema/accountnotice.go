@@ -45,10 +45,11 @@ func (AccountNotice) Fields() []ent.Field {
 }
 
 // Indexes serve the relay's oldest-first read of the notices not
-// dispatched and the purge of old ones.
+// dispatched (and the purge of those dispatched long ago), and an
+// account's notices, which anonymization deletes.
 func (AccountNotice) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("dispatched_at", "created_at"),
-		index.Fields("created_at"),
+		index.Fields("account_id"),
 	}
 }

@@ -1,9 +1,6 @@
 package schema
 
 import (
-	"context"
-	"errors"
-
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
@@ -12,8 +9,8 @@ import (
 
 // AuditEvent is one security event or admin action: who (actor) did what
 // (type) to whom (target), when, from where (client address) and in which
-// request. Rows are only ever inserted: a hook refuses updates and
-// deletes. Details hold ids and reason codes, never a secret, token or
+// request. Rows are only ever inserted: the ledger's appendOnly hook
+// refuses updates and deletes. Details hold ids and reason codes, never a secret, token or
 // password.
 type AuditEvent struct {
 	ent.Schema
@@ -26,7 +23,7 @@ func (AuditEvent) Annotations() []schema.Annotation { return tableOptions() }
 func (AuditEvent) Fields() []ent.Field {
 	return []ent.Field{
 		idField(),
-		// Such as account.suspended (internal/audit lists them).
+		// Such as account.suspended (internal/store/audit.go lists them).
 		field.String("type").MaxLen(64).NotEmpty().Immutable(),
 		// The account that acted; empty for the platform itself (the
 		// maintenance workflow) or an unauthenticated caller.
@@ -54,19 +51,7 @@ func (AuditEvent) Indexes() []ent.Index {
 	}
 }
 
-// errAppendOnly refuses changes to the audit trail.
-var errAppendOnly = errors.New("audit events are append-only")
-
-// Hooks make the trail append-only.
+// Hooks make the trail append-only through ent, as the ledger is.
 func (AuditEvent) Hooks() []ent.Hook {
-	return []ent.Hook{
-		func(next ent.Mutator) ent.Mutator {
-			return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
-				if !m.Op().Is(ent.OpCreate) {
-					return nil, errAppendOnly
-				}
-				return next.Mutate(ctx, m)
-			})
-		},
-	}
+	return []ent.Hook{appendOnly}
 }

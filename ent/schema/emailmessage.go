@@ -38,9 +38,12 @@ func (EmailMessage) Fields() []ent.Field {
 	}
 }
 
-// Indexes make an event's message to an account one.
+// Indexes make an event's message to an account one, and find an
+// account's messages.
 func (EmailMessage) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("event_id", "account_id").Unique(),
+		// An account's messages, whose addresses anonymization replaces.
+		index.Fields("account_id"),
 	}
 }

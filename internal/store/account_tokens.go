@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"time"
 
-	"entgo.io/ent/dialect"
-
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/accountnotice"
 	"github.com/payments-platform/payments/ent/accounttoken"
 	"github.com/payments-platform/payments/ent/predicate"
-	"github.com/payments-platform/payments/ent/refreshtoken"
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/ids"
 )
@@ -49,16 +46,15 @@ func (s *Store) IssueAccountToken(ctx context.Context, t NewAccountToken, rec Re
 		requested = at
 	}
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
-		live := []predicate.AccountToken{accounttoken.AccountID(t.AccountID), accounttoken.PurposeEQ(t.Purpose),
-			accounttoken.UsedAtIsNil(), accounttoken.SupersededAtIsNil()}
-		newer, err := tx.AccountToken.Query().Where(append(live, accounttoken.RequestedAtGT(requested))...).Exist(ctx)
+		newer, err := tx.AccountToken.Query().
+			Where(append(liveTokens(t.AccountID, t.Purpose), accounttoken.RequestedAtGT(requested))...).Exist(ctx)
 		if err != nil {
 			return err
 		}
 		if newer {
 			return ErrStaleToken
 		}
-		if _, err := tx.AccountToken.Update().Where(live...).SetSupersededAt(at).Save(ctx); err != nil {
+		if err := supersedeTokens(ctx, tx, t.AccountID, at, t.Purpose); err != nil {
 			return err
 		}
 		if err := tx.AccountToken.Create().
@@ -78,6 +74,25 @@ func (s *Store) IssueAccountToken(ctx context.Context, t NewAccountToken, rec Re
 	return nil
 }
 
+// liveTokens selects an account's unused, unsuperseded tokens of the
+// purposes (every purpose when none is given).
+func liveTokens(accountID string, purposes ...accounttoken.Purpose) []predicate.AccountToken {
+	ps := []predicate.AccountToken{accounttoken.AccountID(accountID), accounttoken.UsedAtIsNil(), accounttoken.SupersededAtIsNil()}
+	if len(purposes) > 0 {
+		ps = append(ps, accounttoken.PurposeIn(purposes...))
+	}
+	return ps
+}
+
+// supersedeTokens makes an account's live tokens of the purposes (every
+// purpose when none is given) stop working.
+func supersedeTokens(ctx context.Context, tx *ent.Tx, accountID string, at time.Time, purposes ...accounttoken.Purpose) error {
+	if _, err := tx.AccountToken.Update().Where(liveTokens(accountID, purposes...)...).SetSupersededAt(at).Save(ctx); err != nil {
+		return fmt.Errorf("supersede mailed tokens of %s: %w", accountID, err)
+	}
+	return nil
+}
+
 // Why a token is refused; one code (invalid_argument on the token field),
 // a message each, so the person knows to ask for a new link.
 const (
@@ -89,8 +104,8 @@ const (
 
 // spendAccountToken marks the token of purpose with hash used, once: of
 // two concurrent uses only one succeeds. It returns the token and its
-// account, locked on MySQL.
-func spendAccountToken(ctx context.Context, tx *ent.Tx, purpose accounttoken.Purpose, hash string, now time.Time, lock bool) (*ent.AccountToken, *ent.Account, error) {
+// account, locked (lockAccount).
+func (s *Store) spendAccountToken(ctx context.Context, tx *ent.Tx, purpose accounttoken.Purpose, hash string, now time.Time) (*ent.AccountToken, *ent.Account, error) {
 	t, err := tx.AccountToken.Query().Where(accounttoken.TokenHash(hash)).Only(ctx)
 	switch {
 	case ent.IsNotFound(err):
@@ -116,13 +131,9 @@ func spendAccountToken(ctx context.Context, tx *ent.Tx, purpose accounttoken.Pur
 	if n != 1 {
 		return nil, nil, errs.InvalidArgument("token", msgTokenUsed)
 	}
-	q := tx.Account.Query().Where(account.ID(t.AccountID))
-	if lock {
-		q = q.ForUpdate()
-	}
-	acct, err := q.Only(ctx)
+	acct, err := s.lockAccount(ctx, tx, t.AccountID)
 	if err != nil {
-		return nil, nil, notFound(err, "account")
+		return nil, nil, err
 	}
 	switch {
 	case acct.Status == account.StatusClosed:
@@ -145,7 +156,7 @@ func (s *Store) VerifyEmail(ctx context.Context, hash string, now time.Time, aud
 	now = utc(now)
 	var out *ent.Account
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
-		t, acct, err := spendAccountToken(ctx, tx, accounttoken.PurposeVerifyEmail, hash, now, s.dialect == dialect.MySQL)
+		t, acct, err := s.spendAccountToken(ctx, tx, accounttoken.PurposeVerifyEmail, hash, now)
 		if err != nil {
 			return err
 		}
@@ -161,9 +172,7 @@ func (s *Store) VerifyEmail(ctx context.Context, hash string, now time.Time, aud
 			up.SetEmail(t.Email).SetPendingEmail("")
 			audit.Type = AuditEmailChanged
 			// Reset links mailed to the old address stop working.
-			if _, err := tx.AccountToken.Update().
-				Where(accounttoken.AccountID(acct.ID), accounttoken.UsedAtIsNil(), accounttoken.SupersededAtIsNil()).
-				SetSupersededAt(now).Save(ctx); err != nil {
+			if err := supersedeTokens(ctx, tx, acct.ID, now); err != nil {
 				return err
 			}
 		default:
@@ -191,17 +200,15 @@ func (s *Store) ResetPassword(ctx context.Context, hash, passwordHash string, no
 	now = utc(now)
 	var out *ent.Account
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
-		_, acct, err := spendAccountToken(ctx, tx, accounttoken.PurposeResetPassword, hash, now, s.dialect == dialect.MySQL)
+		_, acct, err := s.spendAccountToken(ctx, tx, accounttoken.PurposeResetPassword, hash, now)
 		if err != nil {
 			return err
 		}
 		if out, err = tx.Account.UpdateOneID(acct.ID).SetPasswordHash(passwordHash).SetUpdatedAt(now).Save(ctx); err != nil {
 			return err
 		}
-		if _, err := tx.RefreshToken.Update().
-			Where(refreshtoken.AccountID(acct.ID), refreshtoken.RevokedAtIsNil()).
-			SetRevokedAt(now).Save(ctx); err != nil {
-			return fmt.Errorf("revoke sessions: %w", err)
+		if err := revokeSessions(ctx, tx.Client(), acct.ID, now); err != nil {
+			return err
 		}
 		audit.Type = AuditPasswordReset
 		if audit.ActorID == "" {

@@ -505,7 +505,7 @@ func TestAccountTokensOfClosedAndSuspendedAccounts(t *testing.T) {
 		pw = passwordOf(t, s, sus.ID)
 		issueToken(t, s, sus.ID, accounttoken.PurposeResetPassword, sus.Email, "sus-reset", t0)
 		issueToken(t, s, sus.ID, accounttoken.PurposeVerifyEmail, sus.Email, "sus-verify", t0)
-		if _, err := s.SuspendAccount(ctx, sus.ID, store.Suspension{Reason: "fraud", At: t0.Add(time.Second)}); err != nil {
+		if _, err := s.SuspendAccount(ctx, sus.ID, store.Suspension{Reason: "fraud", Audit: store.Audit{At: t0.Add(time.Second)}}); err != nil {
 			t.Fatal(err)
 		}
 		at := t0.Add(time.Minute)

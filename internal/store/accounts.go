@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
-	"github.com/payments-platform/payments/ent/refreshtoken"
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/ids"
 )
@@ -144,11 +144,8 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u AccountUpdate, n
 			return err
 		}
 		if u.PasswordHash != nil {
-			if _, err := tx.RefreshToken.Update().
-				Where(refreshtoken.AccountID(id), refreshtoken.RevokedAtIsNil()).
-				SetRevokedAt(now).
-				Save(ctx); err != nil {
-				return fmt.Errorf("revoke sessions: %w", err)
+			if err := revokeSessions(ctx, tx.Client(), id, now); err != nil {
+				return err
 			}
 		}
 		return u.Records.write(ctx, tx, id)
@@ -160,10 +157,8 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u AccountUpdate, n
 		return nil, errs.NotFound("account")
 	case ent.IsValidationError(err):
 		return nil, invalid(err)
-	case errs.KindOf(err) != errs.KindInternal:
-		return nil, err
 	}
-	return nil, fmt.Errorf("update account %s: %w", id, err)
+	return nil, wrap(err, "update account "+id)
 }
 
 // deliverable refuses addresses under the .invalid top-level domain
@@ -189,4 +184,68 @@ func notFound(err error, what string) error {
 		return errs.NotFound(what)
 	}
 	return fmt.Errorf("read %s: %w", what, err)
+}
+
+// lockAccount reads an account in tx, its row locked until the end of tx
+// on MySQL (SQLite serializes writers), or NotFound.
+func (s *Store) lockAccount(ctx context.Context, tx *ent.Tx, id string) (*ent.Account, error) {
+	q := tx.Account.Query().Where(account.ID(id))
+	if s.dialect == dialect.MySQL {
+		q = q.ForUpdate()
+	}
+	acct, err := q.Only(ctx)
+	if err != nil {
+		return nil, notFound(err, "account")
+	}
+	return acct, nil
+}
+
+// lockForStatusChange locks the account whose status is about to change
+// (a suspension, a closure) and returns it with the number of active
+// admins. For an admin, every active admin's row is locked, in id order,
+// with the target among them: the last-admin check holds against
+// concurrent changes, and two admins acting on each other wait for each
+// other instead of deadlocking. Other accounts lock only their own row.
+func (s *Store) lockForStatusChange(ctx context.Context, tx *ent.Tx, id string) (*ent.Account, int, error) {
+	// The role never changes, so it may be read before the locks.
+	who, err := tx.Account.Query().Where(account.ID(id)).Select(account.FieldRole).Only(ctx)
+	if err != nil {
+		return nil, 0, notFound(err, "account")
+	}
+	if who.Role != account.RoleAdmin {
+		target, err := s.lockAccount(ctx, tx, id)
+		return target, 0, err
+	}
+	q := tx.Account.Query().
+		Where(account.RoleEQ(account.RoleAdmin), account.Or(account.ID(id), account.StatusEQ(account.StatusActive))).
+		Order(ent.Asc(account.FieldID))
+	if s.dialect == dialect.MySQL {
+		q = q.ForUpdate()
+	}
+	rows, err := q.All(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	var target *ent.Account
+	active := 0
+	for _, a := range rows {
+		if a.ID == id {
+			target = a
+		}
+		if a.Status == account.StatusActive {
+			active++
+		}
+	}
+	if target == nil {
+		return nil, 0, errs.NotFound("account")
+	}
+	return target, active, nil
+}
+
+// lastAdmin refuses to take the last active admin out of service.
+func lastAdmin(target *ent.Account, activeAdmins int) error {
+	if target.Role == account.RoleAdmin && target.Status == account.StatusActive && activeAdmins <= 1 {
+		return errs.FailedPrecondition("%s is the last active admin: make another admin first", target.ID)
+	}
+	return nil
 }

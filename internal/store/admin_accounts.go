@@ -3,10 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
-	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 
 	"github.com/payments-platform/payments/ent"
@@ -17,7 +15,6 @@ import (
 	"github.com/payments-platform/payments/ent/migrate"
 	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/predicate"
-	"github.com/payments-platform/payments/ent/refreshtoken"
 	"github.com/payments-platform/payments/internal/errs"
 )
 
@@ -37,7 +34,7 @@ func (s *Store) ListAccounts(ctx context.Context, f AccountFilter, p Page) ([]*e
 	w.eq(account.FieldRole, string(f.Role))
 	w.eq(account.FieldStatus, string(f.Status))
 	if f.EmailPrefix != "" {
-		w.add(sql.FieldHasPrefix(account.FieldEmail, strings.ToLower(f.EmailPrefix)))
+		w.add(sql.FieldHasPrefix(account.FieldEmail, normalizeEmail(f.EmailPrefix)))
 	}
 	as, err := list(ctx, migrate.AccountsTable, w, Filter{CreatedAfter: f.CreatedAfter, CreatedBefore: f.CreatedBefore}, p, AccountCursor,
 		func(ctx context.Context, q keyset) ([]*ent.Account, error) {
@@ -103,9 +100,9 @@ func (s *Store) AccountActivityOf(ctx context.Context, id string) (AccountActivi
 
 // Suspension is why, by whom and when an account is suspended.
 type Suspension struct {
-	Reason, Note, By string
-	At               time.Time
-	// Audit is the suspension's audit row, written with it.
+	Reason, Note string
+	// Audit is who suspends, when and from where: the suspension's
+	// suspended_by and suspended_at, and its audit row.
 	Audit Audit
 }
 
@@ -113,28 +110,14 @@ type Suspension struct {
 // transaction, and its access tokens and API keys stop at the next status
 // check (the API caches statuses for seconds). An account suspended
 // already is returned as it is; the last active admin cannot be
-// suspended (the admins' rows are locked meanwhile on MySQL, so two admins
-// suspending each other cannot both succeed).
+// suspended (lockForStatusChange: two admins suspending each other cannot
+// both succeed).
 func (s *Store) SuspendAccount(ctx context.Context, id string, sus Suspension) (*ent.Account, error) {
 	var out *ent.Account
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
-		// The active admins' rows first, in id order, then the target:
-		// every suspension takes its locks in the same order, so two at
-		// once wait for each other instead of deadlocking.
-		admins := tx.Account.Query().
-			Where(account.RoleEQ(account.RoleAdmin), account.StatusEQ(account.StatusActive)).
-			Order(ent.Asc(account.FieldID))
-		q := tx.Account.Query().Where(account.ID(id))
-		if s.dialect == dialect.MySQL {
-			admins, q = admins.ForUpdate(), q.ForUpdate()
-		}
-		active, err := admins.All(ctx)
+		target, admins, err := s.lockForStatusChange(ctx, tx, id)
 		if err != nil {
 			return err
-		}
-		target, err := q.Only(ctx)
-		if err != nil {
-			return notFound(err, "account")
 		}
 		switch target.Status {
 		case account.StatusDisabled:
@@ -143,21 +126,19 @@ func (s *Store) SuspendAccount(ctx context.Context, id string, sus Suspension) (
 		case account.StatusClosed:
 			return errs.FailedPrecondition("account %s is closed", id)
 		}
-		if target.Role == account.RoleAdmin && len(active) <= 1 {
-			return errs.FailedPrecondition("%s is the last active admin: make another admin first", id)
+		if err := lastAdmin(target, admins); err != nil {
+			return err
 		}
-		at := utc(sus.At)
+		at := utc(sus.Audit.At)
 		if out, err = tx.Account.UpdateOneID(id).
 			SetStatus(account.StatusDisabled).
 			SetSuspensionReason(sus.Reason).SetSuspensionNote(truncateRunes(sus.Note, 1000)).
-			SetSuspendedAt(at).SetSuspendedBy(sus.By).SetUpdatedAt(at).
+			SetSuspendedAt(at).SetSuspendedBy(sus.Audit.ActorID).SetUpdatedAt(at).
 			Save(ctx); err != nil {
 			return err
 		}
-		if _, err := tx.RefreshToken.Update().
-			Where(refreshtoken.AccountID(id), refreshtoken.RevokedAtIsNil()).
-			SetRevokedAt(at).Save(ctx); err != nil {
-			return fmt.Errorf("revoke sessions of %s: %w", id, err)
+		if err := revokeSessions(ctx, tx.Client(), id, at); err != nil {
+			return err
 		}
 		return Records{
 			Audits: []Audit{sus.Audit.Of(AuditSuspended, id, map[string]string{"reason": sus.Reason})},

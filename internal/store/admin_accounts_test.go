@@ -31,7 +31,7 @@ func TestSuspendAccountKeepsAnActiveAdmin(t *testing.T) {
 		errsSeen := make([]error, 2)
 		for i, pair := range [][2]string{{a1, a2}, {a2, a1}} {
 			wg.Go(func() {
-				_, errsSeen[i] = s.SuspendAccount(ctx, pair[1], store.Suspension{Reason: "other", By: pair[0], At: time.Now()})
+				_, errsSeen[i] = s.SuspendAccount(ctx, pair[1], store.Suspension{Reason: "other", Audit: store.Audit{ActorID: pair[0], At: time.Now()}})
 			})
 		}
 		wg.Wait()
@@ -48,7 +48,7 @@ func TestSuspendAccountKeepsAnActiveAdmin(t *testing.T) {
 		if ok != 1 || err != nil || n != 1 {
 			t.Fatalf("%d suspensions succeeded, %d active admins left (%v); want 1 and 1", ok, n, err)
 		}
-		_, err = s.SuspendAccount(ctx, ids.New(ids.Account), store.Suspension{Reason: "other", At: time.Now()})
+		_, err = s.SuspendAccount(ctx, ids.New(ids.Account), store.Suspension{Reason: "other", Audit: store.Audit{At: time.Now()}})
 		wantErr(t, err, errs.ErrNotFound, "")
 	})
 }
@@ -63,7 +63,7 @@ func TestSuspendAndReactivateAccount(t *testing.T) {
 			t.Fatal(err)
 		}
 		at := t0.Add(time.Hour)
-		got, err := s.SuspendAccount(ctx, m.ID, store.Suspension{Reason: "fraud", Note: "case 1", By: "acct_admin", At: at})
+		got, err := s.SuspendAccount(ctx, m.ID, store.Suspension{Reason: "fraud", Note: "case 1", Audit: store.Audit{ActorID: "acct_admin", At: at}})
 		if err != nil || got.Status != account.StatusDisabled || got.SuspensionReason != "fraud" || got.SuspensionNote != "case 1" ||
 			got.SuspendedBy != "acct_admin" || got.SuspendedAt == nil || !got.SuspendedAt.Equal(at) {
 			t.Fatalf("suspended %+v %v", got, err)
@@ -71,7 +71,7 @@ func TestSuspendAndReactivateAccount(t *testing.T) {
 		if rts, err := s.ListSessions(ctx, m.ID, t0, store.Page{Limit: 5}); err != nil || len(rts) != 0 {
 			t.Fatalf("sessions after the suspension %v %v", rts, err)
 		}
-		again, err := s.SuspendAccount(ctx, m.ID, store.Suspension{Reason: "other", Note: "later", At: at.Add(time.Hour)})
+		again, err := s.SuspendAccount(ctx, m.ID, store.Suspension{Reason: "other", Note: "later", Audit: store.Audit{At: at.Add(time.Hour)}})
 		if err != nil || again.SuspensionReason != "fraud" || !again.SuspendedAt.Equal(at) {
 			t.Fatalf("second suspension %+v %v", again, err)
 		}

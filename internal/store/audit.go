@@ -73,7 +73,7 @@ func (a Audit) create(ctx context.Context, db *ent.Client) error {
 	c := db.AuditEvent.Create().
 		SetID(id).SetType(a.Type).
 		SetActorID(a.ActorID).SetAPIKeyID(a.APIKeyID).SetTargetID(a.TargetID).
-		SetClientIP(truncateRunes(a.ClientIP, 64)).SetRequestID(truncateRunes(a.RequestID, 128)).
+		SetClientIP(truncateBytes(a.ClientIP, 64)).SetRequestID(truncateBytes(a.RequestID, 128)).
 		SetCreatedAt(at)
 	if len(a.Detail) > 0 {
 		c.SetDetail(a.Detail)

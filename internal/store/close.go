@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"entgo.io/ent/dialect"
-
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/accountnotice"
@@ -16,7 +14,7 @@ import (
 	"github.com/payments-platform/payments/ent/dispute"
 	"github.com/payments-platform/payments/ent/emailmessage"
 	"github.com/payments-platform/payments/ent/payment"
-	"github.com/payments-platform/payments/ent/refreshtoken"
+	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/ent/refund"
 	"github.com/payments-platform/payments/internal/errs"
 )
@@ -39,32 +37,21 @@ const ClosedName = "Closed account"
 // the status becomes closed, the email a placeholder (the address is kept
 // in closed_email until AnonymizeClosedAccounts), every session, API key
 // and mailed token is revoked, the audit row written and the owner told. The
-// account's row is locked on MySQL meanwhile, so a concurrent payment
-// creation sees either the active or the closed account.
+// account's row is locked meanwhile (lockForStatusChange), so a
+// concurrent payment creation sees either the active or the closed account.
 func (s *Store) CloseAccount(ctx context.Context, id string, now time.Time, audit Audit) (*ent.Account, error) {
 	now = utc(now)
 	var out *ent.Account
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
-		acct, err := s.lockAccount(ctx, tx, id)
+		acct, admins, err := s.lockForStatusChange(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		if acct.Status != account.StatusActive {
 			return errs.FailedPrecondition("account %s is %s", id, acct.Status)
 		}
-		if acct.Role == account.RoleAdmin {
-			// As for suspensions: the platform keeps an admin who can act.
-			admins := tx.Account.Query().Where(account.RoleEQ(account.RoleAdmin), account.StatusEQ(account.StatusActive))
-			if s.dialect == dialect.MySQL {
-				admins = admins.ForUpdate()
-			}
-			n, err := admins.Count(ctx)
-			if err != nil {
-				return err
-			}
-			if n <= 1 {
-				return errs.FailedPrecondition("%s is the last active admin: make another admin first", id)
-			}
+		if err := lastAdmin(acct, admins); err != nil {
+			return err
 		}
 		if err := closeBlockers(ctx, tx, id); err != nil {
 			return err
@@ -75,17 +62,15 @@ func (s *Store) CloseAccount(ctx context.Context, id string, now time.Time, audi
 			SetUpdatedAt(now).Save(ctx); err != nil {
 			return err
 		}
-		if _, err := tx.RefreshToken.Update().Where(refreshtoken.AccountID(id), refreshtoken.RevokedAtIsNil()).
-			SetRevokedAt(now).Save(ctx); err != nil {
-			return fmt.Errorf("revoke sessions: %w", err)
+		if err := revokeSessions(ctx, tx.Client(), id, now); err != nil {
+			return err
 		}
 		if _, err := tx.APIKey.Update().Where(apikey.AccountID(id), apikey.RevokedAtIsNil()).
 			SetRevokedAt(now).Save(ctx); err != nil {
 			return fmt.Errorf("revoke API keys: %w", err)
 		}
-		if _, err := tx.AccountToken.Update().Where(accounttoken.AccountID(id), accounttoken.UsedAtIsNil(), accounttoken.SupersededAtIsNil()).
-			SetSupersededAt(now).Save(ctx); err != nil {
-			return fmt.Errorf("revoke mailed tokens: %w", err)
+		if err := supersedeTokens(ctx, tx, id, now); err != nil {
+			return err
 		}
 		return Records{
 			Audits:  []Audit{audit.Of(AuditClosed, id, nil)},
@@ -159,77 +144,61 @@ func appendBlocker(parts, ids []string, one, many string) []string {
 // before cutoff and not yet anonymized: names and the kept email are
 // replaced, and the addresses of the emails sent to them; their
 // dispatched notices and mailed tokens are deleted. Their payments,
-// refunds, disputes and ledger entries stay as they are. It handles up to
-// purgeBatch accounts a call, each in its own transaction with its audit
-// row, batch after batch, and returns how many.
+// refunds, disputes and ledger entries stay as they are. It works in
+// batches as the purge does, each account in its own transaction with its
+// audit row, and returns how many it anonymized.
 func (s *Store) AnonymizeClosedAccounts(ctx context.Context, cutoff, now time.Time) (int, error) {
 	cutoff, now = utc(cutoff), utc(now)
-	total := 0
-	for {
-		n, more, err := s.anonymizeBatch(ctx, cutoff, now)
-		total += n
-		if err != nil || !more {
-			return total, err
-		}
-	}
-}
-
-// anonymizeBatch anonymizes up to purgeBatch accounts; more says a full
-// batch was due.
-func (s *Store) anonymizeBatch(ctx context.Context, cutoff, now time.Time) (n int, more bool, err error) {
-	due, err := s.Client.Account.Query().
-		Where(account.StatusEQ(account.StatusClosed), account.ClosedAtLTE(cutoff), account.AnonymizedAtIsNil()).
-		Order(ent.Asc(account.FieldClosedAt)).Limit(purgeBatch).IDs(ctx)
-	if err != nil {
-		return 0, false, fmt.Errorf("closed accounts due: %w", err)
-	}
-	for _, id := range due {
-		done := false
-		err := s.withTx(ctx, func(tx *ent.Tx) error {
-			done = false
-			k, err := tx.Account.Update().
-				Where(account.ID(id), account.StatusEQ(account.StatusClosed), account.AnonymizedAtIsNil()).
-				SetClosedEmail("").SetDisplayName(ClosedName).SetBusinessName("").
-				SetAnonymizedAt(now).SetUpdatedAt(now).Save(ctx)
-			if err != nil || k == 0 {
-				return err
+	due := []predicate.Account{account.StatusEQ(account.StatusClosed), account.ClosedAtLTE(cutoff), account.AnonymizedAtIsNil()}
+	n, err := purge(ctx,
+		func(ctx context.Context) ([]string, error) {
+			return s.Client.Account.Query().Where(due...).Order(ent.Asc(account.FieldClosedAt)).Limit(purgeBatch).IDs(ctx)
+		},
+		func(ctx context.Context, ids []string) (int, error) {
+			done := 0
+			for _, id := range ids {
+				ok, err := s.anonymize(ctx, id, due, now)
+				if err != nil {
+					return done, fmt.Errorf("anonymize %s: %w", id, err)
+				}
+				if ok {
+					done++
+				}
 			}
-			if _, err := tx.EmailMessage.Update().Where(emailmessage.AccountID(id)).
-				SetRecipient(ClosedEmail(id)).Save(ctx); err != nil {
-				return err
-			}
-			// The letters owed and the tokens mailed hold addresses too
-			// (they are purged on their own schedule, which a short
-			// retention may precede).
-			if _, err := tx.AccountNotice.Delete().Where(accountnotice.AccountID(id), accountnotice.DispatchedAtNotNil()).Exec(ctx); err != nil {
-				return err
-			}
-			if _, err := tx.AccountToken.Delete().Where(accounttoken.AccountID(id)).Exec(ctx); err != nil {
-				return err
-			}
-			done = true
-			return Audit{Type: AuditAnonymized, TargetID: id, At: now}.create(ctx, tx.Client())
+			return done, nil
 		})
-		if err != nil {
-			return n, false, fmt.Errorf("anonymize %s: %w", id, err)
-		}
-		if done {
-			n++
-		}
+	if err != nil {
+		return n, fmt.Errorf("anonymize closed accounts: %w", err)
 	}
-	return n, len(due) == purgeBatch, nil
+	return n, nil
 }
 
-// lockAccount reads an account in tx, its row locked until the end of tx
-// on MySQL (SQLite serializes writers), or NotFound.
-func (s *Store) lockAccount(ctx context.Context, tx *ent.Tx, id string) (*ent.Account, error) {
-	q := tx.Account.Query().Where(account.ID(id))
-	if s.dialect == dialect.MySQL {
-		q = q.ForUpdate()
-	}
-	acct, err := q.Only(ctx)
-	if err != nil {
-		return nil, notFound(err, "account")
-	}
-	return acct, nil
+// anonymize erases one account's personal data in one transaction with its
+// audit row, if it still matches due; ok says it did.
+func (s *Store) anonymize(ctx context.Context, id string, due []predicate.Account, now time.Time) (ok bool, err error) {
+	err = s.withTx(ctx, func(tx *ent.Tx) error {
+		ok = false
+		k, err := tx.Account.Update().Where(append(due, account.ID(id))...).
+			SetClosedEmail("").SetDisplayName(ClosedName).SetBusinessName("").
+			SetAnonymizedAt(now).SetUpdatedAt(now).Save(ctx)
+		if err != nil || k == 0 {
+			return err
+		}
+		if _, err := tx.EmailMessage.Update().Where(emailmessage.AccountID(id)).
+			SetRecipient(ClosedEmail(id)).Save(ctx); err != nil {
+			return err
+		}
+		// The letters owed and the tokens mailed hold addresses too
+		// (they are purged on their own schedule, which a short
+		// retention may precede).
+		if _, err := tx.AccountNotice.Delete().Where(accountnotice.AccountID(id), accountnotice.DispatchedAtNotNil()).Exec(ctx); err != nil {
+			return err
+		}
+		if _, err := tx.AccountToken.Delete().Where(accounttoken.AccountID(id)).Exec(ctx); err != nil {
+			return err
+		}
+		ok = true
+		return Audit{Type: AuditAnonymized, TargetID: id, At: now}.create(ctx, tx.Client())
+	})
+	return ok, err
 }

@@ -262,7 +262,7 @@ func TestCloseAccount(t *testing.T) {
 		wantErr(t, err, errs.ErrFailedPrecondition, "account "+c.acc.ID+" is closed")
 		_, err = s.ReactivateAccount(ctx, c.acc.ID, now.Add(time.Hour), audit)
 		wantErr(t, err, errs.ErrFailedPrecondition, "")
-		_, err = s.SuspendAccount(ctx, c.acc.ID, store.Suspension{Reason: "other", At: now.Add(time.Hour)})
+		_, err = s.SuspendAccount(ctx, c.acc.ID, store.Suspension{Reason: "other", Audit: store.Audit{At: now.Add(time.Hour)}})
 		wantErr(t, err, errs.ErrFailedPrecondition, "")
 		if a := s.Client.Account.GetX(ctx, c.acc.ID); a.Status != account.StatusClosed || !a.UpdatedAt.Equal(now) {
 			t.Fatalf("account after the refused changes %v", a)
@@ -295,7 +295,7 @@ func TestCloseAccount(t *testing.T) {
 
 		// A suspended account is not closed either.
 		sus := mustAccount(t, s, "suspended-close@example.com")
-		if _, err := s.SuspendAccount(ctx, sus.ID, store.Suspension{Reason: "fraud", At: now}); err != nil {
+		if _, err := s.SuspendAccount(ctx, sus.ID, store.Suspension{Reason: "fraud", Audit: store.Audit{At: now}}); err != nil {
 			t.Fatal(err)
 		}
 		_, err = s.CloseAccount(ctx, sus.ID, now, audit)

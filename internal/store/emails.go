@@ -34,7 +34,7 @@ func (s *Store) ClaimEmail(ctx context.Context, c EmailClaim) (string, bool, err
 		SetCreatedAt(utc(c.At)).SetUpdatedAt(utc(c.At)).
 		Exec(ctx)
 	switch {
-	case ent.IsConstraintError(err):
+	case isUniqueViolation(err):
 		return id, false, nil
 	case err != nil:
 		return "", false, fmt.Errorf("claim email %s: %w", id, err)

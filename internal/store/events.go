@@ -24,7 +24,7 @@ import (
 // one per new step of its timeline whose kind is an event type, with the
 // object's row as the event's data. A save that rolls back leaves no
 // event; a save repeated (a retried local activity) finds its events there
-// and adds none. The relay (internal/webhooks) dispatches them after
+// and adds none. The relay (workflows/notify) dispatches them after
 // commit.
 
 // eventSource is a saved object as recordEvents needs it.
@@ -180,7 +180,9 @@ const (
 // sent, so that a detailed record shows what was announced, to whom, and
 // how it went.
 func (s *Store) NotificationSteps(ctx context.Context, objectID string) ([]timeline.Entry, error) {
-	evs, err := s.Client.Event.Query().Where(event.ObjectID(objectID)).All(ctx)
+	// Ids and types only: an event's data is a whole row (a dispute's
+	// evidence, say), not needed here.
+	evs, err := s.Client.Event.Query().Where(event.ObjectID(objectID)).Select(event.FieldID, event.FieldType).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s: %w", objectID, err)
 	}

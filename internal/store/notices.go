@@ -7,6 +7,7 @@ import (
 
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/accountnotice"
+	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/ids"
 )
 
@@ -69,9 +70,20 @@ func (s *Store) UndispatchedNotices(ctx context.Context, limit int) ([]*ent.Acco
 	return ns, nil
 }
 
-// MarkNoticeDispatched records that the notice's email workflow started.
+// MarkNoticeDispatched records that the notice's email workflow started
+// (the first time only, as MarkDispatched for events); NotFound for a
+// notice that does not exist.
 func (s *Store) MarkNoticeDispatched(ctx context.Context, id string, at time.Time) error {
-	if err := s.Client.AccountNotice.UpdateOneID(id).SetDispatchedAt(utc(at)).Exec(ctx); err != nil {
+	n, err := s.Client.AccountNotice.Update().
+		Where(accountnotice.ID(id), accountnotice.DispatchedAtIsNil()).
+		SetDispatchedAt(utc(at)).Save(ctx)
+	if err == nil && n == 0 {
+		var ok bool
+		if ok, err = s.Client.AccountNotice.Query().Where(accountnotice.ID(id)).Exist(ctx); err == nil && !ok {
+			return errs.NotFound("notice")
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("mark notice %s dispatched: %w", id, err)
 	}
 	return nil

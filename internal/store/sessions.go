@@ -214,9 +214,16 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, accountID, tokenHash st
 
 // RevokeAllRefreshTokens signs an account out of every session.
 func (s *Store) RevokeAllRefreshTokens(ctx context.Context, accountID string, now time.Time) error {
-	if _, err := s.Client.RefreshToken.Update().
+	return revokeSessions(ctx, s.Client, accountID, utc(now))
+}
+
+// revokeSessions revokes every live refresh token of an account with db
+// (a transaction's client when it goes with another change: a new
+// password, a suspension, a closure).
+func revokeSessions(ctx context.Context, db *ent.Client, accountID string, now time.Time) error {
+	if _, err := db.RefreshToken.Update().
 		Where(refreshtoken.AccountID(accountID), refreshtoken.RevokedAtIsNil()).
-		SetRevokedAt(utc(now)).
+		SetRevokedAt(now).
 		Save(ctx); err != nil {
 		return fmt.Errorf("revoke refresh tokens of %s: %w", accountID, err)
 	}
@@ -252,17 +259,24 @@ func SessionStartedAt(rt *ent.RefreshToken) time.Time { return familyStart(rt) }
 // RevokeSession signs out one login (family) of the account; another
 // account's, or one that never existed, is NotFound. Revoking twice is fine.
 func (s *Store) RevokeSession(ctx context.Context, accountID, familyID string, now time.Time, audit Audit) error {
-	ok, err := s.Client.RefreshToken.Query().
-		Where(refreshtoken.FamilyID(familyID), refreshtoken.AccountID(accountID)).
-		Exist(ctx)
-	switch {
-	case err != nil:
-		return fmt.Errorf("read session %s: %w", familyID, err)
-	case !ok:
-		return errs.NotFound("session")
-	}
-	if err := s.revokeFamily(ctx, familyID, utc(now)); err != nil {
-		return err
-	}
-	return s.RecordAudit(ctx, audit.Of(AuditSessionRevoked, accountID, map[string]string{"session_id": familyID}))
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		n, err := tx.RefreshToken.Update().
+			Where(refreshtoken.FamilyID(familyID), refreshtoken.AccountID(accountID), refreshtoken.RevokedAtIsNil()).
+			SetRevokedAt(utc(now)).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			// Revoked before (nothing to audit again), or not the account's.
+			ok, err := tx.RefreshToken.Query().
+				Where(refreshtoken.FamilyID(familyID), refreshtoken.AccountID(accountID)).Exist(ctx)
+			if err == nil && !ok {
+				err = errs.NotFound("session")
+			}
+			return err
+		}
+		return Records{Audits: []Audit{audit.Of(AuditSessionRevoked, accountID, map[string]string{"session_id": familyID})}}.
+			write(ctx, tx, accountID)
+	})
+	return wrap(err, "revoke session "+familyID)
 }

@@ -384,7 +384,7 @@ func invalid(err error) error {
 // wrap adds context to an unexpected error and returns domain errors as they
 // are, since their message is meant for the caller.
 func wrap(err error, context string) error {
-	if errs.KindOf(err) != errs.KindInternal {
+	if err == nil || errs.KindOf(err) != errs.KindInternal {
 		return err
 	}
 	return fmt.Errorf("%s: %w", context, err)

@@ -90,6 +90,18 @@ func recordMovement(ctx context.Context, tx *ent.Tx, m movementRow) error {
 // refund that failed after it was accepted, a chargeback's funds
 // reinstated), the reversal's row from reversal (nil for payments, which
 // have none). A journal of neither kind names no row: it is not a movement
+// truncateBytes is s cut to at most n bytes, on a rune boundary.
+func truncateBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && (s[cut]&0xC0) == 0x80 {
+		cut--
+	}
+	return s[:cut]
+}
+
 // of a merchant's balance (CheckHistory would say so).
 func recordMovements(ctx context.Context, tx *ent.Tx, sourceID string, j *Journal,
 	own func(journalID string) movementRow, reversal func(Journal) movementRow,

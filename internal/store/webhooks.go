@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"entgo.io/ent/dialect"
-
 	"github.com/payments-platform/payments/ent"
-	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/delivery"
 	"github.com/payments-platform/payments/ent/migrate"
 	"github.com/payments-platform/payments/ent/predicate"
@@ -33,12 +30,8 @@ type EndpointRecord struct {
 func (s *Store) CreateEndpoint(ctx context.Context, rec EndpointRecord) (*ent.WebhookEndpoint, error) {
 	var created *ent.WebhookEndpoint
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
-		q := tx.Account.Query().Where(account.ID(rec.AccountID))
-		if s.dialect == dialect.MySQL {
-			q = q.ForUpdate()
-		}
-		if _, err := q.Only(ctx); err != nil {
-			return notFound(err, "account")
+		if _, err := s.lockAccount(ctx, tx, rec.AccountID); err != nil {
+			return err
 		}
 		n, err := tx.WebhookEndpoint.Query().Where(webhookendpoint.AccountID(rec.AccountID)).Count(ctx)
 		if err != nil {
@@ -253,15 +246,3 @@ func (s *Store) ListDeliveries(ctx context.Context, f DeliveryFilter, p Page) ([
 
 // DeliveryCursor is an attempt's position in a list.
 func DeliveryCursor(d *ent.Delivery) Cursor { return Cursor{d.CreatedAt, d.ID} }
-
-// truncateBytes is s cut to at most n bytes, on a rune boundary.
-func truncateBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && (s[cut]&0xC0) == 0x80 {
-		cut--
-	}
-	return s[:cut]
-}
