@@ -315,3 +315,27 @@ func TestNotifyActivitiesFailForGoodWithoutTheEvent(t *testing.T) {
 		check("SendEventEmails", m.SendEventEmails(ctx, missing))
 	})
 }
+
+// A host name that does not resolve at send time (a DNS outage) is a
+// connection error like any other: the attempt fails and the delivery
+// goes on on its schedule, instead of ending for good as a refused URL.
+func TestDeliverWebhookRetriesWhenTheHostDoesNotResolve(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, db *store.Store) {
+		ctx := context.Background()
+		f := newNotifyFixture(t, db)
+		sealer, _ := webhooks.NewSealer([]byte("a third test key of enough length"))
+		ep, _ := webhookFixture(t, f, sealer, "https://receiver.does-not-resolve.invalid/hook")
+		strict := webhooks.URLPolicy{}
+		a := &Webhooks{DB: db, Client: strict.Client(time.Second), Policy: strict, Sealer: sealer,
+			Render: renderEvent, Logger: slog.New(slog.DiscardHandler)}
+		out, err := a.DeliverWebhook(ctx, DeliverInput{EventID: f.event.ID, EndpointID: ep.ID, WorkflowID: "w", Attempt: 1,
+			DeliveryID: ids.New(ids.Delivery), At: time.Now(), NextDelay: 5 * time.Second})
+		if err != nil || out.Done || out.Status != "failed" {
+			t.Fatalf("unresolvable host: %+v %v, want a failed attempt with more to come", out, err)
+		}
+		ds, _ := db.ListDeliveries(ctx, store.DeliveryFilter{EndpointID: ep.ID}, store.Page{Limit: 5})
+		if len(ds) != 1 || ds[0].NextAttemptAt == nil || strings.HasPrefix(ds[0].Error, "refused") {
+			t.Fatalf("rows %+v", ds)
+		}
+	})
+}

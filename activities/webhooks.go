@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -104,11 +103,11 @@ func (a *Webhooks) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliver
 		a.Logger.ErrorContext(ctx, "webhook secret cannot be opened", "endpoint_id", ep.ID, "error", err)
 		return fail("the endpoint's signing secret cannot be read; rotate it")
 	}
-	if err := a.Policy.Check(ctx, ep.URL); err != nil {
-		if urlErr := (*webhooks.URLError)(nil); errors.As(err, &urlErr) {
-			return fail("refused: " + urlErr.Reason)
-		}
-		return fail("refused: the url cannot be checked")
+	// The URL's form and host name; the address is checked by the
+	// client's dialer on the address it dials, so a name that does not
+	// resolve just now is a connection error, retried on the schedule.
+	if err := a.Policy.CheckURL(ep.URL); err != nil {
+		return fail("refused: " + err.Error())
 	}
 	body, err := a.Render(ev)
 	if err != nil {

@@ -84,45 +84,14 @@ func Blocked(addr netip.Addr) (string, bool) {
 	return "", false
 }
 
-// Check refuses a URL deliveries must not go to (a *URLError), or fails
-// when its host cannot be resolved.
+// Check refuses a URL deliveries must not go to (a *URLError): what
+// CheckURL refuses, and a host name that does not resolve or resolves to
+// an internal address. Endpoints are checked so when they are created or
+// changed.
 func (p URLPolicy) Check(ctx context.Context, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || !u.IsAbs() {
-		return refuse("url must be an absolute https URL")
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !p.AllowInsecure {
-			return refuse("url must use https")
-		}
-	default:
-		return refuse("url must use https")
-	}
-	if u.User != nil {
-		return refuse("url must not carry credentials")
-	}
-	if u.Fragment != "" {
-		return refuse("url must not have a fragment")
-	}
-	host := u.Hostname()
-	if host == "" {
-		return refuse("url has no host")
-	}
-	if p.AllowInsecure {
-		return nil
-	}
-	lower := strings.ToLower(strings.TrimSuffix(host, "."))
-	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") || strings.HasSuffix(lower, ".internal") ||
-		strings.HasSuffix(lower, ".local") {
-		return refuse("url points at a local or internal host name (%s)", host)
-	}
-	if addr, err := netip.ParseAddr(host); err == nil {
-		if why, bad := Blocked(addr); bad {
-			return refuse("url points at %s", why)
-		}
-		return nil
+	host, err := p.checkURL(raw)
+	if err != nil || host == "" {
+		return err
 	}
 	addrs, err := p.resolver().LookupNetIP(ctx, "ip", host)
 	if err != nil || len(addrs) == 0 {
@@ -134,6 +103,59 @@ func (p URLPolicy) Check(ctx context.Context, raw string) error {
 		}
 	}
 	return nil
+}
+
+// CheckURL refuses (a *URLError) what the URL itself says deliveries must
+// not go to, without DNS: at send time the Client's dialer checks the
+// address it actually dials, and a name that does not resolve then is a
+// connection error, retried like any other.
+func (p URLPolicy) CheckURL(raw string) error {
+	_, err := p.checkURL(raw)
+	return err
+}
+
+// checkURL checks the URL's form, scheme and host; host is the name left
+// to resolve ("" when there is none: a literal address, or any host when
+// insecure URLs are allowed).
+func (p URLPolicy) checkURL(raw string) (host string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || !u.IsAbs() {
+		return "", refuse("url must be an absolute https URL")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !p.AllowInsecure {
+			return "", refuse("url must use https")
+		}
+	default:
+		return "", refuse("url must use https")
+	}
+	if u.User != nil {
+		return "", refuse("url must not carry credentials")
+	}
+	if u.Fragment != "" {
+		return "", refuse("url must not have a fragment")
+	}
+	host = u.Hostname()
+	if host == "" {
+		return "", refuse("url has no host")
+	}
+	if p.AllowInsecure {
+		return "", nil
+	}
+	lower := strings.ToLower(strings.TrimSuffix(host, "."))
+	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") || strings.HasSuffix(lower, ".internal") ||
+		strings.HasSuffix(lower, ".local") {
+		return "", refuse("url points at a local or internal host name (%s)", host)
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		if why, bad := Blocked(addr); bad {
+			return "", refuse("url points at %s", why)
+		}
+		return "", nil
+	}
+	return host, nil
 }
 
 func (p URLPolicy) resolver() interface {
