@@ -20,6 +20,7 @@ import (
 	"github.com/payments-platform/payments/internal/events"
 	"github.com/payments-platform/payments/internal/mail"
 	"github.com/payments-platform/payments/internal/store"
+	"go.temporal.io/sdk/temporal"
 )
 
 // Mail holds the activity that emails an event to the parties.
@@ -59,7 +60,7 @@ func (a *Mail) SendEventEmails(ctx context.Context, eventID string) error {
 	}
 	facts, err := eventFacts(ev)
 	if err != nil {
-		return refusedForGood(err)
+		return unrenderable(err)
 	}
 	parties := map[mail.Role]*ent.Account{}
 	for role, id := range map[mail.Role]string{mail.Merchant: ev.MerchantID, mail.Customer: ev.CustomerID} {
@@ -85,7 +86,7 @@ func (a *Mail) SendEventEmails(ctx context.Context, eventID string) error {
 		}
 		letter, err := mail.Compose(facts, role, acct.DisplayName, a.Platform)
 		if err != nil {
-			return refusedForGood(err)
+			return unrenderable(err)
 		}
 		id, claimed, err := a.DB.ClaimEmail(ctx, store.EmailClaim{
 			EventID: ev.ID, AccountID: acct.ID, Recipient: acct.Email, Subject: letter.Subject,
@@ -97,21 +98,29 @@ func (a *Mail) SendEventEmails(ctx context.Context, eventID string) error {
 		if !claimed {
 			continue
 		}
-		detail, err := a.Mailer.Send(ctx, mail.Message{
-			From: a.From, To: acct.Email, Subject: letter.Subject, Text: letter.Text, HTML: letter.HTML,
-			MessageID: id + "@" + domainOf(a.From), Date: a.now(),
-		})
-		if err != nil {
-			if rerr := a.DB.ReleaseEmail(ctx, id); rerr != nil {
-				a.Logger.ErrorContext(ctx, "email claim not released: the message will not be retried", "email_id", id, "error", rerr)
-			}
-			return fmt.Errorf("send %s to %s: %w", ev.Type, acct.ID, err)
-		}
-		if err := a.DB.EmailSent(ctx, id, detail, a.now()); err != nil {
+		if err := a.sendClaimed(ctx, id, acct.Email, letter, ev.Type, acct.ID); err != nil {
 			return err
 		}
-		a.Logger.InfoContext(ctx, "email sent", "event_id", ev.ID, "type", ev.Type, "account_id", acct.ID, "to", detail)
 	}
+	return nil
+}
+
+// sendClaimed sends the claimed message id to the address, then records it
+// sent; a message the server refused is released, so that the activity's
+// retry sends it. what (an event type, a notice kind) and accountID name it
+// in errors and logs.
+func (a *Mail) sendClaimed(ctx context.Context, id, to string, letter mail.Letter, what, accountID string) error {
+	detail, err := a.Mailer.Send(ctx, mail.Message{
+		From: a.From, To: to, Subject: letter.Subject, Text: letter.Text, HTML: letter.HTML,
+		MessageID: id + "@" + domainOf(a.From), Date: a.now(),
+	})
+	if err != nil {
+		return a.release(ctx, id, fmt.Errorf("send %s to %s: %w", what, accountID, err))
+	}
+	if err := a.DB.EmailSent(ctx, id, detail, a.now()); err != nil {
+		return err
+	}
+	a.Logger.InfoContext(ctx, "email sent", "email_id", id, "about", what, "account_id", accountID, "to", detail)
 	return nil
 }
 
@@ -199,7 +208,7 @@ func (a *Mail) SendAccountEmail(ctx context.Context, noticeID string) error {
 	case err != nil:
 		return err
 	}
-	facts := mail.AccountFacts{Kind: string(n.Kind), NewEmail: n.Data["new_email"], Reason: n.Data["reason"]}
+	facts := mail.AccountFacts{Kind: n.Kind, NewEmail: n.Data["new_email"], Reason: n.Data["reason"]}
 	// The token the letter carries, if any: its purpose and lifetime.
 	var purpose accounttoken.Purpose
 	var ttl time.Duration
@@ -236,7 +245,7 @@ func (a *Mail) SendAccountEmail(ctx context.Context, noticeID string) error {
 	// The subject does not depend on the token: compose once to claim.
 	letter, err := letterFor("", a.now())
 	if err != nil {
-		return refusedForGood(err)
+		return unrenderable(err)
 	}
 	id, claimed, err := a.DB.ClaimEmail(ctx, store.EmailClaim{
 		EventID: n.ID, AccountID: acct.ID, Recipient: n.Recipient, Subject: letter.Subject,
@@ -268,21 +277,20 @@ func (a *Mail) SendAccountEmail(ctx context.Context, noticeID string) error {
 			return a.release(ctx, id, err)
 		}
 		if letter, err = letterFor(secret, t.ExpiresAt); err != nil {
-			return a.release(ctx, id, refusedForGood(err))
+			return a.release(ctx, id, unrenderable(err))
 		}
 	}
-	detail, err := a.Mailer.Send(ctx, mail.Message{
-		From: a.From, To: n.Recipient, Subject: letter.Subject, Text: letter.Text, HTML: letter.HTML,
-		MessageID: id + "@" + domainOf(a.From), Date: a.now(),
-	})
-	if err != nil {
-		return a.release(ctx, id, fmt.Errorf("send %s to %s: %w", n.Kind, acct.ID, err))
-	}
-	if err := a.DB.EmailSent(ctx, id, detail, a.now()); err != nil {
-		return err
-	}
-	a.Logger.InfoContext(ctx, "account email sent", "notice_id", n.ID, "kind", n.Kind, "account_id", acct.ID, "to", detail)
-	return nil
+	return a.sendClaimed(ctx, id, n.Recipient, letter, string(n.Kind), acct.ID)
+}
+
+// ErrTypeUnrenderable is the error type of an event or a letter that
+// cannot be rendered (data that does not decode, a template that fails):
+// the same input fails the same way, so it is not retried.
+const ErrTypeUnrenderable = "Unrenderable"
+
+// unrenderable makes a rendering error final.
+func unrenderable(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeUnrenderable, err)
 }
 
 // release gives a claimed message back after err, so the activity's retry

@@ -339,3 +339,22 @@ func TestDeliverWebhookRetriesWhenTheHostDoesNotResolve(t *testing.T) {
 		}
 	})
 }
+
+// An event that cannot be rendered fails the same way every time: the
+// attempt is final (ErrTypeUnrenderable), not retried for ever.
+func TestDeliverWebhookDoesNotRetryAnUnrenderableEvent(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, db *store.Store) {
+		f := newNotifyFixture(t, db)
+		sealer, _ := webhooks.NewSealer([]byte("a fourth test key of enough length"))
+		ep, _ := webhookFixture(t, f, sealer, "https://example.com/hook")
+		policy := webhooks.URLPolicy{AllowInsecure: true}
+		a := &Webhooks{DB: db, Client: policy.Client(time.Second), Policy: policy, Sealer: sealer, Logger: slog.New(slog.DiscardHandler),
+			Render: func(*ent.Event) ([]byte, error) { return nil, errors.New("data does not decode") }}
+		_, err := a.DeliverWebhook(context.Background(), DeliverInput{EventID: f.event.ID, EndpointID: ep.ID, WorkflowID: "w", Attempt: 1,
+			DeliveryID: ids.New(ids.Delivery), At: time.Now(), NextDelay: time.Second})
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || !app.NonRetryable() || app.Type() != ErrTypeUnrenderable {
+			t.Fatalf("render failure: %v, want a non-retryable %s", err, ErrTypeUnrenderable)
+		}
+	})
+}

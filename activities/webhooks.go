@@ -111,7 +111,7 @@ func (a *Webhooks) DeliverWebhook(ctx context.Context, in DeliverInput) (Deliver
 	}
 	body, err := a.Render(ev)
 	if err != nil {
-		return DeliverOutput{}, err
+		return DeliverOutput{}, unrenderable(err)
 	}
 	if _, err := a.DB.SaveDelivery(ctx, rec); err != nil {
 		return DeliverOutput{}, err

@@ -9,44 +9,21 @@ import (
 )
 
 // The account letters' kinds, with their subjects.
-var accountSubjects = map[string]string{
-	KindVerifyEmail:          "Verify your email address",
-	KindPasswordReset:        "Reset your password",
-	KindPasswordChanged:      "Your password was changed",
-	KindEmailChangeRequested: "Your login email is being changed",
-	KindSuspended:            "Your account is suspended",
-	KindClosed:               "Your account is closed",
+var accountSubjects = map[accountnotice.Kind]string{
+	accountnotice.KindVerifyEmail:          "Verify your email address",
+	accountnotice.KindPasswordReset:        "Reset your password",
+	accountnotice.KindPasswordChanged:      "Your password was changed",
+	accountnotice.KindEmailChangeRequested: "Your login email is being changed",
+	accountnotice.KindSuspended:            "Your account is suspended",
+	accountnotice.KindClosed:               "Your account is closed",
 }
 
 // accountFactsFor are facts of kind with every field a letter may show.
-func accountFactsFor(kind string) AccountFacts {
+func accountFactsFor(kind accountnotice.Kind) AccountFacts {
 	return AccountFacts{
-		Kind: kind, Token: "tok_" + kind + "_secret",
+		Kind: kind, Token: "tok_" + string(kind) + "_secret",
 		Expires:  time.Date(2027, 1, 4, 9, 15, 0, 0, time.FixedZone("CET", 3600)),
 		NewEmail: "new.address@example.org", Reason: "terms_violation",
-	}
-}
-
-// The mail kinds are the account notices' kinds, which the activity passes
-// through as they are.
-func TestAccountKindsAreNoticeKinds(t *testing.T) {
-	t.Parallel()
-	kinds := []accountnotice.Kind{
-		accountnotice.KindVerifyEmail, accountnotice.KindPasswordReset, accountnotice.KindPasswordChanged,
-		accountnotice.KindEmailChangeRequested, accountnotice.KindSuspended, accountnotice.KindClosed,
-	}
-	if len(kinds) != len(accountSubjects) {
-		t.Fatalf("%d notice kinds, %d letter kinds", len(kinds), len(accountSubjects))
-	}
-	for _, k := range kinds {
-		if _, ok := accountSubjects[string(k)]; !ok {
-			t.Errorf("notice kind %q has no letter", k)
-		}
-	}
-	for k := range accountSubjects {
-		if err := accountnotice.KindValidator(accountnotice.Kind(k)); err != nil {
-			t.Errorf("letter kind %q is not a notice kind: %v", k, err)
-		}
 	}
 }
 
@@ -54,7 +31,7 @@ func TestAccountKindsAreNoticeKinds(t *testing.T) {
 func TestComposeAccountEveryKind(t *testing.T) {
 	t.Parallel()
 	for kind, subject := range accountSubjects {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			l, err := ComposeAccount(accountFactsFor(kind), "Dana Scully", "Acme Payments")
 			if err != nil {
@@ -88,7 +65,7 @@ func TestComposeAccountEveryKind(t *testing.T) {
 // An unnamed owner is greeted generically.
 func TestComposeAccountGreeting(t *testing.T) {
 	t.Parallel()
-	l, err := ComposeAccount(accountFactsFor(KindPasswordChanged), "  ", "Payments")
+	l, err := ComposeAccount(accountFactsFor(accountnotice.KindPasswordChanged), "  ", "Payments")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +79,7 @@ func TestComposeAccountGreeting(t *testing.T) {
 func TestComposeAccountTokenAndExpiry(t *testing.T) {
 	t.Parallel()
 	const until = "4 January 2027, 08:15 UTC"
-	for kind, label := range map[string]string{KindVerifyEmail: "Verification token", KindPasswordReset: "Reset token"} {
+	for kind, label := range map[accountnotice.Kind]string{accountnotice.KindVerifyEmail: "Verification token", accountnotice.KindPasswordReset: "Reset token"} {
 		f := accountFactsFor(kind)
 		l, err := ComposeAccount(f, "Dana", "Payments")
 		if err != nil {
@@ -116,7 +93,7 @@ func TestComposeAccountTokenAndExpiry(t *testing.T) {
 			t.Errorf("%s HTML lacks the token or its expiry:\n%s", kind, l.HTML)
 		}
 	}
-	for _, kind := range []string{KindPasswordChanged, KindEmailChangeRequested, KindSuspended, KindClosed} {
+	for _, kind := range []accountnotice.Kind{accountnotice.KindPasswordChanged, accountnotice.KindEmailChangeRequested, accountnotice.KindSuspended, accountnotice.KindClosed} {
 		f := accountFactsFor(kind)
 		l, err := ComposeAccount(f, "Dana", "Payments")
 		if err != nil {
@@ -133,21 +110,21 @@ func TestComposeAccountTokenAndExpiry(t *testing.T) {
 // reason, and no reason line without one.
 func TestComposeAccountFacts(t *testing.T) {
 	t.Parallel()
-	l, err := ComposeAccount(accountFactsFor(KindEmailChangeRequested), "Dana", "Payments")
+	l, err := ComposeAccount(accountFactsFor(accountnotice.KindEmailChangeRequested), "Dana", "Payments")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(l.Text, "new.address@example.org") || !strings.Contains(l.HTML, "new.address@example.org") {
 		t.Errorf("email change letter does not name the new address:\n%s", l.Text)
 	}
-	l, err = ComposeAccount(accountFactsFor(KindSuspended), "Dana", "Payments")
+	l, err = ComposeAccount(accountFactsFor(accountnotice.KindSuspended), "Dana", "Payments")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(l.Text, "Reason: terms_violation\n") || !strings.Contains(l.HTML, "<strong>terms_violation</strong>") {
 		t.Errorf("suspension letter does not give its reason:\n%s", l.Text)
 	}
-	f := accountFactsFor(KindSuspended)
+	f := accountFactsFor(accountnotice.KindSuspended)
 	f.Reason = ""
 	if l, err = ComposeAccount(f, "Dana", "Payments"); err != nil {
 		t.Fatal(err)
@@ -196,7 +173,7 @@ func TestComposeAccountSecurityFooter(t *testing.T) {
 
 func TestComposeAccountUnknownKind(t *testing.T) {
 	t.Parallel()
-	for _, kind := range []string{"", "password_reset_done", "VERIFY_EMAIL"} {
+	for _, kind := range []accountnotice.Kind{"", "password_reset_done", "VERIFY_EMAIL"} {
 		l, err := ComposeAccount(AccountFacts{Kind: kind, Token: "x"}, "Dana", "Payments")
 		if err == nil {
 			t.Errorf("kind %q: letter %q, want an error", kind, l.Subject)
@@ -213,7 +190,7 @@ func TestComposeAccountEscapesHTML(t *testing.T) {
 	t.Parallel()
 	const evil = `<script>alert(1)</script>@example.org`
 	const escaped = `&lt;script&gt;alert(1)&lt;/script&gt;@example.org`
-	f := accountFactsFor(KindEmailChangeRequested)
+	f := accountFactsFor(accountnotice.KindEmailChangeRequested)
 	f.NewEmail = evil
 	l, err := ComposeAccount(f, `<b>Dana</b>`, "Payments")
 	if err != nil {
