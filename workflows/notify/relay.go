@@ -61,15 +61,14 @@ func (r *Relay) Run(ctx context.Context) {
 }
 
 // Drain dispatches every event and account notice not yet dispatched and
-// returns how many it dispatched. It stops at the first it cannot
-// dispatch (the next Drain starts there again).
+// returns how many it dispatched. Each of the two outboxes stops at the
+// first row it cannot dispatch (the next Drain starts there again); one
+// outbox failing does not hold the other back (a reset letter does not
+// wait for a webhook endpoint's trouble).
 func (r *Relay) Drain(ctx context.Context) (int, error) {
-	n, err := r.drainEvents(ctx)
-	if err != nil {
-		return n, err
-	}
-	m, err := r.drainNotices(ctx)
-	return n + m, err
+	n, errEvents := r.drainEvents(ctx)
+	m, errNotices := r.drainNotices(ctx)
+	return n + m, errors.Join(errEvents, errNotices)
 }
 
 // drainNotices starts the email workflow of every account notice not yet

@@ -14,7 +14,10 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/payments-platform/payments/ent"
+	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/accountnotice"
+	"github.com/payments-platform/payments/ent/payment"
+	"github.com/payments-platform/payments/internal/ids"
 	"github.com/payments-platform/payments/internal/store"
 	"github.com/payments-platform/payments/internal/store/storetest"
 	"github.com/payments-platform/payments/workflows/notify"
@@ -286,6 +289,51 @@ func TestRelayRetriesAFailedNoticeStart(t *testing.T) {
 		}
 		if left := undispatchedNoticeIDs(t, db); len(left) != 0 {
 			t.Fatalf("notices still undispatched %v", left)
+		}
+	})
+}
+
+// An event the relay cannot dispatch (its starts fail) does not hold the
+// account notices back: they are started in the same Drain, which reports
+// the event's failure.
+func TestRelayNoticesDoNotWaitForAFailingEvent(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, db *store.Store) {
+		ctx := context.Background()
+		acct := func(email string, role account.Role) *ent.Account {
+			a, err := db.CreateAccount(ctx, store.NewAccount{Email: email, PasswordHash: "$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA", Role: role})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}
+		m, c := acct("m@x.test", account.RoleMerchant), acct("c@x.test", account.RoleCustomer)
+		id := ids.NewAt(ids.Payment, relayNoticeAt)
+		if _, err := db.SavePayment(ctx, store.PaymentRecord{ID: id, MerchantID: m.ID, CustomerID: c.ID, Amount: 100, Currency: "USD",
+			Status: payment.StatusSucceeded, AmountReceived: 100, CaptureMethod: payment.CaptureMethodAutomatic,
+			PaymentMethod: "pm_card_visa", Gateway: "sandbox", WorkflowID: "payment/" + id, Version: 1,
+			CreatedAt: relayNoticeAt, UpdatedAt: relayNoticeAt}, nil); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := db.UndispatchedEvents(ctx, 10)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("outbox %v %v", evs, err)
+		}
+		ntcs := addRelayNotices(t, db, accountnotice.KindPasswordReset, accountnotice.KindVerifyEmail)
+		starter := &noticeStarter{fail: map[string]error{notify.EmailWorkflowID(evs[0].ID): errors.New("temporal unavailable")}}
+		relay := &notify.Relay{Store: db, Temporal: starter, TaskQueue: "q", Logger: slog.New(slog.DiscardHandler), Emails: true}
+
+		n, err := relay.Drain(ctx)
+		if err == nil || n != 2 {
+			t.Fatalf("Drain with a failing event: %d %v, want the 2 notices and the event's error", n, err)
+		}
+		if got := undispatchedNoticeIDs(t, db); len(got) != 0 {
+			t.Fatalf("notices left behind the failing event: %v", got)
+		}
+		if got, want := starter.startedIDs(), wantWorkflowIDs(ntcs); !slices.Equal(got, want) {
+			t.Fatalf("started %v, want %v", got, want)
+		}
+		if evs, _ := db.UndispatchedEvents(ctx, 10); len(evs) != 1 {
+			t.Fatalf("the failing event left the outbox: %v", evs)
 		}
 	})
 }
