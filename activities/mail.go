@@ -23,7 +23,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// Mail holds the activity that emails an event to the parties.
+// Mail holds the activities that email: an event's letters to the
+// parties, and an account notice's letter to its owner.
 type Mail struct {
 	DB     *store.Store
 	Mailer mail.Mailer

@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/payments-platform/payments/internal/config"
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/store"
 )
@@ -19,14 +20,10 @@ type Store struct {
 	DB     *store.Store
 	Logger *slog.Logger
 	// ClosedAccountRetention is how long a closed account's name and
-	// email are kept (PAYMENTS_CLOSED_ACCOUNT_RETENTION); 90 days when
-	// zero.
+	// email are kept (PAYMENTS_CLOSED_ACCOUNT_RETENTION); the
+	// configuration's default when zero.
 	ClosedAccountRetention time.Duration
 }
-
-// DefaultClosedAccountRetention keeps a closed account's personal data 90
-// days.
-const DefaultClosedAccountRetention = 90 * 24 * time.Hour
 
 // PurgeResult counts the rows a purge removed.
 type PurgeResult struct {
@@ -56,7 +53,7 @@ func (a *Store) PurgeExpired(ctx context.Context, now time.Time) (PurgeResult, e
 func (a *Store) AnonymizeClosedAccounts(ctx context.Context, now time.Time) (int, error) {
 	retention := a.ClosedAccountRetention
 	if retention <= 0 {
-		retention = DefaultClosedAccountRetention
+		retention = config.DefaultClosedAccountRetention
 	}
 	n, err := a.DB.AnonymizeClosedAccounts(ctx, now.Add(-retention), now)
 	if err != nil {

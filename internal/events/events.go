@@ -42,17 +42,9 @@ func Subscribed(enabled []string, t string) bool {
 	return slices.Contains(enabled, All) || slices.Contains(enabled, t)
 }
 
-// Categories an account can turn email off for (UpdateMe).
-const (
-	CategoryPayments = "payments"
-	CategoryRefunds  = "refunds"
-	CategoryDisputes = "disputes"
-)
-
-// CategoryNames are the categories, in order.
-var CategoryNames = []string{CategoryPayments, CategoryRefunds, CategoryDisputes}
-
-// Category is the email category of event type t: its object's plural.
+// Category is the email category of event type t, which an account can
+// turn email off for (UpdateMe: payments, refunds, disputes): its object's
+// plural.
 func Category(t string) string {
 	object, _, _ := strings.Cut(t, ".")
 	return object + "s"

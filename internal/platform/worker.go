@@ -54,7 +54,7 @@ type WorkerOptions struct {
 	// the platform does (see notify.Relay).
 	Relay bool
 	// ClosedAccountRetention is how long closed accounts keep their name
-	// and email (activities.DefaultClosedAccountRetention when zero).
+	// and email (config.DefaultClosedAccountRetention when zero).
 	ClosedAccountRetention time.Duration
 }
 

@@ -1,8 +1,8 @@
 // Package webhooks sends the platform's events to merchants' endpoints:
 // the signing secrets and the Standard Webhooks signature, the URL policy
 // that keeps deliveries off internal networks (SSRF), one HTTP attempt and
-// how its answer is judged, and the relay that turns committed events into
-// deliveries and emails.
+// how its answer is judged. The relay that turns committed events into
+// deliveries and emails is in workflows/notify.
 package webhooks
 
 import (

@@ -25,7 +25,8 @@ func Purge(ctx workflow.Context, _ PurgeInput) (activities.PurgeResult, error) {
 		return r, err
 	}
 	log := workflow.GetLogger(ctx)
-	log.Info("purge done", "idempotency_keys", r.IdempotencyKeys, "refresh_tokens", r.RefreshTokens, "login_throttles", r.LoginThrottles)
+	log.Info("purge done", "idempotency_keys", r.IdempotencyKeys, "refresh_tokens", r.RefreshTokens, "login_throttles", r.LoginThrottles,
+		"gateway_events", r.GatewayEvents, "account_tokens", r.AccountTokens, "account_notices", r.AccountNotices)
 	if workflow.GetVersion(ctx, anonymizeChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return r, nil
 	}

@@ -7,12 +7,6 @@ import (
 	"github.com/payments-platform/payments/workflows/presets"
 )
 
-// EmailWorkflowName is the registered email workflow type.
-const EmailWorkflowName = "notify.Email"
-
-// EmailWorkflowID is the id of an event's email workflow.
-func EmailWorkflowID(eventID string) string { return "email/" + eventID }
-
 // EmailWorkflow sends an event's emails to the parties. The activity
 // retries with backoff for a day while the mail server is away; each
 // message is claimed in the database before it is sent, so a retry never
@@ -22,12 +16,6 @@ func EmailWorkflow(ctx workflow.Context, eventID string) error {
 	var a *activities.Mail
 	return workflow.ExecuteActivity(ctx, a.SendEventEmails, eventID).Get(ctx, nil)
 }
-
-// AccountEmailWorkflowName is the registered account email workflow type.
-const AccountEmailWorkflowName = "notify.AccountEmail"
-
-// AccountEmailWorkflowID is the id of an account notice's email workflow.
-func AccountEmailWorkflowID(noticeID string) string { return "account-email/" + noticeID }
 
 // AccountEmailWorkflow sends an account notice's letter (a verification or
 // reset token, a security notice), with the event emails' retries; the

@@ -15,20 +15,12 @@
 package notify
 
 import (
-	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/payments-platform/payments/activities"
-	"github.com/payments-platform/payments/internal/ids"
 	"github.com/payments-platform/payments/workflows/presets"
-)
-
-// Names other code relies on.
-const (
-	// DeliveryWorkflowName is the registered delivery workflow type.
-	DeliveryWorkflowName = "notify.Deliver"
 )
 
 // Schedule is API.md's: when each attempt follows the previous one, ten
@@ -36,38 +28,6 @@ const (
 var Schedule = []time.Duration{
 	0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
 	5 * time.Hour, 10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour,
-}
-
-// DeliveryWorkflowID is the id of an event's delivery to an endpoint.
-func DeliveryWorkflowID(eventID, endpointID string) string {
-	return "webhook/" + eventID + "/" + endpointID
-}
-
-// RedeliveryWorkflowID is the id of a redelivery asked for at a time (each
-// RedeliverEvent is a delivery of its own).
-func RedeliveryWorkflowID(eventID, endpointID, nonce string) string {
-	return DeliveryWorkflowID(eventID, endpointID) + "/redeliver/" + nonce
-}
-
-// DeliveryID is the row of a delivery's attempt.
-func DeliveryID(workflowID string, attempt int, at time.Time) string {
-	return ids.Derive(ids.Delivery, at, []byte(workflowID+"#"+strconv.Itoa(attempt)))
-}
-
-// DeliveryInput starts a delivery.
-type DeliveryInput struct {
-	EventID, EndpointID string
-	// FirstDeliveryID and FirstAt name the first attempt's row when it was
-	// written before the workflow started (RedeliverEvent's pending row).
-	FirstDeliveryID string
-	FirstAt         time.Time
-}
-
-// DeliveryResult is how a delivery ended.
-type DeliveryResult struct {
-	// Status of the last attempt: succeeded or failed.
-	Status   string
-	Attempts int
 }
 
 // DeliveryWorkflow makes the attempts of one delivery: the first at once,
