@@ -17,6 +17,7 @@ import (
 	"github.com/payments-platform/payments/internal/errs"
 	"github.com/payments-platform/payments/internal/store"
 	paymentsv1 "github.com/payments-platform/payments/proto/payments/v1"
+	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
 )
 
 // The limits of mailed links, counted per request (not per failure) on the
@@ -148,15 +149,18 @@ func (h *accountService) ResendVerification(ctx context.Context, req *connect.Re
 		}
 		to = acct.Email
 	}
-	now := h.s.now()
-	if _, err := h.s.spend(ctx, now, "verification emails for this account",
-		store.ThrottleLimit{Key: limitKey("verify", acct.ID), Policy: resetEmailLimit}); err != nil {
-		return nil, err
-	}
-	if err := h.s.d.Store.AddNotice(ctx, store.Notice{Kind: accountnotice.KindVerifyEmail, AccountID: acct.ID, Recipient: to, At: now}); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&paymentsv1.ResendVerificationResponse{Email: to}), nil
+	return idempotent(ctx, h.s, paymentsv1connect.AccountServiceResendVerificationProcedure, acct.ID, req.Header(), req.Msg,
+		func(ctx context.Context, _ idemCall) (*paymentsv1.ResendVerificationResponse, error) {
+			now := h.s.now()
+			if _, err := h.s.spend(ctx, now, "verification emails for this account",
+				store.ThrottleLimit{Key: limitKey("verify", acct.ID), Policy: resetEmailLimit}); err != nil {
+				return nil, err
+			}
+			if err := h.s.d.Store.AddNotice(ctx, store.Notice{Kind: accountnotice.KindVerifyEmail, AccountID: acct.ID, Recipient: to, At: now}); err != nil {
+				return nil, err
+			}
+			return &paymentsv1.ResendVerificationResponse{Email: to}, nil
+		})
 }
 
 // CloseAccount checks the password as a login does, then closes the

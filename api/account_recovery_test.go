@@ -1104,3 +1104,27 @@ func TestTokensFollowTheOrderOfRequests(t *testing.T) {
 		e.login(t, u.email, "the-later-request-won")
 	})
 }
+
+// Account RPCs honour Idempotency-Key as every mutating RPC does: a retried
+// suspension under its key replays the first answer and writes one audit
+// row, and the key with another request is refused.
+func TestAccountRPCsHonourIdempotencyKeys(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	adm := e.admin(t)
+	m := e.merchant(t)
+	hdr := http.Header{"Idempotency-Key": {"suspend-once"}}
+	req := &pb.SuspendAccountRequest{Id: m.acct.GetId(), Reason: pb.SuspensionReason_SUSPENSION_REASON_FRAUD}
+	first := e.rcvCall(t, adm.authz(), hdr, req)
+	wantOK[*pb.SuspendAccountResponse](t, first)
+	again := e.rcvCall(t, adm.authz(), hdr, req)
+	wantOK[*pb.SuspendAccountResponse](t, again)
+	if again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("the retry was not replayed: %v", again.header)
+	}
+	if evs := e.rcvAudit(t, adm, &pb.ListAuditEventsRequest{TargetId: m.acct.GetId(), Type: store.AuditSuspended}); len(evs) != 1 {
+		t.Fatalf("suspension audit rows %v, want one", evs)
+	}
+	other := &pb.SuspendAccountRequest{Id: m.acct.GetId(), Reason: pb.SuspensionReason_SUSPENSION_REASON_OTHER}
+	e.rcvCall(t, adm.authz(), hdr, other).wantErr(t, want{code: connect.CodeInvalidArgument, msg: "different request"})
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/payments-platform/payments/internal/money"
 	"github.com/payments-platform/payments/internal/store"
 	paymentsv1 "github.com/payments-platform/payments/proto/payments/v1"
+	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
 )
 
 type accountService struct{ s *Server }
@@ -255,11 +256,14 @@ func (h *accountService) RevokeSession(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.d.Store.RevokeSession(ctx, p.AccountID, req.Msg.Id, h.s.now(), h.s.whoOf(ctx, req)); err != nil {
-		return nil, err
-	}
-	h.s.log.InfoContext(ctx, "session revoked", "account_id", p.AccountID, "session_id", req.Msg.Id)
-	return connect.NewResponse(&paymentsv1.RevokeSessionResponse{}), nil
+	return idempotent(ctx, h.s, paymentsv1connect.AccountServiceRevokeSessionProcedure, p.AccountID, req.Header(), req.Msg,
+		func(ctx context.Context, _ idemCall) (*paymentsv1.RevokeSessionResponse, error) {
+			if err := h.s.d.Store.RevokeSession(ctx, p.AccountID, req.Msg.Id, h.s.now(), h.s.whoOf(ctx, req)); err != nil {
+				return nil, err
+			}
+			h.s.log.InfoContext(ctx, "session revoked", "account_id", p.AccountID, "session_id", req.Msg.Id)
+			return &paymentsv1.RevokeSessionResponse{}, nil
+		})
 }
 
 // passwordChanged are the records of a password change: its audit row and

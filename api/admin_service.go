@@ -184,15 +184,18 @@ func (h *adminService) SuspendAccount(ctx context.Context, req *connect.Request[
 	if m.Id == p.AccountID {
 		return nil, errs.FailedPrecondition("an admin cannot suspend itself")
 	}
-	a, err := h.s.d.Store.SuspendAccount(ctx, m.Id, store.Suspension{
-		Reason: suspensionFromProto[m.Reason], Note: strings.TrimSpace(m.Note), Audit: h.s.whoOf(ctx, req),
-	})
-	if err != nil {
-		return nil, err
-	}
-	h.s.guards.status.forget(a.ID)
-	h.s.log.InfoContext(ctx, "account suspended", "account_id", a.ID, "reason", a.SuspensionReason, "by", p.AccountID)
-	return connect.NewResponse(&paymentsv1.SuspendAccountResponse{Account: accountToProto(a)}), nil
+	return idempotent(ctx, h.s, paymentsv1connect.AdminServiceSuspendAccountProcedure, p.AccountID, req.Header(), m,
+		func(ctx context.Context, _ idemCall) (*paymentsv1.SuspendAccountResponse, error) {
+			a, err := h.s.d.Store.SuspendAccount(ctx, m.Id, store.Suspension{
+				Reason: suspensionFromProto[m.Reason], Note: strings.TrimSpace(m.Note), Audit: h.s.whoOf(ctx, req),
+			})
+			if err != nil {
+				return nil, err
+			}
+			h.s.guards.status.forget(a.ID)
+			h.s.log.InfoContext(ctx, "account suspended", "account_id", a.ID, "reason", a.SuspensionReason, "by", p.AccountID)
+			return &paymentsv1.SuspendAccountResponse{Account: accountToProto(a)}, nil
+		})
 }
 
 func (h *adminService) ReactivateAccount(ctx context.Context, req *connect.Request[paymentsv1.ReactivateAccountRequest]) (*connect.Response[paymentsv1.ReactivateAccountResponse], error) {
@@ -200,11 +203,14 @@ func (h *adminService) ReactivateAccount(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	a, err := h.s.d.Store.ReactivateAccount(ctx, req.Msg.Id, h.s.now(), h.s.whoOf(ctx, req))
-	if err != nil {
-		return nil, err
-	}
-	h.s.guards.status.forget(a.ID)
-	h.s.log.InfoContext(ctx, "account reactivated", "account_id", a.ID, "by", p.AccountID)
-	return connect.NewResponse(&paymentsv1.ReactivateAccountResponse{Account: accountToProto(a)}), nil
+	return idempotent(ctx, h.s, paymentsv1connect.AdminServiceReactivateAccountProcedure, p.AccountID, req.Header(), req.Msg,
+		func(ctx context.Context, _ idemCall) (*paymentsv1.ReactivateAccountResponse, error) {
+			a, err := h.s.d.Store.ReactivateAccount(ctx, req.Msg.Id, h.s.now(), h.s.whoOf(ctx, req))
+			if err != nil {
+				return nil, err
+			}
+			h.s.guards.status.forget(a.ID)
+			h.s.log.InfoContext(ctx, "account reactivated", "account_id", a.ID, "by", p.AccountID)
+			return &paymentsv1.ReactivateAccountResponse{Account: accountToProto(a)}, nil
+		})
 }

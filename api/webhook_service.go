@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -171,11 +173,14 @@ func (h *webhookService) UpdateWebhookEndpoint(ctx context.Context, req *connect
 			return nil, err
 		}
 	}
-	ep, err := h.s.d.Store.UpdateEndpoint(ctx, m.Id, change)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&paymentsv1.UpdateWebhookEndpointResponse{WebhookEndpoint: endpointToProto(ep)}), nil
+	return idempotent(ctx, h.s, paymentsv1connect.WebhookServiceUpdateWebhookEndpointProcedure, p.AccountID, req.Header(), m,
+		func(ctx context.Context, _ idemCall) (*paymentsv1.UpdateWebhookEndpointResponse, error) {
+			ep, err := h.s.d.Store.UpdateEndpoint(ctx, m.Id, change)
+			if err != nil {
+				return nil, err
+			}
+			return &paymentsv1.UpdateWebhookEndpointResponse{WebhookEndpoint: endpointToProto(ep)}, nil
+		})
 }
 
 func (h *webhookService) DeleteWebhookEndpoint(ctx context.Context, req *connect.Request[paymentsv1.DeleteWebhookEndpointRequest]) (*connect.Response[paymentsv1.DeleteWebhookEndpointResponse], error) {
@@ -186,11 +191,14 @@ func (h *webhookService) DeleteWebhookEndpoint(ctx context.Context, req *connect
 	if _, err := h.endpoint(ctx, p, req.Msg.Id); err != nil {
 		return nil, err
 	}
-	if err := h.s.d.Store.DeleteEndpoint(ctx, req.Msg.Id); err != nil {
-		return nil, err
-	}
-	h.s.log.InfoContext(ctx, "webhook endpoint deleted", "account_id", p.AccountID, "endpoint_id", req.Msg.Id)
-	return connect.NewResponse(&paymentsv1.DeleteWebhookEndpointResponse{}), nil
+	return idempotent(ctx, h.s, paymentsv1connect.WebhookServiceDeleteWebhookEndpointProcedure, p.AccountID, req.Header(), req.Msg,
+		func(ctx context.Context, _ idemCall) (*paymentsv1.DeleteWebhookEndpointResponse, error) {
+			if err := h.s.d.Store.DeleteEndpoint(ctx, req.Msg.Id); err != nil {
+				return nil, err
+			}
+			h.s.log.InfoContext(ctx, "webhook endpoint deleted", "account_id", p.AccountID, "endpoint_id", req.Msg.Id)
+			return &paymentsv1.DeleteWebhookEndpointResponse{}, nil
+		})
 }
 
 func (h *webhookService) RotateWebhookSecret(ctx context.Context, req *connect.Request[paymentsv1.RotateWebhookSecretRequest]) (*connect.Response[paymentsv1.RotateWebhookSecretResponse], error) {
@@ -349,33 +357,56 @@ func (h *webhookService) RedeliverEvent(ctx context.Context, req *connect.Reques
 	if h.s.d.Temporal == nil {
 		return nil, errs.Unavailable("deliveries cannot be started: no workflow service", nil)
 	}
-	res := &paymentsv1.RedeliverEventResponse{}
-	for _, ep := range targets {
-		at := h.s.now()
-		wfID := notify.RedeliveryWorkflowID(ev.ID, ep.ID, ids.NewAt("", at))
-		rowID := notify.DeliveryID(wfID, 1, at)
-		d, err := h.s.d.Store.SaveDelivery(ctx, store.DeliveryRecord{
-			ID: rowID, EventID: ev.ID, EndpointID: ep.ID, AccountID: ep.AccountID, WorkflowID: wfID,
-			Attempt: 1, Status: delivery.StatusPending, At: at,
-		})
-		if err != nil {
-			return nil, err
-		}
-		_, err = h.s.d.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wfID, TaskQueue: h.s.d.TaskQueue},
-			notify.DeliveryWorkflowName, notify.DeliveryInput{EventID: ev.ID, EndpointID: ep.ID, FirstDeliveryID: rowID, FirstAt: at})
-		if err != nil {
-			// The pending row would wait forever: it says what happened.
-			if _, serr := h.s.d.Store.SaveDelivery(ctx, store.DeliveryRecord{
-				ID: rowID, EventID: ev.ID, EndpointID: ep.ID, AccountID: ep.AccountID, WorkflowID: wfID,
-				Attempt: 1, Status: delivery.StatusFailed, Error: "the redelivery could not be started; ask again", At: at,
-			}); serr != nil {
-				h.s.log.ErrorContext(ctx, "redelivery row left pending", "delivery_id", rowID, "error", serr)
+	return idempotent(ctx, h.s, paymentsv1connect.WebhookServiceRedeliverEventProcedure, p.AccountID, req.Header(), m,
+		func(ctx context.Context, call idemCall) (*paymentsv1.RedeliverEventResponse, error) {
+			res := &paymentsv1.RedeliverEventResponse{}
+			for _, ep := range targets {
+				d, err := h.redeliver(ctx, call, ev, ep)
+				if err != nil {
+					return nil, err
+				}
+				res.Deliveries = append(res.Deliveries, deliveryToProto(d))
 			}
-			return nil, errs.Unavailable("the redelivery could not be started; try again", err)
-		}
-		res.Deliveries = append(res.Deliveries, deliveryToProto(d))
+			return res, nil
+		})
+}
+
+// redeliver starts one redelivery of ev to ep and returns its first
+// attempt's row. Under an Idempotency-Key the workflow id derives from the
+// key's seed, so a retry (or a takeover of the key after a crash) finds
+// the redelivery it started instead of starting another.
+func (h *webhookService) redeliver(ctx context.Context, call idemCall, ev *ent.Event, ep *ent.WebhookEndpoint) (*ent.Delivery, error) {
+	at := call.At
+	nonce := ids.NewAt("", at)
+	if call.Seed != nil {
+		nonce = ids.Derive("", at, append(append([]byte{}, call.Seed...), ep.ID...))
 	}
-	return connect.NewResponse(res), nil
+	wfID := notify.RedeliveryWorkflowID(ev.ID, ep.ID, nonce)
+	rec := store.DeliveryRecord{
+		ID: notify.DeliveryID(wfID, 1, at), EventID: ev.ID, EndpointID: ep.ID, AccountID: ep.AccountID, WorkflowID: wfID,
+		Attempt: 1, Status: delivery.StatusPending, At: at,
+	}
+	d, err := h.s.d.Store.DeliveryByID(ctx, rec.ID)
+	if errors.Is(err, errs.ErrNotFound) {
+		d, err = h.s.d.Store.SaveDelivery(ctx, rec)
+	}
+	if err != nil {
+		return nil, err
+	}
+	call.SideEffects()
+	_, err = h.s.d.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: wfID, TaskQueue: h.s.d.TaskQueue, WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+	}, notify.DeliveryWorkflowName, notify.DeliveryInput{EventID: ev.ID, EndpointID: ep.ID, FirstDeliveryID: rec.ID, FirstAt: at})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		// The pending row would wait forever: it says what happened.
+		rec.Status, rec.Error = delivery.StatusFailed, "the redelivery could not be started; ask again"
+		if _, serr := h.s.d.Store.SaveDelivery(ctx, rec); serr != nil {
+			h.s.log.ErrorContext(ctx, "redelivery row left pending", "delivery_id", rec.ID, "error", serr)
+		}
+		return nil, errs.Unavailable("the redelivery could not be started; try again", err)
+	}
+	return d, nil
 }
 
 func endpointToProto(ep *ent.WebhookEndpoint) *paymentsv1.WebhookEndpoint {

@@ -380,10 +380,18 @@ func TestWebhookRotationAndRedelivery(t *testing.T) {
 	got := rcv.waitFor(t, "payment.succeeded")
 	evID := got[0].id
 
-	r = e.post(t, m.Token, procRedeliverEvent, map[string]any{"event_id": evID})
+	r = e.post(t, m.Token, procRedeliverEvent, map[string]any{"event_id": evID}, "Idempotency-Key", "redeliver-"+evID)
 	var red pb.RedeliverEventResponse
 	if r.status != http.StatusOK || protojson.Unmarshal(r.body, &red) != nil || len(red.GetDeliveries()) != 1 {
 		t.Fatalf("RedeliverEvent: %s", r)
+	}
+	// Asked again under the same key (a retry): the same redelivery, not a
+	// second one (the receiver below gets two deliveries in all, not three).
+	again := e.post(t, m.Token, procRedeliverEvent, map[string]any{"event_id": evID}, "Idempotency-Key", "redeliver-"+evID)
+	var red2 pb.RedeliverEventResponse
+	if again.status != http.StatusOK || protojson.Unmarshal(again.body, &red2) != nil || again.header.Get("Idempotent-Replayed") != "true" ||
+		len(red2.GetDeliveries()) != 1 || red2.GetDeliveries()[0].GetId() != red.GetDeliveries()[0].GetId() {
+		t.Fatalf("RedeliverEvent again under its key: %s", again)
 	}
 	if d := red.GetDeliveries()[0]; d.GetStatus() != pb.DeliveryStatus_DELIVERY_STATUS_PENDING || d.GetEndpointId() != epID || d.GetAttempt() != 1 {
 		t.Fatalf("redelivery %v", d)
