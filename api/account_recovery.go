@@ -2,12 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"math"
-	"net/http"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -36,45 +30,16 @@ var (
 	resetConfirmAddrLimit = store.ThrottlePolicy{MaxFailures: 20, Window: 15 * time.Minute, BaseBlock: time.Minute, MaxBlock: 15 * time.Minute}
 )
 
-// limitKey is the throttle key of id for one limit, without storing id.
-func limitKey(scope, id string) string {
-	sum := sha256.Sum256([]byte(scope + ":" + id))
-	return hex.EncodeToString(sum[:])
-}
-
-// spend counts one request on the keys of limits (resource_exhausted,
-// saying what, while any is blocked) and returns the reservation.
-func (s *Server) spend(ctx context.Context, now time.Time, what string, limits ...store.ThrottleLimit) (store.LoginReservation, error) {
-	res, err := s.d.Store.ReserveLoginAttempt(ctx, now, limits...)
-	if err != nil {
-		return res, err
-	}
-	if res.Blocked() {
-		secs := int(math.Ceil(res.BlockedUntil.Sub(now).Seconds()))
-		return res, errs.ResourceExhausted(fmt.Sprintf("too many %s; try again in %d s", what, secs))
-	}
-	return res, nil
-}
-
-// addrLimit is the limit of the client's address for scope, if the
-// address is known.
-func (s *Server) addrLimit(scope, peer string, hdr http.Header, p store.ThrottlePolicy) []store.ThrottleLimit {
-	if ip := clientIP(peer, hdr, s.d.TrustedProxies); ip.IsValid() {
-		return []store.ThrottleLimit{{Key: addrThrottleKey(scope, ip), Policy: p}}
-	}
-	return nil
-}
-
 // RequestPasswordReset does the same work whatever the email: it counts
 // the request on the email's and the address's limits and writes a
 // notice for the email. The worker looks the account up when it sends, so
 // neither the answer nor its time tells whether the email has an account.
 func (h *authService) RequestPasswordReset(ctx context.Context, req *connect.Request[paymentsv1.RequestPasswordResetRequest]) (*connect.Response[paymentsv1.RequestPasswordResetResponse], error) {
 	now := h.s.now()
-	email := strings.ToLower(strings.TrimSpace(req.Msg.Email))
+	email := normEmail(req.Msg.Email)
 	limits := append([]store.ThrottleLimit{{Key: limitKey("reset-email", email), Policy: resetEmailLimit}},
 		h.s.addrLimit("reset-ip", req.Peer().Addr, req.Header(), resetAddrLimit)...)
-	if _, err := h.s.spend(ctx, now, "password reset requests", limits...); err != nil {
+	if _, err := h.s.spend(ctx, now, always("password reset requests"), limits...); err != nil {
 		return nil, err
 	}
 	who := h.s.whoOf(ctx, req)
@@ -94,7 +59,7 @@ func (h *authService) RequestPasswordReset(ctx context.Context, req *connect.Req
 func (h *authService) ResetPassword(ctx context.Context, req *connect.Request[paymentsv1.ResetPasswordRequest]) (*connect.Response[paymentsv1.ResetPasswordResponse], error) {
 	now := h.s.now()
 	limits := h.s.addrLimit("reset-confirm-ip", req.Peer().Addr, req.Header(), resetConfirmAddrLimit)
-	res, err := h.s.spend(ctx, now, "password reset attempts from this address", limits...)
+	res, err := h.s.spend(ctx, now, always("password reset attempts from this address"), limits...)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +117,7 @@ func (h *accountService) ResendVerification(ctx context.Context, req *connect.Re
 	return idempotent(ctx, h.s, paymentsv1connect.AccountServiceResendVerificationProcedure, acct.ID, req.Header(), req.Msg,
 		func(ctx context.Context, _ idemCall) (*paymentsv1.ResendVerificationResponse, error) {
 			now := h.s.now()
-			if _, err := h.s.spend(ctx, now, "verification emails for this account",
+			if _, err := h.s.spend(ctx, now, always("verification emails for this account"),
 				store.ThrottleLimit{Key: limitKey("verify", acct.ID), Policy: resetEmailLimit}); err != nil {
 				return nil, err
 			}

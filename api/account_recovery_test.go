@@ -1128,3 +1128,14 @@ func TestAccountRPCsHonourIdempotencyKeys(t *testing.T) {
 	other := &pb.SuspendAccountRequest{Id: m.acct.GetId(), Reason: pb.SuspensionReason_SUSPENSION_REASON_OTHER}
 	e.rcvCall(t, adm.authz(), hdr, other).wantErr(t, want{code: connect.CodeInvalidArgument, msg: "different request"})
 }
+
+// ListAuditEvents checks its id filters as every list does.
+func TestListAuditEventsChecksIDFilters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	adm := e.admin(t)
+	e.rcvCall(t, adm.authz(), nil, &pb.ListAuditEventsRequest{ActorId: "pay_123"}).
+		wantErr(t, want{code: connect.CodeInvalidArgument, field: "actor_id"})
+	e.rcvCall(t, adm.authz(), nil, &pb.ListAuditEventsRequest{TargetId: "we_123"}).
+		wantErr(t, want{code: connect.CodeInvalidArgument, field: "target_id"})
+}

@@ -23,11 +23,7 @@ import (
 type accountService struct{ s *Server }
 
 func (h *accountService) GetMe(ctx context.Context, _ *connect.Request[paymentsv1.GetMeRequest]) (*connect.Response[paymentsv1.GetMeResponse], error) {
-	p, err := mustPrincipal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	acct, err := h.s.d.Store.AccountByID(ctx, p.AccountID)
+	acct, err := h.callerAccount(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -83,9 +79,7 @@ func (h *accountService) UpdateMe(ctx context.Context, req *connect.Request[paym
 				return nil, hashErr("hash password", err)
 			}
 			u.PasswordHash = &hash
-			r := passwordChanged(who, acct)
-			u.Records.Audits = append(u.Records.Audits, r.Audits...)
-			u.Records.Notices = append(u.Records.Notices, r.Notices...)
+			u.Records = passwordChanged(who, acct)
 		}
 		if m.Email != nil {
 			emailChange(&u, who, acct, m.GetEmail())
@@ -279,7 +273,7 @@ func passwordChanged(who store.Audit, acct *ent.Account) store.Records {
 // pending until its verification link is used; the old address is told.
 // The current email given again cancels a pending change.
 func emailChange(u *store.AccountUpdate, who store.Audit, acct *ent.Account, email string) {
-	email = strings.ToLower(strings.TrimSpace(email))
+	email = normEmail(email)
 	if email == acct.Email {
 		none := ""
 		u.PendingEmail = &none

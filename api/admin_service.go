@@ -55,12 +55,10 @@ func (h *adminService) ResolveReconciliationCase(ctx context.Context, req *conne
 	if err := checkFreeText("note", req.Msg.Note, nil); err != nil {
 		return nil, err
 	}
-	c, err := h.s.d.Store.ResolveReconciliationCase(ctx, req.Msg.Id, req.Msg.Note, h.s.now())
+	c, err := h.s.d.Store.ResolveReconciliationCase(ctx, req.Msg.Id, req.Msg.Note, h.s.now(), h.s.whoOf(ctx, req))
 	if err != nil {
 		return nil, err
 	}
-	h.s.auditAfter(ctx, h.s.whoOf(ctx, req).Of(store.AuditReconciliationResolved, "",
-		map[string]string{"reconciliation_case_id": c.ID, "payment_id": c.PaymentID}))
 	return connect.NewResponse(&paymentsv1.ResolveReconciliationCaseResponse{ReconciliationCase: caseToProto(c)}), nil
 }
 

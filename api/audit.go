@@ -55,12 +55,13 @@ func (s *Server) who(ctx context.Context, peer string, hdr http.Header) store.Au
 	return a
 }
 
-// auditAfter records an admin action whose change was made elsewhere (a
-// workflow's update, a case resolved): best effort after the fact, logged
-// if the row cannot be written, since the action itself stands.
+// auditAfter records what a transaction of the store could not carry: a
+// decision a workflow made (ResolveDispute), a failed login that started a
+// lockout. Best effort after the fact, logged if the row cannot be
+// written, since what it records stands.
 func (s *Server) auditAfter(ctx context.Context, a store.Audit) {
 	if err := s.d.Store.RecordAudit(context.WithoutCancel(ctx), a); err != nil {
-		s.log.ErrorContext(ctx, "admin action not audited", "type", a.Type, "err", err)
+		s.log.ErrorContext(ctx, "not audited", "type", a.Type, "err", err)
 	}
 }
 
@@ -75,6 +76,9 @@ func (h *adminService) ListAuditEvents(ctx context.Context, req *connect.Request
 		return nil, err
 	}
 	m := req.Msg
+	if err := checkIDFilters(idFilter{"actor_id", m.ActorId, ids.Account}, idFilter{"target_id", m.TargetId, ids.Account}); err != nil {
+		return nil, err
+	}
 	f := store.AuditFilter{ActorID: m.ActorId, TargetID: m.TargetId, Type: m.Type}
 	_, f.CreatedAfter, f.CreatedBefore = listScope(p, m.CreatedAfter, m.CreatedBefore)
 	evs, next, err := listPage(h.s, "audit_events", p, m, store.AuditCursor,

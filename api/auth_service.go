@@ -5,10 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -117,12 +115,6 @@ func hashErr(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// throttleKey identifies an email in the throttle table without storing it.
-func throttleKey(email string) string {
-	sum := sha256.Sum256([]byte("login:" + strings.ToLower(strings.TrimSpace(email))))
-	return hex.EncodeToString(sum[:])
-}
-
 // Login counts every attempt before it checks the password: the attempt is
 // reserved on the email's counter and on the client address's counter in
 // one locked transaction (store.ReserveLoginAttempt), so that of any number
@@ -178,18 +170,20 @@ func (h *authService) Login(ctx context.Context, req *connect.Request[paymentsv1
 // reservation and the counters' keys ("" for an address it cannot tell).
 func (s *Server) reserveLoginAttempt(ctx context.Context, now time.Time, email, peer string, hdr http.Header) (store.LoginReservation, string, string, error) {
 	emailKey := throttleKey(email)
-	limits := []store.ThrottleLimit{{Key: emailKey, Policy: s.d.LoginThrottle}}
+	limits := append([]store.ThrottleLimit{{Key: emailKey, Policy: s.d.LoginThrottle}},
+		s.addrLimit(loginAddrScope, peer, hdr, s.guards.ipThrottle)...)
 	var ipKey string
-	if ip := clientIP(peer, hdr, s.d.TrustedProxies); ip.IsValid() {
-		ipKey = ipThrottleKey(ip)
-		limits = append(limits, store.ThrottleLimit{Key: ipKey, Policy: s.guards.ipThrottle})
+	if len(limits) > 1 {
+		ipKey = limits[1].Key
 	}
-	res, err := s.d.Store.ReserveLoginAttempt(ctx, now, limits...)
+	res, err := s.spend(ctx, now, func(blocked string) string {
+		if blocked == ipKey {
+			return "failed logins from this address"
+		}
+		return "failed logins for this email"
+	}, limits...)
 	if err != nil {
 		return res, "", "", err
-	}
-	if res.Blocked() {
-		return res, "", "", throttled(res.BlockedUntil.Sub(now), ipKey != "" && res.BlockedKey == ipKey)
 	}
 	return res, emailKey, ipKey, nil
 }
@@ -249,17 +243,6 @@ func (s *Server) releaseLoginAttempt(ctx context.Context, res store.LoginReserva
 			s.log.WarnContext(ctx, "login attempt not given back", "err", err)
 		}
 	}
-}
-
-// throttled is resource_exhausted with the wait, rounded up to a second;
-// byAddress says the client's address, not the email, is blocked.
-func throttled(wait time.Duration, byAddress bool) error {
-	secs := int(math.Ceil(wait.Seconds()))
-	what := "for this email"
-	if byAddress {
-		what = "from this address"
-	}
-	return errs.ResourceExhausted(fmt.Sprintf("too many failed logins %s; try again in %d s", what, secs))
 }
 
 type tokenPair struct {

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -76,7 +74,7 @@ func parseHop(s string) (netip.Addr, bool) {
 // storing it. An IPv6 client counts by its /64: one subscriber usually holds
 // a whole /64, so counting single addresses would give a sprayer 2^64 fresh
 // allowances.
-func ipThrottleKey(a netip.Addr) string { return addrThrottleKey("login-ip", a) }
+func ipThrottleKey(a netip.Addr) string { return addrThrottleKey(loginAddrScope, a) }
 
 // addrThrottleKey is the throttle key of a client address for one limit
 // (scope): an IPv6 address counts as its /64, which one client usually
@@ -86,6 +84,5 @@ func addrThrottleKey(scope string, a netip.Addr) string {
 	if a.Is6() {
 		id = netip.PrefixFrom(a, 64).Masked().String()
 	}
-	sum := sha256.Sum256([]byte(scope + ":" + id))
-	return hex.EncodeToString(sum[:])
+	return limitKey(scope, id)
 }

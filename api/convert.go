@@ -34,10 +34,6 @@ func accountToProto(a *ent.Account) *paymentsv1.Account {
 			email = a.ClosedEmail
 		}
 	}
-	var closedAt *timestamppb.Timestamp
-	if a.ClosedAt != nil {
-		closedAt = timestamppb.New(*a.ClosedAt)
-	}
 	return &paymentsv1.Account{
 		Id:              a.ID,
 		Email:           email,
@@ -54,7 +50,7 @@ func accountToProto(a *ent.Account) *paymentsv1.Account {
 		SuspensionReason: a.SuspensionReason,
 		EmailVerified:    a.EmailVerified,
 		PendingEmail:     a.PendingEmail,
-		ClosedAt:         closedAt,
+		ClosedAt:         optTime(a.ClosedAt),
 	}
 }
 

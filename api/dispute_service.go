@@ -256,9 +256,13 @@ func (h *disputeService) ResolveDispute(ctx context.Context, req *connect.Reques
 		dispute.UpdateResolve, func(a dispute.Actor) any { return dispute.Resolution{Actor: a, Outcome: outcome, Note: m.Note} },
 		func(d *paymentsv1.Dispute) *paymentsv1.ResolveDisputeResponse {
 			// An admin's decision: in the audit trail, once (a replay
-			// under the same Idempotency-Key does not come here).
-			h.s.auditAfter(ctx, h.s.whoOf(ctx, req).Of(store.AuditDisputeResolved, d.GetMerchantId(),
-				map[string]string{"dispute_id": d.GetId(), "outcome": outcome}))
+			// under the same Idempotency-Key does not come here, and a
+			// takeover of the key finds the row by its id, derived from the
+			// dispute and its closing time).
+			a := h.s.whoOf(ctx, req).Of(store.AuditDisputeResolved, d.GetMerchantId(),
+				map[string]string{"dispute_id": d.GetId(), "outcome": outcome})
+			a.ID = store.AuditID(d.GetId()+"/resolved", d.GetClosedAt().AsTime())
+			h.s.auditAfter(ctx, a)
 			return &paymentsv1.ResolveDisputeResponse{Dispute: d}
 		})
 }

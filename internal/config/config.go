@@ -194,10 +194,7 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 	}
 	c.RefreshReuseGrace = 10 * time.Second
 	if v := strings.TrimSpace(getenv("PAYMENTS_REFRESH_REUSE_GRACE")); v != "" {
-		d, err := time.ParseDuration(v)
-		if v == "0" {
-			d, err = 0, nil
-		}
+		d, err := time.ParseDuration(v) // "0" too
 		if err != nil || d < 0 || d > 5*time.Minute {
 			problems = append(problems, fmt.Errorf("PAYMENTS_REFRESH_REUSE_GRACE: %q is not a duration from 0s (off) to 5m: "+
 				"the longer it is, the longer a stolen refresh token replayed right after its owner's refresh goes unnoticed", v))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/payments-platform/payments/ent"
 	"github.com/payments-platform/payments/ent/migrate"
+	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/predicate"
 	"github.com/payments-platform/payments/ent/reconciliationcase"
 	"github.com/payments-platform/payments/internal/errs"
@@ -130,7 +131,7 @@ func ReconciliationCaseCursor(c *ent.ReconciliationCase) Cursor { return Cursor{
 
 // ResolveReconciliationCase closes an open case with the admin's note;
 // NotFound for an unknown id, FailedPrecondition for a resolved case.
-func (s *Store) ResolveReconciliationCase(ctx context.Context, id, note string, now time.Time) (*ent.ReconciliationCase, error) {
+func (s *Store) ResolveReconciliationCase(ctx context.Context, id, note string, now time.Time, audit Audit) (*ent.ReconciliationCase, error) {
 	var out *ent.ReconciliationCase
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
 		n, err := tx.ReconciliationCase.Update().
@@ -149,7 +150,14 @@ func (s *Store) ResolveReconciliationCase(ctx context.Context, id, note string, 
 		if n == 0 {
 			return errs.FailedPrecondition("reconciliation case %s is already resolved", id)
 		}
-		return nil
+		// The admin's decision, audited with it; the target is the
+		// payment's merchant.
+		merchant, err := tx.Payment.Query().Where(payment.ID(out.PaymentID)).Select(payment.FieldMerchantID).String(ctx)
+		if err != nil && !ent.IsNotFound(err) {
+			return err
+		}
+		return Records{Audits: []Audit{audit.Of(AuditReconciliationResolved, merchant,
+			map[string]string{"reconciliation_case_id": id, "payment_id": out.PaymentID})}}.write(ctx, tx, merchant)
 	})
 	if err != nil {
 		return nil, wrap(err, "resolve reconciliation case "+id)

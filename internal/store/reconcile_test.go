@@ -113,14 +113,14 @@ func TestResolveAndListReconciliationCases(t *testing.T) {
 			t.Fatalf("page 2 %v %v", page2, err)
 		}
 
-		got, err := s.ResolveReconciliationCase(ctx, all[0], "refund seen on the statement", t0.Add(1))
+		got, err := s.ResolveReconciliationCase(ctx, all[0], "refund seen on the statement", t0.Add(1), store.Audit{})
 		if err != nil || got.Status != reconciliationcase.StatusResolved || got.ResolutionNote != "refund seen on the statement" {
 			t.Fatalf("resolve: %+v %v", got, err)
 		}
-		if _, err := s.ResolveReconciliationCase(ctx, all[0], "again", t0); !errsIs(err, errs.ErrFailedPrecondition) {
+		if _, err := s.ResolveReconciliationCase(ctx, all[0], "again", t0, store.Audit{}); !errsIs(err, errs.ErrFailedPrecondition) {
 			t.Fatalf("resolving twice: %v", err)
 		}
-		if _, err := s.ResolveReconciliationCase(ctx, "rcn_nope", "x", t0); !errsIs(err, errs.ErrNotFound) {
+		if _, err := s.ResolveReconciliationCase(ctx, "rcn_nope", "x", t0, store.Audit{}); !errsIs(err, errs.ErrNotFound) {
 			t.Fatalf("unknown case: %v", err)
 		}
 		open, err := s.ListReconciliationCases(ctx, store.ReconciliationFilter{Status: reconciliationcase.StatusOpen}, store.Page{Limit: 10})
