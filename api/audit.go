@@ -14,8 +14,8 @@ import (
 	paymentsv1 "github.com/payments-platform/payments/proto/payments/v1"
 )
 
-// RequestIDHeader names a request in logs, in the audit trail and in
-// support questions: a client's own id is kept when it is well formed,
+// RequestIDHeader names a request in the logs of its failures, in the
+// audit trail and in support questions: a client's own id is kept when it is well formed,
 // otherwise the server makes one; every response carries it.
 const RequestIDHeader = "X-Request-Id"
 

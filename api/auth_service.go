@@ -264,8 +264,8 @@ func (s *Server) sessionClient(peer string, h http.Header) store.SessionClient {
 // reuse grace names the same successor (store.RotateRefreshToken), and
 // unguessable without the key.
 func (s *Server) rotatedToken(presented string) string {
-	m := hmac.New(sha256.New, s.pageKey)
-	m.Write([]byte("refresh token rotation\x00" + presented))
+	m := hmac.New(sha256.New, s.rotationKey)
+	m.Write([]byte(presented))
 	return auth.RefreshTokenPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 

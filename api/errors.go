@@ -47,7 +47,7 @@ func toConnectError(ctx context.Context, log *slog.Logger, procedure string, err
 	if errors.As(err, &de) {
 		if code, ok := codeOf[de.Kind]; ok {
 			if de.Err != nil {
-				log.WarnContext(ctx, "request failed", "procedure", procedure, "code", code.String(), "err", err)
+				log.WarnContext(ctx, "request failed", "procedure", procedure, "request_id", requestIDFrom(ctx), "code", code.String(), "err", err)
 			}
 			out := connect.NewError(code, errors.New(de.Message))
 			if de.Field != "" {
@@ -64,7 +64,7 @@ func toConnectError(ctx context.Context, log *slog.Logger, procedure string, err
 			return out
 		}
 	}
-	log.ErrorContext(ctx, "internal error", "procedure", procedure, "err", err)
+	log.ErrorContext(ctx, "internal error", "procedure", procedure, "request_id", requestIDFrom(ctx), "err", err)
 	return connect.NewError(connect.CodeInternal, errors.New("internal error"))
 }
 

@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/grpchealth"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/payments-platform/payments/api"
 	"github.com/payments-platform/payments/ent"
 	pb "github.com/payments-platform/payments/proto/payments/v1"
 )
@@ -175,6 +176,7 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 		{"API key lookup", &failKeys, bearer(key), &pb.GetMeRequest{}},
 		{"ListApiKeys", &failKeys, m.authz(), &pb.ListApiKeysRequest{}},
 	}
+	var requestIDs []string
 	for _, tc := range tests {
 		for _, tr := range allTransports {
 			t.Run(tc.name+"/"+string(tr), func(t *testing.T) {
@@ -183,6 +185,7 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 				r := e.call(t, tr, tc.authz, tc.req)
 				tc.fault.Store(false)
 				r.wantErr(t, want{code: connect.CodeInternal, exactMsg: "internal error"})
+				requestIDs = append(requestIDs, r.header.Get(api.RequestIDHeader))
 				for k, vs := range r.header {
 					for _, v := range vs {
 						if strings.Contains(v, "hunter2") {
@@ -199,6 +202,13 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 	}
 	if logs := e.logs.String(); !strings.Contains(logs, "internal error") || !strings.Contains(logs, "hunter2") {
 		t.Errorf("the causes were not logged for operators:\n%s", logs)
+	}
+	// Each failure's log line names the request id its answer carried, so
+	// a support question finds it.
+	for _, id := range requestIDs {
+		if id == "" || !strings.Contains(e.logs.String(), id) {
+			t.Errorf("request id %q is not in the logs", id)
+		}
 	}
 	// With the faults off, everything works again.
 	wantOK[*pb.GetMeResponse](t, e.me(t, httpJSON, bearer(key)))

@@ -68,17 +68,20 @@ func errPageToken() error {
 		"page_token is not a token of this list for this query and account; start again without it, with the same filters")
 }
 
-// pageTokenKey derives the tokens' key from the server's secret, so that
-// every instance of a deployment accepts the others' tokens; a random key
-// when there is none (tokens then live as long as the process).
-func pageTokenKey(secret []byte) []byte {
+// pageTokenKey derives the page tokens' key from the server's secret.
+func pageTokenKey(secret []byte) []byte { return serverKey(secret, "payments.v1 page tokens") }
+
+// serverKey derives a key for one use (label) from the server's secret, so
+// that every instance of a deployment derives the same; a random key when
+// there is no secret (what it keys then lives as long as the process).
+func serverKey(secret []byte, label string) []byte {
 	if len(secret) == 0 {
 		k := make([]byte, 32)
 		_, _ = rand.Read(k) // never fails (crypto/rand, Go 1.24 on)
 		return k
 	}
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("payments.v1 page tokens"))
+	m.Write([]byte(label))
 	return m.Sum(nil)
 }
 

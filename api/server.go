@@ -110,6 +110,8 @@ type Server struct {
 	guards *authGuards
 	// pageKey tags page tokens (paging.go).
 	pageKey []byte
+	// rotationKey derives a refresh token's successor (rotatedToken).
+	rotationKey []byte
 	// sealer encrypts webhook endpoints' secrets.
 	sealer *webhooks.Sealer
 }
@@ -144,7 +146,8 @@ func New(d Deps) *Server {
 		d.RefreshReuseGrace = 10 * time.Second
 	}
 	s := &Server{d: d, log: d.Logger, dummyHash: auth.DummyHash(d.PasswordParams), guards: newAuthGuards(d),
-		pageKey: pageTokenKey(d.PageTokenSecret), sealer: d.WebhookSealer}
+		pageKey: pageTokenKey(d.PageTokenSecret), rotationKey: serverKey(d.PageTokenSecret, "payments.v1 refresh token rotation"),
+		sealer: d.WebhookSealer}
 	if s.sealer == nil {
 		key := d.PageTokenSecret
 		if len(key) == 0 {

@@ -122,7 +122,11 @@ func runDev(ctx context.Context, args []string, e env) error {
 	apiURL := scheme(cfg) + "://" + ln.Addr().String()
 	fmt.Fprintf(e.stdout, "\npaymentsd dev is running (Ctrl-C to stop)\n  API:          %s\n  Temporal UI:  %s\n  Temporal:     %s (namespace %s)\n  Database:     %s\n\n",
 		apiURL, uiURL, cfg.TemporalAddress, cfg.TemporalNamespace, config.Redact(cfg.DatabaseURL))
-	srv := api.HTTPServer(cfg.HTTPAddr, newAPI(cfg, st, tc, log).Handler(), log)
+	server, err := newAPI(cfg, st, tc, log)
+	if err != nil {
+		return err
+	}
+	srv := api.HTTPServer(cfg.HTTPAddr, server.Handler(), log)
 	err = api.Serve(ctx, srv, ln, cfg.TLSCert, cfg.TLSKey, drainTimeout)
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
@@ -178,7 +182,11 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	log.Info("serving the API", "address", ln.Addr().String(), "tls", cfg.TLSCert != "")
-	srv := api.HTTPServer(cfg.HTTPAddr, newAPI(cfg, st, tc, log).Handler(), log)
+	server, err := newAPI(cfg, st, tc, log)
+	if err != nil {
+		return err
+	}
+	srv := api.HTTPServer(cfg.HTTPAddr, server.Handler(), log)
 	return api.Serve(ctx, srv, ln, cfg.TLSCert, cfg.TLSKey, drainTimeout)
 }
 

@@ -136,9 +136,7 @@ func startWorker(ctx context.Context, c client.Client, cfg config.Config, st *st
 	if err != nil {
 		return nil, err
 	}
-	// The API seals endpoints' secrets with a key derived from the JWT
-	// signing key (api.Deps.PageTokenSecret); the worker opens them with it.
-	sealer, err := webhooks.NewSealer(cfg.JWTSigningKey)
+	sealer, err := webhookSealer(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +154,18 @@ func startWorker(ctx context.Context, c client.Client, cfg config.Config, st *st
 }
 
 // newAPI builds the public handler with its readiness checks.
-func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logger) *api.Server {
+// webhookSealer seals and opens webhook endpoints' signing secrets: the
+// API seals them, the worker opens them, both with this key (derived from
+// the JWT signing key).
+func webhookSealer(cfg config.Config) (*webhooks.Sealer, error) {
+	return webhooks.NewSealer(cfg.JWTSigningKey)
+}
+
+func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logger) (*api.Server, error) {
+	sealer, err := webhookSealer(cfg)
+	if err != nil {
+		return nil, err
+	}
 	var sbx http.Handler
 	if cfg.Gateway == config.GatewaySandbox {
 		// It fails only without a store, and st is the one opened at start-up.
@@ -181,6 +190,7 @@ func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logg
 		Tokens:                auth.NewTokens(cfg.JWTSigningKey, cfg.JWTPreviousKeys, cfg.JWTIssuer, cfg.JWTAudience, cfg.AccessTokenTTL, nil),
 		PageTokenSecret:       cfg.JWTSigningKey,
 		WebhookURLs:           webhooks.URLPolicy{AllowInsecure: cfg.WebhookAllowInsecure},
+		WebhookSealer:         sealer,
 		Logger:                log,
 		RefreshTokenTTL:       cfg.RefreshTokenTTL,
 		RefreshReuseGrace:     reuseGrace(cfg.RefreshReuseGrace),
@@ -204,7 +214,7 @@ func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logg
 				return err
 			},
 		},
-	})
+	}), nil
 }
 
 // listen binds the API address now, so a busy port is a clear start error.

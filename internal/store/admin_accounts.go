@@ -11,7 +11,6 @@ import (
 	"github.com/payments-platform/payments/ent/account"
 	"github.com/payments-platform/payments/ent/accountnotice"
 	"github.com/payments-platform/payments/ent/dispute"
-	"github.com/payments-platform/payments/ent/ledgerentry"
 	"github.com/payments-platform/payments/ent/migrate"
 	"github.com/payments-platform/payments/ent/payment"
 	"github.com/payments-platform/payments/ent/predicate"
@@ -75,27 +74,18 @@ func (s *Store) AccountActivityOf(ctx context.Context, id string) (AccountActivi
 			dispute.StatusIn(openDisputeStatuses...)).Count(ctx); err != nil {
 		return a, fmt.Errorf("count disputes of %s: %w", id, err)
 	}
-	query := fmt.Sprintf("SELECT %s, COALESCE(SUM(%s), 0) FROM %s WHERE %s = ? GROUP BY %s ORDER BY %s",
-		ledgerentry.FieldCurrency, signedAmount, ledgerentry.Table, ledgerentry.FieldAccount,
-		ledgerentry.FieldCurrency, ledgerentry.FieldCurrency)
-	rows, err := s.Client.QueryContext(ctx, query, merchantAccountPrefix+id)
+	balances, err := s.AccountBalances(ctx, merchantAccountPrefix+id)
 	if err != nil {
-		return a, fmt.Errorf("balances of %s: %w", id, err)
+		return a, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var currency string
-		var signed int64
-		if err := rows.Scan(&currency, &signed); err != nil {
-			return a, fmt.Errorf("balances of %s: %w", id, err)
-		}
+	for currency, signed := range balances {
 		if a.Balances == nil {
 			a.Balances = map[string]int64{}
 		}
 		// Debits minus credits; the platform owes the merchant its credits.
 		a.Balances[currency] = -signed
 	}
-	return a, rows.Err()
+	return a, nil
 }
 
 // Suspension is why, by whom and when an account is suspended.

@@ -298,6 +298,28 @@ func (s *Store) scanImbalances(ctx context.Context, query string) (found []imbal
 	return found, false, rows.Err()
 }
 
+// AccountBalances is AccountBalance in every currency the account has
+// entries in.
+func (s *Store) AccountBalances(ctx context.Context, account string) (map[string]int64, error) {
+	query := fmt.Sprintf("SELECT %s, COALESCE(SUM(%s), 0) FROM %s WHERE %s = ? GROUP BY %s",
+		ledgerentry.FieldCurrency, signedAmount, ledgerentry.Table, ledgerentry.FieldAccount, ledgerentry.FieldCurrency)
+	rows, err := s.Client.QueryContext(ctx, query, account)
+	if err != nil {
+		return nil, fmt.Errorf("balances of %s: %w", account, err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var currency string
+		var balance int64
+		if err := rows.Scan(&currency, &balance); err != nil {
+			return nil, fmt.Errorf("balances of %s: %w", account, err)
+		}
+		out[currency] = balance
+	}
+	return out, rows.Err()
+}
+
 // AccountBalance is the sum of an account's debits minus its credits in one
 // currency (0 for an account without entries). Which sign means "owed to
 // the account" depends on the account's kind.

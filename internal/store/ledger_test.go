@@ -311,6 +311,14 @@ func TestAccountBalance(t *testing.T) {
 		wantBalance(t, s, customer, "EUR", 500)
 		wantBalance(t, s, merchant, "JPY", 0)
 		wantBalance(t, s, "merchant_balance:acct_unknown", "USD", 0)
+		// Every currency at once: the same figures.
+		all, err := s.AccountBalances(context.Background(), merchant)
+		if err != nil || len(all) != 2 || all["USD"] != -(big-30-1) || all["EUR"] != -500 {
+			t.Fatalf("AccountBalances(merchant) = %v %v", all, err)
+		}
+		if none, err := s.AccountBalances(context.Background(), "merchant_balance:acct_unknown"); err != nil || len(none) != 0 {
+			t.Fatalf("AccountBalances(unknown) = %v %v", none, err)
+		}
 		if err := s.CheckLedger(context.Background()); err != nil {
 			t.Fatalf("CheckLedger: %v", err)
 		}
