@@ -105,7 +105,20 @@ func newGateway(cfg config.Config, st *store.Store, log *slog.Logger) (gateway.G
 	if cfg.Gateway == config.GatewayStripe {
 		return stripegw.New(stripegw.Options{SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase, Logger: log}), nil
 	}
-	return newSandbox(cfg, st, log)
+	sb, err := newSandbox(cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
+	// config.Validate has parsed it already.
+	faults, err := sandbox.ParseFaults(cfg.SandboxFaults)
+	if err != nil {
+		return nil, fmt.Errorf("PAYMENTS_SANDBOX_FAULTS: %w", err)
+	}
+	if faults.Active() {
+		log.Warn("the sandbox gateway injects faults (PAYMENTS_SANDBOX_FAULTS): calls fail on purpose",
+			"error_before", faults.ErrorBefore, "timeout_after", faults.TimeoutAfter)
+	}
+	return sandbox.WithFaults(sb, faults, log), nil
 }
 
 // newSandbox builds the sandbox gateway on the platform's database: the API

@@ -109,6 +109,11 @@ func TestValidationNamesTheVariable(t *testing.T) {
 		{"admin needs no gateway", ModeAdmin, map[string]string{"PAYMENTS_GATEWAY": "", "PAYMENTS_ALLOW_SANDBOX": ""}, nil},
 		{"dev with stripe needs its key", ModeDev, map[string]string{"PAYMENTS_GATEWAY": "stripe"}, []string{"STRIPE_SECRET_KEY"}},
 
+		// The chaos suite's faults: the sandbox's only, well formed.
+		{"sandbox faults", ModeWorker, map[string]string{"PAYMENTS_SANDBOX_FAULTS": "error_before=0.05,timeout_after=0.05"}, nil},
+		{"sandbox faults malformed", ModeWorker, map[string]string{"PAYMENTS_SANDBOX_FAULTS": "timeout_after=2"}, []string{"PAYMENTS_SANDBOX_FAULTS", "probability from 0 to 1"}},
+		{"faults with stripe", ModeWorker, map[string]string{"PAYMENTS_GATEWAY": "stripe", "STRIPE_SECRET_KEY": "sk_test_123", "PAYMENTS_SANDBOX_FAULTS": "error_before=0.1"}, []string{"PAYMENTS_SANDBOX_FAULTS", "only the sandbox"}},
+
 		// The connection pool.
 		{"pool of 0", ModeServe, map[string]string{"DATABASE_MAX_OPEN_CONNS": "0"}, []string{"DATABASE_MAX_OPEN_CONNS", "at least 1"}},
 		{"pool not a number", ModeWorker, map[string]string{"DATABASE_MAX_OPEN_CONNS": "many"}, []string{"DATABASE_MAX_OPEN_CONNS", "not a non-negative whole number"}},
