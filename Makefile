@@ -15,7 +15,7 @@ export PAYMENTS_STRIPE_MOCK  := $(CURDIR)/bin/stripe-mock
 
 GOMODCACHE := $(shell go env GOMODCACHE)
 
-.PHONY: dev test bench mutate mutate-rerun mutationreport build tools proto-tools proto-deps generate check-generate lint fmt vet clean
+.PHONY: dev test chaos bench mutate mutate-rerun mutationreport build tools proto-tools proto-deps generate check-generate lint fmt vet clean
 
 ## dev: run the whole platform locally (SQLite, sandbox gateway, Temporal dev server + UI, API, worker)
 dev: bin/temporal build
@@ -25,6 +25,11 @@ dev: bin/temporal build
 test: bin/temporal bin/stripe-mock
 	go vet ./...
 	go test -race -count=1 ./...
+
+## chaos: the full chaos suite (10,000 model steps under SIGKILLs of the worker and the API, MariaDB restarts and gateway faults, the card data scan, then CreatePayment held open-loop at 50/80/100% of capacity); prints the table docs/RELIABILITY.md records (make test runs a short version)
+CHAOS_SEED ?=
+chaos: bin/temporal
+	PAYMENTS_CHAOS=full PAYMENTS_CHAOS_SEED=$(CHAOS_SEED) go test -count=1 -timeout 180m -run 'TestChaos$$' -v ./tests/chaos/
 
 ## bench: payments/s through CreatePayment against empty workflows/s on one Temporal dev server (docs/PERFORMANCE.md), then the transaction history on MySQL (BenchmarkHistory)
 BENCH_CLIENTS ?= 16

@@ -1,0 +1,248 @@
+// Package chaos proves what a payment platform promises, whatever fails
+// and whenever: no money created or lost, no charge made twice. A seeded
+// random sequence of operations runs against the real stack (`paymentsd
+// serve` and `paymentsd worker` processes, a Temporal dev server, a MariaDB
+// server of the suite's own), while the worker and the API are killed with
+// SIGKILL, MariaDB is restarted and the sandbox gateway fails calls before
+// and after executing them; after every step and at every settle the
+// platform is compared with an in-memory reference model (model_test.go),
+// and the invariants are checked over the whole database.
+//
+// `make test` runs the short version (TestChaos); `make chaos` runs the
+// full one (PAYMENTS_CHAOS=full: 10,000 steps, then the open-loop load
+// levels) and prints the table docs/RELIABILITY.md records. A failure
+// prints the seed and the shortest prefix of its steps that still fails,
+// found by bisection (PAYMENTS_CHAOS_SHRINK=1; each probe is a fresh
+// cluster).
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// plan is the size of a run.
+type plan struct {
+	steps       int
+	settleEvery int
+	faultEvery  int
+	faults      string // PAYMENTS_SANDBOX_FAULTS of the worker
+	load        bool
+}
+
+var (
+	short = plan{steps: 150, settleEvery: 50, faultEvery: 15, faults: "error_before=0.05,timeout_after=0.05"}
+	full  = plan{steps: 10000, settleEvery: 250, faultEvery: 40, faults: "error_before=0.05,timeout_after=0.05", load: true}
+)
+
+func chosenPlan() (plan, string) {
+	if os.Getenv("PAYMENTS_CHAOS") == "full" {
+		return full, "full"
+	}
+	return short, "short"
+}
+
+func seedOf(t *testing.T) uint64 {
+	if s := os.Getenv("PAYMENTS_CHAOS_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("PAYMENTS_CHAOS_SEED=%q: %v", s, err)
+		}
+		return n
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+// TestChaos is the model run under faults.
+func TestChaos(t *testing.T) {
+	p, name := chosenPlan()
+	seed := seedOf(t)
+	ops := generate(seed, p.steps, p.faultEvery)
+	t.Logf("chaos: %s run, seed %d (PAYMENTS_CHAOS_SEED=%d reproduces it), %d steps", name, seed, seed, len(ops))
+	start := time.Now()
+	w, c := runSteps(t, seed, ops, p)
+	report := w.report(c, name, seed, time.Since(start))
+	var load string
+	if p.load && w.tally.violationCount() == 0 {
+		load = runLoad(t, w)
+	}
+	fmt.Println(report + load)
+	if err := os.WriteFile(resultPath(name), []byte(report+load), 0o644); err != nil {
+		t.Logf("chaos: could not save the report: %v", err)
+	}
+	if v := w.tally.violations; len(v) > 0 {
+		msg := fmt.Sprintf("chaos: %d invariant violations, seed %d:\n  %s", len(v), seed, strings.Join(first(v, 30), "\n  "))
+		if os.Getenv("PAYMENTS_CHAOS_SHRINK") != "" {
+			n := shrink(t, seed, ops, p)
+			msg += fmt.Sprintf("\nshortest failing prefix (%d of %d steps): %s", n, len(ops), describeOps(ops[:n]))
+		} else {
+			msg += "\n(PAYMENTS_CHAOS_SHRINK=1 finds the shortest failing prefix of the steps)"
+		}
+		t.Fatal(msg)
+	}
+}
+
+// resultPath is where a run leaves its table, beside the package.
+// It is .chaos/ at the repository's root (ignored by git).
+func resultPath(name string) string {
+	dir := repoRoot() + "/.chaos"
+	_ = os.MkdirAll(dir, 0o755)
+	return dir + "/chaos-" + name + ".txt"
+}
+
+func first(xs []string, n int) []string {
+	if len(xs) > n {
+		return append(xs[:n:n], fmt.Sprintf("... and %d more", len(xs)-n))
+	}
+	return xs
+}
+
+// runSteps runs ops on a fresh cluster, settling every settleEvery steps
+// and at the end.
+func runSteps(t *testing.T, seed uint64, ops []op, p plan) (*world, *cluster) {
+	c := startCluster(t, clusterOptions{SandboxFaults: p.faults})
+	w := newWorld(t, c, seed)
+	for i, o := range ops {
+		if w.step(o) {
+			w.tally.op(o.Kind)
+		} else {
+			w.tally.op("skipped (no target)")
+		}
+		if (i+1)%p.settleEvery == 0 {
+			w.settle()
+			t.Logf("chaos: %d/%d steps, %d payments, %d violations", i+1, len(ops), len(w.m.order), w.tally.violationCount())
+		}
+	}
+	w.settle()
+	w.scanCardData()
+	return w, c
+}
+
+// shrink finds, by bisection, the shortest prefix of ops that still fails
+// (faults strike at moments of their own, so a prefix that passed once is
+// taken as passing).
+func shrink(t *testing.T, seed uint64, ops []op, p plan) int {
+	lo, hi := 0, len(ops) // ops[:lo] passes, ops[:hi] fails
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		failed := false
+		t.Run(fmt.Sprintf("shrink-%d", mid), func(t *testing.T) {
+			w, _ := runSteps(t, seed, ops[:mid], p)
+			failed = w.tally.violationCount() > 0
+		})
+		if failed {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// report renders the run's table.
+func (w *world) report(c *cluster, name string, seed uint64, took time.Duration) string {
+	tl := w.tally
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## Chaos run (%s): seed %d, %s\n\n", name, seed, took.Round(time.Second))
+	ops := 0
+	for k, v := range tl.ops {
+		if !strings.HasPrefix(k, "skipped") {
+			ops += v
+		}
+	}
+	fmt.Fprintf(&b, "| what | count |\n|---|---|\n")
+	fmt.Fprintf(&b, "| operations run | %d |\n", ops)
+	for _, k := range sortedKeys(tl.ops) {
+		fmt.Fprintf(&b, "| &nbsp; %s | %d |\n", k, tl.ops[k])
+	}
+	fmt.Fprintf(&b, "| payments made | %d |\n", len(w.m.order))
+	fmt.Fprintf(&b, "| requests retried through faults | %d |\n", tl.retries)
+	gw := map[string]int{
+		"gateway_error_before (500, not executed)":      c.worker.count(`"msg":"sandbox: fault injected"`, `"fault":"error_before"`),
+		"gateway_timeout_after (executed, answer lost)": c.worker.count(`"msg":"sandbox: fault injected"`, `"fault":"timeout_after"`),
+	}
+	for k, v := range tl.faults {
+		gw[k] = v
+	}
+	for _, k := range sortedKeys(gw) {
+		fmt.Fprintf(&b, "| fault: %s | %d |\n", k, gw[k])
+	}
+	checks := 0
+	for _, k := range sortedKeys(tl.checks) {
+		checks += tl.checks[k]
+		fmt.Fprintf(&b, "| check: %s | %d |\n", k, tl.checks[k])
+	}
+	fmt.Fprintf(&b, "| invariant checks in all | %d |\n", checks)
+	fmt.Fprintf(&b, "| **violations** | **%d** |\n", len(tl.violations))
+	fmt.Fprintf(&b, "| **PANs found** (database, logs, workflow histories) | **%d** |\n", w.pans)
+	fmt.Fprintf(&b, "| **CVCs found** | **%d** |\n", w.cvcs)
+	return b.String()
+}
+
+// runLoad measures CreatePayment's capacity on the cluster, then holds 50%,
+// 80% and 100% of it open-loop for 60 s each, and checks that every
+// accepted payment is final afterwards.
+func runLoad(t *testing.T, w *world) string {
+	ctx := context.Background()
+	customer, merchant := w.customers[0], w.merchants[0]
+	fire := func(ctx context.Context) (string, error) {
+		req := newLoadPayment(merchant.id)
+		var res paymentAnswer
+		if err := w.api.call(ctx, customer.bearer(), pCreatePayment, req, &res, w.key("load")); err != nil {
+			return "", err
+		}
+		return res.GetPayment().GetId(), nil
+	}
+	w.login(customer)
+	capacity, err := measureCapacity(ctx, 20*time.Second, 16, fire)
+	if err != nil {
+		t.Fatalf("chaos: measure capacity: %v", err)
+	}
+	var levels []loadLevel
+	for _, f := range []struct {
+		name string
+		frac float64
+	}{{"50%", 0.5}, {"80%", 0.8}, {"100%", 1.0}} {
+		w.login(customer)
+		levels = append(levels, openLoop(ctx, f.name, capacity*f.frac, 60*time.Second, 512, fire))
+	}
+	// No request lost: every accepted payment is final afterwards.
+	lost := 0
+	deadline := time.Now().Add(settleWindow)
+	var ids []string
+	for _, l := range levels {
+		ids = append(ids, l.IDs...)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		for {
+			var res paymentAnswer
+			err := w.api.call(ctx, merchant.bearer(), pGetPayment, getPayment(id), &res, "")
+			if err == nil && rank(res.GetPayment().GetStatus().String()) == 4 {
+				break
+			}
+			if err != nil && err.code == "unauthenticated" {
+				w.login(merchant)
+				continue
+			}
+			if time.Now().After(deadline) {
+				lost++
+				break
+			}
+			time.Sleep(50 * time.Millisecond) // polling for the workflow to finish
+		}
+	}
+	if lost > 0 {
+		w.tally.violate("load: %d accepted payments were not final %s after the load", lost, settleWindow)
+	}
+	return "\n## Load held (CreatePayment, open loop)\n\n" + loadTable(capacity, levels) +
+		fmt.Sprintf("\nAccepted payments checked final afterwards: %d, not final: %d.\n", len(ids), lost)
+}

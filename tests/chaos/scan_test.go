@@ -1,0 +1,195 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/payments-platform/payments/proto/payments/v1"
+)
+
+// The card data scan: after the run, nothing the platform kept (every row
+// of every table, the API's and the worker's logs, every workflow
+// history) holds a card number or a security code. The steps never send
+// card data (it would be refused); what the scan looks for is card data
+// the platform made itself, from the gateway's answers, say.
+
+// panCandidate is a run of 13 to 19 digits, possibly split by spaces or
+// dashes, starting with a card brand's prefix (Visa 4, Mastercard 51-55
+// and 2221-2720, Amex 34/37, Discover 6011/65, JCB 35, Diners 36/38): so
+// that ids and nanosecond timestamps, which start otherwise, are not
+// taken for cards. It is a card number if it passes the Luhn check.
+var panCandidate = regexp.MustCompile(`(?:^|[^0-9])((?:4|5[1-5]|2[2-7]|3[4-8]|6011|65)(?:[ -]?[0-9]){11,17})(?:[^0-9]|$)`)
+
+// cvcField is a security code under a card field's name.
+var cvcField = regexp.MustCompile(`(?i)"?\b(cvc|cvv|cvv2|cvc2|cid|security_code|card_verification)"?\s*[:=]\s*"?[0-9]{3,4}\b`)
+
+func luhn(digits string) bool {
+	sum, double := 0, false
+	for i := len(digits) - 1; i >= 0; i-- {
+		d := int(digits[i] - '0')
+		if double {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// findCardData counts the card numbers and security codes in text.
+func findCardData(text string) (pans, cvcs int, examples []string) {
+	for _, m := range panCandidate.FindAllStringSubmatch(text, -1) {
+		digits := strings.NewReplacer(" ", "", "-", "").Replace(m[1])
+		if len(digits) >= 13 && len(digits) <= 19 && luhn(digits) {
+			pans++
+			examples = append(examples, "…"+digits[len(digits)-4:])
+		}
+	}
+	cvcs = len(cvcField.FindAllString(text, -1))
+	return pans, cvcs, examples
+}
+
+func (w *world) scanCardData() {
+	var sources []string
+	// Every row of every table.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rows, err := w.c.st.Client.QueryContext(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()")
+	if err != nil {
+		w.tally.violate("card data scan: list tables: %v", err)
+		return
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if rows.Scan(&name) == nil {
+			tables = append(tables, name)
+		}
+	}
+	rows.Close()
+	for _, table := range tables {
+		text, err := w.dumpTable(ctx, table)
+		if err != nil {
+			w.tally.violate("card data scan: table %s: %v", table, err)
+			continue
+		}
+		sources = append(sources, "table "+table)
+		w.scanText("table "+table, text)
+	}
+	// The logs.
+	for _, p := range []*proc{w.c.api, w.c.worker} {
+		b, err := os.ReadFile(p.logPath)
+		if err != nil {
+			w.tally.violate("card data scan: %v", err)
+			continue
+		}
+		w.scanText(p.name+" log", string(b))
+	}
+	// Every workflow history.
+	n, err := w.scanHistories(ctx)
+	if err != nil {
+		w.tally.violate("card data scan: workflow histories: %v", err)
+	}
+	w.tally.checkN("card_data_scan_tables", len(sources))
+	w.tally.checkN("card_data_scan_workflow_histories", n)
+}
+
+func (w *world) scanText(where, text string) {
+	pans, cvcs, examples := findCardData(text)
+	w.pans += pans
+	w.cvcs += cvcs
+	if pans > 0 || cvcs > 0 {
+		w.tally.violate("card data in %s: %d card numbers (%s), %d security codes", where, pans,
+			strings.Join(first(examples, 5), ", "), cvcs)
+	}
+}
+
+// dumpTable renders every row of table as text.
+func (w *world) dumpTable(ctx context.Context, table string) (string, error) {
+	rows, err := w.c.st.Client.QueryContext(ctx, "SELECT * FROM `"+table+"`")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		for i, v := range vals {
+			if bs, ok := v.([]byte); ok {
+				v = string(bs)
+			}
+			fmt.Fprintf(&b, "%s=%v\t", cols[i], v)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String(), rows.Err()
+}
+
+// scanHistories scans the history of every workflow the run started.
+func (w *world) scanHistories(ctx context.Context) (int, error) {
+	tc, err := client.DialContext(ctx, client.Options{HostPort: w.c.temporal.Address(), Namespace: "default"})
+	if err != nil {
+		return 0, err
+	}
+	defer tc.Close()
+	n := 0
+	var token []byte
+	for {
+		res, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", PageSize: 1000, NextPageToken: token})
+		if err != nil {
+			return n, err
+		}
+		for _, ex := range res.GetExecutions() {
+			it := tc.GetWorkflowHistory(ctx, ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId(), false, 0)
+			var b strings.Builder
+			for it.HasNext() {
+				ev, err := it.Next()
+				if err != nil {
+					return n, err
+				}
+				// The binary form: payloads' bytes as they are (JSON
+				// would encode them in base64, hiding what they hold).
+				raw, _ := proto.Marshal(ev)
+				b.Write(raw)
+				b.WriteByte('\n')
+			}
+			w.scanText("workflow "+ex.GetExecution().GetWorkflowId(), b.String())
+			n++
+		}
+		if token = res.GetNextPageToken(); len(token) == 0 {
+			return n, nil
+		}
+	}
+}
+
+// For the load: a CreatePayment of 10.00 USD by card, its answer, and a
+// GetPayment.
+type paymentAnswer = pb.CreatePaymentResponse
+
+func newLoadPayment(merchant string) *pb.CreatePaymentRequest {
+	return &pb.CreatePaymentRequest{MerchantId: merchant, Amount: 1000, Currency: "USD", PaymentMethod: "pm_card_visa",
+		Description: "load"}
+}
+
+func getPayment(id string) *pb.GetPaymentRequest { return &pb.GetPaymentRequest{Id: id} }
