@@ -216,6 +216,11 @@ func runLoad(t *testing.T, w *world) string {
 	}
 	// No request lost: every accepted payment is final afterwards.
 	lost := 0
+	for _, l := range levels {
+		if l.Unfinished > 0 {
+			w.tally.violate("load %s: %d requests had not answered when the level ended", l.Name, l.Unfinished)
+		}
+	}
 	deadline := time.Now().Add(settleWindow)
 	var ids []string
 	for _, l := range levels {
