@@ -62,11 +62,14 @@ type method struct {
 	refundFails bool
 	// networkDispute: the network disputes it once it succeeded.
 	networkDispute bool
+	// automaticOnly: no manual capture (mobile money).
+	automaticOnly bool
 }
 
-// methods are every test payment method of docs/API.md but mobile money,
-// which is automatic capture only and tested on its own.
+// methods are every test payment method of docs/API.md.
 var methods = []method{
+	{token: "mm:mtn:256770000001", approve: true, automaticOnly: true},
+	{token: "mm:airtel:254700000000", decline: "insufficient_funds", automaticOnly: true},
 	{token: "pm_card_visa", approve: true},
 	{token: "pm_card_mastercard", approve: true},
 	{token: "pm_card_amex", approve: true},

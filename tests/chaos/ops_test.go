@@ -127,7 +127,7 @@ func (w *world) create(o op, n int, keyed bool) bool {
 	merchant := w.merchants[o.X%uint32(len(w.merchants))]
 	customer := w.customers[o.Sel%uint32(len(w.customers))]
 	meth := methods[(o.X>>4)%uint32(len(methods))]
-	manual := (o.X>>12)&1 == 1
+	manual := (o.X>>12)&1 == 1 && !meth.automaticOnly
 	currency := currencies[(o.X>>16)%uint32(len(currencies))]
 	amount := int64(100 + (o.Sel>>8)%5000)
 	capture := pb.CaptureMethod_CAPTURE_METHOD_AUTOMATIC

@@ -279,5 +279,37 @@ func (w *world) invariants() {
 				w.tally.violate("merchant %s has a balance in %s, which no step paid in", m.id, cur)
 			}
 		}
+		w.historyMatches(m, want[m.id])
+	}
+}
+
+// historyMatches checks the merchant's history as the API lists it
+// against the model's balance: once everything is settled, the movements
+// that moved money are the SUCCEEDED ones (a refund that failed after it
+// succeeded leaves two FAILED rows, its debit and its reversal, which
+// cancel out), so their amounts add up to the balance, per currency.
+func (w *world) historyMatches(m *actor, want map[string]int64) {
+	got := map[string]int64{}
+	token := ""
+	for {
+		var res pb.ListTransactionsResponse
+		req := &pb.ListTransactionsRequest{PageSize: 100, PageToken: token, Status: pb.TransactionStatus_TRANSACTION_STATUS_SUCCEEDED}
+		if err := w.as(m, pListTransactions, req, &res, ""); err != nil {
+			w.tally.violate("ListTransactions of %s: %v", m.id, err)
+			return
+		}
+		for _, tx := range res.GetTransactions() {
+			got[strings.ToUpper(tx.GetCurrency())] += tx.GetAmount()
+		}
+		if token = res.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	w.tally.check("transaction_list_matches_balance")
+	for _, cur := range currencies {
+		if got[cur] != want[cur] {
+			w.tally.violate("merchant %s: ListTransactions' succeeded movements in %s add up to %d, the model's balance is %d",
+				m.id, cur, got[cur], want[cur])
+		}
 	}
 }

@@ -32,6 +32,8 @@ const (
 	pAcceptDispute  = "/payments.v1.DisputeService/AcceptDispute"
 	pWithdraw       = "/payments.v1.DisputeService/WithdrawDispute"
 	pResolveDispute = "/payments.v1.DisputeService/ResolveDispute"
+
+	pListTransactions = "/payments.v1.TransactionService/ListTransactions"
 )
 
 const password = "chaos correct horse battery staple"
