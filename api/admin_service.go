@@ -88,6 +88,9 @@ func (h *adminService) CreateAdmin(ctx context.Context, req *connect.Request[pay
 		return nil, err
 	}
 	m := req.Msg
+	if err := checkTexts("display_name", m.DisplayName); err != nil {
+		return nil, err
+	}
 	hash, err := h.s.guards.hasher.HashPassword(ctx, m.Password)
 	if err != nil {
 		return nil, hashErr("hash password", err)
@@ -179,6 +182,10 @@ func (h *adminService) SuspendAccount(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	m := req.Msg
+	// The note is free text that the account's file keeps: no card data.
+	if err := checkTexts("note", m.Note); err != nil {
+		return nil, err
+	}
 	if m.Id == p.AccountID {
 		return nil, errs.FailedPrecondition("an admin cannot suspend itself")
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -40,9 +41,16 @@ func luhn(digits string) bool {
 // "4242.4242", "4242/4242", tabs and line breaks).
 const maxSeparatorRun = 3
 
+// maxDigitBlock bounds the walk back to the start of a block of decimal
+// digits. Unicode lays each script's digits out as a contiguous run 0..9,
+// and some runs follow each other without a gap: the mathematical digits
+// (bold, double-struck, sans-serif, sans-serif bold, monospace:
+// U+1D7CE..U+1D7FF) are 50 in a row. The walk must reach the start of the
+// longest such block, or the later digits of it read as 0.
+const maxDigitBlock = 64
+
 // digitValue returns the value of a decimal digit in any script (ASCII,
-// full-width, Arabic-Indic, ...), or -1. Unicode lays each script's digits
-// out as a contiguous run 0..9.
+// full-width, Arabic-Indic, mathematical, ...), or -1.
 func digitValue(r rune) int {
 	if r >= '0' && r <= '9' {
 		return int(r - '0')
@@ -51,10 +59,21 @@ func digitValue(r rune) int {
 		return -1
 	}
 	k := 0
-	for k < 40 && unicode.IsDigit(r-rune(k+1)) {
+	for k < maxDigitBlock && unicode.IsDigit(r-rune(k+1)) {
 		k++
 	}
 	return k % 10
+}
+
+// invisible reports characters that show nothing of their own: format
+// characters (zero-width space, joiners, word joiner, BOM, soft hyphen,
+// bidi controls), combining and enclosing marks (an underline, a keycap),
+// variation selectors and the other default-ignorable code points (Hangul
+// fillers). They neither separate digit groups nor count toward a
+// separator's length, so "4242 \u200b-\u200b 4242" reads as "4242 - 4242",
+// as the eye sees it.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 // digitRuns splits s into runs of digits joined by short separators, each
@@ -87,6 +106,9 @@ func digitRuns(s string) [][]string {
 			}
 			gap = 0
 			cur = append(cur, byte('0'+v))
+			continue
+		}
+		if invisible(r) {
 			continue
 		}
 		if unicode.IsLetter(r) {
@@ -201,6 +223,56 @@ func checkFreeText(field, text string, metadata map[string]string) error {
 		}
 		if looksLikeCardNumber(k) || looksLikeCardNumber(v) {
 			return errCardData("metadata")
+		}
+	}
+	return nil
+}
+
+// checkURL refuses card data in a URL (CreatePayment's return_url): as
+// written, and as its percent-encoding decodes ("4242%204242...",
+// "%34%32%34%32...", full-width digits sent as UTF-8 escapes), twice over
+// for a doubly encoded one.
+func checkURL(field, raw string) error {
+	for i, s := 0, raw; i < 3; i++ {
+		if looksLikeCardNumber(s) {
+			return errCardData(field)
+		}
+		next := percentDecode(s)
+		if next == s {
+			break
+		}
+		s = next
+	}
+	return nil
+}
+
+// percentDecode decodes every well-formed %XX escape of s and leaves
+// everything else as it is, so that one malformed escape does not hide the
+// others.
+func percentDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// checkTexts refuses card data in free-text fields given as name, value
+// pairs (names, labels, notes, descriptions).
+func checkTexts(fieldsAndValues ...string) error {
+	for i := 0; i+1 < len(fieldsAndValues); i += 2 {
+		if err := checkFreeText(fieldsAndValues[i], fieldsAndValues[i+1], nil); err != nil {
+			return err
 		}
 	}
 	return nil

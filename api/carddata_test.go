@@ -1,6 +1,10 @@
 package api
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"unicode"
+)
 
 func TestLooksLikeCardNumber(t *testing.T) {
 	cases := map[string]bool{
@@ -86,6 +90,87 @@ func TestCardFieldNames(t *testing.T) {
 	for _, k := range []string{"order_id", "company", "expand", "incident", "decide", "panel", "customer_note"} {
 		if isCardFieldName(k) {
 			t.Errorf("isCardFieldName(%q) = true", k)
+		}
+	}
+}
+
+// TestCardNumbersBehindInvisibleCharacters: characters that show nothing
+// (zero-width spaces and joiners, word joiners, BOMs, soft hyphens,
+// combining marks, keycaps, variation selectors, Hangul fillers) neither
+// split a card number nor lengthen the separator between its groups.
+func TestCardNumbersBehindInvisibleCharacters(t *testing.T) {
+	for _, s := range []string{
+		"4242 \u200b-\u200b 4242 \u200b-\u200b 4242 \u200b-\u200b 4242", // a spaced dash, four characters wide to the detector before
+		"4242 \u200b\u2060 4242 \u200b\u2060 4242 \u200b\u2060 4242",
+		"5555\u200d\u200c\u2060\ufeff5555\u200d\u200c\u2060\ufeff5555\u200d\u200c\u2060\ufeff4444",
+		"4\u03322\u03324\u03322\u03324\u03322\u03324\u03322\u03324\u03322\u03324\u03322\u03324\u03322\u03324\u03322\u0332",
+		"4\ufe0f\u20e32\ufe0f\u20e34\ufe0f\u20e32\ufe0f\u20e34\ufe0f\u20e32\ufe0f\u20e34\ufe0f\u20e32\ufe0f\u20e3" +
+			"4\ufe0f\u20e32\ufe0f\u20e34\ufe0f\u20e32\ufe0f\u20e34\ufe0f\u20e32\ufe0f\u20e34\ufe0f\u20e32\ufe0f\u20e3",
+		"4242\u31644242\u31644242\u31644242", // Hangul fillers are letters to unicode.IsLetter
+		"3782\u00ad822463\u00ad10005",
+	} {
+		if !looksLikeCardNumber(s) {
+			t.Errorf("looksLikeCardNumber(%q) = false", s)
+		}
+	}
+	// Invisible characters do not make a number of something else.
+	for _, s := range []string{"4242\u200b apples and 4242\u200b pears", "order\u200b12345", "4242424242424241\u200b"} {
+		if looksLikeCardNumber(s) {
+			t.Errorf("looksLikeCardNumber(%q) = true", s)
+		}
+	}
+}
+
+// TestDigitValueOfEveryDecimalDigit: every decimal digit of every script
+// has its value, including the 50 mathematical digits that follow each
+// other without a gap (U+1D7CE..U+1D7FF), whose last block read as all
+// zeros: a card number half in monospace digits passed, and any twelve
+// monospace digits were taken for one.
+func TestDigitValueOfEveryDecimalDigit(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !unicode.IsDigit(r) {
+			continue
+		}
+		// Every block starts at a digit whose predecessor, 10 earlier or
+		// more, is not a digit; values count up from there.
+		start := r
+		for unicode.IsDigit(start - 1) {
+			start--
+		}
+		if want := int(r-start) % 10; digitValue(r) != want {
+			t.Fatalf("digitValue(%U) = %d, want %d", r, digitValue(r), want)
+		}
+	}
+	mono := func(s string) string {
+		return strings.Map(func(r rune) rune { return r - '0' + 0x1D7F6 }, s)
+	}
+	if !looksLikeCardNumber("5555" + mono("5555") + "5555" + mono("4444")) {
+		t.Error("a card number half in monospace digits is not card data")
+	}
+	if looksLikeCardNumber(mono("123456789012")) {
+		t.Error("twelve monospace digits that fail the Luhn check are card data")
+	}
+}
+
+// TestCheckURL: a card number in a URL is refused as written and as its
+// percent-encoding decodes, even beside a malformed escape.
+func TestCheckURL(t *testing.T) {
+	for _, u := range []string{
+		"https://shop.example/back?card=4242424242424242",
+		"https://shop.example/back?card=4242%204242%204242%204242",
+		"https://shop.example/back?card=%34%32%34%32%34%32%34%32%34%32%34%32%34%32%34%32",
+		"https://shop.example/back?card=%EF%BC%94%EF%BC%92%EF%BC%94%EF%BC%92%EF%BC%94%EF%BC%92%EF%BC%94%EF%BC%92" +
+			"%EF%BC%94%EF%BC%92%EF%BC%94%EF%BC%92%EF%BC%94%EF%BC%92%EF%BC%94%EF%BC%92",
+		"https://shop.example/back?x=%zz&card=5555%2D5555%2D5555%2D4444",
+		"https://shop.example/back?card=3782%2520822463%252010005", // encoded twice
+	} {
+		if err := checkURL("return_url", u); err == nil {
+			t.Errorf("checkURL(%q) accepted", u)
+		}
+	}
+	for _, u := range []string{"", "https://shop.example/back?order=42&ref=4242424242424241", "https://shop.example/a%20b?x=%zz"} {
+		if err := checkURL("return_url", u); err != nil {
+			t.Errorf("checkURL(%q) = %v", u, err)
 		}
 	}
 }

@@ -117,7 +117,7 @@ func (h *paymentService) CreatePayment(ctx context.Context, req *connect.Request
 	if err := checkFreeText("description", m.Description, m.Metadata); err != nil {
 		return nil, err
 	}
-	if err := checkFreeText("return_url", m.ReturnUrl, nil); err != nil {
+	if err := checkURL("return_url", m.ReturnUrl); err != nil {
 		return nil, err
 	}
 	cur, err := money.Normalize("currency", m.Currency)

@@ -35,6 +35,12 @@ import (
 	"github.com/payments-platform/payments/internal/webhooks"
 )
 
+// The access tokens' issuer and audience, as paymentsd's.
+const (
+	tokenIssuer   = "paymentsd"
+	tokenAudience = "payments-api"
+)
+
 // Options shape an environment.
 type Options struct {
 	// Store is the database; nil means a fresh SQLite file.
@@ -86,6 +92,11 @@ type Env struct {
 	WebhookSecret string
 	UIURL         string
 	Server        *api.Server
+	// SigningKey signs the API's access tokens, with the issuer and the
+	// audience below: the attack tests forge tokens that differ from a
+	// genuine one in one claim only.
+	SigningKey                 []byte
+	TokenIssuer, TokenAudience string
 
 	// The worker, which tests may stop and start again (StopWorker,
 	// StartWorker), and what starts it.
@@ -211,7 +222,7 @@ func Start(t testing.TB, o Options) *Env {
 	uiURL := "http://127.0.0.1:8233"
 	server := api.New(api.Deps{
 		Store:  st,
-		Tokens: auth.NewTokens(key, nil, "paymentsd", "payments-api", 15*time.Minute, nil),
+		Tokens: auth.NewTokens(key, nil, tokenIssuer, tokenAudience, 15*time.Minute, nil),
 		Logger: log,
 		// Cheap hashing keeps tests fast; the format and checks are the same.
 		PasswordParams:        auth.PasswordParams{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32},
@@ -245,6 +256,7 @@ func Start(t testing.TB, o Options) *Env {
 	t.Cleanup(hs.Close)
 	env.URL, env.Store, env.Temporal, env.Namespace, env.TaskQueue = base, st, tc, "default", taskQueue
 	env.WebhookSecret, env.UIURL, env.Server = secret, uiURL, server
+	env.SigningKey, env.TokenIssuer, env.TokenAudience = key, tokenIssuer, tokenAudience
 	return env
 }
 
