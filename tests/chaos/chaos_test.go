@@ -41,11 +41,21 @@ var (
 	full  = plan{steps: 10000, settleEvery: 250, faultEvery: 40, faults: "error_before=0.05,timeout_after=0.05", load: true}
 )
 
-func chosenPlan() (plan, string) {
+// chosenPlan is the full plan with PAYMENTS_CHAOS=full, the short one
+// otherwise; PAYMENTS_CHAOS_STEPS, if set, changes its number of steps.
+func chosenPlan(t *testing.T) (plan, string) {
+	p, name := short, "short"
 	if os.Getenv("PAYMENTS_CHAOS") == "full" {
-		return full, "full"
+		p, name = full, "full"
 	}
-	return short, "short"
+	if s := os.Getenv("PAYMENTS_CHAOS_STEPS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("PAYMENTS_CHAOS_STEPS=%q: want a number of steps", s)
+		}
+		p.steps, name = n, fmt.Sprintf("%s, %d steps", name, n)
+	}
+	return p, name
 }
 
 func seedOf(t *testing.T) uint64 {
@@ -61,7 +71,7 @@ func seedOf(t *testing.T) uint64 {
 
 // TestChaos is the model run under faults.
 func TestChaos(t *testing.T) {
-	p, name := chosenPlan()
+	p, name := chosenPlan(t)
 	seed := seedOf(t)
 	ops := generate(seed, p.steps, p.faultEvery)
 	t.Logf("chaos: %s run, seed %d (PAYMENTS_CHAOS_SEED=%d reproduces it), %d steps", name, seed, seed, len(ops))

@@ -52,7 +52,11 @@ func findCardData(text string) (pans, cvcs int, examples []string) {
 		digits := strings.NewReplacer(" ", "", "-", "").Replace(m[1])
 		if len(digits) >= 13 && len(digits) <= 19 && luhn(digits) {
 			pans++
-			examples = append(examples, "…"+digits[len(digits)-4:])
+			// Where it was, with the number's last four only.
+			at := strings.Index(text, m[1])
+			from, to := max(0, at-40), min(len(text), at+len(m[1])+20)
+			examples = append(examples, fmt.Sprintf("…%s in %q", digits[len(digits)-4:],
+				strings.Replace(text[from:to], m[1], "[card …"+digits[len(digits)-4:]+"]", 1)))
 		}
 	}
 	cvcs = len(cvcField.FindAllString(text, -1))

@@ -85,6 +85,8 @@ type tally struct {
 	checks     map[string]int
 	violations []string
 	retries    int
+	// log, if set, prints each violation as it is found.
+	log func(string)
 }
 
 func newTally() *tally {
@@ -102,7 +104,11 @@ func (t *tally) retried(n int)             { t.mu.Lock(); t.retries += n; t.mu.U
 func (t *tally) violate(format string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.violations = append(t.violations, fmt.Sprintf(format, args...))
+	v := fmt.Sprintf(format, args...)
+	t.violations = append(t.violations, v)
+	if t.log != nil {
+		t.log("chaos: VIOLATION: " + v)
+	}
 }
 
 func (t *tally) violationCount() int {
@@ -114,6 +120,7 @@ func (t *tally) violationCount() int {
 func newWorld(t testing.TB, c *cluster, seed uint64) *world {
 	w := &world{t: t, c: c, api: newAPIClient(c.apiURL), m: newModel(), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		tally: newTally(), dirty: map[string]bool{}}
+	w.tally.log = func(s string) { t.Log(s) }
 	for i := range 2 {
 		w.merchants = append(w.merchants, w.register("ROLE_MERCHANT", fmt.Sprintf("merchant%d", i)))
 	}
@@ -178,9 +185,20 @@ func (w *world) as(a *actor, procedure string, req, res proto.Message, key strin
 // key is a fresh Idempotency-Key.
 func (w *world) key(what string) string {
 	w.seq++
-	// Hex, not decimal: a long run of digits can pass the Luhn check and be
-	// refused as card data (as it should).
-	return fmt.Sprintf("chaos-%s-%d-%x", what, w.seq, w.rng.Uint64())
+	// Letters only: runs of digits joined by dashes can pass the Luhn check
+	// and be refused as card data (as they should).
+	return fmt.Sprintf("chaos-%s-%s-%s", what, letters(uint64(w.seq)), letters(w.rng.Uint64()))
+}
+
+// letters writes n in base 26 with the letters a to z.
+func letters(n uint64) string {
+	var b []byte
+	for {
+		b = append(b, byte('a'+n%26))
+		if n /= 26; n == 0 {
+			return string(b)
+		}
+	}
 }
 
 func (w *world) merchantOf(p *mPayment) *actor { return w.actorByID(w.merchants, p.merchant) }
