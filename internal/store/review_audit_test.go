@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payments-platform/payments/ent/accountnotice"
 	"github.com/payments-platform/payments/internal/store"
 	"github.com/payments-platform/payments/internal/store/storetest"
 )
@@ -32,29 +33,81 @@ func TestReactivationAndKeyRevocationAreAuditedOnce(t *testing.T) {
 		if _, err := s.SuspendAccount(ctx, m.ID, store.Suspension{Reason: "fraud", Audit: store.Audit{ActorID: "acct_admin1", At: at}}); err != nil {
 			t.Fatal(err)
 		}
-		for i := range 2 {
-			if _, err := s.ReactivateAccount(ctx, m.ID, at.Add(time.Duration(i+1)*time.Minute), store.Audit{ActorID: "acct_admin2"}); err != nil {
+		// The suspension's row and letter are written with it.
+		if got := rows(store.AuditSuspended, m.ID); len(got) != 1 || got[0] != "acct_admin1 " {
+			t.Fatalf("suspension rows %q, want one by acct_admin1", got)
+		}
+		if n := undispatched(t, s, "suspended", m.ID); n != 1 {
+			t.Fatalf("%d suspension notices, want 1", n)
+		}
+		// The reactivation that lifted it is the one audited (checked after
+		// each call: a row by the second, an already active account's,
+		// would be the wrong one).
+		for i, admin := range []string{"acct_admin2", "acct_admin3"} {
+			if _, err := s.ReactivateAccount(ctx, m.ID, at.Add(time.Duration(i+1)*time.Minute), store.Audit{ActorID: admin}); err != nil {
 				t.Fatal(err)
 			}
-		}
-		if got := rows(store.AuditReactivated, m.ID); len(got) != 1 || got[0] != "acct_admin2 " {
-			t.Fatalf("reactivation rows %q, want one by acct_admin2", got)
+			if got := rows(store.AuditReactivated, m.ID); len(got) != 1 || got[0] != "acct_admin2 " {
+				t.Fatalf("after reactivation %d: rows %q, want one by acct_admin2", i+1, got)
+			}
 		}
 
 		k, err := s.CreateAPIKey(ctx, m.ID, "shop", "sk_a", hash("audited-key"), t0, store.Audit{ActorID: m.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range 2 {
+		for i := range 2 {
 			if _, err := s.RevokeAPIKey(ctx, m.ID, k.ID, at, store.Audit{ActorID: m.ID}); err != nil {
 				t.Fatal(err)
 			}
-		}
-		if got := rows(store.AuditAPIKeyRevoked, m.ID); len(got) != 1 || got[0] != m.ID+" "+k.ID {
-			t.Fatalf("revocation rows %q, want one naming %s", got, k.ID)
+			if got := rows(store.AuditAPIKeyRevoked, m.ID); len(got) != 1 || got[0] != m.ID+" "+k.ID {
+				t.Fatalf("after revocation %d: rows %q, want one naming %s", i+1, got, k.ID)
+			}
 		}
 		if got := rows(store.AuditAPIKeyCreated, m.ID); len(got) != 1 || got[0] != m.ID+" "+k.ID {
 			t.Fatalf("creation rows %q, want one naming %s", got, k.ID)
 		}
 	})
+}
+
+// TestPasswordChangeIsRecordedWithIt: UpdateAccount with a new password
+// signs the account out everywhere and writes the change's records (its
+// audit row and letter) in the same transaction.
+func TestPasswordChangeIsRecordedWithIt(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		m := mustAccount(t, s, "new-password@example.com")
+		at := t0.Add(time.Hour)
+		hashed := "argon2id$new"
+		_, err := s.UpdateAccount(ctx, m.ID, store.AccountUpdate{PasswordHash: &hashed, Records: store.Records{
+			Audits:  []store.Audit{store.Audit{ActorID: m.ID, At: at}.Of(store.AuditPasswordChanged, m.ID, nil)},
+			Notices: []store.Notice{{Kind: accountnotice.KindPasswordChanged, Recipient: m.Email, At: at}},
+		}}, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := s.ListAuditEvents(ctx, store.AuditFilter{Type: store.AuditPasswordChanged, TargetID: m.ID}, store.Page{Limit: 10})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("password change rows %v, %v; want one", evs, err)
+		}
+		if n := undispatched(t, s, "password_changed", m.ID); n != 1 {
+			t.Fatalf("%d password change notices, want 1", n)
+		}
+	})
+}
+
+// undispatched counts the account's notices of kind waiting to be sent.
+func undispatched(t *testing.T, s *store.Store, kind, accountID string) int {
+	t.Helper()
+	ns, err := s.UndispatchedNotices(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, x := range ns {
+		if string(x.Kind) == kind && x.AccountID == accountID {
+			n++
+		}
+	}
+	return n
 }
