@@ -268,24 +268,12 @@ func (p *proc) start() {
 	p.t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	fmt.Fprintf(f, "==== chaos: start %s (life %d)\n", p.name, p.lives+1)
 	cmd := exec.Command(built.path, p.args...)
 	cmd.Env = p.env
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
+	done, err := spawn(cmd, p.logPath, fmt.Sprintf("==== chaos: start %s (life %d)\n", p.name, p.lives+1))
+	if err != nil {
 		p.t.Fatalf("chaos: start %s: %v", p.name, err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		_ = f.Close()
-		close(done)
-	}()
 	p.cmd, p.done = cmd, done
 	p.lives++
 }
@@ -352,6 +340,28 @@ func (p *proc) count(needles ...string) int {
 	return n
 }
 
+// spawn starts cmd with its output appended to logPath, after a first
+// line, and returns a channel closed when it has exited.
+func spawn(cmd *exec.Cmd, logPath, first string) (chan struct{}, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = f.WriteString(first)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		_ = f.Close()
+		close(done)
+	}()
+	return done, nil
+}
+
 // mariaDB is a MariaDB server of the suite's own, on a data directory and
 // port of its own, which it restarts at will.
 type mariaDB struct {
@@ -408,25 +418,14 @@ func (m *mariaDB) start() {
 	m.t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	f, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		m.t.Fatal(err)
-	}
 	cmd := exec.Command(lookSbin("mariadbd"), "--no-defaults", "--datadir="+filepath.Join(m.dir, "data"),
 		"--port="+m.port, "--socket="+filepath.Join(m.dir, "mysqld.sock"), "--bind-address=127.0.0.1",
 		"--user=root", "--skip-grant-tables", "--skip-log-bin", "--innodb-buffer-pool-size=128M",
 		"--max-connections=500", "--pid-file="+filepath.Join(m.dir, "mysqld.pid"))
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
+	done, err := spawn(cmd, m.logPath, "")
+	if err != nil {
 		m.t.Fatalf("chaos: start mariadbd: %v", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		_ = f.Close()
-		close(done)
-	}()
 	m.cmd, m.done = cmd, done
 	deadline := time.Now().Add(90 * time.Second)
 	for {
