@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"connectrpc.com/connect"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -93,6 +90,13 @@ func (h *disputeService) OpenDispute(ctx context.Context, req *connect.Request[p
 	}
 	return idempotent(ctx, h.s, paymentsv1connect.DisputeServiceOpenDisputeProcedure, p.AccountID, req.Header(), m,
 		func(ctx context.Context, call idemCall) (*paymentsv1.OpenDisputeResponse, error) {
+			dpID, made, ok, err := objectID(ctx, call, ids.Dispute, h.s.d.Store.DisputeByID)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return &paymentsv1.OpenDisputeResponse{Dispute: h.s.disputeToProto(made, p)}, nil
+			}
 			// The common refusals answer at once, without a workflow; the
 			// balance decides for good.
 			amount := m.Amount
@@ -101,10 +105,6 @@ func (h *disputeService) OpenDispute(ctx context.Context, req *connect.Request[p
 			}
 			if err := store.CheckDisputable(pay, amount); err != nil {
 				return nil, err
-			}
-			dpID := ids.New(ids.Dispute)
-			if call.Seed != nil {
-				dpID = ids.Derive(ids.Dispute, call.At, call.Seed)
 			}
 			in := dispute.Input{
 				DisputeID: dpID, PaymentID: pay.ID, MerchantID: pay.MerchantID,
@@ -282,12 +282,22 @@ func disputeAction[Res any, PRes interface {
 		return nil, err
 	}
 	return idempotent(ctx, h.s, procedure, p.AccountID, header, msg,
-		func(ctx context.Context, _ idemCall) (PRes, error) {
+		func(ctx context.Context, call idemCall) (PRes, error) {
+			updateID := call.updateID(update)
 			if !store.IsOpen(d.Status) {
-				return nil, errs.FailedPrecondition("dispute %s is %s: it is closed", d.ID, d.Status)
+				// Closed: by this very action, if it is a retry after a
+				// crash that the workflow answered before it finished.
+				var rec store.DisputeRecord
+				if took, err := h.s.firstOutcome(ctx, d.WorkflowID, updateID, &rec); err != nil || !took {
+					if err != nil {
+						return nil, err
+					}
+					return nil, errs.FailedPrecondition("dispute %s is %s: it is closed", d.ID, d.Status)
+				}
+				return wrapRes(h.s.disputeToProto(d, p)), nil
 			}
 			actor := dispute.Actor{AccountID: p.AccountID, Admin: p.Role == roleAdmin}
-			after, err := h.s.updateDispute(ctx, d, update, arg(actor))
+			after, err := h.s.updateDispute(ctx, d, updateID, update, arg(actor))
 			if err != nil {
 				return nil, err
 			}
@@ -295,28 +305,24 @@ func disputeAction[Res any, PRes interface {
 		})
 }
 
-// updateDispute sends an update to the dispute's workflow and returns the
-// dispute as stored after it. A finished workflow means a closed dispute.
-func (s *Server) updateDispute(ctx context.Context, d *ent.Dispute, name string, arg any) (*ent.Dispute, error) {
-	h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: d.WorkflowID, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		var rec store.DisputeRecord
-		err = h.Get(ctx, &rec)
-	}
+// updateDispute sends an update (named updateID, see idemCall.updateID)
+// to the dispute's workflow and returns the dispute as stored after it. A
+// finished workflow means a closed dispute, unless it took this very
+// update before it finished (a retry after a crash).
+func (s *Server) updateDispute(ctx context.Context, d *ent.Dispute, updateID, name string, arg any) (*ent.Dispute, error) {
+	var rec store.DisputeRecord
+	finished, err := s.sendUpdate(ctx, d.WorkflowID, updateID, name, arg, &rec)
 	if err != nil {
-		var notFound *serviceerror.NotFound
-		if errors.As(err, &notFound) || strings.Contains(err.Error(), "workflow execution already completed") {
-			cur, gerr := s.d.Store.DisputeByID(ctx, d.ID)
-			if gerr != nil {
-				return nil, gerr
-			}
-			return nil, errs.FailedPrecondition("dispute %s is %s: it is closed", cur.ID, cur.Status)
-		}
-		return nil, temporalError(err)
+		return nil, err
 	}
-	return s.d.Store.DisputeByID(ctx, d.ID)
+	cur, err := s.d.Store.DisputeByID(ctx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	if finished {
+		return nil, errs.FailedPrecondition("dispute %s is %s: it is closed", cur.ID, cur.Status)
+	}
+	return cur, nil
 }
 
 func evidenceFromProto(e *paymentsv1.Evidence) disputes.Evidence {

@@ -446,7 +446,8 @@ func (h *paymentService) CapturePayment(ctx context.Context, req *connect.Reques
 	return idempotent(ctx, h.s, paymentsv1connect.PaymentServiceCapturePaymentProcedure, p.AccountID, req.Header(), req.Msg,
 		func(ctx context.Context, call idemCall) (*paymentsv1.CapturePaymentResponse, error) {
 			call.SideEffects()
-			rec, err := h.s.updatePayment(ctx, pay, payment.UpdateCapture, payment.CaptureRequest{Amount: req.Msg.GetAmount()})
+			rec, err := h.s.updatePayment(ctx, pay, call.updateID(payment.UpdateCapture), payment.UpdateCapture,
+				payment.CaptureRequest{Amount: req.Msg.GetAmount()})
 			if err != nil {
 				return nil, err
 			}
@@ -469,7 +470,8 @@ func (h *paymentService) CancelPayment(ctx context.Context, req *connect.Request
 	return idempotent(ctx, h.s, paymentsv1connect.PaymentServiceCancelPaymentProcedure, p.AccountID, req.Header(), req.Msg,
 		func(ctx context.Context, call idemCall) (*paymentsv1.CancelPaymentResponse, error) {
 			call.SideEffects()
-			rec, err := h.s.updatePayment(ctx, pay, payment.UpdateCancel, payment.CancelRequest{Reason: req.Msg.Reason})
+			rec, err := h.s.updatePayment(ctx, pay, call.updateID(payment.UpdateCancel), payment.UpdateCancel,
+				payment.CancelRequest{Reason: req.Msg.Reason})
 			if err != nil {
 				return nil, err
 			}
@@ -477,29 +479,25 @@ func (h *paymentService) CancelPayment(ctx context.Context, req *connect.Request
 		})
 }
 
-// updatePayment sends an update to the payment's workflow and returns the
-// recorded payment. A finished workflow means a final status: whatever the
-// update asked, the state machine says no.
-func (s *Server) updatePayment(ctx context.Context, pay *ent.Payment, name string, arg any) (*ent.Payment, error) {
-	h, err := s.d.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: pay.WorkflowID, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
-	if err == nil {
-		var rec store.PaymentRecord
-		err = h.Get(ctx, &rec)
-	}
+// updatePayment sends an update (named updateID, see idemCall.updateID)
+// to the payment's workflow and returns the recorded payment. A finished
+// workflow means a final status: whatever the update asked, the state
+// machine says no, unless the workflow took this very update before it
+// finished (a retry after a crash), which answers as it did.
+func (s *Server) updatePayment(ctx context.Context, pay *ent.Payment, updateID, name string, arg any) (*ent.Payment, error) {
+	var rec store.PaymentRecord
+	finished, err := s.sendUpdate(ctx, pay.WorkflowID, updateID, name, arg, &rec)
 	if err != nil {
-		var notFound *serviceerror.NotFound
-		if errors.As(err, &notFound) || strings.Contains(err.Error(), "workflow execution already completed") {
-			cur, gerr := s.d.Store.PaymentByID(ctx, pay.ID)
-			if gerr != nil {
-				return nil, gerr
-			}
-			return nil, errs.FailedPrecondition("the payment is %s and can no longer change", statusName(cur.Status))
-		}
-		return nil, temporalError(err)
+		return nil, err
 	}
-	return s.d.Store.PaymentByID(ctx, pay.ID)
+	cur, err := s.d.Store.PaymentByID(ctx, pay.ID)
+	if err != nil {
+		return nil, err
+	}
+	if finished {
+		return nil, errs.FailedPrecondition("the payment is %s and can no longer change", statusName(cur.Status))
+	}
+	return cur, nil
 }
 
 var statusToProto = map[entpayment.Status]paymentsv1.PaymentStatus{

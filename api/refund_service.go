@@ -87,16 +87,19 @@ func (h *refundService) CreateRefund(ctx context.Context, req *connect.Request[p
 			// balance decides for good (a concurrent refund may take what
 			// is left meanwhile). Inside the idempotent call: a replay of a
 			// refund that took the rest gets its refund, not a refusal.
+			reID, made, ok, err := objectID(ctx, call, ids.Refund, h.s.d.Store.RefundByID)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return &paymentsv1.CreateRefundResponse{Refund: h.s.refundToProto(made, p)}, nil
+			}
 			amount := m.Amount
 			if amount == 0 {
 				amount = store.Refundable(pay)
 			}
 			if err := store.CheckRefundable(pay, amount); err != nil {
 				return nil, err
-			}
-			reID := ids.New(ids.Refund)
-			if call.Seed != nil {
-				reID = ids.Derive(ids.Refund, call.At, call.Seed)
 			}
 			in := refund.Input{
 				RefundID: reID, PaymentID: pay.ID, MerchantID: pay.MerchantID,
