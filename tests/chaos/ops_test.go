@@ -420,11 +420,6 @@ func (w *world) actOnDispute(o op) bool {
 		err = w.as(w.admin, pResolveDispute, &pb.ResolveDisputeRequest{DisputeId: d.id, Outcome: outcome, Note: "chaos"}, &res, w.key("resolve"))
 		want = st
 	}
-	if err != nil && w.appliedBeforeRetry(err, d.id, want) {
-		d.status = want
-		w.dirty[p.id] = true
-		return true
-	}
 	if err != nil {
 		if err.definitive() {
 			w.tally.violate("%s of dispute %s (%s) refused: %v", o.Kind, d.id, p.describe(), err)
@@ -437,30 +432,6 @@ func (w *world) actOnDispute(o op) bool {
 	d.status = want
 	w.dirty[p.id] = true
 	return true
-}
-
-// appliedBeforeRetry: a dispute action whose first attempt was cut off
-// (the API killed, the database restarted) and whose retry with the same
-// Idempotency-Key was refused because the dispute had closed meanwhile
-// (docs/API.md: a retry takes a silent key over after 60 s and runs
-// again). The action took effect if the dispute is now in one of the
-// states it leads to: that is checked, and counted apart.
-func (w *world) appliedBeforeRetry(err *callErr, disputeID string, states ...string) bool {
-	if w.lastRetries == 0 || err.code != "failed_precondition" {
-		return false
-	}
-	var res pb.GetDisputeResponse
-	if e := w.as(w.admin, pGetDispute, &pb.GetDisputeRequest{Id: disputeID}, &res, ""); e != nil {
-		return false
-	}
-	got := res.GetDispute().GetStatus().String()
-	for _, s := range states {
-		if s != "" && got == s {
-			w.tally.check("retried_dispute_action_found_applied")
-			return true
-		}
-	}
-	return false
 }
 
 // networkDispute has the card network dispute a payment, through the
@@ -527,7 +498,7 @@ func (w *world) actOnNetworkDispute(o op) bool {
 		err = w.as(w.merchantOf(p), pAcceptDispute, &pb.AcceptDisputeRequest{DisputeId: d.id}, &res, w.key("naccept"))
 		d.status = dsAccepted
 	}
-	if err != nil && err.definitive() && !w.appliedBeforeRetry(err, d.id, d.status, d.decides) {
+	if err != nil && err.definitive() {
 		w.tally.violate("%s of network dispute %s refused: %v", o.Kind, d.id, err)
 	}
 	w.dirty[p.id] = true

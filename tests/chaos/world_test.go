@@ -71,8 +71,6 @@ type world struct {
 	orphans []orphan
 	// faults are the faults in progress.
 	faults sync.WaitGroup
-	// lastRetries are the retries of the last call of as.
-	lastRetries int
 	// pans and cvcs are what the card data scan found.
 	pans, cvcs int
 }
@@ -175,7 +173,6 @@ func (w *world) as(a *actor, procedure string, req, res proto.Message, key strin
 		err = w.api.until(w.ctx(), a.bearer, procedure, req, res, key, &retries)
 	}
 	w.tally.retried(retries)
-	w.lastRetries = retries
 	if err != nil && !err.definitive() {
 		w.tally.violate("lost request: %s as %s (key %q) had no definitive answer within %s: %v", procedure, a.email, key, retryWindow, err)
 	}
