@@ -49,11 +49,17 @@ func quiet(got *pb.Payment) bool {
 func (w *world) settlePayment(p *mPayment, deadline time.Time) {
 	var got *pb.Payment
 	for {
-		g, err := w.getPayment(p)
-		if err == nil {
-			got = g
-			if quiet(g) && w.refundsSettled(p) && w.disputesSettled(p) {
-				break
+		// Refunds, then the payment, then the refunds again: a refund
+		// that fails at the gateway meanwhile (pm_card_refundFail) is
+		// read on both sides of the payment or the round starts over.
+		if w.refundsSettled(p) && w.disputesSettled(p) {
+			g, err := w.getPayment(p)
+			if err == nil {
+				got = g
+				mid := failedRefunds(p)
+				if quiet(g) && w.refundsSettled(p) && failedRefunds(p) == mid && w.gatewayAgrees(p, g) {
+					break
+				}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -68,6 +74,35 @@ func (w *world) settlePayment(p *mPayment, deadline time.Time) {
 	}
 	w.observe(p, got, true)
 	w.checkGateway(p, got)
+}
+
+// failedRefunds counts the refunds of p the model holds as failed.
+func failedRefunds(p *mPayment) int {
+	n := 0
+	for _, rf := range p.refunds {
+		if rf.failed {
+			n++
+		}
+	}
+	return n
+}
+
+// gatewayAgrees: for pm_card_refundFail, the gateway fails a refund first
+// and tells the platform after; the settle waits until the platform has
+// heard (checkGateway then holds it to the gateway's figures).
+func (w *world) gatewayAgrees(p *mPayment, got *pb.Payment) bool {
+	if !p.method.refundFails || len(p.refunds) == 0 {
+		return true
+	}
+	charges, err := w.c.sbx.Charges(w.ctx(), p.id)
+	if err != nil {
+		return false
+	}
+	var refunded int64
+	for _, c := range charges {
+		refunded += c.Refunded
+	}
+	return refunded == got.GetAmountRefunded()
 }
 
 // refundsSettled reads each refund of p until none is pending; a refund
