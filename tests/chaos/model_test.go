@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // The reference model: what each payment, refund and dispute must be, and
@@ -112,6 +113,9 @@ type mPayment struct {
 	ref string
 	// networkAsked: the suite asked the network to dispute it.
 	networkAsked bool
+	// redelivered is when the suite last had the gateway deliver its
+	// events again (see world.gatewayAgrees).
+	redelivered time.Time
 }
 
 // mRefund is what the model holds of a refund.

@@ -472,7 +472,7 @@ func (w *world) networkDispute(o op) bool {
 		w.tally.violate("the sandbox did not dispute %s (%s): HTTP %d", p.id, got.GetGatewayReference(), res.StatusCode)
 		return true
 	}
-	p.networkAsked = true
+	p.networkAsked, p.ref = true, got.GetGatewayReference()
 	w.dirty[p.id] = true
 	return true
 }

@@ -102,7 +102,28 @@ func (w *world) gatewayAgrees(p *mPayment, got *pb.Payment) bool {
 	for _, c := range charges {
 		refunded += c.Refunded
 	}
-	return refunded == got.GetAmountRefunded()
+	if refunded == got.GetAmountRefunded() {
+		return true
+	}
+	w.retryEvents(p, got.GetGatewayReference())
+	return false
+}
+
+// retryEvents plays Stripe's retries of undelivered events. The sandbox
+// changes its state (a refund failed, a dispute opened or decided), then
+// delivers the event from the process that made the change; a process
+// killed in between loses the event, where Stripe would deliver it again
+// for days. So while a settle waits for the platform to hear of such a
+// change, the payment's events are delivered again, at most every two
+// seconds.
+func (w *world) retryEvents(p *mPayment, ref string) {
+	if ref == "" || time.Since(p.redelivered) < 2*time.Second {
+		return
+	}
+	p.redelivered = time.Now()
+	if n, err := w.c.sbx.Redeliver(w.ctx(), ref, nil); err == nil {
+		w.tally.checkN("events_redelivered_as_stripe_retries", n)
+	}
 }
 
 // refundsSettled reads each refund of p until none is pending; a refund
@@ -149,6 +170,7 @@ func (w *world) disputesSettled(p *mPayment) bool {
 		}
 		if p.networkAsked && !hasNetworkDispute(p) {
 			// Asked, not yet arrived (the events are on their way).
+			w.retryEvents(p, p.ref)
 			return false
 		}
 	}
@@ -162,6 +184,11 @@ func (w *world) disputesSettled(p *mPayment) bool {
 			return false
 		}
 		st := got.GetStatus().String()
+		if d.openedBy == "network" && st == dsUnderReview && w.networkDecided(p) {
+			// Decided at the gateway, not yet heard of.
+			w.retryEvents(p, p.ref)
+			return false
+		}
 		switch {
 		case d.openedBy == "network" && d.status == dsUnderReview && (st == dsUnderReview || st == d.decides):
 			// The network decides when it likes (and its timer in a
@@ -179,6 +206,20 @@ func (w *world) disputesSettled(p *mPayment) bool {
 		}
 	}
 	return true
+}
+
+// networkDecided reports whether the gateway has decided p's dispute.
+func (w *world) networkDecided(p *mPayment) bool {
+	charges, err := w.c.sbx.Charges(w.ctx(), p.id)
+	if err != nil {
+		return false
+	}
+	for _, c := range charges {
+		if c.DisputeStatus == gateway.DisputeWon || c.DisputeStatus == gateway.DisputeLost {
+			return true
+		}
+	}
+	return false
 }
 
 func hasNetworkDispute(p *mPayment) bool {
