@@ -113,6 +113,9 @@ type mPayment struct {
 	ref string
 	// networkAsked: the suite asked the network to dispute it.
 	networkAsked bool
+	// succeededAt is when a settle first saw it succeeded (for the
+	// network's dispute of pm_card_createDispute, see disputesSettled).
+	succeededAt time.Time
 	// redelivered is when the suite last had the gateway deliver its
 	// events again (see world.gatewayAgrees).
 	redelivered time.Time
@@ -125,6 +128,8 @@ type mRefund struct {
 	// failed: the gateway failed it after it succeeded (observed); only
 	// refunds of pm_card_refundFail may.
 	failed bool
+	// seenAt is when a settle first saw it succeeded.
+	seenAt time.Time
 }
 
 // Dispute statuses and settlements, as the API names them.

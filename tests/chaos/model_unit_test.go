@@ -168,6 +168,7 @@ func TestFindCardData(t *testing.T) {
 		"pay_01m8y1pbj0pfz931mcaw", // an id
 		"42424242424242424242",     // 20 digits
 		"last4=4242 exp 12/34",
+		"9804c442e6ac5c02bde0d9ee6486e4a156bb120d4242424242424242eab2", // inside a hex digest
 	}
 	for _, s := range clean {
 		if pans, _, _ := findCardData(s); pans != 0 {

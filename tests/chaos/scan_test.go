@@ -26,7 +26,11 @@ import (
 // and 2221-2720, Amex 34/37, Discover 6011/65, JCB 35, Diners 36/38): so
 // that ids and nanosecond timestamps, which start otherwise, are not
 // taken for cards. It is a card number if it passes the Luhn check.
-var panCandidate = regexp.MustCompile(`(?:^|[^0-9])((?:4|5[1-5]|2[2-7]|3[4-8]|6011|65)(?:[ -]?[0-9]){11,17})(?:[^0-9]|$)`)
+//
+// Letters delimit a number as digits do, as the platform's own detector
+// reads text (api/carddata.go): a digit run inside a hex digest is not
+// a card number.
+var panCandidate = regexp.MustCompile(`(?:^|[^0-9A-Za-z])((?:4|5[1-5]|2[2-7]|3[4-8]|6011|65)(?:[ -]?[0-9]){11,17})(?:[^0-9A-Za-z]|$)`)
 
 // cvcField is a security code under a card field's name.
 var cvcField = regexp.MustCompile(`(?i)"?\b(cvc|cvv|cvv2|cvc2|cid|security_code|card_verification)"?\s*[:=]\s*"?[0-9]{3,4}\b`)

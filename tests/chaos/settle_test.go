@@ -146,6 +146,18 @@ func (w *world) refundsSettled(p *mPayment) bool {
 			if rf.failed {
 				w.tally.violate("refund %s of %s failed, then succeeded", rf.id, p.id)
 			}
+			if p.method.refundFails {
+				// It fails about 3 s after it succeeded, unless the
+				// worker holding the sandbox's timer was killed first:
+				// still succeeded 15 s after a settle first saw it, it
+				// stays so.
+				if rf.seenAt.IsZero() {
+					rf.seenAt = time.Now()
+				}
+				if time.Since(rf.seenAt) < 15*time.Second {
+					return false
+				}
+			}
 		default:
 			w.tally.violate("refund %s of %s is %s", rf.id, p.id, st)
 		}
@@ -172,6 +184,23 @@ func (w *world) disputesSettled(p *mPayment) bool {
 			// Asked, not yet arrived (the events are on their way).
 			w.retryEvents(p, p.ref)
 			return false
+		}
+		if p.method.networkDispute && !hasNetworkDispute(p) && p.status == psSucceeded {
+			// pm_card_createDispute: the network disputes it about 2 s
+			// after it succeeded, unless the worker holding the sandbox's
+			// timer was killed first. Opened at the gateway: wait for the
+			// platform to hear of it; not opened within 15 s of the
+			// success: the timer was lost, and no dispute comes.
+			switch {
+			case w.networkOpened(p):
+				w.retryEvents(p, p.ref)
+				return false
+			case p.succeededAt.IsZero():
+				p.succeededAt = time.Now()
+				return false
+			case time.Since(p.succeededAt) < 15*time.Second:
+				return false
+			}
 		}
 	}
 	for _, d := range p.disputes {
@@ -206,6 +235,23 @@ func (w *world) disputesSettled(p *mPayment) bool {
 		}
 	}
 	return true
+}
+
+// networkOpened reports whether the gateway has opened a dispute on p.
+func (w *world) networkOpened(p *mPayment) bool {
+	charges, err := w.c.sbx.Charges(w.ctx(), p.id)
+	if err != nil {
+		return false
+	}
+	for _, c := range charges {
+		if c.DisputeStatus != "" {
+			if p.ref == "" {
+				p.ref = c.Reference
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // networkDecided reports whether the gateway has decided p's dispute.
