@@ -113,8 +113,9 @@ type mPayment struct {
 	ref string
 	// networkAsked: the suite asked the network to dispute it.
 	networkAsked bool
-	// succeededAt is when a settle first saw it succeeded (for the
-	// network's dispute of pm_card_createDispute, see disputesSettled).
+	// succeededAt is when a step or a settle first saw it succeeded (for
+	// the network's dispute of pm_card_createDispute, see
+	// disputesSettled).
 	succeededAt time.Time
 	// redelivered is when the suite last had the gateway deliver its
 	// events again (see world.gatewayAgrees).
@@ -128,7 +129,7 @@ type mRefund struct {
 	// failed: the gateway failed it after it succeeded (observed); only
 	// refunds of pm_card_refundFail may.
 	failed bool
-	// seenAt is when a settle first saw it succeeded.
+	// seenAt is when it was made (or a settle first saw it succeeded).
 	seenAt time.Time
 }
 

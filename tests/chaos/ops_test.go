@@ -197,6 +197,10 @@ func (w *world) create(o op, n int, keyed bool) bool {
 		ids[id] = true
 		p := &mPayment{id: id, merchant: merchant.id, customer: customer.id, amount: amount, currency: currency,
 			method: meth, manual: manual, status: status, received: received}
+		if status == psSucceeded {
+			// The sandbox's timer of the network's dispute starts now.
+			p.succeededAt = time.Now()
+		}
 		w.m.add(p)
 		w.dirty[id] = true
 		w.observe(p, a.res, false)
@@ -240,7 +244,7 @@ func (w *world) capture(o op) bool {
 		}
 		return true
 	}
-	p.status, p.received = psSucceeded, amount
+	p.status, p.received, p.succeededAt = psSucceeded, amount, time.Now()
 	w.dirty[p.id] = true
 	w.observe(p, res.GetPayment(), false)
 	return true
@@ -337,7 +341,8 @@ func (w *world) refund(o op) bool {
 	if rf.GetAmount() != amount {
 		w.tally.violate("refund %s of %s is %d, asked %d", rf.GetId(), p.id, rf.GetAmount(), amount)
 	}
-	p.refunds = append(p.refunds, &mRefund{id: rf.GetId(), amount: amount})
+	// The sandbox's timer of a refund's failure starts now.
+	p.refunds = append(p.refunds, &mRefund{id: rf.GetId(), amount: amount, seenAt: time.Now()})
 	w.dirty[p.id] = true
 	return true
 }

@@ -149,8 +149,8 @@ func (w *world) refundsSettled(p *mPayment) bool {
 			if p.method.refundFails {
 				// It fails about 3 s after it succeeded, unless the
 				// worker holding the sandbox's timer was killed first:
-				// still succeeded 15 s after a settle first saw it, it
-				// stays so.
+				// still succeeded 15 s after it was made (or a settle
+				// first saw it), it stays so.
 				if rf.seenAt.IsZero() {
 					rf.seenAt = time.Now()
 				}
