@@ -136,17 +136,26 @@ func runSteps(t *testing.T, seed uint64, ops []op, p plan) (*world, *cluster) {
 
 // shrink finds, by bisection, the shortest prefix of ops that still fails
 // (faults strike at moments of their own, so a prefix that passed once is
-// taken as passing).
+// taken as passing); each probe is a fresh cluster.
 func shrink(t *testing.T, seed uint64, ops []op, p plan) int {
-	lo, hi := 0, len(ops) // ops[:lo] passes, ops[:hi] fails
-	for hi-lo > 1 {
-		mid := (lo + hi) / 2
+	return shortestFailingPrefix(len(ops), func(n int) bool {
 		failed := false
-		t.Run(fmt.Sprintf("shrink-%d", mid), func(t *testing.T) {
-			w, _ := runSteps(t, seed, ops[:mid], p)
+		t.Run(fmt.Sprintf("shrink-%d", n), func(t *testing.T) {
+			w, _ := runSteps(t, seed, ops[:n], p)
 			failed = w.tally.violationCount() > 0
 		})
-		if failed {
+		return failed
+	})
+}
+
+// shortestFailingPrefix is the smallest n in 1..total for which fails(n),
+// given that fails(total) and that a prefix of a failing list fails from
+// some length on; it asks fails about log2(total) times.
+func shortestFailingPrefix(total int, fails func(n int) bool) int {
+	lo, hi := 0, total // ops[:lo] passes, ops[:hi] fails
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if fails(mid) {
 			hi = mid
 		} else {
 			lo = mid

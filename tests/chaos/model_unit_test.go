@@ -181,3 +181,22 @@ func TestFindCardData(t *testing.T) {
 		}
 	}
 }
+
+func TestShortestFailingPrefix(t *testing.T) {
+	for _, c := range []struct{ total, from int }{{1, 1}, {10, 1}, {10, 10}, {10, 7}, {10000, 4242}, {10000, 9999}} {
+		asked := 0
+		got := shortestFailingPrefix(c.total, func(n int) bool {
+			asked++
+			if n < 1 || n > c.total {
+				t.Fatalf("asked about %d of %d", n, c.total)
+			}
+			return n >= c.from
+		})
+		if got != c.from {
+			t.Errorf("total %d failing from %d: got %d", c.total, c.from, got)
+		}
+		if asked > 15 {
+			t.Errorf("total %d: %d probes, want about log2", c.total, asked)
+		}
+	}
+}
