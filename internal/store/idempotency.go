@@ -45,6 +45,11 @@ func (s *Store) BeginIdempotency(ctx context.Context, accountID, key, method, re
 			return rec, true, nil
 		case ent.IsValidationError(err):
 			return nil, false, invalid(err)
+		case isDeadlock(err):
+			// MySQL chose this insert as the victim of a deadlock with a
+			// concurrent caller replacing the expired row (its gap lock):
+			// the insert was rolled back whole; try again.
+			continue
 		case !isUniqueViolation(err):
 			return nil, false, fmt.Errorf("create idempotency key: %w", err)
 		}
@@ -64,7 +69,7 @@ func (s *Store) BeginIdempotency(ctx context.Context, accountID, key, method, re
 		// already have replaced it with a live one) and claim the key again.
 		if _, err := s.Client.IdempotencyKey.Delete().
 			Where(idempotencykey.ID(existing.ID)).
-			Exec(ctx); err != nil {
+			Exec(ctx); err != nil && !isDeadlock(err) {
 			return nil, false, fmt.Errorf("replace expired idempotency key: %w", err)
 		}
 	}
