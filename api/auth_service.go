@@ -37,10 +37,6 @@ const badLogin = "invalid email or password"
 
 func (h *authService) Register(ctx context.Context, req *connect.Request[paymentsv1.RegisterRequest]) (*connect.Response[paymentsv1.RegisterResponse], error) {
 	m := req.Msg
-	// Card data is refused first, before anything is hashed or stored.
-	if err := checkTexts("display_name", m.DisplayName, "business_name", m.BusinessName); err != nil {
-		return nil, err
-	}
 	role, ok := roleFromProto[m.Role]
 	if !ok {
 		return nil, errs.InvalidArgument("role", "role must be ROLE_MERCHANT or ROLE_CUSTOMER")

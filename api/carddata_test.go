@@ -1,9 +1,14 @@
 package api
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/payments-platform/payments/internal/errs"
+	paymentsv1 "github.com/payments-platform/payments/proto/payments/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestLooksLikeCardNumber(t *testing.T) {
@@ -171,6 +176,47 @@ func TestCheckURL(t *testing.T) {
 	for _, u := range []string{"", "https://shop.example/back?order=42&ref=4242424242424241", "https://shop.example/a%20b?x=%zz"} {
 		if err := checkURL("return_url", u); err != nil {
 			t.Errorf("checkURL(%q) = %v", u, err)
+		}
+	}
+}
+
+// TestCheckCardDataWalksEveryField: the interceptor's walk finds card data
+// in any string field, nested messages and string maps, names the field
+// by its path, and leaves secrets, tokens, the payment method, emails and
+// webhook URLs alone.
+func TestCheckCardDataWalksEveryField(t *testing.T) {
+	const pan = "4242 4242 4242 4242"
+	refused := map[string]proto.Message{
+		"description":                 &paymentsv1.OpenDisputeRequest{PaymentId: "pay_1", Description: pan},
+		"evidence.uncategorized_text": &paymentsv1.SubmitEvidenceRequest{DisputeId: "dp_1", Evidence: &paymentsv1.Evidence{UncategorizedText: pan}},
+		"metadata":                    &paymentsv1.CreateRefundRequest{PaymentId: "pay_1", Metadata: map[string]string{"note": pan}},
+		"return_url":                  &paymentsv1.CreatePaymentRequest{ReturnUrl: "https://shop.example/?c=4242%204242%204242%204242"},
+		"display_name":                &paymentsv1.RegisterRequest{Email: "a@b.example", DisplayName: pan},
+		"note":                        &paymentsv1.SuspendAccountRequest{Id: "acct_1", Note: pan},
+		"name":                        &paymentsv1.CreateApiKeyRequest{Name: pan},
+	}
+	for field, msg := range refused {
+		var de *errs.Error
+		err := checkCardData(msg.ProtoReflect(), "")
+		if !errors.As(err, &de) || errs.KindOf(err) != errs.KindInvalidArgument || de.Field != field {
+			t.Errorf("%T with card data in %s: %v, want invalid_argument on %s", msg, field, err, field)
+		}
+	}
+	// A metadata key named like a card field.
+	if err := checkCardData((&paymentsv1.CreatePaymentRequest{Metadata: map[string]string{"card_cvc": "123"}}).ProtoReflect(), ""); err == nil {
+		t.Error("a metadata key named cvc was accepted")
+	}
+	accepted := []proto.Message{
+		&paymentsv1.LoginRequest{Email: "4242424242424242@b.example", Password: pan},
+		&paymentsv1.ChangePasswordRequest{CurrentPassword: pan, NewPassword: pan},
+		&paymentsv1.ResetPasswordRequest{Token: pan, NewPassword: pan},
+		&paymentsv1.RefreshTokenRequest{RefreshToken: pan},
+		&paymentsv1.CreateWebhookEndpointRequest{Url: "https://discord.example/api/webhooks/4242424242424242/x"},
+		&paymentsv1.CreatePaymentRequest{PaymentMethod: "pm_card_visa", Description: "order 4242 of 12 May"},
+	}
+	for _, msg := range accepted {
+		if err := checkCardData(msg.ProtoReflect(), ""); err != nil {
+			t.Errorf("%T: %v", msg, err)
 		}
 	}
 }

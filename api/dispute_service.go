@@ -72,9 +72,6 @@ func (h *disputeService) OpenDispute(ctx context.Context, req *connect.Request[p
 		return nil, err
 	}
 	m := req.Msg
-	if err := checkFreeText("description", m.Description, nil); err != nil {
-		return nil, err
-	}
 	pay, err := h.s.d.Store.PaymentByID(ctx, m.PaymentId)
 	if err != nil {
 		return nil, err
@@ -215,11 +212,6 @@ func (h *disputeService) ListDisputes(ctx context.Context, req *connect.Request[
 func (h *disputeService) SubmitEvidence(ctx context.Context, req *connect.Request[paymentsv1.SubmitEvidenceRequest]) (*connect.Response[paymentsv1.SubmitEvidenceResponse], error) {
 	m := req.Msg
 	ev := evidenceFromProto(m.Evidence)
-	for _, f := range ev.Fields() {
-		if err := checkFreeText("evidence."+f.Name, f.Value, nil); err != nil {
-			return nil, err
-		}
-	}
 	return disputeAction(ctx, h, m.DisputeId, paymentsv1connect.DisputeServiceSubmitEvidenceProcedure, req.Header(), m,
 		dispute.UpdateSubmitEvidence, func(a dispute.Actor) any { return dispute.EvidenceUpdate{Actor: a, Evidence: ev, Submit: m.Submit} },
 		func(d *paymentsv1.Dispute) *paymentsv1.SubmitEvidenceResponse {
@@ -245,9 +237,6 @@ func (h *disputeService) WithdrawDispute(ctx context.Context, req *connect.Reque
 
 func (h *disputeService) ResolveDispute(ctx context.Context, req *connect.Request[paymentsv1.ResolveDisputeRequest]) (*connect.Response[paymentsv1.ResolveDisputeResponse], error) {
 	m := req.Msg
-	if err := checkFreeText("note", m.Note, nil); err != nil {
-		return nil, err
-	}
 	outcome := "won"
 	if m.Outcome == paymentsv1.DisputeOutcome_DISPUTE_OUTCOME_LOST {
 		outcome = "lost"

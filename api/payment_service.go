@@ -114,12 +114,6 @@ func (h *paymentService) CreatePayment(ctx context.Context, req *connect.Request
 	if err := checkPaymentMethod(m.PaymentMethod); err != nil {
 		return nil, err
 	}
-	if err := checkFreeText("description", m.Description, m.Metadata); err != nil {
-		return nil, err
-	}
-	if err := checkURL("return_url", m.ReturnUrl); err != nil {
-		return nil, err
-	}
 	cur, err := money.Normalize("currency", m.Currency)
 	if err != nil {
 		return nil, err
@@ -456,9 +450,6 @@ func (h *paymentService) CapturePayment(ctx context.Context, req *connect.Reques
 }
 
 func (h *paymentService) CancelPayment(ctx context.Context, req *connect.Request[paymentsv1.CancelPaymentRequest]) (*connect.Response[paymentsv1.CancelPaymentResponse], error) {
-	if err := checkFreeText("reason", req.Msg.Reason, nil); err != nil {
-		return nil, err
-	}
 	pay, p, err := h.load(ctx, req.Msg.Id)
 	if err != nil {
 		return nil, err

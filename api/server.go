@@ -168,6 +168,7 @@ func (s *Server) Handler() http.Handler {
 			errorInterceptor(s.log),
 			requirePolicy(),
 			validate.NewInterceptor(),
+			refuseCardData(),
 		),
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		connect.WithCodec(strictJSONCodec{name: "json"}),
