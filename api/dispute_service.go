@@ -87,12 +87,12 @@ func (h *disputeService) OpenDispute(ctx context.Context, req *connect.Request[p
 	}
 	return idempotent(ctx, h.s, paymentsv1connect.DisputeServiceOpenDisputeProcedure, p.AccountID, req.Header(), m,
 		func(ctx context.Context, call idemCall) (*paymentsv1.OpenDisputeResponse, error) {
-			dpID, made, ok, err := objectID(ctx, call, ids.Dispute, h.s.d.Store.DisputeByID)
+			dpID, prior, exists, err := objectID(ctx, call, ids.Dispute, h.s.d.Store.DisputeByID)
 			if err != nil {
 				return nil, err
 			}
-			if ok {
-				return &paymentsv1.OpenDisputeResponse{Dispute: h.s.disputeToProto(made, p)}, nil
+			if exists {
+				return &paymentsv1.OpenDisputeResponse{Dispute: h.s.disputeToProto(prior, p)}, nil
 			}
 			// The common refusals answer at once, without a workflow; the
 			// balance decides for good.
@@ -277,10 +277,11 @@ func disputeAction[Res any, PRes interface {
 				// Closed: by this very action, if it is a retry after a
 				// crash that the workflow answered before it finished.
 				var rec store.DisputeRecord
-				if took, err := h.s.firstOutcome(ctx, d.WorkflowID, updateID, &rec); err != nil || !took {
-					if err != nil {
-						return nil, err
-					}
+				took, err := h.s.firstOutcome(ctx, d.WorkflowID, updateID, &rec)
+				switch {
+				case err != nil:
+					return nil, err
+				case !took:
 					return nil, errs.FailedPrecondition("dispute %s is %s: it is closed", d.ID, d.Status)
 				}
 				return wrapRes(h.s.disputeToProto(d, p)), nil

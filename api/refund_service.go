@@ -83,12 +83,12 @@ func (h *refundService) CreateRefund(ctx context.Context, req *connect.Request[p
 			// balance decides for good (a concurrent refund may take what
 			// is left meanwhile). Inside the idempotent call: a replay of a
 			// refund that took the rest gets its refund, not a refusal.
-			reID, made, ok, err := objectID(ctx, call, ids.Refund, h.s.d.Store.RefundByID)
+			reID, prior, exists, err := objectID(ctx, call, ids.Refund, h.s.d.Store.RefundByID)
 			if err != nil {
 				return nil, err
 			}
-			if ok {
-				return &paymentsv1.CreateRefundResponse{Refund: h.s.refundToProto(made, p)}, nil
+			if exists {
+				return &paymentsv1.CreateRefundResponse{Refund: h.s.refundToProto(prior, p)}, nil
 			}
 			amount := m.Amount
 			if amount == 0 {

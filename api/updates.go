@@ -37,22 +37,22 @@ func (c idemCall) updateID(name string) string {
 // objectID is the id of the object an idempotent request creates: derived
 // from the key's seed and first use when the request has a key, so that a
 // retry that took the key over after a crash reaches the same object.
-// found is that object when the first run made it already (the retry
-// answers with it rather than deciding again, on a balance that object
-// has taken); lookup answers errs.ErrNotFound for none.
-func objectID[T any](ctx context.Context, call idemCall, kind string, lookup func(context.Context, string) (T, error)) (id string, found T, made bool, err error) {
+// prior is that object when the first run made it already (exists): the
+// retry answers with it rather than deciding again, on a balance that
+// object has taken. lookup answers errs.ErrNotFound for none.
+func objectID[T any](ctx context.Context, call idemCall, kind string, lookup func(context.Context, string) (T, error)) (id string, prior T, exists bool, err error) {
 	if call.Seed == nil {
-		return ids.New(kind), found, false, nil
+		return ids.New(kind), prior, false, nil
 	}
 	id = ids.Derive(kind, call.At, call.Seed)
-	found, err = lookup(ctx, id)
+	prior, err = lookup(ctx, id)
 	switch {
 	case err == nil:
-		return id, found, true, nil
+		return id, prior, true, nil
 	case errors.Is(err, errs.ErrNotFound):
-		return id, found, false, nil
+		return id, prior, false, nil
 	}
-	return "", found, false, err
+	return "", prior, false, err
 }
 
 // sendUpdate sends the update name, with updateID ("" to let Temporal
@@ -83,7 +83,8 @@ func (s *Server) sendUpdate(ctx context.Context, workflowID, updateID, name stri
 // firstOutcome reads back the result of the update updateID that the
 // workflow took before it finished, into out. took is false when it took
 // none of that id (or no id is given); err is the update's refusal, if it
-// refused.
+// refused, or the workflow service's failure to say (unavailable: not a
+// refusal, which the key would keep).
 func (s *Server) firstOutcome(ctx context.Context, workflowID, updateID string, out any) (took bool, err error) {
 	if updateID == "" {
 		return false, nil
@@ -91,13 +92,17 @@ func (s *Server) firstOutcome(ctx context.Context, workflowID, updateID string, 
 	err = s.d.Temporal.GetWorkflowUpdateHandle(client.GetWorkflowUpdateHandleOptions{
 		WorkflowID: workflowID, UpdateID: updateID,
 	}).Get(ctx, out)
-	if err == nil {
+	var notFound *serviceerror.NotFound
+	switch {
+	case err == nil:
 		return true, nil
+	case errors.As(err, &notFound):
+		return false, nil
 	}
 	if refusal := temporalError(err); isDomain(refusal) {
 		return true, refusal
 	}
-	return false, nil
+	return false, temporalError(err)
 }
 
 // workflowFinished reports the error of an update sent to a workflow that
