@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/payments-platform/payments/internal/errs"
+	"github.com/payments-platform/payments/internal/luhn"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -22,23 +23,6 @@ var (
 	gatewayToken = regexp.MustCompile(`^(pm|tok|card|src)_[A-Za-z0-9_]{1,200}$`)
 	mobileMoney  = regexp.MustCompile(`^mm:([a-z]{2,20}):(\d{8,15})$`)
 )
-
-// luhn reports whether digits passes the Luhn check.
-func luhn(digits string) bool {
-	sum, double := 0, false
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
-}
 
 // maxSeparatorRun is how many non-alphanumeric characters may stand
 // between two digit groups of one card number ("4242 4242", "4242 - 4242",
@@ -143,7 +127,7 @@ func looksLikeCardNumber(s string) bool {
 				if len(d) > 19 {
 					break
 				}
-				if len(d) >= 12 && luhn(d) {
+				if len(d) >= 12 && luhn.Valid(d) {
 					return true
 				}
 			}
