@@ -109,11 +109,7 @@ func newGateway(cfg config.Config, st *store.Store, log *slog.Logger) (gateway.G
 	if err != nil {
 		return nil, err
 	}
-	// config.Validate has parsed it already.
-	faults, err := sandbox.ParseFaults(cfg.SandboxFaults)
-	if err != nil {
-		return nil, fmt.Errorf("PAYMENTS_SANDBOX_FAULTS: %w", err)
-	}
+	faults := cfg.SandboxFaults
 	if faults.Active() {
 		log.Warn("the sandbox gateway injects faults (PAYMENTS_SANDBOX_FAULTS): calls fail on purpose",
 			"error_before", faults.ErrorBefore, "timeout_after", faults.TimeoutAfter)

@@ -70,10 +70,10 @@ type Config struct {
 	// AllowSandbox lets serve and worker run the sandbox gateway (a demo
 	// deployment that moves no real money).
 	AllowSandbox bool // PAYMENTS_ALLOW_SANDBOX
-	// SandboxFaults makes the sandbox gateway fail calls on purpose, for the
+	// SandboxFaults make the sandbox gateway fail calls on purpose, for the
 	// chaos suite: "error_before=<p>,timeout_after=<p>" (sandbox.ParseFaults).
-	// Empty, the default, injects none; with any other gateway it is refused.
-	SandboxFaults string // PAYMENTS_SANDBOX_FAULTS
+	// Unset, the default, injects none; with any other gateway it is refused.
+	SandboxFaults sandbox.Faults // PAYMENTS_SANDBOX_FAULTS
 	// DisputeResponseWindow is how long the respondent of a dispute opened
 	// on the platform has to respond (network disputes take the gateway's
 	// deadline).
@@ -233,7 +233,9 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 	if c.AllowSandbox, err = boolean(getenv, "PAYMENTS_ALLOW_SANDBOX"); err != nil {
 		problems = append(problems, err)
 	}
-	c.SandboxFaults = getenv("PAYMENTS_SANDBOX_FAULTS")
+	if c.SandboxFaults, err = sandbox.ParseFaults(getenv("PAYMENTS_SANDBOX_FAULTS")); err != nil {
+		problems = append(problems, fmt.Errorf("PAYMENTS_SANDBOX_FAULTS: %w", err))
+	}
 	c.WebhookAllowInsecure = mode == ModeDev
 	if getenv("PAYMENTS_WEBHOOK_ALLOW_INSECURE") != "" {
 		if c.WebhookAllowInsecure, err = boolean(getenv, "PAYMENTS_WEBHOOK_ALLOW_INSECURE"); err != nil {
@@ -491,9 +493,6 @@ func (c Config) Validate() error {
 				bad("STRIPE_SECRET_KEY: required with PAYMENTS_GATEWAY=stripe (sk_live_..., or sk_test_... for Stripe's test mode)")
 			}
 		case GatewaySandbox:
-			if _, err := sandbox.ParseFaults(c.SandboxFaults); err != nil {
-				bad("PAYMENTS_SANDBOX_FAULTS: %v", err)
-			}
 			if c.Mode != ModeDev && !c.AllowSandbox {
 				bad("PAYMENTS_GATEWAY: the sandbox moves no real money; serve and worker run it only with PAYMENTS_ALLOW_SANDBOX=true (a demo deployment)")
 			}
@@ -503,7 +502,7 @@ func (c Config) Validate() error {
 			bad("PAYMENTS_GATEWAY: %q is not a gateway; want stripe or sandbox", c.Gateway)
 		}
 	}
-	if c.SandboxFaults != "" && c.Gateway != GatewaySandbox {
+	if c.SandboxFaults.Active() && c.Gateway != GatewaySandbox {
 		bad("PAYMENTS_SANDBOX_FAULTS: only the sandbox gateway injects faults (PAYMENTS_GATEWAY is %q)", c.Gateway)
 	}
 	if c.StripeAPIBase != "" {
