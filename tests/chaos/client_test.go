@@ -29,7 +29,6 @@ func newAPIClient(base string) *apiClient {
 // transport error (the process is down, the connection was cut).
 type callErr struct {
 	code, msg string
-	reasons   []string // ErrorInfo reasons in the details, when any
 	transport error
 }
 
@@ -94,25 +93,12 @@ func (c *apiClient) call(ctx context.Context, token, procedure string, req, resp
 		var ce struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
-			Details []struct {
-				Type  string          `json:"type"`
-				Debug json.RawMessage `json:"debug"`
-			} `json:"details"`
 		}
 		if json.Unmarshal(data, &ce) != nil || ce.Code == "" {
 			// Not the API's answer (a proxy's, a half-started process's).
 			return &callErr{transport: fmt.Errorf("HTTP %d: %.200s", res.StatusCode, data)}
 		}
-		out := &callErr{code: ce.Code, msg: ce.Message}
-		for _, d := range ce.Details {
-			var info struct {
-				Reason string `json:"reason"`
-			}
-			if json.Unmarshal(d.Debug, &info) == nil && info.Reason != "" {
-				out.reasons = append(out.reasons, info.Reason)
-			}
-		}
-		return out
+		return &callErr{code: ce.Code, msg: ce.Message}
 	}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, resp); err != nil {
 		return &callErr{transport: fmt.Errorf("decode answer: %w: %.200s", err, data)}

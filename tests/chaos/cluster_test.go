@@ -42,7 +42,6 @@ type cluster struct {
 	bin string
 
 	db       *mariaDB
-	dbName   string
 	temporal *devserver.Server
 
 	vars   map[string]string // the environment of serve and worker
@@ -102,11 +101,10 @@ func startCluster(t testing.TB, o clusterOptions) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), bin: paymentsdBinary(t)}
 	c.db = startMariaDB(t, filepath.Join(c.dir, "mariadb"))
-	c.dbName = "payments"
 	if err := c.db.exec("CREATE DATABASE payments CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
 		t.Fatalf("chaos: create the database: %v", err)
 	}
-	dbURL := "mysql://" + c.db.dsn(c.dbName)
+	dbURL := "mysql://" + c.db.dsn("payments")
 
 	bin, err := devserver.Find()
 	if err != nil {
@@ -145,7 +143,8 @@ func startCluster(t testing.TB, o clusterOptions) *cluster {
 		"PAYMENTS_DATA_DIR":      c.dir,
 		// The suite's webhook receiver listens on 127.0.0.1.
 		"PAYMENTS_WEBHOOK_ALLOW_INSECURE": "true",
-		// Info: the injected faults are counted from the worker's log.
+		// Info (faults log at warning level): the injected faults are
+		// counted from the worker's log, and the rest explains a failure.
 		"PAYMENTS_LOG_LEVEL": "info",
 	}
 	if r := c.run(nil, "migrate"); r != nil {
@@ -155,8 +154,9 @@ func startCluster(t testing.TB, o clusterOptions) *cluster {
 	c.api = c.newProc("api", "serve", nil)
 	workerVars := map[string]string{"PAYMENTS_SANDBOX_FAULTS": o.SandboxFaults}
 	c.worker = c.newProc("worker", "worker", workerVars)
-	c.startAPI()
-	c.worker.start()
+	if err := errors.Join(c.startAPI(), c.worker.start()); err != nil {
+		t.Fatalf("chaos: %v", err)
+	}
 	t.Cleanup(func() {
 		c.api.stop()
 		c.worker.stop()
@@ -203,9 +203,12 @@ func (c *cluster) environ(extra map[string]string) []string {
 }
 
 // startAPI starts the API process and waits until it answers /healthz.
-func (c *cluster) startAPI() {
-	c.t.Helper()
-	c.api.start()
+// Like every start and restart here it returns its failure rather than
+// failing the test: the faults run on goroutines of their own.
+func (c *cluster) startAPI() error {
+	if err := c.api.start(); err != nil {
+		return err
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
@@ -213,35 +216,35 @@ func (c *cluster) startAPI() {
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		if c.api.exited() {
-			c.t.Fatalf("chaos: the API exited at start: see %s", c.api.logPath)
+			return fmt.Errorf("the API exited at start: see %s", c.api.logPath)
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("chaos: the API did not answer /healthz within 60 s (%v); see %s", err, c.api.logPath)
+			return fmt.Errorf("the API did not answer /healthz within 60 s (%v); see %s", err, c.api.logPath)
 		}
 		time.Sleep(50 * time.Millisecond) // polling the process's readiness
 	}
 }
 
 // killAPI kills the API with SIGKILL and starts it again.
-func (c *cluster) killAPI() {
+func (c *cluster) killAPI() error {
 	c.api.kill()
-	c.startAPI()
+	return c.startAPI()
 }
 
 // killWorker kills the worker with SIGKILL and starts it again.
-func (c *cluster) killWorker() {
+func (c *cluster) killWorker() error {
 	c.worker.kill()
-	c.worker.start()
+	return c.worker.start()
 }
 
 // proc is one paymentsd process that the suite starts, kills and starts
 // again, with its output appended to one log file across its lives.
 type proc struct {
-	t       testing.TB
+	bin     string
 	name    string
 	args    []string
 	env     []string
@@ -250,7 +253,6 @@ type proc struct {
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	done  chan struct{}
-	kills int
 	lives int
 }
 
@@ -260,22 +262,22 @@ func (c *cluster) newProc(name string, role string, extra map[string]string) *pr
 	for k, v := range extra {
 		extra2[k] = v
 	}
-	return &proc{t: c.t, name: name, args: []string{role}, env: c.environ(extra2),
+	return &proc{bin: c.bin, name: name, args: []string{role}, env: c.environ(extra2),
 		logPath: filepath.Join(c.dir, name+".log")}
 }
 
-func (p *proc) start() {
-	p.t.Helper()
+func (p *proc) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cmd := exec.Command(built.path, p.args...)
+	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = p.env
 	done, err := spawn(cmd, p.logPath, fmt.Sprintf("==== chaos: start %s (life %d)\n", p.name, p.lives+1))
 	if err != nil {
-		p.t.Fatalf("chaos: start %s: %v", p.name, err)
+		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	p.cmd, p.done = cmd, done
 	p.lives++
+	return nil
 }
 
 func (p *proc) exited() bool {
@@ -294,7 +296,6 @@ func (p *proc) exited() bool {
 func (p *proc) kill() {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
-	p.kills++
 	p.mu.Unlock()
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-done
@@ -365,15 +366,13 @@ func spawn(cmd *exec.Cmd, logPath, first string) (chan struct{}, error) {
 // mariaDB is a MariaDB server of the suite's own, on a data directory and
 // port of its own, which it restarts at will.
 type mariaDB struct {
-	t       testing.TB
 	dir     string
 	port    string
 	logPath string
 
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	done     chan struct{}
-	restarts int
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 // startMariaDB initialises a data directory and starts the server. A
@@ -390,14 +389,16 @@ func startMariaDB(t testing.TB, dir string) *mariaDB {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	m := &mariaDB{t: t, dir: dir, logPath: filepath.Join(dir, "server.log")}
+	m := &mariaDB{dir: dir, logPath: filepath.Join(dir, "server.log")}
 	install := exec.Command(lookSbin("mariadb-install-db"), "--no-defaults", "--datadir="+filepath.Join(dir, "data"),
 		"--user=root", "--auth-root-authentication-method=normal", "--skip-test-db")
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("chaos: mariadb-install-db: %v\n%s", err, out)
 	}
 	m.port = strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
-	m.start()
+	if err := m.start(); err != nil {
+		t.Fatalf("chaos: %v", err)
+	}
 	t.Cleanup(func() { m.stop(syscall.SIGTERM) })
 	return m
 }
@@ -414,8 +415,7 @@ func (m *mariaDB) dsn(name string) string {
 	return fmt.Sprintf("root@tcp(127.0.0.1:%s)/%s?parseTime=true&multiStatements=false", m.port, name)
 }
 
-func (m *mariaDB) start() {
-	m.t.Helper()
+func (m *mariaDB) start() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cmd := exec.Command(lookSbin("mariadbd"), "--no-defaults", "--datadir="+filepath.Join(m.dir, "data"),
@@ -424,22 +424,22 @@ func (m *mariaDB) start() {
 		"--max-connections=500", "--pid-file="+filepath.Join(m.dir, "mysqld.pid"))
 	done, err := spawn(cmd, m.logPath, "")
 	if err != nil {
-		m.t.Fatalf("chaos: start mariadbd: %v", err)
+		return fmt.Errorf("start mariadbd: %w", err)
 	}
 	m.cmd, m.done = cmd, done
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		err := m.ping()
 		if err == nil {
-			return
+			return nil
 		}
 		select {
 		case <-done:
-			m.t.Fatalf("chaos: mariadbd exited at start; see %s", m.logPath)
+			return fmt.Errorf("mariadbd exited at start; see %s", m.logPath)
 		default:
 		}
 		if time.Now().After(deadline) {
-			m.t.Fatalf("chaos: mariadbd did not answer within 90 s: %v; see %s", err, m.logPath)
+			return fmt.Errorf("mariadbd did not answer within 90 s: %v; see %s", err, m.logPath)
 		}
 		time.Sleep(100 * time.Millisecond) // polling the server's readiness
 	}
@@ -485,15 +485,12 @@ func (m *mariaDB) stop(sig syscall.Signal) {
 }
 
 // restart stops the server with sig and starts it again after down.
-func (m *mariaDB) restart(sig syscall.Signal, down time.Duration) {
+func (m *mariaDB) restart(sig syscall.Signal, down time.Duration) error {
 	m.stop(sig)
-	m.mu.Lock()
-	m.restarts++
-	m.mu.Unlock()
 	if down > 0 {
 		time.Sleep(down) // the outage itself
 	}
-	m.start()
+	return m.start()
 }
 
 func freeAddr(t testing.TB) string {
@@ -514,5 +511,3 @@ func randomBytes(t testing.TB, n int) []byte {
 }
 
 func randomText(t testing.TB, n int) string { return hex.EncodeToString(randomBytes(t, n)) }
-
-var errNotYet = errors.New("not yet")

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 )
@@ -41,13 +40,16 @@ func rank(status string) int {
 	return 0
 }
 
+// final reports a status that never changes.
+func final(status string) bool { return rank(status) == 4 }
+
 // forward reports whether a payment may move from one observed status to
 // the next: never back, never from one final status to another.
 func forward(from, to string) bool {
 	if from == "" || from == to {
 		return true
 	}
-	if rank(from) == 4 {
+	if final(from) {
 		return false
 	}
 	return rank(to) >= rank(from)
@@ -219,7 +221,7 @@ func (p *mPayment) balanceEffect() int64 {
 	n := p.received - p.refunded()
 	for _, d := range p.disputes {
 		switch {
-		case d.openedBy == "network" && (d.open() || d.customerPrevailed()):
+		case d.openedBy == "network" && d.customerPrevailed():
 			n -= d.amount
 		case d.openedBy != "network" && !d.open() && d.customerPrevailed():
 			n -= d.amount
@@ -248,6 +250,7 @@ func (m *model) balances() map[string]map[string]int64 {
 		if out[p.merchant] == nil {
 			out[p.merchant] = map[string]int64{}
 		}
+		// A payment that took no money leaves no balance behind.
 		if e := p.balanceEffect(); e != 0 || p.received > 0 {
 			out[p.merchant][p.currency] += e
 		}
@@ -282,14 +285,4 @@ func (p *mPayment) describe() string {
 		fmt.Fprintf(&b, " dispute(%s by %s %d %s)", dp.id, dp.openedBy, dp.amount, dp.status)
 	}
 	return b.String()
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -119,6 +119,36 @@ func TestMoneyOfAPayment(t *testing.T) {
 	}
 }
 
+// TestVolatile: the payments a late change may still move are those with
+// a refund of pm_card_refundFail not yet failed, or a network dispute
+// under review that its evidence decided; nothing else is settled again.
+func TestVolatile(t *testing.T) {
+	refundFail, visa := methodOf("pm_card_refundFail"), methodOf("pm_card_visa")
+	cases := []struct {
+		name string
+		p    *mPayment
+		want bool
+	}{
+		{"no refund", &mPayment{method: refundFail}, false},
+		{"refundFail refund succeeded", &mPayment{method: refundFail, refunds: []*mRefund{{amount: 1}}}, true},
+		{"refundFail refund failed", &mPayment{method: refundFail, refunds: []*mRefund{{amount: 1, failed: true}}}, false},
+		{"visa refund", &mPayment{method: visa, refunds: []*mRefund{{amount: 1}}}, false},
+		{"network dispute decided at review", &mPayment{method: visa, disputes: []*mDispute{
+			{openedBy: "network", status: dsUnderReview, decides: dsWon}}}, true},
+		{"network dispute under review, undecided", &mPayment{method: visa, disputes: []*mDispute{
+			{openedBy: "network", status: dsUnderReview}}}, false},
+		{"network dispute won", &mPayment{method: visa, disputes: []*mDispute{
+			{openedBy: "network", status: dsWon, decides: dsWon}}}, false},
+		{"platform dispute under review", &mPayment{method: visa, disputes: []*mDispute{
+			{openedBy: "customer", status: dsUnderReview, decides: dsWon}}}, false},
+	}
+	for _, c := range cases {
+		if got := volatile(c.p); got != c.want {
+			t.Errorf("%s: volatile = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 func TestGenerateIsTheSeeds(t *testing.T) {
 	a, b := generate(42, 500, 10), generate(42, 500, 10)
 	if !slices.Equal(a, b) {
@@ -149,6 +179,15 @@ func TestGenerateIsTheSeeds(t *testing.T) {
 	}
 	if n := generate(7, 1000, 0); slices.ContainsFunc(n, func(o op) bool { return o.Kind == "kill_worker" }) {
 		t.Error("faults without faultEvery")
+	}
+	// Every short run meets each kind of fault.
+	for seed := range uint64(50) {
+		short := generate(seed, 150, 15)
+		for _, f := range []string{"kill_worker", "kill_api", "restart_db"} {
+			if !slices.ContainsFunc(short, func(o op) bool { return o.Kind == f }) {
+				t.Fatalf("seed %d: no %s in a short run", seed, f)
+			}
+		}
 	}
 }
 

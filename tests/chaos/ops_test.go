@@ -41,8 +41,13 @@ var weights = []struct {
 // faultMix are the faults, given a share of the steps by faultEvery.
 var faultMix = []string{"kill_worker", "kill_worker", "kill_worker", "kill_api", "restart_db"}
 
+// surely are faults every run with faults has, at these steps, whatever
+// the draw: so that even a short run meets each kind (and a prefix of a
+// list is still the shorter list).
+var surely = map[int]string{10: "kill_worker", 20: "kill_api", 30: "restart_db"}
+
 // generate returns n steps from seed; with faults, about one in
-// faultEvery is a fault.
+// faultEvery is a fault, and the steps of surely are theirs.
 func generate(seed uint64, n int, faultEvery int) []op {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	total := 0
@@ -50,7 +55,7 @@ func generate(seed uint64, n int, faultEvery int) []op {
 		total += w.w
 	}
 	ops := make([]op, 0, n)
-	for range n {
+	for i := range n {
 		o := op{Sel: rng.Uint32(), X: rng.Uint32()}
 		if faultEvery > 0 && rng.IntN(faultEvery) == 0 {
 			o.Kind = faultMix[rng.IntN(len(faultMix))]
@@ -63,6 +68,9 @@ func generate(seed uint64, n int, faultEvery int) []op {
 				}
 				r -= w.w
 			}
+		}
+		if f, ok := surely[i]; ok && faultEvery > 0 {
+			o.Kind = f
 		}
 		ops = append(ops, o)
 	}
@@ -85,8 +93,9 @@ func (w *world) pick(sel uint32, ok func(p *mPayment) bool) *mPayment {
 	return eligible[int(sel%uint32(len(eligible)))]
 }
 
-// settled reports whether the model's status of p was confirmed at the
-// last settle (or by a definitive answer), so a step may build on it.
+// settledAs reports whether the model's status of p is status and was
+// confirmed by the platform (an answer or a settle), so a step may build on
+// it.
 func settledAs(p *mPayment, status string) bool { return p.status == status && p.seen == status }
 
 // step runs one operation; it returns false when no target applied.
@@ -162,7 +171,9 @@ func (w *world) create(o op, n int, keyed bool) bool {
 				// Without a key a retry would pay twice: one attempt only.
 				err = w.api.call(w.ctx(), customer.bearer(), pCreatePayment, req, &res, "")
 				if err != nil && err.code == "unauthenticated" {
-					w.login(customer)
+					if lerr := w.login(customer); lerr != nil {
+						w.tally.violate("%v", lerr)
+					}
 					err = w.api.call(w.ctx(), customer.bearer(), pCreatePayment, req, &res, "")
 				}
 			}
@@ -181,15 +192,18 @@ func (w *world) create(o op, n int, keyed bool) bool {
 			// The request may or may not have made a payment: found at
 			// the next settle by its description.
 			w.orphan(customer, merchant, fmt.Sprintf("chaos %s #%d", tag, i), meth, manual, amount, currency)
-			w.tally.check("keyless_unknown_outcome")
+			w.tally.note("keyless_unknown_outcome")
 			continue
 		case a.err != nil:
 			w.tally.violate("CreatePayment %s %d %s (%s) refused: %v", meth.token, amount, currency, key, a.err)
 			continue
 		}
 		id := a.res.GetId()
-		if keyed && len(ids) > 0 && !ids[id] {
+		switch {
+		case keyed && len(ids) > 0 && !ids[id]:
 			w.tally.violate("one Idempotency-Key %s made two payments: %v and %s", key, ids, id)
+		case !keyed && ids[id]:
+			w.tally.violate("two keyless requests (%s) answered one payment %s", tag, id)
 		}
 		if ids[id] {
 			continue
@@ -205,8 +219,8 @@ func (w *world) create(o op, n int, keyed bool) bool {
 		w.dirty[id] = true
 		w.observe(p, a.res, false)
 	}
-	if keyed {
-		w.tally.check("idempotent_create")
+	if len(ids) > 0 {
+		w.tally.check(map[bool]string{true: "idempotent_create", false: "keyless_creates_distinct"}[keyed])
 	}
 	return true
 }
@@ -288,20 +302,11 @@ func refundable(p *mPayment) bool {
 		return false
 	}
 	return settledAs(p, psSucceeded) && p.left() > 0 && p.openDispute() == nil && !p.method.networkDispute &&
-		!hasNetwork(p)
+		!p.networkAsked && !hasNetworkDispute(p)
 }
 
 // disputable: refundable, and not of pm_card_refundFail (see refundable).
 func disputable(p *mPayment) bool { return refundable(p) && !p.method.refundFails }
-
-func hasNetwork(p *mPayment) bool {
-	for _, d := range p.disputes {
-		if d.openedBy == "network" {
-			return true
-		}
-	}
-	return p.networkAsked
-}
 
 func (w *world) refund(o op) bool {
 	p := w.pick(o.Sel, refundable)
@@ -457,7 +462,7 @@ func (w *world) actOnDispute(o op) bool {
 // platform as gateway events, and is adopted at the next settle.
 func (w *world) networkDispute(o op) bool {
 	p := w.pick(o.Sel, func(p *mPayment) bool {
-		return settledAs(p, psSucceeded) && len(p.refunds) == 0 && len(p.disputes) == 0 && !hasNetwork(p) &&
+		return settledAs(p, psSucceeded) && len(p.refunds) == 0 && len(p.disputes) == 0 && !p.networkAsked &&
 			!p.method.networkDispute && !p.method.refundFails
 	})
 	if p == nil {
@@ -467,14 +472,21 @@ func (w *world) networkDispute(o op) bool {
 	if err != nil {
 		return true
 	}
-	res, herr := http.Post(w.c.apiURL+"/sandbox/payment_intents/"+got.GetGatewayReference()+"/dispute", "application/json", nil)
-	if herr != nil {
-		// The API was down: the network's dispute waits for another step.
-		return true
+	// The route is the API's: retried through its restarts, as any call.
+	status, herr := 0, error(nil)
+	for deadline, pause := time.Now().Add(retryWindow), 50*time.Millisecond; ; pause = min(2*pause, time.Second) {
+		var res *http.Response
+		if res, herr = w.api.hc.Post(w.c.apiURL+"/sandbox/payment_intents/"+got.GetGatewayReference()+"/dispute", "application/json", nil); herr == nil {
+			res.Body.Close()
+			status = res.StatusCode
+		}
+		if (herr == nil && status < 500) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(pause) // a client's backoff between retries
 	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		w.tally.violate("the sandbox did not dispute %s (%s): HTTP %d", p.id, got.GetGatewayReference(), res.StatusCode)
+	if status != http.StatusOK {
+		w.tally.violate("the sandbox did not dispute %s (%s): HTTP %d %v", p.id, got.GetGatewayReference(), status, herr)
 		return true
 	}
 	p.networkAsked, p.ref = true, got.GetGatewayReference()
@@ -483,43 +495,47 @@ func (w *world) networkDispute(o op) bool {
 }
 
 func (w *world) actOnNetworkDispute(o op) bool {
-	p := w.pick(o.Sel, func(p *mPayment) bool {
+	waiting := func(p *mPayment) *mDispute {
 		for _, d := range p.disputes {
 			if d.openedBy == "network" && d.status == dsNeedsResponse {
-				return true
+				return d
 			}
 		}
-		return false
-	})
+		return nil
+	}
+	p := w.pick(o.Sel, func(p *mPayment) bool { return waiting(p) != nil })
 	if p == nil {
 		return false
 	}
-	var d *mDispute
-	for _, x := range p.disputes {
-		if x.openedBy == "network" && x.status == dsNeedsResponse {
-			d = x
-		}
-	}
-	var res pb.SubmitEvidenceResponse
+	d := waiting(p)
+	var res pb.SubmitEvidenceResponse // both actions answer {dispute}
 	var err *callErr
+	want, decides := dsAccepted, ""
 	switch o.Kind {
 	case "network_win", "network_lose":
 		text := "winning_evidence"
-		d.decides = dsWon
+		want, decides = dsUnderReview, dsWon
 		if o.Kind == "network_lose" {
-			text, d.decides = "losing_evidence", dsLost
+			text, decides = "losing_evidence", dsLost
 		}
 		err = w.as(w.merchantOf(p), pSubmitEvidence, &pb.SubmitEvidenceRequest{DisputeId: d.id, Submit: true,
 			Evidence: &pb.Evidence{UncategorizedText: text}}, &res, w.key("nevidence"))
-		d.status = dsUnderReview
 	case "network_accept":
 		err = w.as(w.merchantOf(p), pAcceptDispute, &pb.AcceptDisputeRequest{DisputeId: d.id}, &res, w.key("naccept"))
-		d.status = dsAccepted
-	}
-	if err != nil && err.definitive() {
-		w.tally.violate("%s of network dispute %s refused: %v", o.Kind, d.id, err)
 	}
 	w.dirty[p.id] = true
+	if err != nil {
+		if err.definitive() {
+			w.tally.violate("%s of network dispute %s refused: %v", o.Kind, d.id, err)
+		}
+		return true
+	}
+	// A retry after a crash answers the dispute as it is by then: decided
+	// already, perhaps.
+	if got := res.GetDispute().GetStatus().String(); got != want && (decides == "" || got != decides) {
+		w.tally.violate("%s of network dispute %s answered %s, want %s", o.Kind, d.id, got, want)
+	}
+	d.status, d.decides = want, decides
 	return true
 }
 
@@ -538,7 +554,7 @@ func (w *world) redeliver(o op) bool {
 		// the events come again at a later step.
 		w.t.Logf("chaos: redelivery of %s: %v", p.ref, err)
 	}
-	w.tally.checkN("events_redelivered", n)
+	w.tally.noteN("events_redelivered", n)
 	w.dirty[p.id] = true
 	return true
 }
@@ -553,20 +569,27 @@ func (w *world) fault(o op) {
 	go func() {
 		defer w.faults.Done()
 		time.Sleep(delay) // the random moment
+		var err error
+		name := map[string]string{"kill_worker": "worker_sigkill", "kill_api": "api_sigkill"}[o.Kind]
 		switch o.Kind {
 		case "kill_worker":
-			w.c.killWorker()
-			w.tally.fault("worker_sigkill")
+			err = w.c.killWorker()
 		case "kill_api":
-			w.c.killAPI()
-			w.tally.fault("api_sigkill")
+			err = w.c.killAPI()
 		case "restart_db":
-			sig, name := syscall.SIGTERM, "mariadb_restart"
+			sig := syscall.SIGTERM
+			name = "mariadb_restart"
 			if o.Sel%2 == 1 {
 				sig, name = syscall.SIGKILL, "mariadb_sigkill"
 			}
-			w.c.db.restart(sig, time.Duration(o.Sel%1500)*time.Millisecond)
-			w.tally.fault(name)
+			err = w.c.db.restart(sig, time.Duration(o.Sel%1500)*time.Millisecond)
+		}
+		w.tally.fault(name)
+		if err != nil {
+			// The platform could not be brought back: nothing after this
+			// would say anything; the run stops at the next step.
+			w.tally.violate("after the fault %s: %v", name, err)
+			w.halted.Store(true)
 		}
 	}()
 }

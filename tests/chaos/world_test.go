@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ const password = "chaos correct horse battery staple"
 
 // actor is a signed-in account.
 type actor struct {
-	id, email, role string
+	id, email string
 
 	mu    sync.Mutex
 	token string
@@ -67,6 +68,8 @@ type world struct {
 	// dirty are the payments touched since the last settle.
 	dirty map[string]bool
 	seq   int
+	// halted: a fault could not bring the platform back; the run stops.
+	halted atomic.Bool
 	// orphans are keyless creates whose outcome is unknown.
 	orphans []orphan
 	// faults are the faults in progress.
@@ -75,12 +78,14 @@ type world struct {
 	pans, cvcs int
 }
 
-// tally counts what the run did, for the report.
+// tally counts what the run did, for the report: checks are comparisons
+// that can fail (a violation); notes are events worth counting.
 type tally struct {
 	mu         sync.Mutex
 	ops        map[string]int
 	faults     map[string]int
 	checks     map[string]int
+	notes      map[string]int
 	violations []string
 	retries    int
 	// log, if set, prints each violation as it is found.
@@ -88,13 +93,15 @@ type tally struct {
 }
 
 func newTally() *tally {
-	return &tally{ops: map[string]int{}, faults: map[string]int{}, checks: map[string]int{}}
+	return &tally{ops: map[string]int{}, faults: map[string]int{}, checks: map[string]int{}, notes: map[string]int{}}
 }
 
 func (t *tally) op(kind string)            { t.mu.Lock(); t.ops[kind]++; t.mu.Unlock() }
 func (t *tally) fault(kind string)         { t.mu.Lock(); t.faults[kind]++; t.mu.Unlock() }
 func (t *tally) check(name string)         { t.mu.Lock(); t.checks[name]++; t.mu.Unlock() }
 func (t *tally) checkN(name string, n int) { t.mu.Lock(); t.checks[name] += n; t.mu.Unlock() }
+func (t *tally) note(name string)          { t.noteN(name, 1) }
+func (t *tally) noteN(name string, n int)  { t.mu.Lock(); t.notes[name] += n; t.mu.Unlock() }
 func (t *tally) retried(n int)             { t.mu.Lock(); t.retries += n; t.mu.Unlock() }
 
 // violate records an invariant violation (the run goes on, to report
@@ -125,18 +132,20 @@ func newWorld(t testing.TB, c *cluster, seed uint64) *world {
 	for i := range 3 {
 		w.customers = append(w.customers, w.register("ROLE_CUSTOMER", fmt.Sprintf("customer%d", i)))
 	}
-	w.admin = &actor{email: "admin@chaos.test", role: "ROLE_ADMIN"}
+	w.admin = &actor{email: "admin@chaos.test"}
 	if err := c.run(strings.NewReader(password+"\n"), "admin", "create", "--email", w.admin.email, "--password-stdin"); err != nil {
 		t.Fatalf("chaos: paymentsd admin create: %v", err)
 	}
-	w.login(w.admin)
+	if err := w.login(w.admin); err != nil {
+		t.Fatalf("chaos: %v", err)
+	}
 	return w
 }
 
 func (w *world) ctx() context.Context { return context.Background() }
 
 func (w *world) register(role, name string) *actor {
-	a := &actor{email: fmt.Sprintf("%s-%d@chaos.test", name, time.Now().UnixNano()), role: role}
+	a := &actor{email: fmt.Sprintf("%s-%d@chaos.test", name, time.Now().UnixNano())}
 	req := &pb.RegisterRequest{Email: a.email, Password: password, Role: pb.Role(pb.Role_value[role]), DisplayName: name}
 	if role == "ROLE_MERCHANT" {
 		req.BusinessName = "Shop " + name
@@ -146,14 +155,17 @@ func (w *world) register(role, name string) *actor {
 		w.t.Fatalf("chaos: Register %s: %v", a.email, err)
 	}
 	a.id = res.GetAccount().GetId()
-	w.login(a)
+	if err := w.login(a); err != nil {
+		w.t.Fatalf("chaos: %v", err)
+	}
 	return a
 }
 
-func (w *world) login(a *actor) {
+// login signs a in again (any goroutine may: it returns its failure).
+func (w *world) login(a *actor) error {
 	var res pb.LoginResponse
 	if err := w.api.until(w.ctx(), func() string { return "" }, pLogin, &pb.LoginRequest{Email: a.email, Password: password}, &res, "", nil); err != nil {
-		w.t.Fatalf("chaos: Login %s: %v", a.email, err)
+		return fmt.Errorf("Login %s: %w", a.email, err)
 	}
 	a.mu.Lock()
 	a.token = res.GetAccessToken()
@@ -161,6 +173,7 @@ func (w *world) login(a *actor) {
 		a.id = res.GetAccount().GetId()
 	}
 	a.mu.Unlock()
+	return nil
 }
 
 // as calls procedure as a until a definitive answer, with key as its
@@ -169,7 +182,9 @@ func (w *world) as(a *actor, procedure string, req, res proto.Message, key strin
 	var retries int
 	err := w.api.until(w.ctx(), a.bearer, procedure, req, res, key, &retries)
 	if err != nil && err.code == "unauthenticated" {
-		w.login(a)
+		if lerr := w.login(a); lerr != nil {
+			w.tally.violate("%v", lerr)
+		}
 		err = w.api.until(w.ctx(), a.bearer, procedure, req, res, key, &retries)
 	}
 	w.tally.retried(retries)
@@ -232,7 +247,7 @@ func (w *world) observe(p *mPayment, got *pb.Payment, strict bool) {
 	if !strict {
 		// A pending status is allowed on the way; a final one must be
 		// the model's.
-		if rank(st) == 4 && p.status != "" && rank(p.status) == 4 && st != p.status {
+		if final(st) && final(p.status) && st != p.status {
 			w.tally.violate("payment %s is %s, the model says %s (%s)", p.id, st, p.status, p.describe())
 		}
 		return
