@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/payments-platform/payments/ent/accountnotice"
+	"github.com/payments-platform/payments/internal/ids"
 	"github.com/payments-platform/payments/internal/store"
 	"github.com/payments-platform/payments/internal/store/storetest"
 )
@@ -71,20 +72,36 @@ func TestReactivationAndKeyRevocationAreAuditedOnce(t *testing.T) {
 }
 
 // TestPasswordChangeIsRecordedWithIt: UpdateAccount with a new password
-// signs the account out everywhere and writes the change's records (its
-// audit row and letter) in the same transaction.
+// revokes every session (refresh token family) the account had before it,
+// at the change's time, and writes the change's audit row and letter, one
+// each.
 func TestPasswordChangeIsRecordedWithIt(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		m := mustAccount(t, s, "new-password@example.com")
+		session, err := s.CreateRefreshToken(ctx, m.ID, ids.New(ids.Family), hash("before-the-change"), t0.Add(refreshTTL), t0, store.SessionClient{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		at := t0.Add(time.Hour)
+		if live, err := s.ListSessions(ctx, m.ID, at, store.Page{Limit: 10}); err != nil || len(live) != 1 {
+			t.Fatalf("sessions before the change %v, %v; want the one", live, err)
+		}
 		hashed := "argon2id$new"
-		_, err := s.UpdateAccount(ctx, m.ID, store.AccountUpdate{PasswordHash: &hashed, Records: store.Records{
+		_, err = s.UpdateAccount(ctx, m.ID, store.AccountUpdate{PasswordHash: &hashed, Records: store.Records{
 			Audits:  []store.Audit{store.Audit{ActorID: m.ID, At: at}.Of(store.AuditPasswordChanged, m.ID, nil)},
 			Notices: []store.Notice{{Kind: accountnotice.KindPasswordChanged, Recipient: m.Email, At: at}},
 		}}, at)
 		if err != nil {
 			t.Fatal(err)
+		}
+		got, err := s.Client.RefreshToken.Get(ctx, session.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTime(t, "the session's revoked_at", got.RevokedAt, at)
+		if live, err := s.ListSessions(ctx, m.ID, at, store.Page{Limit: 10}); err != nil || len(live) != 0 {
+			t.Fatalf("sessions after the change %v, %v; want none", live, err)
 		}
 		evs, err := s.ListAuditEvents(ctx, store.AuditFilter{Type: store.AuditPasswordChanged, TargetID: m.ID}, store.Page{Limit: 10})
 		if err != nil || len(evs) != 1 {

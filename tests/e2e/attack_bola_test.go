@@ -8,10 +8,13 @@ package e2e
 // accounts that are no party to those objects, by callers without
 // credentials, and (for the functions a role or an API key may not use) by
 // the owner's own side. Every row is refused with its code, or (for lists)
-// answers without any of the owner's objects; no answer carries an id, an
-// amount or a text of the owner's; and the database is unchanged.
+// answers without any of the owner's objects; a not_found is the very
+// answer the caller gets about an object that does not exist; no answer
+// carries an id, an amount or a text of the owner's; and the database is
+// unchanged.
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"net/http"
@@ -24,6 +27,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/payments-platform/payments/ent/reconciliationcase"
+	"github.com/payments-platform/payments/internal/auth"
+	"github.com/payments-platform/payments/internal/ids"
 	"github.com/payments-platform/payments/internal/store"
 	pb "github.com/payments-platform/payments/proto/payments/v1"
 )
@@ -61,12 +66,6 @@ func atkProcedures(t *testing.T) []string {
 		t.Fatalf("only %d procedures found in payments.v1: %v", len(out), out)
 	}
 	return out
-}
-
-// atkCaller is one side of a row: who calls, with what credentials.
-type atkCaller struct {
-	name  string
-	authz string // the whole Authorization header; "" sends none
 }
 
 // Callers, by their relation to the owner's objects.
@@ -112,15 +111,18 @@ func TestAttackBOLA(t *testing.T) {
 		return "owner-secret-" + what + "-" + strings.ToLower(owner.ID[len(owner.ID)-6:])
 	}
 
-	ownerKey := atkAPIKey(t, e, owner, marker("apikey"))
-	ownerKeyID := atkAPIKeyID(t, e, owner, marker("apikey"))
-	otherKey := atkAPIKey(t, e, otherMerchant, "other shop key")
+	ownerKeyRes := atkAPIKey(t, e, owner, marker("apikey"))
+	ownerKey, ownerKeyID := ownerKeyRes.GetSecret(), ownerKeyRes.GetApiKey().GetId()
+	otherKeyRes := atkAPIKey(t, e, otherMerchant, "other shop key")
+	otherKey := otherKeyRes.GetSecret()
+	// Two of the table's callers present these keys.
+	db.useKeys(ownerKeyID, otherKeyRes.GetApiKey().GetId())
 
 	ownerRcv, otherRcv := newReceiver(t), newReceiver(t)
 	ownerEndpoint := e.endpoint(t, owner, ownerRcv, "*")
 	e.endpoint(t, otherMerchant, otherRcv, "*")
-	atkWantOK(t, e.post(t, owner.Token, atkRPC("WebhookService", "UpdateWebhookEndpoint"),
-		map[string]any{"id": ownerEndpoint, "description": marker("endpoint")}))
+	decodeOK(t, e.post(t, owner.Token, procUpdateEndpoint, map[string]any{"id": ownerEndpoint, "description": marker("endpoint")}),
+		&pb.UpdateWebhookEndpointResponse{})
 
 	paid := e.create(t, ownerCustomer, pay(owner, 7331, "USD", "pm_card_visa").set("description", marker("payment")))
 	wantStatus(t, paid, stSucceeded)
@@ -184,14 +186,50 @@ func TestAttackBOLA(t *testing.T) {
 	otherEndpoint := decodeOK(t, e.post(t, otherMerchant.Token, procListEndpoints, map[string]any{}), &pb.ListWebhookEndpointsResponse{}).
 		GetWebhookEndpoints()[0].GetId()
 
-	callers := map[string]atkCaller{
-		callerAnonymous:     {name: callerAnonymous},
-		callerOtherCustomer: {name: callerOtherCustomer, authz: "Bearer " + otherCustomer.Token},
-		callerOtherMerchant: {name: callerOtherMerchant, authz: "Bearer " + otherMerchant.Token},
-		callerOtherKey:      {name: callerOtherKey, authz: "Bearer " + otherKey},
-		callerOwner:         {name: callerOwner, authz: "Bearer " + owner.Token},
-		callerOwnerCustomer: {name: callerOwnerCustomer, authz: "Bearer " + ownerCustomer.Token},
-		callerOwnerKey:      {name: callerOwnerKey, authz: "Bearer " + ownerKey},
+	// A nonexistent object of each kind the rows name: an outsider's
+	// not_found for one of the owner's objects must be, word for word, the
+	// answer to the same request about an object that does not exist, or
+	// the difference tells the outsider that the object exists.
+	ghostToken, _, err := auth.NewSecret(auth.RefreshTokenPrefix)
+	atkCheck(t, err)
+	ghosts := map[string]string{
+		paid.GetId(): ids.New(ids.Payment), held.GetId(): ids.New(ids.Payment), disputed.GetId(): ids.New(ids.Payment),
+		refund.GetId(): ids.New(ids.Refund), dispute.GetId(): ids.New(ids.Dispute), txn: ids.New(ids.Txn),
+		ownerEndpoint: ids.New(ids.Endpoint), event: ids.New(ids.Event), session: ids.New(ids.Family),
+		ownerKeyID: ids.New(ids.APIKey), ownerLogin.GetRefreshToken(): ghostToken,
+	}
+	for id, ghost := range ghosts {
+		if kind, _, _ := strings.Cut(ghost, "_"); !strings.HasPrefix(id, kind+"_") {
+			t.Fatalf("the nonexistent stand-in %q is not of the kind of %q", ghost, id)
+		}
+	}
+	// ghostOf is body with each of the owner's objects it names replaced by
+	// its nonexistent stand-in.
+	ghostOf := func(t *testing.T, body any) map[string]any {
+		t.Helper()
+		m, _ := body.(map[string]any)
+		out, n := maps.Clone(m), 0
+		for k, v := range out {
+			if s, ok := v.(string); ok && ghosts[s] != "" {
+				out[k] = ghosts[s]
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatalf("a not_found row names none of the owner's objects: %v", body)
+		}
+		return out
+	}
+
+	// Each caller's whole Authorization header ("" sends none).
+	authzOf := map[string]string{
+		callerAnonymous:     "",
+		callerOtherCustomer: "Bearer " + otherCustomer.Token,
+		callerOtherMerchant: "Bearer " + otherMerchant.Token,
+		callerOtherKey:      "Bearer " + otherKey,
+		callerOwner:         "Bearer " + owner.Token,
+		callerOwnerCustomer: "Bearer " + ownerCustomer.Token,
+		callerOwnerKey:      "Bearer " + ownerKey,
 	}
 	// The three outsiders get the same answers.
 	outsiders := func(customer, merchant, key string) map[string]string {
@@ -204,10 +242,8 @@ func TestAttackBOLA(t *testing.T) {
 		callerOwner: "permission_denied", callerOwnerCustomer: "permission_denied", callerOwnerKey: "permission_denied",
 	}
 	plus := func(m map[string]string, kv ...string) map[string]string {
-		out := map[string]string{}
-		for k, v := range m {
-			out[k] = v
-		}
+		out := make(map[string]string, len(m)+len(kv)/2)
+		maps.Copy(out, m)
 		for i := 0; i+1 < len(kv); i += 2 {
 			out[kv[i]] = kv[i+1]
 		}
@@ -371,14 +407,14 @@ func TestAttackBOLA(t *testing.T) {
 		body any
 		want string
 	}{
-		{atkRPC("PaymentService", "GetPayment"), map[string]any{"id": paid.GetId()}, paid.GetId()},
-		{atkRPC("RefundService", "GetRefund"), map[string]any{"id": refund.GetId()}, refund.GetId()},
-		{atkRPC("DisputeService", "GetDispute"), map[string]any{"id": dispute.GetId()}, dispute.GetId()},
-		{atkRPC("TransactionService", "GetTransaction"), map[string]any{"id": txn}, txn},
-		{atkRPC("WebhookService", "GetWebhookEndpoint"), map[string]any{"id": ownerEndpoint}, ownerEndpoint},
-		{atkRPC("WebhookService", "GetEvent"), map[string]any{"id": event}, event},
-		{atkRPC("WebhookService", "ListDeliveries"), map[string]any{"event_id": event}, delivery},
-		{atkRPC("AdminService", "ListReconciliationCases"), map[string]any{"payment_id": paid.GetId()}, caseID},
+		{procGetPayment, map[string]any{"id": paid.GetId()}, paid.GetId()},
+		{procGetRefund, map[string]any{"id": refund.GetId()}, refund.GetId()},
+		{procGetDispute, map[string]any{"id": dispute.GetId()}, dispute.GetId()},
+		{procGetTransaction, map[string]any{"id": txn}, txn},
+		{procGetEndpoint, map[string]any{"id": ownerEndpoint}, ownerEndpoint},
+		{procGetEvent, map[string]any{"id": event}, event},
+		{procListDeliveries, map[string]any{"event_id": event}, delivery},
+		{procListReconciliationCases, map[string]any{"payment_id": paid.GetId()}, caseID},
 	} {
 		r := e.post(t, adm.Token, ctl.proc, ctl.body)
 		if r.status != http.StatusOK || !strings.Contains(string(r.body), ctl.want) {
@@ -392,7 +428,7 @@ func TestAttackBOLA(t *testing.T) {
 	}
 
 	db.quiet(t)
-	rows, exempt := 0, 0
+	rows, exempt, ghosted := 0, 0, 0
 	for _, proc := range procs {
 		spec := specs[proc]
 		if spec.public != "" {
@@ -401,12 +437,12 @@ func TestAttackBOLA(t *testing.T) {
 		}
 		want := plus(spec.want, callerAnonymous, "unauthenticated")
 		for _, who := range slices.Sorted(maps.Keys(want)) {
-			caller, code := callers[who], want[who]
+			authz, code := authzOf[who], want[who]
 			for i, body := range spec.bodies {
 				rows++
 				name := fmt.Sprintf("%s/%s/%d", proc[strings.LastIndex(proc, "/")+1:], who, i)
 				ok := t.Run(name, func(t *testing.T) {
-					r := db.refusedUnchanged(t, func() reply { return atkPostAuthz(t, e, caller.authz, proc, body) })
+					r := db.refusedUnchanged(t, func() reply { return atkPostAuthz(t, e, authz, proc, body) })
 					if s := findAny(string(r.body), secrets); s != "" {
 						t.Errorf("the answer to %s carries the owner's %q: %s", who, s, r)
 					}
@@ -416,6 +452,13 @@ func TestAttackBOLA(t *testing.T) {
 					case code != atkOK && r.code != code:
 						t.Errorf("want %s, got %s", code, r)
 					}
+					if code == nf {
+						ghosted++
+						ghost := db.refusedUnchanged(t, func() reply { return atkPostAuthz(t, e, authz, proc, ghostOf(t, body)) })
+						if ghost.status != r.status || !bytes.Equal(ghost.body, r.body) {
+							t.Errorf("not_found tells the owner's object from a nonexistent one:\n  the owner's: %s\n  nonexistent: %s", r, ghost)
+						}
+					}
 				})
 				if !ok {
 					db.quiet(t) // a failed row must not leave its writes to the next
@@ -423,7 +466,8 @@ func TestAttackBOLA(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("BOLA/BFLA table: %d procedures, %d rows, %d public procedures outside the table", len(procs), rows, exempt)
+	t.Logf("BOLA/BFLA table: %d procedures, %d rows (%d not_found answers compared with a nonexistent object's), %d public procedures outside the table",
+		len(procs), rows, ghosted, exempt)
 
 	// The owner's objects are as they were, for the owner.
 	if got := e.get(t, owner, held.GetId()); got.GetStatus().String() != stRequiresCapture {

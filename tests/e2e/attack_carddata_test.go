@@ -9,9 +9,11 @@ package e2e
 // for card data, and the database is unchanged.
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -155,6 +157,8 @@ type atkTextField struct {
 	name string
 	as   user
 	proc string
+	// field is the request field the refusal must name.
+	field string
 	// body is the request with text in the field.
 	body func(text string) any
 	// control is the request for the control row (a Luhn-invalid number,
@@ -212,89 +216,89 @@ func TestAttackCardData(t *testing.T) {
 	}
 
 	fields := []atkTextField{
-		{name: "CreatePayment.description", as: c, proc: procCreatePayment,
+		{name: "CreatePayment.description", as: c, proc: procCreatePayment, field: "description",
 			body: func(s string) any {
 				return pay(m, 1000, "USD", "pm_card_visa").set("description", "order "+s+" thanks")
 			}},
-		{name: "CreatePayment.metadata value", as: c, proc: procCreatePayment,
+		{name: "CreatePayment.metadata value", as: c, proc: procCreatePayment, field: "metadata",
 			body: func(s string) any {
 				return pay(m, 1000, "USD", "pm_card_visa").set("metadata", map[string]string{"note": s})
 			}},
-		{name: "CreatePayment.metadata key", as: c, proc: procCreatePayment, maxRunes: 40,
+		{name: "CreatePayment.metadata key", as: c, proc: procCreatePayment, field: "metadata", maxRunes: 40,
 			body: func(s string) any {
 				return pay(m, 1000, "USD", "pm_card_visa").set("metadata", map[string]string{s: "x"})
 			}},
-		{name: "CreatePayment.payment_method", as: c, proc: procCreatePayment,
+		{name: "CreatePayment.payment_method", as: c, proc: procCreatePayment, field: "payment_method",
 			body: func(s string) any { return pay(m, 1000, "USD", s) },
 			// A payment method is a token or nothing: no control.
 			control: func(string) any { return nil }},
-		{name: "CreatePayment.return_url", as: c, proc: procCreatePayment, url: true,
+		{name: "CreatePayment.return_url", as: c, proc: procCreatePayment, field: "return_url", url: true,
 			body: func(s string) any {
 				return pay(m, 1000, "USD", "pm_card_visa").set("return_url", "https://shop.example/back?card="+s)
 			}},
-		{name: "CancelPayment.reason", as: m, proc: procCancelPayment,
+		{name: "CancelPayment.reason", as: m, proc: procCancelPayment, field: "reason",
 			body:    func(s string) any { return map[string]any{"id": held.GetId(), "reason": "customer said " + s} },
 			control: func(s string) any { return map[string]any{"id": heldTwin.GetId(), "reason": "customer said " + s} }},
-		{name: "CreateRefund.metadata value", as: m, proc: procCreateRefund,
+		{name: "CreateRefund.metadata value", as: m, proc: procCreateRefund, field: "metadata",
 			body: func(s string) any {
 				return map[string]any{"payment_id": paid.GetId(), "amount": 10, "metadata": map[string]string{"note": s}}
 			}},
-		{name: "CreateRefund.metadata key", as: m, proc: procCreateRefund, maxRunes: 40,
+		{name: "CreateRefund.metadata key", as: m, proc: procCreateRefund, field: "metadata", maxRunes: 40,
 			body: func(s string) any {
 				return map[string]any{"payment_id": paid.GetId(), "amount": 10, "metadata": map[string]string{s: "x"}}
 			}},
-		{name: "OpenDispute.description", as: c, proc: procOpenDispute,
+		{name: "OpenDispute.description", as: c, proc: procOpenDispute, field: "description",
 			body: func(s string) any {
 				return map[string]any{"payment_id": spare.GetId(), "reason": "DISPUTE_REASON_FRAUDULENT", "description": "I paid with " + s}
 			},
 			control: func(string) any { return nil }},
-		{name: "SubmitEvidence.explanation", as: m, proc: procSubmitEvidence, body: evidence("explanation")},
-		{name: "SubmitEvidence.product_description", as: m, proc: procSubmitEvidence, body: evidence("product_description")},
-		{name: "SubmitEvidence.customer_communication", as: m, proc: procSubmitEvidence, body: evidence("customer_communication")},
-		{name: "SubmitEvidence.shipping_tracking_number", as: m, proc: procSubmitEvidence, body: evidence("shipping_tracking_number")},
-		{name: "SubmitEvidence.refund_policy", as: m, proc: procSubmitEvidence, body: evidence("refund_policy")},
-		{name: "SubmitEvidence.uncategorized_text", as: m, proc: procSubmitEvidence, body: evidence("uncategorized_text")},
-		{name: "SubmitEvidence (the claimant's).explanation", as: c, proc: procSubmitEvidence, body: evidence("explanation")},
-		{name: "ResolveDispute.note", as: adm, proc: procResolveDispute,
+		{name: "SubmitEvidence.explanation", as: m, proc: procSubmitEvidence, field: "evidence.explanation", body: evidence("explanation")},
+		{name: "SubmitEvidence.product_description", as: m, proc: procSubmitEvidence, field: "evidence.product_description", body: evidence("product_description")},
+		{name: "SubmitEvidence.customer_communication", as: m, proc: procSubmitEvidence, field: "evidence.customer_communication", body: evidence("customer_communication")},
+		{name: "SubmitEvidence.shipping_tracking_number", as: m, proc: procSubmitEvidence, field: "evidence.shipping_tracking_number", body: evidence("shipping_tracking_number")},
+		{name: "SubmitEvidence.refund_policy", as: m, proc: procSubmitEvidence, field: "evidence.refund_policy", body: evidence("refund_policy")},
+		{name: "SubmitEvidence.uncategorized_text", as: m, proc: procSubmitEvidence, field: "evidence.uncategorized_text", body: evidence("uncategorized_text")},
+		{name: "SubmitEvidence (the claimant's).explanation", as: c, proc: procSubmitEvidence, field: "evidence.explanation", body: evidence("explanation")},
+		{name: "ResolveDispute.note", as: adm, proc: procResolveDispute, field: "note",
 			body: func(s string) any {
 				return map[string]any{"dispute_id": d.GetId(), "outcome": "DISPUTE_OUTCOME_WON", "note": "card " + s}
 			},
 			control: func(s string) any {
 				return map[string]any{"dispute_id": dTwin.GetId(), "outcome": "DISPUTE_OUTCOME_WON", "note": "card " + s}
 			}},
-		{name: "SuspendAccount.note", as: adm, proc: atkProcSuspend,
+		{name: "SuspendAccount.note", as: adm, proc: rpcSuspendAccount, field: "note",
 			body: func(s string) any {
 				return map[string]any{"id": victim.ID, "reason": "SUSPENSION_REASON_FRAUD", "note": "used card " + s}
 			},
 			control: func(s string) any {
 				return map[string]any{"id": twin.ID, "reason": "SUSPENSION_REASON_FRAUD", "note": "used card " + s}
 			}},
-		{name: "ResolveReconciliationCase.note", as: adm, proc: procResolveReconciliationCase,
+		{name: "ResolveReconciliationCase.note", as: adm, proc: procResolveReconciliationCase, field: "note",
 			body:    func(s string) any { return map[string]any{"id": cases[0], "note": "refunded to " + s} },
 			control: func(s string) any { return map[string]any{"id": cases[1], "note": "refunded to " + s} }},
-		{name: "Register.display_name", proc: procRegister, maxRunes: 100,
+		{name: "Register.display_name", proc: procRegister, field: "display_name", maxRunes: 100,
 			body: func(s string) any {
 				return map[string]any{"email": email("reg"), "password": password, "role": "ROLE_CUSTOMER", "display_name": s}
 			}},
-		{name: "Register.business_name", proc: procRegister, maxRunes: 200,
+		{name: "Register.business_name", proc: procRegister, field: "business_name", maxRunes: 200,
 			body: func(s string) any {
 				return map[string]any{"email": email("biz"), "password": password, "role": "ROLE_MERCHANT", "business_name": s}
 			}},
-		{name: "UpdateMe.display_name", as: m, proc: atkRPC("AccountService", "UpdateMe"), maxRunes: 100,
+		{name: "UpdateMe.display_name", as: m, proc: rpcUpdateMe, field: "display_name", maxRunes: 100,
 			body: func(s string) any { return map[string]any{"display_name": s} }},
-		{name: "UpdateMe.business_name", as: m, proc: atkRPC("AccountService", "UpdateMe"), maxRunes: 200,
+		{name: "UpdateMe.business_name", as: m, proc: rpcUpdateMe, field: "business_name", maxRunes: 200,
 			body: func(s string) any { return map[string]any{"business_name": s} }},
-		{name: "CreateAdmin.display_name", as: adm, proc: atkRPC("AdminService", "CreateAdmin"), maxRunes: 100,
+		{name: "CreateAdmin.display_name", as: adm, proc: atkRPC("AdminService", "CreateAdmin"), field: "display_name", maxRunes: 100,
 			body: func(s string) any {
 				return map[string]any{"email": email("adm"), "password": password, "display_name": s}
 			}},
-		{name: "CreateApiKey.name", as: m, proc: atkProcCreateAPIKey, maxRunes: 100,
+		{name: "CreateApiKey.name", as: m, proc: rpcCreateAPIKey, field: "name", maxRunes: 100,
 			body: func(s string) any { return map[string]any{"name": s} }},
-		{name: "CreateWebhookEndpoint.description", as: m, proc: procCreateEndpoint,
+		{name: "CreateWebhookEndpoint.description", as: m, proc: procCreateEndpoint, field: "description",
 			body: func(s string) any {
 				return map[string]any{"url": rcv.srv.URL + "/hooks", "enabled_events": []string{"*"}, "description": "card " + s}
 			}},
-		{name: "UpdateWebhookEndpoint.description", as: m, proc: procUpdateEndpoint,
+		{name: "UpdateWebhookEndpoint.description", as: m, proc: procUpdateEndpoint, field: "description",
 			body: func(s string) any { return map[string]any{"id": endpoint, "description": "card " + s} }},
 		// Not in the table: a webhook endpoint's url. Receivers' URLs carry
 		// numeric ids (Discord's are 17 to 19 digit snowflakes, one in ten
@@ -336,11 +340,22 @@ func TestAttackCardData(t *testing.T) {
 			rows++
 			ok := t.Run(f.name+"/"+st.name, func(t *testing.T) {
 				r := db.refusedUnchanged(t, func() reply { return e.post(t, f.as.Token, f.proc, f.body(text)) })
-				if r.code != "invalid_argument" || !strings.Contains(r.msg, "card") {
+				// The card data refusal (api/carddata.go), not another one
+				// the field also has (a payment method that is no gateway
+				// token says "a gateway token such as pm_card_visa" too).
+				if r.code != "invalid_argument" || !strings.Contains(r.msg, "looks like card data") {
 					t.Fatalf("%s written with %s (%q) was not refused as card data: %s", pan, st.name, text, r)
 				}
-				if strings.Contains(string(r.body), pan) || strings.Contains(string(r.body), text) {
-					t.Fatalf("the refusal repeats the number: %s", r)
+				if got := r.fields(t); !slices.Equal(got, []string{f.field}) {
+					t.Fatalf("the refusal names the fields %q, want %q: %s", got, f.field, r)
+				}
+				// Looked for in the message and the details as decoded: the
+				// JSON body escapes some characters (CR, LF, <, >) and
+				// carries the details in base64.
+				for _, said := range atkRefusalTexts(t, r) {
+					if strings.Contains(said, pan) || strings.Contains(said, text) {
+						t.Fatalf("the refusal repeats the number (%q): %q", text, said)
+					}
 				}
 			})
 			if !ok {
@@ -352,4 +367,19 @@ func TestAttackCardData(t *testing.T) {
 	}
 	t.Logf("card data table: %d fields, %d rows (%d text styles, %d URL styles; %d style x field pairs over the field's length limit)",
 		len(fields), rows, len(atkTextStyles), len(atkURLStyles), skipped)
+}
+
+// atkRefusalTexts are what a refusal says, decoded: its message and each of
+// its error details (the wire form of the detail's message).
+func atkRefusalTexts(t *testing.T, r reply) []string {
+	t.Helper()
+	out := []string{r.msg}
+	for _, d := range r.details {
+		raw, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(d.Value, "="))
+		if err != nil {
+			t.Fatalf("error detail %s is not base64: %v: %s", d.Type, err, r)
+		}
+		out = append(out, string(raw))
+	}
+	return out
 }

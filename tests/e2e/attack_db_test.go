@@ -23,29 +23,26 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" driver, as internal/store uses it
 )
 
-// attackExcluded are the tables, or the columns of a table, that the
-// fingerprint leaves out, each because it legitimately records an attempt
-// that was refused (or the use of the attacker's own, valid credentials),
-// not a change to anything the attacker targeted. Every other table and
-// column of the database counts. A nil column list leaves the whole table
-// out.
-var attackExcluded = map[string][]string{
-	// Failed logins, password-reset requests and refused mailed tokens are
-	// counted per email and per client address BEFORE they are checked
-	// (API.md, "Login"), so a refused attempt must write here: that is the
-	// throttle working, not a leak.
-	"login_throttles": nil,
-	// A valid API key records when it was last used (at most once a
-	// minute, internal/store/apikeys.go) whatever the request then does:
-	// an attacker using its OWN key leaves that trace on its own key.
-	"api_keys": {"last_used_at"},
+// dbWatch fingerprints one SQLite database file, opened read-only beside
+// the platform's own connections. Every table and column counts, but for
+// the last_used_at of the API keys in keysInUse.
+type dbWatch struct {
+	db *sql.DB
+	// keysInUse are the API keys the table's callers present. A valid key
+	// records when it was last used (at most once a minute,
+	// internal/store/apikeys.go) whatever the request then does: a caller
+	// using its OWN key leaves that trace on that key, and only there.
+	keysInUse []string
 }
 
-// dbWatch fingerprints one SQLite database file, opened read-only beside
-// the platform's own connections.
-type dbWatch struct {
-	db   *sql.DB
-	path string
+// useKeys leaves the last_used_at of the API keys keyIDs out of the
+// fingerprint, as the keys the table's callers present.
+func (w *dbWatch) useKeys(keyIDs ...string) { w.keysInUse = append(w.keysInUse, keyIDs...) }
+
+// skipped says whether the fingerprint leaves out column of the row of
+// table whose primary key is key.
+func (w *dbWatch) skipped(table, key, column string) bool {
+	return table == "api_keys" && column == "last_used_at" && slices.Contains(w.keysInUse, key)
 }
 
 // dbPrint is a fingerprint: per table, per primary key, a hash of the row.
@@ -65,7 +62,7 @@ func attackEnv(t *testing.T, options ...envOption) (*E, *dbWatch) {
 	}
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { _ = db.Close() })
-	w := &dbWatch{db: db, path: path}
+	w := &dbWatch{db: db}
 	// The helper must see the platform's writes (WAL included) and every
 	// table: an empty or blind fingerprint would pass every row.
 	p := w.print(t)
@@ -110,18 +107,14 @@ func (w *dbWatch) print(t *testing.T) dbPrint {
 	}
 	out := dbPrint{}
 	for _, table := range tables {
-		skip, excluded := attackExcluded[table]
-		if excluded && skip == nil {
-			continue
-		}
-		out[table] = w.table(ctx, t, conn, table, skip)
+		out[table] = w.table(ctx, t, conn, table)
 	}
 	return out
 }
 
 // table hashes every row of table, in primary-key order, leaving out the
-// columns in skip; rows are keyed by their primary key.
-func (w *dbWatch) table(ctx context.Context, t *testing.T, conn *sql.Conn, table string, skip []string) map[string]string {
+// cells w skips; rows are keyed by their primary key.
+func (w *dbWatch) table(ctx context.Context, t *testing.T, conn *sql.Conn, table string) map[string]string {
 	t.Helper()
 	var cols []tableColumn
 	info, err := conn.QueryContext(ctx, "SELECT name, pk FROM pragma_table_info(?)", table)
@@ -138,21 +131,18 @@ func (w *dbWatch) table(ctx context.Context, t *testing.T, conn *sql.Conn, table
 	if err := info.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var pk, keep []string
+	var pk, names, keep []string
 	for _, c := range cols {
 		if c.pk > 0 {
 			pk = append(pk, c.name)
 		}
+		names = append(names, c.name)
+		keep = append(keep, quoteIdent(c.name))
 	}
 	// pragma_table_info numbers the key's columns in key order.
 	slices.SortFunc(pk, func(a, b string) int {
 		return pkPos(cols, a) - pkPos(cols, b)
 	})
-	for _, c := range cols {
-		if !slices.Contains(skip, c.name) {
-			keep = append(keep, quoteIdent(c.name))
-		}
-	}
 	key := []string{"rowid"}
 	if len(pk) > 0 {
 		key = nil
@@ -182,12 +172,16 @@ func (w *dbWatch) table(ctx context.Context, t *testing.T, conn *sql.Conn, table
 		for _, v := range vals[:len(key)] {
 			k = append(k, fmt.Sprint(v))
 		}
+		rowKey := strings.Join(k, "|")
 		h := sha256.New()
 		for i, v := range vals[len(key):] {
+			if w.skipped(table, rowKey, names[i]) {
+				continue
+			}
 			h.Write([]byte(keep[i]))
 			hashValue(h, v)
 		}
-		out[strings.Join(k, "|")] = hex.EncodeToString(h.Sum(nil))
+		out[rowKey] = hex.EncodeToString(h.Sum(nil))
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatalf("fingerprint: rows of %s: %v", table, err)

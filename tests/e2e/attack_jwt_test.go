@@ -16,7 +16,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"net/http"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,26 +29,19 @@ import (
 	pb "github.com/payments-platform/payments/proto/payments/v1"
 )
 
-const (
-	atkProcRefreshToken = "/payments.v1.AuthService/RefreshToken"
-	atkProcGetMe        = "/payments.v1.AccountService/GetMe"
-	atkProcCreateAPIKey = "/payments.v1.AccountService/CreateApiKey"
-	atkProcRevokeAPIKey = "/payments.v1.AccountService/RevokeApiKey"
-	atkProcSuspend      = "/payments.v1.AdminService/SuspendAccount"
-	atkProcClose        = "/payments.v1.AccountService/CloseAccount"
-	// atkBadCredentials is the one answer to every bad credential (API.md,
-	// "Errors"; api/interceptors.go).
-	atkBadCredentials = "invalid or expired credentials"
-)
+// atkBadCredentials is the one answer to every bad credential (API.md,
+// "Errors"; api/interceptors.go).
+const atkBadCredentials = "invalid or expired credentials"
 
 // atkSkewClock is the API's clock: real time plus an offset the test moves
-// forward (to step out of the refresh-reuse grace without sleeping).
+// forward (to step out of the refresh-reuse grace without sleeping). Not
+// manualClock, which stands still: the tokens the test forges carry the
+// real time, and the setup takes longer than the 5 s leeway within which
+// the API accepts a token issued in its future.
 type atkSkewClock struct{ off atomic.Int64 }
 
 func (c *atkSkewClock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *atkSkewClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
-
-func atkWithSkewClock(c *atkSkewClock) envOption { return withClock(c.Now) }
 
 // atkB64 is a JWT segment's encoding.
 func atkB64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -125,10 +118,7 @@ func atkSignJWT(t *testing.T, header, claims map[string]any, method jwt.SigningM
 // atkWith returns a copy of m with each key set to its value (nil: the key
 // removed).
 func atkWith(m map[string]any, kv ...any) map[string]any {
-	out := map[string]any{}
-	for k, v := range m {
-		out[k] = v
-	}
+	out := maps.Clone(m)
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] == nil {
 			delete(out, kv[i].(string))
@@ -148,7 +138,7 @@ func atkWith(m map[string]any, kv ...any) map[string]any {
 func TestAttackJWT(t *testing.T) {
 	t.Parallel()
 	clock := &atkSkewClock{}
-	e, db := attackEnv(t, atkWithSkewClock(clock))
+	e, db := attackEnv(t, withClock(clock.Now))
 	k := atkPlatformKeyOf(t, e)
 
 	m, c := e.merchant(t), e.customer(t)
@@ -158,19 +148,19 @@ func TestAttackJWT(t *testing.T) {
 	e.create(t, c, pay(m, 1500, "USD", "pm_card_visa"))
 
 	// The suspended merchant's API key and tokens, taken before the suspension.
-	suspendedKey := atkAPIKey(t, e, suspended, "suspended shop")
-	atkWantOK(t, e.post(t, adm.Token, atkProcSuspend, map[string]any{"id": suspended.ID, "reason": "SUSPENSION_REASON_FRAUD"}))
+	suspendedKey := atkAPIKey(t, e, suspended, "suspended shop").GetSecret()
+	decodeOK(t, e.post(t, adm.Token, rpcSuspendAccount, map[string]any{"id": suspended.ID, "reason": "SUSPENSION_REASON_FRAUD"}), &pb.SuspendAccountResponse{})
 	// The closed customer's token, taken before the closure.
 	closedLogin := e.loginAs(t, closed.Email, password)
-	atkWantOK(t, e.post(t, closed.Token, atkProcClose, map[string]any{"password": password}))
+	decodeOK(t, e.post(t, closed.Token, rpcCloseAccount, map[string]any{"password": password}), &pb.CloseAccountResponse{})
 	// A revoked API key.
-	revokedKey := atkAPIKey(t, e, m, "revoked")
-	revokedID := atkAPIKeyID(t, e, m, "revoked")
-	atkWantOK(t, e.post(t, m.Token, atkProcRevokeAPIKey, map[string]any{"id": revokedID}))
+	revoked := atkAPIKey(t, e, m, "revoked")
+	decodeOK(t, e.post(t, m.Token, atkRPC("AccountService", "RevokeApiKey"), map[string]any{"id": revoked.GetApiKey().GetId()}), &pb.RevokeApiKeyResponse{})
+	revokedKey := revoked.GetSecret()
 	// A refresh token (opaque rt_...) of the merchant, and a live API key
 	// (the control: it works as it is).
 	mLogin := e.loginAs(t, m.Email, password)
-	liveKey := atkAPIKey(t, e, m, "live")
+	liveKey := atkAPIKey(t, e, m, "live").GetSecret()
 	if me := e.getMe(t, liveKey); me.GetId() != m.ID {
 		t.Fatalf("the live API key speaks for %s, want %s", me.GetId(), m.ID)
 	}
@@ -284,7 +274,7 @@ func TestAttackJWT(t *testing.T) {
 		name string
 		body func(asCustomer bool) any
 	}{
-		{atkProcGetMe, func(bool) any { return map[string]any{} }},
+		{rpcGetMe, func(bool) any { return map[string]any{} }},
 		{procListPayments, func(bool) any { return map[string]any{"page_size": 100} }},
 		{procCreatePayment, func(asCustomer bool) any {
 			if asCustomer {
@@ -320,14 +310,14 @@ func TestAttackJWT(t *testing.T) {
 	// An access token is no refresh token either.
 	t.Run("an access token used as a refresh token", func(t *testing.T) {
 		got := db.refusedUnchanged(t, func() reply {
-			return e.post(t, "", atkProcRefreshToken, map[string]any{"refresh_token": m.Token})
+			return e.post(t, "", rpcRefreshToken, map[string]any{"refresh_token": m.Token})
 		})
 		wantRefused(t, got, "unauthenticated")
 	})
 	// The closed and the suspended accounts' refresh tokens.
 	t.Run("closed customer's refresh token", func(t *testing.T) {
 		got := db.refusedUnchanged(t, func() reply {
-			return e.post(t, "", atkProcRefreshToken, map[string]any{"refresh_token": closedLogin.GetRefreshToken()})
+			return e.post(t, "", rpcRefreshToken, map[string]any{"refresh_token": closedLogin.GetRefreshToken()})
 		})
 		wantRefused(t, got, "unauthenticated")
 	})
@@ -339,14 +329,14 @@ func TestAttackJWT(t *testing.T) {
 		rt1 := next.GetRefreshToken()
 		// Within the grace the same token again is the same successor (the
 		// control: the clock is what changes below).
-		again := decodeOK(t, e.post(t, "", atkProcRefreshToken, map[string]any{"refresh_token": rt0}), &pb.RefreshTokenResponse{})
+		again := decodeOK(t, e.post(t, "", rpcRefreshToken, map[string]any{"refresh_token": rt0}), &pb.RefreshTokenResponse{})
 		if again.GetRefreshToken() != rt1 {
 			t.Fatalf("within the grace the repeat got %q, want the same successor %q", again.GetRefreshToken(), rt1)
 		}
 		clock.Advance(11 * time.Second) // past PAYMENTS_REFRESH_REUSE_GRACE (10 s)
 		db.quiet(t)
 		before := db.print(t)
-		wantRefused(t, e.post(t, "", atkProcRefreshToken, map[string]any{"refresh_token": rt0}), "unauthenticated", "already used")
+		wantRefused(t, e.post(t, "", rpcRefreshToken, map[string]any{"refresh_token": rt0}), "unauthenticated", "already used")
 		after := db.print(t)
 		// The only change is the family's revocation.
 		if tables := before.changedTables(after); len(tables) != 1 || tables[0] != "refresh_tokens" {
@@ -377,7 +367,7 @@ func TestAttackJWT(t *testing.T) {
 		for name, tok := range map[string]string{"successor": rt1, "reused token again": rt0} {
 			t.Run(name, func(t *testing.T) {
 				got := db.refusedUnchanged(t, func() reply {
-					return e.post(t, "", atkProcRefreshToken, map[string]any{"refresh_token": tok})
+					return e.post(t, "", rpcRefreshToken, map[string]any{"refresh_token": tok})
 				})
 				wantRefused(t, got, "unauthenticated")
 			})
@@ -385,7 +375,7 @@ func TestAttackJWT(t *testing.T) {
 	})
 }
 
-// jwtParts3 is the signature part of a token.
+// atkSigPart is the signature part of a token.
 func atkSigPart(tok string) string { _, _, s := atkJWTParts(tok); return s }
 
 func atkSigningInput(t *testing.T, h, cl map[string]any) string {
@@ -418,32 +408,13 @@ func atkPostAuthz(t *testing.T, e *E, authz, path string, body any) reply {
 	return e.post(t, "", path, body, headers...)
 }
 
-// atkAPIKey creates an API key named name for merchant u and returns its secret.
-func atkAPIKey(t *testing.T, e *E, u user, name string) string {
+// atkAPIKey creates an API key named name for merchant u: the answer holds
+// the key (its id) and the secret.
+func atkAPIKey(t *testing.T, e *E, u user, name string) *pb.CreateApiKeyResponse {
 	t.Helper()
-	res := decodeOK(t, e.post(t, u.Token, atkProcCreateAPIKey, map[string]any{"name": name}), &pb.CreateApiKeyResponse{})
-	if !strings.HasPrefix(res.GetSecret(), "sk_") {
+	res := decodeOK(t, e.post(t, u.Token, rpcCreateAPIKey, map[string]any{"name": name}), &pb.CreateApiKeyResponse{})
+	if !strings.HasPrefix(res.GetSecret(), "sk_") || res.GetApiKey().GetId() == "" {
 		t.Fatalf("CreateApiKey answered %v", res)
 	}
-	return res.GetSecret()
-}
-
-// atkAPIKeyID is the id of merchant u's key named name.
-func atkAPIKeyID(t *testing.T, e *E, u user, name string) string {
-	t.Helper()
-	res := decodeOK(t, e.post(t, u.Token, "/payments.v1.AccountService/ListApiKeys", map[string]any{"page_size": 100}), &pb.ListApiKeysResponse{})
-	for _, k := range res.GetApiKeys() {
-		if k.GetName() == name {
-			return k.GetId()
-		}
-	}
-	t.Fatalf("no API key named %q: %v", name, res)
-	return ""
-}
-
-func atkWantOK(t *testing.T, r reply) {
-	t.Helper()
-	if r.status != http.StatusOK {
-		t.Fatalf("want 200, got %s", r)
-	}
+	return res
 }

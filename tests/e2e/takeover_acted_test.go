@@ -2,12 +2,11 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/payments-platform/payments/ent/idempotencykey"
+	pb "github.com/payments-platform/payments/proto/payments/v1"
 )
 
 // TestTakeoverAfterTheFirstRunActed: the API crashed after a request had
@@ -17,88 +16,84 @@ import (
 // retry with the key takes it over and must answer with what the first run
 // did, not refuse because it was done: a capture, a cancel, a refund, a
 // dispute opened, a dispute withdrawn. The crash is played by putting the
-// key back in progress after a completed request, as the first run left it.
+// key back as the first run left it after a completed request.
 func TestTakeoverAfterTheFirstRunActed(t *testing.T) {
 	clock := &manualClock{t: time.Now().UTC()}
 	e := newEnv(t, withClock(clock.Now))
 	m, c := e.merchant(t), e.customer(t)
 
-	// crash puts key back in progress, as a run that acted and died
-	// before recording its answer left it; retry replays the request after
-	// the lease.
+	// crash puts key back as a run that acted and died before recording
+	// its answer left it (store.BeginIdempotency's record, never
+	// completed): in progress, with no response code and no stored body.
+	// The clock then passes the lease, so that the retry takes it over.
 	crash := func(t *testing.T, key string) {
 		t.Helper()
 		n, err := e.Store.Client.IdempotencyKey.Update().
 			Where(idempotencykey.Key(key)).
 			SetState(idempotencykey.StateInProgress).
+			SetResponseCode(0).
+			ClearResponseBody().
 			Save(context.Background())
 		if err != nil || n != 1 {
 			t.Fatalf("put key %s back in progress: %d rows, %v", key, n, err)
 		}
 		clock.Advance(2 * time.Minute)
 	}
-	idOf := func(t *testing.T, r reply, field string) string {
-		t.Helper()
-		if r.status != http.StatusOK {
-			t.Fatalf("want 200, got %s", r)
-		}
-		var out map[string]map[string]any
-		if err := json.Unmarshal(r.body, &out); err != nil {
-			t.Fatal(err)
-		}
-		id, _ := out[field]["id"].(string)
-		return id
-	}
 
 	t.Run("capture", func(t *testing.T) {
 		p := e.create(t, c, pay(m, 3000, "EUR", "pm_card_visa").manual())
-		first := e.captureR(t, m, p.Id, 1200, "Idempotency-Key", "takeover-capture")
+		first := e.captureR(t, m, p.GetId(), 1200, "Idempotency-Key", "takeover-capture").payment(t)
+		wantStatus(t, first, stSucceeded)
 		crash(t, "takeover-capture")
-		again := e.captureR(t, m, p.Id, 1200, "Idempotency-Key", "takeover-capture")
-		got := again.payment(t)
-		wantStatus(t, got, stSucceeded)
-		if got.AmountReceived != 1200 || idOf(t, first, "payment") != got.Id {
-			t.Fatalf("the retry answered %s", again)
+		again := e.captureR(t, m, p.GetId(), 1200, "Idempotency-Key", "takeover-capture").payment(t)
+		wantStatus(t, again, stSucceeded)
+		if again.GetId() != first.GetId() || again.GetAmountReceived() != 1200 {
+			t.Fatalf("the retry answered %v, the first run %v", again, first)
 		}
 		// A capture of another request is still refused.
-		wantCode(t, e.captureR(t, m, p.Id, 0, "Idempotency-Key", "another-capture"), "failed_precondition")
+		wantCode(t, e.captureR(t, m, p.GetId(), 0, "Idempotency-Key", "another-capture"), "failed_precondition")
 	})
 	t.Run("cancel", func(t *testing.T) {
 		p := e.create(t, c, pay(m, 2500, "EUR", "pm_card_visa").manual())
-		e.cancelR(t, m, p.Id, "abandoned", "Idempotency-Key", "takeover-cancel")
+		first := e.cancelR(t, m, p.GetId(), "abandoned", "Idempotency-Key", "takeover-cancel").payment(t)
+		wantStatus(t, first, stCanceled)
 		crash(t, "takeover-cancel")
-		got := e.cancelR(t, m, p.Id, "abandoned", "Idempotency-Key", "takeover-cancel").payment(t)
-		wantStatus(t, got, stCanceled)
+		again := e.cancelR(t, m, p.GetId(), "abandoned", "Idempotency-Key", "takeover-cancel").payment(t)
+		wantStatus(t, again, stCanceled)
+		if again.GetId() != first.GetId() {
+			t.Fatalf("the retry answered %v, the first run %v", again, first)
+		}
 	})
 	t.Run("refund", func(t *testing.T) {
 		p := e.create(t, c, pay(m, 900, "USD", "pm_card_visa"))
-		body := map[string]any{"payment_id": p.Id}
-		first := e.post(t, m.Token, "/payments.v1.RefundService/CreateRefund", body, "Idempotency-Key", "takeover-refund")
+		body := map[string]any{"payment_id": p.GetId()}
+		first := e.post(t, m.Token, procCreateRefund, body, "Idempotency-Key", "takeover-refund").refund(t)
 		crash(t, "takeover-refund")
-		again := e.post(t, m.Token, "/payments.v1.RefundService/CreateRefund", body, "Idempotency-Key", "takeover-refund")
-		if id := idOf(t, again, "refund"); id == "" || id != idOf(t, first, "refund") {
-			t.Fatalf("the retry answered %s, the first run %s", again, first)
+		again := e.post(t, m.Token, procCreateRefund, body, "Idempotency-Key", "takeover-refund").refund(t)
+		if again.GetId() != first.GetId() || again.GetAmount() != 900 {
+			t.Fatalf("the retry answered %v, the first run %v", again, first)
 		}
-		if got := e.get(t, m, p.Id); got.AmountRefunded != 900 {
-			t.Fatalf("refunded %d after the retry, want 900 once", got.AmountRefunded)
+		if got := e.get(t, m, p.GetId()); got.GetAmountRefunded() != 900 {
+			t.Fatalf("refunded %d after the retry, want 900 once", got.GetAmountRefunded())
 		}
 	})
 	t.Run("dispute opened, then withdrawn", func(t *testing.T) {
 		p := e.create(t, c, pay(m, 700, "GBP", "pm_card_visa"))
-		open := map[string]any{"payment_id": p.Id, "reason": "DISPUTE_REASON_PRODUCT_NOT_RECEIVED"}
-		first := e.post(t, c.Token, "/payments.v1.DisputeService/OpenDispute", open, "Idempotency-Key", "takeover-open")
-		dp := idOf(t, first, "dispute")
+		open := map[string]any{"payment_id": p.GetId(), "reason": "DISPUTE_REASON_PRODUCT_NOT_RECEIVED"}
+		dp := e.post(t, c.Token, procOpenDispute, open, "Idempotency-Key", "takeover-open").dispute(t)
 		crash(t, "takeover-open")
-		again := e.post(t, c.Token, "/payments.v1.DisputeService/OpenDispute", open, "Idempotency-Key", "takeover-open")
-		if id := idOf(t, again, "dispute"); id != dp {
-			t.Fatalf("the retry answered %s, want dispute %s", again, dp)
+		if again := e.post(t, c.Token, procOpenDispute, open, "Idempotency-Key", "takeover-open").dispute(t); again.GetId() != dp.GetId() {
+			t.Fatalf("the retry answered dispute %s, want %s", again.GetId(), dp.GetId())
 		}
-		w := map[string]any{"dispute_id": dp}
-		e.post(t, c.Token, "/payments.v1.DisputeService/WithdrawDispute", w, "Idempotency-Key", "takeover-withdraw")
+		w := map[string]any{"dispute_id": dp.GetId()}
+		first := e.post(t, c.Token, procWithdrawDispute, w, "Idempotency-Key", "takeover-withdraw").dispute(t)
+		if first.GetId() != dp.GetId() || first.GetStatus() != pb.DisputeStatus_DISPUTE_STATUS_WITHDRAWN {
+			t.Fatalf("the withdrawal answered %v, want dispute %s withdrawn", first, dp.GetId())
+		}
 		crash(t, "takeover-withdraw")
-		again = e.post(t, c.Token, "/payments.v1.DisputeService/WithdrawDispute", w, "Idempotency-Key", "takeover-withdraw")
-		if id := idOf(t, again, "dispute"); id != dp {
-			t.Fatalf("the withdrawal's retry answered %s", again)
+		again := e.post(t, c.Token, procWithdrawDispute, w, "Idempotency-Key", "takeover-withdraw").dispute(t)
+		if again.GetId() != dp.GetId() || again.GetStatus() != pb.DisputeStatus_DISPUTE_STATUS_WITHDRAWN {
+			t.Fatalf("the withdrawal's retry answered %v, want dispute %s withdrawn", again, dp.GetId())
 		}
 	})
 	e.checkLedger(t)
