@@ -27,9 +27,12 @@ test: bin/temporal bin/stripe-mock
 	go test -race -count=1 ./...
 
 ## chaos: the full chaos suite (10,000 model steps under SIGKILLs of the worker and the API, MariaDB restarts and gateway faults, the card data scan, then CreatePayment held open-loop at 50/80/100% of capacity); prints the table docs/RELIABILITY.md records (make test runs a short version)
+# CHAOS_SEED replays a run's steps; CHAOS_LANES runs them in that many lanes
+# at once (4 by default), each on accounts of its own.
 CHAOS_SEED ?=
+CHAOS_LANES ?=
 chaos: bin/temporal
-	PAYMENTS_CHAOS=full PAYMENTS_CHAOS_SEED=$(CHAOS_SEED) go test -count=1 -timeout 300m -run 'TestChaos$$' -v ./tests/chaos/
+	PAYMENTS_CHAOS=full PAYMENTS_CHAOS_SEED=$(CHAOS_SEED) PAYMENTS_CHAOS_LANES=$(CHAOS_LANES) go test -count=1 -timeout 300m -run 'TestChaos$$' -v ./tests/chaos/
 
 ## bench: payments/s through CreatePayment against empty workflows/s on one Temporal dev server (docs/PERFORMANCE.md), then the transaction history on MySQL (BenchmarkHistory)
 BENCH_CLIENTS ?= 16

@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,11 +41,16 @@ type plan struct {
 	faultEvery  int
 	faults      string // PAYMENTS_SANDBOX_FAULTS of the worker
 	load        bool
+	// lanes run the steps: step i of each stretch between two settles is
+	// lane i mod lanes's, and the lanes run at the same time (a step
+	// mostly waits for the stack, so lanes make a run shorter, and the
+	// platform meets concurrent traffic under the faults).
+	lanes int
 }
 
 var (
-	short = plan{steps: 150, settleEvery: 50, faultEvery: 15, faults: "error_before=0.05,timeout_after=0.05"}
-	full  = plan{steps: 10000, settleEvery: 250, faultEvery: 40, faults: "error_before=0.05,timeout_after=0.05", load: true}
+	short = plan{steps: 150, settleEvery: 50, faultEvery: 15, faults: "error_before=0.05,timeout_after=0.05", lanes: 2}
+	full  = plan{steps: 10000, settleEvery: 250, faultEvery: 40, faults: "error_before=0.05,timeout_after=0.05", load: true, lanes: 4}
 )
 
 // chosenPlan is the full plan with PAYMENTS_CHAOS=full, the short one
@@ -60,6 +66,13 @@ func chosenPlan(t *testing.T) (plan, string) {
 			t.Fatalf("PAYMENTS_CHAOS_STEPS=%q: want a number of steps", s)
 		}
 		p.steps, name = n, fmt.Sprintf("%s, %d steps", name, n)
+	}
+	if s := os.Getenv("PAYMENTS_CHAOS_LANES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 16 {
+			t.Fatalf("PAYMENTS_CHAOS_LANES=%q: want a number of lanes, 1 to 16", s)
+		}
+		p.lanes = n
 	}
 	return p, name
 }
@@ -80,10 +93,11 @@ func TestChaos(t *testing.T) {
 	p, name := chosenPlan(t)
 	seed := seedOf(t)
 	ops := generate(seed, p.steps, p.faultEvery)
-	t.Logf("chaos: %s run, seed %d (PAYMENTS_CHAOS_SEED=%d reproduces it), %d steps", name, seed, seed, len(ops))
+	t.Logf("chaos: %s run, seed %d (PAYMENTS_CHAOS_SEED=%d reproduces its steps), %d steps in %d lanes", name, seed, seed, len(ops), p.lanes)
 	start := time.Now()
-	w, c := runSteps(t, seed, ops, p)
-	report := w.report(c, name, seed, time.Since(start))
+	lanes, c := runSteps(t, seed, ops, p)
+	w := lanes[0]
+	report := report(lanes, c, name, seed, time.Since(start))
 	var load string
 	if p.load && w.tally.violationCount() == 0 {
 		load = runLoad(t, w)
@@ -119,28 +133,45 @@ func first(xs []string, n int) []string {
 	return xs
 }
 
-// runSteps runs ops on a fresh cluster, settling every settleEvery steps
-// and at the end.
-func runSteps(t *testing.T, seed uint64, ops []op, p plan) (*world, *cluster) {
+// runSteps runs ops on a fresh cluster in p.lanes lanes, settling every
+// settleEvery steps and at the end.
+func runSteps(t *testing.T, seed uint64, ops []op, p plan) ([]*world, *cluster) {
 	c := startCluster(t, clusterOptions{SandboxFaults: p.faults})
-	w := newWorld(t, c, seed)
-	for i, o := range ops {
-		if w.halted.Load() {
-			break
+	lanes := newLanes(t, c, seed, max(p.lanes, 1))
+	halted := lanes[0].halted
+	for start := 0; start < len(ops) && !halted.Load(); start += p.settleEvery {
+		stretch := ops[start:min(start+p.settleEvery, len(ops))]
+		var wg sync.WaitGroup
+		for j, w := range lanes {
+			wg.Go(func() {
+				for i := j; i < len(stretch) && !halted.Load(); i += len(lanes) {
+					if w.step(stretch[i]) {
+						w.tally.op(stretch[i].Kind)
+					} else {
+						w.tally.op("skipped (no target)")
+					}
+				}
+			})
 		}
-		if w.step(o) {
-			w.tally.op(o.Kind)
-		} else {
-			w.tally.op("skipped (no target)")
-		}
-		if (i+1)%p.settleEvery == 0 {
-			w.settle()
-			t.Logf("chaos: %d/%d steps, %d payments, %d violations", i+1, len(ops), len(w.m.order), w.tally.violationCount())
+		wg.Wait()
+		if len(stretch) == p.settleEvery {
+			settleAll(lanes)
+			t.Logf("chaos: %d/%d steps, %d payments, %d violations", start+len(stretch), len(ops), payments(lanes),
+				lanes[0].tally.violationCount())
 		}
 	}
-	w.settle()
-	w.scanCardData()
-	return w, c
+	settleAll(lanes)
+	lanes[0].scanCardData()
+	return lanes, c
+}
+
+// payments counts the payments the lanes made.
+func payments(lanes []*world) int {
+	n := 0
+	for _, w := range lanes {
+		n += len(w.m.order)
+	}
+	return n
 }
 
 // shrink finds, by bisection, the shortest prefix of ops that still fails
@@ -150,8 +181,8 @@ func shrink(t *testing.T, seed uint64, ops []op, p plan) int {
 	return shortestFailingPrefix(len(ops), func(n int) bool {
 		failed := false
 		t.Run(fmt.Sprintf("shrink-%d", n), func(t *testing.T) {
-			w, _ := runSteps(t, seed, ops[:n], p)
-			failed = w.tally.violationCount() > 0
+			lanes, _ := runSteps(t, seed, ops[:n], p)
+			failed = lanes[0].tally.violationCount() > 0
 		})
 		return failed
 	})
@@ -174,12 +205,13 @@ func shortestFailingPrefix(total int, fails func(n int) bool) int {
 }
 
 // report renders the run's table.
-func (w *world) report(c *cluster, name string, seed uint64, took time.Duration) string {
+func report(lanes []*world, c *cluster, name string, seed uint64, took time.Duration) string {
+	w := lanes[0]
 	tl := w.tally
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n## Chaos run (%s): seed %d, %s\n\n", name, seed, took.Round(time.Second))
+	fmt.Fprintf(&b, "\n## Chaos run (%s): seed %d, %d lanes, %s\n\n", name, seed, len(lanes), took.Round(time.Second))
 	ops := 0
 	for k, v := range tl.ops {
 		if !strings.HasPrefix(k, "skipped") {
@@ -191,7 +223,7 @@ func (w *world) report(c *cluster, name string, seed uint64, took time.Duration)
 	for _, k := range slices.Sorted(maps.Keys(tl.ops)) {
 		fmt.Fprintf(&b, "| &nbsp; %s | %d |\n", k, tl.ops[k])
 	}
-	fmt.Fprintf(&b, "| payments made | %d |\n", len(w.m.order))
+	fmt.Fprintf(&b, "| payments made | %d |\n", payments(lanes))
 	fmt.Fprintf(&b, "| requests retried through faults | %d |\n", tl.retries)
 	gw := map[string]int{
 		"gateway_error_before (500, not executed)":      c.worker.count(`"msg":"sandbox: fault injected"`, `"fault":"`+sandbox.FaultErrorBefore+`"`),

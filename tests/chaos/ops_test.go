@@ -564,10 +564,7 @@ func (w *world) redeliver(o op) bool {
 // flight.
 func (w *world) fault(o op) {
 	delay := time.Duration(o.X%400) * time.Millisecond
-	w.faults.Wait() // one fault at a time
-	w.faults.Add(1)
-	go func() {
-		defer w.faults.Done()
+	w.faults.start(func() {
 		time.Sleep(delay) // the random moment
 		var err error
 		name := map[string]string{"kill_worker": "worker_sigkill", "kill_api": "api_sigkill"}[o.Kind]
@@ -591,7 +588,7 @@ func (w *world) fault(o op) {
 			w.tally.violate("after the fault %s: %v", name, err)
 			w.halted.Store(true)
 		}
-	}()
+	})
 }
 
 // describeOps renders a list of steps for a failure's report.

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -19,13 +20,25 @@ import (
 // what the steps started, faults included.
 const settleWindow = 5 * time.Minute
 
-// settle waits for the faults in progress to end and for every payment
-// touched since the last settle to reach a final or documented waiting
-// state, then compares each with the model strictly and checks every
-// invariant over the whole platform.
-func (w *world) settle() {
-	w.faults.Wait()
+// settleAll settles a run between two stretches of steps (its lanes are
+// idle): it waits for the fault in progress to end, settles the lanes at
+// the same time, then checks the books of the whole platform.
+func settleAll(lanes []*world) {
+	w := lanes[0]
+	w.faults.wait()
 	w.tally.note("settles")
+	var wg sync.WaitGroup
+	for _, l := range lanes {
+		wg.Go(l.settle)
+	}
+	wg.Wait()
+	w.books()
+}
+
+// settle waits for every payment of the lane touched since the last
+// settle to reach a final or documented waiting state, compares each with
+// the model strictly, then checks the balances of the lane's merchants.
+func (w *world) settle() {
 	w.adoptOrphans()
 	deadline := time.Now().Add(settleWindow)
 	for _, p := range w.m.order {
@@ -40,7 +53,7 @@ func (w *world) settle() {
 		}
 		w.settlePayment(p, deadline)
 	}
-	w.invariants()
+	w.balances()
 	w.dirty = map[string]bool{}
 }
 
@@ -401,10 +414,9 @@ func (w *world) adoptOrphans() {
 	w.orphans = nil
 }
 
-// invariants checks the whole platform: the ledger balances, each
-// merchant's balance is the model's, and the history agrees with the
-// ledger.
-func (w *world) invariants() {
+// books checks the whole platform's books: every ledger journal balances,
+// and the history agrees with the ledger.
+func (w *world) books() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	w.tally.check("ledger_journals_balance")
@@ -415,15 +427,20 @@ func (w *world) invariants() {
 	if err := w.c.st.CheckHistory(ctx); err != nil {
 		w.tally.violate("%v", err)
 	}
+}
+
+// balances checks that each merchant of the lane has the model's balance,
+// in the ledger and in its history as the API lists it.
+func (w *world) balances() {
 	for _, m := range w.merchants {
 		w.tally.check("merchant_balance_matches_model")
 		w.tally.check("transaction_list_matches_balance")
-		wrong := w.balanceWrong(ctx, m)
+		wrong := w.balanceWrong(m)
 		if len(wrong) > 0 && w.settleVolatile(m) {
 			// A late change of a volatile payment (see volatile) may
 			// have landed since its settle: settled again, the model
 			// has it, and the balance is read again.
-			wrong = w.balanceWrong(ctx, m)
+			wrong = w.balanceWrong(m)
 			if len(wrong) == 0 {
 				w.tally.note("balances_right_once_late_changes_settled")
 			}
@@ -451,7 +468,9 @@ func (w *world) settleVolatile(m *actor) bool {
 // balanceWrong compares merchant m's balance in the ledger and the sum of
 // its history as the API lists it with the model's balance, and returns
 // what differs.
-func (w *world) balanceWrong(ctx context.Context, m *actor) []string {
+func (w *world) balanceWrong(m *actor) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	want := w.m.balances()[m.id]
 	got, err := w.c.st.AccountBalances(ctx, "merchant_balance:"+m.id)
 	if err != nil {

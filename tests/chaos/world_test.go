@@ -53,13 +53,18 @@ func (a *actor) bearer() string {
 	return a.token
 }
 
-// world is one run: the cluster, the model, the accounts, and the tally.
+// world is one lane of a run: its accounts, the model of their payments,
+// and its random source; the cluster, the admin, the tally and the faults
+// are the run's, shared by its lanes. Lanes run their steps at the same
+// time, each on merchants and customers of its own, so that a lane's
+// model is the whole truth about its accounts' money.
 type world struct {
-	t   testing.TB
-	c   *cluster
-	api *apiClient
-	m   *model
-	rng *rand.Rand
+	t    testing.TB
+	c    *cluster
+	api  *apiClient
+	m    *model
+	rng  *rand.Rand
+	lane int
 
 	merchants, customers []*actor
 	admin                *actor
@@ -69,14 +74,32 @@ type world struct {
 	dirty map[string]bool
 	seq   int
 	// halted: a fault could not bring the platform back; the run stops.
-	halted atomic.Bool
+	halted *atomic.Bool
 	// orphans are keyless creates whose outcome is unknown.
 	orphans []orphan
-	// faults are the faults in progress.
-	faults sync.WaitGroup
+	faults  *faultGate
 	// pans and cvcs are what the card data scan found.
 	pans, cvcs int
 }
+
+// faultGate lets one fault run at a time, whichever lane draws it, and
+// lets a settle wait for the one in progress.
+type faultGate struct {
+	mu sync.Mutex // held while a fault is admitted
+	wg sync.WaitGroup
+}
+
+// start runs fault on a goroutine of its own once the fault in progress,
+// if any, is over.
+func (g *faultGate) start(fault func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.wg.Wait()
+	g.wg.Go(fault)
+}
+
+// wait returns when no fault is in progress.
+func (g *faultGate) wait() { g.wg.Wait() }
 
 // tally counts what the run did, for the report: checks are comparisons
 // that can fail (a violation); notes are events worth counting.
@@ -122,24 +145,34 @@ func (t *tally) violationCount() int {
 	return len(t.violations)
 }
 
-func newWorld(t testing.TB, c *cluster, seed uint64) *world {
-	w := &world{t: t, c: c, api: newAPIClient(c.apiURL), m: newModel(), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		tally: newTally(), dirty: map[string]bool{}}
-	w.tally.log = func(s string) { t.Log(s) }
-	for i := range 2 {
-		w.merchants = append(w.merchants, w.register("ROLE_MERCHANT", fmt.Sprintf("merchant%d", i)))
-	}
-	for i := range 3 {
-		w.customers = append(w.customers, w.register("ROLE_CUSTOMER", fmt.Sprintf("customer%d", i)))
-	}
-	w.admin = &actor{email: "admin@chaos.test"}
-	if err := c.run(strings.NewReader(password+"\n"), "admin", "create", "--email", w.admin.email, "--password-stdin"); err != nil {
+// newLanes registers the run's admin, then n lanes, each with two
+// merchants and three customers of its own; lane 0 draws from the seed as
+// a run of one lane always did.
+func newLanes(t testing.TB, c *cluster, seed uint64, n int) []*world {
+	tl := newTally()
+	tl.log = func(s string) { t.Log(s) }
+	admin := &actor{email: "admin@chaos.test"}
+	if err := c.run(strings.NewReader(password+"\n"), "admin", "create", "--email", admin.email, "--password-stdin"); err != nil {
 		t.Fatalf("chaos: paymentsd admin create: %v", err)
 	}
-	if err := w.login(w.admin); err != nil {
+	halted, faults := new(atomic.Bool), new(faultGate)
+	lanes := make([]*world, n)
+	for j := range lanes {
+		w := &world{t: t, c: c, api: newAPIClient(c.apiURL), m: newModel(), lane: j,
+			rng:   rand.New(rand.NewPCG(seed, (seed^0x9e3779b97f4a7c15)+uint64(j))),
+			admin: admin, tally: tl, dirty: map[string]bool{}, halted: halted, faults: faults}
+		for i := range 2 {
+			w.merchants = append(w.merchants, w.register("ROLE_MERCHANT", fmt.Sprintf("lane%s-merchant%d", letters(uint64(j)), i)))
+		}
+		for i := range 3 {
+			w.customers = append(w.customers, w.register("ROLE_CUSTOMER", fmt.Sprintf("lane%s-customer%d", letters(uint64(j)), i)))
+		}
+		lanes[j] = w
+	}
+	if err := lanes[0].login(admin); err != nil {
 		t.Fatalf("chaos: %v", err)
 	}
-	return w
+	return lanes
 }
 
 func (w *world) ctx() context.Context { return context.Background() }
@@ -199,7 +232,7 @@ func (w *world) key(what string) string {
 	w.seq++
 	// Letters only: runs of digits joined by dashes can pass the Luhn check
 	// and be refused as card data (as they should).
-	return fmt.Sprintf("chaos-%s-%s-%s", what, letters(uint64(w.seq)), letters(w.rng.Uint64()))
+	return fmt.Sprintf("chaos-%s-%s-%s-%s", what, letters(uint64(w.lane)), letters(uint64(w.seq)), letters(w.rng.Uint64()))
 }
 
 // letters writes n in base 26 with the letters a to z.
