@@ -129,6 +129,39 @@ func TestBackfillHistoryRebuildsWhatTheSavesWrote(t *testing.T) {
 	})
 }
 
+// TestBackfillHistoryPagesThroughEverySource: more payments than one
+// backfill transaction covers (backfillBatch, 500) are all backfilled, the
+// batches following each other to the last, and so are the refunds and
+// disputes after them.
+func TestBackfillHistoryPagesThroughEverySource(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		m, c := mustAccount(t, s, "m@example.com").ID, mustAccount(t, s, "c@example.com").ID
+		at := t0
+		tick := func() time.Time { at = at.Add(time.Second); return at }
+		const pending = 501 // one more than a batch
+		for range pending {
+			mustSave(t, s, newPayment(m, c, tick()), nil)
+		}
+		paid := succeededPayment(t, s, m, c, "usd", 5000, tick())
+		mustCreateRefund(t, s, newRefund(paid, 1000, tick()))
+		other := succeededPayment(t, s, m, c, "usd", 3000, tick())
+		mustCreateDispute(t, s, newDispute(other, dispute.OpenedByNetwork, 3000, tick()), "")
+		want := historyRows(t, s)
+
+		if _, err := s.Client.Transaction.Delete().Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Every payment, the refund and the dispute.
+		if got, err := s.BackfillHistory(ctx); err != nil || got != pending+4 {
+			t.Fatalf("BackfillHistory = %d, %v; want %d sources", got, err, pending+4)
+		}
+		if got := historyRows(t, s); len(got) != len(want) {
+			t.Fatalf("the backfill wrote %d rows, the saves %d", len(got), len(want))
+		}
+	})
+}
+
 // historyRows reads the whole history by id.
 func historyRows(t *testing.T, s *store.Store) map[string]*ent.Transaction {
 	t.Helper()
