@@ -142,6 +142,28 @@ func TestResolveAndListReconciliationCases(t *testing.T) {
 	})
 }
 
+// TestResolveACaseOfAnUnknownPayment: a case about a payment the platform
+// does not hold (a gateway event about a charge made outside it) is
+// resolved all the same, and audited without a merchant as its target.
+func TestResolveACaseOfAnUnknownPayment(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		_, c, _ := unexpected(t, s, t0)
+		c.ID, c.PaymentID = "rcn_unknown_charge", ids.New(ids.Payment)
+		if err := s.RecordReconciliation(ctx, c, nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ResolveReconciliationCase(ctx, c.ID, "not ours", t0.Add(time.Second), store.Audit{})
+		if err != nil || got.Status != reconciliationcase.StatusResolved {
+			t.Fatalf("resolve: %+v %v", got, err)
+		}
+		rows := s.Client.AuditEvent.Query().AllX(ctx)
+		if len(rows) != 1 || rows[0].TargetID != "" || rows[0].Detail["payment_id"] != c.PaymentID {
+			t.Fatalf("audit rows %+v, want one without a target naming payment %s", rows, c.PaymentID)
+		}
+	})
+}
+
 func TestPaymentRecordRoundTrips(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
 		rec := newPayment(ids.New(ids.Account), "", t0)
