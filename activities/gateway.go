@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/payments-platform/payments/internal/gateway"
@@ -39,7 +42,7 @@ func (a *Gateway) CreatePayment(ctx context.Context, r gateway.CreateRequest) (g
 		return gateway.Result{}, err
 	}
 	res, err := a.GW.CreatePayment(ctx, r)
-	return res, classify(err)
+	return res, a.failed(ctx, err)
 }
 
 // Capture captures an authorized payment.
@@ -48,7 +51,7 @@ func (a *Gateway) Capture(ctx context.Context, r gateway.CaptureRequest) (gatewa
 		return gateway.Result{}, err
 	}
 	res, err := a.GW.Capture(ctx, r)
-	return res, classify(err)
+	return res, a.failed(ctx, err)
 }
 
 // Cancel cancels a payment at the gateway.
@@ -57,7 +60,7 @@ func (a *Gateway) Cancel(ctx context.Context, r gateway.CancelRequest) (gateway.
 		return gateway.Result{}, err
 	}
 	res, err := a.GW.Cancel(ctx, r)
-	return res, classify(err)
+	return res, a.failed(ctx, err)
 }
 
 // Find returns what the gateway holds for a payment.
@@ -66,7 +69,7 @@ func (a *Gateway) Find(ctx context.Context, r gateway.FindRequest) (gateway.Foun
 		return gateway.Found{}, err
 	}
 	res, err := a.GW.Find(ctx, r)
-	return res, classify(err)
+	return res, a.failed(ctx, err)
 }
 
 // Void cancels whatever intent the gateway holds for a payment, unless final.
@@ -75,7 +78,7 @@ func (a *Gateway) Void(ctx context.Context, r gateway.VoidRequest) (gateway.Foun
 		return gateway.Found{}, err
 	}
 	res, err := a.GW.Void(ctx, r)
-	return res, classify(err)
+	return res, a.failed(ctx, err)
 }
 
 // Refund refunds money the gateway received for a payment.
@@ -84,7 +87,7 @@ func (a *Gateway) Refund(ctx context.Context, r gateway.RefundRequest) (gateway.
 		return gateway.RefundResult{}, err
 	}
 	res, err := a.GW.Refund(ctx, r)
-	return res, classify(err)
+	return res, a.failed(ctx, err)
 }
 
 // UpdateDispute forwards evidence of a network dispute to the gateway.
@@ -93,7 +96,7 @@ func (a *Gateway) UpdateDispute(ctx context.Context, r gateway.DisputeUpdateRequ
 		return gateway.DisputeResult{}, err
 	}
 	res, err := a.GW.UpdateDispute(ctx, r)
-	return res, classify(err)
+	return res, a.failed(ctx, err)
 }
 
 // CloseDispute concedes a network dispute at the gateway.
@@ -102,7 +105,7 @@ func (a *Gateway) CloseDispute(ctx context.Context, r gateway.DisputeCloseReques
 		return gateway.DisputeResult{}, err
 	}
 	res, err := a.GW.CloseDispute(ctx, r)
-	return res, classify(err)
+	return res, a.failed(ctx, err)
 }
 
 // check refuses a request made for another gateway than this worker's: the
@@ -124,6 +127,13 @@ func (a *Gateway) check(ctx context.Context, want, object string) error {
 // invalid requests are non-retryable, rate limits set the next retry delay,
 // everything else is retried with backoff.
 func classify(err error) error {
+	return classifyAs(err, temporal.ApplicationErrorCategoryUnspecified)
+}
+
+// classifyAs is classify with the category of a retryable error: benign
+// for a failure Temporal retries, which the SDK then logs at debug instead
+// of ERROR ("Activity error.") and leaves out of its failure metrics.
+func classifyAs(err error, retried temporal.ApplicationErrorCategory) error {
 	if err == nil {
 		return nil
 	}
@@ -137,12 +147,96 @@ func classify(err error) error {
 			NonRetryable: true, Cause: err, Details: []any{GatewayErrorDetails{Code: ge.Code, Message: ge.Message}},
 		})
 	case gateway.RateLimited:
-		return temporal.NewApplicationErrorWithOptions(ge.Message, "GatewayRateLimited", temporal.ApplicationErrorOptions{
-			Cause: err, NextRetryDelay: ge.RetryAfter,
+		return temporal.NewApplicationErrorWithOptions(ge.Message, errTypeGatewayRateLimited, temporal.ApplicationErrorOptions{
+			Cause: err, NextRetryDelay: ge.RetryAfter, Category: retried,
 		})
 	default:
-		return temporal.NewApplicationErrorWithOptions(ge.Message, "GatewayUnavailable", temporal.ApplicationErrorOptions{Cause: err})
+		return temporal.NewApplicationErrorWithOptions(ge.Message, errTypeGatewayUnavailable, temporal.ApplicationErrorOptions{
+			Cause: err, Category: retried,
+		})
 	}
+}
+
+// The application error types of gateway failures that are retried.
+const (
+	errTypeGatewayRateLimited = "GatewayRateLimited"
+	errTypeGatewayUnavailable = "GatewayUnavailable"
+)
+
+// failed classifies the error of a gateway call (classify) and logs it when
+// it is expected: a gateway that fails now and then (a 503, a timeout, the
+// sandbox's pm_sandbox_flaky) or asks to slow down is retried by Temporal,
+// and each failure Temporal will retry is a warning with the attempt that
+// failed, counted as Temporal counts them, and the retry policy's bounds.
+// Such a failure is marked benign, so the SDK does not log it again at
+// ERROR. The failure of the last attempt, and a refusal (never retried),
+// keep the SDK's ERROR, with its attempt number.
+func (a *Gateway) failed(ctx context.Context, err error) error {
+	if err == nil || !activity.IsActivity(ctx) {
+		return classify(err)
+	}
+	return a.report(ctx, activity.GetInfo(ctx), err, time.Now())
+}
+
+// report is failed for the attempt info that failed at now.
+func (a *Gateway) report(ctx context.Context, info activity.Info, err error, now time.Time) error {
+	var ge *gateway.Error
+	if !errors.As(err, &ge) || ge.Kind == gateway.Invalid {
+		return classify(err)
+	}
+	attrs := []any{"activity", info.ActivityType.Name, "workflow_id", info.WorkflowExecution.ID,
+		"attempt", info.Attempt}
+	if p := info.RetryPolicy; p != nil && p.MaximumAttempts > 0 {
+		attrs = append(attrs, "max_attempts", p.MaximumAttempts)
+	}
+	if info.IsLocalActivity {
+		// The workflows' fast path (presets.GatewayFastPath) tries a call
+		// once as a local activity and, when it fails, again as a regular
+		// activity with the same idempotency key.
+		attrs = append(attrs, "error", ge.Error())
+		a.Logger.WarnContext(ctx, "gateway call failed; the workflow retries it as an activity", attrs...)
+		return classifyAs(err, temporal.ApplicationErrorCategoryBenign)
+	}
+	delay, retried := nextRetry(info, ge.RetryAfter, now)
+	if !retried {
+		return classify(err)
+	}
+	if info.ScheduleToCloseTimeout > 0 {
+		attrs = append(attrs, "retried_until", info.ScheduledTime.Add(info.ScheduleToCloseTimeout))
+	}
+	attrs = append(attrs, "next_attempt_in", delay, "error", ge.Error())
+	a.Logger.WarnContext(ctx, "gateway call failed; Temporal retries it", attrs...)
+	return classifyAs(err, temporal.ApplicationErrorCategoryBenign)
+}
+
+// nextRetry is when Temporal retries an activity whose attempt failed now,
+// as the server decides it: not after the retry policy's last attempt, nor
+// when the next attempt would start after the schedule-to-close deadline
+// (counted from the first attempt's scheduling); otherwise after the
+// error's own delay (a rate limit's Retry-After) or the policy's backoff,
+// InitialInterval * BackoffCoefficient^(attempt-1), either at most
+// MaximumInterval.
+func nextRetry(info activity.Info, errDelay time.Duration, now time.Time) (time.Duration, bool) {
+	p := info.RetryPolicy
+	if p == nil {
+		// A server too old to say which policy it applies: its default.
+		p = &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 100 * time.Second}
+	}
+	if p.MaximumAttempts > 0 && info.Attempt >= p.MaximumAttempts {
+		return 0, false
+	}
+	delay := errDelay
+	if delay <= 0 {
+		backoff := float64(p.InitialInterval) * math.Pow(p.BackoffCoefficient, float64(info.Attempt-1))
+		delay = time.Duration(math.Min(backoff, float64(math.MaxInt64)))
+	}
+	if p.MaximumInterval > 0 && delay > p.MaximumInterval {
+		delay = p.MaximumInterval
+	}
+	if info.ScheduleToCloseTimeout > 0 && now.Add(delay).After(info.ScheduledTime.Add(info.ScheduleToCloseTimeout)) {
+		return 0, false
+	}
+	return delay, true
 }
 
 // RetrieveIntent returns the state of the payment's intent at the gateway
@@ -152,14 +246,14 @@ func (a *Gateway) RetrieveIntent(ctx context.Context, r gateway.FindRequest) (ga
 		return gateway.Result{}, err
 	}
 	res, err := a.GW.Retrieve(ctx, r.Reference)
-	return res, classify(err)
+	return res, a.failed(ctx, err)
 }
 
 // Retrieve returns the payment's current state at the gateway. Only runs of
 // the legacy workflow call it; later ones call RetrieveIntent.
 func (a *Gateway) Retrieve(ctx context.Context, reference string) (gateway.Result, error) {
 	res, err := a.GW.Retrieve(ctx, reference)
-	return res, classify(err)
+	return res, a.failed(ctx, err)
 }
 
 // GatewayRefusalCode is the gateway's code of a refusal (IsGatewayRefusal),

@@ -640,10 +640,13 @@ func (s *Sandbox) simulateFailure(ctx context.Context, key, paymentID, ref strin
 			return err
 		}
 		if n <= FlakyFailures {
-			s.log.DebugContext(ctx, "sandbox: simulated outage", "reference", ref, "attempt", n)
+			// n counts the calls the sandbox received with this key, the
+			// workflow's fast path included: it is not the attempt number
+			// of the activity that made the call, which its log gives.
+			s.log.DebugContext(ctx, "sandbox: simulated outage", "reference", ref, "call", n)
 			return &gateway.Error{
 				Kind: gateway.Transient, Code: "api_error", StatusCode: http.StatusServiceUnavailable,
-				Message: fmt.Sprintf("sandbox: simulated gateway outage (attempt %d of %d fails)", n, FlakyFailures),
+				Message: fmt.Sprintf("sandbox: simulated gateway outage (call %d with this idempotency key; the first %d fail)", n, FlakyFailures),
 			}
 		}
 	case outcomeRateLimited:

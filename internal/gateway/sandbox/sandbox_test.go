@@ -364,18 +364,18 @@ func testFlakyAcrossProcessesAndRestarts(t *testing.T, st State) {
 
 	_, err := worker1.CreatePayment(ctx, req)
 	ge := wantGatewayError(t, err, gateway.Transient, "api_error", http.StatusServiceUnavailable)
-	if !strings.Contains(ge.Message, "attempt 1 of 3") {
+	if !strings.Contains(ge.Message, "call 1 with this idempotency key; the first 3 fail") {
 		t.Fatalf("first attempt: %s", ge.Message)
 	}
 	_, err = worker2.CreatePayment(ctx, req)
 	ge = wantGatewayError(t, err, gateway.Transient, "api_error", http.StatusServiceUnavailable)
-	if !strings.Contains(ge.Message, "attempt 2 of 3") {
+	if !strings.Contains(ge.Message, "call 2 with this idempotency key; the first 3 fail") {
 		t.Fatalf("second attempt, other process: %s", ge.Message)
 	}
 	restarted := newSandboxOn(t, st) // worker1 after a restart
 	_, err = restarted.CreatePayment(ctx, req)
 	ge = wantGatewayError(t, err, gateway.Transient, "api_error", http.StatusServiceUnavailable)
-	if !strings.Contains(ge.Message, "attempt 3 of 3") {
+	if !strings.Contains(ge.Message, "call 3 with this idempotency key; the first 3 fail") {
 		t.Fatalf("third attempt, after a restart: %s", ge.Message)
 	}
 	res, err := worker2.CreatePayment(ctx, req)
@@ -525,7 +525,7 @@ func TestOutage(t *testing.T) {
 	for attempt := 1; attempt <= FlakyFailures; attempt++ {
 		_, err := sb.CreatePayment(ctx, flaky)
 		ge := wantGatewayError(t, err, gateway.Transient, "api_error", http.StatusServiceUnavailable)
-		if want := fmt.Sprintf("attempt %d of", attempt); !strings.Contains(ge.Message, want) {
+		if want := fmt.Sprintf("call %d with this idempotency key", attempt); !strings.Contains(ge.Message, want) {
 			t.Fatalf("after the outage: %s, want %q", ge.Message, want)
 		}
 	}
