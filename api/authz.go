@@ -1,6 +1,9 @@
 package api
 
 import (
+	"maps"
+	"slices"
+
 	c "github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
 )
 
@@ -106,4 +109,31 @@ var policies = map[string]policy{
 	c.AdminServiceSuspendAccountProcedure:            {roles: []string{roleAdmin}, userOnly: true},
 	c.AdminServiceReactivateAccountProcedure:         {roles: []string{roleAdmin}, userOnly: true},
 	c.AdminServiceListAuditEventsProcedure:           {roles: []string{roleAdmin}, userOnly: true},
+}
+
+// ProcedureAccess is who may call a procedure and how, as the OpenAPI
+// document tells integrators (cmd/openapi-gen).
+type ProcedureAccess struct {
+	// Procedure is the path, /payments.v1.<Service>/<Method>.
+	Procedure string
+	// Open procedures need no credentials.
+	Open bool
+	// Roles may call it ("merchant", "customer", "admin"); every signed-in
+	// role when empty.
+	Roles []string
+	// UserOnly procedures refuse API keys.
+	UserOnly bool
+	// Idempotent procedures honour an Idempotency-Key header.
+	Idempotent bool
+}
+
+// Access is every procedure's entry of the role table, by procedure.
+func Access() []ProcedureAccess {
+	out := make([]ProcedureAccess, 0, len(policies))
+	for _, proc := range slices.Sorted(maps.Keys(policies)) {
+		p := policies[proc]
+		out = append(out, ProcedureAccess{Procedure: proc, Open: p.open, Roles: slices.Clone(p.roles),
+			UserOnly: p.userOnly, Idempotent: idempotentProcedures[proc]})
+	}
+	return out
 }

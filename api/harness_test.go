@@ -504,6 +504,9 @@ type want struct {
 	// violation must be contained in a violation's message (for
 	// message-level rules, which name no field).
 	violation string
+	// status is the HTTP status of a raw HTTP answer when it is not the
+	// one Connect gives the code (413 for a body over the limit).
+	status int
 }
 
 // fieldPath renders a violation's field path as protovalidate does.
@@ -531,7 +534,11 @@ func (r result) wantErr(t *testing.T, w want) {
 		t.Fatalf("%s: code = %v (message %q), want %v", r.tr, codeName(r.code), r.msg, w.code)
 	}
 	if r.tr == httpJSON {
-		if want := httpStatusOf[w.code]; r.status != want {
+		want := httpStatusOf[w.code]
+		if w.status != 0 {
+			want = w.status
+		}
+		if r.status != want {
 			t.Errorf("%s: HTTP status = %d, want %d for %v", r.tr, r.status, want, w.code)
 		}
 	}

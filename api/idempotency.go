@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/payments-platform/payments/ent/idempotencykey"
 	"github.com/payments-platform/payments/internal/errs"
+	"github.com/payments-platform/payments/proto/payments/v1/paymentsv1connect"
 )
 
 const (
@@ -28,6 +30,28 @@ const (
 	idempotencyLease    = 60 * time.Second
 	maxIdempotencyBytes = 255
 )
+
+// idempotentProcedures honour an Idempotency-Key header (API.md lists them
+// too). idempotent refuses to serve any other, so this list, from which the
+// OpenAPI document gives routes the header (Access), cannot miss one.
+var idempotentProcedures = map[string]bool{
+	paymentsv1connect.PaymentServiceCreatePaymentProcedure:         true,
+	paymentsv1connect.PaymentServiceCapturePaymentProcedure:        true,
+	paymentsv1connect.PaymentServiceCancelPaymentProcedure:         true,
+	paymentsv1connect.RefundServiceCreateRefundProcedure:           true,
+	paymentsv1connect.DisputeServiceOpenDisputeProcedure:           true,
+	paymentsv1connect.DisputeServiceSubmitEvidenceProcedure:        true,
+	paymentsv1connect.DisputeServiceAcceptDisputeProcedure:         true,
+	paymentsv1connect.DisputeServiceWithdrawDisputeProcedure:       true,
+	paymentsv1connect.DisputeServiceResolveDisputeProcedure:        true,
+	paymentsv1connect.WebhookServiceUpdateWebhookEndpointProcedure: true,
+	paymentsv1connect.WebhookServiceDeleteWebhookEndpointProcedure: true,
+	paymentsv1connect.WebhookServiceRedeliverEventProcedure:        true,
+	paymentsv1connect.AccountServiceRevokeSessionProcedure:         true,
+	paymentsv1connect.AccountServiceResendVerificationProcedure:    true,
+	paymentsv1connect.AdminServiceSuspendAccountProcedure:          true,
+	paymentsv1connect.AdminServiceReactivateAccountProcedure:       true,
+}
 
 // idemCall is what an idempotent handler learns about its key.
 type idemCall struct {
@@ -68,6 +92,9 @@ func idempotent[Res any, PRes interface {
 	*Res
 	proto.Message
 }](ctx context.Context, s *Server, procedure, accountID string, header http.Header, reqMsg proto.Message, fn func(context.Context, idemCall) (PRes, error)) (*connect.Response[Res], error) {
+	if !idempotentProcedures[procedure] {
+		return nil, fmt.Errorf("%s honours Idempotency-Key but is not in idempotentProcedures", procedure)
+	}
 	key := header.Get(idempotencyHeader)
 	if key == "" {
 		res, err := fn(ctx, idemCall{At: s.now()})

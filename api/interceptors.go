@@ -32,8 +32,9 @@ func mustPrincipal(ctx context.Context) (auth.Principal, error) {
 	return p, nil
 }
 
-// errorInterceptor is the outermost interceptor: every error leaving a
-// handler or another interceptor is turned into a Connect error here.
+// errorInterceptor is the outermost interceptor after markReached (which
+// only records a request's progress): every error leaving a handler or
+// another interceptor is turned into a Connect error here.
 func errorInterceptor(log *slog.Logger) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {

@@ -59,8 +59,13 @@ type Deps struct {
 	TemporalUIURL, TemporalNamespace string
 	// GatewayName is "sandbox" or "stripe".
 	GatewayName string
-	// PublicURL is how browsers reach this API (3-D Secure return).
+	// PublicURL is how browsers reach this API (3-D Secure return); https
+	// turns on HSTS and, behind a TLS-terminating proxy, the redirect of
+	// plain-HTTP browsers (browser.go).
 	PublicURL string
+	// CORSOrigins are the web origins whose pages may call the API from a
+	// browser, written as browsers send Origin; none when empty.
+	CORSOrigins []string
 	// PaymentWait bounds how long CreatePayment waits for the gateway.
 	PaymentWait time.Duration
 	// DisputeResponseWindow is how long the respondent of a dispute opened
@@ -165,6 +170,7 @@ func (s *Server) now() time.Time { return s.d.Now().UTC() }
 func (s *Server) Handler() http.Handler {
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(
+			markReached(),
 			errorInterceptor(s.log),
 			requirePolicy(),
 			validate.NewInterceptor(),
@@ -174,17 +180,18 @@ func (s *Server) Handler() http.Handler {
 		connect.WithCodec(strictJSONCodec{name: "json"}),
 		connect.WithCodec(strictJSONCodec{name: "json; charset=utf-8"}),
 	}
+	services := []rpcService{
+		rpc(paymentsv1connect.NewAuthServiceHandler(&authService{s}, opts...)),
+		rpc(paymentsv1connect.NewAccountServiceHandler(&accountService{s}, opts...)),
+		rpc(paymentsv1connect.NewPaymentServiceHandler(&paymentService{s}, opts...)),
+		rpc(paymentsv1connect.NewRefundServiceHandler(&refundService{s}, opts...)),
+		rpc(paymentsv1connect.NewDisputeServiceHandler(&disputeService{s}, opts...)),
+		rpc(paymentsv1connect.NewTransactionServiceHandler(&transactionService{s: s}, opts...)),
+		rpc(paymentsv1connect.NewWebhookServiceHandler(&webhookService{s: s}, opts...)),
+		rpc(paymentsv1connect.NewAdminServiceHandler(&adminService{s: s}, opts...)),
+	}
 	mux := http.NewServeMux()
-	mux.Handle(paymentsv1connect.NewAuthServiceHandler(&authService{s}, opts...))
-	mux.Handle(paymentsv1connect.NewAccountServiceHandler(&accountService{s}, opts...))
-	mux.Handle(paymentsv1connect.NewPaymentServiceHandler(&paymentService{s}, opts...))
-	mux.Handle(paymentsv1connect.NewRefundServiceHandler(&refundService{s}, opts...))
-	mux.Handle(paymentsv1connect.NewDisputeServiceHandler(&disputeService{s}, opts...))
-	// Later issues implement these; until then every RPC answers unimplemented.
-	mux.Handle(paymentsv1connect.NewTransactionServiceHandler(&transactionService{s: s}, opts...))
-	mux.Handle(paymentsv1connect.NewWebhookServiceHandler(&webhookService{s: s}, opts...))
-	mux.Handle(paymentsv1connect.NewAdminServiceHandler(&adminService{s: s}, opts...))
-
+	s.routeAPI(mux, services)
 	mux.Handle(grpchealth.NewHandler(&healthChecker{s}))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -192,7 +199,7 @@ func (s *Server) Handler() http.Handler {
 	if s.d.Sandbox != nil {
 		mux.Handle("/sandbox/", s.d.Sandbox)
 	}
-	return withRequestID(s.authenticate(mux))
+	return withRequestID(s.secureBrowsers(s.authenticate(mux)))
 }
 
 // APIKey implements authenticator.
@@ -210,7 +217,8 @@ func (s *Server) AccessToken(token string) (auth.Principal, error) {
 }
 
 // HTTPServer returns an http.Server for h with the platform's timeouts,
-// HTTP/1.1 and HTTP/2 (h2c without TLS) on one port.
+// HTTP/1.1 and HTTP/2 (h2c without TLS, through ALPN with it; see Serve) on
+// one port.
 func HTTPServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -232,16 +240,30 @@ func HTTPServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 }
 
 // Serve runs srv on ln until ctx ends, then drains in-flight requests for up
-// to drain before closing. TLS is used when certFile is set.
-func Serve(ctx context.Context, srv *http.Server, ln net.Listener, certFile, keyFile string, drain time.Duration) error {
-	errc := make(chan error, 1)
-	go func() {
-		if certFile != "" {
-			errc <- srv.ServeTLS(ln, certFile, keyFile)
-		} else {
-			errc <- srv.Serve(ln)
+// to drain before closing. With certFile (and keyFile) set it serves TLS with
+// that pair, read again whenever either file changes (certReloader), so a
+// renewed certificate is served without a restart; log reports reloads.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, certFile, keyFile string, drain time.Duration, log *slog.Logger) error {
+	serve := func() error { return srv.Serve(ln) }
+	if certFile != "" {
+		certs, err := newCertReloader(certFile, keyFile, log)
+		if err != nil {
+			// Serve owns ln, as http.Server.Serve would have.
+			_ = ln.Close()
+			return err
 		}
-	}()
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if srv.TLSConfig != nil {
+			cfg = srv.TLSConfig.Clone()
+		}
+		cfg.GetCertificate = certs.GetCertificate
+		srv.TLSConfig = cfg
+		// With the certificate in TLSConfig, ServeTLS reads no file itself;
+		// it still offers HTTP/2 through ALPN.
+		serve = func() error { return srv.ServeTLS(ln, "", "") }
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- serve() }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

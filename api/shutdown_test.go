@@ -24,10 +24,11 @@ func TestServeDrainsInFlightRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := HTTPServer(ln.Addr().String(), h, slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	srv := HTTPServer(ln.Addr().String(), h, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, srv, ln, "", "", 10*time.Second) }()
+	go func() { served <- Serve(ctx, srv, ln, "", "", 10*time.Second, log) }()
 
 	type result struct {
 		status int

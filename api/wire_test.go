@@ -104,13 +104,13 @@ func TestWireRefusals(t *testing.T) {
 		{name: "empty body on Register", method: register, body: nil,
 			want: want{code: connect.CodeInvalidArgument, field: "email"}},
 		{name: "body over 1 MiB", method: register, body: over,
-			want: want{code: connect.CodeResourceExhausted}},
+			want: want{code: connect.CodeResourceExhausted, status: http.StatusRequestEntityTooLarge}},
 		{name: "body over 1 MiB over h2c", method: register, body: over, h2c: true,
-			want: want{code: connect.CodeResourceExhausted}},
+			want: want{code: connect.CodeResourceExhausted, status: http.StatusRequestEntityTooLarge}},
 		{name: "body over 1 MiB on an authenticated RPC", method: getMe, authz: u.authz(), body: padTo(t, `{}`, oneMiB+1),
-			want: want{code: connect.CodeResourceExhausted}},
+			want: want{code: connect.CodeResourceExhausted, status: http.StatusRequestEntityTooLarge}},
 		{name: "gzip body inflating to over 1 MiB", method: register, encoding: "gzip", body: gzipped(t, over),
-			want: want{code: connect.CodeResourceExhausted}},
+			want: want{code: connect.CodeResourceExhausted, status: http.StatusRequestEntityTooLarge}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,28 +28,16 @@ import (
 	"github.com/payments-platform/payments/internal/store"
 )
 
-func noArgs(name string, args []string) error {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
-	}
-	return nil
-}
-
 // runDev runs the whole platform in one process on embedded defaults.
 func runDev(ctx context.Context, args []string, e env) error {
-	if err := noArgs("dev", args); err != nil {
+	if err := noArgs(cmdDev, args, e); err != nil {
 		return err
 	}
 	cfg, err := config.FromEnv(config.ModeDev, e.getenv)
 	if err != nil {
 		return err
 	}
-	log := newLogger(e.stderr, false, logLevel(e.getenv))
+	log := newLogger(e.stderr, false, cfg.LogLevel)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("PAYMENTS_DATA_DIR: %w", err)
 	}
@@ -127,7 +115,7 @@ func runDev(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	srv := api.HTTPServer(cfg.HTTPAddr, server.Handler(), log)
-	err = api.Serve(ctx, srv, ln, cfg.TLSCert, cfg.TLSKey, drainTimeout)
+	err = api.Serve(ctx, srv, ln, cfg.TLSCert, cfg.TLSKey, drainTimeout, log)
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
@@ -150,16 +138,16 @@ func uiPort(raw string) int {
 }
 
 // setup is the common start of serve, worker and migrate: no arguments,
-// configuration of mode, a JSON logger and an open store.
-func setup(ctx context.Context, mode config.Mode, args []string, e env) (config.Config, *slog.Logger, *store.Store, error) {
-	if err := noArgs(string(mode), args); err != nil {
+// configuration of cmd's mode, a JSON logger and an open store.
+func setup(ctx context.Context, cmd command, args []string, e env) (config.Config, *slog.Logger, *store.Store, error) {
+	if err := noArgs(cmd, args, e); err != nil {
 		return config.Config{}, nil, nil, err
 	}
-	cfg, err := config.FromEnv(mode, e.getenv)
+	cfg, err := config.FromEnv(cmd.mode, e.getenv)
 	if err != nil {
 		return cfg, nil, nil, err
 	}
-	log := newLogger(e.stderr, true, logLevel(e.getenv))
+	log := newLogger(e.stderr, true, cfg.LogLevel)
 	st, err := openStore(ctx, cfg)
 	return cfg, log, st, err
 }
@@ -167,7 +155,7 @@ func setup(ctx context.Context, mode config.Mode, args []string, e env) (config.
 // runServe runs the API alone. Temporal is dialled lazily so that the API
 // starts during a Temporal outage and /readyz reports it.
 func runServe(ctx context.Context, args []string, e env) error {
-	cfg, log, st, err := setup(ctx, config.ModeServe, args, e)
+	cfg, log, st, err := setup(ctx, cmdServe, args, e)
 	if err != nil {
 		return err
 	}
@@ -187,12 +175,12 @@ func runServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	srv := api.HTTPServer(cfg.HTTPAddr, server.Handler(), log)
-	return api.Serve(ctx, srv, ln, cfg.TLSCert, cfg.TLSKey, drainTimeout)
+	return api.Serve(ctx, srv, ln, cfg.TLSCert, cfg.TLSKey, drainTimeout, log)
 }
 
 // runWorker runs the Temporal worker alone until interrupted.
 func runWorker(ctx context.Context, args []string, e env) error {
-	cfg, log, st, err := setup(ctx, config.ModeWorker, args, e)
+	cfg, log, st, err := setup(ctx, cmdWorker, args, e)
 	if err != nil {
 		return err
 	}
@@ -209,7 +197,7 @@ func runWorker(ctx context.Context, args []string, e env) error {
 
 // runMigrate creates or updates the schema.
 func runMigrate(ctx context.Context, args []string, e env) error {
-	cfg, _, st, err := setup(ctx, config.ModeMigrate, args, e)
+	cfg, _, st, err := setup(ctx, cmdMigrate, args, e)
 	if err != nil {
 		return err
 	}
@@ -228,21 +216,22 @@ func runMigrate(ctx context.Context, args []string, e env) error {
 	return nil
 }
 
-// runAdmin handles `admin create --email E --password-stdin`.
+// runAdmin handles `admin create --email E --password-stdin`; `admin
+// --help` is the help of `admin create`, its only subcommand.
 func runAdmin(ctx context.Context, args []string, e env) error {
+	cmd := cmdAdminCreate
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	email := fs.String("email", "", "the admin's `email` address (required)")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input (required)")
+	name := fs.String("display-name", "", "the admin's display `name`")
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		return parseFlags(cmd, fs, args[:1], e)
+	}
 	if len(args) == 0 || args[0] != "create" {
 		return usageError{errors.New("want: admin create --email E --password-stdin")}
 	}
-	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	email := fs.String("email", "", "the admin's email")
-	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input")
-	name := fs.String("display-name", "", "the admin's display name")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	if err := parseFlags(cmd, fs, args[1:], e); err != nil {
+		return err
 	}
 	if *email == "" || !*fromStdin {
 		return usageError{errors.New("want: admin create --email E --password-stdin")}

@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,20 +17,6 @@ import (
 
 	"github.com/payments-platform/payments/internal/config"
 )
-
-const usage = `usage: paymentsd <command> [flags]
-
-commands:
-  dev        run everything in one process: SQLite, sandbox gateway, a local
-             Temporal dev server with its UI, the API and a worker
-  serve      run the API (DATABASE_URL, TEMPORAL_ADDRESS, JWT_SIGNING_KEY)
-  worker     run the Temporal worker
-  migrate    create or update the database schema
-  admin create --email E --password-stdin
-             create an admin account (password read from standard input)
-
-Configuration comes from the environment (and a .env file if present); see README.md.
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -51,7 +38,7 @@ type env struct {
 // run executes one command and returns the process exit code.
 func run(ctx context.Context, args []string, e env) int {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage)
+		fmt.Fprint(e.stderr, usage())
 		return 2
 	}
 	var err error
@@ -66,12 +53,16 @@ func run(ctx context.Context, args []string, e env) int {
 		err = runMigrate(ctx, args[1:], e)
 	case "admin":
 		err = runAdmin(ctx, args[1:], e)
-	case "help", "-h", "--help":
-		fmt.Fprint(e.stdout, usage)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, usage())
 		return 0
 	default:
-		fmt.Fprintf(e.stderr, "paymentsd: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(e.stderr, "paymentsd: unknown command %q\n\n%s", args[0], usage())
 		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		// The command printed its help, as asked.
+		return 0
 	}
 	if err != nil {
 		var ue usageError

@@ -356,6 +356,24 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	return certFile, keyFile, pool
 }
 
+// readCert reads the PEM certificate in file.
+func readCert(t *testing.T, file string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("%s holds no PEM block", file)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
 // startServe runs `paymentsd serve` against a SQLite file and a Temporal
 // address where nothing listens, and returns its base URL and DATABASE_URL.
 func startServe(t *testing.T, extra map[string]string, scheme string, client *http.Client) (base, dbURL string) {
@@ -450,11 +468,20 @@ func TestServeSpeaksH2CAndHTTP1(t *testing.T) {
 	}
 }
 
+// TestServeTLS serves HTTPS from PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY:
+// HTTP/2 through ALPN, HSTS on the answers, and a certificate replaced on
+// disk served from the next connection on, without a restart.
 func TestServeTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	newCert, newKey, _ := selfSigned(t, t.TempDir())
+	renewed := readCert(t, newCert)
+	pool.AddCert(renewed)
+	// Each request on a new connection, so each sees the certificate of
+	// the moment.
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: pool},
 		ForceAttemptHTTP2: true,
+		DisableKeepAlives: true,
 	}}
 	base, _ := startServe(t, map[string]string{"PAYMENTS_TLS_CERT": certFile, "PAYMENTS_TLS_KEY": keyFile}, "https", client)
 	res, err := client.Get(base + "/healthz")
@@ -464,6 +491,34 @@ func TestServeTLS(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK || res.ProtoMajor != 2 || res.TLS == nil {
 		t.Fatalf("TLS /healthz: %d over %s (tls=%v)", res.StatusCode, res.Proto, res.TLS != nil)
+	}
+	if hsts := res.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(hsts, "max-age=") {
+		t.Fatalf("TLS /healthz without HSTS: %v", res.Header)
+	}
+	if res.TLS.PeerCertificates[0].Equal(renewed) {
+		t.Fatal("the renewed certificate was served before it was installed")
+	}
+
+	// Renewed as certificate tools do: each file replaced by a rename.
+	for src, dst := range map[string]string{newCert: certFile, newKey: keyFile} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst+".new", b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(dst+".new", dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err = client.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if !res.TLS.PeerCertificates[0].Equal(renewed) {
+		t.Fatalf("after the renewal on disk a new connection got %s, want the renewed certificate", res.TLS.PeerCertificates[0].Subject)
 	}
 	// Plain HTTP to the TLS port is refused.
 	if plain, err := http.Get(strings.Replace(base, "https", "http", 1) + "/healthz"); err == nil {
@@ -480,7 +535,7 @@ func TestWorkerFailsClearlyWithoutTemporal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	r := runCmd(ctx, with(sandboxVars, "DATABASE_URL", dbURL, "TEMPORAL_ADDRESS", freeAddr(t), "PAYMENTS_DATA_DIR", dir,
-		"STRIPE_WEBHOOK_SECRET", "whsec_"+randomKey(t)), "", "worker")
+		"JWT_SIGNING_KEY", randomKey(t), "STRIPE_WEBHOOK_SECRET", "whsec_"+randomKey(t)), "", "worker")
 	if r.code != 1 || !strings.Contains(r.stderr, "TEMPORAL_ADDRESS") {
 		t.Fatalf("worker without Temporal: %d %q", r.code, r.stderr)
 	}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -27,19 +26,6 @@ import (
 
 // drainTimeout bounds how long shutdown waits for in-flight requests.
 const drainTimeout = 20 * time.Second
-
-func logLevel(getenv func(string) string) slog.Level {
-	switch strings.ToLower(getenv("PAYMENTS_LOG_LEVEL")) {
-	case "debug":
-		return slog.LevelDebug
-	case "warn":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	default:
-		return slog.LevelInfo
-	}
-}
 
 // openStore opens the database with the pool limits of DATABASE_MAX_* and
 // DATABASE_CONN_* (config.Validate has refused bad values).
@@ -191,6 +177,7 @@ func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logg
 		TemporalNamespace:     cfg.TemporalNamespace,
 		GatewayName:           cfg.GatewayName(),
 		PublicURL:             cfg.PublicURL,
+		CORSOrigins:           cfg.CORSOrigins,
 		StripeWebhookSecret:   cfg.StripeWebhookSecret,
 		DisputeResponseWindow: cfg.DisputeResponseWindow,
 		DisputeReminders:      cfg.DisputeReminders,

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/netip"
@@ -109,6 +110,13 @@ type Config struct {
 
 	// PublicURL is how browsers reach the API (redirects, links in email).
 	PublicURL string // PAYMENTS_PUBLIC_URL
+	// CORSOrigins are the web origins whose pages may call the API from a
+	// browser (CORS, and exempt from the refusal of cross-origin requests);
+	// none by default, so no other site's page can.
+	CORSOrigins []string // PAYMENTS_CORS_ORIGINS, comma-separated
+
+	// LogLevel is the least level logged.
+	LogLevel slog.Level // PAYMENTS_LOG_LEVEL
 
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed
 	// when finding a client's IP (login limits); nobody's by default.
@@ -124,8 +132,11 @@ type Config struct {
 	DBConnMaxIdleTime time.Duration // DATABASE_CONN_MAX_IDLE_TIME
 }
 
-// Pool defaults: sized for one process (API or worker) on a server that
-// allows MySQL's default 151 connections to a handful of processes.
+// Defaults of Vars as typed values, for the code and tests that need them
+// (TestDevDefaults, TestDisputeSettings and TestClosedAccountRetention hold
+// them equal to what FromEnv reads from Vars). The pool's are sized for one
+// process (API or worker) on a server that allows MySQL's default 151
+// connections to a handful of processes.
 const (
 	DefaultDBMaxOpenConns    = 20
 	DefaultDBMaxIdleConns    = 10
@@ -152,130 +163,134 @@ func LoadDotEnv(path string) error {
 }
 
 // FromEnv builds and validates a Config from getenv, without touching .env.
+// It reads the variables of Vars, with their defaults there; the refusal of
+// a start without a variable the mode requires ends with the list of all
+// of them.
 func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
-	get := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
+	// get is the variable's value, or its default in mode (for a derived
+	// default "", which the code below computes).
+	get := func(name string) string {
+		v := varNamed(name)
+		if s := strings.TrimSpace(getenv(name)); s != "" {
+			return s
 		}
-		return def
+		return v.value(mode)
 	}
+	// derived reports whether mode computes a default for the variable.
+	derived := func(name string) bool { return varNamed(name).DefaultFor(mode) != "" }
 	c := Config{
 		Mode:                mode,
-		HTTPAddr:            get("PAYMENTS_HTTP_ADDR", "127.0.0.1:8080"),
-		AdminAddr:           get("PAYMENTS_ADMIN_ADDR", "127.0.0.1:9090"),
-		DataDir:             get("PAYMENTS_DATA_DIR", ".data"),
-		TemporalAddress:     get("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
-		TemporalNamespace:   get("TEMPORAL_NAMESPACE", "default"),
-		TemporalUIURL:       get("TEMPORAL_UI_URL", "http://127.0.0.1:8233"),
-		TemporalTaskQueue:   get("PAYMENTS_TASK_QUEUE", "payments"),
-		JWTIssuer:           get("PAYMENTS_JWT_ISSUER", "paymentsd"),
-		JWTAudience:         get("PAYMENTS_JWT_AUDIENCE", "payments-api"),
-		TLSCert:             get("PAYMENTS_TLS_CERT", ""),
-		TLSKey:              get("PAYMENTS_TLS_KEY", ""),
-		Gateway:             strings.ToLower(get("PAYMENTS_GATEWAY", "")),
-		StripeSecretKey:     get("STRIPE_SECRET_KEY", ""),
-		StripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET", ""),
-		StripeAPIBase:       get("STRIPE_API_BASE", ""),
-		SMTPURL:             get("SMTP_URL", ""),
-		MailFrom:            get("PAYMENTS_MAIL_FROM", "Payments <no-reply@payments.local>"),
-		SentryDSN:           get("SENTRY_DSN", ""),
-		OTLPEndpoint:        get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+		HTTPAddr:            get("PAYMENTS_HTTP_ADDR"),
+		AdminAddr:           get("PAYMENTS_ADMIN_ADDR"),
+		DataDir:             get("PAYMENTS_DATA_DIR"),
+		TemporalAddress:     get("TEMPORAL_ADDRESS"),
+		TemporalNamespace:   get("TEMPORAL_NAMESPACE"),
+		TemporalUIURL:       get("TEMPORAL_UI_URL"),
+		TemporalTaskQueue:   get("PAYMENTS_TASK_QUEUE"),
+		JWTIssuer:           get("PAYMENTS_JWT_ISSUER"),
+		JWTAudience:         get("PAYMENTS_JWT_AUDIENCE"),
+		TLSCert:             get("PAYMENTS_TLS_CERT"),
+		TLSKey:              get("PAYMENTS_TLS_KEY"),
+		Gateway:             strings.ToLower(get("PAYMENTS_GATEWAY")),
+		StripeSecretKey:     get("STRIPE_SECRET_KEY"),
+		StripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET"),
+		StripeAPIBase:       get("STRIPE_API_BASE"),
+		SMTPURL:             get("SMTP_URL"),
+		MailFrom:            get("PAYMENTS_MAIL_FROM"),
+		SentryDSN:           get("SENTRY_DSN"),
+		OTLPEndpoint:        get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+		DatabaseURL:         get("DATABASE_URL"),
+		PublicURL:           get("PAYMENTS_PUBLIC_URL"),
 	}
-	dbDefault := ""
-	if mode == ModeDev || mode == ModeAdmin || mode == ModeMigrate {
+	if c.DatabaseURL == "" && derived("DATABASE_URL") {
 		// The dev database, so that `paymentsd admin create` and `migrate`
 		// work next to `paymentsd dev` without any setup.
-		dbDefault = "sqlite://" + filepath.ToSlash(filepath.Join(c.DataDir, "payments.db"))
+		c.DatabaseURL = "sqlite://" + filepath.ToSlash(filepath.Join(c.DataDir, "payments.db"))
 	}
-	c.DatabaseURL = get("DATABASE_URL", dbDefault)
-	c.PublicURL = get("PAYMENTS_PUBLIC_URL", "")
 
 	var problems []error
 	var err error
-	if c.AccessTokenTTL, err = duration(getenv, "PAYMENTS_ACCESS_TOKEN_TTL", 15*time.Minute); err != nil {
+	if c.LogLevel, err = logLevel("PAYMENTS_LOG_LEVEL", get("PAYMENTS_LOG_LEVEL")); err != nil {
 		problems = append(problems, err)
 	}
-	if c.RefreshTokenTTL, err = duration(getenv, "PAYMENTS_REFRESH_TOKEN_TTL", 30*24*time.Hour); err != nil {
+	if c.AccessTokenTTL, err = duration("PAYMENTS_ACCESS_TOKEN_TTL", get("PAYMENTS_ACCESS_TOKEN_TTL")); err != nil {
 		problems = append(problems, err)
 	}
-	c.RefreshReuseGrace = 10 * time.Second
-	if v := strings.TrimSpace(getenv("PAYMENTS_REFRESH_REUSE_GRACE")); v != "" {
-		d, err := time.ParseDuration(v) // "0" too
-		if err != nil || d < 0 || d > 5*time.Minute {
-			problems = append(problems, fmt.Errorf("PAYMENTS_REFRESH_REUSE_GRACE: %q is not a duration from 0s (off) to 5m: "+
-				"the longer it is, the longer a stolen refresh token replayed right after its owner's refresh goes unnoticed", v))
-		} else {
-			c.RefreshReuseGrace = d
-		}
-	}
-	if c.ClosedAccountRetention, err = retention(getenv, "PAYMENTS_CLOSED_ACCOUNT_RETENTION", DefaultClosedAccountRetention); err != nil {
+	if c.RefreshTokenTTL, err = duration("PAYMENTS_REFRESH_TOKEN_TTL", get("PAYMENTS_REFRESH_TOKEN_TTL")); err != nil {
 		problems = append(problems, err)
 	}
-	if c.RequireVerifiedMerchants, err = boolean(getenv, "PAYMENTS_REQUIRE_VERIFIED_MERCHANTS"); err != nil {
+	grace := get("PAYMENTS_REFRESH_REUSE_GRACE")
+	if d, err := time.ParseDuration(grace); err != nil || d < 0 || d > 5*time.Minute { // "0" too
+		problems = append(problems, fmt.Errorf("PAYMENTS_REFRESH_REUSE_GRACE: %q is not a duration from 0s (off) to 5m: "+
+			"the longer it is, the longer a stolen refresh token replayed right after its owner's refresh goes unnoticed", grace))
+	} else {
+		c.RefreshReuseGrace = d
+	}
+	if c.ClosedAccountRetention, err = retention("PAYMENTS_CLOSED_ACCOUNT_RETENTION", get("PAYMENTS_CLOSED_ACCOUNT_RETENTION")); err != nil {
+		problems = append(problems, err)
+	}
+	if c.RequireVerifiedMerchants, err = boolean("PAYMENTS_REQUIRE_VERIFIED_MERCHANTS", get("PAYMENTS_REQUIRE_VERIFIED_MERCHANTS")); err != nil {
 		problems = append(problems, err)
 	}
 	if key := getenv("JWT_SIGNING_KEY"); key != "" {
 		c.JWTSigningKey = []byte(key)
 	}
-	for _, k := range strings.Split(getenv("JWT_SIGNING_KEYS"), ",") {
+	for _, k := range strings.Split(get("JWT_SIGNING_KEYS"), ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			c.JWTPreviousKeys = append(c.JWTPreviousKeys, []byte(k))
 		}
 	}
-	if c.DisputeResponseWindow, err = duration(getenv, "PAYMENTS_DISPUTE_RESPONSE_WINDOW", DefaultDisputeResponseWindow); err != nil {
+	if c.DisputeResponseWindow, err = duration("PAYMENTS_DISPUTE_RESPONSE_WINDOW", get("PAYMENTS_DISPUTE_RESPONSE_WINDOW")); err != nil {
 		problems = append(problems, err)
 	} else if c.DisputeResponseWindow < time.Hour {
 		problems = append(problems, errors.New("PAYMENTS_DISPUTE_RESPONSE_WINDOW: at least 1h: a respondent needs time to answer"))
 	}
-	if c.DisputeReminders, err = durations(getenv, "PAYMENTS_DISPUTE_REMINDERS", []time.Duration{72 * time.Hour, 24 * time.Hour}); err != nil {
+	if c.DisputeReminders, err = durations("PAYMENTS_DISPUTE_REMINDERS", get("PAYMENTS_DISPUTE_REMINDERS")); err != nil {
 		problems = append(problems, err)
 	}
-	if c.AllowSandbox, err = boolean(getenv, "PAYMENTS_ALLOW_SANDBOX"); err != nil {
+	if c.AllowSandbox, err = boolean("PAYMENTS_ALLOW_SANDBOX", get("PAYMENTS_ALLOW_SANDBOX")); err != nil {
 		problems = append(problems, err)
 	}
-	if c.SandboxFaults, err = sandbox.ParseFaults(getenv("PAYMENTS_SANDBOX_FAULTS")); err != nil {
+	if c.SandboxFaults, err = sandbox.ParseFaults(get("PAYMENTS_SANDBOX_FAULTS")); err != nil {
 		problems = append(problems, fmt.Errorf("PAYMENTS_SANDBOX_FAULTS: %w", err))
 	}
-	c.WebhookAllowInsecure = mode == ModeDev
-	if getenv("PAYMENTS_WEBHOOK_ALLOW_INSECURE") != "" {
-		if c.WebhookAllowInsecure, err = boolean(getenv, "PAYMENTS_WEBHOOK_ALLOW_INSECURE"); err != nil {
-			problems = append(problems, err)
-		}
+	if c.WebhookAllowInsecure, err = boolean("PAYMENTS_WEBHOOK_ALLOW_INSECURE", get("PAYMENTS_WEBHOOK_ALLOW_INSECURE")); err != nil {
+		problems = append(problems, err)
 	}
-	if c.TrustedProxies, err = prefixes(getenv, "PAYMENTS_TRUSTED_PROXIES"); err != nil {
+	if c.TrustedProxies, err = prefixes("PAYMENTS_TRUSTED_PROXIES", get("PAYMENTS_TRUSTED_PROXIES")); err != nil {
+		problems = append(problems, err)
+	}
+	if c.CORSOrigins, err = origins("PAYMENTS_CORS_ORIGINS", get("PAYMENTS_CORS_ORIGINS")); err != nil {
 		problems = append(problems, err)
 	}
 	for _, n := range []struct {
 		name string
 		dst  *int
-		def  int
 	}{
-		{"PAYMENTS_PASSWORD_HASH_CONCURRENCY", &c.PasswordHashConcurrency, 0},
-		{"DATABASE_MAX_OPEN_CONNS", &c.DBMaxOpenConns, DefaultDBMaxOpenConns},
-		{"DATABASE_MAX_IDLE_CONNS", &c.DBMaxIdleConns, DefaultDBMaxIdleConns},
+		{"PAYMENTS_PASSWORD_HASH_CONCURRENCY", &c.PasswordHashConcurrency},
+		{"DATABASE_MAX_OPEN_CONNS", &c.DBMaxOpenConns},
+		{"DATABASE_MAX_IDLE_CONNS", &c.DBMaxIdleConns},
 	} {
-		if *n.dst, err = integer(getenv, n.name, n.def); err != nil {
+		if *n.dst, err = integer(n.name, get(n.name)); err != nil {
 			problems = append(problems, err)
 		}
 	}
-	if c.DBConnMaxLifetime, err = duration(getenv, "DATABASE_CONN_MAX_LIFETIME", DefaultDBConnMaxLifetime); err != nil {
+	if c.DBConnMaxLifetime, err = duration("DATABASE_CONN_MAX_LIFETIME", get("DATABASE_CONN_MAX_LIFETIME")); err != nil {
 		problems = append(problems, err)
 	}
-	if c.DBConnMaxIdleTime, err = duration(getenv, "DATABASE_CONN_MAX_IDLE_TIME", DefaultDBConnMaxIdleTime); err != nil {
+	if c.DBConnMaxIdleTime, err = duration("DATABASE_CONN_MAX_IDLE_TIME", get("DATABASE_CONN_MAX_IDLE_TIME")); err != nil {
 		problems = append(problems, err)
 	}
-	if c.Gateway == "" && mode == ModeDev {
-		c.Gateway = GatewaySandbox
-	}
+	summary := requiredSummary(mode, getenv)
 	if len(problems) > 0 {
-		return c, errors.Join(problems...)
+		return c, errors.Join(append(problems, summary)...)
 	}
-	if c.JWTSigningKey == nil && mode == ModeDev {
+	if c.JWTSigningKey == nil && derived("JWT_SIGNING_KEY") {
 		if c.JWTSigningKey, err = devSecret(c.DataDir, "jwt-signing-key", ""); err != nil {
 			return c, err
 		}
 	}
-	if c.StripeWebhookSecret == "" && mode == ModeDev && c.Gateway == GatewaySandbox {
+	if c.StripeWebhookSecret == "" && derived("STRIPE_WEBHOOK_SECRET") && c.Gateway == GatewaySandbox {
 		// The sandbox signs its events like Stripe does; in dev the secret
 		// is random and kept.
 		secret, err := devSecret(c.DataDir, "sandbox-webhook-secret", "whsec_")
@@ -291,7 +306,22 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		}
 		c.PublicURL = scheme + "://" + c.HTTPAddr
 	}
-	return c, c.Validate()
+	return c, errors.Join(c.Validate(), summary)
+}
+
+// logLevel parses PAYMENTS_LOG_LEVEL.
+func logLevel(name, v string) (slog.Level, error) {
+	switch strings.ToLower(v) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%s: %q is not debug, info, warn or error", name, v)
 }
 
 // The gateways PAYMENTS_GATEWAY names.
@@ -300,11 +330,7 @@ const (
 	GatewaySandbox = "sandbox"
 )
 
-func boolean(getenv func(string) string, name string) (bool, error) {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return false, nil
-	}
+func boolean(name, v string) (bool, error) {
 	b, err := strconv.ParseBool(v)
 	if err != nil {
 		return false, fmt.Errorf("%s: %q is not true or false", name, v)
@@ -312,11 +338,7 @@ func boolean(getenv func(string) string, name string) (bool, error) {
 	return b, nil
 }
 
-func integer(getenv func(string) string, name string, def int) (int, error) {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def, nil
-	}
+func integer(name, v string) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 || n > math.MaxInt32 {
 		return 0, fmt.Errorf("%s: %q is not a non-negative whole number", name, v)
@@ -324,10 +346,39 @@ func integer(getenv func(string) string, name string, def int) (int, error) {
 	return n, nil
 }
 
+// origins parses a comma-separated list of web origins, each a scheme, a
+// host and an optional port (https://shop.example:8443), and returns them as
+// browsers write the Origin header (lower case, no trailing slash), because
+// the API compares them exactly. Anything else is refused rather than
+// guessed at: a path would never match, and a wildcard would trust sites the
+// operator did not name.
+func origins(name, v string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if strings.Contains(f, "*") {
+			return nil, fmt.Errorf("%s: %q: list each origin exactly; wildcards are not accepted", name, f)
+		}
+		u, err := url.Parse(f)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("%s: %q is not an origin such as https://shop.example", name, f)
+		}
+		origin := strings.ToLower(u.Scheme + "://" + u.Host)
+		if !strings.EqualFold(strings.TrimSuffix(f, "/"), origin) {
+			return nil, fmt.Errorf("%s: %q: an origin is a scheme, a host and a port only (%s)", name, f, origin)
+		}
+		out = append(out, origin)
+	}
+	return out, nil
+}
+
 // prefixes parses a comma-separated list of IP addresses and CIDR ranges.
-func prefixes(getenv func(string) string, name string) ([]netip.Prefix, error) {
+func prefixes(name, v string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, f := range strings.Split(getenv(name), ",") {
+	for _, f := range strings.Split(v, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
 			continue
@@ -346,12 +397,8 @@ func prefixes(getenv func(string) string, name string) ([]netip.Prefix, error) {
 }
 
 // durations reads a comma-separated list of positive durations, longest
-// first; def when the variable is unset.
-func durations(getenv func(string) string, name string, def []time.Duration) ([]time.Duration, error) {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def, nil
-	}
+// first.
+func durations(name, v string) ([]time.Duration, error) {
 	var out []time.Duration
 	for _, part := range strings.Split(v, ",") {
 		d, err := time.ParseDuration(strings.TrimSpace(part))
@@ -366,11 +413,7 @@ func durations(getenv func(string) string, name string, def []time.Duration) ([]
 	return out, nil
 }
 
-func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def, nil
-	}
+func duration(name, v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("%s: %q is not a positive duration such as 15m", name, v)
@@ -384,11 +427,7 @@ const maxRetentionDays = 36500
 
 // retention reads a duration that may also be written in whole days
 // ("90d"); at least an hour.
-func retention(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
-	v := strings.TrimSpace(getenv(name))
-	if v == "" {
-		return def, nil
-	}
+func retention(name, v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if days, ok := strings.CutSuffix(v, "d"); ok {
 		n, perr := strconv.Atoi(days)
@@ -439,7 +478,7 @@ func (c Config) Validate() error {
 		// this secret: a guessable one would let anyone settle payments.
 		switch {
 		case c.StripeWebhookSecret == "":
-			bad("STRIPE_WEBHOOK_SECRET: required outside dev; %s", webhookSecretHint)
+			bad("%s; %s", c.required("STRIPE_WEBHOOK_SECRET"), webhookSecretHint)
 		case len(c.StripeWebhookSecret) < 16:
 			bad("STRIPE_WEBHOOK_SECRET: too short; %s", webhookSecretHint)
 		case c.Mode != ModeDev:
@@ -450,19 +489,23 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if needsHTTP {
+	// The worker opens webhook endpoints' secrets with a key derived from
+	// the signing key, so it needs the same one as the API.
+	if needsHTTP || c.Mode == ModeWorker {
 		if len(c.JWTSigningKey) == 0 {
-			bad("JWT_SIGNING_KEY: required outside dev (at least %d random bytes); %s", minSigningKeyBytes, generateKeyHint)
+			bad("%s", c.required("JWT_SIGNING_KEY"))
 		} else {
 			c.checkSigningKey(bad, "JWT_SIGNING_KEY", c.JWTSigningKey)
 		}
+	}
+	if needsHTTP {
 		for i, k := range c.JWTPreviousKeys {
 			c.checkSigningKey(bad, fmt.Sprintf("JWT_SIGNING_KEYS (key %d of %d)", i+1, len(c.JWTPreviousKeys)), k)
 		}
 	}
 	if needsDB {
 		if c.DatabaseURL == "" {
-			bad("DATABASE_URL: required outside dev, e.g. mysql://user:pass@tcp(host:3306)/payments")
+			bad("%s", c.required("DATABASE_URL"))
 		} else if !strings.HasPrefix(c.DatabaseURL, "sqlite://") && !strings.HasPrefix(c.DatabaseURL, "mysql://") {
 			bad("DATABASE_URL: unsupported scheme in %q (want sqlite:// or mysql://)", redact(c.DatabaseURL))
 		}
@@ -497,7 +540,7 @@ func (c Config) Validate() error {
 				bad("PAYMENTS_GATEWAY: the sandbox moves no real money; serve and worker run it only with PAYMENTS_ALLOW_SANDBOX=true (a demo deployment)")
 			}
 		case "":
-			bad("PAYMENTS_GATEWAY: required outside dev: stripe, or sandbox together with PAYMENTS_ALLOW_SANDBOX=true")
+			bad("%s", c.required("PAYMENTS_GATEWAY"))
 		default:
 			bad("PAYMENTS_GATEWAY: %q is not a gateway; want stripe or sandbox", c.Gateway)
 		}

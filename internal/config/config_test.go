@@ -87,7 +87,10 @@ func TestValidationNamesTheVariable(t *testing.T) {
 		{"tls half set", ModeServe, map[string]string{"PAYMENTS_TLS_CERT": "/nonexistent.pem"}, []string{"PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY"}},
 		{"bad smtp url", ModeServe, map[string]string{"SMTP_URL": "mailto:x"}, []string{"SMTP_URL"}},
 		{"bad ttl", ModeServe, map[string]string{"PAYMENTS_ACCESS_TOKEN_TTL": "soon"}, []string{"PAYMENTS_ACCESS_TOKEN_TTL"}},
-		{"worker needs no signing key", ModeWorker, map[string]string{"JWT_SIGNING_KEY": ""}, nil},
+		// The worker opens webhook endpoints' secrets with a key derived
+		// from the signing key: it needs the API's, as random.
+		{"worker without signing key", ModeWorker, map[string]string{"JWT_SIGNING_KEY": ""}, []string{"JWT_SIGNING_KEY: required by worker", "paymentsd worker requires"}},
+		{"worker with an example signing key", ModeWorker, map[string]string{"JWT_SIGNING_KEY": "REPLACE-ME-with-openssl-rand-base64-32"}, []string{"JWT_SIGNING_KEY", "openssl rand -base64 32"}},
 		{"serve without webhook secret", ModeServe, map[string]string{"STRIPE_WEBHOOK_SECRET": ""}, []string{"STRIPE_WEBHOOK_SECRET", "required"}},
 		{"worker without webhook secret", ModeWorker, map[string]string{"STRIPE_WEBHOOK_SECRET": ""}, []string{"STRIPE_WEBHOOK_SECRET"}},
 		{"short webhook secret", ModeServe, map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x"}, []string{"STRIPE_WEBHOOK_SECRET", "too short"}},

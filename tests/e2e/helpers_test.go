@@ -433,8 +433,15 @@ func (e *E) post(t *testing.T, token, path string, body any, headers ...string) 
 
 // send is post for any goroutine: a transport error is in reply.err.
 func (e *E) send(ctx context.Context, token, path string, body any, headers ...string) reply {
+	return e.do(ctx, http.MethodPost, token, path, body, headers...)
+}
+
+// do is send with any HTTP method, for the REST routes; a nil body sends
+// none, without a Content-Type.
+func (e *E) do(ctx context.Context, method, token, path string, body any, headers ...string) reply {
 	var raw []byte
 	switch b := body.(type) {
+	case nil:
 	case string:
 		raw = []byte(b)
 	case []byte:
@@ -445,11 +452,13 @@ func (e *E) send(ctx context.Context, token, path string, body any, headers ...s
 			return reply{err: fmt.Errorf("encode request: %w", err)}
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL+path, bytes.NewReader(raw))
+	req, err := http.NewRequestWithContext(ctx, method, e.URL+path, bytes.NewReader(raw))
 	if err != nil {
 		return reply{err: err}
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
