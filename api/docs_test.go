@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -14,28 +13,12 @@ import (
 func TestDocsPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	get := func(t *testing.T, path string) (*http.Response, string) {
-		t.Helper()
-		r, err := http.NewRequestWithContext(ctxT(t), http.MethodGet, e.url+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := e.h1.Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, err := io.ReadAll(res.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res, string(body)
-	}
 
 	for _, path := range []string{"/docs", "/docs/"} {
-		res, page := get(t, path)
-		if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
-			t.Fatalf("GET %s: %d %s", path, res.StatusCode, res.Header.Get("Content-Type"))
+		code, h, body := e.get(t, path)
+		page := string(body)
+		if code != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+			t.Fatalf("GET %s: %d %s", path, code, h.Get("Content-Type"))
 		}
 		if !strings.Contains(page, `"swaggerJsonUrl":"/openapi.yaml"`) {
 			t.Errorf("GET %s does not load /openapi.yaml:\n%s", path, page)
@@ -45,7 +28,8 @@ func TestDocsPage(t *testing.T) {
 		}
 	}
 
-	_, page := get(t, "/docs")
+	_, _, body := e.get(t, "/docs")
+	page := string(body)
 	// Scripts come as application/javascript or text/javascript: browsers
 	// run both.
 	wantTypes := map[string]string{".css": "text/css", ".js": "javascript", ".png": "image/png"}
@@ -59,10 +43,10 @@ func TestDocsPage(t *testing.T) {
 			t.Errorf("asset %q is not served under /docs/", asset)
 			continue
 		}
-		res, _ := get(t, asset)
+		code, h, _ := e.get(t, asset)
 		ext := asset[strings.LastIndexByte(asset, '.'):]
-		if ct := res.Header.Get("Content-Type"); res.StatusCode != http.StatusOK || wantTypes[ext] == "" || !strings.Contains(ct, wantTypes[ext]) {
-			t.Errorf("GET %s: %d %q, want 200 %s", asset, res.StatusCode, res.Header.Get("Content-Type"), wantTypes[ext])
+		if ct := h.Get("Content-Type"); code != http.StatusOK || wantTypes[ext] == "" || !strings.Contains(ct, wantTypes[ext]) {
+			t.Errorf("GET %s: %d %q, want 200 %s", asset, code, ct, wantTypes[ext])
 		}
 	}
 }

@@ -242,21 +242,16 @@ func (v Var) readers() []Mode {
 }
 
 // VarsOf returns the variables mode reads, in the order of Vars.
-func VarsOf(mode Mode) []Var {
-	var out []Var
-	for _, v := range Vars {
-		if v.ReadIn(mode) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
+func VarsOf(mode Mode) []Var { return varsWhere(func(v Var) bool { return v.ReadIn(mode) }) }
 
 // Required returns the variables mode refuses to start without.
-func Required(mode Mode) []Var {
+func Required(mode Mode) []Var { return varsWhere(func(v Var) bool { return v.RequiredIn(mode) }) }
+
+// varsWhere returns the variables keep keeps, in the order of Vars.
+func varsWhere(keep func(Var) bool) []Var {
 	var out []Var
 	for _, v := range Vars {
-		if v.RequiredIn(mode) {
+		if keep(v) {
 			out = append(out, v)
 		}
 	}
