@@ -320,7 +320,10 @@ func TestAttackBOLA(t *testing.T) {
 			"evidence": map[string]any{"explanation": "planted"}, "submit": true}), want: outsiders(nf, nf, nf)},
 		atkRPC("DisputeService", "AcceptDispute"): {bodies: one(map[string]any{"dispute_id": dispute.GetId()}),
 			want: plus(outsiders(pd, nf, nf), callerOwnerCustomer, pd)},
-		atkRPC("DisputeService", "WithdrawDispute"): {bodies: one(map[string]any{"dispute_id": dispute.GetId()}), want: outsiders(nf, nf, nf)},
+		// Only the party that opened a dispute withdraws it: the customer
+		// here; the merchant it was opened against may see it, not drop it.
+		atkRPC("DisputeService", "WithdrawDispute"): {bodies: one(map[string]any{"dispute_id": dispute.GetId()}),
+			want: plus(outsiders(nf, nf, nf), callerOwner, pd, callerOwnerKey, pd)},
 		atkRPC("DisputeService", "ResolveDispute"): {bodies: one(map[string]any{"dispute_id": dispute.GetId(), "outcome": "DISPUTE_OUTCOME_WON", "note": "mine"}),
 			want: adminOnly},
 
