@@ -15,16 +15,31 @@ export PAYMENTS_STRIPE_MOCK  := $(CURDIR)/bin/stripe-mock
 
 GOMODCACHE := $(shell go env GOMODCACHE)
 
-.PHONY: dev test chaos bench mutate mutate-rerun mutationreport build tools proto-tools proto-deps generate check-generate lint fmt vet clean
+.PHONY: dev test browser chaos bench mutate mutate-rerun mutationreport build tools proto-tools proto-deps generate check-generate lint fmt vet clean
 
 ## dev: run the whole platform locally (SQLite, sandbox gateway, Temporal dev server + UI, API, worker)
 dev: bin/temporal build
 	bin/paymentsd dev
 
 ## test: vet and run every test with the race detector (store tests also on MySQL when PAYMENTS_TEST_MYSQL_DSN is set)
-test: bin/temporal bin/stripe-mock
+test: bin/temporal bin/stripe-mock browser
 	go vet ./...
 	go test -race -count=1 ./...
+
+# Chromium for the test of the /docs page in a browser
+# (TestDocsPageInABrowser): Debian's chromium package, installed when it is
+# missing and apt-get can (as root); otherwise this says how to get it, and
+# the test fails saying the same.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && [ -z "$$PAYMENTS_CHROMIUM" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium package for the test of /docs in a browser"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+	      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  else \
+	    echo "Chromium is missing: install Debian's chromium package (apt-get install chromium) or set PAYMENTS_CHROMIUM; TestDocsPageInABrowser fails without it" >&2; \
+	  fi; \
+	fi
 
 ## chaos: the full chaos suite (10,000 model steps under SIGKILLs of the worker and the API, MariaDB restarts and gateway faults, the card data scan, then CreatePayment held open-loop at 50/80/100% of capacity); prints the table docs/RELIABILITY.md records (make test runs a short version)
 # CHAOS_SEED replays a run's steps; CHAOS_LANES runs them in that many lanes
