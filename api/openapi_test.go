@@ -87,6 +87,11 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 		op := item.GetOperation(method)
 		proc := procedureOf(md)
+		// The proto comments are the reference (buf lint's COMMENTS rules
+		// keep every element commented): each RPC ends with its errors.
+		if !strings.Contains(op.Description, "\n\nErrors: ") {
+			t.Errorf("%s %s: the description has no \"Errors:\" paragraph (the RPC's comment in the proto must end with one)", method, path)
+		}
 		a := access[proc]
 		if want := string(md.Parent().Name()) + "_" + string(md.Name()); op.OperationID != want {
 			t.Errorf("%s %s: operationId %q, want %q", method, path, op.OperationID, want)
@@ -134,6 +139,16 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 		return true
 	})
+	for name, schema := range doc.Components.Schemas {
+		if schema.Value.Description == "" {
+			t.Errorf("schema %s has no description", name)
+		}
+		for prop, ps := range schema.Value.Properties {
+			if ps.Value.Description == "" && ps.Ref == "" {
+				t.Errorf("%s.%s has no description", name, prop)
+			}
+		}
+	}
 
 	// Swagger UI starts "Try it out" from these: they must be requests the
 	// API takes, unknown fields refused.

@@ -208,7 +208,7 @@ func TestRESTRoutesAnswerAsTheirRPC(t *testing.T) {
 		{"ListPayments filtered", m.authz(), &pb.ListPaymentsRequest{Status: pb.PaymentStatus_PAYMENT_STATUS_SUCCEEDED, PageSize: 1, CreatedAfter: since}},
 		{"ListPayments of a customer", c.authz(), &pb.ListPaymentsRequest{MerchantId: m.acct.GetId()}},
 		{"CapturePayment of an unknown payment", m.authz(), &pb.CapturePaymentRequest{Id: pay()}},
-		{"CancelPayment of an unknown payment", m.authz(), &pb.CancelPaymentRequest{Id: pay(), Reason: "test"}},
+		{"CancelPayment of an unknown payment", m.authz(), &pb.CancelPaymentRequest{Id: pay(), Reason: "abandoned"}},
 		// RefundService.
 		{"CreateRefund of an unknown payment", m.authz(), &pb.CreateRefundRequest{PaymentId: pay(), Amount: 100}},
 		{"GetRefund of an unknown refund", m.authz(), &pb.GetRefundRequest{Id: ids.New(ids.Refund)}},

@@ -254,9 +254,11 @@ func errorSchemaNode() *yaml.Node {
 			"`buf.validate.Violations` detail (its `debug` shows it as JSON)."),
 		"required", sequence("code"),
 		"properties", mapping(
-			"code", mapping("type", "string", "enum", sequence(codes...)),
-			"message", mapping("type", "string"),
-			"details", mapping("type", "array", "items", mapping(
+			"code", mapping("type", "string", "enum", sequence(codes...),
+				"description", "The error's code, which also sets the HTTP status (`not_found` 404, `invalid_argument` 400, ...): what a client branches on."),
+			"message", mapping("type", "string",
+				"description", "What went wrong, for a developer: it names the field or the state in the way. Not meant to be parsed."),
+			"details", mapping("type", "array", "description", "Typed details, such as the violated field rules or google.rpc.ErrorInfo (reason PAYMENT_MAY_EXIST).", "items", mapping(
 				"type", "object",
 				"properties", mapping(
 					"type", mapping("type", "string", "description", "The detail's message type, e.g. `buf.validate.Violations`."),

@@ -209,6 +209,7 @@ func TestAttackInput(t *testing.T) {
 		{name: "CreateRefund with force", as: m, proc: refund, body: map[string]any{"payment_id": paid[2].GetId(), "amount": 100, "force": true}, code: "invalid_argument"},
 		{name: "CapturePayment with amount_to_capture", as: m, proc: capture, body: map[string]any{"id": held.GetId(), "amount_to_capture": 10}, code: "invalid_argument"},
 		{name: "CancelPayment with void", as: m, proc: procCancelPayment, body: map[string]any{"id": held.GetId(), "void": true}, code: "invalid_argument"},
+		{name: "CancelPayment with a reason that is not a code", as: m, proc: procCancelPayment, body: map[string]any{"id": held.GetId(), "reason": "customer changed their mind"}, code: "invalid_argument", field: "reason"},
 		{name: "GetMe with account_id", as: c, proc: rpcGetMe, body: map[string]any{"account_id": m.ID}, code: "invalid_argument"},
 		{name: "Register with role admin", proc: procRegister, body: map[string]any{"email": "root@example.test", "password": password, "role": "ROLE_ADMIN"}, code: "invalid_argument", field: "role"},
 		{name: "Register with an unknown role number", proc: procRegister, body: map[string]any{"email": "root2@example.test", "password": password, "role": 99}, code: "invalid_argument"},

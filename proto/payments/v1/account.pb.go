@@ -28,9 +28,14 @@ const (
 type AccountStatus int32
 
 const (
+	// Not set: in ListAccounts, every status; never returned.
 	AccountStatus_ACCOUNT_STATUS_UNSPECIFIED AccountStatus = 0
-	AccountStatus_ACCOUNT_STATUS_ACTIVE      AccountStatus = 1
-	AccountStatus_ACCOUNT_STATUS_DISABLED    AccountStatus = 2
+	// May sign in and call the API; an active merchant can be paid.
+	AccountStatus_ACCOUNT_STATUS_ACTIVE AccountStatus = 1
+	// Suspended by an admin (SuspendAccount): its sessions are signed out, its
+	// access tokens and API keys stop within seconds, and a suspended merchant
+	// cannot be paid. ReactivateAccount makes it active again.
+	AccountStatus_ACCOUNT_STATUS_DISABLED AccountStatus = 2
 	// Closed by its owner (CloseAccount); final.
 	AccountStatus_ACCOUNT_STATUS_CLOSED AccountStatus = 3
 )
@@ -96,9 +101,9 @@ type Account struct {
 	// Whether the account may sign in: ACCOUNT_STATUS_DISABLED is suspended
 	// by an admin, ACCOUNT_STATUS_CLOSED closed by its owner.
 	Status AccountStatus `protobuf:"varint,7,opt,name=status,proto3,enum=payments.v1.AccountStatus" json:"status,omitempty"`
-	// When the account was created.
+	// When the account was created (RFC 3339 timestamp).
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the account last changed.
+	// When the account last changed (RFC 3339 timestamp).
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Which emails the account receives.
 	EmailPreferences *EmailPreferences `protobuf:"bytes,10,opt,name=email_preferences,json=emailPreferences,proto3" json:"email_preferences,omitempty"`
@@ -109,7 +114,7 @@ type Account struct {
 	EmailVerified bool `protobuf:"varint,12,opt,name=email_verified,json=emailVerified,proto3" json:"email_verified,omitempty"`
 	// A new email asked for with UpdateMe, waiting for its verification.
 	PendingEmail string `protobuf:"bytes,13,opt,name=pending_email,json=pendingEmail,proto3" json:"pending_email,omitempty"`
-	// When the owner closed the account.
+	// When the owner closed the account (RFC 3339 timestamp).
 	ClosedAt      *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=closed_at,json=closedAt,proto3" json:"closed_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -489,9 +494,10 @@ type ChangePasswordResponse struct {
 	AccessToken string `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
 	// The session's new refresh token; every earlier one is revoked.
 	RefreshToken string `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
-	// When the access token stops working.
+	// When the access token stops working (RFC 3339 timestamp).
 	AccessTokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=access_token_expires_at,json=accessTokenExpiresAt,proto3" json:"access_token_expires_at,omitempty"`
-	// When the refresh token stops working if it is not used.
+	// When the refresh token stops working if it is not used (RFC 3339
+	// timestamp).
 	RefreshTokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=refresh_token_expires_at,json=refreshTokenExpiresAt,proto3" json:"refresh_token_expires_at,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
@@ -564,11 +570,12 @@ type Session struct {
 	UserAgent string `protobuf:"bytes,2,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	// The client address of that request.
 	ClientIp string `protobuf:"bytes,3,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
-	// When the login happened.
+	// When the login happened (RFC 3339 timestamp).
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When its refresh token was last exchanged (the login itself at first).
+	// When its refresh token was last exchanged (RFC 3339 timestamp); the
+	// login itself at first.
 	LastUsedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
-	// When it ends if its refresh token is not used.
+	// When it ends if its refresh token is not used (RFC 3339 timestamp).
 	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -942,11 +949,11 @@ type ApiKey struct {
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The first characters of the secret, to recognise it.
 	Prefix string `protobuf:"bytes,3,opt,name=prefix,proto3" json:"prefix,omitempty"`
-	// When the key was created.
+	// When the key was created (RFC 3339 timestamp).
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the key was last used to authenticate, if ever.
+	// When the key was last used to authenticate, if ever (RFC 3339 timestamp).
 	LastUsedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
-	// When the key was revoked; unset while it works.
+	// When the key was revoked (RFC 3339 timestamp); unset while it works.
 	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -28,12 +28,18 @@ const (
 type SuspensionReason int32
 
 const (
-	SuspensionReason_SUSPENSION_REASON_UNSPECIFIED        SuspensionReason = 0
-	SuspensionReason_SUSPENSION_REASON_FRAUD              SuspensionReason = 1
-	SuspensionReason_SUSPENSION_REASON_TERMS_VIOLATION    SuspensionReason = 2
+	// Not set: the account is not suspended. Refused by SuspendAccount.
+	SuspensionReason_SUSPENSION_REASON_UNSPECIFIED SuspensionReason = 0
+	// Fraud or suspected fraud (code `fraud`).
+	SuspensionReason_SUSPENSION_REASON_FRAUD SuspensionReason = 1
+	// A breach of the platform's terms (code `terms_violation`).
+	SuspensionReason_SUSPENSION_REASON_TERMS_VIOLATION SuspensionReason = 2
+	// Too many disputes (code `excessive_disputes`).
 	SuspensionReason_SUSPENSION_REASON_EXCESSIVE_DISPUTES SuspensionReason = 3
+	// The account's owner asked for it (code `requested_by_owner`).
 	SuspensionReason_SUSPENSION_REASON_REQUESTED_BY_OWNER SuspensionReason = 4
-	SuspensionReason_SUSPENSION_REASON_OTHER              SuspensionReason = 5
+	// Any other reason; the admins' note may say more (code `other`).
+	SuspensionReason_SUSPENSION_REASON_OTHER SuspensionReason = 5
 )
 
 // Enum value maps for SuspensionReason.
@@ -87,6 +93,7 @@ func (SuspensionReason) EnumDescriptor() ([]byte, []int) {
 type ReconciliationCaseKind int32
 
 const (
+	// Not set; never returned.
 	ReconciliationCaseKind_RECONCILIATION_CASE_KIND_UNSPECIFIED ReconciliationCaseKind = 0
 	// The gateway charged a payment that was recorded as failed or canceled
 	// (the parties were told it failed); the charge was refunded at the
@@ -142,9 +149,12 @@ func (ReconciliationCaseKind) EnumDescriptor() ([]byte, []int) {
 type ReconciliationCaseStatus int32
 
 const (
+	// Not set: in ListReconciliationCases, every status; never returned.
 	ReconciliationCaseStatus_RECONCILIATION_CASE_STATUS_UNSPECIFIED ReconciliationCaseStatus = 0
-	ReconciliationCaseStatus_RECONCILIATION_CASE_STATUS_OPEN        ReconciliationCaseStatus = 1
-	ReconciliationCaseStatus_RECONCILIATION_CASE_STATUS_RESOLVED    ReconciliationCaseStatus = 2
+	// Waiting for an admin to look; ResolveReconciliationCase closes it.
+	ReconciliationCaseStatus_RECONCILIATION_CASE_STATUS_OPEN ReconciliationCaseStatus = 1
+	// Closed by an admin with a resolution note; final.
+	ReconciliationCaseStatus_RECONCILIATION_CASE_STATUS_RESOLVED ReconciliationCaseStatus = 2
 )
 
 // Enum value maps for ReconciliationCaseStatus.
@@ -201,9 +211,9 @@ type ListAccountsRequest struct {
 	Status AccountStatus `protobuf:"varint,4,opt,name=status,proto3,enum=payments.v1.AccountStatus" json:"status,omitempty"`
 	// Only emails starting with this (case-insensitive).
 	EmailPrefix string `protobuf:"bytes,5,opt,name=email_prefix,json=emailPrefix,proto3" json:"email_prefix,omitempty"`
-	// Only accounts created at or after this time.
+	// Only accounts created at or after this time (RFC 3339 timestamp).
 	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
-	// Only accounts created before this time.
+	// Only accounts created before this time (RFC 3339 timestamp).
 	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -460,7 +470,7 @@ type GetAccountResponse struct {
 	SuspensionReason SuspensionReason `protobuf:"varint,5,opt,name=suspension_reason,json=suspensionReason,proto3,enum=payments.v1.SuspensionReason" json:"suspension_reason,omitempty"`
 	// The suspending admin's note.
 	SuspensionNote string `protobuf:"bytes,6,opt,name=suspension_note,json=suspensionNote,proto3" json:"suspension_note,omitempty"`
-	// When it was suspended.
+	// When it was suspended (RFC 3339 timestamp).
 	SuspendedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=suspended_at,json=suspendedAt,proto3" json:"suspended_at,omitempty"`
 	// The admin who suspended it.
 	SuspendedBy   string `protobuf:"bytes,8,opt,name=suspended_by,json=suspendedBy,proto3" json:"suspended_by,omitempty"`
@@ -900,9 +910,9 @@ type ReconciliationCase struct {
 	Details string `protobuf:"bytes,14,opt,name=details,proto3" json:"details,omitempty"`
 	// How an admin resolved it.
 	ResolutionNote string `protobuf:"bytes,15,opt,name=resolution_note,json=resolutionNote,proto3" json:"resolution_note,omitempty"`
-	// When the case was opened.
+	// When the case was opened (RFC 3339 timestamp).
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the case last changed.
+	// When the case last changed (RFC 3339 timestamp).
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1312,7 +1322,7 @@ type AuditEvent struct {
 	RequestId string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Ids and reason codes that say more (never secrets).
 	Detail map[string]string `protobuf:"bytes,8,rep,name=detail,proto3" json:"detail,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// When it happened.
+	// When it happened (RFC 3339 timestamp).
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1424,9 +1434,9 @@ type ListAuditEventsRequest struct {
 	TargetId string `protobuf:"bytes,4,opt,name=target_id,json=targetId,proto3" json:"target_id,omitempty"`
 	// Only this type.
 	Type string `protobuf:"bytes,5,opt,name=type,proto3" json:"type,omitempty"`
-	// Only events at or after this time.
+	// Only events at or after this time (RFC 3339 timestamp).
 	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
-	// Only events before this time.
+	// Only events before this time (RFC 3339 timestamp).
 	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -223,11 +223,12 @@ type LoginResponse struct {
 	AccessToken string `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
 	// An opaque token for RefreshToken; shown once.
 	RefreshToken string `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
-	// When the access token stops working.
+	// When the access token stops working (RFC 3339 timestamp).
 	AccessTokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=access_token_expires_at,json=accessTokenExpiresAt,proto3" json:"access_token_expires_at,omitempty"`
 	// The account the tokens belong to.
 	Account *Account `protobuf:"bytes,4,opt,name=account,proto3" json:"account,omitempty"`
-	// When the refresh token stops working if it is not used.
+	// When the refresh token stops working if it is not used (RFC 3339
+	// timestamp).
 	RefreshTokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=refresh_token_expires_at,json=refreshTokenExpiresAt,proto3" json:"refresh_token_expires_at,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
@@ -351,11 +352,12 @@ type RefreshTokenResponse struct {
 	AccessToken string `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
 	// The next refresh token; the one presented no longer works.
 	RefreshToken string `protobuf:"bytes,2,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
-	// When the access token stops working.
+	// When the access token stops working (RFC 3339 timestamp).
 	AccessTokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=access_token_expires_at,json=accessTokenExpiresAt,proto3" json:"access_token_expires_at,omitempty"`
 	// The account the tokens belong to.
 	Account *Account `protobuf:"bytes,4,opt,name=account,proto3" json:"account,omitempty"`
-	// When the refresh token stops working if it is not used.
+	// When the refresh token stops working if it is not used (RFC 3339
+	// timestamp).
 	RefreshTokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=refresh_token_expires_at,json=refreshTokenExpiresAt,proto3" json:"refresh_token_expires_at,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache

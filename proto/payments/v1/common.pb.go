@@ -27,10 +27,20 @@ const (
 type Role int32
 
 const (
+	// Not set: in ListAccounts, every role; refused by Register; never
+	// returned.
 	Role_ROLE_UNSPECIFIED Role = 0
-	Role_ROLE_MERCHANT    Role = 1
-	Role_ROLE_CUSTOMER    Role = 2
-	Role_ROLE_ADMIN       Role = 3
+	// Sells: is paid by customers, charges its customers, captures, cancels
+	// and refunds its payments, takes part in disputes, and may have API keys
+	// and webhook endpoints.
+	Role_ROLE_MERCHANT Role = 1
+	// Pays merchants; may cancel its payments while they are pending on its
+	// side, and open disputes.
+	Role_ROLE_CUSTOMER Role = 2
+	// Operates the platform: sees every account's objects, resolves disputes
+	// and reconciliation cases, manages accounts. Never registered through
+	// Register.
+	Role_ROLE_ADMIN Role = 3
 )
 
 // Enum value maps for Role.
@@ -80,7 +90,7 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 // shown to support teams.
 type TimelineEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// When the step happened.
+	// When the step happened (RFC 3339 timestamp).
 	At *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
 	// A stable machine-readable kind such as `dispute.opened` or `evidence.submitted`.
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`

@@ -29,13 +29,31 @@ const (
 type DisputeStatus int32
 
 const (
-	DisputeStatus_DISPUTE_STATUS_UNSPECIFIED    DisputeStatus = 0
+	// Not set: in ListDisputes, every status; never returned.
+	DisputeStatus_DISPUTE_STATUS_UNSPECIFIED DisputeStatus = 0
+	// Open: waiting for the respondent's evidence until response_due_by. The
+	// respondent's submission moves it to UNDER_REVIEW; a missed deadline
+	// decides it against the respondent (LOST when the merchant responds, WON
+	// when the customer does), except for network disputes, which the network
+	// decides. AcceptDispute and WithdrawDispute close it too.
 	DisputeStatus_DISPUTE_STATUS_NEEDS_RESPONSE DisputeStatus = 1
-	DisputeStatus_DISPUTE_STATUS_UNDER_REVIEW   DisputeStatus = 2
-	DisputeStatus_DISPUTE_STATUS_WON            DisputeStatus = 3
-	DisputeStatus_DISPUTE_STATUS_LOST           DisputeStatus = 4
-	DisputeStatus_DISPUTE_STATUS_ACCEPTED       DisputeStatus = 5
-	DisputeStatus_DISPUTE_STATUS_WITHDRAWN      DisputeStatus = 6
+	// Open: the respondent's evidence is in, and the dispute waits, without a
+	// deadline, for a decision: an admin's ResolveDispute, or the network's for
+	// a network dispute. AcceptDispute and WithdrawDispute close it too.
+	DisputeStatus_DISPUTE_STATUS_UNDER_REVIEW DisputeStatus = 2
+	// Final: decided for the merchant. The held amount goes back to the
+	// payment's balance and nothing moves; a network dispute's withdrawn funds
+	// are reinstated.
+	DisputeStatus_DISPUTE_STATUS_WON DisputeStatus = 3
+	// Final: decided for the customer. The held amount is refunded to the
+	// customer; a network dispute's withdrawn funds stay with the cardholder.
+	DisputeStatus_DISPUTE_STATUS_LOST DisputeStatus = 4
+	// Final: the merchant conceded (AcceptDispute). The customer is refunded,
+	// or, for a network dispute, the funds stay with the cardholder.
+	DisputeStatus_DISPUTE_STATUS_ACCEPTED DisputeStatus = 5
+	// Final: the party that opened it took it back (WithdrawDispute). The held
+	// amount goes back to the payment's balance and nothing moves.
+	DisputeStatus_DISPUTE_STATUS_WITHDRAWN DisputeStatus = 6
 )
 
 // Enum value maps for DisputeStatus.
@@ -91,15 +109,24 @@ func (DisputeStatus) EnumDescriptor() ([]byte, []int) {
 type DisputeReason int32
 
 const (
-	DisputeReason_DISPUTE_REASON_UNSPECIFIED           DisputeReason = 0
-	DisputeReason_DISPUTE_REASON_FRAUDULENT            DisputeReason = 1
-	DisputeReason_DISPUTE_REASON_DUPLICATE             DisputeReason = 2
-	DisputeReason_DISPUTE_REASON_PRODUCT_NOT_RECEIVED  DisputeReason = 3
-	DisputeReason_DISPUTE_REASON_PRODUCT_UNACCEPTABLE  DisputeReason = 4
+	// Not set; refused by OpenDispute, never returned.
+	DisputeReason_DISPUTE_REASON_UNSPECIFIED DisputeReason = 0
+	// The cardholder says they did not authorize the payment.
+	DisputeReason_DISPUTE_REASON_FRAUDULENT DisputeReason = 1
+	// The customer was charged twice for the same purchase.
+	DisputeReason_DISPUTE_REASON_DUPLICATE DisputeReason = 2
+	// The customer did not receive what was paid for.
+	DisputeReason_DISPUTE_REASON_PRODUCT_NOT_RECEIVED DisputeReason = 3
+	// What was received was defective, damaged or not as described.
+	DisputeReason_DISPUTE_REASON_PRODUCT_UNACCEPTABLE DisputeReason = 4
+	// The customer was charged for a subscription it had canceled.
 	DisputeReason_DISPUTE_REASON_SUBSCRIPTION_CANCELED DisputeReason = 5
-	DisputeReason_DISPUTE_REASON_CREDIT_NOT_PROCESSED  DisputeReason = 6
-	DisputeReason_DISPUTE_REASON_UNRECOGNIZED          DisputeReason = 7
-	DisputeReason_DISPUTE_REASON_GENERAL               DisputeReason = 8
+	// A refund or credit the customer was promised was not made.
+	DisputeReason_DISPUTE_REASON_CREDIT_NOT_PROCESSED DisputeReason = 6
+	// The customer does not recognize the payment.
+	DisputeReason_DISPUTE_REASON_UNRECOGNIZED DisputeReason = 7
+	// Any other reason, also a network's reason that has no value here.
+	DisputeReason_DISPUTE_REASON_GENERAL DisputeReason = 8
 )
 
 // Enum value maps for DisputeReason.
@@ -159,10 +186,15 @@ func (DisputeReason) EnumDescriptor() ([]byte, []int) {
 type DisputeParty int32
 
 const (
+	// Not set: in ListDisputes, every party; never returned.
 	DisputeParty_DISPUTE_PARTY_UNSPECIFIED DisputeParty = 0
-	DisputeParty_DISPUTE_PARTY_CUSTOMER    DisputeParty = 1
-	DisputeParty_DISPUTE_PARTY_MERCHANT    DisputeParty = 2
-	DisputeParty_DISPUTE_PARTY_NETWORK     DisputeParty = 3
+	// The payment's customer.
+	DisputeParty_DISPUTE_PARTY_CUSTOMER DisputeParty = 1
+	// The payment's merchant.
+	DisputeParty_DISPUTE_PARTY_MERCHANT DisputeParty = 2
+	// The card network, through the gateway (a chargeback); the merchant is the
+	// respondent.
+	DisputeParty_DISPUTE_PARTY_NETWORK DisputeParty = 3
 )
 
 // Enum value maps for DisputeParty.
@@ -212,9 +244,12 @@ func (DisputeParty) EnumDescriptor() ([]byte, []int) {
 type DisputeOutcome int32
 
 const (
+	// Not set; refused by ResolveDispute.
 	DisputeOutcome_DISPUTE_OUTCOME_UNSPECIFIED DisputeOutcome = 0
-	DisputeOutcome_DISPUTE_OUTCOME_WON         DisputeOutcome = 1
-	DisputeOutcome_DISPUTE_OUTCOME_LOST        DisputeOutcome = 2
+	// The merchant prevails (DISPUTE_STATUS_WON): nothing moves.
+	DisputeOutcome_DISPUTE_OUTCOME_WON DisputeOutcome = 1
+	// The customer prevails (DISPUTE_STATUS_LOST): the held amount is refunded.
+	DisputeOutcome_DISPUTE_OUTCOME_LOST DisputeOutcome = 2
 )
 
 // Enum value maps for DisputeOutcome.
@@ -262,6 +297,7 @@ func (DisputeOutcome) EnumDescriptor() ([]byte, []int) {
 type DisputeSettlement int32
 
 const (
+	// Not set; never returned.
 	DisputeSettlement_DISPUTE_SETTLEMENT_UNSPECIFIED DisputeSettlement = 0
 	// Nothing to move (open, won, withdrawn).
 	DisputeSettlement_DISPUTE_SETTLEMENT_NONE DisputeSettlement = 1
@@ -437,19 +473,20 @@ type Dispute struct {
 	Status DisputeStatus `protobuf:"varint,9,opt,name=status,proto3,enum=payments.v1.DisputeStatus" json:"status,omitempty"`
 	// The evidence staged or submitted so far.
 	Evidence *Evidence `protobuf:"bytes,10,opt,name=evidence,proto3" json:"evidence,omitempty"`
-	// The respondent loses by default after this time.
+	// The respondent loses by default after this time (RFC 3339 timestamp).
 	ResponseDueBy *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=response_due_by,json=responseDueBy,proto3" json:"response_due_by,omitempty"`
 	// The admin's or gateway's note on the outcome.
 	OutcomeNote string `protobuf:"bytes,12,opt,name=outcome_note,json=outcomeNote,proto3" json:"outcome_note,omitempty"`
 	// `dispute/<id>`.
 	WorkflowId string `protobuf:"bytes,13,opt,name=workflow_id,json=workflowId,proto3" json:"workflow_id,omitempty"`
-	// Opens the dispute's workflow in the Temporal UI.
+	// Opens the dispute's workflow in the Temporal UI. For operators: shown to
+	// admins only (to every role in `paymentsd dev`).
 	WorkflowUrl string `protobuf:"bytes,14,opt,name=workflow_url,json=workflowUrl,proto3" json:"workflow_url,omitempty"`
 	// Every step so far, oldest first.
 	Timeline []*TimelineEntry `protobuf:"bytes,15,rep,name=timeline,proto3" json:"timeline,omitempty"`
-	// When the dispute was opened.
+	// When the dispute was opened (RFC 3339 timestamp).
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the dispute last changed.
+	// When the dispute last changed (RFC 3339 timestamp).
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// The claimant's description.
 	Description string `protobuf:"bytes,18,opt,name=description,proto3" json:"description,omitempty"`
@@ -469,10 +506,11 @@ type Dispute struct {
 	GatewayReference string `protobuf:"bytes,24,opt,name=gateway_reference,json=gatewayReference,proto3" json:"gateway_reference,omitempty"`
 	// Set while money the outcome must move has not moved; operators look.
 	NeedsAttention bool `protobuf:"varint,25,opt,name=needs_attention,json=needsAttention,proto3" json:"needs_attention,omitempty"`
-	// When the dispute reached its outcome; unset while open.
+	// When the dispute reached its outcome (RFC 3339 timestamp); unset while
+	// open.
 	ClosedAt *timestamppb.Timestamp `protobuf:"bytes,26,opt,name=closed_at,json=closedAt,proto3" json:"closed_at,omitempty"`
-	// The part of `amount` the dispute holds of the payment's balance: the
-	// amount, or less for a network dispute of more than was left.
+	// The part of `amount` the dispute holds of the payment's balance, in minor
+	// units: the amount, or less for a network dispute of more than was left.
 	AmountHeld    int64 `protobuf:"varint,27,opt,name=amount_held,json=amountHeld,proto3" json:"amount_held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -704,7 +742,8 @@ type OpenDisputeRequest struct {
 	PaymentId string `protobuf:"bytes,1,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
 	// Why.
 	Reason DisputeReason `protobuf:"varint,2,opt,name=reason,proto3,enum=payments.v1.DisputeReason" json:"reason,omitempty"`
-	// In minor units; zero disputes the whole amount received.
+	// In minor units; zero disputes everything still disputable, the payment's
+	// amount_received - amount_refunded - amount_disputed.
 	Amount int64 `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
 	// The claimant's account of the problem.
 	Description   string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
@@ -921,12 +960,13 @@ type ListDisputesRequest struct {
 	PaymentId string `protobuf:"bytes,4,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
 	// Only disputes opened by this party.
 	OpenedBy DisputeParty `protobuf:"varint,5,opt,name=opened_by,json=openedBy,proto3,enum=payments.v1.DisputeParty" json:"opened_by,omitempty"`
-	// Only disputes whose response is due before this time: with status
-	// NEEDS_RESPONSE, what must be answered by then (this week, say).
+	// Only disputes whose response is due before this time (RFC 3339
+	// timestamp): with status NEEDS_RESPONSE, what must be answered by then
+	// (this week, say).
 	ResponseDueBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=response_due_before,json=responseDueBefore,proto3" json:"response_due_before,omitempty"`
-	// Only disputes opened at or after this time.
+	// Only disputes opened at or after this time (RFC 3339 timestamp).
 	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
-	// Only disputes opened before this time.
+	// Only disputes opened before this time (RFC 3339 timestamp).
 	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
 	// Only disputes of this merchant (admins; others see their own anyway).
 	MerchantId    string `protobuf:"bytes,9,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`

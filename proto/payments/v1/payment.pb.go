@@ -28,6 +28,7 @@ const (
 type CaptureMethod int32
 
 const (
+	// Not set: CreatePayment captures automatically; never returned.
 	CaptureMethod_CAPTURE_METHOD_UNSPECIFIED CaptureMethod = 0
 	// Captured as soon as it is authorized (the default).
 	CaptureMethod_CAPTURE_METHOD_AUTOMATIC CaptureMethod = 1
@@ -139,13 +140,34 @@ func (PaymentRefundState) EnumDescriptor() ([]byte, []int) {
 type PaymentStatus int32
 
 const (
-	PaymentStatus_PAYMENT_STATUS_UNSPECIFIED      PaymentStatus = 0
-	PaymentStatus_PAYMENT_STATUS_PROCESSING       PaymentStatus = 1
-	PaymentStatus_PAYMENT_STATUS_REQUIRES_ACTION  PaymentStatus = 2
+	// Not set: in ListPayments, every status; never returned.
+	PaymentStatus_PAYMENT_STATUS_UNSPECIFIED PaymentStatus = 0
+	// Pending: the gateway has not given a final answer yet (CreatePayment
+	// answers so after its bounded wait). The payment's workflow moves it on
+	// when the gateway answers, and asks again while it does not
+	// (needs_attention after an hour); a payment the gateway still reports as
+	// processing after 24 hours is canceled (`action_expired`).
+	PaymentStatus_PAYMENT_STATUS_PROCESSING PaymentStatus = 1
+	// Pending: waiting for the customer, who must authenticate (3-D Secure);
+	// next_action says where. The gateway's event moves it on; canceled
+	// (`action_expired`) if not completed within 24 hours.
+	PaymentStatus_PAYMENT_STATUS_REQUIRES_ACTION PaymentStatus = 2
+	// Pending: authorized, with manual capture. amount_capturable waits for
+	// CapturePayment (or CancelPayment); the authorization is canceled
+	// (`authorization_expired`) after 7 days.
 	PaymentStatus_PAYMENT_STATUS_REQUIRES_CAPTURE PaymentStatus = 3
-	PaymentStatus_PAYMENT_STATUS_SUCCEEDED        PaymentStatus = 4
-	PaymentStatus_PAYMENT_STATUS_FAILED           PaymentStatus = 5
-	PaymentStatus_PAYMENT_STATUS_CANCELED         PaymentStatus = 6
+	// Success, final: the money was received (amount_received). Refunds and
+	// disputes do not change the status; refund_state and the amounts show
+	// them.
+	PaymentStatus_PAYMENT_STATUS_SUCCEEDED PaymentStatus = 4
+	// Failure, final: the gateway declined or refused the charge; failure_code
+	// and failure_message say why (`gateway_unreachable` when the gateway holds
+	// no charge for it).
+	PaymentStatus_PAYMENT_STATUS_FAILED PaymentStatus = 5
+	// Failure, final: canceled by CancelPayment, or expired; failure_code is
+	// the reason (`requested_by_customer`, `authorization_expired`,
+	// `action_expired`, ...).
+	PaymentStatus_PAYMENT_STATUS_CANCELED PaymentStatus = 6
 )
 
 // Enum value maps for PaymentStatus.
@@ -296,7 +318,7 @@ type NextAction struct {
 	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	// Where to send the customer, for 3-D Secure for instance.
 	RedirectUrl string `protobuf:"bytes,2,opt,name=redirect_url,json=redirectUrl,proto3" json:"redirect_url,omitempty"`
-	// When the action can no longer be completed.
+	// When the action can no longer be completed (RFC 3339 timestamp).
 	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -363,19 +385,20 @@ type Payment struct {
 	MerchantId string `protobuf:"bytes,2,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
 	// The customer's account id; empty for a guest charge.
 	CustomerId string `protobuf:"bytes,3,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// The amount asked for.
+	// The amount asked for, in minor units.
 	Amount int64 `protobuf:"varint,4,opt,name=amount,proto3" json:"amount,omitempty"`
 	// ISO 4217, upper case.
 	Currency string `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
-	// What may still be captured.
+	// What may still be captured, in minor units.
 	AmountCapturable int64 `protobuf:"varint,6,opt,name=amount_capturable,json=amountCapturable,proto3" json:"amount_capturable,omitempty"`
-	// What was captured.
+	// What was captured, in minor units.
 	AmountReceived int64 `protobuf:"varint,7,opt,name=amount_received,json=amountReceived,proto3" json:"amount_received,omitempty"`
-	// What is refunded or being refunded: the refunds that have not failed or
-	// been canceled, pending ones included (as Stripe counts them). What is
-	// left to refund is amount_received - amount_refunded - amount_disputed.
+	// What is refunded or being refunded, in minor units: the refunds that have
+	// not failed or been canceled, pending ones included (as Stripe counts
+	// them). What is left to refund is amount_received - amount_refunded -
+	// amount_disputed.
 	AmountRefunded int64 `protobuf:"varint,8,opt,name=amount_refunded,json=amountRefunded,proto3" json:"amount_refunded,omitempty"`
-	// What is under dispute.
+	// What is under dispute, in minor units.
 	AmountDisputed int64 `protobuf:"varint,9,opt,name=amount_disputed,json=amountDisputed,proto3" json:"amount_disputed,omitempty"`
 	// Where the payment is.
 	Status PaymentStatus `protobuf:"varint,10,opt,name=status,proto3,enum=payments.v1.PaymentStatus" json:"status,omitempty"`
@@ -403,9 +426,9 @@ type Payment struct {
 	// Opens the payment's workflow in the Temporal UI. For operators: shown to
 	// admins only (to every role in `paymentsd dev`).
 	WorkflowUrl string `protobuf:"bytes,21,opt,name=workflow_url,json=workflowUrl,proto3" json:"workflow_url,omitempty"`
-	// When the payment was created.
+	// When the payment was created (RFC 3339 timestamp).
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the payment last changed.
+	// When the payment last changed (RFC 3339 timestamp).
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// True while a step that may move money is not confirmed by the gateway
 	// (a capture or cancel it did not answer) or could not be recorded: the
@@ -906,9 +929,9 @@ type ListPaymentsRequest struct {
 	MerchantId string `protobuf:"bytes,5,opt,name=merchant_id,json=merchantId,proto3" json:"merchant_id,omitempty"`
 	// Only payments in this currency.
 	Currency string `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
-	// Only payments created at or after this time.
+	// Only payments created at or after this time (RFC 3339 timestamp).
 	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
-	// Only payments created before this time.
+	// Only payments created before this time (RFC 3339 timestamp).
 	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1060,7 +1083,8 @@ type CapturePaymentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `pay_...`
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// At most the authorized amount; everything when absent.
+	// In minor units, at most the authorized amount (amount_capturable);
+	// everything when absent.
 	Amount        *int64 `protobuf:"varint,2,opt,name=amount,proto3,oneof" json:"amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1161,8 +1185,9 @@ type CancelPaymentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `pay_...`
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Why: `duplicate`, `fraudulent`, `requested_by_customer` (the default) or
-	// `abandoned`, recorded as the payment's failure_code.
+	// Why: `duplicate`, `fraudulent`, `requested_by_customer` (the default,
+	// when empty) or `abandoned`, recorded as the payment's failure_code;
+	// anything else is `invalid_argument`.
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1358,11 +1383,12 @@ const file_payments_v1_payment_proto_rawDesc = "" +
 	"\x06amount\x18\x02 \x01(\x03B\x0e\xbaH\v\"\t\x18\xff\xcf\xdb\xc3\xf4\x02 \x00H\x00R\x06amount\x88\x01\x01B\t\n" +
 	"\a_amount\"H\n" +
 	"\x16CapturePaymentResponse\x12.\n" +
-	"\apayment\x18\x01 \x01(\v2\x14.payments.v1.PaymentR\apayment\"W\n" +
+	"\apayment\x18\x01 \x01(\v2\x14.payments.v1.PaymentR\apayment\"\x90\x01\n" +
 	"\x14CancelPaymentRequest\x12\x1d\n" +
 	"\x02id\x18\x01 \x01(\tB\r\xbaH\n" +
-	"r\b\x18@:\x04pay_R\x02id\x12 \n" +
-	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xf4\x03R\x06reason\"G\n" +
+	"r\b\x18@:\x04pay_R\x02id\x12Y\n" +
+	"\x06reason\x18\x02 \x01(\tBA\xbaH>\xd8\x01\x01r9R\tduplicateR\n" +
+	"fraudulentR\x15requested_by_customerR\tabandonedR\x06reason\"G\n" +
 	"\x15CancelPaymentResponse\x12.\n" +
 	"\apayment\x18\x01 \x01(\v2\x14.payments.v1.PaymentR\apayment*h\n" +
 	"\rCaptureMethod\x12\x1e\n" +

@@ -28,11 +28,21 @@ const (
 type RefundStatus int32
 
 const (
+	// Not set: in ListRefunds, every status; never returned.
 	RefundStatus_REFUND_STATUS_UNSPECIFIED RefundStatus = 0
-	RefundStatus_REFUND_STATUS_PENDING     RefundStatus = 1
-	RefundStatus_REFUND_STATUS_SUCCEEDED   RefundStatus = 2
-	RefundStatus_REFUND_STATUS_FAILED      RefundStatus = 3
-	RefundStatus_REFUND_STATUS_CANCELED    RefundStatus = 4
+	// Created, not settled by the gateway yet; its amount counts in the
+	// payment's amount_refunded. The gateway's answer or report moves it on;
+	// one the gateway never answers stays pending and is marked for operators.
+	RefundStatus_REFUND_STATUS_PENDING RefundStatus = 1
+	// The gateway accepted the refund. It moves to FAILED if the gateway later
+	// reports a failure (its amount is then refundable again).
+	RefundStatus_REFUND_STATUS_SUCCEEDED RefundStatus = 2
+	// Final: the gateway refused the refund, or it failed after being accepted;
+	// failure_reason says why. Its amount is refundable again.
+	RefundStatus_REFUND_STATUS_FAILED RefundStatus = 3
+	// Final: the gateway canceled the refund before the money went back; its
+	// amount is refundable again.
+	RefundStatus_REFUND_STATUS_CANCELED RefundStatus = 4
 )
 
 // Enum value maps for RefundStatus.
@@ -84,11 +94,16 @@ func (RefundStatus) EnumDescriptor() ([]byte, []int) {
 type RefundReason int32
 
 const (
-	RefundReason_REFUND_REASON_UNSPECIFIED           RefundReason = 0
-	RefundReason_REFUND_REASON_DUPLICATE             RefundReason = 1
-	RefundReason_REFUND_REASON_FRAUDULENT            RefundReason = 2
+	// No reason given: allowed in CreateRefund, and then returned as is.
+	RefundReason_REFUND_REASON_UNSPECIFIED RefundReason = 0
+	// The payment was a duplicate.
+	RefundReason_REFUND_REASON_DUPLICATE RefundReason = 1
+	// The payment was fraudulent.
+	RefundReason_REFUND_REASON_FRAUDULENT RefundReason = 2
+	// The customer asked for the money back.
 	RefundReason_REFUND_REASON_REQUESTED_BY_CUSTOMER RefundReason = 3
-	RefundReason_REFUND_REASON_OTHER                 RefundReason = 4
+	// Any other reason.
+	RefundReason_REFUND_REASON_OTHER RefundReason = 4
 )
 
 // Enum value maps for RefundReason.
@@ -153,15 +168,17 @@ type Refund struct {
 	Reason RefundReason `protobuf:"varint,6,opt,name=reason,proto3,enum=payments.v1.RefundReason" json:"reason,omitempty"`
 	// Why the gateway refused it, when FAILED.
 	FailureReason string `protobuf:"bytes,7,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
-	// The gateway's refund id.
+	// The gateway's refund id. Shown to admins and the payment's merchant;
+	// empty for customers.
 	GatewayReference string `protobuf:"bytes,8,opt,name=gateway_reference,json=gatewayReference,proto3" json:"gateway_reference,omitempty"`
 	// `refund/<id>`.
 	WorkflowId string `protobuf:"bytes,9,opt,name=workflow_id,json=workflowId,proto3" json:"workflow_id,omitempty"`
-	// Opens the refund's workflow in the Temporal UI.
+	// Opens the refund's workflow in the Temporal UI. For operators: shown to
+	// admins only (to every role in `paymentsd dev`).
 	WorkflowUrl string `protobuf:"bytes,10,opt,name=workflow_url,json=workflowUrl,proto3" json:"workflow_url,omitempty"`
-	// When the refund was created.
+	// When the refund was created (RFC 3339 timestamp).
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When the refund last changed.
+	// When the refund last changed (RFC 3339 timestamp).
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// The caller's key-value pairs.
 	Metadata      map[string]string `protobuf:"bytes,13,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -523,9 +540,9 @@ type ListRefundsRequest struct {
 	PaymentId string `protobuf:"bytes,3,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
 	// Only refunds in this status.
 	Status RefundStatus `protobuf:"varint,4,opt,name=status,proto3,enum=payments.v1.RefundStatus" json:"status,omitempty"`
-	// Only refunds created at or after this time.
+	// Only refunds created at or after this time (RFC 3339 timestamp).
 	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
-	// Only refunds created before this time.
+	// Only refunds created before this time (RFC 3339 timestamp).
 	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

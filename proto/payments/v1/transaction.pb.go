@@ -28,10 +28,16 @@ const (
 type TransactionType int32
 
 const (
+	// Not set: in ListTransactions, every type; never returned.
 	TransactionType_TRANSACTION_TYPE_UNSPECIFIED TransactionType = 0
-	TransactionType_TRANSACTION_TYPE_PAYMENT     TransactionType = 1
-	TransactionType_TRANSACTION_TYPE_REFUND      TransactionType = 2
-	TransactionType_TRANSACTION_TYPE_DISPUTE     TransactionType = 3
+	// Money coming in from a payment (positive); source_id is the payment.
+	TransactionType_TRANSACTION_TYPE_PAYMENT TransactionType = 1
+	// A refund (negative), or a refund's failure after the gateway accepted it
+	// (positive: the money came back); source_id is the refund.
+	TransactionType_TRANSACTION_TYPE_REFUND TransactionType = 2
+	// A dispute's hold or a chargeback (negative), or a chargeback won
+	// (positive: the funds reinstated); source_id is the dispute.
+	TransactionType_TRANSACTION_TYPE_DISPUTE TransactionType = 3
 )
 
 // Enum value maps for TransactionType.
@@ -86,10 +92,17 @@ func (TransactionType) EnumDescriptor() ([]byte, []int) {
 type TransactionStatus int32
 
 const (
+	// Not set: in ListTransactions, every status; never returned.
 	TransactionStatus_TRANSACTION_STATUS_UNSPECIFIED TransactionStatus = 0
-	TransactionStatus_TRANSACTION_STATUS_PENDING     TransactionStatus = 1
-	TransactionStatus_TRANSACTION_STATUS_SUCCEEDED   TransactionStatus = 2
-	TransactionStatus_TRANSACTION_STATUS_FAILED      TransactionStatus = 3
+	// Under way: a payment not paid yet, a refund the gateway has not settled,
+	// a dispute opened on the platform and not decided.
+	TransactionStatus_TRANSACTION_STATUS_PENDING TransactionStatus = 1
+	// The money moved.
+	TransactionStatus_TRANSACTION_STATUS_SUCCEEDED TransactionStatus = 2
+	// No money moved (a failed or canceled payment, a failed refund, a dispute
+	// the merchant won or withdrew), or, on a refund's failure, the money came
+	// back.
+	TransactionStatus_TRANSACTION_STATUS_FAILED TransactionStatus = 3
 )
 
 // Enum value maps for TransactionStatus.
@@ -139,9 +152,14 @@ func (TransactionStatus) EnumDescriptor() ([]byte, []int) {
 type LedgerDirection int32
 
 const (
+	// Not set; never returned.
 	LedgerDirection_LEDGER_DIRECTION_UNSPECIFIED LedgerDirection = 0
-	LedgerDirection_LEDGER_DIRECTION_DEBIT       LedgerDirection = 1
-	LedgerDirection_LEDGER_DIRECTION_CREDIT      LedgerDirection = 2
+	// A debit of the ledger account; on a `merchant_balance:...` account it
+	// lowers what the platform owes the merchant.
+	LedgerDirection_LEDGER_DIRECTION_DEBIT LedgerDirection = 1
+	// A credit of the ledger account; on a `merchant_balance:...` account it
+	// raises what the platform owes the merchant.
+	LedgerDirection_LEDGER_DIRECTION_CREDIT LedgerDirection = 2
 )
 
 // Enum value maps for LedgerDirection.
@@ -208,11 +226,12 @@ type Transaction struct {
 	CustomerId string `protobuf:"bytes,8,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// A human description.
 	Description string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
-	// When the movement started; the history's order, never changes.
+	// When the movement started (RFC 3339 timestamp); the history's order,
+	// never changes.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// The payment the movement concerns (the source itself for payments).
 	PaymentId string `protobuf:"bytes,11,opt,name=payment_id,json=paymentId,proto3" json:"payment_id,omitempty"`
-	// When the status last changed.
+	// When the status last changed (RFC 3339 timestamp).
 	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -346,9 +365,9 @@ type ListTransactionsRequest struct {
 	Status TransactionStatus `protobuf:"varint,4,opt,name=status,proto3,enum=payments.v1.TransactionStatus" json:"status,omitempty"`
 	// Only this currency.
 	Currency string `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
-	// Created at or after.
+	// Created at or after (RFC 3339 timestamp).
 	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
-	// Created before; not earlier than created_after.
+	// Created before (RFC 3339 timestamp); not earlier than created_after.
 	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
 	// Signed amount at least, in minor units (refunds and dispute debits are
 	// negative).
@@ -741,7 +760,7 @@ type LedgerEntry struct {
 	Amount int64 `protobuf:"varint,5,opt,name=amount,proto3" json:"amount,omitempty"`
 	// ISO 4217, upper case.
 	Currency string `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
-	// When the money moved.
+	// When the money moved (RFC 3339 timestamp).
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -30,8 +30,10 @@ const (
 type WebhookEndpointStatus int32
 
 const (
+	// Not set; never returned.
 	WebhookEndpointStatus_WEBHOOK_ENDPOINT_STATUS_UNSPECIFIED WebhookEndpointStatus = 0
-	WebhookEndpointStatus_WEBHOOK_ENDPOINT_STATUS_ENABLED     WebhookEndpointStatus = 1
+	// Receives the events it is subscribed to.
+	WebhookEndpointStatus_WEBHOOK_ENDPOINT_STATUS_ENABLED WebhookEndpointStatus = 1
 	// Disabled by its owner, or after the receiver answered 410 Gone.
 	WebhookEndpointStatus_WEBHOOK_ENDPOINT_STATUS_DISABLED WebhookEndpointStatus = 2
 )
@@ -81,10 +83,17 @@ func (WebhookEndpointStatus) EnumDescriptor() ([]byte, []int) {
 type DeliveryStatus int32
 
 const (
+	// Not set; never returned.
 	DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED DeliveryStatus = 0
-	DeliveryStatus_DELIVERY_STATUS_PENDING     DeliveryStatus = 1
-	DeliveryStatus_DELIVERY_STATUS_SUCCEEDED   DeliveryStatus = 2
-	DeliveryStatus_DELIVERY_STATUS_FAILED      DeliveryStatus = 3
+	// The attempt is due or under way; RedeliverEvent answers with each new
+	// delivery's first attempt in this status.
+	DeliveryStatus_DELIVERY_STATUS_PENDING DeliveryStatus = 1
+	// The receiver answered 2xx within 15 s; final.
+	DeliveryStatus_DELIVERY_STATUS_SUCCEEDED DeliveryStatus = 2
+	// The attempt failed: a timeout, a connection error, a non-2xx answer
+	// (response_status), or an endpoint disabled meanwhile; `error` says why,
+	// and next_attempt_at when the event is tried again, if it is.
+	DeliveryStatus_DELIVERY_STATUS_FAILED DeliveryStatus = 3
 )
 
 // Enum value maps for DeliveryStatus.
@@ -143,15 +152,15 @@ type WebhookEndpoint struct {
 	Description string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
 	// Whether it receives events.
 	Status WebhookEndpointStatus `protobuf:"varint,5,opt,name=status,proto3,enum=payments.v1.WebhookEndpointStatus" json:"status,omitempty"`
-	// When it was created.
+	// When it was created (RFC 3339 timestamp).
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// When it last changed.
+	// When it last changed (RFC 3339 timestamp).
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Why it is disabled: `owner` (UpdateWebhookEndpoint) or `gone` (the
 	// receiver answered 410); empty while enabled.
 	DisabledReason string `protobuf:"bytes,8,opt,name=disabled_reason,json=disabledReason,proto3" json:"disabled_reason,omitempty"`
 	// Until when the previous secret also signs, after a rotation with an
-	// overlap.
+	// overlap (RFC 3339 timestamp).
 	PreviousSecretExpiresAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=previous_secret_expires_at,json=previousSecretExpiresAt,proto3" json:"previous_secret_expires_at,omitempty"`
 	// Set on an admin's endpoint: it receives every merchant's events.
 	AllMerchants  bool `protobuf:"varint,10,opt,name=all_merchants,json=allMerchants,proto3" json:"all_merchants,omitempty"`
@@ -266,7 +275,7 @@ type Event struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Such as `payment.succeeded`.
 	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
-	// When the change happened.
+	// When the change happened (RFC 3339 timestamp).
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// Grows per object, so receivers can order events.
 	Sequence int64 `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
@@ -367,9 +376,9 @@ type Delivery struct {
 	ResponseStatus int32 `protobuf:"varint,6,opt,name=response_status,json=responseStatus,proto3" json:"response_status,omitempty"`
 	// Why it failed, when it did.
 	Error string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
-	// When the next attempt is due, if any.
+	// When the next attempt is due, if any (RFC 3339 timestamp).
 	NextAttemptAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=next_attempt_at,json=nextAttemptAt,proto3" json:"next_attempt_at,omitempty"`
-	// When the attempt was made.
+	// When the attempt was made (RFC 3339 timestamp).
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1009,7 +1018,8 @@ type RotateWebhookSecretRequest struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// How long the previous secret keeps signing beside the new one (both
 	// signatures in `webhook-signature`), so receivers can switch without
-	// missing an event: 0 or unset stops it at once; at most 24 h.
+	// missing an event: 0 or unset stops it at once; at most 24 h. A
+	// google.protobuf.Duration, in seconds (`"3600s"` in JSON).
 	PreviousSecretOverlap *durationpb.Duration `protobuf:"bytes,2,opt,name=previous_secret_overlap,json=previousSecretOverlap,proto3" json:"previous_secret_overlap,omitempty"`
 	unknownFields         protoimpl.UnknownFields
 	sizeCache             protoimpl.SizeCache
@@ -1125,9 +1135,9 @@ type ListEventsRequest struct {
 	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
 	// Only events about this object (`pay_...`, `re_...` or `dp_...`).
 	ObjectId string `protobuf:"bytes,4,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
-	// Only events at or after this time.
+	// Only events at or after this time (RFC 3339 timestamp).
 	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
-	// Only events before this time.
+	// Only events before this time (RFC 3339 timestamp).
 	CreatedBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_before,json=createdBefore,proto3" json:"created_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1485,7 +1495,8 @@ type RedeliverEventRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `evt_...`
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// One endpoint; empty means every endpoint subscribed to the event.
+	// One endpoint (`we_...`); empty means every enabled endpoint of the
+	// caller's subscribed to the event's type.
 	EndpointId    string `protobuf:"bytes,2,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

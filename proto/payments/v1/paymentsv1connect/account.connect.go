@@ -66,6 +66,8 @@ const (
 // AccountServiceClient is a client for the payments.v1.AccountService service.
 type AccountServiceClient interface {
 	// GetMe returns the caller's account.
+	//
+	// Errors: none of its own; only those every RPC of the service can answer.
 	GetMe(context.Context, *connect.Request[v1.GetMeRequest]) (*connect.Response[v1.GetMeResponse], error)
 	// UpdateMe changes the fields that are set. Changing the password needs the
 	// current one and revokes every refresh token of the account. Changing the
@@ -74,34 +76,74 @@ type AccountServiceClient interface {
 	// becomes the login email when it is used; until then it is
 	// `pending_email`, and the old address is told of the request. An email
 	// in use by another account is `already_exists`.
+	//
+	// Errors: `permission_denied` for an API key (people only);
+	// `invalid_argument` when `current_password` is wrong (counted as a failed
+	// login) or missing beside `new_password` or `email`, for an unknown
+	// `default_currency` code, or an email under `.invalid`; `already_exists`
+	// when another account uses the new email; `resource_exhausted` while
+	// failed logins for the account's email or from the client address are
+	// blocked, or when the server is busy hashing passwords.
 	UpdateMe(context.Context, *connect.Request[v1.UpdateMeRequest]) (*connect.Response[v1.UpdateMeResponse], error)
 	// CreateApiKey makes a secret API key (merchants only). The secret is
 	// returned once; only its hash is kept.
+	//
+	// Errors: `permission_denied` for a caller that is not a merchant, or that
+	// is an API key (people only).
 	CreateApiKey(context.Context, *connect.Request[v1.CreateApiKeyRequest]) (*connect.Response[v1.CreateApiKeyResponse], error)
 	// ListApiKeys lists the merchant's keys, newest first, revoked ones included.
+	//
+	// Errors: `permission_denied` for a caller that is not a merchant;
+	// `invalid_argument` for a page token that is not this list's for this
+	// account.
 	ListApiKeys(context.Context, *connect.Request[v1.ListApiKeysRequest]) (*connect.Response[v1.ListApiKeysResponse], error)
 	// RevokeApiKey makes a key stop working at once. Revoking a revoked key
 	// returns it unchanged.
+	//
+	// Errors: `permission_denied` for a caller that is not a merchant, or that
+	// is an API key (people only); `not_found` for a key that does not exist or
+	// is another account's.
 	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
 	// ChangePassword sets a new password after checking the current one (a
 	// wrong one is `unauthenticated` and counts as a failed login for the
 	// account's email). Every session of the account is signed out, and this
 	// one continues with the fresh tokens of the answer. People only: an API
 	// key cannot call it.
+	//
+	// Errors: `unauthenticated` when `current_password` is wrong (counted as a
+	// failed login for the email and the client address); `resource_exhausted`
+	// while those failed logins are blocked (the message says how long to
+	// wait), or when the server is busy hashing passwords; `permission_denied`
+	// for an API key.
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
 	// ListSessions lists the caller's signed-in sessions (one per login that
 	// still holds a live refresh token), most recently used first.
+	//
+	// Errors: `permission_denied` for an API key (people only);
+	// `invalid_argument` for a page token that is not this list's for this
+	// account.
 	ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error)
 	// RevokeSession signs one session out (a lost device): its refresh token
 	// stops working at once, its access token when it expires (at most the
 	// access token lifetime, 15 minutes by default). Revoking a revoked
-	// session is fine; another account's is `not_found`.
+	// session is fine; another account's is `not_found`. Honours
+	// Idempotency-Key.
+	//
+	// Errors: `permission_denied` for an API key (people only); `not_found` for
+	// a session that does not exist or is another account's; `aborted` while a
+	// request with the same Idempotency-Key is still running.
 	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
 	// ResendVerification mails a new verification link for the account's
 	// email (or its pending new email); the earlier link stops working. An
 	// account whose email is verified and has no pending change is
 	// `failed_precondition`. Limited like password resets
-	// (`resource_exhausted`).
+	// (`resource_exhausted`). Honours Idempotency-Key.
+	//
+	// Errors: `failed_precondition` when the email is verified and no change is
+	// pending; `resource_exhausted` after 5 links for the account within an
+	// hour (the message says how long to wait); `permission_denied` for an API
+	// key (people only); `aborted` while a request with the same
+	// Idempotency-Key is still running.
 	ResendVerification(context.Context, *connect.Request[v1.ResendVerificationRequest]) (*connect.Response[v1.ResendVerificationResponse], error)
 	// CloseAccount closes the caller's account for good, after checking its
 	// password (a wrong one is `unauthenticated` and counts as a failed
@@ -113,6 +155,14 @@ type AccountServiceClient interface {
 	// email are erased after the retention period
 	// (`PAYMENTS_CLOSED_ACCOUNT_RETENTION`, 90 days by default), while its
 	// payments, refunds, disputes and ledger entries stay. People only.
+	//
+	// Errors: `unauthenticated` when `password` is wrong (counted as a failed
+	// login); `failed_precondition` while money is moving (the message names
+	// the open disputes, uncaptured authorizations, payments in progress and
+	// refunds in flight), or for the last active admin; `resource_exhausted`
+	// while failed logins for the email or from the client address are blocked,
+	// or when the server is busy hashing passwords; `permission_denied` for an
+	// API key (people only).
 	CloseAccount(context.Context, *connect.Request[v1.CloseAccountRequest]) (*connect.Response[v1.CloseAccountResponse], error)
 }
 
@@ -260,6 +310,8 @@ func (c *accountServiceClient) CloseAccount(ctx context.Context, req *connect.Re
 // AccountServiceHandler is an implementation of the payments.v1.AccountService service.
 type AccountServiceHandler interface {
 	// GetMe returns the caller's account.
+	//
+	// Errors: none of its own; only those every RPC of the service can answer.
 	GetMe(context.Context, *connect.Request[v1.GetMeRequest]) (*connect.Response[v1.GetMeResponse], error)
 	// UpdateMe changes the fields that are set. Changing the password needs the
 	// current one and revokes every refresh token of the account. Changing the
@@ -268,34 +320,74 @@ type AccountServiceHandler interface {
 	// becomes the login email when it is used; until then it is
 	// `pending_email`, and the old address is told of the request. An email
 	// in use by another account is `already_exists`.
+	//
+	// Errors: `permission_denied` for an API key (people only);
+	// `invalid_argument` when `current_password` is wrong (counted as a failed
+	// login) or missing beside `new_password` or `email`, for an unknown
+	// `default_currency` code, or an email under `.invalid`; `already_exists`
+	// when another account uses the new email; `resource_exhausted` while
+	// failed logins for the account's email or from the client address are
+	// blocked, or when the server is busy hashing passwords.
 	UpdateMe(context.Context, *connect.Request[v1.UpdateMeRequest]) (*connect.Response[v1.UpdateMeResponse], error)
 	// CreateApiKey makes a secret API key (merchants only). The secret is
 	// returned once; only its hash is kept.
+	//
+	// Errors: `permission_denied` for a caller that is not a merchant, or that
+	// is an API key (people only).
 	CreateApiKey(context.Context, *connect.Request[v1.CreateApiKeyRequest]) (*connect.Response[v1.CreateApiKeyResponse], error)
 	// ListApiKeys lists the merchant's keys, newest first, revoked ones included.
+	//
+	// Errors: `permission_denied` for a caller that is not a merchant;
+	// `invalid_argument` for a page token that is not this list's for this
+	// account.
 	ListApiKeys(context.Context, *connect.Request[v1.ListApiKeysRequest]) (*connect.Response[v1.ListApiKeysResponse], error)
 	// RevokeApiKey makes a key stop working at once. Revoking a revoked key
 	// returns it unchanged.
+	//
+	// Errors: `permission_denied` for a caller that is not a merchant, or that
+	// is an API key (people only); `not_found` for a key that does not exist or
+	// is another account's.
 	RevokeApiKey(context.Context, *connect.Request[v1.RevokeApiKeyRequest]) (*connect.Response[v1.RevokeApiKeyResponse], error)
 	// ChangePassword sets a new password after checking the current one (a
 	// wrong one is `unauthenticated` and counts as a failed login for the
 	// account's email). Every session of the account is signed out, and this
 	// one continues with the fresh tokens of the answer. People only: an API
 	// key cannot call it.
+	//
+	// Errors: `unauthenticated` when `current_password` is wrong (counted as a
+	// failed login for the email and the client address); `resource_exhausted`
+	// while those failed logins are blocked (the message says how long to
+	// wait), or when the server is busy hashing passwords; `permission_denied`
+	// for an API key.
 	ChangePassword(context.Context, *connect.Request[v1.ChangePasswordRequest]) (*connect.Response[v1.ChangePasswordResponse], error)
 	// ListSessions lists the caller's signed-in sessions (one per login that
 	// still holds a live refresh token), most recently used first.
+	//
+	// Errors: `permission_denied` for an API key (people only);
+	// `invalid_argument` for a page token that is not this list's for this
+	// account.
 	ListSessions(context.Context, *connect.Request[v1.ListSessionsRequest]) (*connect.Response[v1.ListSessionsResponse], error)
 	// RevokeSession signs one session out (a lost device): its refresh token
 	// stops working at once, its access token when it expires (at most the
 	// access token lifetime, 15 minutes by default). Revoking a revoked
-	// session is fine; another account's is `not_found`.
+	// session is fine; another account's is `not_found`. Honours
+	// Idempotency-Key.
+	//
+	// Errors: `permission_denied` for an API key (people only); `not_found` for
+	// a session that does not exist or is another account's; `aborted` while a
+	// request with the same Idempotency-Key is still running.
 	RevokeSession(context.Context, *connect.Request[v1.RevokeSessionRequest]) (*connect.Response[v1.RevokeSessionResponse], error)
 	// ResendVerification mails a new verification link for the account's
 	// email (or its pending new email); the earlier link stops working. An
 	// account whose email is verified and has no pending change is
 	// `failed_precondition`. Limited like password resets
-	// (`resource_exhausted`).
+	// (`resource_exhausted`). Honours Idempotency-Key.
+	//
+	// Errors: `failed_precondition` when the email is verified and no change is
+	// pending; `resource_exhausted` after 5 links for the account within an
+	// hour (the message says how long to wait); `permission_denied` for an API
+	// key (people only); `aborted` while a request with the same
+	// Idempotency-Key is still running.
 	ResendVerification(context.Context, *connect.Request[v1.ResendVerificationRequest]) (*connect.Response[v1.ResendVerificationResponse], error)
 	// CloseAccount closes the caller's account for good, after checking its
 	// password (a wrong one is `unauthenticated` and counts as a failed
@@ -307,6 +399,14 @@ type AccountServiceHandler interface {
 	// email are erased after the retention period
 	// (`PAYMENTS_CLOSED_ACCOUNT_RETENTION`, 90 days by default), while its
 	// payments, refunds, disputes and ledger entries stay. People only.
+	//
+	// Errors: `unauthenticated` when `password` is wrong (counted as a failed
+	// login); `failed_precondition` while money is moving (the message names
+	// the open disputes, uncaptured authorizations, payments in progress and
+	// refunds in flight), or for the last active admin; `resource_exhausted`
+	// while failed logins for the email or from the client address are blocked,
+	// or when the server is busy hashing passwords; `permission_denied` for an
+	// API key (people only).
 	CloseAccount(context.Context, *connect.Request[v1.CloseAccountRequest]) (*connect.Response[v1.CloseAccountResponse], error)
 }
 

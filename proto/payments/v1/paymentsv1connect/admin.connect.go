@@ -64,16 +64,32 @@ type AdminServiceClient interface {
 	// the gateway that involved money, newest first: charges the gateway made
 	// for payments recorded as failed or canceled (refunded automatically),
 	// and gateway states that contradict a finished payment.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `invalid_argument` for a page token that is not this list's for
+	// the same filters and account.
 	ListReconciliationCases(context.Context, *connect.Request[v1.ListReconciliationCasesRequest]) (*connect.Response[v1.ListReconciliationCasesResponse], error)
 	// ResolveReconciliationCase closes an open case with a note saying what
 	// was done. Resolving a resolved case is `failed_precondition`.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `not_found` when no case has this id; `failed_precondition` when
+	// the case is resolved already.
 	ResolveReconciliationCase(context.Context, *connect.Request[v1.ResolveReconciliationCaseRequest]) (*connect.Response[v1.ResolveReconciliationCaseResponse], error)
 	// ListAccounts lists accounts, newest first, filtered by role, status,
 	// email prefix and creation time.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `invalid_argument` for `created_after` later than
+	// `created_before`, or a page token that is not this list's for the same
+	// filters and account.
 	ListAccounts(context.Context, *connect.Request[v1.ListAccountsRequest]) (*connect.Response[v1.ListAccountsResponse], error)
 	// GetAccount returns an account with its activity: how many payments it
 	// is a party to, its open disputes and, for a merchant, its balance per
 	// currency from the ledger.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `not_found` when no account has this id.
 	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
 	// SuspendAccount stops an account: its access tokens and API keys stop
 	// working within seconds, its sessions are signed out, and a suspended
@@ -81,17 +97,38 @@ type AdminServiceClient interface {
 	// never the note). Workflows already running (captures, refunds,
 	// disputes) go on, so money already moving is not stranded. Suspending
 	// oneself or the last active admin is `failed_precondition`; suspending
-	// a suspended account changes nothing.
+	// a suspended account changes nothing. Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `not_found` when no account has this id; `failed_precondition`
+	// for the caller's own account, the last active admin or a closed account;
+	// `aborted` while a request with the same Idempotency-Key is still running.
 	SuspendAccount(context.Context, *connect.Request[v1.SuspendAccountRequest]) (*connect.Response[v1.SuspendAccountResponse], error)
 	// ReactivateAccount lifts a suspension; the person signs in again.
+	// Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `not_found` when no account has this id; `failed_precondition`
+	// for a closed account (closing is final); `aborted` while a request with
+	// the same Idempotency-Key is still running.
 	ReactivateAccount(context.Context, *connect.Request[v1.ReactivateAccountRequest]) (*connect.Response[v1.ReactivateAccountResponse], error)
 	// CreateAdmin makes another admin (the first one comes from `paymentsd
 	// admin create`). An email already in use is `already_exists`.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `already_exists` when the email has an account (compared
+	// case-insensitively); `invalid_argument` for an email under `.invalid`;
+	// `resource_exhausted` when the server is busy hashing passwords.
 	CreateAdmin(context.Context, *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error)
 	// ListAuditEvents lists the audit trail, newest first: every admin
 	// action and security event (see AuditEvent.type), filtered by actor,
 	// target, type and time. The trail is append-only and never holds a
 	// secret, token or password.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `invalid_argument` for an `actor_id` or `target_id` without
+	// `acct_`, `created_after` later than `created_before`, or a page token
+	// that is not this list's for the same filters and account.
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
 }
 
@@ -219,16 +256,32 @@ type AdminServiceHandler interface {
 	// the gateway that involved money, newest first: charges the gateway made
 	// for payments recorded as failed or canceled (refunded automatically),
 	// and gateway states that contradict a finished payment.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `invalid_argument` for a page token that is not this list's for
+	// the same filters and account.
 	ListReconciliationCases(context.Context, *connect.Request[v1.ListReconciliationCasesRequest]) (*connect.Response[v1.ListReconciliationCasesResponse], error)
 	// ResolveReconciliationCase closes an open case with a note saying what
 	// was done. Resolving a resolved case is `failed_precondition`.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `not_found` when no case has this id; `failed_precondition` when
+	// the case is resolved already.
 	ResolveReconciliationCase(context.Context, *connect.Request[v1.ResolveReconciliationCaseRequest]) (*connect.Response[v1.ResolveReconciliationCaseResponse], error)
 	// ListAccounts lists accounts, newest first, filtered by role, status,
 	// email prefix and creation time.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `invalid_argument` for `created_after` later than
+	// `created_before`, or a page token that is not this list's for the same
+	// filters and account.
 	ListAccounts(context.Context, *connect.Request[v1.ListAccountsRequest]) (*connect.Response[v1.ListAccountsResponse], error)
 	// GetAccount returns an account with its activity: how many payments it
 	// is a party to, its open disputes and, for a merchant, its balance per
 	// currency from the ledger.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `not_found` when no account has this id.
 	GetAccount(context.Context, *connect.Request[v1.GetAccountRequest]) (*connect.Response[v1.GetAccountResponse], error)
 	// SuspendAccount stops an account: its access tokens and API keys stop
 	// working within seconds, its sessions are signed out, and a suspended
@@ -236,17 +289,38 @@ type AdminServiceHandler interface {
 	// never the note). Workflows already running (captures, refunds,
 	// disputes) go on, so money already moving is not stranded. Suspending
 	// oneself or the last active admin is `failed_precondition`; suspending
-	// a suspended account changes nothing.
+	// a suspended account changes nothing. Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `not_found` when no account has this id; `failed_precondition`
+	// for the caller's own account, the last active admin or a closed account;
+	// `aborted` while a request with the same Idempotency-Key is still running.
 	SuspendAccount(context.Context, *connect.Request[v1.SuspendAccountRequest]) (*connect.Response[v1.SuspendAccountResponse], error)
 	// ReactivateAccount lifts a suspension; the person signs in again.
+	// Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `not_found` when no account has this id; `failed_precondition`
+	// for a closed account (closing is final); `aborted` while a request with
+	// the same Idempotency-Key is still running.
 	ReactivateAccount(context.Context, *connect.Request[v1.ReactivateAccountRequest]) (*connect.Response[v1.ReactivateAccountResponse], error)
 	// CreateAdmin makes another admin (the first one comes from `paymentsd
 	// admin create`). An email already in use is `already_exists`.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `already_exists` when the email has an account (compared
+	// case-insensitively); `invalid_argument` for an email under `.invalid`;
+	// `resource_exhausted` when the server is busy hashing passwords.
 	CreateAdmin(context.Context, *connect.Request[v1.CreateAdminRequest]) (*connect.Response[v1.CreateAdminResponse], error)
 	// ListAuditEvents lists the audit trail, newest first: every admin
 	// action and security event (see AuditEvent.type), filtered by actor,
 	// target, type and time. The trail is append-only and never holds a
 	// secret, token or password.
+	//
+	// Errors: `permission_denied` for any caller but an admin signed in as a
+	// person; `invalid_argument` for an `actor_id` or `target_id` without
+	// `acct_`, `created_after` later than `created_before`, or a page token
+	// that is not this list's for the same filters and account.
 	ListAuditEvents(context.Context, *connect.Request[v1.ListAuditEventsRequest]) (*connect.Response[v1.ListAuditEventsResponse], error)
 }
 

@@ -57,36 +57,76 @@ type AuthServiceClient interface {
 	// Register creates a merchant or customer account and mails a link to
 	// verify its email (VerifyEmail). Admins cannot register. A duplicate
 	// email is `already_exists`.
+	//
+	// Errors: `invalid_argument` for a role other than ROLE_MERCHANT or
+	// ROLE_CUSTOMER, an unknown `default_currency` code or an email under
+	// `.invalid`; `already_exists` when the email has an account (compared
+	// case-insensitively); `resource_exhausted` when the server is busy hashing
+	// passwords (retry in a moment).
 	Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error)
 	// Login exchanges an email and password for an access token (JWT, short
 	// lived) and an opaque refresh token. A wrong password and an unknown email
 	// get the same `unauthenticated` error; repeated failures for one email are
 	// throttled with `resource_exhausted` for a growing but bounded time.
+	//
+	// Errors: `unauthenticated` for a wrong password or an unknown email (one
+	// answer for both), or for a suspended account (said only after the right
+	// password); `resource_exhausted` while failed logins for the email or from
+	// the client address are blocked (the message says how long to wait), or
+	// when the server is busy hashing passwords.
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// RefreshToken rotates a refresh token: the old one stops working and a new
 	// pair is returned. Presenting an already rotated refresh token again
 	// revokes every token of its family (token theft detection).
+	//
+	// Errors: `unauthenticated` for a refresh token that is unknown, expired or
+	// revoked (signed out), that was rotated already and is presented again
+	// after the reuse grace (10 s by default: its whole family is revoked), or
+	// whose account is no longer active.
 	RefreshToken(context.Context, *connect.Request[v1.RefreshTokenRequest]) (*connect.Response[v1.RefreshTokenResponse], error)
 	// Logout revokes the family of the given refresh token, or every refresh
 	// token of the caller when none is given. Access tokens expire on their own.
+	//
+	// Errors: `unauthenticated` without a valid access token;
+	// `permission_denied` for an API key (people only); `not_found` when
+	// `refresh_token` is not one of the caller's.
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
 	// VerifyEmail uses the token of a verification email (valid 24 hours,
 	// once): the address is verified, and if it was a pending new email it
 	// becomes the login email (`already_exists` if another account took it
 	// meanwhile). A token that is unknown, used, replaced by a newer one,
 	// expired or meant for a password reset is `invalid_argument`.
+	//
+	// Errors: `invalid_argument` on `token` when it is unknown, used, replaced
+	// by a newer one, expired, meant for a password reset or mailed to an
+	// address the account no longer asks for (the message says when it was
+	// used, replaced or expired); `already_exists` when another account took
+	// the new email meanwhile; `failed_precondition` when the account is
+	// suspended.
 	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
 	// RequestPasswordReset mails a password reset token (valid 30 minutes,
 	// once; a new request makes the earlier token stop working) to the
 	// account with this email. It answers the same, in the same time,
 	// whether or not the email has an account. Requests are limited per
 	// email and per client address (`resource_exhausted`).
+	//
+	// Errors: `resource_exhausted` after 5 requests for one email, or 20 from
+	// one client address, within an hour (the message says how long to wait).
+	// An email without an account is not an error.
 	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
 	// ResetPassword sets a new password with the token of a reset email and
 	// signs every session of the account out. A token that is unknown, used,
 	// replaced, expired or meant for email verification is
 	// `invalid_argument`; attempts are limited per client address
 	// (`resource_exhausted`).
+	//
+	// Errors: `invalid_argument` on `token` when it is unknown, used, replaced,
+	// expired, meant for email verification or mailed to an address the account
+	// has left since (the message says when it was used, replaced or expired);
+	// `failed_precondition` when the account is suspended; `resource_exhausted`
+	// after 20 refused tokens from one client address within 15 minutes (the
+	// message says how long to wait), or when the server is busy hashing
+	// passwords.
 	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 
@@ -197,36 +237,76 @@ type AuthServiceHandler interface {
 	// Register creates a merchant or customer account and mails a link to
 	// verify its email (VerifyEmail). Admins cannot register. A duplicate
 	// email is `already_exists`.
+	//
+	// Errors: `invalid_argument` for a role other than ROLE_MERCHANT or
+	// ROLE_CUSTOMER, an unknown `default_currency` code or an email under
+	// `.invalid`; `already_exists` when the email has an account (compared
+	// case-insensitively); `resource_exhausted` when the server is busy hashing
+	// passwords (retry in a moment).
 	Register(context.Context, *connect.Request[v1.RegisterRequest]) (*connect.Response[v1.RegisterResponse], error)
 	// Login exchanges an email and password for an access token (JWT, short
 	// lived) and an opaque refresh token. A wrong password and an unknown email
 	// get the same `unauthenticated` error; repeated failures for one email are
 	// throttled with `resource_exhausted` for a growing but bounded time.
+	//
+	// Errors: `unauthenticated` for a wrong password or an unknown email (one
+	// answer for both), or for a suspended account (said only after the right
+	// password); `resource_exhausted` while failed logins for the email or from
+	// the client address are blocked (the message says how long to wait), or
+	// when the server is busy hashing passwords.
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// RefreshToken rotates a refresh token: the old one stops working and a new
 	// pair is returned. Presenting an already rotated refresh token again
 	// revokes every token of its family (token theft detection).
+	//
+	// Errors: `unauthenticated` for a refresh token that is unknown, expired or
+	// revoked (signed out), that was rotated already and is presented again
+	// after the reuse grace (10 s by default: its whole family is revoked), or
+	// whose account is no longer active.
 	RefreshToken(context.Context, *connect.Request[v1.RefreshTokenRequest]) (*connect.Response[v1.RefreshTokenResponse], error)
 	// Logout revokes the family of the given refresh token, or every refresh
 	// token of the caller when none is given. Access tokens expire on their own.
+	//
+	// Errors: `unauthenticated` without a valid access token;
+	// `permission_denied` for an API key (people only); `not_found` when
+	// `refresh_token` is not one of the caller's.
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
 	// VerifyEmail uses the token of a verification email (valid 24 hours,
 	// once): the address is verified, and if it was a pending new email it
 	// becomes the login email (`already_exists` if another account took it
 	// meanwhile). A token that is unknown, used, replaced by a newer one,
 	// expired or meant for a password reset is `invalid_argument`.
+	//
+	// Errors: `invalid_argument` on `token` when it is unknown, used, replaced
+	// by a newer one, expired, meant for a password reset or mailed to an
+	// address the account no longer asks for (the message says when it was
+	// used, replaced or expired); `already_exists` when another account took
+	// the new email meanwhile; `failed_precondition` when the account is
+	// suspended.
 	VerifyEmail(context.Context, *connect.Request[v1.VerifyEmailRequest]) (*connect.Response[v1.VerifyEmailResponse], error)
 	// RequestPasswordReset mails a password reset token (valid 30 minutes,
 	// once; a new request makes the earlier token stop working) to the
 	// account with this email. It answers the same, in the same time,
 	// whether or not the email has an account. Requests are limited per
 	// email and per client address (`resource_exhausted`).
+	//
+	// Errors: `resource_exhausted` after 5 requests for one email, or 20 from
+	// one client address, within an hour (the message says how long to wait).
+	// An email without an account is not an error.
 	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
 	// ResetPassword sets a new password with the token of a reset email and
 	// signs every session of the account out. A token that is unknown, used,
 	// replaced, expired or meant for email verification is
 	// `invalid_argument`; attempts are limited per client address
 	// (`resource_exhausted`).
+	//
+	// Errors: `invalid_argument` on `token` when it is unknown, used, replaced,
+	// expired, meant for email verification or mailed to an address the account
+	// has left since (the message says when it was used, replaced or expired);
+	// `failed_precondition` when the account is suspended; `resource_exhausted`
+	// after 20 refused tokens from one client address within 15 minutes (the
+	// message says how long to wait), or when the server is busy hashing
+	// passwords.
 	ResetPassword(context.Context, *connect.Request[v1.ResetPasswordRequest]) (*connect.Response[v1.ResetPasswordResponse], error)
 }
 

@@ -60,35 +60,83 @@ const (
 type DisputeServiceClient interface {
 	// OpenDispute opens a dispute on a succeeded payment; either party may
 	// (others: not_found). The disputed amount is held from the payment's
-	// balance: refunds are refused while the dispute is open. Errors:
-	// already_exists when a dispute is open on the payment,
-	// failed_precondition for a payment that did not succeed or more than
-	// is left. Honours Idempotency-Key.
+	// balance: refunds are refused while the dispute is open. Honours
+	// Idempotency-Key.
+	//
+	// Errors: `not_found` when the payment does not exist or the caller is
+	// neither its merchant nor its customer; `permission_denied` for an admin
+	// (admins are no party); `already_exists` when a dispute is open on the
+	// payment (the message names it); `failed_precondition` for a payment that
+	// did not succeed, or more than is left to dispute (the message names what
+	// is left); `unavailable` when the workflow service does not confirm the
+	// dispute in time (a google.rpc.ErrorInfo detail, reason DISPUTE_MAY_EXIST,
+	// metadata dispute_id: call GetDispute with that id before trying again);
+	// `aborted` while a request with the same Idempotency-Key is still running.
 	OpenDispute(context.Context, *connect.Request[v1.OpenDisputeRequest]) (*connect.Response[v1.OpenDisputeResponse], error)
 	// GetDispute returns one dispute the caller is a party to.
+	//
+	// Errors: `not_found` when the dispute does not exist or the caller is no
+	// party to its payment.
 	GetDispute(context.Context, *connect.Request[v1.GetDisputeRequest]) (*connect.Response[v1.GetDisputeResponse], error)
 	// ListDisputes lists the caller's disputes, newest first.
+	//
+	// Errors: `invalid_argument` for a `payment_id` without `pay_` or a
+	// `merchant_id` without `acct_`, `created_after` later than
+	// `created_before`, or a page token that is not this list's for the same
+	// filters and account.
 	ListDisputes(context.Context, *connect.Request[v1.ListDisputesRequest]) (*connect.Response[v1.ListDisputesResponse], error)
-	// SubmitEvidence stages the caller's evidence (submit=false, repeatable)
-	// or submits it (submit=true, once per party); the respondent's
-	// submission moves the dispute to UNDER_REVIEW. A network dispute's
-	// evidence is forwarded to the gateway. Errors: failed_precondition on a
-	// closed dispute or after the party's final submission,
-	// permission_denied for an account that is no party, invalid_argument
-	// over the limits. Honours Idempotency-Key.
+	// SubmitEvidence stages the caller's evidence (submit=false, repeatable) or
+	// submits it (submit=true, once per party); the respondent's submission
+	// moves the dispute to UNDER_REVIEW. A network dispute's evidence is
+	// forwarded to the gateway. Honours Idempotency-Key.
+	//
+	// Errors: `not_found` when the dispute does not exist or the caller is no
+	// party to it; `permission_denied` for an admin (admins are no party);
+	// `invalid_argument` over the limits (20,000 characters a text, 150,000
+	// together); `failed_precondition` on a closed dispute or one still being
+	// opened, after the party's final submission, for the customer of a network
+	// dispute (only the merchant responds), or when the gateway refuses a
+	// network dispute's evidence (nothing is saved); `unavailable` when the
+	// gateway does not take a network dispute's evidence in time (nothing is
+	// saved: try again) or the workflow service cannot be reached; `aborted`
+	// while a request with the same Idempotency-Key is still running.
 	SubmitEvidence(context.Context, *connect.Request[v1.SubmitEvidenceRequest]) (*connect.Response[v1.SubmitEvidenceResponse], error)
 	// AcceptDispute concedes the dispute: the merchant, when it is the
 	// respondent. The customer is refunded the disputed amount; a network
 	// dispute is closed at the gateway instead, and the funds the network
 	// took stay with the cardholder. Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for a customer or an admin; `not_found` when
+	// the dispute does not exist or is another merchant's;
+	// `failed_precondition` on a closed dispute, on one the merchant opened
+	// (withdraw it instead), or when the gateway refuses to close a network
+	// dispute; `unavailable` when the gateway does not confirm a network
+	// dispute's concession in time (nothing is saved: try again) or the
+	// workflow service cannot be reached; `aborted` while a request with the
+	// same Idempotency-Key is still running.
 	AcceptDispute(context.Context, *connect.Request[v1.AcceptDisputeRequest]) (*connect.Response[v1.AcceptDisputeResponse], error)
 	// WithdrawDispute takes the dispute back: the party that opened it.
 	// Nothing moves. Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for an admin, or for the party that did not
+	// open the dispute; `not_found` when the dispute does not exist or the
+	// caller is no party to it; `failed_precondition` on a closed dispute or a
+	// network dispute (only the cardholder's bank withdraws it); `unavailable`
+	// when the workflow service cannot be reached; `aborted` while a request
+	// with the same Idempotency-Key is still running.
 	WithdrawDispute(context.Context, *connect.Request[v1.WithdrawDisputeRequest]) (*connect.Response[v1.WithdrawDisputeResponse], error)
 	// ResolveDispute records the outcome (admins only; permission_denied for
 	// others): WON for the merchant (nothing moves), LOST for the customer
 	// (the disputed amount is refunded). Network disputes are decided by the
 	// gateway. Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for any caller but an admin, before anything
+	// is read; `not_found` when the dispute does not exist; `invalid_argument`
+	// for an outcome other than DISPUTE_OUTCOME_WON or DISPUTE_OUTCOME_LOST;
+	// `failed_precondition` on a closed dispute or a network dispute (its
+	// outcome comes from the gateway); `unavailable` when the workflow service
+	// cannot be reached; `aborted` while a request with the same
+	// Idempotency-Key is still running.
 	ResolveDispute(context.Context, *connect.Request[v1.ResolveDisputeRequest]) (*connect.Response[v1.ResolveDisputeResponse], error)
 }
 
@@ -200,35 +248,83 @@ func (c *disputeServiceClient) ResolveDispute(ctx context.Context, req *connect.
 type DisputeServiceHandler interface {
 	// OpenDispute opens a dispute on a succeeded payment; either party may
 	// (others: not_found). The disputed amount is held from the payment's
-	// balance: refunds are refused while the dispute is open. Errors:
-	// already_exists when a dispute is open on the payment,
-	// failed_precondition for a payment that did not succeed or more than
-	// is left. Honours Idempotency-Key.
+	// balance: refunds are refused while the dispute is open. Honours
+	// Idempotency-Key.
+	//
+	// Errors: `not_found` when the payment does not exist or the caller is
+	// neither its merchant nor its customer; `permission_denied` for an admin
+	// (admins are no party); `already_exists` when a dispute is open on the
+	// payment (the message names it); `failed_precondition` for a payment that
+	// did not succeed, or more than is left to dispute (the message names what
+	// is left); `unavailable` when the workflow service does not confirm the
+	// dispute in time (a google.rpc.ErrorInfo detail, reason DISPUTE_MAY_EXIST,
+	// metadata dispute_id: call GetDispute with that id before trying again);
+	// `aborted` while a request with the same Idempotency-Key is still running.
 	OpenDispute(context.Context, *connect.Request[v1.OpenDisputeRequest]) (*connect.Response[v1.OpenDisputeResponse], error)
 	// GetDispute returns one dispute the caller is a party to.
+	//
+	// Errors: `not_found` when the dispute does not exist or the caller is no
+	// party to its payment.
 	GetDispute(context.Context, *connect.Request[v1.GetDisputeRequest]) (*connect.Response[v1.GetDisputeResponse], error)
 	// ListDisputes lists the caller's disputes, newest first.
+	//
+	// Errors: `invalid_argument` for a `payment_id` without `pay_` or a
+	// `merchant_id` without `acct_`, `created_after` later than
+	// `created_before`, or a page token that is not this list's for the same
+	// filters and account.
 	ListDisputes(context.Context, *connect.Request[v1.ListDisputesRequest]) (*connect.Response[v1.ListDisputesResponse], error)
-	// SubmitEvidence stages the caller's evidence (submit=false, repeatable)
-	// or submits it (submit=true, once per party); the respondent's
-	// submission moves the dispute to UNDER_REVIEW. A network dispute's
-	// evidence is forwarded to the gateway. Errors: failed_precondition on a
-	// closed dispute or after the party's final submission,
-	// permission_denied for an account that is no party, invalid_argument
-	// over the limits. Honours Idempotency-Key.
+	// SubmitEvidence stages the caller's evidence (submit=false, repeatable) or
+	// submits it (submit=true, once per party); the respondent's submission
+	// moves the dispute to UNDER_REVIEW. A network dispute's evidence is
+	// forwarded to the gateway. Honours Idempotency-Key.
+	//
+	// Errors: `not_found` when the dispute does not exist or the caller is no
+	// party to it; `permission_denied` for an admin (admins are no party);
+	// `invalid_argument` over the limits (20,000 characters a text, 150,000
+	// together); `failed_precondition` on a closed dispute or one still being
+	// opened, after the party's final submission, for the customer of a network
+	// dispute (only the merchant responds), or when the gateway refuses a
+	// network dispute's evidence (nothing is saved); `unavailable` when the
+	// gateway does not take a network dispute's evidence in time (nothing is
+	// saved: try again) or the workflow service cannot be reached; `aborted`
+	// while a request with the same Idempotency-Key is still running.
 	SubmitEvidence(context.Context, *connect.Request[v1.SubmitEvidenceRequest]) (*connect.Response[v1.SubmitEvidenceResponse], error)
 	// AcceptDispute concedes the dispute: the merchant, when it is the
 	// respondent. The customer is refunded the disputed amount; a network
 	// dispute is closed at the gateway instead, and the funds the network
 	// took stay with the cardholder. Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for a customer or an admin; `not_found` when
+	// the dispute does not exist or is another merchant's;
+	// `failed_precondition` on a closed dispute, on one the merchant opened
+	// (withdraw it instead), or when the gateway refuses to close a network
+	// dispute; `unavailable` when the gateway does not confirm a network
+	// dispute's concession in time (nothing is saved: try again) or the
+	// workflow service cannot be reached; `aborted` while a request with the
+	// same Idempotency-Key is still running.
 	AcceptDispute(context.Context, *connect.Request[v1.AcceptDisputeRequest]) (*connect.Response[v1.AcceptDisputeResponse], error)
 	// WithdrawDispute takes the dispute back: the party that opened it.
 	// Nothing moves. Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for an admin, or for the party that did not
+	// open the dispute; `not_found` when the dispute does not exist or the
+	// caller is no party to it; `failed_precondition` on a closed dispute or a
+	// network dispute (only the cardholder's bank withdraws it); `unavailable`
+	// when the workflow service cannot be reached; `aborted` while a request
+	// with the same Idempotency-Key is still running.
 	WithdrawDispute(context.Context, *connect.Request[v1.WithdrawDisputeRequest]) (*connect.Response[v1.WithdrawDisputeResponse], error)
 	// ResolveDispute records the outcome (admins only; permission_denied for
 	// others): WON for the merchant (nothing moves), LOST for the customer
 	// (the disputed amount is refunded). Network disputes are decided by the
 	// gateway. Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for any caller but an admin, before anything
+	// is read; `not_found` when the dispute does not exist; `invalid_argument`
+	// for an outcome other than DISPUTE_OUTCOME_WON or DISPUTE_OUTCOME_LOST;
+	// `failed_precondition` on a closed dispute or a network dispute (its
+	// outcome comes from the gateway); `unavailable` when the workflow service
+	// cannot be reached; `aborted` while a request with the same
+	// Idempotency-Key is still running.
 	ResolveDispute(context.Context, *connect.Request[v1.ResolveDisputeRequest]) (*connect.Response[v1.ResolveDisputeResponse], error)
 }
 

@@ -66,10 +66,33 @@ type PaymentServiceClient interface {
 	// gateway cannot represent (at Stripe: ISK in whole krónur, KWD, BHD, JOD,
 	// OMR and TND in multiples of 10, MGA in multiples of 100, no funds or
 	// metals) are `invalid_argument` naming the field.
+	//
+	// Errors: `permission_denied` for an admin (only merchants and customers
+	// create payments); `invalid_argument`, naming the field, for card data, a
+	// `payment_method` that is neither a gateway token nor
+	// `mm:<provider>:<msisdn>` of a known provider, an unknown currency, an
+	// amount or currency the gateway cannot represent, a customer paying
+	// without `merchant_id`, a `merchant_id` or `customer_id` naming another
+	// account than the caller's own side, a `merchant_id` that is no merchant,
+	// a `customer_id` that is no active customer or (for a merchant's charge)
+	// has never paid this merchant, or the same account on both sides;
+	// `failed_precondition` when the merchant is suspended (naming the reason's
+	// code), closed, or has not verified its email while
+	// `PAYMENTS_REQUIRE_VERIFIED_MERCHANTS` is on; `unavailable` when the
+	// workflow service cannot be reached, or with the PAYMENT_MAY_EXIST detail
+	// when it stays unknown whether the payment was started; `aborted` while a
+	// request with the same Idempotency-Key is still running.
 	CreatePayment(context.Context, *connect.Request[v1.CreatePaymentRequest]) (*connect.Response[v1.CreatePaymentResponse], error)
 	// GetPayment returns one payment of which the caller is a party.
+	//
+	// Errors: `not_found` when the payment does not exist or the caller is
+	// neither its merchant nor its customer (admins see every payment).
 	GetPayment(context.Context, *connect.Request[v1.GetPaymentRequest]) (*connect.Response[v1.GetPaymentResponse], error)
 	// ListPayments lists the caller's payments, newest first.
+	//
+	// Errors: `invalid_argument` for an unknown `currency` code,
+	// `created_after` later than `created_before`, or a page token that is not
+	// this list's for the same filters and account.
 	ListPayments(context.Context, *connect.Request[v1.ListPaymentsRequest]) (*connect.Response[v1.ListPaymentsResponse], error)
 	// CapturePayment captures an authorized payment (REQUIRES_CAPTURE only),
 	// in full or in part; the rest is released. Honours Idempotency-Key. If
@@ -77,12 +100,33 @@ type PaymentServiceClient interface {
 	// the payment's workflow retries it, the payment shows needs_attention
 	// until the gateway answers, and another capture or cancel meanwhile is
 	// `failed_precondition`.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the payment
+	// does not exist or is another merchant's; `invalid_argument` for an
+	// `amount` the gateway cannot represent in the payment's currency;
+	// `failed_precondition` when the payment is not in
+	// PAYMENT_STATUS_REQUIRES_CAPTURE, `amount` is above `amount_capturable`,
+	// an earlier capture or cancel is still being confirmed (retry later), the
+	// gateway refused the capture (its code in the message), or the
+	// authorization is no longer valid at the gateway (the payment is then
+	// canceled); `unavailable` when the gateway did not confirm the capture
+	// (the workflow retries it) or the workflow service cannot be reached;
+	// `aborted` while a request with the same Idempotency-Key is still running.
 	CapturePayment(context.Context, *connect.Request[v1.CapturePaymentRequest]) (*connect.Response[v1.CapturePaymentResponse], error)
 	// CancelPayment cancels a payment that has not succeeded. Once a payment is
 	// authorized (REQUIRES_CAPTURE) only its merchant (or an admin) may void
 	// it; the customer may cancel while it is still pending on their side.
 	// Honours Idempotency-Key. An unconfirmed cancellation is `unavailable`
 	// and retried by the workflow, as for CapturePayment.
+	//
+	// Errors: `not_found` when the payment does not exist or the caller is no
+	// party to it; `permission_denied` when the customer cancels an authorized
+	// payment (PAYMENT_STATUS_REQUIRES_CAPTURE); `failed_precondition` when the
+	// payment is final (succeeded, failed or canceled) or an earlier capture or
+	// cancel is still being confirmed (retry later); `unavailable` when the
+	// gateway did not confirm the cancellation (the workflow retries it) or the
+	// workflow service cannot be reached; `aborted` while a request with the
+	// same Idempotency-Key is still running.
 	CancelPayment(context.Context, *connect.Request[v1.CancelPaymentRequest]) (*connect.Response[v1.CancelPaymentResponse], error)
 }
 
@@ -182,10 +226,33 @@ type PaymentServiceHandler interface {
 	// gateway cannot represent (at Stripe: ISK in whole krónur, KWD, BHD, JOD,
 	// OMR and TND in multiples of 10, MGA in multiples of 100, no funds or
 	// metals) are `invalid_argument` naming the field.
+	//
+	// Errors: `permission_denied` for an admin (only merchants and customers
+	// create payments); `invalid_argument`, naming the field, for card data, a
+	// `payment_method` that is neither a gateway token nor
+	// `mm:<provider>:<msisdn>` of a known provider, an unknown currency, an
+	// amount or currency the gateway cannot represent, a customer paying
+	// without `merchant_id`, a `merchant_id` or `customer_id` naming another
+	// account than the caller's own side, a `merchant_id` that is no merchant,
+	// a `customer_id` that is no active customer or (for a merchant's charge)
+	// has never paid this merchant, or the same account on both sides;
+	// `failed_precondition` when the merchant is suspended (naming the reason's
+	// code), closed, or has not verified its email while
+	// `PAYMENTS_REQUIRE_VERIFIED_MERCHANTS` is on; `unavailable` when the
+	// workflow service cannot be reached, or with the PAYMENT_MAY_EXIST detail
+	// when it stays unknown whether the payment was started; `aborted` while a
+	// request with the same Idempotency-Key is still running.
 	CreatePayment(context.Context, *connect.Request[v1.CreatePaymentRequest]) (*connect.Response[v1.CreatePaymentResponse], error)
 	// GetPayment returns one payment of which the caller is a party.
+	//
+	// Errors: `not_found` when the payment does not exist or the caller is
+	// neither its merchant nor its customer (admins see every payment).
 	GetPayment(context.Context, *connect.Request[v1.GetPaymentRequest]) (*connect.Response[v1.GetPaymentResponse], error)
 	// ListPayments lists the caller's payments, newest first.
+	//
+	// Errors: `invalid_argument` for an unknown `currency` code,
+	// `created_after` later than `created_before`, or a page token that is not
+	// this list's for the same filters and account.
 	ListPayments(context.Context, *connect.Request[v1.ListPaymentsRequest]) (*connect.Response[v1.ListPaymentsResponse], error)
 	// CapturePayment captures an authorized payment (REQUIRES_CAPTURE only),
 	// in full or in part; the rest is released. Honours Idempotency-Key. If
@@ -193,12 +260,33 @@ type PaymentServiceHandler interface {
 	// the payment's workflow retries it, the payment shows needs_attention
 	// until the gateway answers, and another capture or cancel meanwhile is
 	// `failed_precondition`.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the payment
+	// does not exist or is another merchant's; `invalid_argument` for an
+	// `amount` the gateway cannot represent in the payment's currency;
+	// `failed_precondition` when the payment is not in
+	// PAYMENT_STATUS_REQUIRES_CAPTURE, `amount` is above `amount_capturable`,
+	// an earlier capture or cancel is still being confirmed (retry later), the
+	// gateway refused the capture (its code in the message), or the
+	// authorization is no longer valid at the gateway (the payment is then
+	// canceled); `unavailable` when the gateway did not confirm the capture
+	// (the workflow retries it) or the workflow service cannot be reached;
+	// `aborted` while a request with the same Idempotency-Key is still running.
 	CapturePayment(context.Context, *connect.Request[v1.CapturePaymentRequest]) (*connect.Response[v1.CapturePaymentResponse], error)
 	// CancelPayment cancels a payment that has not succeeded. Once a payment is
 	// authorized (REQUIRES_CAPTURE) only its merchant (or an admin) may void
 	// it; the customer may cancel while it is still pending on their side.
 	// Honours Idempotency-Key. An unconfirmed cancellation is `unavailable`
 	// and retried by the workflow, as for CapturePayment.
+	//
+	// Errors: `not_found` when the payment does not exist or the caller is no
+	// party to it; `permission_denied` when the customer cancels an authorized
+	// payment (PAYMENT_STATUS_REQUIRES_CAPTURE); `failed_precondition` when the
+	// payment is final (succeeded, failed or canceled) or an earlier capture or
+	// cancel is still being confirmed (retry later); `unavailable` when the
+	// gateway did not confirm the cancellation (the workflow retries it) or the
+	// workflow service cannot be reached; `aborted` while a request with the
+	// same Idempotency-Key is still running.
 	CancelPayment(context.Context, *connect.Request[v1.CancelPaymentRequest]) (*connect.Response[v1.CancelPaymentResponse], error)
 }
 

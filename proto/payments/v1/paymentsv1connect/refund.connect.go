@@ -50,10 +50,30 @@ type RefundServiceClient interface {
 	// that have not failed never exceed the amount received, also under
 	// concurrent requests: `failed_precondition` otherwise. Honours
 	// Idempotency-Key.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the payment
+	// does not exist or is another merchant's; `invalid_argument` for a
+	// `currency` that is not the payment's, or an `amount` the gateway cannot
+	// represent in it; `failed_precondition` when the payment has not succeeded
+	// (authorized and not captured: cancel it instead; still processing; failed
+	// or canceled), has an open dispute, or has nothing left to refund or less
+	// than asked (the message names what is left); `unavailable` when the
+	// workflow service cannot be reached or does not confirm the refund's
+	// workflow in time (a google.rpc.ErrorInfo detail, reason REFUND_MAY_EXIST,
+	// metadata refund_id: call GetRefund with that id, or retry with the same
+	// Idempotency-Key); `aborted` while a request with the same Idempotency-Key
+	// is still running.
 	CreateRefund(context.Context, *connect.Request[v1.CreateRefundRequest]) (*connect.Response[v1.CreateRefundResponse], error)
 	// GetRefund returns one refund of a payment the caller is a party to.
+	//
+	// Errors: `not_found` when the refund does not exist or the caller is
+	// neither the merchant nor the customer of the refunded payment.
 	GetRefund(context.Context, *connect.Request[v1.GetRefundRequest]) (*connect.Response[v1.GetRefundResponse], error)
 	// ListRefunds lists the caller's refunds, newest first.
+	//
+	// Errors: `invalid_argument` for a `payment_id` without the `pay_` prefix,
+	// `created_after` later than `created_before`, or a page token that is not
+	// this list's for the same filters and account.
 	ListRefunds(context.Context, *connect.Request[v1.ListRefundsRequest]) (*connect.Response[v1.ListRefundsResponse], error)
 }
 
@@ -120,10 +140,30 @@ type RefundServiceHandler interface {
 	// that have not failed never exceed the amount received, also under
 	// concurrent requests: `failed_precondition` otherwise. Honours
 	// Idempotency-Key.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the payment
+	// does not exist or is another merchant's; `invalid_argument` for a
+	// `currency` that is not the payment's, or an `amount` the gateway cannot
+	// represent in it; `failed_precondition` when the payment has not succeeded
+	// (authorized and not captured: cancel it instead; still processing; failed
+	// or canceled), has an open dispute, or has nothing left to refund or less
+	// than asked (the message names what is left); `unavailable` when the
+	// workflow service cannot be reached or does not confirm the refund's
+	// workflow in time (a google.rpc.ErrorInfo detail, reason REFUND_MAY_EXIST,
+	// metadata refund_id: call GetRefund with that id, or retry with the same
+	// Idempotency-Key); `aborted` while a request with the same Idempotency-Key
+	// is still running.
 	CreateRefund(context.Context, *connect.Request[v1.CreateRefundRequest]) (*connect.Response[v1.CreateRefundResponse], error)
 	// GetRefund returns one refund of a payment the caller is a party to.
+	//
+	// Errors: `not_found` when the refund does not exist or the caller is
+	// neither the merchant nor the customer of the refunded payment.
 	GetRefund(context.Context, *connect.Request[v1.GetRefundRequest]) (*connect.Response[v1.GetRefundResponse], error)
 	// ListRefunds lists the caller's refunds, newest first.
+	//
+	// Errors: `invalid_argument` for a `payment_id` without the `pay_` prefix,
+	// `created_after` later than `created_before`, or a page token that is not
+	// this list's for the same filters and account.
 	ListRefunds(context.Context, *connect.Request[v1.ListRefundsRequest]) (*connect.Response[v1.ListRefundsResponse], error)
 }
 

@@ -44,8 +44,17 @@ const (
 // TransactionServiceClient is a client for the payments.v1.TransactionService service.
 type TransactionServiceClient interface {
 	// ListTransactions filters and pages the history, newest first.
+	//
+	// Errors: `invalid_argument` for a `customer_id` or `merchant_id` without
+	// `acct_`, an unknown `currency` code, `created_after` later than
+	// `created_before`, `amount_min` above `amount_max`, or a page token that
+	// is not this list's for the same filters and account.
 	ListTransactions(context.Context, *connect.Request[v1.ListTransactionsRequest]) (*connect.Response[v1.ListTransactionsResponse], error)
 	// GetTransaction returns one movement with its source object and timeline.
+	//
+	// Errors: `not_found` when the transaction does not exist or the caller is
+	// neither the merchant nor the customer of the movement (admins see every
+	// one).
 	GetTransaction(context.Context, *connect.Request[v1.GetTransactionRequest]) (*connect.Response[v1.GetTransactionResponse], error)
 }
 
@@ -96,8 +105,17 @@ func (c *transactionServiceClient) GetTransaction(ctx context.Context, req *conn
 // TransactionServiceHandler is an implementation of the payments.v1.TransactionService service.
 type TransactionServiceHandler interface {
 	// ListTransactions filters and pages the history, newest first.
+	//
+	// Errors: `invalid_argument` for a `customer_id` or `merchant_id` without
+	// `acct_`, an unknown `currency` code, `created_after` later than
+	// `created_before`, `amount_min` above `amount_max`, or a page token that
+	// is not this list's for the same filters and account.
 	ListTransactions(context.Context, *connect.Request[v1.ListTransactionsRequest]) (*connect.Response[v1.ListTransactionsResponse], error)
 	// GetTransaction returns one movement with its source object and timeline.
+	//
+	// Errors: `not_found` when the transaction does not exist or the caller is
+	// neither the merchant nor the customer of the movement (admins see every
+	// one).
 	GetTransaction(context.Context, *connect.Request[v1.GetTransactionRequest]) (*connect.Response[v1.GetTransactionResponse], error)
 }
 

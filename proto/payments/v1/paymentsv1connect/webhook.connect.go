@@ -67,25 +67,80 @@ const (
 // WebhookServiceClient is a client for the payments.v1.WebhookService service.
 type WebhookServiceClient interface {
 	// CreateWebhookEndpoint registers a URL; the signing secret is returned once.
+	//
+	// Errors: `permission_denied` for a customer; `invalid_argument` for an
+	// unknown event type in `enabled_events`, or a `url` the webhook policy
+	// refuses (not https, with credentials, a host that does not resolve or
+	// resolves to a loopback, private, link-local or other non-public address;
+	// http and any address where the operator allows insecure URLs);
+	// `resource_exhausted` when the account has 16 endpoints already (delete
+	// one first).
 	CreateWebhookEndpoint(context.Context, *connect.Request[v1.CreateWebhookEndpointRequest]) (*connect.Response[v1.CreateWebhookEndpointResponse], error)
 	// GetWebhookEndpoint returns one of the caller's endpoints.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the endpoint
+	// does not exist or is another account's (admins see every one).
 	GetWebhookEndpoint(context.Context, *connect.Request[v1.GetWebhookEndpointRequest]) (*connect.Response[v1.GetWebhookEndpointResponse], error)
 	// ListWebhookEndpoints lists the caller's endpoints, newest first.
+	//
+	// Errors: `permission_denied` for a customer; `invalid_argument` for a page
+	// token that is not this list's for this account.
 	ListWebhookEndpoints(context.Context, *connect.Request[v1.ListWebhookEndpointsRequest]) (*connect.Response[v1.ListWebhookEndpointsResponse], error)
-	// UpdateWebhookEndpoint changes the fields that are set.
+	// UpdateWebhookEndpoint changes the fields that are set. Honours
+	// Idempotency-Key.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the endpoint
+	// does not exist or is another account's; `invalid_argument` for a `url`
+	// the webhook policy refuses or an unknown event type, as for
+	// CreateWebhookEndpoint; `aborted` while a request with the same
+	// Idempotency-Key is still running.
 	UpdateWebhookEndpoint(context.Context, *connect.Request[v1.UpdateWebhookEndpointRequest]) (*connect.Response[v1.UpdateWebhookEndpointResponse], error)
 	// DeleteWebhookEndpoint stops all deliveries to an endpoint and removes it.
+	// Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the endpoint
+	// does not exist or is another account's; `aborted` while a request with
+	// the same Idempotency-Key is still running.
 	DeleteWebhookEndpoint(context.Context, *connect.Request[v1.DeleteWebhookEndpointRequest]) (*connect.Response[v1.DeleteWebhookEndpointResponse], error)
 	// RotateWebhookSecret issues a new signing secret, returned once.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the endpoint
+	// does not exist or is another account's; `invalid_argument` for a
+	// `previous_secret_overlap` that is negative or over 24 h.
 	RotateWebhookSecret(context.Context, *connect.Request[v1.RotateWebhookSecretRequest]) (*connect.Response[v1.RotateWebhookSecretResponse], error)
 	// ListEvents lists the events the caller may see, newest first.
+	//
+	// Errors: `permission_denied` for a customer; `invalid_argument` for an
+	// unknown event `type`, an `object_id` that is not a `pay_`, `re_` or `dp_`
+	// id, `created_after` later than `created_before`, or a page token that is
+	// not this list's for the same filters and account.
 	ListEvents(context.Context, *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error)
 	// GetEvent returns one event.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the event
+	// does not exist or is about another merchant's object.
 	GetEvent(context.Context, *connect.Request[v1.GetEventRequest]) (*connect.Response[v1.GetEventResponse], error)
 	// ListDeliveries lists delivery attempts, newest first.
+	//
+	// Errors: `permission_denied` for a customer; `invalid_argument` for an
+	// `event_id` without `evt_` or an `endpoint_id` without `we_`, or a page
+	// token that is not this list's for the same filters and account.
 	ListDeliveries(context.Context, *connect.Request[v1.ListDeliveriesRequest]) (*connect.Response[v1.ListDeliveriesResponse], error)
 	// RedeliverEvent sends an event again to one endpoint, or to every endpoint
-	// subscribed to it.
+	// subscribed to it: without `endpoint_id`, every enabled endpoint of the
+	// caller's subscribed to the event's type (an admin's redelivery goes to
+	// the admins' all-merchant endpoints, never to the merchant's). Each is a
+	// new delivery with its own retry schedule; the answer holds each one's
+	// first attempt, pending. Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for a customer; `invalid_argument` for an
+	// `endpoint_id` without `we_`; `not_found` when the event or the endpoint
+	// does not exist or is not the caller's to see; `failed_precondition` when
+	// the endpoint is disabled or does not receive the event's merchant's
+	// events, or, without `endpoint_id`, when no enabled endpoint of the
+	// caller's is subscribed to the event's type; `unavailable` when a delivery
+	// cannot be started (the workflow service cannot be reached);
+	// `aborted` while a request with the same Idempotency-Key is still running.
 	RedeliverEvent(context.Context, *connect.Request[v1.RedeliverEventRequest]) (*connect.Response[v1.RedeliverEventResponse], error)
 }
 
@@ -235,25 +290,80 @@ func (c *webhookServiceClient) RedeliverEvent(ctx context.Context, req *connect.
 // WebhookServiceHandler is an implementation of the payments.v1.WebhookService service.
 type WebhookServiceHandler interface {
 	// CreateWebhookEndpoint registers a URL; the signing secret is returned once.
+	//
+	// Errors: `permission_denied` for a customer; `invalid_argument` for an
+	// unknown event type in `enabled_events`, or a `url` the webhook policy
+	// refuses (not https, with credentials, a host that does not resolve or
+	// resolves to a loopback, private, link-local or other non-public address;
+	// http and any address where the operator allows insecure URLs);
+	// `resource_exhausted` when the account has 16 endpoints already (delete
+	// one first).
 	CreateWebhookEndpoint(context.Context, *connect.Request[v1.CreateWebhookEndpointRequest]) (*connect.Response[v1.CreateWebhookEndpointResponse], error)
 	// GetWebhookEndpoint returns one of the caller's endpoints.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the endpoint
+	// does not exist or is another account's (admins see every one).
 	GetWebhookEndpoint(context.Context, *connect.Request[v1.GetWebhookEndpointRequest]) (*connect.Response[v1.GetWebhookEndpointResponse], error)
 	// ListWebhookEndpoints lists the caller's endpoints, newest first.
+	//
+	// Errors: `permission_denied` for a customer; `invalid_argument` for a page
+	// token that is not this list's for this account.
 	ListWebhookEndpoints(context.Context, *connect.Request[v1.ListWebhookEndpointsRequest]) (*connect.Response[v1.ListWebhookEndpointsResponse], error)
-	// UpdateWebhookEndpoint changes the fields that are set.
+	// UpdateWebhookEndpoint changes the fields that are set. Honours
+	// Idempotency-Key.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the endpoint
+	// does not exist or is another account's; `invalid_argument` for a `url`
+	// the webhook policy refuses or an unknown event type, as for
+	// CreateWebhookEndpoint; `aborted` while a request with the same
+	// Idempotency-Key is still running.
 	UpdateWebhookEndpoint(context.Context, *connect.Request[v1.UpdateWebhookEndpointRequest]) (*connect.Response[v1.UpdateWebhookEndpointResponse], error)
 	// DeleteWebhookEndpoint stops all deliveries to an endpoint and removes it.
+	// Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the endpoint
+	// does not exist or is another account's; `aborted` while a request with
+	// the same Idempotency-Key is still running.
 	DeleteWebhookEndpoint(context.Context, *connect.Request[v1.DeleteWebhookEndpointRequest]) (*connect.Response[v1.DeleteWebhookEndpointResponse], error)
 	// RotateWebhookSecret issues a new signing secret, returned once.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the endpoint
+	// does not exist or is another account's; `invalid_argument` for a
+	// `previous_secret_overlap` that is negative or over 24 h.
 	RotateWebhookSecret(context.Context, *connect.Request[v1.RotateWebhookSecretRequest]) (*connect.Response[v1.RotateWebhookSecretResponse], error)
 	// ListEvents lists the events the caller may see, newest first.
+	//
+	// Errors: `permission_denied` for a customer; `invalid_argument` for an
+	// unknown event `type`, an `object_id` that is not a `pay_`, `re_` or `dp_`
+	// id, `created_after` later than `created_before`, or a page token that is
+	// not this list's for the same filters and account.
 	ListEvents(context.Context, *connect.Request[v1.ListEventsRequest]) (*connect.Response[v1.ListEventsResponse], error)
 	// GetEvent returns one event.
+	//
+	// Errors: `permission_denied` for a customer; `not_found` when the event
+	// does not exist or is about another merchant's object.
 	GetEvent(context.Context, *connect.Request[v1.GetEventRequest]) (*connect.Response[v1.GetEventResponse], error)
 	// ListDeliveries lists delivery attempts, newest first.
+	//
+	// Errors: `permission_denied` for a customer; `invalid_argument` for an
+	// `event_id` without `evt_` or an `endpoint_id` without `we_`, or a page
+	// token that is not this list's for the same filters and account.
 	ListDeliveries(context.Context, *connect.Request[v1.ListDeliveriesRequest]) (*connect.Response[v1.ListDeliveriesResponse], error)
 	// RedeliverEvent sends an event again to one endpoint, or to every endpoint
-	// subscribed to it.
+	// subscribed to it: without `endpoint_id`, every enabled endpoint of the
+	// caller's subscribed to the event's type (an admin's redelivery goes to
+	// the admins' all-merchant endpoints, never to the merchant's). Each is a
+	// new delivery with its own retry schedule; the answer holds each one's
+	// first attempt, pending. Honours Idempotency-Key.
+	//
+	// Errors: `permission_denied` for a customer; `invalid_argument` for an
+	// `endpoint_id` without `we_`; `not_found` when the event or the endpoint
+	// does not exist or is not the caller's to see; `failed_precondition` when
+	// the endpoint is disabled or does not receive the event's merchant's
+	// events, or, without `endpoint_id`, when no enabled endpoint of the
+	// caller's is subscribed to the event's type; `unavailable` when a delivery
+	// cannot be started (the workflow service cannot be reached);
+	// `aborted` while a request with the same Idempotency-Key is still running.
 	RedeliverEvent(context.Context, *connect.Request[v1.RedeliverEventRequest]) (*connect.Response[v1.RedeliverEventResponse], error)
 }
 
