@@ -24,8 +24,13 @@ type readmeBlock struct {
 	answer []string
 }
 
-// readmeWalkthrough reads the ```sh blocks of README.md from "## Walkthrough
-// with curl" to the end of "## Commands" with their documented answers.
+// readmeSections are the sections of README.md whose ```sh blocks run, in
+// order, as one session.
+var readmeSections = map[string]bool{"## Walkthrough with curl": true, "## Commands": true, "## Routes on the API port": true}
+
+// readmeWalkthrough reads the ```sh blocks of readmeSections with their
+// documented answers. A block may be indented (in a list item): its
+// fence's indentation is taken off its lines.
 func readmeWalkthrough(t *testing.T) []readmeBlock {
 	t.Helper()
 	b, err := os.ReadFile("../../README.md")
@@ -33,16 +38,17 @@ func readmeWalkthrough(t *testing.T) []readmeBlock {
 		t.Fatal(err)
 	}
 	var blocks []readmeBlock
-	in, fence, start := false, "", 0
+	in, fence, indent, start := false, "", "", 0
 	var body []string
 	for i, line := range strings.Split(string(b), "\n") {
+		trimmed := strings.TrimLeft(line, " ")
 		switch {
 		case strings.HasPrefix(line, "## "):
-			in = line == "## Walkthrough with curl" || (in && line == "## Commands")
+			in = readmeSections[line]
 		case !in:
-		case fence == "" && strings.HasPrefix(line, "```"):
-			fence, start, body = strings.TrimPrefix(line, "```"), i+1, nil
-		case fence != "" && line == "```":
+		case fence == "" && strings.HasPrefix(trimmed, "```"):
+			fence, indent, start, body = strings.TrimPrefix(trimmed, "```"), line[:len(line)-len(trimmed)], i+1, nil
+		case fence != "" && trimmed == "```":
 			switch fence {
 			case "sh":
 				blocks = append(blocks, readmeBlock{line: start, script: strings.Join(body, "\n")})
@@ -54,7 +60,7 @@ func readmeWalkthrough(t *testing.T) []readmeBlock {
 			}
 			fence = ""
 		case fence != "":
-			body = append(body, line)
+			body = append(body, strings.TrimPrefix(line, indent))
 		}
 	}
 	if len(blocks) < 20 {
@@ -134,8 +140,8 @@ func TestAnswerPattern(t *testing.T) {
 	}
 }
 
-// TestReadmeWalkthrough runs the README's walkthrough and commands, every
-// ```sh block in order in one bash, against `paymentsd dev` (its own
+// TestReadmeWalkthrough runs the README's walkthrough, its commands and its
+// routes (readmeSections), every ```sh block in order in one bash, against `paymentsd dev` (its own
 // Temporal dev server, SQLite, the sandbox gateway), and checks the answer
 // each block documents in the ```json block after it. The README's
 // addresses are the test's own: http://127.0.0.1:8080, the UI's port 8233
