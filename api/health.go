@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"sort"
 	"sync"
 	"time"
 
@@ -27,13 +27,22 @@ var servedServices = map[string]bool{
 	paymentsv1connect.AdminServiceName:       true,
 }
 
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) { healthz(w, r) }
+
+// healthz answers /healthz: the process is alive.
+func healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 }
 
 // ready runs every readiness check concurrently with a short deadline.
 func (s *Server) ready(ctx context.Context) (map[string]string, bool) {
+	return runChecks(ctx, s.d.Checks, s.log)
+}
+
+// runChecks runs checks concurrently with a short deadline: each one's
+// status ("ok" or "unavailable") and whether all are ok.
+func runChecks(ctx context.Context, checks map[string]func(context.Context) error, log *slog.Logger) (map[string]string, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var (
@@ -42,14 +51,14 @@ func (s *Server) ready(ctx context.Context) (map[string]string, bool) {
 		result = map[string]string{}
 		ok     = true
 	)
-	for name, check := range s.d.Checks {
+	for name, check := range checks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			status := "ok"
 			if err := check(ctx); err != nil {
 				status = "unavailable"
-				s.log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
+				log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -65,11 +74,12 @@ func (s *Server) ready(ctx context.Context) (map[string]string, bool) {
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	checks, ok := s.ready(r.Context())
-	names := make([]string, 0, len(checks))
-	for n := range checks {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	writeReadiness(w, checks, ok)
+}
+
+// writeReadiness answers /readyz: 200 {"status":"ok","checks":{...}}, or
+// 503 with "unavailable" and which check failed.
+func writeReadiness(w http.ResponseWriter, checks map[string]string, ok bool) {
 	body := struct {
 		Status string            `json:"status"`
 		Checks map[string]string `json:"checks"`
@@ -83,6 +93,20 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// AdminHandler serves the admin address (PAYMENTS_ADMIN_ADDR) of serve and
+// worker, for orchestrators and operators rather than clients: GET
+// /healthz (the process is alive) and GET /readyz (checks, as the API's
+// /readyz). A worker has no API port, so these are its probes.
+func AdminHandler(checks map[string]func(context.Context) error, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		result, ok := runChecks(r.Context(), checks, log)
+		writeReadiness(w, result, ok)
+	})
+	return mux
 }
 
 // healthChecker answers the gRPC health protocol from the readiness checks.

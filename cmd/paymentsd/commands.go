@@ -172,10 +172,21 @@ func runServe(ctx context.Context, args []string, e env) error {
 	log.Info("serving the API", "address", ln.Addr().String(), "tls", cfg.TLSCert != "")
 	server, err := newAPI(cfg, st, tc, log)
 	if err != nil {
+		_ = ln.Close()
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	adminDone, err := startAdmin(ctx, cfg, readinessChecks(st, tc), log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer adminDone()
 	srv := api.HTTPServer(cfg.HTTPAddr, server.Handler(), log)
-	return api.Serve(ctx, srv, ln, cfg.TLSCert, cfg.TLSKey, drainTimeout, log)
+	err = api.Serve(ctx, srv, ln, cfg.TLSCert, cfg.TLSKey, drainTimeout, log)
+	cancel()
+	return err
 }
 
 // runWorker runs the Temporal worker alone until interrupted.
@@ -185,13 +196,23 @@ func runWorker(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer st.Close()
-	_, stop, err := runTemporalWorker(ctx, cfg, st, log)
+	tc, stop, err := runTemporalWorker(ctx, cfg, st, log)
 	if err != nil {
+		return err
+	}
+	adminCtx, cancelAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	adminDone, err := startAdmin(adminCtx, cfg, readinessChecks(st, tc), log)
+	if err != nil {
+		cancelAdmin()
+		stop()
 		return err
 	}
 	log.Info("worker running", "task_queue", cfg.TemporalTaskQueue, "namespace", cfg.TemporalNamespace)
 	<-ctx.Done()
+	// The probes answer while the worker drains.
 	stop()
+	cancelAdmin()
+	adminDone()
 	return nil
 }
 

@@ -358,6 +358,7 @@ func startServe(t *testing.T, extra map[string]string, scheme string, client *ht
 		"JWT_SIGNING_KEY", randomKey(t),
 		"STRIPE_WEBHOOK_SECRET", "whsec_"+randomKey(t),
 		"PAYMENTS_HTTP_ADDR", addr,
+		"PAYMENTS_ADMIN_ADDR", freeAddr(t),
 		"TEMPORAL_ADDRESS", freeAddr(t), // nothing listens here
 		"PAYMENTS_DATA_DIR", dir,
 	)
@@ -728,5 +729,123 @@ func TestServeShowsWorkflowURLsToAdminsOnly(t *testing.T) {
 	}
 	if str(m["gatewayReference"]) != "pi_sandbox_cmdtest" || str(c["gatewayReference"]) != "" {
 		t.Fatalf("gateway_reference: merchant %v, customer %v", m["gatewayReference"], c["gatewayReference"])
+	}
+}
+
+// readiness reads an admin address's /readyz: its status code and checks.
+func readiness(t *testing.T, url string) (int, map[string]string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, body.Checks
+}
+
+// TestWorkerAnswersProbesOnItsAdminAddress: a worker has no API port, so
+// PAYMENTS_ADMIN_ADDR is where an orchestrator probes it: /healthz 200,
+// /readyz 200 with the database and Temporal ok, 503 naming Temporal when
+// the server goes away; the address closes when the worker stops.
+func TestWorkerAnswersProbesOnItsAdminAddress(t *testing.T) {
+	ctx := context.Background()
+	temporal, err := devserver.Start(ctx, devserver.Options{Address: "127.0.0.1:0", DynamicConfig: devserver.SingleWorkerConfig})
+	if err != nil {
+		t.Fatalf("start a Temporal dev server: %v", err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = temporal.Stop(context.Background())
+		}
+	})
+	dir := t.TempDir()
+	admin := "http://" + freeAddr(t)
+	vars := with(sandboxVars,
+		"DATABASE_URL", "sqlite://"+filepath.ToSlash(filepath.Join(dir, "p.db")),
+		"PAYMENTS_DATA_DIR", dir,
+		"JWT_SIGNING_KEY", randomKey(t),
+		"STRIPE_WEBHOOK_SECRET", "whsec_"+randomKey(t),
+		"TEMPORAL_ADDRESS", temporal.Address(),
+		"PAYMENTS_ADMIN_ADDR", strings.TrimPrefix(admin, "http://"),
+	)
+	if r := runCmd(ctx, vars, "", "migrate"); r.code != 0 {
+		t.Fatalf("migrate: %+v", r)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan cmdResult, 1)
+	go func() { done <- runCmd(runCtx, vars, "", "worker") }()
+	waitFor(t, 60*time.Second, "the worker's /healthz", func() bool {
+		select {
+		case r := <-done:
+			t.Fatalf("paymentsd worker exited early with %d:\n%s", r.code, r.stderr)
+		default:
+		}
+		return getStatus(admin+"/healthz") == http.StatusOK
+	})
+	if code, checks := readiness(t, admin+"/readyz"); code != http.StatusOK || checks["database"] != "ok" || checks["temporal"] != "ok" {
+		t.Fatalf("worker /readyz = %d %v, want 200 with the database and Temporal ok", code, checks)
+	}
+
+	if err := temporal.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	waitFor(t, 30*time.Second, "the worker's /readyz to say Temporal is gone", func() bool {
+		code, checks := readiness(t, admin+"/readyz")
+		return code == http.StatusServiceUnavailable && checks["temporal"] == "unavailable" && checks["database"] == "ok"
+	})
+	if got := getStatus(admin + "/healthz"); got != http.StatusOK {
+		t.Fatalf("worker /healthz = %d while Temporal is down, want 200 (alive, not ready)", got)
+	}
+
+	cancel()
+	select {
+	case r := <-done:
+		if r.code != 0 {
+			t.Fatalf("paymentsd worker exited with %d:\n%s", r.code, r.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("paymentsd worker did not stop within 60 s of cancellation")
+	}
+	if got := getStatus(admin + "/healthz"); got != 0 {
+		t.Fatalf("the admin address still answers %d after the worker stopped", got)
+	}
+}
+
+// TestServeAnswersProbesOnItsAdminAddress: serve answers the same probes on
+// PAYMENTS_ADMIN_ADDR as on its API port, and a busy admin address is a
+// start error naming the variable.
+func TestServeAnswersProbesOnItsAdminAddress(t *testing.T) {
+	admin := freeAddr(t)
+	startServe(t, map[string]string{"PAYMENTS_ADMIN_ADDR": admin}, "http", http.DefaultClient)
+	if got := getStatus("http://" + admin + "/healthz"); got != http.StatusOK {
+		t.Fatalf("serve's admin /healthz = %d", got)
+	}
+	// startServe points Temporal where nothing listens.
+	if code, checks := readiness(t, "http://"+admin+"/readyz"); code != http.StatusServiceUnavailable || checks["temporal"] != "unavailable" || checks["database"] != "ok" {
+		t.Fatalf("serve's admin /readyz = %d %v, want 503 with temporal unavailable and database ok", code, checks)
+	}
+
+	dir := t.TempDir()
+	r := runCmd(context.Background(), with(sandboxVars,
+		"DATABASE_URL", "sqlite://"+filepath.ToSlash(filepath.Join(dir, "p.db")),
+		"PAYMENTS_DATA_DIR", dir,
+		"JWT_SIGNING_KEY", randomKey(t),
+		"STRIPE_WEBHOOK_SECRET", "whsec_"+randomKey(t),
+		"PAYMENTS_HTTP_ADDR", freeAddr(t),
+		"TEMPORAL_ADDRESS", freeAddr(t),
+		"PAYMENTS_ADMIN_ADDR", admin, // taken by the serve above
+	), "", "serve")
+	if r.code != 1 || !strings.Contains(r.stderr, "PAYMENTS_ADMIN_ADDR") {
+		t.Fatalf("serve on a busy admin address: %d %q, want 1 naming PAYMENTS_ADMIN_ADDR", r.code, r.stderr)
 	}
 }

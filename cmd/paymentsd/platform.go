@@ -203,14 +203,40 @@ func newAPI(cfg config.Config, st *store.Store, tc client.Client, log *slog.Logg
 		TrustedProxies:          cfg.TrustedProxies,
 		PasswordHashConcurrency: cfg.PasswordHashConcurrency,
 
-		Checks: map[string]func(context.Context) error{
-			"database": st.Ping,
-			"temporal": func(ctx context.Context) error {
-				_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
-				return err
-			},
-		},
+		Checks: readinessChecks(st, tc),
 	}), nil
+}
+
+// readinessChecks are what /readyz asks of serve and worker: the database
+// and Temporal answer.
+func readinessChecks(st *store.Store, tc client.Client) map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{
+		"database": st.Ping,
+		"temporal": func(ctx context.Context) error {
+			_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		},
+	}
+}
+
+// startAdmin serves /healthz and /readyz on PAYMENTS_ADMIN_ADDR until ctx
+// ends (bound now, so a busy port is a start error); wait returns once the
+// server has shut down.
+func startAdmin(ctx context.Context, cfg config.Config, checks map[string]func(context.Context) error, log *slog.Logger) (wait func(), err error) {
+	ln, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		return nil, fmt.Errorf("PAYMENTS_ADMIN_ADDR: cannot listen on %s: %w", cfg.AdminAddr, err)
+	}
+	log.Info("serving /healthz and /readyz", "address", ln.Addr().String())
+	srv := &http.Server{Handler: api.AdminHandler(checks, log), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := api.Serve(ctx, srv, ln, "", "", 5*time.Second, log); err != nil {
+			log.Error("admin address", "error", err)
+		}
+	}()
+	return func() { <-done }, nil
 }
 
 // listen binds the API address now, so a busy port is a clear start error.

@@ -451,12 +451,14 @@ func (c Config) Validate() error {
 	needsTemporal := c.Mode == ModeDev || c.Mode == ModeServe || c.Mode == ModeWorker
 	needsDB := c.Mode != ""
 
+	if c.Mode == ModeServe || c.Mode == ModeWorker {
+		if err := checkHostPort(c.AdminAddr); err != nil {
+			bad("PAYMENTS_ADMIN_ADDR: %v", err)
+		}
+	}
 	if needsHTTP {
 		if err := checkHostPort(c.HTTPAddr); err != nil {
 			bad("PAYMENTS_HTTP_ADDR: %v", err)
-		}
-		if err := checkHostPort(c.AdminAddr); err != nil {
-			bad("PAYMENTS_ADMIN_ADDR: %v", err)
 		}
 		if (c.TLSCert == "") != (c.TLSKey == "") {
 			bad("PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY must be set together")
