@@ -232,9 +232,14 @@ func report(lanes []*world, c *cluster, name string, seed uint64, took time.Dura
 	for k, v := range tl.faults {
 		gw[k] = v
 	}
+
 	for _, k := range slices.Sorted(maps.Keys(gw)) {
 		fmt.Fprintf(&b, "| fault: %s | %d |\n", k, gw[k])
 	}
+	// Not a fault the suite injects: a process that exited while it
+	// started (its database or Temporal still coming back), started again
+	// a second later as an orchestrator would.
+	fmt.Fprintf(&b, "| processes started again after exiting at start | %d |\n", c.api.retries()+c.worker.retries())
 	checks := 0
 	for _, k := range slices.Sorted(maps.Keys(tl.checks)) {
 		checks += tl.checks[k]

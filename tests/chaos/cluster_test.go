@@ -154,7 +154,7 @@ func startCluster(t testing.TB, o clusterOptions) *cluster {
 	c.api = c.newProc("api", "serve", nil)
 	workerVars := map[string]string{"PAYMENTS_SANDBOX_FAULTS": o.SandboxFaults}
 	c.worker = c.newProc("worker", "worker", workerVars)
-	if err := errors.Join(c.startAPI(), c.worker.start()); err != nil {
+	if err := errors.Join(c.startAPI(), c.worker.startReady()); err != nil {
 		t.Fatalf("chaos: %v", err)
 	}
 	t.Cleanup(func() {
@@ -205,40 +205,20 @@ func (c *cluster) environ(extra map[string]string) []string {
 // startAPI starts the API process and waits until it answers /healthz.
 // Like every start and restart here it returns its failure rather than
 // failing the test: the faults run on goroutines of their own.
-func (c *cluster) startAPI() error {
-	if err := c.api.start(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		res, err := client.Get(c.apiURL + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if c.api.exited() {
-			return fmt.Errorf("the API exited at start: see %s", c.api.logPath)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the API did not answer /healthz within 60 s (%v); see %s", err, c.api.logPath)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the process's readiness
-	}
-}
+func (c *cluster) startAPI() error { return c.api.startReady() }
 
 // killAPI kills the API with SIGKILL and starts it again.
 func (c *cluster) killAPI() error {
 	c.api.kill()
-	return c.startAPI()
+	return c.api.startReady()
 }
 
-// killWorker kills the worker with SIGKILL and starts it again.
+// killWorker kills the worker with SIGKILL and starts it again, and waits
+// until it is up (its admin address answers): the next fault may take the
+// database away, and a worker that cannot reach it at start exits.
 func (c *cluster) killWorker() error {
 	c.worker.kill()
-	return c.worker.start()
+	return c.worker.startReady()
 }
 
 // proc is one paymentsd process that the suite starts, kills and starts
@@ -250,20 +230,70 @@ type proc struct {
 	env     []string
 	logPath string
 
+	// health answers 200 once the process is up: its admin address's
+	// /healthz, which it serves once its database and Temporal answered.
+	health string
+
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	done  chan struct{}
 	lives int
+	// startRetries counts the starts that exited before the process was
+	// up (the database or Temporal unreachable at that moment).
+	startRetries int
 }
 
 func (c *cluster) newProc(name string, role string, extra map[string]string) *proc {
 	// Each process gets an admin address of its own.
-	extra2 := map[string]string{"PAYMENTS_ADMIN_ADDR": freeAddr(c.t)}
+	admin := freeAddr(c.t)
+	extra2 := map[string]string{"PAYMENTS_ADMIN_ADDR": admin}
 	for k, v := range extra {
 		extra2[k] = v
 	}
 	return &proc{bin: c.bin, name: name, args: []string{role}, env: c.environ(extra2),
-		logPath: filepath.Join(c.dir, name+".log")}
+		logPath: filepath.Join(c.dir, name+".log"), health: "http://" + admin + "/healthz"}
+}
+
+// startReady starts the process and waits until it is up. A process that
+// exits while it starts (paymentsd refuses to start without its database
+// or Temporal) is started again a second later, as an orchestrator
+// restarts a crashed container, for up to two minutes.
+func (p *proc) startReady() error {
+	deadline := time.Now().Add(2 * time.Minute)
+	client := &http.Client{Timeout: 2 * time.Second}
+	if err := p.start(); err != nil {
+		return err
+	}
+	for {
+		res, err := client.Get(p.health)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s was not up within 2 minutes (%v); see %s", p.name, err, p.logPath)
+		}
+		if p.exited() {
+			p.mu.Lock()
+			p.startRetries++
+			p.mu.Unlock()
+			time.Sleep(time.Second) // an orchestrator's restart back-off
+			if err := p.start(); err != nil {
+				return err
+			}
+			continue
+		}
+		time.Sleep(50 * time.Millisecond) // polling the process's readiness
+	}
+}
+
+// retries is startRetries.
+func (p *proc) retries() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.startRetries
 }
 
 func (p *proc) start() error {
