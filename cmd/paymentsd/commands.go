@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/mail"
 	"net/url"
 	"os"
@@ -297,5 +298,37 @@ func runAdmin(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "created admin %s (%s)\n", acct.ID, acct.Email)
+	return nil
+}
+
+// runProbe GETs a health URL: exit 0 on 2xx, 1 otherwise (a container's
+// health check in an image without a shell).
+func runProbe(ctx context.Context, args []string, e env) error {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		return noArgs(cmdProbe, args, e)
+	}
+	if len(args) != 1 {
+		return usageError{errors.New("want: probe URL")}
+	}
+	u, err := url.Parse(args[0])
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageError{fmt.Errorf("%q is not an http(s) URL", args[0])}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 512))
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("GET %s: %s: %s", u, res.Status, strings.TrimSpace(string(body)))
+	}
+	fmt.Fprintf(e.stdout, "%s %s\n", res.Status, strings.TrimSpace(string(body)))
 	return nil
 }

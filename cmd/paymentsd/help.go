@@ -32,18 +32,28 @@ SIGTERM) drains in-flight requests, then stops the worker and the dev server.`}
 	cmdServe = command{name: "serve", mode: config.ModeServe,
 		short: "run the API only",
 		about: `Runs the API alone: Connect, gRPC and gRPC-Web on PAYMENTS_HTTP_ADDR, with
-GET /healthz and GET /readyz. Temporal is dialled lazily, so the API starts
-during a Temporal outage and /readyz reports it. On MySQL, run migrate first.`}
+GET /healthz and GET /readyz there and on PAYMENTS_ADMIN_ADDR. Temporal is
+dialled lazily, so the API starts during a Temporal outage and /readyz
+reports it. On MySQL, run migrate first.`}
 	cmdWorker = command{name: "worker", mode: config.ModeWorker,
 		short: "run the Temporal worker only",
 		about: `Runs the Temporal worker alone, until interrupted: the workflows of payments,
 refunds, disputes, webhooks, emails and maintenance, and their activities,
-calling the gateway PAYMENTS_GATEWAY names. On MySQL, run migrate first.`}
+calling the gateway PAYMENTS_GATEWAY names. Its probes, GET /healthz and
+GET /readyz, are on PAYMENTS_ADMIN_ADDR. On SIGTERM it stops polling and
+lets running activities finish. On MySQL, run migrate first.`}
 	cmdMigrate = command{name: "migrate", mode: config.ModeMigrate,
 		short: "create or update the database schema",
 		about: `Creates or updates the database schema of DATABASE_URL (by default the dev
 SQLite database), then fills in the transaction history of rows that predate
 it. Run it before serve and worker on MySQL; dev migrates by itself.`}
+	cmdProbe = command{name: "probe", args: "URL",
+		short: "GET a health URL and exit 0 if it answers 2xx: a container's health check",
+		about: `GETs URL (within 3 seconds) and exits 0 if it answers 2xx, 1 otherwise,
+saying what it got. The image is distroless (no shell, no curl), so this is
+the health check a container runs, for instance
+  paymentsd probe http://127.0.0.1:9090/readyz
+against the admin address (PAYMENTS_ADMIN_ADDR) of serve or worker.`}
 	cmdAdminCreate = command{name: "admin create", args: "--email E --password-stdin [--display-name N]", mode: config.ModeAdmin,
 		short: "create an admin account, its password read from standard input",
 		about: `Creates an admin account (admins cannot register through the API), its email
@@ -53,7 +63,7 @@ schema first.`}
 )
 
 // commands are paymentsd's subcommands, in the order the usage lists them.
-var commands = []command{cmdDev, cmdServe, cmdWorker, cmdMigrate, cmdAdminCreate}
+var commands = []command{cmdDev, cmdServe, cmdWorker, cmdMigrate, cmdAdminCreate, cmdProbe}
 
 // usage is paymentsd's own help: its commands and every variable.
 func usage() string {
@@ -105,7 +115,12 @@ func writeHelp(w io.Writer, c command, fs *flag.FlagSet) {
 		}
 		fmt.Fprintf(w, "  --%s%s\n      %s\n", f.Name, arg, text)
 	})
-	fmt.Fprintf(w, "  -h, --help\n      show this help\n\nenvironment (also read from a .env file in the working directory; the real\nenvironment wins):\n")
+	fmt.Fprintf(w, "  -h, --help\n      show this help\n")
+	if c.mode == "" {
+		fmt.Fprintf(w, "\nenvironment: none\n")
+		return
+	}
+	fmt.Fprintf(w, "\nenvironment (also read from a .env file in the working directory; the real\nenvironment wins):\n")
 	vars := config.VarsOf(c.mode)
 	for _, required := range []bool{true, false} {
 		for _, v := range vars {

@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string, e env) int {
 		err = runMigrate(ctx, args[1:], e)
 	case "admin":
 		err = runAdmin(ctx, args[1:], e)
+	case "probe":
+		err = runProbe(ctx, args[1:], e)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, usage())
 		return 0

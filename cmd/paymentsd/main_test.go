@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -835,6 +836,17 @@ func TestServeAnswersProbesOnItsAdminAddress(t *testing.T) {
 		t.Fatalf("serve's admin /readyz = %d %v, want 503 with temporal unavailable and database ok", code, checks)
 	}
 
+	// The container health check: 0 for a 2xx, 1 naming what it got.
+	if r := runCmd(context.Background(), nil, "", "probe", "http://"+admin+"/healthz"); r.code != 0 || !strings.Contains(r.stdout, "200 OK") {
+		t.Fatalf("probe /healthz: %+v, want 0 and 200 OK", r)
+	}
+	if r := runCmd(context.Background(), nil, "", "probe", "http://"+admin+"/readyz"); r.code != 1 || !strings.Contains(r.stderr, "503") || !strings.Contains(r.stderr, `"temporal":"unavailable"`) {
+		t.Fatalf("probe /readyz while Temporal is away: %+v, want 1 naming 503 and the check", r)
+	}
+	if r := runCmd(context.Background(), nil, "", "probe", "127.0.0.1:9090/readyz"); r.code != 2 {
+		t.Fatalf("probe without a scheme: %+v, want the usage error 2", r)
+	}
+
 	dir := t.TempDir()
 	r := runCmd(context.Background(), with(sandboxVars,
 		"DATABASE_URL", "sqlite://"+filepath.ToSlash(filepath.Join(dir, "p.db")),
@@ -847,5 +859,17 @@ func TestServeAnswersProbesOnItsAdminAddress(t *testing.T) {
 	), "", "serve")
 	if r.code != 1 || !strings.Contains(r.stderr, "PAYMENTS_ADMIN_ADDR") {
 		t.Fatalf("serve on a busy admin address: %d %q, want 1 naming PAYMENTS_ADMIN_ADDR", r.code, r.stderr)
+	}
+}
+
+// TestTemporalAPIKey: with TEMPORAL_API_KEY the client sends it (Temporal
+// Cloud); without, no credentials.
+func TestTemporalAPIKey(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	if o := temporalOptions(config.Config{TemporalAddress: "x:7233"}, log); o.Credentials != nil {
+		t.Fatalf("credentials without TEMPORAL_API_KEY: %v", o.Credentials)
+	}
+	if o := temporalOptions(config.Config{TemporalAddress: "x:7233", TemporalAPIKey: "key"}, log); o.Credentials == nil {
+		t.Fatal("TEMPORAL_API_KEY set, but the client has no credentials")
 	}
 }

@@ -67,11 +67,16 @@ func (l levelFloor) WithGroup(n string) slog.Handler {
 }
 
 func temporalOptions(cfg config.Config, log *slog.Logger) client.Options {
-	return client.Options{
+	o := client.Options{
 		HostPort:  cfg.TemporalAddress,
 		Namespace: cfg.TemporalNamespace,
 		Logger:    temporalLogger(log),
 	}
+	if cfg.TemporalAPIKey != "" {
+		// TLS is on with an API key (the SDK turns it on unless told not to).
+		o.Credentials = client.NewAPIKeyStaticCredentials(cfg.TemporalAPIKey)
+	}
+	return o
 }
 
 // dialTemporal connects now, failing with a message that names the variable.
@@ -145,6 +150,7 @@ func startWorker(ctx context.Context, c client.Client, cfg config.Config, st *st
 		WebhookURLs: webhooks.URLPolicy{AllowInsecure: cfg.WebhookAllowInsecure}, WebhookSealer: sealer,
 		Mailer: mailer, MailFrom: cfg.MailFrom, Relay: true,
 		ClosedAccountRetention: cfg.ClosedAccountRetention,
+		StopTimeout:            cfg.WorkerStopTimeout,
 	})
 }
 

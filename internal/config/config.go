@@ -49,6 +49,7 @@ type Config struct {
 
 	TemporalAddress   string // TEMPORAL_ADDRESS
 	TemporalNamespace string // TEMPORAL_NAMESPACE
+	TemporalAPIKey    string // TEMPORAL_API_KEY
 	TemporalUIURL     string // TEMPORAL_UI_URL
 	TemporalTaskQueue string // PAYMENTS_TASK_QUEUE
 
@@ -79,6 +80,9 @@ type Config struct {
 	// on the platform has to respond (network disputes take the gateway's
 	// deadline).
 	DisputeResponseWindow time.Duration // PAYMENTS_DISPUTE_RESPONSE_WINDOW
+	// WorkerStopTimeout is how long a stopping worker waits for its running
+	// activities.
+	WorkerStopTimeout time.Duration // PAYMENTS_WORKER_STOP_TIMEOUT
 	// DisputeReminders are how long before the response deadline the
 	// respondent is reminded, comma-separated durations.
 	DisputeReminders []time.Duration // PAYMENTS_DISPUTE_REMINDERS
@@ -185,6 +189,7 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		DataDir:             get("PAYMENTS_DATA_DIR"),
 		TemporalAddress:     get("TEMPORAL_ADDRESS"),
 		TemporalNamespace:   get("TEMPORAL_NAMESPACE"),
+		TemporalAPIKey:      get("TEMPORAL_API_KEY"),
 		TemporalUIURL:       get("TEMPORAL_UI_URL"),
 		TemporalTaskQueue:   get("PAYMENTS_TASK_QUEUE"),
 		JWTIssuer:           get("PAYMENTS_JWT_ISSUER"),
@@ -239,6 +244,9 @@ func FromEnv(mode Mode, getenv func(string) string) (Config, error) {
 		if k = strings.TrimSpace(k); k != "" {
 			c.JWTPreviousKeys = append(c.JWTPreviousKeys, []byte(k))
 		}
+	}
+	if c.WorkerStopTimeout, err = duration("PAYMENTS_WORKER_STOP_TIMEOUT", get("PAYMENTS_WORKER_STOP_TIMEOUT")); err != nil {
+		problems = append(problems, err)
 	}
 	if c.DisputeResponseWindow, err = duration("PAYMENTS_DISPUTE_RESPONSE_WINDOW", get("PAYMENTS_DISPUTE_RESPONSE_WINDOW")); err != nil {
 		problems = append(problems, err)

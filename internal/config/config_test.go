@@ -208,6 +208,8 @@ func TestNewSettingsAreParsed(t *testing.T) {
 		"DATABASE_CONN_MAX_IDLE_TIME":        "90s",
 		"PAYMENTS_DISPUTE_RESPONSE_WINDOW":   "240h",
 		"PAYMENTS_DISPUTE_REMINDERS":         "96h, 48h,2h",
+		"PAYMENTS_WORKER_STOP_TIMEOUT":       "45s",
+		"TEMPORAL_API_KEY":                   "tmprl-key",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -226,6 +228,9 @@ func TestNewSettingsAreParsed(t *testing.T) {
 		if c.TrustedProxies[i] != want[i] {
 			t.Errorf("trusted proxy %d = %v, want %v", i, c.TrustedProxies[i], want[i])
 		}
+	}
+	if c.WorkerStopTimeout != 45*time.Second || c.TemporalAPIKey != "tmprl-key" {
+		t.Errorf("worker stop timeout %v, Temporal API key %q", c.WorkerStopTimeout, c.TemporalAPIKey)
 	}
 	if c.PasswordHashConcurrency != 6 || c.DBMaxOpenConns != 40 || c.DBMaxIdleConns != 7 ||
 		c.DBConnMaxLifetime != 30*time.Minute || c.DBConnMaxIdleTime != 90*time.Second {
@@ -246,8 +251,8 @@ func TestDisputeSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.DisputeResponseWindow != 7*24*time.Hour || len(c.DisputeReminders) != 2 ||
-		c.DisputeReminders[0] != 72*time.Hour || c.DisputeReminders[1] != 24*time.Hour {
-		t.Fatalf("defaults: window %v, reminders %v", c.DisputeResponseWindow, c.DisputeReminders)
+		c.DisputeReminders[0] != 72*time.Hour || c.DisputeReminders[1] != 24*time.Hour || c.WorkerStopTimeout != 30*time.Second {
+		t.Fatalf("defaults: window %v, reminders %v, worker stop timeout %v", c.DisputeResponseWindow, c.DisputeReminders, c.WorkerStopTimeout)
 	}
 	for _, bad := range []map[string]string{
 		{"PAYMENTS_DISPUTE_RESPONSE_WINDOW": "59m"},
@@ -255,6 +260,8 @@ func TestDisputeSettings(t *testing.T) {
 		{"PAYMENTS_DISPUTE_REMINDERS": "24h,72h"},
 		{"PAYMENTS_DISPUTE_REMINDERS": "72h,soon"},
 		{"PAYMENTS_DISPUTE_REMINDERS": "-1h"},
+		{"PAYMENTS_WORKER_STOP_TIMEOUT": "0s"},
+		{"PAYMENTS_WORKER_STOP_TIMEOUT": "half a minute"},
 	} {
 		bad["PAYMENTS_DATA_DIR"] = t.TempDir()
 		var name string

@@ -56,6 +56,9 @@ type WorkerOptions struct {
 	// ClosedAccountRetention is how long closed accounts keep their name
 	// and email (config.DefaultClosedAccountRetention when zero).
 	ClosedAccountRetention time.Duration
+	// StopTimeout is how long Stop waits for running activities to finish
+	// (PAYMENTS_WORKER_STOP_TIMEOUT); zero interrupts them at once.
+	StopTimeout time.Duration
 }
 
 // deliveryTimeout bounds one webhook attempt (connect, TLS, answer).
@@ -126,7 +129,7 @@ func StartWorker(ctx context.Context, c client.Client, o WorkerOptions) (worker.
 	if err := EnsureSearchAttributes(ctx, c, o.Namespace); err != nil {
 		return nil, err
 	}
-	w := worker.New(c, o.TaskQueue, worker.Options{})
+	w := worker.New(c, o.TaskQueue, worker.Options{WorkerStopTimeout: o.StopTimeout})
 	maintenance.Register(w)
 	w.RegisterWorkflowWithOptions(payment.Workflow, workflow.RegisterOptions{Name: payment.WorkflowName})
 	w.RegisterWorkflowWithOptions(payment.Reconcile, workflow.RegisterOptions{Name: payment.ReconcileWorkflowName})
