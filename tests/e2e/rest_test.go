@@ -94,7 +94,7 @@ func TestRESTWalkthrough(t *testing.T) {
 
 	// A third payment, canceled.
 	held := e.do(ctxT(t), http.MethodPost, m.Token, "/v1/payments", charge).payment(t)
-	canceled := e.do(ctxT(t), http.MethodPost, m.Token, "/v1/payments/"+held.GetId()+"/cancel", map[string]any{"reason": "out of stock"}).payment(t)
+	canceled := e.do(ctxT(t), http.MethodPost, m.Token, "/v1/payments/"+held.GetId()+"/cancel", map[string]any{"reason": "abandoned"}).payment(t)
 	wantStatus(t, canceled, stCanceled)
 
 	// Lists, their filters in the query.

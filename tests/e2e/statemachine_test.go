@@ -159,7 +159,7 @@ func TestTenantIsolation(t *testing.T) {
 		}{
 			{"GetPayment", func(id string) reply { return e.getR(t, u, id) }, "not_found"},
 			{"CapturePayment", func(id string) reply { return e.captureR(t, u, id, 0) }, "not_found"},
-			{"CancelPayment", func(id string) reply { return e.cancelR(t, u, id, "fraud") }, "not_found"},
+			{"CancelPayment", func(id string) reply { return e.cancelR(t, u, id, "fraudulent") }, "not_found"},
 		}
 		if u.Role == "ROLE_CUSTOMER" {
 			calls[1].want = "permission_denied"
