@@ -27,8 +27,6 @@ var servedServices = map[string]bool{
 	paymentsv1connect.AdminServiceName:       true,
 }
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) { healthz(w, r) }
-
 // healthz answers /healthz: the process is alive.
 func healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")

@@ -193,7 +193,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.routeAPI(mux, services)
 	mux.Handle(grpchealth.NewHandler(&healthChecker{s}))
-	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("POST /webhooks/stripe", s.stripeWebhook)
 	if s.d.Sandbox != nil {

@@ -8,7 +8,9 @@ package deploy_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -53,7 +55,7 @@ func readYAMLDocs(t *testing.T, path string) []map[string]any {
 	for {
 		var m map[string]any
 		if err := dec.Decode(&m); err != nil {
-			if err.Error() == "EOF" {
+			if errors.Is(err, io.EOF) {
 				return docs
 			}
 			t.Fatalf("%s: not valid YAML: %v", path, err)

@@ -17,7 +17,7 @@ import (
 	"github.com/payments-platform/payments/internal/devserver"
 )
 
-// chromium finds Debian's Chromium (`make test` and .ci/run install the
+// chromium finds Debian's Chromium (`make test` installs the
 // chromium package); PAYMENTS_CHROMIUM names another binary.
 func chromium(t *testing.T) string {
 	t.Helper()
@@ -216,26 +216,7 @@ func TestDocsPageInABrowser(t *testing.T) {
 		"TEMPORAL_ADDRESS":   freeAddr(t),
 		"TEMPORAL_UI_URL":    "http://" + freeAddr(t),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan cmdResult, 1)
-	go func() { done <- runCmd(ctx, vars, "", "dev") }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Error("paymentsd dev did not stop within 60 s of cancellation")
-		}
-	})
-	base := "http://" + httpAddr
-	waitFor(t, 90*time.Second, "paymentsd dev's /readyz", func() bool {
-		select {
-		case r := <-done:
-			t.Fatalf("paymentsd dev exited early with %d:\n%s", r.code, r.stderr)
-		default:
-		}
-		return getStatus(base+"/readyz") == 200
-	})
+	base := startDev(t, vars)
 
 	p := openDocs(t, base)
 	code, merchant := p.execute("AuthService", "Register",

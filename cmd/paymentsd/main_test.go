@@ -398,20 +398,8 @@ func startServe(t *testing.T, extra map[string]string, scheme string, client *ht
 
 func TestServeReadinessWithoutTemporal(t *testing.T) {
 	base, _ := startServe(t, nil, "http", http.DefaultClient)
-	res, err := http.Get(base + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var body struct {
-		Status string            `json:"status"`
-		Checks map[string]string `json:"checks"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
-	if res.StatusCode != http.StatusServiceUnavailable || body.Checks["temporal"] != "unavailable" || body.Checks["database"] != "ok" {
-		t.Fatalf("/readyz = %d %+v, want 503 with temporal unavailable and database ok", res.StatusCode, body)
+	if code, checks := readiness(t, base+"/readyz"); code != http.StatusServiceUnavailable || checks["temporal"] != "unavailable" || checks["database"] != "ok" {
+		t.Fatalf("/readyz = %d %v, want 503 with temporal unavailable and database ok", code, checks)
 	}
 }
 
@@ -733,7 +721,7 @@ func TestServeShowsWorkflowURLsToAdminsOnly(t *testing.T) {
 	}
 }
 
-// readiness reads an admin address's /readyz: its status code and checks.
+// readiness reads a /readyz: its status code and checks.
 func readiness(t *testing.T, url string) (int, map[string]string) {
 	t.Helper()
 	res, err := http.Get(url)
@@ -872,4 +860,31 @@ func TestTemporalAPIKey(t *testing.T) {
 	if o := temporalOptions(config.Config{TemporalAddress: "x:7233", TemporalAPIKey: "key"}, log); o.Credentials == nil {
 		t.Fatal("TEMPORAL_API_KEY set, but the client has no credentials")
 	}
+}
+
+// startDev runs `paymentsd dev` with vars until the test ends and returns
+// the API's base URL once /readyz answers 200.
+func startDev(t *testing.T, vars map[string]string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan cmdResult, 1)
+	go func() { done <- runCmd(ctx, vars, "", "dev") }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Error("paymentsd dev did not stop within 60 s of cancellation")
+		}
+	})
+	base := "http://" + vars["PAYMENTS_HTTP_ADDR"]
+	waitFor(t, 90*time.Second, "paymentsd dev's /readyz", func() bool {
+		select {
+		case r := <-done:
+			t.Fatalf("paymentsd dev exited early with %d:\n%s", r.code, r.stderr)
+		default:
+		}
+		return getStatus(base+"/readyz") == http.StatusOK
+	})
+	return base
 }

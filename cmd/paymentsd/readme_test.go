@@ -177,26 +177,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 		"TEMPORAL_ADDRESS":   temporalAddr,
 		"TEMPORAL_UI_URL":    "http://" + uiAddr,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan cmdResult, 1)
-	go func() { done <- runCmd(ctx, vars, "", "dev") }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Error("paymentsd dev did not stop within 60 s of cancellation")
-		}
-	})
-	base := "http://" + httpAddr
-	waitFor(t, 90*time.Second, "paymentsd dev's /readyz", func() bool {
-		select {
-		case r := <-done:
-			t.Fatalf("paymentsd dev exited early with %d:\n%s", r.code, r.stderr)
-		default:
-		}
-		return getStatus(base+"/readyz") == 200
-	})
+	base := startDev(t, vars)
 
 	replacer := strings.NewReplacer(
 		"http://127.0.0.1:8080", base,
@@ -212,6 +193,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 		script.WriteString(replacer.Replace(b.script))
 		script.WriteString("\nprintf '" + strings.ReplaceAll(marker, "\n", `\n`) + "'\n")
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "PAYMENTS_DATA_DIR="+dataDir, "TMPDIR="+tmp)
@@ -220,9 +203,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	timer := time.AfterFunc(4*time.Minute, func() { _ = cmd.Cancel() })
 	out, err := cmd.CombinedOutput()
-	timer.Stop()
 	if cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
